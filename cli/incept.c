@@ -1,0 +1,293 @@
+/* incept.c — the command-line program. It parses arguments and calls the library; every
+ * library failure is printed with its message and becomes a non-zero exit code. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "incept.h"
+
+#define EXIT_USAGE 2
+
+static int usage(FILE *f)
+{
+    fprintf(f,
+            "incept %s — the Inception architecture (GoogLeNet) in C\n\n"
+            "usage:\n"
+            "  incept                         GoogLeNet's Table 1 and a timed forward pass (built-in model)\n"
+            "  incept summary MODEL           the model as the paper's Table 1, with totals\n"
+            "  incept run MODEL --input IN.bin --output OUT.bin [--threads T]\n"
+            "                                 inference on raw float32 NCHW (batch from the file size)\n"
+            "  incept init-weights MODEL OUT  write He-initialized weights for a description [--seed S]\n"
+            "  incept version | help\n\n"
+            "MODEL is an .onnx file or a network description (models/*.incept); a description takes\n"
+            "its weights from --weights FILE (else He initialization from seed 0).\n",
+            INCEPT_VERSION);
+    return f == stdout ? 0 : EXIT_USAGE;
+}
+
+static int fail(const char *what)
+{
+    fprintf(stderr, "incept: %s: %s\n", what, incept_last_error());
+    return 1;
+}
+
+/* Options shared by the commands. */
+typedef struct {
+    const char *model, *weights, *input, *output, *extra;
+    int threads;
+    unsigned long long seed;
+} options;
+
+static int parse_int_arg(const char *flag, const char *value, long min, long max, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = value ? strtol(value, &end, 10) : 0;
+    if (!value || errno || end == value || *end || v < min || v > max) {
+        fprintf(stderr, "incept: %s expects an integer from %ld to %ld\n", flag, min, max);
+        return 0;
+    }
+    *out = v;
+    return 1;
+}
+
+static int parse_options(int argc, char **argv, options *o)
+{
+    long v;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i], *next = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--weights") && next)
+            o->weights = argv[++i];
+        else if (!strcmp(a, "--input") && next)
+            o->input = argv[++i];
+        else if (!strcmp(a, "--output") && next)
+            o->output = argv[++i];
+        else if (!strcmp(a, "--threads")) {
+            if (!parse_int_arg(a, next, 1, 1024, &v))
+                return 0;
+            o->threads = (int)v, i++;
+        } else if (!strcmp(a, "--seed")) {
+            if (!parse_int_arg(a, next, 0, 2147483647L, &v))
+                return 0;
+            o->seed = (unsigned long long)v, i++;
+        } else if (a[0] == '-' && a[1]) {
+            fprintf(stderr, "incept: unknown option '%s' (or it lacks its value)\n", a);
+            return 0;
+        } else if (!o->model)
+            o->model = a;
+        else if (!o->extra)
+            o->extra = a;
+        else {
+            fprintf(stderr, "incept: unexpected argument '%s'\n", a);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static double now_seconds(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static int default_threads(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 && n < 1024 ? (int)n : 1;
+}
+
+static int compare_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The main job on the embedded default: GoogLeNet's Table 1, then timed forward passes. */
+static int demo(void)
+{
+    incept_model *m;
+    if (incept_model_googlenet(1000, 0, &m))
+        return fail("building GoogLeNet");
+    printf("GoogLeNet (Szegedy et al., 2014), Table 1, built from Inception modules:\n\n");
+    incept_totals totals;
+    if (incept_model_summary(m, stdout, &totals)) {
+        incept_model_free(m);
+        return fail("summary");
+    }
+    int c, h, w, classes, threads = default_threads();
+    incept_model_input_dims(m, &c, &h, &w);
+    incept_model_output_dims(m, &classes, NULL, NULL);
+    size_t n_in = (size_t)c * h * w;
+    float *input = malloc(n_in * sizeof(float)), *output = malloc((size_t)classes * sizeof(float));
+    if (!input || !output) {
+        free(input);
+        free(output);
+        incept_model_free(m);
+        fprintf(stderr, "incept: out of memory\n");
+        return 1;
+    }
+    unsigned s = 12345u; /* a generated input: uniform noise in [-1, 1) */
+    for (size_t i = 0; i < n_in; i++) {
+        s = s * 1664525u + 1013904223u;
+        input[i] = (float)(s >> 8) / 8388608.0f - 1.0f;
+    }
+    incept_model_set_threads(m, threads);
+    double times[7];
+    int status = 0;
+    for (int r = 0; r < 7 && !status; r++) {
+        double t0 = now_seconds();
+        if (incept_model_forward(m, input, 1, output))
+            status = fail("forward");
+        times[r] = now_seconds() - t0;
+    }
+    if (!status) {
+        qsort(times + 1, 6, sizeof(double), compare_double); /* the first run plans and warms up */
+        double ms = times[3] * 1e3;
+        int best = 0;
+        for (int k = 1; k < classes; k++)
+            best = output[k] > output[best] ? k : best;
+        printf("\nforward pass: batch 1, %d threads, %.1f ms (median of 6 after a warm-up), "
+               "%.1f GFLOP/s; top class %d (logit %.4f) on generated input with He-initialized "
+               "weights\n", threads, ms, 2.0 * (double)totals.multiply_adds / (ms * 1e6), best,
+               (double)output[best]);
+    }
+    free(input);
+    free(output);
+    incept_model_free(m);
+    return status;
+}
+
+static int load(const options *o, incept_model **m)
+{
+    if (!o->model) {
+        fprintf(stderr, "incept: a MODEL is required\n");
+        return EXIT_USAGE;
+    }
+    if (incept_model_load(o->model, o->weights, m))
+        return fail("loading the model");
+    return 0;
+}
+
+static int cmd_summary(const options *o)
+{
+    incept_model *m;
+    int rc = load(o, &m);
+    if (rc)
+        return rc;
+    if (incept_model_summary(m, stdout, NULL))
+        rc = fail("summary");
+    incept_model_free(m);
+    return rc;
+}
+
+static int cmd_init_weights(const options *o)
+{
+    if (!o->extra) {
+        fprintf(stderr, "incept: init-weights needs MODEL and OUT\n");
+        return EXIT_USAGE;
+    }
+    incept_model *m;
+    if (incept_model_load_description(o->model, &m))
+        return fail("loading the description");
+    int rc = 0;
+    incept_model_init_weights(m, o->seed);
+    if (incept_model_save_weights(m, o->extra))
+        rc = fail("saving weights");
+    incept_model_free(m);
+    return rc;
+}
+
+static int cmd_run(const options *o)
+{
+    if (!o->input || !o->output) {
+        fprintf(stderr, "incept: run needs --input IN.bin and --output OUT.bin\n");
+        return EXIT_USAGE;
+    }
+    incept_model *m;
+    int rc = load(o, &m);
+    if (rc)
+        return rc;
+    float *input = NULL, *output = NULL;
+    FILE *f = NULL;
+    int c, h, w, oc, oh, ow;
+    incept_model_input_dims(m, &c, &h, &w);
+    incept_model_output_dims(m, &oc, &oh, &ow);
+    size_t per_sample = (size_t)c * h * w * sizeof(float), out_sample = (size_t)oc * oh * ow;
+    long size = -1;
+    rc = 1;
+    f = fopen(o->input, "rb");
+    if (!f || fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
+        fprintf(stderr, "incept: %s: cannot read: %s\n", o->input, strerror(errno));
+        goto done;
+    }
+    if (size == 0 || (size_t)size % per_sample != 0) {
+        fprintf(stderr, "incept: %s: %ld bytes is not a whole number of %dx%dx%d float32 samples "
+                        "(%zu bytes each)\n", o->input, size, c, h, w, per_sample);
+        goto done;
+    }
+    int batch = (int)((size_t)size / per_sample);
+    input = malloc((size_t)size);
+    output = malloc(out_sample * (size_t)batch * sizeof(float));
+    if (!input || !output) {
+        fprintf(stderr, "incept: out of memory for a batch of %d\n", batch);
+        goto done;
+    }
+    if (fread(input, 1, (size_t)size, f) != (size_t)size) {
+        fprintf(stderr, "incept: %s: read failed\n", o->input);
+        goto done;
+    }
+    fclose(f);
+    f = NULL;
+    if (incept_model_set_threads(m, o->threads) || incept_model_forward(m, input, batch, output)) {
+        rc = fail("forward");
+        goto done;
+    }
+    f = fopen(o->output, "wb");
+    if (!f || fwrite(output, sizeof(float), out_sample * batch, f) != out_sample * batch ||
+        fclose(f) != 0) {
+        fprintf(stderr, "incept: %s: cannot write: %s\n", o->output, strerror(errno));
+        f = NULL;
+        goto done;
+    }
+    f = NULL;
+    fprintf(stderr, "incept: %d sample(s) -> %s [%d x %d x %d x %d]\n", batch, o->output, batch, oc,
+            oh, ow);
+    rc = 0;
+done:
+    if (f)
+        fclose(f);
+    free(input);
+    free(output);
+    incept_model_free(m);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2)
+        return demo();
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h"))
+        return usage(stdout);
+    if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
+        printf("incept %s\n", INCEPT_VERSION);
+        return 0;
+    }
+    options o = {0};
+    o.threads = default_threads();
+    if (!parse_options(argc, argv, &o))
+        return EXIT_USAGE;
+    if (!strcmp(cmd, "summary"))
+        return cmd_summary(&o);
+    if (!strcmp(cmd, "run"))
+        return cmd_run(&o);
+    if (!strcmp(cmd, "init-weights"))
+        return cmd_init_weights(&o);
+    fprintf(stderr, "incept: unknown command '%s'\n\n", cmd);
+    return usage(stderr);
+}

@@ -1,0 +1,104 @@
+/* incept.h — the whole public API of libincept, an engine for the Inception architecture
+ * ("Going deeper with convolutions", Szegedy et al., 2014).
+ *
+ * Conventions:
+ *  - Opaque handles (incept_model) and integer status codes. Every call that can fail returns an
+ *    incept_status; incept_last_error() then says what failed, naming the file, line, node or op.
+ *    The message is per thread and stays valid until the next failing call on that thread.
+ *  - Tensors are float32, NCHW, row-major. The batch size N is chosen per call.
+ *  - The library never exits or aborts on bad input.
+ */
+#ifndef INCEPT_H
+#define INCEPT_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define INCEPT_VERSION "0.1.0"
+
+typedef enum {
+    INCEPT_OK = 0,
+    INCEPT_ERR_NOMEM = 1,       /* an allocation failed */
+    INCEPT_ERR_ARG = 2,         /* a bad argument from the caller */
+    INCEPT_ERR_SHAPE = 3,       /* shapes do not fit together */
+    INCEPT_ERR_IO = 4,          /* a file could not be opened, read or written */
+    INCEPT_ERR_FORMAT = 5,      /* a file is not what it claims to be: syntax error, garbage, truncation */
+    INCEPT_ERR_UNSUPPORTED = 6  /* valid input that this engine does not implement (an op, an attribute) */
+} incept_status;
+
+/* A short name for a status ("out of memory", "bad format", ...). */
+const char *incept_status_string(incept_status status);
+/* The message of the last failure on this thread ("" if none). */
+const char *incept_last_error(void);
+
+/* ---- Models ------------------------------------------------------------------------------ */
+
+typedef struct incept_model incept_model;
+
+/* Loads a model by file name: ".onnx" → ONNX import, anything else → a network description
+ * (see models/googlenet.incept). weights_path may be NULL: an ONNX file carries its own weights,
+ * and a description without weights gets He-initialized weights from a fixed seed. */
+incept_status incept_model_load(const char *path, const char *weights_path, incept_model **out);
+incept_status incept_model_load_onnx(const char *path, incept_model **out);
+incept_status incept_model_load_description(const char *path, incept_model **out);
+/* Parses a description held in memory; source_name is used in error messages. */
+incept_status incept_model_parse_description(const char *text, const char *source_name,
+                                             incept_model **out);
+/* GoogLeNet exactly as in Table 1 of the paper, with both auxiliary classifiers, built in C
+ * from the Inception module; weights He-initialized from seed. */
+incept_status incept_model_googlenet(int classes, unsigned long long seed, incept_model **out);
+void incept_model_free(incept_model *model);
+
+/* Per-sample input and output dimensions (C, H, W); an FC output has H = W = 1. */
+void incept_model_input_dims(const incept_model *model, int *c, int *h, int *w);
+void incept_model_output_dims(const incept_model *model, int *c, int *h, int *w);
+
+/* Threads used by the forward pass (default: 1). */
+incept_status incept_model_set_threads(incept_model *model, int threads);
+
+/* Keep every intermediate activation after a forward pass so incept_model_tensor() can read it
+ * (costs memory: no reuse of the activation arena). Off by default. */
+incept_status incept_model_keep_activations(incept_model *model, int keep);
+
+/* Runs inference on `batch` samples: input is batch*C*H*W floats, output batch*C*H*W of the
+ * output dims. Auxiliary (training-only) heads are not run. */
+incept_status incept_model_forward(incept_model *model, const float *input, int batch, float *output);
+
+/* After a forward pass with keep_activations on: the activation named `name` (a layer or ONNX
+ * node output name). shape receives N, C, H, W; data points into the model's arena. */
+incept_status incept_model_tensor(const incept_model *model, const char *name, const float **data,
+                                  int shape[4]);
+
+/* ---- Parameters -------------------------------------------------------------------------- */
+
+/* Parameters are one contiguous float array; each has a name (PyTorch-style "conv1.weight",
+ * or the ONNX initializer name) and a shape of up to 4 dims. */
+int incept_model_param_count(const incept_model *model);
+incept_status incept_model_param(incept_model *model, int index, const char **name, int *ndim,
+                                 int dims[4], float **data);
+/* Re-initializes every weight (He/Kaiming normal, fan-in) and bias (uniform in [-0.1, 0.1))
+ * from a seed. */
+void incept_model_init_weights(incept_model *model, unsigned long long seed);
+/* Saves and loads all parameters by name (incept weights file, versioned and checksummed). */
+incept_status incept_model_save_weights(const incept_model *model, const char *path);
+incept_status incept_model_load_weights(incept_model *model, const char *path);
+
+/* ---- Reporting --------------------------------------------------------------------------- */
+
+typedef struct {
+    long long params;          /* weights and biases used by inference */
+    long long aux_params;      /* weights and biases of training-only heads */
+    long long multiply_adds;   /* per sample, inference graph */
+} incept_totals;
+
+/* Prints the model in the layout of the paper's Table 1 and fills totals (either may be NULL). */
+incept_status incept_model_summary(const incept_model *model, FILE *out, incept_totals *totals);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* INCEPT_H */

@@ -1,0 +1,194 @@
+/* graph.c — building a graph: values, nodes with shape inference as they are added, and
+ * parameters packed in one growing float array (so an optimizer is one loop and saving one write). */
+#include "graph/graph.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/status.h"
+#include "ops/op.h"
+
+void incept_graph_init(incept_graph *g)
+{
+    memset(g, 0, sizeof *g);
+    g->input = g->output = -1;
+}
+
+void incept_graph_free(incept_graph *g)
+{
+    for (int i = 0; i < g->n_nodes; i++) {
+        free(g->nodes[i].name);
+        free(g->nodes[i].inputs);
+        free(g->nodes[i].group);
+    }
+    for (int i = 0; i < g->n_values; i++)
+        free(g->values[i].name);
+    for (int i = 0; i < g->n_params; i++)
+        free(g->params[i].name);
+    free(g->nodes);
+    free(g->values);
+    free(g->params);
+    free(g->param_data);
+    incept_graph_init(g);
+}
+
+incept_attrs incept_attrs_default(void)
+{
+    incept_attrs a;
+    memset(&a, 0, sizeof a);
+    a.kernel_h = a.kernel_w = 1;
+    a.stride_h = a.stride_w = 1;
+    a.dilation_h = a.dilation_w = 1;
+    a.groups = 1;
+    a.count_include_pad = 1;
+    a.size = 5;
+    a.alpha = 1e-4f;
+    a.beta = 0.75f;
+    a.bias = 1.0f;
+    return a;
+}
+
+/* Grows *items (of `size` bytes each) so that one more fits. */
+static incept_status grow(void **items, int *capacity, int count, size_t size)
+{
+    if (count < *capacity)
+        return INCEPT_OK;
+    int new_capacity = *capacity ? *capacity * 2 : 16;
+    void *p = incept_realloc(*items, (size_t)new_capacity * size);
+    if (!p)
+        return INCEPT_ERR_NOMEM;
+    *items = p;
+    *capacity = new_capacity;
+    return INCEPT_OK;
+}
+
+int incept_graph_find_value(const incept_graph *g, const char *name)
+{
+    for (int i = g->n_values - 1; i >= 0; i--)
+        if (strcmp(g->values[i].name, name) == 0)
+            return i;
+    return -1;
+}
+
+static incept_status add_value(incept_graph *g, const char *name, int c, int h, int w, int producer,
+                               int *index)
+{
+    if (incept_graph_find_value(g, name) >= 0)
+        return incept_fail(INCEPT_ERR_FORMAT, "'%s' is defined twice", name);
+    if (grow((void **)&g->values, &g->cap_values, g->n_values, sizeof *g->values))
+        return INCEPT_ERR_NOMEM;
+    char *copy = incept_strdup(name);
+    if (!copy)
+        return INCEPT_ERR_NOMEM;
+    incept_value *v = &g->values[g->n_values];
+    v->name = copy;
+    v->c = c, v->h = h, v->w = w;
+    v->producer = producer;
+    *index = g->n_values++;
+    return INCEPT_OK;
+}
+
+incept_status incept_graph_set_input(incept_graph *g, const char *name, int c, int h, int w)
+{
+    if (g->input >= 0)
+        return incept_fail(INCEPT_ERR_FORMAT, "a second input '%s' (only one is supported)", name);
+    if (c <= 0 || h <= 0 || w <= 0)
+        return incept_fail(INCEPT_ERR_SHAPE, "input '%s' has dims %dx%dx%d; all must be positive",
+                           name, c, h, w);
+    return add_value(g, name, c, h, w, -1, &g->input);
+}
+
+incept_status incept_graph_add_param(incept_graph *g, const char *name, int ndim, const int *dims,
+                                     int *index)
+{
+    size_t count = 1;
+    if (ndim < 1 || ndim > 4)
+        return incept_fail(INCEPT_ERR_SHAPE, "parameter '%s' has %d dims (1 to 4 supported)", name, ndim);
+    for (int i = 0; i < ndim; i++) {
+        if (dims[i] <= 0)
+            return incept_fail(INCEPT_ERR_SHAPE, "parameter '%s' has a dim of %d", name, dims[i]);
+        count *= (size_t)dims[i];
+    }
+    for (int i = 0; i < g->n_params; i++)
+        if (strcmp(g->params[i].name, name) == 0)
+            return incept_fail(INCEPT_ERR_FORMAT, "parameter '%s' is defined twice", name);
+    if (grow((void **)&g->params, &g->cap_params, g->n_params, sizeof *g->params))
+        return INCEPT_ERR_NOMEM;
+    if (g->param_floats + count > g->param_capacity) {
+        size_t capacity = g->param_capacity ? g->param_capacity : 1024;
+        while (capacity < g->param_floats + count)
+            capacity *= 2;
+        float *p = incept_realloc(g->param_data, capacity * sizeof(float));
+        if (!p)
+            return INCEPT_ERR_NOMEM;
+        g->param_data = p;
+        g->param_capacity = capacity;
+    }
+    char *copy = incept_strdup(name);
+    if (!copy)
+        return INCEPT_ERR_NOMEM;
+    incept_param *p = &g->params[g->n_params];
+    memset(p, 0, sizeof *p);
+    p->name = copy;
+    p->ndim = ndim;
+    memcpy(p->dims, dims, sizeof(int) * ndim);
+    p->offset = g->param_floats;
+    p->count = count;
+    memset(g->param_data + p->offset, 0, count * sizeof(float));
+    g->param_floats += count;
+    *index = g->n_params++;
+    return INCEPT_OK;
+}
+
+float *incept_graph_param_data(const incept_graph *g, int index)
+{
+    return g->param_data + g->params[index].offset;
+}
+
+incept_status incept_graph_add_node(incept_graph *g, const char *op_name, const char *name,
+                                    const int *inputs, int n_inputs, const incept_attrs *attrs,
+                                    int weight, int bias, const char *output_name, int *node_index)
+{
+    const incept_op *op = incept_op_find(op_name);
+    if (!op)
+        return incept_fail(INCEPT_ERR_UNSUPPORTED, "%s: unknown op '%s'", name, op_name);
+    if (n_inputs < op->min_inputs || (op->max_inputs && n_inputs > op->max_inputs))
+        return incept_fail(INCEPT_ERR_FORMAT, "%s: %s takes %d to %d inputs, got %d", name, op_name,
+                           op->min_inputs, op->max_inputs ? op->max_inputs : 1 << 20, n_inputs);
+    for (int i = 0; i < n_inputs; i++)
+        if (inputs[i] < 0 || inputs[i] >= g->n_values)
+            return incept_fail(INCEPT_ERR_ARG, "%s: input %d does not exist", name, i);
+    if (grow((void **)&g->nodes, &g->cap_nodes, g->n_nodes, sizeof *g->nodes))
+        return INCEPT_ERR_NOMEM;
+    incept_node *n = &g->nodes[g->n_nodes];
+    memset(n, 0, sizeof *n);
+    n->op = op;
+    n->attrs = *attrs;
+    n->weight = weight;
+    n->bias = bias;
+    n->output = -1;
+    n->name = incept_strdup(name);
+    n->inputs = incept_malloc(sizeof(int) * (size_t)n_inputs);
+    incept_status st = INCEPT_ERR_NOMEM;
+    if (!n->name || !n->inputs)
+        goto fail;
+    memcpy(n->inputs, inputs, sizeof(int) * (size_t)n_inputs);
+    n->n_inputs = n_inputs;
+    int c = 0, h = 0, w = 0;
+    st = op->infer(g, n, &c, &h, &w);
+    if (st) {
+        incept_fail_prefix(st, "%s (%s): ", name, op_name);
+        goto fail;
+    }
+    st = add_value(g, output_name ? output_name : name, c, h, w, g->n_nodes, &n->output);
+    if (st)
+        goto fail;
+    if (node_index)
+        *node_index = g->n_nodes;
+    g->n_nodes++;
+    return INCEPT_OK;
+fail:
+    free(n->name);
+    free(n->inputs);
+    return st;
+}

@@ -1,0 +1,140 @@
+/* graph.h — the engine's network representation: values (activations), nodes (ops), parameters
+ * (one contiguous float array), and the model that adds an execution plan to a graph.
+ *
+ * Activations are 4-D NCHW. Rank-2 tensors [N, C] are stored as [N, C, 1, 1]. Shapes are kept per
+ * sample (C, H, W); the batch N is chosen at run time and the plan is remade when it changes.
+ */
+#ifndef INCEPT_GRAPH_H
+#define INCEPT_GRAPH_H
+
+#include <stddef.h>
+
+#include "incept.h"
+
+/* A view of an activation: sample i starts at data + i * batch_stride. batch_stride exceeds
+ * c*h*w when the view is a channel slice of a wider tensor (a branch writing into its concat). */
+typedef struct {
+    float *data;
+    int n, c, h, w;
+    size_t batch_stride;
+} incept_tensor;
+
+/* Attributes of every op kind in one struct; each op reads the fields it needs. */
+typedef struct {
+    int kernel_h, kernel_w, stride_h, stride_w;
+    int pad_top, pad_left, pad_bottom, pad_right;
+    int dilation_h, dilation_w, groups;
+    int out_channels;      /* conv, fc */
+    int ceil_mode;         /* pools: ceil instead of floor in the output size */
+    int count_include_pad; /* average pool: padding counts in the divisor */
+    int size;              /* LRN window (channels) */
+    float alpha, beta, bias; /* LRN */
+    float ratio;           /* dropout probability */
+    float value;           /* pad value */
+    int softmax_over_chw;  /* softmax over C*H*W (ONNX opset < 13, axis 1) rather than over C */
+    int relu;              /* conv, fc: ReLU fused into the output */
+} incept_attrs;
+
+/* Where a node sits in an Inception module, for the Table 1 summary. */
+typedef enum {
+    INCEPT_ROLE_NONE = 0,
+    INCEPT_ROLE_1X1,
+    INCEPT_ROLE_3X3_REDUCE,
+    INCEPT_ROLE_3X3,
+    INCEPT_ROLE_5X5_REDUCE,
+    INCEPT_ROLE_5X5,
+    INCEPT_ROLE_POOL,
+    INCEPT_ROLE_POOL_PROJ,
+    INCEPT_ROLE_CONCAT
+} incept_role;
+
+struct incept_op;
+
+typedef struct {
+    const struct incept_op *op;
+    char *name;
+    int *inputs;   /* value indices */
+    int n_inputs;
+    int output;    /* value index */
+    incept_attrs attrs;
+    int weight, bias; /* parameter indices, or -1 */
+    int aux;          /* part of a training-only (auxiliary) head */
+    char *group;      /* the Inception module or head this node belongs to, or NULL */
+    incept_role role;
+} incept_node;
+
+typedef struct {
+    char *name;
+    int c, h, w;      /* per sample */
+    int producer;     /* node index, or -1 for the graph input */
+} incept_value;
+
+typedef struct {
+    char *name;
+    int ndim;
+    int dims[4];
+    size_t offset, count; /* into incept_graph.param_data, in floats */
+} incept_param;
+
+typedef struct {
+    incept_node *nodes;
+    int n_nodes, cap_nodes;
+    incept_value *values;
+    int n_values, cap_values;
+    incept_param *params;
+    int n_params, cap_params;
+    float *param_data;
+    size_t param_floats, param_capacity;
+    int input;  /* value index of the network input, -1 until set */
+    int output; /* value index of the main output, -1 until set */
+} incept_graph;
+
+void incept_graph_init(incept_graph *g);
+void incept_graph_free(incept_graph *g);
+
+/* Finds a value by name; -1 if absent. */
+int incept_graph_find_value(const incept_graph *g, const char *name);
+/* Declares the network input (per-sample dims). */
+incept_status incept_graph_set_input(incept_graph *g, const char *name, int c, int h, int w);
+/* Adds a parameter of the given shape, zero-filled; *index receives its index. */
+incept_status incept_graph_add_param(incept_graph *g, const char *name, int ndim, const int *dims,
+                                     int *index);
+float *incept_graph_param_data(const incept_graph *g, int index);
+
+/* Adds a node of op `op_name` reading `inputs`, writing a new value named output_name (the node
+ * name when NULL). Runs shape inference; on failure the message names the node. */
+incept_status incept_graph_add_node(incept_graph *g, const char *op_name, const char *name,
+                                    const int *inputs, int n_inputs, const incept_attrs *attrs,
+                                    int weight, int bias, const char *output_name, int *node_index);
+
+/* Attributes with the neutral defaults (stride 1, dilation 1, groups 1, ...). */
+incept_attrs incept_attrs_default(void);
+
+/* ---- The model: a graph plus what is needed to run it ------------------------------------ */
+
+struct incept_model {
+    incept_graph graph;
+    int threads;
+    int keep_activations;
+    /* The plan for `planned_batch` (0 = none yet). */
+    int planned_batch;
+    int planned_keep;
+    int *order;        /* node indices to run, in order */
+    int n_order;
+    incept_tensor *views; /* per value */
+    float *arena;
+    size_t arena_floats;
+    float *workspace;
+    size_t workspace_floats;
+    incept_tensor *node_inputs; /* scratch for one node's input views */
+};
+
+/* Makes (or keeps) the plan for this batch size: execution order of the inference graph,
+ * activation offsets in one arena reused after each value's last reader, and one workspace. */
+incept_status incept_model_plan(incept_model *m, int batch);
+/* Frees the plan's memory. */
+void incept_model_drop_plan(incept_model *m);
+/* Builds a fresh model around an already built graph (takes ownership). */
+incept_status incept_model_wrap(incept_graph *g, incept_model **out);
+
+#endif

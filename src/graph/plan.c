@@ -1,0 +1,239 @@
+/* plan.c — turning a graph into something runnable for one batch size:
+ *  1. the execution order: the nodes the main output depends on (auxiliary heads drop out);
+ *  2. concat without copies: a branch whose only reader is a concat writes straight into its
+ *     channel slice of the concat's output (nested concats too);
+ *  3. one activation arena: each buffer lives from its producer to its last reader, and buffers
+ *     whose lifetimes do not overlap share memory (first fit by offset);
+ *  4. one workspace, sized to the largest scratch request of any node.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/status.h"
+#include "graph/graph.h"
+#include "ops/op.h"
+
+#define ALIGN_FLOATS 16 /* 64 bytes: a cache line, an AVX-512 register */
+
+static size_t round_up(size_t n) { return (n + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS; }
+
+static float *alloc_floats(size_t count)
+{
+    size_t bytes = round_up(count ? count : 1) * sizeof(float);
+    float *p = NULL;
+    if (posix_memalign((void **)&p, 64, bytes) != 0 || !p) {
+        incept_fail(INCEPT_ERR_NOMEM, "out of memory allocating %zu bytes", bytes);
+        return NULL;
+    }
+    return p;
+}
+
+void incept_model_drop_plan(incept_model *m)
+{
+    free(m->order);
+    free(m->views);
+    free(m->arena);
+    free(m->workspace);
+    free(m->node_inputs);
+    m->order = NULL;
+    m->views = NULL;
+    m->arena = m->workspace = NULL;
+    m->node_inputs = NULL;
+    m->n_order = 0;
+    m->arena_floats = m->workspace_floats = 0;
+    m->planned_batch = 0;
+}
+
+/* A buffer in the arena: one root value and everything aliased into it. */
+typedef struct {
+    int root;
+    int start, end; /* positions in the order: first written, last read */
+    size_t size, offset;
+} block;
+
+static int compare_start(const void *a, const void *b)
+{
+    const block *x = a, *y = b;
+    if (x->start != y->start)
+        return x->start < y->start ? -1 : 1;
+    return x->size > y->size ? -1 : x->size < y->size;
+}
+
+/* Places blocks in order of start, each at the lowest offset free for its whole lifetime. */
+static size_t place_blocks(block *blocks, int count)
+{
+    size_t arena = 0;
+    qsort(blocks, (size_t)count, sizeof *blocks, compare_start);
+    for (int i = 0; i < count; i++) {
+        size_t offset = 0;
+        int moved = 1;
+        while (moved) { /* first fit: bump past every overlapping live block until none collide */
+            moved = 0;
+            for (int j = 0; j < i; j++) {
+                if (blocks[j].end < blocks[i].start)
+                    continue; /* dead before this one is born */
+                if (offset < blocks[j].offset + blocks[j].size &&
+                    blocks[j].offset < offset + blocks[i].size) {
+                    offset = blocks[j].offset + blocks[j].size;
+                    moved = 1;
+                }
+            }
+        }
+        blocks[i].offset = offset;
+        if (offset + blocks[i].size > arena)
+            arena = offset + blocks[i].size;
+    }
+    return arena;
+}
+
+incept_status incept_model_plan(incept_model *m, int batch)
+{
+    if (m->planned_batch == batch && m->planned_keep == m->keep_activations)
+        return INCEPT_OK;
+    incept_model_drop_plan(m);
+    const incept_graph *g = &m->graph;
+    int nv = g->n_values, nn = g->n_nodes;
+    if (g->input < 0 || g->output < 0)
+        return incept_fail(INCEPT_ERR_ARG, "the model has no input or no output");
+
+    int *needed = incept_calloc((size_t)nn, sizeof(int));
+    int *position = incept_malloc(sizeof(int) * (size_t)nn);  /* node -> place in order */
+    int *readers = incept_calloc((size_t)nv, sizeof(int));    /* needed readers per value */
+    int *last_read = incept_malloc(sizeof(int) * (size_t)nv);
+    int *root = incept_malloc(sizeof(int) * (size_t)nv);
+    size_t *channel_offset = incept_calloc((size_t)nv, sizeof(size_t));
+    block *blocks = incept_malloc(sizeof(block) * (size_t)nv);
+    int *block_of = incept_malloc(sizeof(int) * (size_t)nv);
+    m->order = incept_malloc(sizeof(int) * (size_t)nn);
+    m->views = incept_calloc((size_t)nv, sizeof(incept_tensor));
+    incept_status st = INCEPT_ERR_NOMEM;
+    if (!needed || !position || !readers || !last_read || !root || !channel_offset || !blocks ||
+        !block_of || !m->order || !m->views)
+        goto done;
+
+    /* 1. order: walk back from the output (nodes are stored in topological order) */
+    int *value_needed = readers; /* borrowed as a flag array for this walk */
+    value_needed[g->output] = 1;
+    for (int i = nn - 1; i >= 0; i--) {
+        if (!value_needed[g->nodes[i].output])
+            continue;
+        needed[i] = 1;
+        for (int k = 0; k < g->nodes[i].n_inputs; k++)
+            value_needed[g->nodes[i].inputs[k]] = 1;
+    }
+    memset(readers, 0, sizeof(int) * (size_t)nv);
+    int max_inputs = 1;
+    m->n_order = 0;
+    for (int i = 0; i < nn; i++) {
+        position[i] = -1;
+        if (!needed[i])
+            continue;
+        position[i] = m->n_order;
+        m->order[m->n_order++] = i;
+        if (g->nodes[i].n_inputs > max_inputs)
+            max_inputs = g->nodes[i].n_inputs;
+    }
+    for (int v = 0; v < nv; v++) {
+        last_read[v] = -1;
+        root[v] = v;
+    }
+    for (int p = 0; p < m->n_order; p++) {
+        const incept_node *n = &g->nodes[m->order[p]];
+        for (int k = 0; k < n->n_inputs; k++) {
+            readers[n->inputs[k]]++;
+            last_read[n->inputs[k]] = p;
+        }
+    }
+    if (m->keep_activations)
+        for (int v = 0; v < nv; v++)
+            last_read[v] = m->n_order;
+    last_read[g->output] = m->n_order;
+
+    /* 2. concat inputs written in place; outer concats first so nested ones chain */
+    for (int p = m->n_order - 1; p >= 0; p--) {
+        const incept_node *n = &g->nodes[m->order[p]];
+        if (n->op != &incept_op_concat)
+            continue;
+        size_t offset = 0;
+        for (int k = 0; k < n->n_inputs; k++) {
+            int u = n->inputs[k];
+            const incept_value *uv = &g->values[u];
+            if (uv->producer >= 0 && readers[u] == 1 && u != g->output && root[u] == u) {
+                root[u] = root[n->output];
+                channel_offset[u] = channel_offset[n->output] + offset;
+            }
+            offset += (size_t)uv->c;
+        }
+    }
+
+    /* 3. one block per root value, spanning every value aliased into it */
+    int n_blocks = 0;
+    for (int v = 0; v < nv; v++)
+        block_of[v] = -1;
+    for (int v = 0; v < nv; v++) {
+        const incept_value *val = &g->values[v];
+        if (v == g->input || val->producer < 0 || !needed[val->producer])
+            continue;
+        int r = root[v];
+        if (block_of[r] < 0) {
+            block_of[r] = n_blocks;
+            const incept_value *rv = &g->values[r];
+            blocks[n_blocks].root = r;
+            blocks[n_blocks].start = m->n_order;
+            blocks[n_blocks].end = -1;
+            blocks[n_blocks].size = round_up((size_t)batch * rv->c * rv->h * rv->w);
+            n_blocks++;
+        }
+        block *b = &blocks[block_of[r]];
+        int born = position[val->producer];
+        int dies = last_read[v] < born ? born : last_read[v];
+        if (born < b->start)
+            b->start = born;
+        if (dies > b->end)
+            b->end = dies;
+    }
+    m->arena_floats = place_blocks(blocks, n_blocks);
+    for (int i = 0; i < n_blocks; i++)
+        block_of[blocks[i].root] = i; /* sorting moved them */
+
+    size_t workspace = 0;
+    for (int p = 0; p < m->n_order; p++) {
+        const incept_node *n = &g->nodes[m->order[p]];
+        size_t need = n->op->workspace_floats ? n->op->workspace_floats(g, n, batch) : 0;
+        if (need > workspace)
+            workspace = need;
+    }
+    m->workspace_floats = workspace;
+    m->arena = alloc_floats(m->arena_floats);
+    m->workspace = alloc_floats(workspace);
+    m->node_inputs = incept_malloc(sizeof(incept_tensor) * (size_t)max_inputs);
+    if (!m->arena || !m->workspace || !m->node_inputs)
+        goto done;
+
+    for (int v = 0; v < nv; v++) {
+        const incept_value *val = &g->values[v];
+        incept_tensor *t = &m->views[v];
+        t->n = batch, t->c = val->c, t->h = val->h, t->w = val->w;
+        t->batch_stride = (size_t)val->c * val->h * val->w;
+        if (block_of[root[v]] < 0 || v == g->input)
+            continue; /* the input points at the caller's buffer at run time */
+        const incept_value *rv = &g->values[root[v]];
+        t->data = m->arena + blocks[block_of[root[v]]].offset + channel_offset[v] * val->h * val->w;
+        t->batch_stride = (size_t)rv->c * rv->h * rv->w;
+    }
+    m->planned_batch = batch;
+    m->planned_keep = m->keep_activations;
+    st = INCEPT_OK;
+done:
+    free(needed);
+    free(position);
+    free(readers);
+    free(last_read);
+    free(root);
+    free(channel_offset);
+    free(blocks);
+    free(block_of);
+    if (st)
+        incept_model_drop_plan(m);
+    return st;
+}

@@ -1,0 +1,168 @@
+/* run.c — the model handle: creating and freeing it, running the planned forward pass,
+ * reading activations and parameters, and the default weight initialization. */
+#include <cblas.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/rng.h"
+#include "core/status.h"
+#include "graph/graph.h"
+#include "ops/op.h"
+
+/* OpenBLAS's thread control; declared by its cblas.h, which is the one we build against. */
+void openblas_set_num_threads(int num_threads);
+
+incept_status incept_model_wrap(incept_graph *g, incept_model **out)
+{
+    *out = NULL;
+    incept_model *m = incept_calloc(1, sizeof *m);
+    if (!m) {
+        incept_graph_free(g);
+        return INCEPT_ERR_NOMEM;
+    }
+    m->graph = *g;
+    m->threads = 1;
+    incept_graph_init(g);
+    *out = m;
+    return INCEPT_OK;
+}
+
+void incept_model_free(incept_model *m)
+{
+    if (!m)
+        return;
+    incept_model_drop_plan(m);
+    incept_graph_free(&m->graph);
+    free(m);
+}
+
+static void value_dims(const incept_model *m, int v, int *c, int *h, int *w)
+{
+    const incept_value *val = &m->graph.values[v];
+    if (c) *c = val->c;
+    if (h) *h = val->h;
+    if (w) *w = val->w;
+}
+
+void incept_model_input_dims(const incept_model *m, int *c, int *h, int *w)
+{
+    value_dims(m, m->graph.input, c, h, w);
+}
+
+void incept_model_output_dims(const incept_model *m, int *c, int *h, int *w)
+{
+    value_dims(m, m->graph.output, c, h, w);
+}
+
+incept_status incept_model_set_threads(incept_model *m, int threads)
+{
+    if (!m || threads < 1 || threads > 1024)
+        return incept_fail(INCEPT_ERR_ARG, "threads must be between 1 and 1024, got %d", threads);
+    m->threads = threads;
+    return INCEPT_OK;
+}
+
+incept_status incept_model_keep_activations(incept_model *m, int keep)
+{
+    if (!m)
+        return incept_fail(INCEPT_ERR_ARG, "no model");
+    m->keep_activations = keep != 0;
+    return INCEPT_OK;
+}
+
+incept_status incept_model_forward(incept_model *m, const float *input, int batch, float *output)
+{
+    if (!m || !input || !output || batch < 1)
+        return incept_fail(INCEPT_ERR_ARG, "forward needs a model, input, output and batch >= 1");
+    incept_status st = incept_model_plan(m, batch);
+    if (st)
+        return st;
+    const incept_graph *g = &m->graph;
+    m->views[g->input].data = (float *)input; /* ops never write their inputs */
+    openblas_set_num_threads(m->threads);
+    for (int p = 0; p < m->n_order; p++) {
+        const incept_node *n = &g->nodes[m->order[p]];
+        for (int k = 0; k < n->n_inputs; k++)
+            m->node_inputs[k] = m->views[n->inputs[k]];
+        incept_op_args args = {
+            .node = n,
+            .inputs = m->node_inputs,
+            .n_inputs = n->n_inputs,
+            .output = m->views[n->output],
+            .weight = n->weight >= 0 ? incept_graph_param_data(g, n->weight) : NULL,
+            .bias = n->bias >= 0 ? incept_graph_param_data(g, n->bias) : NULL,
+            .workspace = m->workspace,
+            .threads = m->threads,
+        };
+        n->op->forward(&args);
+    }
+    const incept_tensor *out = &m->views[g->output];
+    size_t per_sample = (size_t)out->c * out->h * out->w;
+    for (int s = 0; s < batch; s++)
+        memcpy(output + s * per_sample, out->data + s * out->batch_stride, per_sample * sizeof(float));
+    return INCEPT_OK;
+}
+
+incept_status incept_model_tensor(const incept_model *m, const char *name, const float **data,
+                                  int shape[4])
+{
+    if (!m || !name || !data || !shape)
+        return incept_fail(INCEPT_ERR_ARG, "tensor lookup needs a model, a name and outputs");
+    int v = incept_graph_find_value(&m->graph, name);
+    if (v < 0)
+        return incept_fail(INCEPT_ERR_ARG, "no tensor named '%s'", name);
+    if (!m->planned_batch || !m->planned_keep || !m->views[v].data)
+        return incept_fail(INCEPT_ERR_ARG, "tensor '%s' is not available: run a forward pass with "
+                           "keep_activations on first", name);
+    const incept_tensor *t = &m->views[v];
+    if (t->batch_stride != (size_t)t->c * t->h * t->w && t->n > 1)
+        return incept_fail(INCEPT_ERR_UNSUPPORTED, "tensor '%s' is a channel slice of '%s'; read "
+                           "that one", name, m->graph.nodes[m->graph.values[v].producer].name);
+    *data = t->data;
+    shape[0] = t->n, shape[1] = t->c, shape[2] = t->h, shape[3] = t->w;
+    return INCEPT_OK;
+}
+
+int incept_model_param_count(const incept_model *m) { return m ? m->graph.n_params : 0; }
+
+incept_status incept_model_param(incept_model *m, int index, const char **name, int *ndim,
+                                 int dims[4], float **data)
+{
+    if (!m || index < 0 || index >= m->graph.n_params)
+        return incept_fail(INCEPT_ERR_ARG, "no parameter %d", index);
+    const incept_param *p = &m->graph.params[index];
+    if (name) *name = p->name;
+    if (ndim) *ndim = p->ndim;
+    if (dims) {
+        memset(dims, 0, sizeof(int) * 4);
+        memcpy(dims, p->dims, sizeof(int) * p->ndim);
+    }
+    if (data) *data = incept_graph_param_data(&m->graph, index);
+    return INCEPT_OK;
+}
+
+void incept_model_init_weights(incept_model *m, unsigned long long seed)
+{
+    incept_rng rng;
+    incept_rng_seed(&rng, seed);
+    const incept_graph *g = &m->graph;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const incept_node *n = &g->nodes[i];
+        if (n->weight >= 0) {
+            const incept_param *p = &g->params[n->weight];
+            size_t fan_in = p->count / (size_t)p->dims[0];
+            float stddev = sqrtf(2.0f / (float)fan_in);
+            float *w = incept_graph_param_data(g, n->weight);
+            for (size_t k = 0; k < p->count; k++)
+                w[k] = stddev * incept_rng_normal(&rng);
+        }
+        if (n->bias >= 0) {
+            const incept_param *p = &g->params[n->bias];
+            float *b = incept_graph_param_data(g, n->bias);
+            for (size_t k = 0; k < p->count; k++)
+                b[k] = 0.2f * (incept_rng_uniform(&rng) - 0.5f);
+        }
+    }
+}

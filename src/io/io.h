@@ -1,0 +1,12 @@
+/* io.h — shared helpers of the file formats: reading a whole file with every step checked. */
+#ifndef INCEPT_IO_IO_H
+#define INCEPT_IO_IO_H
+
+#include <stddef.h>
+
+#include "incept.h"
+
+/* Reads all of `path` into a malloc'd buffer with a terminating NUL (not counted in *size). */
+incept_status incept_read_file(const char *path, char **data, size_t *size);
+
+#endif

@@ -1,0 +1,100 @@
+/* load.c — opening models by file name: reading files, choosing ONNX or description by the
+ * name, and the built-in GoogLeNet. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/status.h"
+#include "graph/graph.h"
+#include "io/io.h"
+#include "nets/layers.h"
+
+incept_status incept_read_file(const char *path, char **data, size_t *size)
+{
+    *data = NULL;
+    *size = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return incept_fail(INCEPT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    incept_status st = INCEPT_OK;
+    long length = -1;
+    if (fseek(f, 0, SEEK_END) != 0 || (length = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
+        st = incept_fail(INCEPT_ERR_IO, "%s: cannot determine its size: %s", path, strerror(errno));
+        goto done;
+    }
+    char *buf = incept_malloc((size_t)length + 1);
+    if (!buf) {
+        st = incept_fail_prefix(INCEPT_ERR_NOMEM, "%s: ", path);
+        goto done;
+    }
+    if (fread(buf, 1, (size_t)length, f) != (size_t)length) {
+        free(buf);
+        st = incept_fail(INCEPT_ERR_IO, "%s: read failed", path);
+        goto done;
+    }
+    buf[length] = '\0';
+    *data = buf;
+    *size = (size_t)length;
+done:
+    fclose(f);
+    return st;
+}
+
+incept_status incept_model_load_description(const char *path, incept_model **out)
+{
+    if (!path || !out)
+        return incept_fail(INCEPT_ERR_ARG, "load_description needs a path and an output handle");
+    *out = NULL;
+    char *text;
+    size_t size;
+    incept_status st = incept_read_file(path, &text, &size);
+    if (st)
+        return st;
+    if (strlen(text) != size)
+        st = incept_fail(INCEPT_ERR_FORMAT, "%s: not a text file (contains NUL bytes)", path);
+    else
+        st = incept_model_parse_description(text, path, out);
+    free(text);
+    return st;
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+incept_status incept_model_load(const char *path, const char *weights_path, incept_model **out)
+{
+    if (!path || !out)
+        return incept_fail(INCEPT_ERR_ARG, "load needs a path and an output handle");
+    *out = NULL;
+    incept_status st = ends_with(path, ".onnx") ? incept_model_load_onnx(path, out)
+                                                : incept_model_load_description(path, out);
+    if (st || !weights_path)
+        return st;
+    if ((st = incept_model_load_weights(*out, weights_path))) {
+        incept_model_free(*out);
+        *out = NULL;
+    }
+    return st;
+}
+
+incept_status incept_model_googlenet(int classes, unsigned long long seed, incept_model **out)
+{
+    if (!out)
+        return incept_fail(INCEPT_ERR_ARG, "googlenet needs an output handle");
+    *out = NULL;
+    incept_graph g;
+    incept_graph_init(&g);
+    incept_status st = incept_build_googlenet(&g, classes);
+    if (st) {
+        incept_graph_free(&g);
+        return st;
+    }
+    if ((st = incept_model_wrap(&g, out)))
+        return st;
+    incept_model_init_weights(*out, seed);
+    return INCEPT_OK;
+}

@@ -1,0 +1,645 @@
+/* onnx_import.c — ONNX models (opsets 7 to 13) mapped onto the engine's graph.
+ *
+ * Parsing uses protobuf-c code generated at build time from Debian's onnx.proto. Each ONNX node
+ * becomes one of our ops (or an alias: Identity, Dropout at inference, zero Pad); Relu nodes
+ * directly after a Conv or Gemm whose output nobody else reads are fused into it. Weights become
+ * parameters under their initializer names. Everything unknown is an error naming node and op.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/status.h"
+#include "graph/graph.h"
+#include "io/io.h"
+#include "onnx.pb-c.h"
+#include "ops/op.h"
+
+#define ONNX_FLOAT 1
+#define ONNX_INT64 7
+#define MIN_OPSET 7
+#define MAX_OPSET 13
+
+/* What an ONNX tensor name refers to. */
+typedef struct {
+    const char *name;
+    int value;                      /* activation: value index, else -1 */
+    const Onnx__TensorProto *tensor; /* initializer or Constant output, else NULL */
+    int rank;                       /* rank of an activation as ONNX sees it */
+    int param;                      /* parameter index once the tensor became one, else -1 */
+} binding;
+
+typedef struct {
+    const char *path;
+    incept_graph *graph;
+    binding *bindings;
+    int n_bindings, cap_bindings;
+    int opset;
+    const Onnx__GraphProto *onnx;
+} importer;
+
+static incept_status node_error(const importer *im, const Onnx__NodeProto *n, incept_status st,
+                                const char *fmt, const char *detail)
+{
+    char msg[512];
+    snprintf(msg, sizeof msg, fmt, detail);
+    return incept_fail(st, "%s: node '%s' (%s): %s", im->path, n->name && *n->name ? n->name : "?",
+                       n->op_type ? n->op_type : "?", msg);
+}
+
+static binding *find_binding(importer *im, const char *name)
+{
+    for (int i = im->n_bindings - 1; i >= 0; i--)
+        if (strcmp(im->bindings[i].name, name) == 0)
+            return &im->bindings[i];
+    return NULL;
+}
+
+static incept_status bind(importer *im, const char *name, int value, const Onnx__TensorProto *t,
+                          int rank)
+{
+    if (im->n_bindings == im->cap_bindings) {
+        int cap = im->cap_bindings ? im->cap_bindings * 2 : 256;
+        binding *b = incept_realloc(im->bindings, sizeof *b * (size_t)cap);
+        if (!b)
+            return INCEPT_ERR_NOMEM;
+        im->bindings = b;
+        im->cap_bindings = cap;
+    }
+    binding *b = &im->bindings[im->n_bindings++];
+    b->name = name;
+    b->value = value;
+    b->tensor = t;
+    b->rank = rank;
+    b->param = -1;
+    return INCEPT_OK;
+}
+
+/* ---- attributes ---- */
+
+static const Onnx__AttributeProto *attr(const Onnx__NodeProto *n, const char *name)
+{
+    for (size_t i = 0; i < n->n_attribute; i++)
+        if (n->attribute[i]->name && strcmp(n->attribute[i]->name, name) == 0)
+            return n->attribute[i];
+    return NULL;
+}
+
+static int64_t attr_int(const Onnx__NodeProto *n, const char *name, int64_t fallback)
+{
+    const Onnx__AttributeProto *a = attr(n, name);
+    return a && a->has_i ? a->i : fallback;
+}
+
+static float attr_float(const Onnx__NodeProto *n, const char *name, float fallback)
+{
+    const Onnx__AttributeProto *a = attr(n, name);
+    return a && a->has_f ? a->f : fallback;
+}
+
+/* Copies up to `max` ints; returns how many the attribute has (0 if absent). */
+static size_t attr_ints(const Onnx__NodeProto *n, const char *name, int64_t *out, size_t max)
+{
+    const Onnx__AttributeProto *a = attr(n, name);
+    if (!a)
+        return 0;
+    for (size_t i = 0; i < a->n_ints && i < max; i++)
+        out[i] = a->ints[i];
+    return a->n_ints;
+}
+
+static int attr_string_is(const Onnx__NodeProto *n, const char *name, const char *fallback,
+                          const char *expected)
+{
+    const Onnx__AttributeProto *a = attr(n, name);
+    if (!a || !a->has_s)
+        return strcmp(fallback, expected) == 0;
+    return a->s.len == strlen(expected) && memcmp(a->s.data, expected, a->s.len) == 0;
+}
+
+/* ---- tensors ---- */
+
+static size_t tensor_count(const Onnx__TensorProto *t)
+{
+    size_t count = 1;
+    for (size_t i = 0; i < t->n_dims; i++)
+        count *= t->dims[i] > 0 ? (size_t)t->dims[i] : 0;
+    return count;
+}
+
+/* Copies a float tensor into dst (count floats), from raw_data or float_data. */
+static incept_status tensor_floats(const importer *im, const Onnx__TensorProto *t, float *dst,
+                                   size_t count)
+{
+    if (t->data_type != ONNX_FLOAT)
+        return incept_fail(INCEPT_ERR_UNSUPPORTED, "%s: tensor '%s' has data type %d (only float32 "
+                           "weights are supported)", im->path, t->name ? t->name : "?", t->data_type);
+    if (t->has_data_location && t->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL)
+        return incept_fail(INCEPT_ERR_UNSUPPORTED, "%s: tensor '%s' keeps its data in an external "
+                           "file", im->path, t->name ? t->name : "?");
+    if (t->has_raw_data && t->raw_data.len == count * sizeof(float)) {
+        memcpy(dst, t->raw_data.data, count * sizeof(float)); /* little-endian host */
+        return INCEPT_OK;
+    }
+    if (!t->has_raw_data && t->n_float_data == count) {
+        memcpy(dst, t->float_data, count * sizeof(float));
+        return INCEPT_OK;
+    }
+    return incept_fail(INCEPT_ERR_FORMAT, "%s: tensor '%s' holds the wrong amount of data for its "
+                       "shape", im->path, t->name ? t->name : "?");
+}
+
+/* Reads an int64 tensor of at most `max` values; returns the count, or -1 on error. */
+static long tensor_int64s(const Onnx__TensorProto *t, int64_t *out, size_t max)
+{
+    size_t count = tensor_count(t);
+    if (t->data_type != ONNX_INT64 || count > max)
+        return -1;
+    if (t->has_raw_data && t->raw_data.len == count * 8) {
+        memcpy(out, t->raw_data.data, count * 8);
+        return (long)count;
+    }
+    if (!t->has_raw_data && t->n_int64_data == count) {
+        memcpy(out, t->int64_data, count * 8);
+        return (long)count;
+    }
+    return -1;
+}
+
+/* ---- inputs of a node ---- */
+
+static int has_input(const Onnx__NodeProto *n, size_t i)
+{
+    return i < n->n_input && n->input[i] && n->input[i][0];
+}
+
+/* The activation feeding input i. */
+static incept_status activation(importer *im, const Onnx__NodeProto *n, size_t i, binding **out)
+{
+    binding *b = has_input(n, i) ? find_binding(im, n->input[i]) : NULL;
+    if (!b)
+        return node_error(im, n, INCEPT_ERR_FORMAT, "input '%s' is not produced by any earlier node",
+                          has_input(n, i) ? n->input[i] : "(missing)");
+    if (b->value < 0)
+        return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "input '%s' is a constant where an "
+                          "activation is expected", n->input[i]);
+    *out = b;
+    return INCEPT_OK;
+}
+
+/* The constant tensor at input i (an initializer or a Constant node's output), or NULL. */
+static const Onnx__TensorProto *constant_input(importer *im, const Onnx__NodeProto *n, size_t i)
+{
+    binding *b = has_input(n, i) ? find_binding(im, n->input[i]) : NULL;
+    return b ? b->tensor : NULL;
+}
+
+/* Makes input i a parameter of the expected element count (dims from the tensor, or `dims`
+ * when given, e.g. a transposed Gemm weight). transpose: [K, M] stored as [M, K]. */
+static incept_status weight_param(importer *im, const Onnx__NodeProto *n, size_t i, int ndim,
+                                  const int *dims, int transpose, float scale, int *param)
+{
+    binding *b = has_input(n, i) ? find_binding(im, n->input[i]) : NULL;
+    if (!b || !b->tensor)
+        return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "input '%s' must be a constant "
+                          "initializer (weights computed at run time are not supported)",
+                          has_input(n, i) ? n->input[i] : "(missing)");
+    if (b->param >= 0 && !transpose && scale == 1.0f) {
+        *param = b->param;
+        return INCEPT_OK;
+    }
+    size_t count = 1;
+    for (int d = 0; d < ndim; d++)
+        count *= (size_t)dims[d];
+    if (tensor_count(b->tensor) != count)
+        return node_error(im, n, INCEPT_ERR_SHAPE, "initializer '%s' has the wrong number of values",
+                          b->name);
+    incept_status st = incept_graph_add_param(im->graph, b->name, ndim, dims, param);
+    if (st)
+        return incept_fail_prefix(st, "%s: ", im->path);
+    float *dst = incept_graph_param_data(im->graph, *param);
+    if ((st = tensor_floats(im, b->tensor, dst, count)))
+        return st;
+    if (transpose) {
+        float *tmp = incept_malloc(count * sizeof(float));
+        if (!tmp)
+            return INCEPT_ERR_NOMEM;
+        memcpy(tmp, dst, count * sizeof(float));
+        for (int r = 0; r < dims[0]; r++)
+            for (int c = 0; c < dims[1]; c++)
+                dst[(size_t)r * dims[1] + c] = tmp[(size_t)c * dims[0] + r];
+        free(tmp);
+    }
+    if (scale != 1.0f)
+        for (size_t k = 0; k < count; k++)
+            dst[k] *= scale;
+    if (!transpose && scale == 1.0f)
+        b->param = *param;
+    return INCEPT_OK;
+}
+
+/* Adds our node and binds the ONNX output name to its value. */
+static incept_status emit(importer *im, const Onnx__NodeProto *n, const char *op, const int *inputs,
+                          int n_inputs, const incept_attrs *a, int weight, int bias, int rank)
+{
+    const char *name = n->name && *n->name ? n->name : n->output[0];
+    int node;
+    incept_status st = incept_graph_add_node(im->graph, op, name, inputs, n_inputs, a, weight, bias,
+                                             n->output[0], &node);
+    if (st)
+        return incept_fail_prefix(st, "%s: ", im->path);
+    return bind(im, n->output[0], im->graph->nodes[node].output, NULL, rank);
+}
+
+/* ---- padding ---- */
+
+/* ONNX pads [h_begin, w_begin, h_end, w_end] or auto_pad, into our (top, left, bottom, right). */
+static incept_status spatial_pads(importer *im, const Onnx__NodeProto *n, const incept_value *in,
+                                  incept_attrs *a)
+{
+    int64_t pads[4] = {0, 0, 0, 0};
+    size_t np = attr_ints(n, "pads", pads, 4);
+    if (np != 0 && np != 4)
+        return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "pads must have 4 values (2-D only)");
+    a->pad_top = (int)pads[0], a->pad_left = (int)pads[1];
+    a->pad_bottom = (int)pads[2], a->pad_right = (int)pads[3];
+    if (attr_string_is(n, "auto_pad", "NOTSET", "NOTSET"))
+        return INCEPT_OK;
+    if (attr_string_is(n, "auto_pad", "NOTSET", "VALID")) {
+        a->pad_top = a->pad_left = a->pad_bottom = a->pad_right = 0;
+        return INCEPT_OK;
+    }
+    int upper = attr_string_is(n, "auto_pad", "NOTSET", "SAME_UPPER");
+    if (!upper && !attr_string_is(n, "auto_pad", "NOTSET", "SAME_LOWER"))
+        return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "unknown auto_pad");
+    int sizes[2] = {in->h, in->w}, kernels[2] = {a->kernel_h, a->kernel_w};
+    int strides[2] = {a->stride_h, a->stride_w}, dil[2] = {a->dilation_h, a->dilation_w};
+    int begin[2], end[2];
+    for (int d = 0; d < 2; d++) {
+        int out = (sizes[d] + strides[d] - 1) / strides[d];
+        int total = (out - 1) * strides[d] + (kernels[d] - 1) * dil[d] + 1 - sizes[d];
+        if (total < 0)
+            total = 0;
+        begin[d] = upper ? total / 2 : total - total / 2;
+        end[d] = total - begin[d];
+    }
+    a->pad_top = begin[0], a->pad_left = begin[1], a->pad_bottom = end[0], a->pad_right = end[1];
+    return INCEPT_OK;
+}
+
+static incept_status window_attrs(importer *im, const Onnx__NodeProto *n, const incept_value *in,
+                                  incept_attrs *a, int need_kernel)
+{
+    int64_t v[4];
+    size_t k = attr_ints(n, "kernel_shape", v, 4);
+    if (k == 2) {
+        a->kernel_h = (int)v[0], a->kernel_w = (int)v[1];
+    } else if (k != 0 || need_kernel) {
+        return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "kernel_shape must be 2-D");
+    }
+    size_t s = attr_ints(n, "strides", v, 4);
+    if (s == 2)
+        a->stride_h = (int)v[0], a->stride_w = (int)v[1];
+    else if (s != 0)
+        return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "strides must be 2-D");
+    size_t d = attr_ints(n, "dilations", v, 4);
+    if (d == 2)
+        a->dilation_h = (int)v[0], a->dilation_w = (int)v[1];
+    else if (d != 0)
+        return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "dilations must be 2-D");
+    return spatial_pads(im, n, in, a);
+}
+
+/* ---- ops ---- */
+
+static incept_status import_conv(importer *im, const Onnx__NodeProto *n)
+{
+    binding *x;
+    incept_status st = activation(im, n, 0, &x);
+    if (st)
+        return st;
+    const incept_value *in = &im->graph->values[x->value];
+    const Onnx__TensorProto *w = constant_input(im, n, 1);
+    if (!w || w->n_dims != 4)
+        return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s",
+                          "the weight must be a 4-D initializer (2-D convolution)");
+    incept_attrs a = incept_attrs_default();
+    a.out_channels = (int)w->dims[0];
+    a.kernel_h = (int)w->dims[2], a.kernel_w = (int)w->dims[3];
+    a.groups = (int)attr_int(n, "group", 1);
+    if ((st = window_attrs(im, n, in, &a, 0)))
+        return st;
+    int dims[4] = {(int)w->dims[0], (int)w->dims[1], (int)w->dims[2], (int)w->dims[3]};
+    int weight, bias = -1;
+    if ((st = weight_param(im, n, 1, 4, dims, 0, 1.0f, &weight)))
+        return st;
+    if (has_input(n, 2) && (st = weight_param(im, n, 2, 1, dims, 0, 1.0f, &bias)))
+        return st;
+    return emit(im, n, "conv", &x->value, 1, &a, weight, bias, 4);
+}
+
+static incept_status import_gemm(importer *im, const Onnx__NodeProto *n)
+{
+    binding *x;
+    incept_status st = activation(im, n, 0, &x);
+    if (st)
+        return st;
+    if (attr_int(n, "transA", 0) != 0)
+        return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "transA = 1");
+    const Onnx__TensorProto *w = constant_input(im, n, 1);
+    if (!w || w->n_dims != 2)
+        return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "B must be a 2-D initializer");
+    int trans_b = (int)attr_int(n, "transB", 0);
+    float alpha = attr_float(n, "alpha", 1.0f), beta = attr_float(n, "beta", 1.0f);
+    int m = (int)(trans_b ? w->dims[0] : w->dims[1]), k = (int)(trans_b ? w->dims[1] : w->dims[0]);
+    const incept_value *in = &im->graph->values[x->value];
+    if (in->c * in->h * in->w != k) {
+        char detail[128];
+        snprintf(detail, sizeof detail, "A has %d features, B expects %d", in->c * in->h * in->w, k);
+        return node_error(im, n, INCEPT_ERR_SHAPE, "%s", detail);
+    }
+    int dims[2] = {m, k}, weight, bias = -1;
+    if ((st = weight_param(im, n, 1, 2, dims, !trans_b, alpha, &weight)))
+        return st;
+    if (has_input(n, 2)) {
+        const Onnx__TensorProto *c = constant_input(im, n, 2);
+        if (!c || tensor_count(c) != (size_t)m)
+            return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s",
+                              "C must be a constant with one value per output");
+        if ((st = weight_param(im, n, 2, 1, &m, 0, beta, &bias)))
+            return st;
+    }
+    incept_attrs a = incept_attrs_default();
+    a.out_channels = m;
+    return emit(im, n, "fc", &x->value, 1, &a, weight, bias, 2);
+}
+
+static incept_status import_pool(importer *im, const Onnx__NodeProto *n, const char *op)
+{
+    binding *x;
+    incept_status st = activation(im, n, 0, &x);
+    if (st)
+        return st;
+    if (n->n_output > 1 && n->output[1][0])
+        return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "the Indices output");
+    if (attr_int(n, "storage_order", 0) != 0)
+        return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "storage_order = 1");
+    incept_attrs a = incept_attrs_default();
+    if ((st = window_attrs(im, n, &im->graph->values[x->value], &a, 1)))
+        return st;
+    if (a.dilation_h != 1 || a.dilation_w != 1)
+        return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "dilated pooling");
+    a.ceil_mode = (int)attr_int(n, "ceil_mode", 0);
+    a.count_include_pad = (int)attr_int(n, "count_include_pad", 0); /* ONNX default: 0 */
+    return emit(im, n, op, &x->value, 1, &a, -1, -1, 4);
+}
+
+static incept_status import_pad(importer *im, const Onnx__NodeProto *n, binding *x)
+{
+    int64_t pads[8] = {0};
+    long np;
+    float value = 0.0f;
+    if (im->opset < 11) {
+        np = (long)attr_ints(n, "pads", pads, 8);
+        value = attr_float(n, "value", 0.0f);
+    } else {
+        const Onnx__TensorProto *p = constant_input(im, n, 1);
+        np = p ? tensor_int64s(p, pads, 8) : -1;
+        if (has_input(n, 2)) {
+            const Onnx__TensorProto *v = constant_input(im, n, 2);
+            if (!v || tensor_count(v) != 1 || tensor_floats(im, v, &value, 1))
+                return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s",
+                                  "constant_value must be one float constant");
+        }
+    }
+    if (!attr_string_is(n, "mode", "constant", "constant"))
+        return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "modes other than 'constant'");
+    if (np != 8)
+        return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s",
+                          "pads must be 8 constant int64 values (4-D input)");
+    if (pads[0] || pads[1] || pads[4] || pads[5])
+        return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "padding the batch or channel axis");
+    if (!pads[2] && !pads[3] && !pads[6] && !pads[7])
+        return bind(im, n->output[0], x->value, NULL, x->rank);
+    incept_attrs a = incept_attrs_default();
+    a.pad_top = (int)pads[2], a.pad_left = (int)pads[3];
+    a.pad_bottom = (int)pads[6], a.pad_right = (int)pads[7];
+    a.value = value;
+    return emit(im, n, "pad", &x->value, 1, &a, -1, -1, 4);
+}
+
+/* Counts how many nodes (and graph outputs) read each name, for Relu fusion. */
+static int readers_of(const Onnx__GraphProto *g, const char *name)
+{
+    int count = 0;
+    for (size_t i = 0; i < g->n_node; i++)
+        for (size_t k = 0; k < g->node[i]->n_input; k++)
+            count += strcmp(g->node[i]->input[k], name) == 0;
+    for (size_t i = 0; i < g->n_output; i++)
+        count += strcmp(g->output[i]->name, name) == 0;
+    return count;
+}
+
+static incept_status import_node(importer *im, const Onnx__NodeProto *n)
+{
+    const char *op = n->op_type ? n->op_type : "";
+    if (n->domain && *n->domain && strcmp(n->domain, "ai.onnx") != 0)
+        return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "operator domain '%s'", n->domain);
+    if (n->n_output < 1 || !n->output[0][0])
+        return node_error(im, n, INCEPT_ERR_FORMAT, "%s", "a node without outputs");
+    if (strcmp(op, "Constant") == 0) {
+        const Onnx__AttributeProto *v = attr(n, "value");
+        if (!v || !v->t)
+            return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "Constant without a 'value' tensor");
+        return bind(im, n->output[0], -1, v->t, 0);
+    }
+    if (strcmp(op, "Conv") == 0)
+        return import_conv(im, n);
+    if (strcmp(op, "Gemm") == 0)
+        return import_gemm(im, n);
+    if (strcmp(op, "MaxPool") == 0)
+        return import_pool(im, n, "maxpool");
+    if (strcmp(op, "AveragePool") == 0)
+        return import_pool(im, n, "avgpool");
+
+    binding *x;
+    incept_status st = activation(im, n, 0, &x);
+    if (st)
+        return st;
+    incept_attrs a = incept_attrs_default();
+    const incept_value *in = &im->graph->values[x->value];
+    if (strcmp(op, "Relu") == 0) {
+        incept_graph *g = im->graph;
+        int producer = in->producer;
+        if (producer >= 0 && producer == g->n_nodes - 1 && !g->nodes[producer].attrs.relu &&
+            (strcmp(g->nodes[producer].op->name, "conv") == 0 ||
+             strcmp(g->nodes[producer].op->name, "fc") == 0) &&
+            readers_of(im->onnx, n->input[0]) == 1) {
+            g->nodes[producer].attrs.relu = 1; /* fused: the Relu's output is the conv's */
+            return bind(im, n->output[0], x->value, NULL, x->rank);
+        }
+        return emit(im, n, "relu", &x->value, 1, &a, -1, -1, x->rank);
+    }
+    if (strcmp(op, "Identity") == 0)
+        return bind(im, n->output[0], x->value, NULL, x->rank);
+    if (strcmp(op, "Dropout") == 0) {
+        if (n->n_output > 1 && n->output[1][0] && readers_of(im->onnx, n->output[1]) > 0)
+            return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "the mask output");
+        return bind(im, n->output[0], x->value, NULL, x->rank); /* identity at inference */
+    }
+    if (strcmp(op, "LRN") == 0) {
+        a.size = (int)attr_int(n, "size", 0);
+        a.alpha = attr_float(n, "alpha", 1e-4f);
+        a.beta = attr_float(n, "beta", 0.75f);
+        a.bias = attr_float(n, "bias", 1.0f);
+        return emit(im, n, "lrn", &x->value, 1, &a, -1, -1, 4);
+    }
+    if (strcmp(op, "GlobalAveragePool") == 0)
+        return emit(im, n, "globalavgpool", &x->value, 1, &a, -1, -1, 4);
+    if (strcmp(op, "Flatten") == 0) {
+        int64_t axis = attr_int(n, "axis", 1);
+        if (axis < 0)
+            axis += x->rank;
+        if (axis != 1)
+            return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "axis other than 1");
+        if (x->rank == 2)
+            return bind(im, n->output[0], x->value, NULL, 2);
+        return emit(im, n, "flatten", &x->value, 1, &a, -1, -1, 2);
+    }
+    if (strcmp(op, "Softmax") == 0) {
+        int64_t axis = attr_int(n, "axis", im->opset >= 13 ? -1 : 1);
+        if (axis < 0)
+            axis += x->rank;
+        int over_channels = axis == 1 && (x->rank == 2 || im->opset >= 13 || (in->h == 1 && in->w == 1));
+        if (!over_channels && !(axis == 1 && im->opset < 13))
+            return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "softmax over an axis other than "
+                              "the channels");
+        a.softmax_over_chw = im->opset < 13;
+        return emit(im, n, "softmax", &x->value, 1, &a, -1, -1, x->rank);
+    }
+    if (strcmp(op, "Concat") == 0) {
+        int64_t axis = attr_int(n, "axis", 1);
+        if (axis < 0)
+            axis += x->rank;
+        if (axis != 1)
+            return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "concatenation on an axis other "
+                              "than the channels");
+        int *inputs = incept_malloc(sizeof(int) * (n->n_input ? n->n_input : 1));
+        if (!inputs)
+            return INCEPT_ERR_NOMEM;
+        for (size_t i = 0; i < n->n_input && !st; i++) {
+            binding *b;
+            if (!(st = activation(im, n, i, &b)))
+                inputs[i] = b->value;
+        }
+        if (!st)
+            st = emit(im, n, "concat", inputs, (int)n->n_input, &a, -1, -1, x->rank);
+        free(inputs);
+        return st;
+    }
+    if (strcmp(op, "Pad") == 0)
+        return import_pad(im, n, x);
+    return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "op '%s' is not supported", op);
+}
+
+/* The one graph input that is not an initializer: rank 4, float, C/H/W known. */
+static incept_status import_input(importer *im)
+{
+    const Onnx__GraphProto *g = im->onnx;
+    for (size_t i = 0; i < g->n_input; i++) {
+        const Onnx__ValueInfoProto *v = g->input[i];
+        if (!v->name || find_binding(im, v->name))
+            continue; /* an initializer listed as an input (older exporters) */
+        const Onnx__TypeProto *t = v->type;
+        if (!t || t->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE || !t->tensor_type->shape)
+            return incept_fail(INCEPT_ERR_UNSUPPORTED, "%s: input '%s' is not a tensor of known shape",
+                               im->path, v->name);
+        const Onnx__TensorShapeProto *s = t->tensor_type->shape;
+        if (t->tensor_type->elem_type != ONNX_FLOAT || s->n_dim != 4)
+            return incept_fail(INCEPT_ERR_UNSUPPORTED, "%s: input '%s' must be a 4-D float tensor "
+                               "(NCHW)", im->path, v->name);
+        int dims[3];
+        for (int d = 0; d < 3; d++) {
+            const Onnx__TensorShapeProto__Dimension *dim = s->dim[d + 1];
+            if (dim->value_case != ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE ||
+                dim->dim_value <= 0 || dim->dim_value > 1 << 20)
+                return incept_fail(INCEPT_ERR_UNSUPPORTED, "%s: input '%s' needs fixed C, H and W "
+                                   "(only the batch may be dynamic)", im->path, v->name);
+            dims[d] = (int)dim->dim_value;
+        }
+        incept_status st = incept_graph_set_input(im->graph, v->name, dims[0], dims[1], dims[2]);
+        if (st)
+            return incept_fail_prefix(st, "%s: ", im->path);
+        return bind(im, v->name, im->graph->input, NULL, 4);
+    }
+    return incept_fail(INCEPT_ERR_FORMAT, "%s: the graph has no input besides its initializers",
+                       im->path);
+}
+
+static incept_status import_model(importer *im, const Onnx__ModelProto *model)
+{
+    incept_status st;
+    im->opset = -1;
+    for (size_t i = 0; i < model->n_opset_import; i++) {
+        const Onnx__OperatorSetIdProto *o = model->opset_import[i];
+        if (!o->domain || !*o->domain || strcmp(o->domain, "ai.onnx") == 0)
+            im->opset = (int)o->version;
+    }
+    if (im->opset < 0)
+        return incept_fail(INCEPT_ERR_FORMAT, "%s: no default-domain opset_import", im->path);
+    if (im->opset < MIN_OPSET || im->opset > MAX_OPSET)
+        return incept_fail(INCEPT_ERR_UNSUPPORTED, "%s: opset %d (this build imports opsets %d to %d)",
+                           im->path, im->opset, MIN_OPSET, MAX_OPSET);
+    if (!model->graph)
+        return incept_fail(INCEPT_ERR_FORMAT, "%s: no graph", im->path);
+    im->onnx = model->graph;
+    for (size_t i = 0; i < im->onnx->n_initializer; i++) {
+        const Onnx__TensorProto *t = im->onnx->initializer[i];
+        if (!t->name || !*t->name)
+            return incept_fail(INCEPT_ERR_FORMAT, "%s: an initializer without a name", im->path);
+        if ((st = bind(im, t->name, -1, t, 0)))
+            return st;
+    }
+    if ((st = import_input(im)))
+        return st;
+    for (size_t i = 0; i < im->onnx->n_node; i++)
+        if ((st = import_node(im, im->onnx->node[i])))
+            return st;
+    if (im->onnx->n_output < 1)
+        return incept_fail(INCEPT_ERR_FORMAT, "%s: the graph has no output", im->path);
+    binding *out = find_binding(im, im->onnx->output[0]->name);
+    if (!out || out->value < 0)
+        return incept_fail(INCEPT_ERR_FORMAT, "%s: output '%s' is not computed by any node",
+                           im->path, im->onnx->output[0]->name);
+    im->graph->output = out->value;
+    return INCEPT_OK;
+}
+
+incept_status incept_model_load_onnx(const char *path, incept_model **out)
+{
+    if (!path || !out)
+        return incept_fail(INCEPT_ERR_ARG, "load_onnx needs a path and an output handle");
+    *out = NULL;
+    char *data;
+    size_t size;
+    incept_status st = incept_read_file(path, &data, &size);
+    if (st)
+        return st;
+    Onnx__ModelProto *model = onnx__model_proto__unpack(NULL, size, (const uint8_t *)data);
+    free(data);
+    if (!model)
+        return incept_fail(INCEPT_ERR_FORMAT, "%s: not a valid ONNX model (protobuf parsing failed: "
+                           "truncated or not ONNX)", path);
+    incept_graph g;
+    incept_graph_init(&g);
+    importer im = {.path = path, .graph = &g};
+    st = import_model(&im, model);
+    free(im.bindings);
+    onnx__model_proto__free_unpacked(model, NULL);
+    if (st) {
+        incept_graph_free(&g);
+        return st;
+    }
+    return incept_model_wrap(&g, out);
+}

@@ -1,0 +1,50 @@
+/* layers.h — building blocks over the graph: a layer (conv, pool, fc, ...) with its parameters
+ * named as PyTorch would ("conv1.weight"), and the Inception module and GoogLeNet built from them.
+ * The description parser and the C builders share these, so both make identical graphs. */
+#ifndef INCEPT_NETS_LAYERS_H
+#define INCEPT_NETS_LAYERS_H
+
+#include "graph/graph.h"
+
+/* Where new nodes go and how they are tagged for the summary. */
+typedef struct {
+    incept_graph *graph;
+    const char *group; /* module or head name, or NULL */
+    int aux;           /* nodes belong to a training-only head */
+} incept_builder;
+
+/* Convolution with bias; pad is (top, left, bottom, right). */
+incept_status incept_build_conv(incept_builder *b, const char *name, int input, int out_channels,
+                                int kernel_h, int kernel_w, int stride, const int pad[4], int relu,
+                                incept_role role, int *out);
+/* "maxpool" or "avgpool"; pad is (top, left, bottom, right). */
+incept_status incept_build_pool(incept_builder *b, const char *op, const char *name, int input,
+                                int kernel, int stride, const int pad[4], int ceil_mode,
+                                incept_role role, int *out);
+incept_status incept_build_fc(incept_builder *b, const char *name, int input, int out_features,
+                              int relu, int *out);
+/* An op with no parameters (relu, lrn, dropout, flatten, softmax, globalavgpool, pad, concat). */
+incept_status incept_build_op(incept_builder *b, const char *op, const char *name, const int *inputs,
+                              int n_inputs, const incept_attrs *attrs, incept_role role, int *out);
+
+/* The widths of one Inception module, as in the columns of Table 1. A reduce of 0 builds the
+ * branch without its 1x1 reduction, and pool_proj 0 passes the pooled input through: all zeros
+ * but n1x1/n3x3/n5x5 is the naive module of Figure 2(a). */
+typedef struct {
+    int n1x1, n3x3_reduce, n3x3, n5x5_reduce, n5x5, pool_proj;
+} incept_inception_widths;
+
+/* Figure 2(b): 1x1 | 1x1 -> 3x3 | 1x1 -> 5x5 | 3x3 max pool -> 1x1, concatenated on channels.
+ * Layers are named NAME/1x1, NAME/3x3_reduce, NAME/3x3, ... as in Caffe's bvlc_googlenet. */
+incept_status incept_build_inception(incept_builder *b, const char *name, int input,
+                                     const incept_inception_widths *widths, int *out);
+
+/* The paper's auxiliary classifier: 5x5/3 average pool, 1x1 conv 128, FC 1024, dropout 70%,
+ * linear to `classes`. Marked training-only. */
+incept_status incept_build_aux_classifier(incept_builder *b, const char *name, int input,
+                                          int classes, int *out);
+
+/* GoogLeNet of Table 1 into an empty graph, for 224x224 RGB input. */
+incept_status incept_build_googlenet(incept_graph *g, int classes);
+
+#endif

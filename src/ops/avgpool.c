@@ -1,0 +1,45 @@
+/* avgpool.c — 2-D average pooling with kernel, stride, asymmetric padding, ceil mode and
+ * count_include_pad, as PyTorch's avg_pool2d and ONNX AveragePool define the divisor: with
+ * count_include_pad the window is clipped to the padded input (not to the ceil-mode overhang);
+ * without it, to the real input. */
+#include "ops/op.h"
+
+incept_status incept_pool_infer(const incept_graph *g, const incept_node *n, int *c, int *h, int *w);
+
+static void avgpool_forward(const incept_op_args *args)
+{
+    const incept_attrs *a = &args->node->attrs;
+    const incept_tensor *in = &args->inputs[0], *out = &args->output;
+    int planes = in->n * in->c;
+#pragma omp parallel for num_threads(args->threads) schedule(static)
+    for (int p = 0; p < planes; p++) {
+        int s = p / in->c, ch = p % in->c;
+        const float *x = in->data + s * in->batch_stride + (size_t)ch * in->h * in->w;
+        float *y = out->data + s * out->batch_stride + (size_t)ch * out->h * out->w;
+        for (int oy = 0; oy < out->h; oy++) {
+            int y0 = oy * a->stride_h - a->pad_top, y1 = y0 + a->kernel_h;
+            if (y1 > in->h + a->pad_bottom) y1 = in->h + a->pad_bottom;
+            int padded_h = y1 - y0;
+            if (y0 < 0) y0 = 0;
+            if (y1 > in->h) y1 = in->h;
+            for (int ox = 0; ox < out->w; ox++) {
+                int x0 = ox * a->stride_w - a->pad_left, x1 = x0 + a->kernel_w;
+                if (x1 > in->w + a->pad_right) x1 = in->w + a->pad_right;
+                int padded_w = x1 - x0;
+                if (x0 < 0) x0 = 0;
+                if (x1 > in->w) x1 = in->w;
+                float sum = 0.0f;
+                for (int iy = y0; iy < y1; iy++)
+                    for (int ix = x0; ix < x1; ix++)
+                        sum += x[iy * in->w + ix];
+                int count = a->count_include_pad ? padded_h * padded_w : (y1 - y0) * (x1 - x0);
+                y[oy * out->w + ox] = count > 0 ? sum / (float)count : 0.0f;
+            }
+        }
+    }
+}
+
+const incept_op incept_op_avgpool = {
+    .name = "avgpool", .min_inputs = 1, .max_inputs = 1,
+    .infer = incept_pool_infer, .forward = avgpool_forward,
+};

@@ -1,0 +1,44 @@
+/* concat.c — concatenation along channels, the join of an Inception module's branches.
+ * When the planner has placed a branch's output directly in its slice of the concat output,
+ * that input is already in place and is not copied. */
+#include <string.h>
+
+#include "core/status.h"
+#include "ops/op.h"
+
+static incept_status concat_infer(const incept_graph *g, const incept_node *n, int *c, int *h, int *w)
+{
+    const incept_value *first = incept_node_input(g, n, 0);
+    int channels = 0;
+    for (int i = 0; i < n->n_inputs; i++) {
+        const incept_value *v = incept_node_input(g, n, i);
+        if (v->h != first->h || v->w != first->w)
+            return incept_fail(INCEPT_ERR_SHAPE, "input '%s' is %dx%d but '%s' is %dx%d", v->name,
+                               v->h, v->w, first->name, first->h, first->w);
+        channels += v->c;
+    }
+    *c = channels, *h = first->h, *w = first->w;
+    return INCEPT_OK;
+}
+
+static void concat_forward(const incept_op_args *args)
+{
+    const incept_tensor *out = &args->output;
+    size_t plane = (size_t)out->h * out->w, channel_offset = 0;
+    for (int i = 0; i < args->n_inputs; i++) {
+        const incept_tensor *in = &args->inputs[i];
+        size_t count = (size_t)in->c * plane;
+        for (int s = 0; s < out->n; s++) {
+            float *dst = out->data + s * out->batch_stride + channel_offset * plane;
+            const float *src = in->data + s * in->batch_stride;
+            if (dst != src)
+                memcpy(dst, src, count * sizeof(float));
+        }
+        channel_offset += in->c;
+    }
+}
+
+const incept_op incept_op_concat = {
+    .name = "concat", .min_inputs = 1, .max_inputs = 0,
+    .infer = concat_infer, .forward = concat_forward,
+};

@@ -1,0 +1,179 @@
+/* conv.c — 2-D convolution (any kernel, stride, padding incl. asymmetric, dilation, groups),
+ * with bias and an optionally fused ReLU.
+ *
+ * Weight [out_channels, in_channels/groups, kernel_h, kernel_w], bias [out_channels].
+ * Forward: per sample and group, im2col into the workspace (skipped for 1x1 / stride 1 / no pad,
+ * where the input already is the column matrix) and one SGEMM: out[M, HW] = W[M, K] * col[K, HW].
+ */
+#include <cblas.h>
+#include <string.h>
+
+#include "core/status.h"
+#include "ops/op.h"
+
+int incept_window_output(int in, int kernel, int stride, int pad_begin, int pad_end, int dilation,
+                         int ceil_mode)
+{
+    int span = dilation * (kernel - 1) + 1;
+    int room = in + pad_begin + pad_end - span;
+    if (room < 0 || stride <= 0)
+        return 0;
+    int out = (ceil_mode ? (room + stride - 1) / stride : room / stride) + 1;
+    if (ceil_mode && (out - 1) * stride >= in + pad_begin)
+        out--;
+    return out;
+}
+
+static incept_status conv_infer(const incept_graph *g, const incept_node *n, int *c, int *h, int *w)
+{
+    const incept_value *in = incept_node_input(g, n, 0);
+    const incept_attrs *a = &n->attrs;
+    if (a->kernel_h <= 0 || a->kernel_w <= 0 || a->stride_h <= 0 || a->stride_w <= 0 ||
+        a->dilation_h <= 0 || a->dilation_w <= 0 || a->groups <= 0 || a->out_channels <= 0)
+        return incept_fail(INCEPT_ERR_ARG, "kernel, stride, dilation, groups and output channels "
+                           "must be positive");
+    if (a->pad_top < 0 || a->pad_left < 0 || a->pad_bottom < 0 || a->pad_right < 0)
+        return incept_fail(INCEPT_ERR_ARG, "negative padding");
+    if (in->c % a->groups || a->out_channels % a->groups)
+        return incept_fail(INCEPT_ERR_SHAPE, "channels %d -> %d not divisible by %d groups", in->c,
+                           a->out_channels, a->groups);
+    if (n->weight < 0)
+        return incept_fail(INCEPT_ERR_ARG, "convolution without weights");
+    const incept_param *wp = &g->params[n->weight];
+    if (wp->ndim != 4 || wp->dims[0] != a->out_channels || wp->dims[1] != in->c / a->groups ||
+        wp->dims[2] != a->kernel_h || wp->dims[3] != a->kernel_w)
+        return incept_fail(INCEPT_ERR_SHAPE,
+                           "weight '%s' has shape [%d,%d,%d,%d], expected [%d,%d,%d,%d]", wp->name,
+                           wp->dims[0], wp->dims[1], wp->dims[2], wp->dims[3], a->out_channels,
+                           in->c / a->groups, a->kernel_h, a->kernel_w);
+    if (n->bias >= 0 && g->params[n->bias].count != (size_t)a->out_channels)
+        return incept_fail(INCEPT_ERR_SHAPE, "bias '%s' has %zu values, expected %d",
+                           g->params[n->bias].name, g->params[n->bias].count, a->out_channels);
+    *c = a->out_channels;
+    *h = incept_window_output(in->h, a->kernel_h, a->stride_h, a->pad_top, a->pad_bottom,
+                              a->dilation_h, 0);
+    *w = incept_window_output(in->w, a->kernel_w, a->stride_w, a->pad_left, a->pad_right,
+                              a->dilation_w, 0);
+    if (*h <= 0 || *w <= 0)
+        return incept_fail(INCEPT_ERR_SHAPE, "%dx%d kernel does not fit the %dx%d input",
+                           a->kernel_h, a->kernel_w, in->h, in->w);
+    return INCEPT_OK;
+}
+
+static long long conv_macs(const incept_graph *g, const incept_node *n)
+{
+    const incept_value *in = incept_node_input(g, n, 0), *out = &g->values[n->output];
+    const incept_attrs *a = &n->attrs;
+    return (long long)out->c * out->h * out->w * (in->c / a->groups) * a->kernel_h * a->kernel_w;
+}
+
+static int conv_is_pointwise(const incept_attrs *a)
+{
+    return a->kernel_h == 1 && a->kernel_w == 1 && a->stride_h == 1 && a->stride_w == 1 &&
+           a->pad_top == 0 && a->pad_left == 0 && a->pad_bottom == 0 && a->pad_right == 0;
+}
+
+static size_t conv_workspace(const incept_graph *g, const incept_node *n, int batch)
+{
+    (void)batch;
+    const incept_value *in = incept_node_input(g, n, 0), *out = &g->values[n->output];
+    const incept_attrs *a = &n->attrs;
+    if (conv_is_pointwise(a))
+        return 0;
+    return (size_t)(in->c / a->groups) * a->kernel_h * a->kernel_w * out->h * out->w;
+}
+
+/* Unfolds one group of one sample: col[(ci*kh + ky)*kw + kx][oy*ow + ox]. */
+static void im2col(const float *in, int channels, int in_h, int in_w, const incept_attrs *a,
+                   int out_h, int out_w, float *col)
+{
+    for (int ci = 0; ci < channels; ci++) {
+        const float *plane = in + (size_t)ci * in_h * in_w;
+        for (int ky = 0; ky < a->kernel_h; ky++) {
+            for (int kx = 0; kx < a->kernel_w; kx++) {
+                float *dst = col + ((size_t)(ci * a->kernel_h + ky) * a->kernel_w + kx) * out_h * out_w;
+                for (int oy = 0; oy < out_h; oy++) {
+                    int iy = oy * a->stride_h - a->pad_top + ky * a->dilation_h;
+                    float *row = dst + (size_t)oy * out_w;
+                    if (iy < 0 || iy >= in_h) {
+                        memset(row, 0, sizeof(float) * out_w);
+                        continue;
+                    }
+                    const float *src = plane + (size_t)iy * in_w;
+                    int x0 = kx * a->dilation_w - a->pad_left;
+                    if (a->stride_w == 1) {
+                        /* contiguous run: zeros where x is outside [0, in_w) */
+                        int lo = x0 < 0 ? -x0 : 0, hi = in_w - x0;
+                        if (lo > out_w)
+                            lo = out_w;
+                        if (hi > out_w)
+                            hi = out_w;
+                        if (hi < lo)
+                            hi = lo;
+                        memset(row, 0, sizeof(float) * lo);
+                        memcpy(row + lo, src + x0 + lo, sizeof(float) * (hi - lo));
+                        memset(row + hi, 0, sizeof(float) * (out_w - hi));
+                    } else {
+                        for (int ox = 0; ox < out_w; ox++) {
+                            int ix = x0 + ox * a->stride_w;
+                            row[ox] = (ix >= 0 && ix < in_w) ? src[ix] : 0.0f;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* out[c][i] = bias[c] (or 0), before the GEMM accumulates into it. */
+static void fill_bias(float *out, const float *bias, int channels, size_t plane)
+{
+    for (int c = 0; c < channels; c++) {
+        float b = bias ? bias[c] : 0.0f;
+        float *p = out + (size_t)c * plane;
+        for (size_t i = 0; i < plane; i++)
+            p[i] = b;
+    }
+}
+
+void incept_relu_inplace(float *x, size_t count);
+
+static void conv_forward(const incept_op_args *args)
+{
+    const incept_attrs *a = &args->node->attrs;
+    const incept_tensor *in = &args->inputs[0];
+    const incept_tensor *out = &args->output;
+    int groups = a->groups;
+    int cin_g = in->c / groups, cout_g = out->c / groups;
+    int k = cin_g * a->kernel_h * a->kernel_w;
+    size_t out_plane = (size_t)out->h * out->w, in_plane = (size_t)in->h * in->w;
+    int pointwise = conv_is_pointwise(a);
+    for (int s = 0; s < in->n; s++) {
+        const float *x = in->data + s * in->batch_stride;
+        float *y = out->data + s * out->batch_stride;
+        fill_bias(y, args->bias, out->c, out_plane);
+        for (int gi = 0; gi < groups; gi++) {
+            const float *xg = x + (size_t)gi * cin_g * in_plane;
+            const float *col = xg;
+            if (!pointwise) {
+                im2col(xg, cin_g, in->h, in->w, a, out->h, out->w, args->workspace);
+                col = args->workspace;
+            }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cout_g, (int)out_plane, k, 1.0f,
+                        args->weight + (size_t)gi * cout_g * k, k, col, (int)out_plane, 1.0f,
+                        y + (size_t)gi * cout_g * out_plane, (int)out_plane);
+        }
+        if (a->relu)
+            incept_relu_inplace(y, (size_t)out->c * out_plane);
+    }
+}
+
+const incept_op incept_op_conv = {
+    .name = "conv",
+    .min_inputs = 1,
+    .max_inputs = 1,
+    .infer = conv_infer,
+    .multiply_adds = conv_macs,
+    .workspace_floats = conv_workspace,
+    .forward = conv_forward,
+};

@@ -1,0 +1,28 @@
+/* globalavgpool.c — mean over each channel's whole plane: [N,C,H,W] -> [N,C,1,1]. */
+#include "ops/op.h"
+
+static incept_status gap_infer(const incept_graph *g, const incept_node *n, int *c, int *h, int *w)
+{
+    *c = incept_node_input(g, n, 0)->c;
+    *h = *w = 1;
+    return INCEPT_OK;
+}
+
+static void gap_forward(const incept_op_args *args)
+{
+    const incept_tensor *in = &args->inputs[0], *out = &args->output;
+    size_t plane = (size_t)in->h * in->w;
+    for (int s = 0; s < in->n; s++)
+        for (int ch = 0; ch < in->c; ch++) {
+            const float *x = in->data + s * in->batch_stride + ch * plane;
+            float sum = 0.0f;
+            for (size_t i = 0; i < plane; i++)
+                sum += x[i];
+            out->data[s * out->batch_stride + ch] = sum / (float)plane;
+        }
+}
+
+const incept_op incept_op_globalavgpool = {
+    .name = "globalavgpool", .min_inputs = 1, .max_inputs = 1,
+    .infer = gap_infer, .forward = gap_forward,
+};

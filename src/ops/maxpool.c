@@ -1,0 +1,63 @@
+/* maxpool.c — 2-D max pooling with kernel, stride, asymmetric padding and ceil mode (ONNX
+ * MaxPool, PyTorch max_pool2d). Padding never wins: windows take the max of real inputs only. */
+#include <float.h>
+
+#include "core/status.h"
+#include "ops/op.h"
+
+/* Shared by the pooling ops: output dims of a window over the input. */
+incept_status incept_pool_infer(const incept_graph *g, const incept_node *n, int *c, int *h, int *w)
+{
+    const incept_value *in = incept_node_input(g, n, 0);
+    const incept_attrs *a = &n->attrs;
+    if (a->kernel_h <= 0 || a->kernel_w <= 0 || a->stride_h <= 0 || a->stride_w <= 0)
+        return incept_fail(INCEPT_ERR_ARG, "kernel and stride must be positive");
+    if (a->pad_top < 0 || a->pad_left < 0 || a->pad_bottom < 0 || a->pad_right < 0)
+        return incept_fail(INCEPT_ERR_ARG, "negative padding");
+    if (a->pad_top >= a->kernel_h || a->pad_bottom >= a->kernel_h || a->pad_left >= a->kernel_w ||
+        a->pad_right >= a->kernel_w)
+        return incept_fail(INCEPT_ERR_ARG, "padding must be smaller than the %dx%d window",
+                           a->kernel_h, a->kernel_w);
+    *c = in->c;
+    *h = incept_window_output(in->h, a->kernel_h, a->stride_h, a->pad_top, a->pad_bottom, 1,
+                              a->ceil_mode);
+    *w = incept_window_output(in->w, a->kernel_w, a->stride_w, a->pad_left, a->pad_right, 1,
+                              a->ceil_mode);
+    if (*h <= 0 || *w <= 0)
+        return incept_fail(INCEPT_ERR_SHAPE, "%dx%d window does not fit the %dx%d input",
+                           a->kernel_h, a->kernel_w, in->h, in->w);
+    return INCEPT_OK;
+}
+
+static void maxpool_forward(const incept_op_args *args)
+{
+    const incept_attrs *a = &args->node->attrs;
+    const incept_tensor *in = &args->inputs[0], *out = &args->output;
+    int planes = in->n * in->c;
+#pragma omp parallel for num_threads(args->threads) schedule(static)
+    for (int p = 0; p < planes; p++) {
+        int s = p / in->c, ch = p % in->c;
+        const float *x = in->data + s * in->batch_stride + (size_t)ch * in->h * in->w;
+        float *y = out->data + s * out->batch_stride + (size_t)ch * out->h * out->w;
+        for (int oy = 0; oy < out->h; oy++) {
+            int y0 = oy * a->stride_h - a->pad_top, y1 = y0 + a->kernel_h;
+            if (y0 < 0) y0 = 0;
+            if (y1 > in->h) y1 = in->h;
+            for (int ox = 0; ox < out->w; ox++) {
+                int x0 = ox * a->stride_w - a->pad_left, x1 = x0 + a->kernel_w;
+                if (x0 < 0) x0 = 0;
+                if (x1 > in->w) x1 = in->w;
+                float m = -FLT_MAX;
+                for (int iy = y0; iy < y1; iy++)
+                    for (int ix = x0; ix < x1; ix++)
+                        m = x[iy * in->w + ix] > m ? x[iy * in->w + ix] : m;
+                y[oy * out->w + ox] = m;
+            }
+        }
+    }
+}
+
+const incept_op incept_op_maxpool = {
+    .name = "maxpool", .min_inputs = 1, .max_inputs = 1,
+    .infer = incept_pool_infer, .forward = maxpool_forward,
+};

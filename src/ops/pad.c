@@ -1,0 +1,40 @@
+/* pad.c — constant padding of the spatial dims (ONNX Pad, mode "constant"): top, left,
+ * bottom, right rows and columns filled with `value`. */
+#include "core/status.h"
+#include "ops/op.h"
+
+static incept_status pad_infer(const incept_graph *g, const incept_node *n, int *c, int *h, int *w)
+{
+    const incept_value *in = incept_node_input(g, n, 0);
+    const incept_attrs *a = &n->attrs;
+    if (a->pad_top < 0 || a->pad_left < 0 || a->pad_bottom < 0 || a->pad_right < 0)
+        return incept_fail(INCEPT_ERR_UNSUPPORTED, "negative padding (cropping)");
+    *c = in->c;
+    *h = in->h + a->pad_top + a->pad_bottom;
+    *w = in->w + a->pad_left + a->pad_right;
+    return INCEPT_OK;
+}
+
+static void pad_forward(const incept_op_args *args)
+{
+    const incept_attrs *a = &args->node->attrs;
+    const incept_tensor *in = &args->inputs[0], *out = &args->output;
+    for (int s = 0; s < in->n; s++)
+        for (int ch = 0; ch < in->c; ch++) {
+            const float *x = in->data + s * in->batch_stride + (size_t)ch * in->h * in->w;
+            float *y = out->data + s * out->batch_stride + (size_t)ch * out->h * out->w;
+            for (int oy = 0; oy < out->h; oy++) {
+                int iy = oy - a->pad_top;
+                for (int ox = 0; ox < out->w; ox++) {
+                    int ix = ox - a->pad_left;
+                    int inside = iy >= 0 && iy < in->h && ix >= 0 && ix < in->w;
+                    y[oy * out->w + ox] = inside ? x[iy * in->w + ix] : a->value;
+                }
+            }
+        }
+}
+
+const incept_op incept_op_pad = {
+    .name = "pad", .min_inputs = 1, .max_inputs = 1,
+    .infer = pad_infer, .forward = pad_forward,
+};

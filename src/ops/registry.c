@@ -1,0 +1,18 @@
+/* registry.c — the table of ops by name, used by every file format and builder. */
+#include <string.h>
+
+#include "ops/op.h"
+
+static const incept_op *const all_ops[] = {
+    &incept_op_conv,    &incept_op_relu,    &incept_op_maxpool, &incept_op_avgpool,
+    &incept_op_globalavgpool, &incept_op_lrn, &incept_op_concat, &incept_op_fc,
+    &incept_op_flatten, &incept_op_dropout, &incept_op_softmax, &incept_op_pad,
+};
+
+const incept_op *incept_op_find(const char *name)
+{
+    for (size_t i = 0; i < sizeof all_ops / sizeof all_ops[0]; i++)
+        if (strcmp(all_ops[i]->name, name) == 0)
+            return all_ops[i];
+    return NULL;
+}

@@ -1,0 +1,32 @@
+/* relu.c — rectified linear unit, y = max(x, 0); also fused into conv and fc outputs. */
+#include "ops/op.h"
+
+void incept_relu_inplace(float *x, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        x[i] = x[i] > 0.0f ? x[i] : 0.0f;
+}
+
+static incept_status relu_infer(const incept_graph *g, const incept_node *n, int *c, int *h, int *w)
+{
+    const incept_value *in = incept_node_input(g, n, 0);
+    *c = in->c, *h = in->h, *w = in->w;
+    return INCEPT_OK;
+}
+
+static void relu_forward(const incept_op_args *args)
+{
+    const incept_tensor *in = &args->inputs[0], *out = &args->output;
+    size_t count = (size_t)in->c * in->h * in->w;
+    for (int s = 0; s < in->n; s++) {
+        const float *x = in->data + s * in->batch_stride;
+        float *y = out->data + s * out->batch_stride;
+        for (size_t i = 0; i < count; i++)
+            y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+    }
+}
+
+const incept_op incept_op_relu = {
+    .name = "relu", .min_inputs = 1, .max_inputs = 1,
+    .infer = relu_infer, .forward = relu_forward,
+};

@@ -1,0 +1,122 @@
+/* test.h — a minimal test harness: CHECK records a failure with file and line and carries on;
+ * each program ends with "N passed, N failed" and exits non-zero on any failure. */
+#ifndef INCEPT_TEST_H
+#define INCEPT_TEST_H
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int test_passed, test_failed;
+
+#define CHECK(cond)                                                                              \
+    do {                                                                                         \
+        if (cond) {                                                                              \
+            test_passed++;                                                                       \
+        } else {                                                                                 \
+            test_failed++;                                                                       \
+            fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);                      \
+        }                                                                                        \
+    } while (0)
+
+#define CHECK_MSG(cond, ...)                                                                     \
+    do {                                                                                         \
+        if (cond) {                                                                              \
+            test_passed++;                                                                       \
+        } else {                                                                                 \
+            test_failed++;                                                                       \
+            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                      \
+            fprintf(stderr, __VA_ARGS__);                                                        \
+            fputc('\n', stderr);                                                                 \
+        }                                                                                        \
+    } while (0)
+
+/* A call that must succeed; prints the library's message if it does not. */
+#define CHECK_OK(call)                                                                           \
+    do {                                                                                         \
+        incept_status check_ok_status = (call);                                                  \
+        CHECK_MSG(check_ok_status == INCEPT_OK, "%s", incept_last_error());                      \
+    } while (0)
+
+static inline int test_summary(const char *name)
+{
+    printf("%s: %d passed, %d failed\n", name, test_passed, test_failed);
+    return test_failed ? 1 : 0;
+}
+
+/* Largest |a - b| over n values. */
+static inline float max_abs_diff(const float *a, const float *b, size_t n)
+{
+    float m = 0.0f;
+    for (size_t i = 0; i < n; i++) {
+        float d = fabsf(a[i] - b[i]);
+        if (!(d <= m)) /* also catches NaN */
+            m = d != d ? INFINITY : d;
+    }
+    return m;
+}
+
+static inline float max_abs(const float *a, size_t n)
+{
+    float m = 0.0f;
+    for (size_t i = 0; i < n; i++)
+        m = fabsf(a[i]) > m ? fabsf(a[i]) : m;
+    return m;
+}
+
+/* Where ../shared/reference/data is, or NULL (and a loud skip line) if absent. */
+static inline const char *reference_dir(const char *test)
+{
+    static char path[4096];
+    const char *src = getenv("INCEPT_SOURCE_DIR");
+    const char *env = getenv("INCEPT_REFERENCE_DIR");
+    if (env)
+        snprintf(path, sizeof path, "%s", env);
+    else
+        snprintf(path, sizeof path, "%s/../shared/reference/data", src ? src : ".");
+    char probe[4200];
+    snprintf(probe, sizeof probe, "%s/MANIFEST.txt", path);
+    FILE *f = fopen(probe, "r");
+    if (!f) {
+        printf("SKIP %s: reference data not found at %s (needs ../shared/reference/data beside the "
+               "checkout, or INCEPT_REFERENCE_DIR)\n", test, path);
+        return NULL;
+    }
+    fclose(f);
+    return path;
+}
+
+/* Reads exactly n floats from dir/rel; returns a malloc'd array or NULL. */
+static inline float *read_floats(const char *dir, const char *rel, size_t n)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", dir, rel);
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "cannot open %s\n", path);
+        return NULL;
+    }
+    float *p = malloc(n * sizeof(float) + 1);
+    size_t got = p ? fread(p, sizeof(float), n, f) : 0;
+    int extra = fgetc(f) != EOF;
+    fclose(f);
+    if (got != n || extra) {
+        fprintf(stderr, "%s: expected exactly %zu floats\n", path, n);
+        free(p);
+        return NULL;
+    }
+    return p;
+}
+
+/* Deterministic pseudo-random floats in [-1, 1). */
+static inline void fill_random(float *x, size_t n, unsigned seed)
+{
+    unsigned s = seed * 2654435761u + 1u;
+    for (size_t i = 0; i < n; i++) {
+        s = s * 1664525u + 1013904223u;
+        x[i] = (float)(s >> 8) / 8388608.0f - 1.0f;
+    }
+}
+
+#endif

@@ -1,0 +1,366 @@
+/* test_ops.c — every op's forward pass against a naive loop implementation, on the edge
+ * cases: stride 2, padding (also asymmetric), ceil mode, 1x1 spatial, batch > 1, channel counts
+ * that are not multiples of 8, dilation and groups. */
+#include "graph/graph.h"
+#include "incept.h"
+#include "naive.h"
+#include "ops/op.h"
+#include "test.h"
+
+/* A one-op model: input [c,h,w] -> op -> output, with optional weight/bias params. */
+typedef struct {
+    incept_model *model;
+    float *input, *output;
+    int n, c, h, w, oc, oh, ow;
+} single;
+
+static int add_params(incept_graph *g, int ndim, const int *dims, int with_bias, int *weight,
+                      int *bias)
+{
+    if (incept_graph_add_param(g, "op.weight", ndim, dims, weight))
+        return 0;
+    *bias = -1;
+    if (with_bias && incept_graph_add_param(g, "op.bias", 1, dims, bias))
+        return 0;
+    return 1;
+}
+
+/* Builds and runs; returns 0 (after a failed CHECK) if anything went wrong. */
+static int run_single(single *s, const char *op, int n, int c, int h, int w, const incept_attrs *a,
+                      int ndim, const int *dims, int with_bias, unsigned seed)
+{
+    incept_graph g;
+    incept_graph_init(&g);
+    int weight = -1, bias = -1, node;
+    memset(s, 0, sizeof *s);
+    s->n = n, s->c = c, s->h = h, s->w = w;
+    incept_status st = incept_graph_set_input(&g, "x", c, h, w);
+    if (!st && ndim > 0 && !add_params(&g, ndim, dims, with_bias, &weight, &bias))
+        st = INCEPT_ERR_ARG;
+    if (!st)
+        st = incept_graph_add_node(&g, op, "op", &g.input, 1, a, weight, bias, NULL, &node);
+    CHECK_MSG(st == INCEPT_OK, "%s: %s", op, incept_last_error());
+    if (st) {
+        incept_graph_free(&g);
+        return 0;
+    }
+    g.output = g.nodes[node].output;
+    CHECK_OK(incept_model_wrap(&g, &s->model));
+    for (int i = 0; i < incept_model_param_count(s->model); i++) {
+        float *data;
+        int nd, d[4];
+        incept_model_param(s->model, i, NULL, &nd, d, &data);
+        size_t count = 1;
+        for (int k = 0; k < nd; k++)
+            count *= (size_t)d[k];
+        fill_random(data, count, seed + 100 + (unsigned)i);
+    }
+    incept_model_output_dims(s->model, &s->oc, &s->oh, &s->ow);
+    size_t in_count = (size_t)n * c * h * w, out_count = (size_t)n * s->oc * s->oh * s->ow;
+    s->input = malloc(in_count * sizeof(float));
+    s->output = malloc(out_count * sizeof(float));
+    fill_random(s->input, in_count, seed);
+    CHECK_OK(incept_model_forward(s->model, s->input, n, s->output));
+    return 1;
+}
+
+static void free_single(single *s)
+{
+    incept_model_free(s->model);
+    free(s->input);
+    free(s->output);
+}
+
+static float *param(single *s, int i)
+{
+    float *data = NULL;
+    if (i < incept_model_param_count(s->model))
+        incept_model_param(s->model, i, NULL, NULL, NULL, &data);
+    return data;
+}
+
+static void conv_case(const char *label, int n, int c, int h, int w, int m, naive_window win,
+                      int relu, int with_bias)
+{
+    incept_attrs a = incept_attrs_default();
+    a.out_channels = m;
+    a.kernel_h = win.kh, a.kernel_w = win.kw, a.stride_h = win.sh, a.stride_w = win.sw;
+    a.pad_top = win.pt, a.pad_left = win.pl, a.pad_bottom = win.pb, a.pad_right = win.pr;
+    a.dilation_h = win.dh, a.dilation_w = win.dw, a.groups = win.groups;
+    a.relu = relu;
+    int dims[4] = {m, c / win.groups, win.kh, win.kw};
+    single s;
+    if (!run_single(&s, "conv", n, c, h, w, &a, 4, dims, with_bias, (unsigned)(c * 31 + h)))
+        return;
+    int oh = naive_out_size(h, win.kh, win.sh, win.pt, win.pb, win.dh, 0);
+    int ow = naive_out_size(w, win.kw, win.sw, win.pl, win.pr, win.dw, 0);
+    CHECK_MSG(s.oc == m && s.oh == oh && s.ow == ow, "%s: dims %dx%dx%d, expected %dx%dx%d", label,
+              s.oc, s.oh, s.ow, m, oh, ow);
+    if (s.oh == oh && s.ow == ow) {
+        size_t count = (size_t)n * m * oh * ow;
+        float *expect = malloc(count * sizeof(float));
+        naive_conv(s.input, n, c, h, w, param(&s, 0), with_bias ? param(&s, 1) : NULL, m, &win,
+                   relu, expect, oh, ow);
+        float diff = max_abs_diff(s.output, expect, count);
+        CHECK_MSG(diff < 1e-5f * (1.0f + max_abs(expect, count)), "%s: max diff %g", label,
+                  (double)diff);
+        free(expect);
+    }
+    free_single(&s);
+}
+
+static void test_conv(void)
+{
+    naive_window w3 = {3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+    conv_case("3x3 pad 1, batch 2", 2, 5, 9, 9, 7, w3, 0, 1);
+    conv_case("3x3 pad 1 relu", 1, 12, 6, 7, 9, w3, 1, 1);
+    naive_window w7 = {7, 7, 2, 2, 3, 3, 3, 3, 1, 1, 1};
+    conv_case("7x7/2 pad 3", 1, 3, 15, 15, 10, w7, 1, 1);
+    naive_window w1 = {1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1};
+    conv_case("1x1 pointwise, batch 3", 3, 13, 5, 4, 6, w1, 0, 1);
+    conv_case("1x1 on 1x1 spatial", 2, 17, 1, 1, 5, w1, 1, 0);
+    naive_window asym = {3, 2, 2, 1, 0, 1, 2, 1, 1, 1, 1};
+    conv_case("3x2 stride (2,1), pads (0,1,2,1)", 2, 4, 8, 7, 5, asym, 0, 1);
+    naive_window dil = {3, 3, 1, 1, 2, 2, 2, 2, 2, 2, 2};
+    conv_case("dilation 2, groups 2", 1, 6, 7, 9, 4, dil, 0, 1);
+    naive_window w5 = {5, 5, 1, 1, 2, 2, 2, 2, 1, 1, 1};
+    conv_case("5x5 pad 2 on 1x1 spatial", 3, 5, 1, 1, 3, w5, 1, 1);
+    naive_window s2 = {3, 3, 2, 2, 0, 0, 0, 0, 1, 1, 1};
+    conv_case("3x3/2 no pad, no bias", 2, 3, 10, 11, 3, s2, 0, 0);
+}
+
+static void pool_case(const char *label, const char *op, int n, int c, int h, int w, naive_window win,
+                      int ceil_mode, int count_include_pad)
+{
+    incept_attrs a = incept_attrs_default();
+    a.kernel_h = win.kh, a.kernel_w = win.kw, a.stride_h = win.sh, a.stride_w = win.sw;
+    a.pad_top = win.pt, a.pad_left = win.pl, a.pad_bottom = win.pb, a.pad_right = win.pr;
+    a.ceil_mode = ceil_mode;
+    a.count_include_pad = count_include_pad;
+    single s;
+    if (!run_single(&s, op, n, c, h, w, &a, 0, NULL, 0, (unsigned)(h * 7 + w)))
+        return;
+    int oh = naive_out_size(h, win.kh, win.sh, win.pt, win.pb, 1, ceil_mode);
+    int ow = naive_out_size(w, win.kw, win.sw, win.pl, win.pr, 1, ceil_mode);
+    CHECK_MSG(s.oc == c && s.oh == oh && s.ow == ow, "%s: dims %dx%dx%d, expected %dx%dx%d", label,
+              s.oc, s.oh, s.ow, c, oh, ow);
+    if (s.oh == oh && s.ow == ow) {
+        size_t count = (size_t)n * c * oh * ow;
+        float *expect = malloc(count * sizeof(float));
+        if (op[0] == 'm')
+            naive_maxpool(s.input, n, c, h, w, &win, expect, oh, ow);
+        else
+            naive_avgpool(s.input, n, c, h, w, &win, count_include_pad, expect, oh, ow);
+        float diff = max_abs_diff(s.output, expect, count);
+        CHECK_MSG(diff < 1e-6f, "%s: max diff %g", label, (double)diff);
+        free(expect);
+    }
+    free_single(&s);
+}
+
+static void test_pools(void)
+{
+    naive_window p3s2 = {3, 3, 2, 2, 0, 0, 0, 0, 1, 1, 1};
+    pool_case("max 3x3/2 ceil 112", "maxpool", 1, 3, 112, 112, p3s2, 1, 0);
+    pool_case("max 3x3/2 ceil 14 (GoogLeNet pool4)", "maxpool", 2, 9, 14, 14, p3s2, 1, 0);
+    pool_case("max 3x3/2 floor 14", "maxpool", 2, 9, 14, 14, p3s2, 0, 0);
+    naive_window p3s1 = {3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+    pool_case("max 3x3/1 pad 1 ceil (Inception pool branch)", "maxpool", 2, 5, 7, 7, p3s1, 1, 0);
+    pool_case("max 3x3/1 pad 1 on 1x1", "maxpool", 3, 4, 1, 1, p3s1, 1, 0);
+    naive_window asym = {3, 2, 2, 3, 1, 0, 2, 1, 1, 1, 1};
+    pool_case("max asymmetric pads and strides", "maxpool", 1, 3, 9, 10, asym, 0, 0);
+    pool_case("max asymmetric ceil", "maxpool", 1, 3, 9, 10, asym, 1, 0);
+    naive_window a5s3 = {5, 5, 3, 3, 0, 0, 0, 0, 1, 1, 1};
+    pool_case("avg 5x5/3 ceil 14 (aux head)", "avgpool", 2, 6, 14, 14, a5s3, 1, 1);
+    pool_case("avg 5x5/3 ceil 13 (overhang)", "avgpool", 1, 6, 13, 13, a5s3, 1, 1);
+    naive_window a3p1 = {3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1};
+    pool_case("avg 3x3/2 pad 1 ceil count pad", "avgpool", 2, 3, 6, 6, a3p1, 1, 1);
+    pool_case("avg 3x3/2 pad 1 ceil exclude pad", "avgpool", 2, 3, 6, 6, a3p1, 1, 0);
+    pool_case("avg 3x3/2 pad 1 floor exclude pad", "avgpool", 1, 3, 7, 8, a3p1, 0, 0);
+    naive_window a7 = {7, 7, 1, 1, 0, 0, 0, 0, 1, 1, 1};
+    pool_case("avg 7x7/1 (pool5)", "avgpool", 2, 11, 7, 7, a7, 0, 0);
+    pool_case("avg asymmetric ceil count pad", "avgpool", 2, 3, 9, 10, asym, 1, 1);
+
+    incept_attrs a = incept_attrs_default();
+    single s;
+    if (run_single(&s, "globalavgpool", 3, 5, 4, 6, &a, 0, NULL, 0, 3)) {
+        naive_window whole = {4, 6, 1, 1, 0, 0, 0, 0, 1, 1, 1};
+        float expect[15];
+        naive_avgpool(s.input, 3, 5, 4, 6, &whole, 1, expect, 1, 1);
+        CHECK(s.oc == 5 && s.oh == 1 && s.ow == 1);
+        CHECK(max_abs_diff(s.output, expect, 15) < 1e-6f);
+        free_single(&s);
+    }
+}
+
+static void test_lrn(void)
+{
+    const struct { int c, size; float alpha, beta, bias; } cases[] = {
+        {7, 5, 1e-4f, 0.75f, 1.0f}, {3, 5, 0.5f, 0.75f, 2.0f}, {9, 4, 0.3f, 0.6f, 1.5f},
+        {1, 3, 1.0f, 1.0f, 1.0f},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        incept_attrs a = incept_attrs_default();
+        a.size = cases[i].size, a.alpha = cases[i].alpha, a.beta = cases[i].beta;
+        a.bias = cases[i].bias;
+        single s;
+        if (!run_single(&s, "lrn", 2, cases[i].c, 3, 5, &a, 0, NULL, 0, (unsigned)i))
+            continue;
+        size_t count = (size_t)2 * cases[i].c * 15;
+        float *expect = malloc(count * sizeof(float));
+        naive_lrn(s.input, 2, cases[i].c, 3, 5, a.size, a.alpha, a.beta, a.bias, expect);
+        float diff = max_abs_diff(s.output, expect, count);
+        CHECK_MSG(diff < 1e-6f, "LRN case %zu: max diff %g", i, (double)diff);
+        free(expect);
+        free_single(&s);
+    }
+}
+
+static void test_fc(void)
+{
+    for (int relu = 0; relu <= 1; relu++) {
+        incept_attrs a = incept_attrs_default();
+        a.out_channels = 11;
+        a.relu = relu;
+        int dims[2] = {11, 3 * 2 * 2};
+        single s;
+        if (!run_single(&s, "fc", 3, 3, 2, 2, &a, 2, dims, 1, 9u + (unsigned)relu))
+            continue;
+        float expect[33];
+        naive_fc(s.input, 3, 12, param(&s, 0), param(&s, 1), 11, relu, expect);
+        CHECK(s.oc == 11 && s.oh == 1 && s.ow == 1);
+        CHECK_MSG(max_abs_diff(s.output, expect, 33) < 1e-5f, "fc relu=%d", relu);
+        free_single(&s);
+    }
+}
+
+static void test_softmax(void)
+{
+    incept_attrs a = incept_attrs_default();
+    single s;
+    float expect[2 * 6 * 3 * 2];
+    if (run_single(&s, "softmax", 2, 6, 1, 1, &a, 0, NULL, 0, 5)) {
+        naive_softmax(s.input, 2, 1, 6, 1, expect);
+        CHECK(max_abs_diff(s.output, expect, 12) < 1e-6f);
+        free_single(&s);
+    }
+    if (run_single(&s, "softmax", 2, 6, 3, 2, &a, 0, NULL, 0, 6)) { /* per pixel over C */
+        naive_softmax(s.input, 2, 6, 6, 6, expect);
+        CHECK(max_abs_diff(s.output, expect, 72) < 1e-6f);
+        free_single(&s);
+    }
+    a.softmax_over_chw = 1;
+    if (run_single(&s, "softmax", 2, 6, 3, 2, &a, 0, NULL, 0, 7)) {
+        naive_softmax(s.input, 2, 1, 36, 1, expect);
+        CHECK(max_abs_diff(s.output, expect, 72) < 1e-6f);
+        free_single(&s);
+    }
+}
+
+static void test_elementwise(void)
+{
+    incept_attrs a = incept_attrs_default();
+    single s;
+    if (run_single(&s, "relu", 2, 3, 4, 5, &a, 0, NULL, 0, 11)) {
+        int ok = 1;
+        for (int i = 0; i < 120; i++)
+            ok &= s.output[i] == (s.input[i] > 0 ? s.input[i] : 0.0f);
+        CHECK(ok);
+        free_single(&s);
+    }
+    a.ratio = 0.4f;
+    if (run_single(&s, "dropout", 2, 3, 4, 5, &a, 0, NULL, 0, 12)) {
+        CHECK(memcmp(s.output, s.input, 120 * sizeof(float)) == 0); /* identity at inference */
+        free_single(&s);
+    }
+    if (run_single(&s, "flatten", 2, 3, 4, 5, &a, 0, NULL, 0, 13)) {
+        CHECK(s.oc == 60 && s.oh == 1 && s.ow == 1);
+        CHECK(memcmp(s.output, s.input, 120 * sizeof(float)) == 0);
+        free_single(&s);
+    }
+    a = incept_attrs_default();
+    a.pad_top = 1, a.pad_left = 0, a.pad_bottom = 2, a.pad_right = 3;
+    a.value = 0.5f;
+    if (run_single(&s, "pad", 2, 3, 2, 2, &a, 0, NULL, 0, 14)) {
+        CHECK(s.oh == 5 && s.ow == 5);
+        int ok = 1;
+        for (int p = 0; p < 6; p++)
+            for (int y = 0; y < 5; y++)
+                for (int x = 0; x < 5; x++) {
+                    int iy = y - 1, ix = x;
+                    float expect = (iy >= 0 && iy < 2 && ix < 2) ? s.input[(p * 2 + iy) * 2 + ix] : 0.5f;
+                    ok &= s.output[(p * 5 + y) * 5 + x] == expect;
+                }
+        CHECK(ok);
+        free_single(&s);
+    }
+}
+
+/* Concat of a graph input, two convs (written in place by the planner) and a nested concat. */
+static void test_concat(void)
+{
+    incept_graph g;
+    incept_graph_init(&g);
+    int n = 2, c = 3, h = 4, w = 5;
+    int wa, ba, wb, bb, node, a_out, b_out, inner, outer;
+    int dims_a[4] = {4, 3, 1, 1}, dims_b[4] = {2, 3, 3, 3};
+    incept_attrs ca = incept_attrs_default(), cb = incept_attrs_default(), plain = incept_attrs_default();
+    ca.out_channels = 4;
+    cb.out_channels = 2, cb.kernel_h = cb.kernel_w = 3, cb.pad_top = cb.pad_left = 1;
+    cb.pad_bottom = cb.pad_right = 1;
+    CHECK_OK(incept_graph_set_input(&g, "x", c, h, w));
+    CHECK_OK(incept_graph_add_param(&g, "a.weight", 4, dims_a, &wa));
+    CHECK_OK(incept_graph_add_param(&g, "a.bias", 1, dims_a, &ba));
+    CHECK_OK(incept_graph_add_param(&g, "b.weight", 4, dims_b, &wb));
+    CHECK_OK(incept_graph_add_param(&g, "b.bias", 1, dims_b, &bb));
+    CHECK_OK(incept_graph_add_node(&g, "conv", "a", &g.input, 1, &ca, wa, ba, NULL, &node));
+    a_out = g.nodes[node].output;
+    CHECK_OK(incept_graph_add_node(&g, "conv", "b", &g.input, 1, &cb, wb, bb, NULL, &node));
+    b_out = g.nodes[node].output;
+    int in1[2] = {a_out, g.input};
+    CHECK_OK(incept_graph_add_node(&g, "concat", "inner", in1, 2, &plain, -1, -1, NULL, &node));
+    inner = g.nodes[node].output;
+    int in2[2] = {b_out, inner};
+    CHECK_OK(incept_graph_add_node(&g, "concat", "outer", in2, 2, &plain, -1, -1, NULL, &node));
+    outer = g.nodes[node].output;
+    g.output = outer;
+    CHECK(g.values[outer].c == 2 + 4 + 3);
+    incept_model *m;
+    CHECK_OK(incept_model_wrap(&g, &m));
+    incept_model_init_weights(m, 5);
+    float x[2 * 3 * 4 * 5], y[2 * 9 * 20], keep_y[2 * 9 * 20], ya[2 * 4 * 20], yb[2 * 2 * 20];
+    fill_random(x, sizeof x / sizeof x[0], 21);
+    CHECK_OK(incept_model_forward(m, x, n, y));
+    naive_window w1 = {1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1}, w3 = {3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+    naive_conv(x, n, c, h, w, incept_graph_param_data(&m->graph, 0),
+               incept_graph_param_data(&m->graph, 1), 4, &w1, 0, ya, h, w);
+    naive_conv(x, n, c, h, w, incept_graph_param_data(&m->graph, 2),
+               incept_graph_param_data(&m->graph, 3), 2, &w3, 0, yb, h, w);
+    float expect[2 * 9 * 20];
+    for (int s = 0; s < n; s++) {
+        memcpy(expect + s * 180, yb + s * 40, 40 * sizeof(float));
+        memcpy(expect + s * 180 + 40, ya + s * 80, 80 * sizeof(float));
+        memcpy(expect + s * 180 + 120, x + s * 60, 60 * sizeof(float));
+    }
+    CHECK_MSG(max_abs_diff(y, expect, 360) < 1e-5f, "nested concat: %g",
+              (double)max_abs_diff(y, expect, 360));
+    /* the planner wrote the convs in place: their views are slices of the outer buffer */
+    CHECK(m->views[a_out].data == m->views[outer].data + 2 * 20);
+    CHECK(m->views[a_out].batch_stride == 9 * 20);
+    CHECK_OK(incept_model_keep_activations(m, 1));
+    CHECK_OK(incept_model_forward(m, x, n, keep_y));
+    CHECK(memcmp(y, keep_y, sizeof y) == 0);
+    incept_model_free(m);
+}
+
+int main(void)
+{
+    test_conv();
+    test_pools();
+    test_lrn();
+    test_fc();
+    test_softmax();
+    test_elementwise();
+    test_concat();
+    return test_summary("test_ops");
+}

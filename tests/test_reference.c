@@ -1,0 +1,131 @@
+/* test_reference.c — whole models against PyTorch's reference tensors in ../shared/reference:
+ * GoogLeNet imported from ONNX (logits, batch 2), GoogLeNet built from models/googlenet.incept
+ * with the same weights (logits and every tap), and the tiny Inception net. Skips loudly when
+ * the reference data is absent. */
+#include "graph/graph.h"
+#include "incept.h"
+#include "test.h"
+
+static const char *taps[] = {
+    "conv1",        "pool1",        "norm1",        "conv2_reduce", "conv2",        "norm2",
+    "pool2",        "inception_3a", "inception_3b", "pool3",        "inception_4a", "inception_4b",
+    "inception_4c", "inception_4d", "inception_4e", "pool4",        "inception_5a", "inception_5b",
+    "pool5",
+};
+
+static size_t tensor_size(const int shape[4]) { return (size_t)shape[1] * shape[2] * shape[3]; }
+
+/* Copies the ONNX model's weights into the description model, in order, skipping the
+ * auxiliary heads (not in the inference graph). Shapes must agree one by one. */
+static int copy_weights(incept_model *from, incept_model *to)
+{
+    int k = 0, n_from = incept_model_param_count(from);
+    for (int i = 0; i < incept_model_param_count(to); i++) {
+        const char *name;
+        int nd, dims[4], fnd, fdims[4];
+        float *dst, *src;
+        incept_model_param(to, i, &name, &nd, dims, &dst);
+        if (strncmp(name, "aux", 3) == 0)
+            continue;
+        if (k >= n_from)
+            return 0;
+        incept_model_param(from, k++, NULL, &fnd, fdims, &src);
+        if (fnd != nd || memcmp(dims, fdims, sizeof dims) != 0) {
+            fprintf(stderr, "shape mismatch at %s\n", name);
+            return 0;
+        }
+        size_t count = 1;
+        for (int d = 0; d < nd; d++)
+            count *= (size_t)dims[d];
+        memcpy(dst, src, count * sizeof(float));
+    }
+    return k == n_from;
+}
+
+static void check_logits(const char *label, incept_model *m, const float *input, int batch,
+                         const float *expect, int classes, int threads)
+{
+    float *logits = malloc((size_t)batch * classes * sizeof(float));
+    CHECK_OK(incept_model_set_threads(m, threads));
+    CHECK_OK(incept_model_forward(m, input, batch, logits));
+    size_t n = (size_t)batch * classes;
+    float diff = max_abs_diff(logits, expect, n), scale = max_abs(expect, n);
+    printf("%s (%d thread%s): max |diff| %.3g, max |logit| %.3g, ratio %.3g\n", label, threads,
+           threads > 1 ? "s" : "", (double)diff, (double)scale, (double)(diff / scale));
+    CHECK_MSG(diff <= 1e-5f * scale, "%s: max diff %g exceeds 1e-5 of max |logit| %g", label,
+              (double)diff, (double)scale);
+    free(logits);
+}
+
+static void test_googlenet(const char *ref)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/googlenet.onnx", ref);
+    incept_model *onnx = NULL, *desc = NULL;
+    CHECK_OK(incept_model_load(path, NULL, &onnx));
+    CHECK_OK(incept_model_load("models/googlenet.incept", NULL, &desc));
+    float *input = read_floats(ref, "input.bin", (size_t)2 * 3 * 224 * 224);
+    float *logits = read_floats(ref, "logits.bin", 2000);
+    CHECK(input && logits);
+    if (!onnx || !desc || !input || !logits)
+        goto done;
+    for (int threads = 1; threads <= 2; threads++)
+        check_logits("googlenet.onnx", onnx, input, 2, logits, 1000, threads);
+
+    CHECK_MSG(copy_weights(onnx, desc), "%s", "the description's parameters match the ONNX graph's");
+    CHECK_OK(incept_model_keep_activations(desc, 1));
+    check_logits("models/googlenet.incept", desc, input, 2, logits, 1000, 2);
+    for (size_t i = 0; i < sizeof taps / sizeof taps[0]; i++) {
+        const float *data;
+        int shape[4];
+        CHECK_OK(incept_model_tensor(desc, taps[i], &data, shape));
+        char rel[256];
+        snprintf(rel, sizeof rel, "taps/%s.bin", taps[i]);
+        float *expect = read_floats(ref, rel, tensor_size(shape));
+        CHECK_MSG(expect != NULL, "tap %s", taps[i]);
+        if (!expect)
+            continue;
+        float diff = max_abs_diff(data, expect, tensor_size(shape));
+        float scale = max_abs(expect, tensor_size(shape));
+        CHECK_MSG(diff <= 1e-5f * scale, "tap %s: max diff %g, max |value| %g", taps[i],
+                  (double)diff, (double)scale);
+        free(expect);
+    }
+done:
+    free(input);
+    free(logits);
+    incept_model_free(onnx);
+    incept_model_free(desc);
+}
+
+static void test_tiny(const char *ref)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/tiny/tiny.onnx", ref);
+    incept_model *m = NULL;
+    CHECK_OK(incept_model_load(path, NULL, &m));
+    float *input = read_floats(ref, "tiny/input.bin", (size_t)4 * 3 * 15 * 15);
+    float *logits = read_floats(ref, "tiny/step1/logits.bin", 20);
+    CHECK(m && input && logits);
+    if (m && input && logits) {
+        int c, h, w, classes;
+        incept_model_input_dims(m, &c, &h, &w);
+        incept_model_output_dims(m, &classes, NULL, NULL);
+        CHECK(c == 3 && h == 15 && w == 15 && classes == 5);
+        check_logits("tiny.onnx", m, input, 4, logits, 5, 1);
+        check_logits("tiny.onnx", m, input, 4, logits, 5, 2);
+    }
+    free(input);
+    free(logits);
+    incept_model_free(m);
+}
+
+int main(void)
+{
+    const char *ref = reference_dir("test_reference");
+    if (!ref)
+        return test_summary("test_reference");
+    test_tiny(ref);
+    test_googlenet(ref);
+    return test_summary("test_reference");
+}
