@@ -1,2 +1,109 @@
+/* test_errors.c — failure paths end to end: every allocation failing in turn while loading and
+ * running models (a status, never a crash or a leak), and the CLI's exit codes and messages. */
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/status.h"
+#include "incept.h"
 #include "test.h"
-int main(void) { return test_summary("stub"); }
+
+/* Loads and runs `path` with the n-th allocation failing; returns the status. */
+static incept_status load_and_run(const char *path, long n)
+{
+    incept_model *m = NULL;
+    incept_fail_allocation_after(n);
+    incept_status st = incept_model_load(path, NULL, &m);
+    if (!st) {
+        int c, h, w, oc, oh, ow;
+        incept_model_input_dims(m, &c, &h, &w);
+        incept_model_output_dims(m, &oc, &oh, &ow);
+        float *x = calloc((size_t)2 * c * h * w, sizeof(float));
+        float *y = calloc((size_t)2 * oc * oh * ow, sizeof(float));
+        st = incept_model_forward(m, x, 2, y);
+        free(x);
+        free(y);
+    }
+    incept_fail_allocation_after(0);
+    incept_model_free(m);
+    return st;
+}
+
+static void test_allocation_failures(const char *path)
+{
+    int tried = 0, nomem = 0;
+    for (long n = 1; n < 5000; n++) {
+        incept_status st = load_and_run(path, n);
+        if (st == INCEPT_OK)
+            break; /* past the last allocation */
+        tried++;
+        nomem += st == INCEPT_ERR_NOMEM;
+        if (st != INCEPT_ERR_NOMEM)
+            fprintf(stderr, "allocation %ld: status %d: %s\n", n, st, incept_last_error());
+    }
+    CHECK_MSG(tried > 20, "%s: only %d allocations", path, tried);
+    CHECK_MSG(nomem == tried, "%s: %d of %d failed allocations reported out of memory", path, nomem,
+              tried);
+}
+
+/* Runs the CLI with `args` and returns its exit code; its stderr goes to `err`. */
+static int cli(const char *args, char *err, size_t err_size)
+{
+    const char *exe = getenv("INCEPT_CLI");
+    char cmd[2048], errfile[] = "/tmp/incept_cli_err_XXXXXX";
+    int fd = mkstemp(errfile);
+    close(fd);
+    snprintf(cmd, sizeof cmd, "%s %s >/dev/null 2>%s </dev/null", exe ? exe : "build/incept", args,
+             errfile);
+    int status = system(cmd);
+    FILE *f = fopen(errfile, "r");
+    size_t n = f ? fread(err, 1, err_size - 1, f) : 0;
+    err[n] = '\0';
+    if (f)
+        fclose(f);
+    unlink(errfile);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void test_cli(void)
+{
+    char err[4096];
+    CHECK(cli("frobnicate", err, sizeof err) == 2);
+    CHECK(cli("summary", err, sizeof err) == 2);
+    CHECK(cli("run models/tiny.incept", err, sizeof err) == 2);
+    CHECK(cli("summary models/nope.onnx", err, sizeof err) == 1);
+    CHECK(strstr(err, "models/nope.onnx") != NULL);
+    CHECK(cli("summary tests/fixtures/unsupported_op.onnx", err, sizeof err) == 1);
+    CHECK(strstr(err, "my_tanh") != NULL);
+
+    /* input size not a whole number of samples */
+    CHECK(cli("run models/tiny.incept --input tests/fixtures/unsupported_op.input.bin --output /tmp/incept_cli_out.bin",
+              err, sizeof err) == 1);
+    CHECK(strstr(err, "not a whole number") != NULL);
+    CHECK(cli("run models/tiny.incept --threads 0 --input x --output y", err, sizeof err) == 2);
+
+    /* a real run: batch from the file size, output as PyTorch computed it */
+    unlink("/tmp/incept_cli_out.bin");
+    CHECK(cli("run tests/fixtures/opset7_pad_gemm.onnx --input tests/fixtures/opset7_pad_gemm.input.bin "
+              "--output /tmp/incept_cli_out.bin --threads 2", err, sizeof err) == 0);
+    float *got = read_floats("/tmp", "incept_cli_out.bin", 10);
+    float *expect = read_floats("tests/fixtures", "opset7_pad_gemm.output.bin", 10);
+    CHECK(got && expect && max_abs_diff(got, expect, 10) < 1e-5f);
+    free(got);
+    free(expect);
+    unlink("/tmp/incept_cli_out.bin");
+
+    /* description + weights through the CLI */
+    CHECK(cli("init-weights models/tiny.incept /tmp/incept_cli_tiny.w --seed 3", err, sizeof err) == 0);
+    CHECK(cli("summary models/tiny.incept --weights /tmp/incept_cli_tiny.w", err, sizeof err) == 0);
+    CHECK(cli("summary models/googlenet.incept --weights /tmp/incept_cli_tiny.w", err, sizeof err) == 1);
+    CHECK(strstr(err, "incept_cli_tiny.w") != NULL);
+    unlink("/tmp/incept_cli_tiny.w");
+}
+
+int main(void)
+{
+    test_allocation_failures("models/tiny.incept");
+    test_allocation_failures("tests/fixtures/opset13_same_upper.onnx");
+    test_cli();
+    return test_summary("test_errors");
+}

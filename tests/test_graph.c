@@ -1,2 +1,167 @@
+/* test_graph.c — the model as a whole: GoogLeNet's Table 1 totals, the C builder and the
+ * description giving the same network, variants without code changes, the naive module of
+ * Figure 2(a), the memory plan (reuse, auxiliary heads left out), batch changes, and weights
+ * files (round trip, corruption, mismatch). */
+#include <unistd.h>
+
+#include "graph/graph.h"
+#include "incept.h"
 #include "test.h"
-int main(void) { return test_summary("stub"); }
+
+static char *summary_text(incept_model *m, incept_totals *t)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    CHECK_OK(incept_model_summary(m, f, t));
+    fclose(f);
+    return buf;
+}
+
+static void test_table1(void)
+{
+    incept_model *built = NULL, *described = NULL;
+    CHECK_OK(incept_model_googlenet(1000, 0, &built));
+    CHECK_OK(incept_model_load("models/googlenet.incept", NULL, &described));
+    if (!built || !described)
+        goto done;
+    incept_totals a, b;
+    char *text_a = summary_text(built, &a), *text_b = summary_text(described, &b);
+    CHECK_MSG(a.params == 6998552, "params %lld", a.params);
+    CHECK_MSG(a.aux_params == 3188840 + 3190888, "aux params %lld", a.aux_params);
+    CHECK_MSG(a.multiply_adds == 1582671872LL, "multiply-adds %lld", a.multiply_adds);
+    CHECK(strstr(text_a, "6,998,552 parameters") && strstr(text_a, "1,582,671,872 multiply-adds"));
+    CHECK(strstr(text_a, "3,188,840") && strstr(text_a, "3,190,888"));
+    CHECK_MSG(strcmp(text_a, text_b) == 0, "%s", "C builder and models/googlenet.incept print the same Table 1");
+    /* same parameters in the same order with the same seed: same weights */
+    CHECK(incept_model_param_count(built) == incept_model_param_count(described));
+    free(text_a);
+    free(text_b);
+
+    /* the plan: auxiliary heads are not run, activations share memory */
+    float *x = calloc(3 * 224 * 224, sizeof(float)), y[1000];
+    CHECK_OK(incept_model_forward(built, x, 1, y));
+    int aux_run = 0;
+    size_t all = 0;
+    for (int p = 0; p < built->n_order; p++)
+        aux_run += built->graph.nodes[built->order[p]].aux;
+    for (int v = 0; v < built->graph.n_values; v++)
+        all += (size_t)built->graph.values[v].c * built->graph.values[v].h * built->graph.values[v].w;
+    CHECK(aux_run == 0);
+    CHECK_MSG(built->arena_floats * 4 < all, "arena %zu floats for %zu floats of activations",
+              built->arena_floats, all);
+    printf("GoogLeNet batch 1: arena %.1f MB for %.1f MB of activations, workspace %.1f MB\n",
+           (double)built->arena_floats * 4e-6, (double)all * 4e-6, (double)built->workspace_floats * 4e-6);
+    free(x);
+done:
+    incept_model_free(built);
+    incept_model_free(described);
+}
+
+static void test_variants(void)
+{
+    /* a narrower GoogLeNet-like net: 96x96 input, 10 classes, 3 modules, one naive module */
+    const char *text =
+        "input data 3 96 96\n"
+        "conv conv1 16 5x5 stride 2 pad 2 relu   # 48x48\n"
+        "maxpool pool1 3x3 stride 2 ceil         # 24x24\n"
+        "inception a 8 8 12 4 4 4                # 28 channels\n"
+        "inception naive 8 0 12 0 4 0            # Figure 2(a): 8+12+4+28 = 52 channels\n"
+        "maxpool pool2 3x3 stride 2 ceil\n"
+        "inception b 16 8 16 4 8 8\n"
+        "globalavgpool gap\n"
+        "fc logits 10\n";
+    incept_model *m = NULL;
+    CHECK_OK(incept_model_parse_description(text, "variant", &m));
+    if (!m)
+        return;
+    int c, h, w;
+    incept_model_input_dims(m, &c, &h, &w);
+    CHECK(c == 3 && h == 96 && w == 96);
+    incept_model_output_dims(m, &c, &h, &w);
+    CHECK(c == 10 && h == 1 && w == 1);
+    int v = incept_graph_find_value(&m->graph, "naive");
+    CHECK(v >= 0 && m->graph.values[v].c == 52 && m->graph.values[v].h == 24);
+    /* the naive module's parameters: 1x1, 3x3 and 5x5 straight on the 28-channel input */
+    long long naive = 0;
+    for (int i = 0; i < m->graph.n_params; i++)
+        if (strncmp(m->graph.params[i].name, "naive/", 6) == 0)
+            naive += (long long)m->graph.params[i].count;
+    CHECK_MSG(naive == 28 * 8 + 8 + 28 * 9 * 12 + 12 + 28 * 25 * 4 + 4, "naive params %lld", naive);
+    CHECK(incept_graph_find_value(&m->graph, "naive/3x3_reduce") < 0);
+
+    /* batch changes re-plan; every sample's output is independent of the batch */
+    size_t per = 3 * 96 * 96;
+    float *x = malloc(3 * per * sizeof(float)), y3[30], y1[10];
+    fill_random(x, 3 * per, 4);
+    CHECK_OK(incept_model_forward(m, x + per, 1, y1));
+    CHECK_OK(incept_model_forward(m, x, 3, y3));
+    CHECK(max_abs_diff(y1, y3 + 10, 10) < 1e-5f);
+    CHECK_OK(incept_model_forward(m, x + per, 1, y1));
+    CHECK(max_abs_diff(y1, y3 + 10, 10) < 1e-5f);
+    CHECK_OK(incept_model_set_threads(m, 2));
+    float y3b[30];
+    CHECK_OK(incept_model_forward(m, x, 3, y3b));
+    CHECK(max_abs_diff(y3, y3b, 30) < 1e-5f);
+    free(x);
+    incept_model_free(m);
+}
+
+static void test_weights_file(void)
+{
+    incept_model *a = NULL, *b = NULL, *other = NULL;
+    CHECK_OK(incept_model_load("models/tiny.incept", NULL, &a));
+    CHECK_OK(incept_model_load("models/tiny.incept", NULL, &b));
+    CHECK_OK(incept_model_googlenet(10, 0, &other));
+    if (!a || !b || !other)
+        goto done;
+    incept_model_init_weights(a, 77);
+    char path[] = "/tmp/incept_test_weights_XXXXXX";
+    int fd = mkstemp(path);
+    close(fd);
+    CHECK_OK(incept_model_save_weights(a, path));
+    CHECK_OK(incept_model_load_weights(b, path));
+    float x[2 * 3 * 15 * 15], ya[10], yb[10];
+    fill_random(x, sizeof x / sizeof x[0], 8);
+    CHECK_OK(incept_model_forward(a, x, 2, ya));
+    CHECK_OK(incept_model_forward(b, x, 2, yb));
+    CHECK(memcmp(ya, yb, sizeof ya) == 0);
+
+    incept_model *loaded = NULL; /* the CLI's path: description plus weights */
+    CHECK_OK(incept_model_load("models/tiny.incept", path, &loaded));
+    CHECK_OK(incept_model_forward(loaded, x, 2, yb));
+    CHECK(memcmp(ya, yb, sizeof ya) == 0);
+    incept_model_free(loaded);
+
+    CHECK(incept_model_load_weights(other, path) == INCEPT_ERR_SHAPE);
+    CHECK(strstr(incept_last_error(), path) != NULL);
+
+    FILE *f = fopen(path, "r+b"); /* one flipped byte: the checksum catches it */
+    fseek(f, 200, SEEK_SET);
+    int byte = fgetc(f);
+    fseek(f, 200, SEEK_SET);
+    fputc(byte ^ 0x40, f);
+    fclose(f);
+    incept_model_init_weights(b, 5);
+    CHECK_OK(incept_model_forward(b, x, 2, yb));
+    CHECK(incept_model_load_weights(b, path) == INCEPT_ERR_FORMAT);
+    CHECK(strstr(incept_last_error(), "checksum") != NULL);
+    float yc[10];
+    CHECK_OK(incept_model_forward(b, x, 2, yc));
+    CHECK(memcmp(yb, yc, sizeof yb) == 0); /* a rejected file changes nothing */
+    CHECK(truncate(path, 100) == 0);
+    CHECK(incept_model_load_weights(b, path) == INCEPT_ERR_FORMAT);
+    unlink(path);
+done:
+    incept_model_free(a);
+    incept_model_free(b);
+    incept_model_free(other);
+}
+
+int main(void)
+{
+    test_table1();
+    test_variants();
+    test_weights_file();
+    return test_summary("test_graph");
+}

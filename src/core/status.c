@@ -88,6 +88,17 @@ void *incept_realloc(void *ptr, size_t size)
     return p;
 }
 
+float *incept_alloc_floats(size_t count)
+{
+    size_t bytes = (count ? count : 1) * sizeof(float);
+    void *p = NULL;
+    if (allocation_should_fail() || posix_memalign(&p, 64, bytes) != 0)
+        p = NULL;
+    if (!p)
+        incept_fail(INCEPT_ERR_NOMEM, "out of memory allocating %zu bytes", bytes);
+    return p;
+}
+
 char *incept_strdup(const char *s)
 {
     size_t n = strlen(s) + 1;

@@ -22,6 +22,8 @@ void *incept_malloc(size_t size);
 void *incept_calloc(size_t count, size_t size);
 void *incept_realloc(void *ptr, size_t size);
 char *incept_strdup(const char *s);
+/* 64-byte aligned, for activations and workspaces; release with free(). */
+float *incept_alloc_floats(size_t count);
 
 /* A test hook (SQLite style): when > 0, the N-th following allocation fails. */
 void incept_fail_allocation_after(long n);

@@ -17,17 +17,6 @@
 
 static size_t round_up(size_t n) { return (n + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS; }
 
-static float *alloc_floats(size_t count)
-{
-    size_t bytes = round_up(count ? count : 1) * sizeof(float);
-    float *p = NULL;
-    if (posix_memalign((void **)&p, 64, bytes) != 0 || !p) {
-        incept_fail(INCEPT_ERR_NOMEM, "out of memory allocating %zu bytes", bytes);
-        return NULL;
-    }
-    return p;
-}
-
 void incept_model_drop_plan(incept_model *m)
 {
     free(m->order);
@@ -204,8 +193,8 @@ incept_status incept_model_plan(incept_model *m, int batch)
             workspace = need;
     }
     m->workspace_floats = workspace;
-    m->arena = alloc_floats(m->arena_floats);
-    m->workspace = alloc_floats(workspace);
+    m->arena = incept_alloc_floats(m->arena_floats);
+    m->workspace = incept_alloc_floats(workspace);
     m->node_inputs = incept_malloc(sizeof(incept_tensor) * (size_t)max_inputs);
     if (!m->arena || !m->workspace || !m->node_inputs)
         goto done;

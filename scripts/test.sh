@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# test.sh — builds everything and runs every test, twice: a gcc release build with -Werror, then
+# a clang build under AddressSanitizer and UndefinedBehaviorSanitizer. The last line printed is
+# ctest's summary of the sanitizer run (the first run's failures stop the script before it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
+jobs=$(nproc 2>/dev/null || echo 2)
+
+echo "== release build (gcc, -Wall -Wextra -Werror) =="
+CC=gcc cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DINCEPT_WERROR=ON
+cmake --build build -j"$jobs"
+ctest --test-dir build --output-on-failure
+
+echo "== sanitizer build (clang, ASan + UBSan, -Werror) =="
+CC=clang cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DINCEPT_WERROR=ON -DINCEPT_SANITIZE=ON
+cmake --build build-asan -j"$jobs"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  INCEPT_CLI="$PWD/build-asan/incept" ctest --test-dir build-asan --output-on-failure
