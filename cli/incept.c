@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -20,6 +21,8 @@ static int usage(FILE *f)
             "  incept summary MODEL           the model as the paper's Table 1, with totals\n"
             "  incept run MODEL --input IN.bin --output OUT.bin [--threads T]\n"
             "                                 inference on raw float32 NCHW (batch from the file size)\n"
+            "  incept bench MODEL [--batch N] [--threads T] [--seconds S] [--profile] [--exact]\n"
+            "                                 time inference; the last line sums it up\n"
             "  incept init-weights MODEL OUT  write He-initialized weights for a description [--seed S]\n"
             "  incept version | help\n\n"
             "MODEL is an .onnx file or a network description (models/*.incept); a description takes\n"
@@ -37,7 +40,8 @@ static int fail(const char *what)
 /* Options shared by the commands. */
 typedef struct {
     const char *model, *weights, *input, *output, *extra;
-    int threads;
+    int threads, batch, profile, exact;
+    double seconds;
     unsigned long long seed;
 } options;
 
@@ -73,6 +77,18 @@ static int parse_options(int argc, char **argv, options *o)
             if (!parse_int_arg(a, next, 0, 2147483647L, &v))
                 return 0;
             o->seed = (unsigned long long)v, i++;
+        } else if (!strcmp(a, "--batch")) {
+            if (!parse_int_arg(a, next, 1, 65536, &v))
+                return 0;
+            o->batch = (int)v, i++;
+        } else if (!strcmp(a, "--seconds")) {
+            if (!parse_int_arg(a, next, 1, 3600, &v))
+                return 0;
+            o->seconds = (double)v, i++;
+        } else if (!strcmp(a, "--profile")) {
+            o->profile = 1;
+        } else if (!strcmp(a, "--exact")) {
+            o->exact = 1;
         } else if (a[0] == '-' && a[1]) {
             fprintf(stderr, "incept: unknown option '%s' (or it lacks its value)\n", a);
             return 0;
@@ -267,6 +283,72 @@ done:
     return rc;
 }
 
+static double peak_rss_mb(void)
+{
+    struct rusage u;
+    return getrusage(RUSAGE_SELF, &u) == 0 ? (double)u.ru_maxrss / 1024.0 : 0.0;
+}
+
+/* Times forward passes for about --seconds (at least 5 after a warm-up) and prints the median. */
+static int cmd_bench(const options *o)
+{
+    incept_model *m;
+    int rc = load(o, &m);
+    if (rc)
+        return rc;
+    int c, h, w, oc, oh, ow;
+    incept_model_input_dims(m, &c, &h, &w);
+    incept_model_output_dims(m, &oc, &oh, &ow);
+    incept_totals totals;
+    size_t n_in = (size_t)o->batch * c * h * w;
+    float *input = malloc(n_in * sizeof(float));
+    float *output = malloc((size_t)o->batch * oc * oh * ow * sizeof(float));
+    double *times = malloc(100000 * sizeof(double));
+    rc = 1;
+    if (!input || !output || !times) {
+        fprintf(stderr, "incept: out of memory\n");
+        goto done;
+    }
+    unsigned s = 7u;
+    for (size_t i = 0; i < n_in; i++) {
+        s = s * 1664525u + 1013904223u;
+        input[i] = (float)(s >> 8) / 8388608.0f - 1.0f;
+    }
+    if (incept_model_summary(m, NULL, &totals) || incept_model_set_threads(m, o->threads) ||
+        incept_model_set_exact(m, o->exact) || incept_model_forward(m, input, o->batch, output) ||
+        (o->profile && incept_model_set_profiling(m, 1))) {
+        rc = fail("bench");
+        goto done;
+    }
+    int reps = 0;
+    double started = now_seconds();
+    while (reps < 100000 && (reps < 5 || now_seconds() - started < o->seconds)) {
+        double t0 = now_seconds();
+        if (incept_model_forward(m, input, o->batch, output)) {
+            rc = fail("forward");
+            goto done;
+        }
+        times[reps++] = now_seconds() - t0;
+    }
+    qsort(times, (size_t)reps, sizeof(double), compare_double);
+    double median = times[reps / 2];
+    if (o->profile && incept_model_profile_report(m, stdout)) {
+        rc = fail("profile");
+        goto done;
+    }
+    printf("bench: batch=%d threads=%d median_ms=%.2f img_s=%.2f gflops=%.1f peak_rss_mb=%.1f%s\n",
+           o->batch, o->threads, median * 1e3, o->batch / median,
+           2.0 * (double)totals.multiply_adds * o->batch / median * 1e-9, peak_rss_mb(),
+           o->exact ? " exact=1" : "");
+    rc = 0;
+done:
+    free(input);
+    free(output);
+    free(times);
+    incept_model_free(m);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2)
@@ -280,12 +362,16 @@ int main(int argc, char **argv)
     }
     options o = {0};
     o.threads = default_threads();
+    o.batch = 1;
+    o.seconds = 5.0;
     if (!parse_options(argc, argv, &o))
         return EXIT_USAGE;
     if (!strcmp(cmd, "summary"))
         return cmd_summary(&o);
     if (!strcmp(cmd, "run"))
         return cmd_run(&o);
+    if (!strcmp(cmd, "bench"))
+        return cmd_bench(&o);
     if (!strcmp(cmd, "init-weights"))
         return cmd_init_weights(&o);
     fprintf(stderr, "incept: unknown command '%s'\n\n", cmd);

@@ -73,6 +73,15 @@ incept_status incept_model_forward(incept_model *model, const float *input, int 
 incept_status incept_model_tensor(const incept_model *model, const char *name, const float **data,
                                   int shape[4]);
 
+/* Exact mode: no reassociating transforms (no Winograd), results within 1e-5 of a direct
+ * computation. Off by default: the fast path stays within 1e-4 of max |logit|. */
+incept_status incept_model_set_exact(incept_model *model, int exact);
+
+/* Per-layer timing: while on, every forward pass adds each layer's wall time; the report prints
+ * a table (time per pass, GFLOP/s, share) over the passes since profiling was switched on. */
+incept_status incept_model_set_profiling(incept_model *model, int on);
+incept_status incept_model_profile_report(const incept_model *model, FILE *out);
+
 /* ---- Parameters -------------------------------------------------------------------------- */
 
 /* Parameters are one contiguous float array; each has a name (PyTorch-style "conv1.weight",

@@ -116,9 +116,14 @@ struct incept_model {
     incept_graph graph;
     int threads;
     int keep_activations;
+    int exact;             /* no Winograd or other reassociating transforms */
+    int profiling;
+    double *node_seconds;  /* per node, summed over profiled passes */
+    int profiled_passes;
     /* The plan for `planned_batch` (0 = none yet). */
     int planned_batch;
     int planned_keep;
+    int planned_threads;
     int *order;        /* node indices to run, in order */
     int n_order;
     incept_tensor *views; /* per value */

@@ -77,7 +77,8 @@ static size_t place_blocks(block *blocks, int count)
 
 incept_status incept_model_plan(incept_model *m, int batch)
 {
-    if (m->planned_batch == batch && m->planned_keep == m->keep_activations)
+    if (m->planned_batch == batch && m->planned_keep == m->keep_activations &&
+        m->planned_threads == m->threads)
         return INCEPT_OK;
     incept_model_drop_plan(m);
     const incept_graph *g = &m->graph;
@@ -186,9 +187,10 @@ incept_status incept_model_plan(incept_model *m, int batch)
         block_of[blocks[i].root] = i; /* sorting moved them */
 
     size_t workspace = 0;
+    incept_run_config config = {batch, m->threads, m->exact};
     for (int p = 0; p < m->n_order; p++) {
         const incept_node *n = &g->nodes[m->order[p]];
-        size_t need = n->op->workspace_floats ? n->op->workspace_floats(g, n, batch) : 0;
+        size_t need = n->op->workspace_floats ? n->op->workspace_floats(g, n, &config) : 0;
         if (need > workspace)
             workspace = need;
     }
@@ -212,6 +214,7 @@ incept_status incept_model_plan(incept_model *m, int batch)
     }
     m->planned_batch = batch;
     m->planned_keep = m->keep_activations;
+    m->planned_threads = m->threads;
     st = INCEPT_OK;
 done:
     free(needed);

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/rng.h"
 #include "core/status.h"
@@ -35,6 +36,7 @@ void incept_model_free(incept_model *m)
         return;
     incept_model_drop_plan(m);
     incept_graph_free(&m->graph);
+    free(m->node_seconds);
     free(m);
 }
 
@@ -72,6 +74,62 @@ incept_status incept_model_keep_activations(incept_model *m, int keep)
     return INCEPT_OK;
 }
 
+static double now_seconds(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+incept_status incept_model_set_exact(incept_model *m, int exact)
+{
+    if (!m)
+        return incept_fail(INCEPT_ERR_ARG, "no model");
+    if (m->exact != (exact != 0))
+        incept_model_drop_plan(m); /* the plan depends on the algorithms chosen */
+    m->exact = exact != 0;
+    return INCEPT_OK;
+}
+
+incept_status incept_model_set_profiling(incept_model *m, int on)
+{
+    if (!m)
+        return incept_fail(INCEPT_ERR_ARG, "no model");
+    if (on && !m->node_seconds) {
+        m->node_seconds = incept_calloc((size_t)m->graph.n_nodes + 1, sizeof(double));
+        if (!m->node_seconds)
+            return INCEPT_ERR_NOMEM;
+    }
+    if (on && m->node_seconds)
+        memset(m->node_seconds, 0, sizeof(double) * (size_t)m->graph.n_nodes);
+    m->profiled_passes = 0;
+    m->profiling = on != 0;
+    return INCEPT_OK;
+}
+
+incept_status incept_model_profile_report(const incept_model *m, FILE *out)
+{
+    if (!m || !out || !m->node_seconds || !m->profiled_passes || !m->planned_batch)
+        return incept_fail(INCEPT_ERR_ARG, "no profile: switch profiling on and run forward first");
+    const incept_graph *g = &m->graph;
+    double total = 0.0;
+    for (int p = 0; p < m->n_order; p++)
+        total += m->node_seconds[m->order[p]];
+    fprintf(out, "%-28s %-14s %10s %9s %7s\n", "layer", "op", "ms/pass", "GFLOP/s", "share");
+    for (int p = 0; p < m->n_order; p++) {
+        const incept_node *n = &g->nodes[m->order[p]];
+        double seconds = m->node_seconds[m->order[p]] / m->profiled_passes;
+        long long macs = n->op->multiply_adds ? n->op->multiply_adds(g, n) : 0;
+        char rate[32] = "";
+        if (macs && seconds > 0)
+            snprintf(rate, sizeof rate, "%.1f", 2.0 * (double)macs * m->planned_batch / seconds * 1e-9);
+        fprintf(out, "%-28s %-14s %10.3f %9s %6.1f%%\n", n->name, n->op->name, seconds * 1e3, rate,
+                total > 0 ? 100.0 * m->node_seconds[m->order[p]] / total : 0.0);
+    }
+    fprintf(out, "%-28s %-14s %10.3f\n", "total", "", total / m->profiled_passes * 1e3);
+    return INCEPT_OK;
+}
+
 incept_status incept_model_forward(incept_model *m, const float *input, int batch, float *output)
 {
     if (!m || !input || !output || batch < 1)
@@ -84,9 +142,11 @@ incept_status incept_model_forward(incept_model *m, const float *input, int batc
     openblas_set_num_threads(m->threads);
     for (int p = 0; p < m->n_order; p++) {
         const incept_node *n = &g->nodes[m->order[p]];
+        double started = m->profiling ? now_seconds() : 0.0;
         for (int k = 0; k < n->n_inputs; k++)
             m->node_inputs[k] = m->views[n->inputs[k]];
         incept_op_args args = {
+            .graph = g,
             .node = n,
             .inputs = m->node_inputs,
             .n_inputs = n->n_inputs,
@@ -95,9 +155,13 @@ incept_status incept_model_forward(incept_model *m, const float *input, int batc
             .bias = n->bias >= 0 ? incept_graph_param_data(g, n->bias) : NULL,
             .workspace = m->workspace,
             .threads = m->threads,
+            .exact = m->exact,
         };
         n->op->forward(&args);
+        if (m->profiling)
+            m->node_seconds[m->order[p]] += now_seconds() - started;
     }
+    m->profiled_passes += m->profiling;
     const incept_tensor *out = &m->views[g->output];
     size_t per_sample = (size_t)out->c * out->h * out->w;
     for (int s = 0; s < batch; s++)

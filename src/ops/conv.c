@@ -2,13 +2,20 @@
  * with bias and an optionally fused ReLU.
  *
  * Weight [out_channels, in_channels/groups, kernel_h, kernel_w], bias [out_channels].
- * Forward: per sample and group, im2col into the workspace (skipped for 1x1 / stride 1 / no pad,
- * where the input already is the column matrix) and one SGEMM: out[M, HW] = W[M, K] * col[K, HW].
+ * Forward: 3x3 stride-1 convolutions go through Winograd F(4x4, 3x3) unless exact mode asks
+ * for direct sums; the rest per sample and group through im2col (skipped for 1x1 / stride 1 /
+ * no pad, where the input already is the column matrix) and one SGEMM,
+ * out[M, HW] = W[M, K] * col[K, HW], with bias and ReLU applied as each thread's rows finish.
  */
 #include <cblas.h>
 #include <string.h>
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 #include "core/status.h"
+#include "kernels/kernels.h"
 #include "ops/op.h"
 
 int incept_window_output(int in, int kernel, int stride, int pad_begin, int pad_end, int dilation,
@@ -73,9 +80,22 @@ static int conv_is_pointwise(const incept_attrs *a)
            a->pad_top == 0 && a->pad_left == 0 && a->pad_bottom == 0 && a->pad_right == 0;
 }
 
-static size_t conv_workspace(const incept_graph *g, const incept_node *n, int batch)
+/* Winograd F(4x4, 3x3) where it pays: 3x3, stride 1, not exact mode, and enough output tiles
+ * per call (below ~14x14 at batch 1 the 36 small GEMMs lose to one im2col GEMM). */
+static int conv_uses_winograd(const incept_attrs *a, int batch, int out_h, int out_w, int exact)
 {
-    (void)batch;
+    return !exact && a->kernel_h == 3 && a->kernel_w == 3 && a->stride_h == 1 && a->stride_w == 1 &&
+           a->dilation_h == 1 && a->dilation_w == 1 && a->groups == 1 &&
+           batch * ((out_h + 3) / 4) * ((out_w + 3) / 4) >= 16;
+}
+
+/* When the batch covers the threads, each thread takes whole samples (its own im2col buffer);
+ * otherwise the threads split each GEMM's output channels. */
+static int conv_threads_per_sample(int batch, int threads) { return batch >= threads ? 1 : threads; }
+
+/* im2col columns for one sample and group (none for pointwise convolutions). */
+static size_t conv_column_floats(const incept_graph *g, const incept_node *n)
+{
     const incept_value *in = incept_node_input(g, n, 0), *out = &g->values[n->output];
     const incept_attrs *a = &n->attrs;
     if (conv_is_pointwise(a))
@@ -83,11 +103,30 @@ static size_t conv_workspace(const incept_graph *g, const incept_node *n, int ba
     return (size_t)(in->c / a->groups) * a->kernel_h * a->kernel_w * out->h * out->w;
 }
 
-/* Unfolds one group of one sample: col[(ci*kh + ky)*kw + kx][oy*ow + ox]. */
-static void im2col(const float *in, int channels, int in_h, int in_w, const incept_attrs *a,
+static size_t conv_gemm_floats(const incept_graph *g, const incept_node *n, int threads)
+{
+    const incept_value *in = incept_node_input(g, n, 0), *out = &g->values[n->output];
+    const incept_attrs *a = &n->attrs;
+    return incept_gemm_workspace(out->c / a->groups, out->h * out->w,
+                                 in->c / a->groups * a->kernel_h * a->kernel_w, threads);
+}
+
+static size_t conv_workspace(const incept_graph *g, const incept_node *n, const incept_run_config *cfg)
+{
+    const incept_value *in = incept_node_input(g, n, 0), *out = &g->values[n->output];
+    const incept_attrs *a = &n->attrs;
+    if (conv_uses_winograd(a, cfg->batch, out->h, out->w, cfg->exact))
+        return incept_winograd_workspace(in->c, out->c, cfg->batch, out->h, out->w, cfg->threads);
+    if (conv_threads_per_sample(cfg->batch, cfg->threads) > 1)
+        return conv_column_floats(g, n) + conv_gemm_floats(g, n, cfg->threads);
+    return (conv_column_floats(g, n) + conv_gemm_floats(g, n, 1)) * (size_t)cfg->threads;
+}
+
+/* Unfolds channels [c0, c1) of one group of one sample: col[(ci*kh + ky)*kw + kx][oy*ow + ox]. */
+static void im2col(const float *in, int c0, int c1, int in_h, int in_w, const incept_attrs *a,
                    int out_h, int out_w, float *col)
 {
-    for (int ci = 0; ci < channels; ci++) {
+    for (int ci = c0; ci < c1; ci++) {
         const float *plane = in + (size_t)ci * in_h * in_w;
         for (int ky = 0; ky < a->kernel_h; ky++) {
             for (int kx = 0; kx < a->kernel_w; kx++) {
@@ -125,46 +164,62 @@ static void im2col(const float *in, int channels, int in_h, int in_w, const ince
     }
 }
 
-/* out[c][i] = bias[c] (or 0), before the GEMM accumulates into it. */
-static void fill_bias(float *out, const float *bias, int channels, size_t plane)
+/* One sample through im2col + GEMM; `scratch` holds the columns, then the GEMM's packing. */
+static void conv_sample(const incept_op_args *args, const float *x, float *y, float *scratch,
+                        size_t column_floats, int threads)
 {
-    for (int c = 0; c < channels; c++) {
-        float b = bias ? bias[c] : 0.0f;
-        float *p = out + (size_t)c * plane;
-        for (size_t i = 0; i < plane; i++)
-            p[i] = b;
+    const incept_attrs *a = &args->node->attrs;
+    const incept_tensor *in = &args->inputs[0], *out = &args->output;
+    int groups = a->groups, cin_g = in->c / groups, cout_g = out->c / groups;
+    int k = cin_g * a->kernel_h * a->kernel_w, plane = out->h * out->w;
+    size_t in_plane = (size_t)in->h * in->w;
+    for (int gi = 0; gi < groups; gi++) {
+        const float *xg = x + (size_t)gi * cin_g * in_plane;
+        const float *b = xg;
+        if (!conv_is_pointwise(a)) {
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+            for (int t = 0; t < threads; t++) {
+                int per = (cin_g + threads - 1) / threads;
+                int c0 = t * per, c1 = c0 + per > cin_g ? cin_g : c0 + per;
+                if (c0 < c1)
+                    im2col(xg, c0, c1, in->h, in->w, a, out->h, out->w, scratch);
+            }
+            b = scratch;
+        }
+        incept_gemm(threads, cout_g, plane, k, args->weight + (size_t)gi * cout_g * k, k, b, plane,
+                    y + (size_t)gi * cout_g * plane, plane,
+                    args->bias ? args->bias + (size_t)gi * cout_g : NULL, a->relu,
+                    scratch + column_floats);
     }
 }
 
-void incept_relu_inplace(float *x, size_t count);
-
 static void conv_forward(const incept_op_args *args)
 {
+    const incept_graph *g = args->graph;
     const incept_attrs *a = &args->node->attrs;
-    const incept_tensor *in = &args->inputs[0];
-    const incept_tensor *out = &args->output;
-    int groups = a->groups;
-    int cin_g = in->c / groups, cout_g = out->c / groups;
-    int k = cin_g * a->kernel_h * a->kernel_w;
-    size_t out_plane = (size_t)out->h * out->w, in_plane = (size_t)in->h * in->w;
-    int pointwise = conv_is_pointwise(a);
+    const incept_tensor *in = &args->inputs[0], *out = &args->output;
+    if (conv_uses_winograd(a, in->n, out->h, out->w, args->exact)) {
+        incept_winograd_conv(in->data, in->batch_stride, in->n, in->c, in->h, in->w, args->weight,
+                             args->bias, out->c, a->pad_top, a->pad_left, a->relu, out->data,
+                             out->batch_stride, out->h, out->w, args->workspace, args->threads);
+        return;
+    }
+    size_t column = conv_column_floats(g, args->node);
+    if (conv_threads_per_sample(in->n, args->threads) > 1) {
+        for (int s = 0; s < in->n; s++)
+            conv_sample(args, in->data + s * in->batch_stride, out->data + s * out->batch_stride,
+                        args->workspace, column, args->threads);
+        return;
+    }
+    size_t per_thread = column + conv_gemm_floats(g, args->node, 1);
+#pragma omp parallel for num_threads(args->threads) schedule(dynamic, 1)
     for (int s = 0; s < in->n; s++) {
-        const float *x = in->data + s * in->batch_stride;
-        float *y = out->data + s * out->batch_stride;
-        fill_bias(y, args->bias, out->c, out_plane);
-        for (int gi = 0; gi < groups; gi++) {
-            const float *xg = x + (size_t)gi * cin_g * in_plane;
-            const float *col = xg;
-            if (!pointwise) {
-                im2col(xg, cin_g, in->h, in->w, a, out->h, out->w, args->workspace);
-                col = args->workspace;
-            }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cout_g, (int)out_plane, k, 1.0f,
-                        args->weight + (size_t)gi * cout_g * k, k, col, (int)out_plane, 1.0f,
-                        y + (size_t)gi * cout_g * out_plane, (int)out_plane);
-        }
-        if (a->relu)
-            incept_relu_inplace(y, (size_t)out->c * out_plane);
+        int t = 0;
+#ifdef _OPENMP
+        t = omp_get_thread_num();
+#endif
+        conv_sample(args, in->data + s * in->batch_stride, out->data + s * out->batch_stride,
+                    args->workspace + per_thread * (size_t)t, column, 1);
     }
 }
 

@@ -8,8 +8,14 @@
 
 #include "graph/graph.h"
 
+/* What the plan was made for: the algorithms and scratch an op uses may depend on it. */
+typedef struct {
+    int batch, threads, exact;
+} incept_run_config;
+
 /* Everything a forward pass of one node sees. */
 typedef struct {
+    const incept_graph *graph;
     const incept_node *node;
     const incept_tensor *inputs;
     int n_inputs;
@@ -17,6 +23,7 @@ typedef struct {
     const float *weight, *bias; /* NULL when the node has none */
     float *workspace;           /* at least workspace_floats(...) floats */
     int threads;
+    int exact; /* no reassociating algorithms (Winograd) */
 } incept_op_args;
 
 typedef struct incept_op {
@@ -27,8 +34,9 @@ typedef struct incept_op {
     incept_status (*infer)(const incept_graph *g, const incept_node *node, int *c, int *h, int *w);
     /* Multiply-adds per sample (0 for ops that only move or compare data). */
     long long (*multiply_adds)(const incept_graph *g, const incept_node *node);
-    /* Scratch floats needed for a batch of n (NULL = none). */
-    size_t (*workspace_floats)(const incept_graph *g, const incept_node *node, int n);
+    /* Scratch floats needed under this configuration (NULL = none). */
+    size_t (*workspace_floats)(const incept_graph *g, const incept_node *node,
+                               const incept_run_config *config);
     void (*forward)(const incept_op_args *args);
 } incept_op;
 

@@ -1,0 +1,177 @@
+/* gemm.c — our SGEMM: C[M, N] = A[M, K] * B[K, N] (+ bias per row, ReLU), row-major.
+ *
+ * Why not OpenBLAS for the convolutions: Debian's OpenBLAS 0.3.21 is pinned to its Haswell
+ * (AVX2) kernels on this machine's AMD Zen CPUs, and its threading splits the small GEMMs of a
+ * batch-1 Inception network poorly. This follows the GotoBLAS scheme: A packed once into panels
+ * of MR rows, B packed per thread in blocks of KC x NC, a micro-kernel per instruction set
+ * (gemm_avx512.c, gemm_avx2.c, gemm_generic.c) chosen from CPUID, bias and ReLU applied to each
+ * tile as it finishes. Threads split the columns when there are enough, else the row panels.
+ * Results do not depend on the thread count: every element is summed over k in the same order. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "kernels/gemm_kernels.h"
+#include "kernels/kernels.h"
+
+#define KC 256 /* depth of a packed block: an A panel and a B panel fit in L1 */
+#define NC 512 /* columns of a packed B block: it stays in L2 */
+
+static const incept_gemm_isa *detected, *forced;
+static pthread_once_t detect_once = PTHREAD_ONCE_INIT;
+
+static int cpu_has(const char *name)
+{
+#ifdef INCEPT_HAVE_X86_KERNELS
+    __builtin_cpu_init();
+    if (strcmp(name, "avx512") == 0)
+        return __builtin_cpu_supports("avx512f");
+    if (strcmp(name, "avx2") == 0)
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#endif
+    return strcmp(name, "generic") == 0;
+}
+
+static const incept_gemm_isa *isa_named(const char *name)
+{
+#ifdef INCEPT_HAVE_X86_KERNELS
+    if (strcmp(name, "avx512") == 0)
+        return &incept_gemm_avx512;
+    if (strcmp(name, "avx2") == 0)
+        return &incept_gemm_avx2;
+#endif
+    return strcmp(name, "generic") == 0 ? &incept_gemm_generic : NULL;
+}
+
+static void detect(void)
+{
+    detected = &incept_gemm_generic;
+    if (cpu_has("avx2"))
+        detected = isa_named("avx2");
+    if (cpu_has("avx512"))
+        detected = isa_named("avx512");
+    const char *env = getenv("INCEPT_ISA");
+    if (env && isa_named(env) && cpu_has(env))
+        detected = isa_named(env);
+}
+
+const incept_gemm_isa *incept_gemm_current(void)
+{
+    pthread_once(&detect_once, detect);
+    return forced ? forced : detected;
+}
+
+int incept_gemm_force_isa(const char *name)
+{
+    if (!name) {
+        forced = NULL;
+        return 1;
+    }
+    if (!isa_named(name) || !cpu_has(name))
+        return 0;
+    forced = isa_named(name);
+    return 1;
+}
+
+static size_t round_up(size_t x, size_t to) { return (x + to - 1) / to * to; }
+
+size_t incept_gemm_workspace(int m, int n, int k, int threads)
+{
+    (void)n;
+    const incept_gemm_isa *isa = incept_gemm_current();
+    return round_up((size_t)m, (size_t)isa->mr) * (size_t)k + (size_t)threads * KC * NC;
+}
+
+/* Panel p of A: for each k, MR consecutive values of rows p*MR.., zeros past the last row. */
+static void pack_a_panel(const float *a, int lda, int m, int k, int mr, int panel, float *dst)
+{
+    int row0 = panel * mr;
+    for (int kk = 0; kk < k; kk++)
+        for (int r = 0; r < mr; r++)
+            dst[(size_t)kk * mr + r] = row0 + r < m ? a[(size_t)(row0 + r) * lda + kk] : 0.0f;
+}
+
+/* B[pc.., j0..j1) as panels of NR columns: for each k, NR values, zeros past j1. */
+static void pack_b_block(const float *b, int ldb, int pc, int kc, int j0, int j1, int nr, float *dst)
+{
+    for (int q = 0; j0 + q * nr < j1; q++) {
+        int first = j0 + q * nr, count = j1 - first < nr ? j1 - first : nr;
+        float *panel = dst + (size_t)q * kc * nr;
+        for (int kk = 0; kk < kc; kk++) {
+            const float *src = b + (size_t)(pc + kk) * ldb + first;
+            float *out = panel + (size_t)kk * nr;
+            memcpy(out, src, sizeof(float) * count);
+            for (int j = count; j < nr; j++)
+                out[j] = 0.0f;
+        }
+    }
+}
+
+static void bias_relu_tile(float *c, int ldc, int rows, int cols, const float *bias, int relu)
+{
+    for (int r = 0; r < rows; r++) {
+        float *row = c + (size_t)r * ldc, b = bias ? bias[r] : 0.0f;
+        for (int j = 0; j < cols; j++) {
+            float v = row[j] + b;
+            row[j] = relu && v < 0.0f ? 0.0f : v;
+        }
+    }
+}
+
+void incept_gemm(int threads, int m, int n, int k, const float *a, int lda, const float *b, int ldb,
+                 float *c, int ldc, const float *bias, int relu, float *workspace)
+{
+    const incept_gemm_isa *isa = incept_gemm_current();
+    const int mr = isa->mr, nr = isa->nr, panels = (m + mr - 1) / mr;
+    float *a_packed = workspace;
+    float *b_packs = workspace + round_up((size_t)m, (size_t)mr) * (size_t)k;
+    const int split_columns = n >= threads * 2 * nr;
+    if (threads > panels && !split_columns)
+        threads = panels;
+#pragma omp parallel num_threads(threads) if (threads > 1)
+    {
+        int tid = 0, nth = 1;
+#ifdef _OPENMP
+        tid = omp_get_thread_num();
+        nth = omp_get_num_threads();
+#endif
+#pragma omp for schedule(static)
+        for (int p = 0; p < panels; p++)
+            pack_a_panel(a, lda, m, k, mr, p, a_packed + (size_t)p * mr * k);
+
+        int n0 = 0, n1 = n, p0 = 0, p1 = panels;
+        if (split_columns) {
+            int per = (int)round_up((size_t)((n + nth - 1) / nth), (size_t)nr);
+            n0 = tid * per < n ? tid * per : n;
+            n1 = n0 + per < n ? n0 + per : n;
+        } else {
+            int per = (panels + nth - 1) / nth;
+            p0 = tid * per < panels ? tid * per : panels;
+            p1 = p0 + per < panels ? p0 + per : panels;
+        }
+        float *b_packed = b_packs + (size_t)tid * KC * NC;
+        for (int pc = 0; pc < k && n0 < n1 && p0 < p1; pc += KC) {
+            int kc = k - pc < KC ? k - pc : KC, last = pc + kc == k;
+            for (int jc = n0; jc < n1; jc += NC) {
+                int j1 = jc + NC < n1 ? jc + NC : n1;
+                pack_b_block(b, ldb, pc, kc, jc, j1, nr, b_packed);
+                for (int p = p0; p < p1; p++) {
+                    int rows = m - p * mr < mr ? m - p * mr : mr;
+                    const float *a_panel = a_packed + (size_t)p * mr * k + (size_t)pc * mr;
+                    for (int q = 0; jc + q * nr < j1; q++) {
+                        int col = jc + q * nr, cols = j1 - col < nr ? j1 - col : nr;
+                        float *tile = c + (size_t)p * mr * ldc + col;
+                        isa->kernel(kc, a_panel, b_packed + (size_t)q * kc * nr, tile, ldc, rows,
+                                    cols, pc > 0);
+                        if (last && (bias || relu))
+                            bias_relu_tile(tile, ldc, rows, cols, bias ? bias + p * mr : NULL, relu);
+                    }
+                }
+            }
+        }
+    }
+}

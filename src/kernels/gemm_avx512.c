@@ -1,0 +1,40 @@
+/* gemm_avx512.c — SGEMM micro-kernel for AVX-512F: a 12 x 32 tile of C in 24 zmm accumulators,
+ * B read as two vectors per step and A broadcast from memory. Partial tiles at the right edge
+ * use masked loads and stores. Built with -mavx512f -mfma; only called when CPUID reports it. */
+#include <immintrin.h>
+
+#include "kernels/gemm_kernels.h"
+
+#define MR 12
+#define NR 32
+
+static void kernel_avx512(int kc, const float *a, const float *b, float *c, int ldc, int rows,
+                          int cols, int accumulate)
+{
+    __m512 acc[MR][2];
+#pragma GCC unroll 12
+    for (int r = 0; r < MR; r++)
+        acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+    for (int k = 0; k < kc; k++) {
+        __m512 b0 = _mm512_loadu_ps(b + k * NR), b1 = _mm512_loadu_ps(b + k * NR + 16);
+#pragma GCC unroll 12
+        for (int r = 0; r < MR; r++) {
+            __m512 ar = _mm512_set1_ps(a[k * MR + r]);
+            acc[r][0] = _mm512_fmadd_ps(ar, b0, acc[r][0]);
+            acc[r][1] = _mm512_fmadd_ps(ar, b1, acc[r][1]);
+        }
+    }
+    __mmask16 m0 = cols >= 16 ? 0xffff : (__mmask16)((1u << cols) - 1);
+    __mmask16 m1 = cols >= 32 ? 0xffff : cols > 16 ? (__mmask16)((1u << (cols - 16)) - 1) : 0;
+    for (int r = 0; r < rows; r++) {
+        float *row = c + (long)r * ldc;
+        if (accumulate) {
+            acc[r][0] = _mm512_add_ps(acc[r][0], _mm512_maskz_loadu_ps(m0, row));
+            acc[r][1] = _mm512_add_ps(acc[r][1], _mm512_maskz_loadu_ps(m1, row + 16));
+        }
+        _mm512_mask_storeu_ps(row, m0, acc[r][0]);
+        _mm512_mask_storeu_ps(row + 16, m1, acc[r][1]);
+    }
+}
+
+const incept_gemm_isa incept_gemm_avx512 = {"avx512", MR, NR, kernel_avx512};

@@ -1,0 +1,22 @@
+/* gemm_generic.c — the portable SGEMM micro-kernel, plain C that compilers vectorize for the
+ * baseline instruction set. Always built; the reference the CPU-specific kernels are tested
+ * against, and the kernel on CPUs without AVX2. */
+#include "kernels/gemm_kernels.h"
+
+#define MR 4
+#define NR 16
+
+static void kernel_generic(int kc, const float *a, const float *b, float *c, int ldc, int rows,
+                           int cols, int accumulate)
+{
+    float acc[MR][NR] = {{0}};
+    for (int k = 0; k < kc; k++)
+        for (int r = 0; r < MR; r++)
+            for (int j = 0; j < NR; j++)
+                acc[r][j] += a[k * MR + r] * b[k * NR + j];
+    for (int r = 0; r < rows; r++)
+        for (int j = 0; j < cols; j++)
+            c[(long)r * ldc + j] = accumulate ? c[(long)r * ldc + j] + acc[r][j] : acc[r][j];
+}
+
+const incept_gemm_isa incept_gemm_generic = {"generic", MR, NR, kernel_generic};

@@ -1,0 +1,32 @@
+/* gemm_kernels.h — the SGEMM micro-kernels, one per instruction set, and the table that picks
+ * one at run time from CPUID. Each computes one MR x NR tile of C from packed panels:
+ *   a: kc steps of MR values (rows of A, zero-padded past `rows`)
+ *   b: kc steps of NR values (columns of B, zero-padded past `cols`)
+ *   C[0..rows, 0..cols] (row stride ldc) = (accumulate ? C : 0) + a * b
+ * Only the valid rows and columns of C are read or written. */
+#ifndef INCEPT_KERNELS_GEMM_KERNELS_H
+#define INCEPT_KERNELS_GEMM_KERNELS_H
+
+typedef void (*incept_gemm_micro_kernel)(int kc, const float *a, const float *b, float *c, int ldc,
+                                         int rows, int cols, int accumulate);
+
+typedef struct {
+    const char *name; /* "avx512", "avx2", "generic" */
+    int mr, nr;
+    incept_gemm_micro_kernel kernel;
+} incept_gemm_isa;
+
+extern const incept_gemm_isa incept_gemm_generic;
+#if defined(__x86_64__) || defined(__i386__)
+#define INCEPT_HAVE_X86_KERNELS 1
+extern const incept_gemm_isa incept_gemm_avx2;
+extern const incept_gemm_isa incept_gemm_avx512;
+#endif
+
+/* The kernel in use: the best this CPU supports, unless incept_gemm_force_isa chose another. */
+const incept_gemm_isa *incept_gemm_current(void);
+/* Forces "generic", "avx2" or "avx512" (tests compare them); returns 0 if this CPU lacks it. NULL
+ * goes back to automatic choice. Environment INCEPT_ISA does the same at start-up. */
+int incept_gemm_force_isa(const char *name);
+
+#endif

@@ -1,0 +1,23 @@
+/* kernels.h — the compute kernels that ops share: SGEMM with CPU-specific micro-kernels, and the
+ * Winograd F(4x4, 3x3) convolution. Ops decide what to compute; kernels decide how. */
+#ifndef INCEPT_KERNELS_H
+#define INCEPT_KERNELS_H
+
+#include <stddef.h>
+
+/* C[M, N] = A[M, K] * B[K, N], then + bias[row] and ReLU when asked; row-major, any strides.
+ * `workspace` holds incept_gemm_workspace(m, n, k, threads) floats. Deterministic for any
+ * thread count. */
+size_t incept_gemm_workspace(int m, int n, int k, int threads);
+void incept_gemm(int threads, int m, int n, int k, const float *a, int lda, const float *b, int ldb,
+                 float *c, int ldc, const float *bias, int relu, float *workspace);
+
+/* Winograd F(4x4, 3x3): 3x3 stride-1 convolution with 36 multiplies per 16 outputs instead of
+ * 144. Reassociates sums, so results differ from direct convolution by ~1e-6 relative. */
+size_t incept_winograd_workspace(int in_c, int out_c, int batch, int out_h, int out_w, int threads);
+void incept_winograd_conv(const float *input, size_t in_batch_stride, int batch, int in_c, int in_h,
+                          int in_w, const float *weight, const float *bias, int out_c, int pad_top,
+                          int pad_left, int relu, float *output, size_t out_batch_stride, int out_h,
+                          int out_w, float *workspace, int threads);
+
+#endif
