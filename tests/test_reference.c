@@ -1,5 +1,5 @@
 /* test_reference.c — whole models against PyTorch's reference tensors in ../shared/reference:
- * GoogLeNet imported from ONNX (logits, batch 2), GoogLeNet built from models/googlenet.incept
+ * GoogLeNet imported from ONNX (logits, batch from MANIFEST.txt), GoogLeNet built from models/googlenet.incept
  * with the same weights (logits and every tap), and the tiny Inception net. Skips loudly when
  * the reference data is absent. */
 #include "graph/graph.h"
@@ -42,39 +42,64 @@ static int copy_weights(incept_model *from, incept_model *to)
     return k == n_from;
 }
 
+/* Exact mode must be within 1e-5 of max |logit|; the fast default (Winograd) within 1e-4. */
 static void check_logits(const char *label, incept_model *m, const float *input, int batch,
-                         const float *expect, int classes, int threads)
+                         const float *expect, int classes, int threads, int exact)
 {
     float *logits = malloc((size_t)batch * classes * sizeof(float));
+    float bound = exact ? 1e-5f : 1e-4f;
     CHECK_OK(incept_model_set_threads(m, threads));
+    CHECK_OK(incept_model_set_exact(m, exact));
     CHECK_OK(incept_model_forward(m, input, batch, logits));
     size_t n = (size_t)batch * classes;
     float diff = max_abs_diff(logits, expect, n), scale = max_abs(expect, n);
-    printf("%s (%d thread%s): max |diff| %.3g, max |logit| %.3g, ratio %.3g\n", label, threads,
-           threads > 1 ? "s" : "", (double)diff, (double)scale, (double)(diff / scale));
-    CHECK_MSG(diff <= 1e-5f * scale, "%s: max diff %g exceeds 1e-5 of max |logit| %g", label,
-              (double)diff, (double)scale);
+    printf("%s (%s, %d thread%s): max |diff| %.3g, max |logit| %.3g, ratio %.3g\n", label,
+           exact ? "exact" : "fast", threads, threads > 1 ? "s" : "", (double)diff, (double)scale,
+           (double)(diff / scale));
+    CHECK_MSG(diff <= bound * scale, "%s: max diff %g exceeds %g of max |logit| %g", label,
+              (double)diff, (double)bound, (double)scale);
     free(logits);
+}
+
+/* The first dimension of `name` in the reference's MANIFEST.txt (its batch), or 0. */
+static int manifest_batch(const char *ref, const char *name)
+{
+    char path[4200], line[512];
+    snprintf(path, sizeof path, "%s/MANIFEST.txt", ref);
+    FILE *f = fopen(path, "r");
+    int batch = 0;
+    size_t len = strlen(name);
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, name, len) == 0 && line[len] == ' ')
+            batch = atoi(line + len + 1);
+    if (f)
+        fclose(f);
+    return batch;
 }
 
 static void test_googlenet(const char *ref)
 {
+    int batch = manifest_batch(ref, "input.bin");
+    CHECK_MSG(batch > 0, "%s", "MANIFEST.txt gives input.bin's batch");
+    if (batch <= 0)
+        return;
     char path[4200];
     snprintf(path, sizeof path, "%s/googlenet.onnx", ref);
     incept_model *onnx = NULL, *desc = NULL;
     CHECK_OK(incept_model_load(path, NULL, &onnx));
     CHECK_OK(incept_model_load("models/googlenet.incept", NULL, &desc));
-    float *input = read_floats(ref, "input.bin", (size_t)2 * 3 * 224 * 224);
-    float *logits = read_floats(ref, "logits.bin", 2000);
+    float *input = read_floats(ref, "input.bin", (size_t)batch * 3 * 224 * 224);
+    float *logits = read_floats(ref, "logits.bin", (size_t)batch * 1000);
     CHECK(input && logits);
     if (!onnx || !desc || !input || !logits)
         goto done;
     for (int threads = 1; threads <= 2; threads++)
-        check_logits("googlenet.onnx", onnx, input, 2, logits, 1000, threads);
+        for (int exact = 0; exact <= 1; exact++)
+            check_logits("googlenet.onnx", onnx, input, batch, logits, 1000, threads, exact);
 
     CHECK_MSG(copy_weights(onnx, desc), "%s", "the description's parameters match the ONNX graph's");
     CHECK_OK(incept_model_keep_activations(desc, 1));
-    check_logits("models/googlenet.incept", desc, input, 2, logits, 1000, 2);
+    check_logits("models/googlenet.incept", desc, input, batch, logits, 1000, 2, 1);
     for (size_t i = 0; i < sizeof taps / sizeof taps[0]; i++) {
         const float *data;
         int shape[4];
@@ -112,8 +137,10 @@ static void test_tiny(const char *ref)
         incept_model_input_dims(m, &c, &h, &w);
         incept_model_output_dims(m, &classes, NULL, NULL);
         CHECK(c == 3 && h == 15 && w == 15 && classes == 5);
-        check_logits("tiny.onnx", m, input, 4, logits, 5, 1);
-        check_logits("tiny.onnx", m, input, 4, logits, 5, 2);
+        for (int exact = 0; exact <= 1; exact++) {
+            check_logits("tiny.onnx", m, input, 4, logits, 5, 1, exact);
+            check_logits("tiny.onnx", m, input, 4, logits, 5, 2, exact);
+        }
     }
     free(input);
     free(logits);

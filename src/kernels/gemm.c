@@ -129,9 +129,14 @@ void incept_gemm(int threads, int m, int n, int k, const float *a, int lda, cons
     const int mr = isa->mr, nr = isa->nr, panels = (m + mr - 1) / mr;
     float *a_packed = workspace;
     float *b_packs = workspace + round_up((size_t)m, (size_t)mr) * (size_t)k;
-    const int split_columns = n >= threads * 2 * nr;
-    if (threads > panels && !split_columns)
-        threads = panels;
+    /* Split the columns or the row panels, whichever leaves the busiest thread fewer tiles
+     * (columns on a tie: then no two threads pack the same part of B). */
+    const int column_panels = (n + nr - 1) / nr;
+    const long by_columns = (long)((column_panels + threads - 1) / threads) * panels;
+    const long by_rows = (long)((panels + threads - 1) / threads) * column_panels;
+    const int split_columns = by_columns <= by_rows;
+    if (threads > (split_columns ? column_panels : panels))
+        threads = split_columns ? column_panels : panels;
 #pragma omp parallel num_threads(threads) if (threads > 1)
     {
         int tid = 0, nth = 1;
@@ -145,7 +150,7 @@ void incept_gemm(int threads, int m, int n, int k, const float *a, int lda, cons
 
         int n0 = 0, n1 = n, p0 = 0, p1 = panels;
         if (split_columns) {
-            int per = (int)round_up((size_t)((n + nth - 1) / nth), (size_t)nr);
+            int per = (column_panels + nth - 1) / nth * nr;
             n0 = tid * per < n ? tid * per : n;
             n1 = n0 + per < n ? n0 + per : n;
         } else {
@@ -172,6 +177,28 @@ void incept_gemm(int threads, int m, int n, int k, const float *a, int lda, cons
                     }
                 }
             }
+        }
+    }
+}
+
+void incept_gemm_tile(int *mr, int *nr)
+{
+    const incept_gemm_isa *isa = incept_gemm_current();
+    *mr = isa->mr;
+    *nr = isa->nr;
+}
+
+void incept_gemm_prepacked(int m, int n, int k, const float *a_packed, const float *b_packed,
+                           float *c, int ldc)
+{
+    const incept_gemm_isa *isa = incept_gemm_current();
+    const int mr = isa->mr, nr = isa->nr;
+    for (int q = 0; q * nr < n; q++) {
+        int cols = n - q * nr < nr ? n - q * nr : nr;
+        for (int p = 0; p * mr < m; p++) {
+            int rows = m - p * mr < mr ? m - p * mr : mr;
+            isa->kernel(k, a_packed + (size_t)p * mr * k, b_packed + (size_t)q * nr * k,
+                        c + (size_t)p * mr * ldc + q * nr, ldc, rows, cols, 0);
         }
     }
 }

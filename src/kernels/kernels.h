@@ -12,6 +12,15 @@ size_t incept_gemm_workspace(int m, int n, int k, int threads);
 void incept_gemm(int threads, int m, int n, int k, const float *a, int lda, const float *b, int ldb,
                  float *c, int ldc, const float *bias, int relu, float *workspace);
 
+/* The same product from operands already in the micro-kernel's packed layouts, over the whole
+ * depth k at once, single-threaded: A as panels of MR rows (k steps of MR values, panel p at
+ * p*MR*k), B as panels of NR columns (k steps of NR values, panel q at q*NR*k); MR and NR are
+ * incept_gemm_tile()'s. For callers that produce their operands (Winograd transforms) directly
+ * in this layout instead of packing them afterwards. */
+void incept_gemm_tile(int *mr, int *nr);
+void incept_gemm_prepacked(int m, int n, int k, const float *a_packed, const float *b_packed,
+                           float *c, int ldc);
+
 /* Winograd F(4x4, 3x3): 3x3 stride-1 convolution with 36 multiplies per 16 outputs instead of
  * 144. Reassociates sums, so results differ from direct convolution by ~1e-6 relative. */
 size_t incept_winograd_workspace(int in_c, int out_c, int batch, int out_h, int out_w, int threads);

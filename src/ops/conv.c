@@ -86,7 +86,7 @@ static int conv_uses_winograd(const incept_attrs *a, int batch, int out_h, int o
 {
     return !exact && a->kernel_h == 3 && a->kernel_w == 3 && a->stride_h == 1 && a->stride_w == 1 &&
            a->dilation_h == 1 && a->dilation_w == 1 && a->groups == 1 &&
-           batch * ((out_h + 3) / 4) * ((out_w + 3) / 4) >= 16;
+           batch * ((out_h + 3) / 4) * ((out_w + 3) / 4) >= 32;
 }
 
 /* When the batch covers the threads, each thread takes whole samples (its own im2col buffer);

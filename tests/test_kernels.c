@@ -1,0 +1,116 @@
+/* test_kernels.c — the fast kernels against portable ones: every SGEMM micro-kernel this CPU
+ * can run (generic, AVX2, AVX-512) against a naive double-precision product on awkward shapes,
+ * the same result for any thread count, and Winograd F(4x4, 3x3) against naive convolution. */
+#include "incept.h"
+#include "kernels/gemm_kernels.h"
+#include "kernels/kernels.h"
+#include "naive.h"
+#include "test.h"
+
+static void naive_gemm(int m, int n, int k, const float *a, int lda, const float *b, int ldb,
+                       float *c, int ldc, const float *bias, int relu)
+{
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) {
+            double acc = bias ? bias[i] : 0.0;
+            for (int kk = 0; kk < k; kk++)
+                acc += (double)a[(size_t)i * lda + kk] * b[(size_t)kk * ldb + j];
+            c[(size_t)i * ldc + j] = (float)(relu && acc < 0 ? 0 : acc);
+        }
+}
+
+static void gemm_case(const char *isa, int m, int n, int k, int threads, int with_bias, int relu)
+{
+    int lda = k + 3, ldb = n + 5, ldc = n + 2;
+    float *a = malloc(sizeof(float) * (size_t)m * lda), *b = malloc(sizeof(float) * (size_t)k * ldb);
+    float *c = malloc(sizeof(float) * (size_t)m * ldc), *expect = malloc(sizeof(float) * (size_t)m * ldc);
+    float *bias = malloc(sizeof(float) * (size_t)m);
+    float *ws = malloc(sizeof(float) * incept_gemm_workspace(m, n, k, threads));
+    fill_random(a, (size_t)m * lda, (unsigned)(m * 7 + k));
+    fill_random(b, (size_t)k * ldb, (unsigned)(n * 3 + k));
+    fill_random(bias, (size_t)m, 5);
+    for (size_t i = 0; i < (size_t)m * ldc; i++)
+        c[i] = expect[i] = 42.0f; /* the padding between rows must survive */
+    incept_gemm(threads, m, n, k, a, lda, b, ldb, c, ldc, with_bias ? bias : NULL, relu, ws);
+    naive_gemm(m, n, k, a, lda, b, ldb, expect, ldc, with_bias ? bias : NULL, relu);
+    float diff = max_abs_diff(c, expect, (size_t)m * ldc);
+    CHECK_MSG(diff <= 1e-5f * (float)k, "%s gemm %dx%dx%d threads %d bias %d relu %d: max diff %g",
+              isa, m, n, k, threads, with_bias, relu, (double)diff);
+    free(a), free(b), free(c), free(expect), free(bias), free(ws);
+}
+
+static void test_gemm(void)
+{
+    static const char *isas[] = {"generic", "avx2", "avx512"};
+    for (size_t i = 0; i < sizeof isas / sizeof isas[0]; i++) {
+        if (!incept_gemm_force_isa(isas[i])) {
+            printf("SKIP %s kernels: this CPU lacks them\n", isas[i]);
+            continue;
+        }
+        printf("checking the %s SGEMM kernel\n", incept_gemm_current()->name);
+        const int shapes[][3] = {{1, 1, 1},   {5, 7, 3},     {12, 32, 16},  {13, 33, 17},
+                                 {37, 70, 300}, {64, 49, 576}, {24, 196, 260}, {100, 3, 513},
+                                 {3, 600, 40}};
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+            for (int threads = 1; threads <= 3; threads += 2)
+                gemm_case(isas[i], shapes[s][0], shapes[s][1], shapes[s][2], threads, s % 2 == 0,
+                          s % 3 == 0);
+    }
+    incept_gemm_force_isa(NULL);
+    CHECK(incept_gemm_force_isa("no-such-isa") == 0);
+
+    /* any thread count gives the same bits: each element sums k in the same order */
+    int m = 50, n = 300, k = 700;
+    float *a = malloc(sizeof(float) * m * k), *b = malloc(sizeof(float) * k * n);
+    float *c1 = malloc(sizeof(float) * m * n), *c2 = malloc(sizeof(float) * m * n);
+    float *ws = malloc(sizeof(float) * incept_gemm_workspace(m, n, k, 4));
+    fill_random(a, (size_t)m * k, 1);
+    fill_random(b, (size_t)k * n, 2);
+    incept_gemm(1, m, n, k, a, k, b, n, c1, n, NULL, 0, ws);
+    incept_gemm(4, m, n, k, a, k, b, n, c2, n, NULL, 0, ws);
+    CHECK(memcmp(c1, c2, sizeof(float) * m * n) == 0);
+    free(a), free(b), free(c1), free(c2), free(ws);
+}
+
+static void winograd_case(int batch, int in_c, int h, int w, int out_c, int pad, int relu, int threads)
+{
+    int oh = h + 2 * pad - 2, ow = w + 2 * pad - 2;
+    size_t in_n = (size_t)batch * in_c * h * w, out_n = (size_t)batch * out_c * oh * ow;
+    float *x = malloc(in_n * sizeof(float)), *weight = malloc(sizeof(float) * out_c * in_c * 9);
+    float *bias = malloc(sizeof(float) * out_c), *y = malloc(out_n * sizeof(float));
+    float *expect = malloc(out_n * sizeof(float));
+    float *ws = malloc(sizeof(float) * incept_winograd_workspace(in_c, out_c, batch, oh, ow, threads));
+    fill_random(x, in_n, 3);
+    fill_random(weight, (size_t)out_c * in_c * 9, 4);
+    fill_random(bias, (size_t)out_c, 6);
+    incept_winograd_conv(x, (size_t)in_c * h * w, batch, in_c, h, w, weight, bias, out_c, pad, pad,
+                         relu, y, (size_t)out_c * oh * ow, oh, ow, ws, threads);
+    naive_window win = {3, 3, 1, 1, pad, pad, pad, pad, 1, 1, 1};
+    naive_conv(x, batch, in_c, h, w, weight, bias, out_c, &win, relu, expect, oh, ow);
+    float diff = max_abs_diff(y, expect, out_n), scale = max_abs(expect, out_n);
+    CHECK_MSG(diff <= 1e-5f * scale * 4, "winograd %dx%dx%dx%d -> %d pad %d: max diff %g of %g",
+              batch, in_c, h, w, out_c, pad, (double)diff, (double)scale);
+    free(x), free(weight), free(bias), free(y), free(expect), free(ws);
+}
+
+static void test_winograd(void)
+{
+    static const char *isas[] = {"generic", "avx2", "avx512"};
+    for (size_t i = 0; i < sizeof isas / sizeof isas[0]; i++) {
+        if (!incept_gemm_force_isa(isas[i]))
+            continue;
+        winograd_case(1, 5, 9, 11, 7, 1, 0, 1);     /* edges: partial tiles */
+        winograd_case(3, 17, 14, 14, 33, 1, 1, 2);  /* batch, odd channels, ReLU */
+        winograd_case(2, 3, 8, 8, 13, 0, 0, 2);     /* no padding */
+        winograd_case(1, 16, 28, 28, 24, 1, 1, 3);
+        winograd_case(1, 4, 3, 3, 2, 1, 0, 1);      /* a single tile */
+    }
+    incept_gemm_force_isa(NULL);
+}
+
+int main(void)
+{
+    test_gemm();
+    test_winograd();
+    return test_summary("test_kernels");
+}
