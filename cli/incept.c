@@ -336,8 +336,9 @@ static int cmd_bench(const options *o)
         rc = fail("profile");
         goto done;
     }
-    printf("bench: batch=%d threads=%d median_ms=%.2f img_s=%.2f gflops=%.1f peak_rss_mb=%.1f%s\n",
-           o->batch, o->threads, median * 1e3, o->batch / median,
+    printf("bench: batch=%d threads=%d median_ms=%.2f min_ms=%.2f img_s=%.2f gflops=%.1f "
+           "peak_rss_mb=%.1f%s\n",
+           o->batch, o->threads, median * 1e3, times[0] * 1e3, o->batch / median,
            2.0 * (double)totals.multiply_adds * o->batch / median * 1e-9, peak_rss_mb(),
            o->exact ? " exact=1" : "");
     rc = 0;

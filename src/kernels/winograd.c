@@ -1,11 +1,14 @@
-/* winograd.c — 3x3 stride-1 convolution by Winograd's minimal filtering, F(4x4, 3x3)
- * (Lavin and Gray, "Fast Algorithms for Convolutional Neural Networks", 2015).
+/* winograd.c — 3x3 stride-1 convolution by Winograd's minimal filtering, F(4x4, 3x3) and
+ * F(2x2, 3x3) (Lavin and Gray, "Fast Algorithms for Convolutional Neural Networks", 2015).
  *
- * Each 4x4 output tile comes from a 6x6 input patch d and the 3x3 filter g as
+ * Each TxT output tile comes from a (T+2)x(T+2) input patch d and the 3x3 filter g as
  *     Y = A^T [ (G g G^T) .* (B^T d B) ] A
- * so the 144 multiplies of direct convolution become 36, done as 36 independent GEMMs (one per
- * position xi of the 6x6 transformed tile) over all channels and tiles:
+ * so the 9*T*T multiplies of direct convolution become (T+2)^2: 36 for 16 outputs with F(4x4),
+ * 16 for 4 with F(2x2). They are done as independent GEMMs, one per position xi of the
+ * transformed tile, over all channels and tiles:
  *     M[xi] (out_c x tiles) = U[xi] (out_c x in_c) * V[xi] (in_c x tiles).
+ * F(4x4) saves more; F(2x2) has four times the tiles, which small images (14x14 at batch 1)
+ * need to keep the GEMMs efficient, and cheaper transforms.
  * The transforms work on LANES tiles (or input channels) at once, so each formula is a loop the
  * compiler vectorizes and each write is a contiguous run. Tiles are processed in blocks so the
  * scratch stays bounded at any batch size. Interpolation points: 0, +-1, +-2 and infinity. */
@@ -13,13 +16,20 @@
 
 #include "kernels/kernels.h"
 
-#define TILE 4      /* output tile */
-#define PATCH 6     /* input patch = TILE + 3 - 1 */
-#define POSITIONS 36
+#define MAX_PATCH 6
+#define MAX_POSITIONS 36
 #define TILE_BLOCK 256
 #define LANES 16
 
 typedef float lanes[LANES];
+
+/* The transforms and the driver are written once over a variant and forced inline into one copy
+ * per variant, so every tile size, loop bound and transform call is a compile-time constant. */
+#if defined(__GNUC__)
+#define INLINE static inline __attribute__((always_inline))
+#else
+#define INLINE static inline
+#endif
 
 /* r[i] = (B^T d)[i] for six vectors d[0..5] (stride is between them), r with stride os. */
 static inline void input_transform(const lanes *d, int is, lanes *r, int os)
@@ -63,43 +73,151 @@ static inline void output_transform(const lanes *m, int is, lanes *r, int os)
     }
 }
 
+/* The same three for F(2x2, 3x3). */
+static inline void input_transform_f2(const lanes *d, int is, lanes *r, int os)
+{
+    for (int l = 0; l < LANES; l++) {
+        float d0 = d[0][l], d1 = d[is][l], d2 = d[2 * is][l], d3 = d[3 * is][l];
+        r[0][l] = d0 - d2;
+        r[os][l] = d1 + d2;
+        r[2 * os][l] = d2 - d1;
+        r[3 * os][l] = d1 - d3;
+    }
+}
+
+static inline void filter_transform_f2(const lanes *g, int is, lanes *r, int os)
+{
+    for (int l = 0; l < LANES; l++) {
+        float g0 = g[0][l], g1 = g[is][l], g2 = g[2 * is][l];
+        r[0][l] = g0;
+        r[os][l] = 0.5f * (g0 + g1 + g2);
+        r[2 * os][l] = 0.5f * (g0 - g1 + g2);
+        r[3 * os][l] = g2;
+    }
+}
+
+static inline void output_transform_f2(const lanes *m, int is, lanes *r, int os)
+{
+    for (int l = 0; l < LANES; l++) {
+        float m0 = m[0][l], m1 = m[is][l], m2 = m[2 * is][l], m3 = m[3 * is][l];
+        r[0][l] = m0 + m1 + m2;
+        r[os][l] = m1 - m2 - m3;
+    }
+}
+
+/* The 2-D transforms of each variant: columns, then rows. */
+static void filter_2d_f4(const lanes *g, lanes *u)
+{
+    lanes tmp[6 * 3];
+    for (int j = 0; j < 3; j++)
+        filter_transform(g + j, 3, tmp + j, 3);
+    for (int i = 0; i < 6; i++)
+        filter_transform(tmp + i * 3, 1, u + i * 6, 1);
+}
+
+static void input_2d_f4(const lanes *d, lanes *v)
+{
+    lanes tmp[36];
+    for (int j = 0; j < 6; j++)
+        input_transform(d + j, 6, tmp + j, 6);
+    for (int i = 0; i < 6; i++)
+        input_transform(tmp + i * 6, 1, v + i * 6, 1);
+}
+
+static void output_2d_f4(const lanes *m, lanes *y)
+{
+    lanes tmp[6 * 4];
+    for (int j = 0; j < 6; j++)
+        output_transform(m + j, 6, tmp + j, 6);
+    for (int i = 0; i < 4; i++)
+        output_transform(tmp + i * 6, 1, y + i * 4, 1);
+}
+
+static void filter_2d_f2(const lanes *g, lanes *u)
+{
+    lanes tmp[4 * 3];
+    for (int j = 0; j < 3; j++)
+        filter_transform_f2(g + j, 3, tmp + j, 3);
+    for (int i = 0; i < 4; i++)
+        filter_transform_f2(tmp + i * 3, 1, u + i * 4, 1);
+}
+
+static void input_2d_f2(const lanes *d, lanes *v)
+{
+    lanes tmp[16];
+    for (int j = 0; j < 4; j++)
+        input_transform_f2(d + j, 4, tmp + j, 4);
+    for (int i = 0; i < 4; i++)
+        input_transform_f2(tmp + i * 4, 1, v + i * 4, 1);
+}
+
+static void output_2d_f2(const lanes *m, lanes *y)
+{
+    lanes tmp[4 * 2];
+    for (int j = 0; j < 4; j++)
+        output_transform_f2(m + j, 4, tmp + j, 4);
+    for (int i = 0; i < 2; i++)
+        output_transform_f2(tmp + i * 4, 1, y + i * 2, 1);
+}
+
+typedef struct {
+    int tile, patch, positions;
+    void (*filter)(const lanes *g, lanes *u);  /* 9 -> positions */
+    void (*input)(const lanes *d, lanes *v);   /* patch*patch -> positions */
+    void (*output)(const lanes *m, lanes *y);  /* positions -> tile*tile */
+} variant;
+
+static const variant f4 = {4, 6, 36, filter_2d_f4, input_2d_f4, output_2d_f4};
+static const variant f2 = {2, 4, 16, filter_2d_f2, input_2d_f2, output_2d_f2};
+
+static const variant *variant_for(int tile) { return tile == 2 ? &f2 : &f4; }
+
 static size_t tile_block(int tiles) { return tiles < TILE_BLOCK ? (size_t)tiles : TILE_BLOCK; }
 
 static size_t round_up(size_t x, size_t to) { return (x + to - 1) / to * to; }
 
-size_t incept_winograd_workspace(int in_c, int out_c, int batch, int out_h, int out_w, int threads)
+static int tile_count(const variant *v, int batch, int out_h, int out_w)
 {
-    (void)threads;
-    int tiles = batch * ((out_h + TILE - 1) / TILE) * ((out_w + TILE - 1) / TILE), mr, nr;
-    size_t block = tile_block(tiles);
-    incept_gemm_tile(&mr, &nr);
-    return (size_t)POSITIONS * round_up((size_t)out_c, (size_t)mr) * in_c  /* U, packed */
-           + (size_t)POSITIONS * in_c * round_up(block, (size_t)nr)        /* V, packed */
-           + (size_t)POSITIONS * out_c * block;                           /* M */
+    return batch * ((out_h + v->tile - 1) / v->tile) * ((out_w + v->tile - 1) / v->tile);
 }
 
-/* U[xi] for output channel o and LANES input channels from c0, written straight into the GEMM's
- * packed-A layout (panels of mr output channels, each input channel a step of mr values).
- * Output channels past out_c are the panel's zero padding. */
-static void transform_filters(const float *weight, int in_c, int out_c, int o, int c0, int mr,
-                              float *u, size_t u_stride)
+int incept_winograd_tiles(int tile, int batch, int out_h, int out_w)
 {
-    lanes g[9], tmp[PATCH * 3], t[POSITIONS];
-    int count = in_c - c0 < LANES ? in_c - c0 : LANES;
-    for (int k = 0; k < 9; k++)
-        for (int l = 0; l < LANES; l++)
-            g[k][l] = l < count && o < out_c ? weight[((size_t)o * in_c + c0 + l) * 9 + k] : 0.0f;
-    for (int j = 0; j < 3; j++)
-        filter_transform(g + j, 3, tmp + j, 3);
-    for (int i = 0; i < PATCH; i++)
-        filter_transform(tmp + i * 3, 1, t + i * PATCH, 1);
-    float *dst = u + (size_t)(o / mr) * mr * in_c + (size_t)c0 * mr + o % mr;
-    for (int xi = 0; xi < POSITIONS; xi++)
-        for (int l = 0; l < count; l++)
-            dst[xi * u_stride + (size_t)l * mr] = t[xi][l];
+    return tile_count(variant_for(tile), batch, out_h, out_w);
+}
+
+size_t incept_winograd_workspace(int tile, int in_c, int out_c, int batch, int out_h, int out_w)
+{
+    const variant *v = variant_for(tile);
+    size_t block = tile_block(tile_count(v, batch, out_h, out_w));
+    int mr, nr;
+    incept_gemm_tile(&mr, &nr);
+    return (size_t)v->positions * round_up((size_t)out_c, (size_t)mr) * in_c  /* U, packed */
+           + (size_t)v->positions * in_c * round_up(block, (size_t)nr)        /* V, packed */
+           + (size_t)v->positions * out_c * block;                           /* M */
+}
+
+/* U[xi] for input channel c and the mr output channels of panel p (lanes are output channels),
+ * written straight into the GEMM's packed-A layout: panels of mr output channels, each input
+ * channel a contiguous step of mr values. Output channels past out_c are zero padding. */
+INLINE void transform_filters(const variant *v, const float *weight, int in_c, int out_c, int p,
+                              int c, int mr, float *u, size_t u_stride)
+{
+    lanes g[9], t[MAX_POSITIONS];
+    for (int l = 0; l < LANES; l++) {
+        int o = p * mr + l;
+        const float *src = weight + ((size_t)o * in_c + c) * 9;
+        for (int k = 0; k < 9; k++)
+            g[k][l] = l < mr && o < out_c ? src[k] : 0.0f;
+    }
+    v->filter(g, t);
+    float *dst = u + (size_t)p * mr * in_c + (size_t)c * mr;
+    for (int xi = 0; xi < v->positions; xi++)
+        memcpy(dst + xi * u_stride, t[xi], sizeof(float) * mr);
 }
 
 typedef struct {
+    const variant *v;
     const float *input;
     size_t in_batch_stride;
     int in_c, in_h, in_w, pad_top, pad_left;
@@ -109,40 +227,39 @@ typedef struct {
 /* V[xi] for channel c and LANES tiles from t0 (of `count` in the block), written straight into
  * the GEMM's packed-B layout (panels of nr tiles, each channel a step of nr values); lanes past
  * `count` are zeros that pad the last panel. */
-static void transform_inputs(const input_geometry *ig, int c, int first, int t0, int count, int nr,
+INLINE void transform_inputs(const input_geometry *ig, int c, int first, int t0, int count, int nr,
                              float *v, size_t v_stride)
 {
-    lanes d[POSITIONS], tmp[POSITIONS], tr[POSITIONS];
+    const int tile = ig->v->tile, patch = ig->v->patch;
+    lanes d[MAX_PATCH * MAX_PATCH], tr[MAX_POSITIONS];
     int n = count - t0 < LANES ? count - t0 : LANES;
     for (int l = 0; l < LANES; l++) {
         if (l >= n) {
-            for (int k = 0; k < POSITIONS; k++)
+            for (int k = 0; k < patch * patch; k++)
                 d[k][l] = 0.0f;
             continue;
         }
-        int tile = first + t0 + l, s = tile / ig->per_sample, r = tile % ig->per_sample;
-        int y0 = (r / ig->tiles_w) * TILE - ig->pad_top, x0 = (r % ig->tiles_w) * TILE - ig->pad_left;
+        int t = first + t0 + l, s = t / ig->per_sample, r = t % ig->per_sample;
+        int y0 = (r / ig->tiles_w) * tile - ig->pad_top, x0 = (r % ig->tiles_w) * tile - ig->pad_left;
         const float *plane = ig->input + s * ig->in_batch_stride + (size_t)c * ig->in_h * ig->in_w;
-        int inside = y0 >= 0 && x0 >= 0 && y0 + PATCH <= ig->in_h && x0 + PATCH <= ig->in_w;
-        for (int i = 0; i < PATCH; i++) {
+        int inside = y0 >= 0 && x0 >= 0 && y0 + patch <= ig->in_h && x0 + patch <= ig->in_w;
+        for (int i = 0; i < patch; i++) {
             int y = y0 + i;
-            for (int j = 0; j < PATCH; j++) {
+            for (int j = 0; j < patch; j++) {
                 int x = x0 + j;
-                d[i * PATCH + j][l] = (inside || (y >= 0 && y < ig->in_h && x >= 0 && x < ig->in_w))
+                d[i * patch + j][l] = (inside || (y >= 0 && y < ig->in_h && x >= 0 && x < ig->in_w))
                                           ? plane[(size_t)y * ig->in_w + x] : 0.0f;
             }
         }
     }
-    for (int j = 0; j < PATCH; j++)
-        input_transform(d + j, PATCH, tmp + j, PATCH);
-    for (int i = 0; i < PATCH; i++)
-        input_transform(tmp + i * PATCH, 1, tr + i * PATCH, 1);
+    ig->v->input(d, tr);
     float *dst = v + (size_t)(t0 / nr) * nr * ig->in_c + (size_t)c * nr + t0 % nr;
-    for (int xi = 0; xi < POSITIONS; xi++)
+    for (int xi = 0; xi < ig->v->positions; xi++)
         memcpy(dst + xi * v_stride, tr[xi], sizeof(tr[xi]));
 }
 
 typedef struct {
+    const variant *v;
     float *output;
     size_t out_batch_stride;
     int out_h, out_w, tiles_w, per_sample, relu;
@@ -150,13 +267,14 @@ typedef struct {
 } output_geometry;
 
 /* Y = A^T m A (+ bias, ReLU) for LANES tiles of output channel o, written into the output. */
-static void transform_outputs(const output_geometry *og, int o, int first, int t0, int count,
+INLINE void transform_outputs(const output_geometry *og, int o, int first, int t0, int count,
                               const float *mm, size_t m_stride, int block)
 {
-    lanes m[POSITIONS], tmp[PATCH * TILE], y[TILE * TILE];
+    const int tile = og->v->tile;
+    lanes m[MAX_POSITIONS], y[16];
     int n = count - t0 < LANES ? count - t0 : LANES;
     const float *src = mm + (size_t)o * block + t0;
-    for (int xi = 0; xi < POSITIONS; xi++) {
+    for (int xi = 0; xi < og->v->positions; xi++) {
         if (n == LANES) {
             memcpy(m[xi], src + xi * m_stride, sizeof m[xi]);
         } else {
@@ -164,40 +282,37 @@ static void transform_outputs(const output_geometry *og, int o, int first, int t
                 m[xi][l] = l < n ? src[xi * m_stride + l] : 0.0f;
         }
     }
-    for (int j = 0; j < PATCH; j++)
-        output_transform(m + j, PATCH, tmp + j, PATCH);
-    for (int i = 0; i < TILE; i++)
-        output_transform(tmp + i * PATCH, 1, y + i * TILE, 1);
+    og->v->output(m, y);
     const float b = og->bias ? og->bias[o] : 0.0f;
     if (og->relu) {
-        for (int k = 0; k < TILE * TILE; k++)
+        for (int k = 0; k < tile * tile; k++)
             for (int l = 0; l < LANES; l++) {
-                float v = y[k][l] + b;
-                y[k][l] = v > 0.0f ? v : 0.0f;
+                float val = y[k][l] + b;
+                y[k][l] = val > 0.0f ? val : 0.0f;
             }
     } else {
-        for (int k = 0; k < TILE * TILE; k++)
+        for (int k = 0; k < tile * tile; k++)
             for (int l = 0; l < LANES; l++)
                 y[k][l] += b;
     }
     for (int l = 0; l < n; l++) {
-        int tile = first + t0 + l, s = tile / og->per_sample, r = tile % og->per_sample;
-        int y0 = (r / og->tiles_w) * TILE, x0 = (r % og->tiles_w) * TILE;
+        int t = first + t0 + l, s = t / og->per_sample, r = t % og->per_sample;
+        int y0 = (r / og->tiles_w) * tile, x0 = (r % og->tiles_w) * tile;
         float *plane = og->output + s * og->out_batch_stride + (size_t)o * og->out_h * og->out_w;
-        for (int i = 0; i < TILE && y0 + i < og->out_h; i++)
-            for (int j = 0; j < TILE && x0 + j < og->out_w; j++)
-                plane[(size_t)(y0 + i) * og->out_w + x0 + j] = y[i * TILE + j][l];
+        for (int i = 0; i < tile && y0 + i < og->out_h; i++)
+            for (int j = 0; j < tile && x0 + j < og->out_w; j++)
+                plane[(size_t)(y0 + i) * og->out_w + x0 + j] = y[i * tile + j][l];
     }
 }
 
-void incept_winograd_conv(const float *input, size_t in_batch_stride, int batch, int in_c, int in_h,
-                          int in_w, const float *weight, const float *bias, int out_c, int pad_top,
-                          int pad_left, int relu, float *output, size_t out_batch_stride, int out_h,
-                          int out_w, float *workspace, int threads)
+INLINE void winograd_run(const variant *vr, const float *input, size_t in_batch_stride, int batch,
+                         int in_c, int in_h, int in_w, const float *weight, const float *bias,
+                         int out_c, int pad_top, int pad_left, int relu, float *output,
+                         size_t out_batch_stride, int out_h, int out_w, float *workspace, int threads)
 {
-    const int tiles_h = (out_h + TILE - 1) / TILE, tiles_w = (out_w + TILE - 1) / TILE;
-    const int per_sample = tiles_h * tiles_w, tiles = batch * per_sample;
-    const int block = (int)tile_block(tiles);
+    const int tiles_w = (out_w + vr->tile - 1) / vr->tile;
+    const int per_sample = ((out_h + vr->tile - 1) / vr->tile) * tiles_w, tiles = batch * per_sample;
+    const int block = (int)tile_block(tiles), positions = vr->positions;
     int mr, nr;
     incept_gemm_tile(&mr, &nr);
     const int out_c_padded = (int)round_up((size_t)out_c, (size_t)mr);
@@ -205,20 +320,19 @@ void incept_winograd_conv(const float *input, size_t in_batch_stride, int batch,
     const size_t v_stride = round_up((size_t)block, (size_t)nr) * in_c;
     const size_t m_stride = (size_t)out_c * block;
     float *u = workspace;
-    float *v = u + POSITIONS * u_stride;
-    float *mm = v + POSITIONS * v_stride;
-    const int channel_groups = (in_c + LANES - 1) / LANES;
-    const input_geometry ig = {input, in_batch_stride, in_c, in_h, in_w, pad_top, pad_left,
+    float *v = u + positions * u_stride;
+    float *mm = v + positions * v_stride;
+    const int panels = out_c_padded / mr;
+    const input_geometry ig = {vr, input, in_batch_stride, in_c, in_h, in_w, pad_top, pad_left,
                                tiles_w, per_sample};
-    const output_geometry og = {output, out_batch_stride, out_h, out_w, tiles_w, per_sample, relu,
-                                bias};
+    const output_geometry og = {vr, output, out_batch_stride, out_h, out_w, tiles_w, per_sample,
+                                relu, bias};
 
 #pragma omp parallel num_threads(threads)
     {
 #pragma omp for schedule(static)
-        for (int job = 0; job < out_c_padded * channel_groups; job++)
-            transform_filters(weight, in_c, out_c, job / channel_groups,
-                              (job % channel_groups) * LANES, mr, u, u_stride);
+        for (int job = 0; job < panels * in_c; job++)
+            transform_filters(vr, weight, in_c, out_c, job / in_c, job % in_c, mr, u, u_stride);
 
         for (int first = 0; first < tiles; first += block) {
             const int count = tiles - first < block ? tiles - first : block;
@@ -229,7 +343,7 @@ void incept_winograd_conv(const float *input, size_t in_batch_stride, int batch,
                 transform_inputs(&ig, job / tile_groups, first, (job % tile_groups) * LANES, count, nr,
                                  v, v_stride);
 #pragma omp for schedule(dynamic, 1)
-            for (int xi = 0; xi < POSITIONS; xi++)
+            for (int xi = 0; xi < positions; xi++)
                 incept_gemm_prepacked(out_c, count, in_c, u + xi * u_stride, v + xi * v_stride,
                                       mm + xi * m_stride, block);
 #pragma omp for schedule(static)
@@ -238,4 +352,35 @@ void incept_winograd_conv(const float *input, size_t in_batch_stride, int batch,
                                   count, mm, m_stride, block);
         }
     }
+}
+
+/* Each variant is also compiled for AVX2 and AVX-512, the copy chosen at load time from CPUID
+ * (GCC/Clang function multi-versioning), so the transforms run 8 or 16 lanes wide. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__SANITIZE_ADDRESS__)
+#define WIDE_TARGETS __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define WIDE_TARGETS
+#endif
+
+#define WINOGRAD_VARIANT(NAME, VARIANT)                                                          \
+    WIDE_TARGETS static void NAME(const float *input, size_t in_batch_stride, int batch, int in_c, int in_h,    \
+                     int in_w, const float *weight, const float *bias, int out_c, int pad_top,     \
+                     int pad_left, int relu, float *output, size_t out_batch_stride, int out_h,    \
+                     int out_w, float *workspace, int threads)                                     \
+    {                                                                                              \
+        winograd_run(&VARIANT, input, in_batch_stride, batch, in_c, in_h, in_w, weight, bias,      \
+                     out_c, pad_top, pad_left, relu, output, out_batch_stride, out_h, out_w,       \
+                     workspace, threads);                                                          \
+    }
+WINOGRAD_VARIANT(winograd_f4, f4)
+WINOGRAD_VARIANT(winograd_f2, f2)
+
+void incept_winograd_conv(int tile, const float *input, size_t in_batch_stride, int batch, int in_c,
+                          int in_h, int in_w, const float *weight, const float *bias, int out_c,
+                          int pad_top, int pad_left, int relu, float *output, size_t out_batch_stride,
+                          int out_h, int out_w, float *workspace, int threads)
+{
+    (tile == 2 ? winograd_f2 : winograd_f4)(input, in_batch_stride, batch, in_c, in_h, in_w, weight,
+                                            bias, out_c, pad_top, pad_left, relu, output,
+                                            out_batch_stride, out_h, out_w, workspace, threads);
 }
