@@ -14,6 +14,7 @@
  * scratch stays bounded at any batch size. Interpolation points: 0, +-1, +-2 and infinity. */
 #include <string.h>
 
+#include "kernels/gemm_kernels.h"
 #include "kernels/kernels.h"
 
 #define MAX_PATCH 6
@@ -176,6 +177,15 @@ static size_t tile_block(int tiles) { return tiles < TILE_BLOCK ? (size_t)tiles 
 
 static size_t round_up(size_t x, size_t to) { return (x + to - 1) / to * to; }
 
+#ifndef INCEPT_WINOGRAD_ENTRY
+/* Built once plainly (this file), and again by winograd_avx2.c and winograd_avx512.c with the
+ * compiler flags of those instruction sets; incept_winograd_conv picks the copy that matches
+ * the SGEMM kernel in use. Only the plain build defines the shared helpers. */
+#define INCEPT_WINOGRAD_ENTRY incept_winograd_conv_generic
+#define INCEPT_WINOGRAD_SHARED 1
+#endif
+
+#ifdef INCEPT_WINOGRAD_SHARED
 static int tile_count(const variant *v, int batch, int out_h, int out_w)
 {
     return batch * ((out_h + v->tile - 1) / v->tile) * ((out_w + v->tile - 1) / v->tile);
@@ -196,6 +206,7 @@ size_t incept_winograd_workspace(int tile, int in_c, int out_c, int batch, int o
            + (size_t)v->positions * in_c * round_up(block, (size_t)nr)        /* V, packed */
            + (size_t)v->positions * out_c * block;                           /* M */
 }
+#endif
 
 /* U[xi] for input channel c and the mr output channels of panel p (lanes are output channels),
  * written straight into the GEMM's packed-A layout: panels of mr output channels, each input
@@ -217,7 +228,6 @@ INLINE void transform_filters(const variant *v, const float *weight, int in_c, i
 }
 
 typedef struct {
-    const variant *v;
     const float *input;
     size_t in_batch_stride;
     int in_c, in_h, in_w, pad_top, pad_left;
@@ -227,10 +237,10 @@ typedef struct {
 /* V[xi] for channel c and LANES tiles from t0 (of `count` in the block), written straight into
  * the GEMM's packed-B layout (panels of nr tiles, each channel a step of nr values); lanes past
  * `count` are zeros that pad the last panel. */
-INLINE void transform_inputs(const input_geometry *ig, int c, int first, int t0, int count, int nr,
-                             float *v, size_t v_stride)
+INLINE void transform_inputs(const variant *vr, const input_geometry *ig, int c, int first, int t0,
+                             int count, int nr, float *v, size_t v_stride)
 {
-    const int tile = ig->v->tile, patch = ig->v->patch;
+    const int tile = vr->tile, patch = vr->patch;
     lanes d[MAX_PATCH * MAX_PATCH], tr[MAX_POSITIONS];
     int n = count - t0 < LANES ? count - t0 : LANES;
     for (int l = 0; l < LANES; l++) {
@@ -252,14 +262,13 @@ INLINE void transform_inputs(const input_geometry *ig, int c, int first, int t0,
             }
         }
     }
-    ig->v->input(d, tr);
+    vr->input(d, tr);
     float *dst = v + (size_t)(t0 / nr) * nr * ig->in_c + (size_t)c * nr + t0 % nr;
-    for (int xi = 0; xi < ig->v->positions; xi++)
+    for (int xi = 0; xi < vr->positions; xi++)
         memcpy(dst + xi * v_stride, tr[xi], sizeof(tr[xi]));
 }
 
 typedef struct {
-    const variant *v;
     float *output;
     size_t out_batch_stride;
     int out_h, out_w, tiles_w, per_sample, relu;
@@ -267,14 +276,14 @@ typedef struct {
 } output_geometry;
 
 /* Y = A^T m A (+ bias, ReLU) for LANES tiles of output channel o, written into the output. */
-INLINE void transform_outputs(const output_geometry *og, int o, int first, int t0, int count,
-                              const float *mm, size_t m_stride, int block)
+INLINE void transform_outputs(const variant *vr, const output_geometry *og, int o, int first,
+                              int t0, int count, const float *mm, size_t m_stride, int block)
 {
-    const int tile = og->v->tile;
+    const int tile = vr->tile;
     lanes m[MAX_POSITIONS], y[16];
     int n = count - t0 < LANES ? count - t0 : LANES;
     const float *src = mm + (size_t)o * block + t0;
-    for (int xi = 0; xi < og->v->positions; xi++) {
+    for (int xi = 0; xi < vr->positions; xi++) {
         if (n == LANES) {
             memcpy(m[xi], src + xi * m_stride, sizeof m[xi]);
         } else {
@@ -282,7 +291,7 @@ INLINE void transform_outputs(const output_geometry *og, int o, int first, int t
                 m[xi][l] = l < n ? src[xi * m_stride + l] : 0.0f;
         }
     }
-    og->v->output(m, y);
+    vr->output(m, y);
     const float b = og->bias ? og->bias[o] : 0.0f;
     if (og->relu) {
         for (int k = 0; k < tile * tile; k++)
@@ -305,6 +314,27 @@ INLINE void transform_outputs(const output_geometry *og, int o, int first, int t
     }
 }
 
+/* One copy of each transform per variant, so that inside the parallel region (which the
+ * compiler outlines before it inlines) every transform still sees a constant variant. */
+#define PER_VARIANT(V)                                                                           \
+    static void filters_##V(const float *weight, int in_c, int out_c, int p, int c, int mr,       \
+                            float *u, size_t u_stride)                                            \
+    {                                                                                             \
+        transform_filters(&V, weight, in_c, out_c, p, c, mr, u, u_stride);                        \
+    }                                                                                             \
+    static void inputs_##V(const input_geometry *ig, int c, int first, int t0, int count, int nr, \
+                           float *v, size_t v_stride)                                             \
+    {                                                                                             \
+        transform_inputs(&V, ig, c, first, t0, count, nr, v, v_stride);                           \
+    }                                                                                             \
+    static void outputs_##V(const output_geometry *og, int o, int first, int t0, int count,       \
+                            const float *mm, size_t m_stride, int block)                          \
+    {                                                                                             \
+        transform_outputs(&V, og, o, first, t0, count, mm, m_stride, block);                      \
+    }
+PER_VARIANT(f4)
+PER_VARIANT(f2)
+
 INLINE void winograd_run(const variant *vr, const float *input, size_t in_batch_stride, int batch,
                          int in_c, int in_h, int in_w, const float *weight, const float *bias,
                          int out_c, int pad_top, int pad_left, int relu, float *output,
@@ -323,16 +353,17 @@ INLINE void winograd_run(const variant *vr, const float *input, size_t in_batch_
     float *v = u + positions * u_stride;
     float *mm = v + positions * v_stride;
     const int panels = out_c_padded / mr;
-    const input_geometry ig = {vr, input, in_batch_stride, in_c, in_h, in_w, pad_top, pad_left,
+    const input_geometry ig = {input, in_batch_stride, in_c, in_h, in_w, pad_top, pad_left,
                                tiles_w, per_sample};
-    const output_geometry og = {vr, output, out_batch_stride, out_h, out_w, tiles_w, per_sample,
+    const output_geometry og = {output, out_batch_stride, out_h, out_w, tiles_w, per_sample,
                                 relu, bias};
 
 #pragma omp parallel num_threads(threads)
     {
 #pragma omp for schedule(static)
         for (int job = 0; job < panels * in_c; job++)
-            transform_filters(vr, weight, in_c, out_c, job / in_c, job % in_c, mr, u, u_stride);
+            (vr->tile == 4 ? filters_f4 : filters_f2)(weight, in_c, out_c, job / in_c, job % in_c, mr,
+                                                      u, u_stride);
 
         for (int first = 0; first < tiles; first += block) {
             const int count = tiles - first < block ? tiles - first : block;
@@ -340,47 +371,60 @@ INLINE void winograd_run(const variant *vr, const float *input, size_t in_batch_
             const int output_groups = (count + LANES - 1) / LANES;
 #pragma omp for schedule(static)
             for (int job = 0; job < in_c * tile_groups; job++)
-                transform_inputs(&ig, job / tile_groups, first, (job % tile_groups) * LANES, count, nr,
-                                 v, v_stride);
+                (vr->tile == 4 ? inputs_f4 : inputs_f2)(&ig, job / tile_groups, first,
+                                                        (job % tile_groups) * LANES, count, nr, v,
+                                                        v_stride);
 #pragma omp for schedule(dynamic, 1)
             for (int xi = 0; xi < positions; xi++)
                 incept_gemm_prepacked(out_c, count, in_c, u + xi * u_stride, v + xi * v_stride,
                                       mm + xi * m_stride, block);
 #pragma omp for schedule(static)
             for (int job = 0; job < out_c * output_groups; job++)
-                transform_outputs(&og, job / output_groups, first, (job % output_groups) * LANES,
-                                  count, mm, m_stride, block);
+                (vr->tile == 4 ? outputs_f4 : outputs_f2)(&og, job / output_groups, first,
+                                                          (job % output_groups) * LANES, count, mm,
+                                                          m_stride, block);
         }
     }
 }
 
-/* Each variant is also compiled for AVX2 and AVX-512, the copy chosen at load time from CPUID
- * (GCC/Clang function multi-versioning), so the transforms run 8 or 16 lanes wide. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__SANITIZE_ADDRESS__)
-#define WIDE_TARGETS __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define WIDE_TARGETS
-#endif
+void INCEPT_WINOGRAD_ENTRY(int tile, const float *input, size_t in_batch_stride, int batch,
+                           int in_c, int in_h, int in_w, const float *weight, const float *bias,
+                           int out_c, int pad_top, int pad_left, int relu, float *output,
+                           size_t out_batch_stride, int out_h, int out_w, float *workspace,
+                           int threads)
+{
+    winograd_run(variant_for(tile), input, in_batch_stride, batch, in_c, in_h, in_w, weight, bias,
+                 out_c, pad_top, pad_left, relu, output, out_batch_stride, out_h, out_w, workspace,
+                 threads);
+}
 
-#define WINOGRAD_VARIANT(NAME, VARIANT)                                                          \
-    WIDE_TARGETS static void NAME(const float *input, size_t in_batch_stride, int batch, int in_c, int in_h,    \
-                     int in_w, const float *weight, const float *bias, int out_c, int pad_top,     \
-                     int pad_left, int relu, float *output, size_t out_batch_stride, int out_h,    \
-                     int out_w, float *workspace, int threads)                                     \
-    {                                                                                              \
-        winograd_run(&VARIANT, input, in_batch_stride, batch, in_c, in_h, in_w, weight, bias,      \
-                     out_c, pad_top, pad_left, relu, output, out_batch_stride, out_h, out_w,       \
-                     workspace, threads);                                                          \
-    }
-WINOGRAD_VARIANT(winograd_f4, f4)
-WINOGRAD_VARIANT(winograd_f2, f2)
+#ifdef INCEPT_WINOGRAD_SHARED
+void incept_winograd_conv_avx2(int tile, const float *input, size_t in_batch_stride, int batch,
+                               int in_c, int in_h, int in_w, const float *weight, const float *bias,
+                               int out_c, int pad_top, int pad_left, int relu, float *output,
+                               size_t out_batch_stride, int out_h, int out_w, float *workspace,
+                               int threads);
+void incept_winograd_conv_avx512(int tile, const float *input, size_t in_batch_stride, int batch,
+                                 int in_c, int in_h, int in_w, const float *weight, const float *bias,
+                                 int out_c, int pad_top, int pad_left, int relu, float *output,
+                                 size_t out_batch_stride, int out_h, int out_w, float *workspace,
+                                 int threads);
 
 void incept_winograd_conv(int tile, const float *input, size_t in_batch_stride, int batch, int in_c,
                           int in_h, int in_w, const float *weight, const float *bias, int out_c,
                           int pad_top, int pad_left, int relu, float *output, size_t out_batch_stride,
                           int out_h, int out_w, float *workspace, int threads)
 {
-    (tile == 2 ? winograd_f2 : winograd_f4)(input, in_batch_stride, batch, in_c, in_h, in_w, weight,
-                                            bias, out_c, pad_top, pad_left, relu, output,
-                                            out_batch_stride, out_h, out_w, workspace, threads);
+    void (*run)(int, const float *, size_t, int, int, int, int, const float *, const float *, int,
+                int, int, int, float *, size_t, int, int, float *, int) = incept_winograd_conv_generic;
+#ifdef INCEPT_HAVE_X86_KERNELS
+    const char *isa = incept_gemm_current()->name;
+    if (strcmp(isa, "avx512") == 0)
+        run = incept_winograd_conv_avx512;
+    else if (strcmp(isa, "avx2") == 0)
+        run = incept_winograd_conv_avx2;
+#endif
+    run(tile, input, in_batch_stride, batch, in_c, in_h, in_w, weight, bias, out_c, pad_top,
+        pad_left, relu, output, out_batch_stride, out_h, out_w, workspace, threads);
 }
+#endif
