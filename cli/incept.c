@@ -19,14 +19,15 @@ static int usage(FILE *f)
             "usage:\n"
             "  incept                         GoogLeNet's Table 1 and a timed forward pass (built-in model)\n"
             "  incept summary MODEL           the model as the paper's Table 1, with totals\n"
-            "  incept run MODEL --input IN.bin --output OUT.bin [--threads T]\n"
+            "  incept run MODEL --input IN.bin --output OUT.bin [--threads T] [--exact]\n"
             "                                 inference on raw float32 NCHW (batch from the file size)\n"
             "  incept bench MODEL [--batch N] [--threads T] [--seconds S] [--profile] [--exact]\n"
             "                                 time inference; the last line sums it up\n"
             "  incept init-weights MODEL OUT  write He-initialized weights for a description [--seed S]\n"
             "  incept version | help\n\n"
             "MODEL is an .onnx file or a network description (models/*.incept); a description takes\n"
-            "its weights from --weights FILE (else He initialization from seed 0).\n",
+            "its weights from --weights FILE (else He initialization from seed 0). --exact computes\n"
+            "every convolution directly (no Winograd): within 1e-5 of PyTorch instead of 1e-4.\n",
             INCEPT_VERSION);
     return f == stdout ? 0 : EXIT_USAGE;
 }
@@ -259,7 +260,8 @@ static int cmd_run(const options *o)
     }
     fclose(f);
     f = NULL;
-    if (incept_model_set_threads(m, o->threads) || incept_model_forward(m, input, batch, output)) {
+    if (incept_model_set_threads(m, o->threads) || incept_model_set_exact(m, o->exact) ||
+        incept_model_forward(m, input, batch, output)) {
         rc = fail("forward");
         goto done;
     }
@@ -336,11 +338,11 @@ static int cmd_bench(const options *o)
         rc = fail("profile");
         goto done;
     }
-    printf("bench: batch=%d threads=%d median_ms=%.2f min_ms=%.2f img_s=%.2f gflops=%.1f "
-           "peak_rss_mb=%.1f%s\n",
-           o->batch, o->threads, median * 1e3, times[0] * 1e3, o->batch / median,
+    printf("bench: batch=%d threads=%d median_ms=%.2f img_s=%.2f gflops=%.1f peak_rss_mb=%.1f "
+           "min_ms=%.2f runs=%d mode=%s\n",
+           o->batch, o->threads, median * 1e3, o->batch / median,
            2.0 * (double)totals.multiply_adds * o->batch / median * 1e-9, peak_rss_mb(),
-           o->exact ? " exact=1" : "");
+           times[0] * 1e3, reps, o->exact ? "exact" : "fast");
     rc = 0;
 done:
     free(input);

@@ -1,6 +1,7 @@
 /* onnx_import.c — ONNX models (opsets 7 to 13) mapped onto the engine's graph.
  *
- * Parsing uses protobuf-c code generated at build time from Debian's onnx.proto. Each ONNX node
+ * Parsing uses protobuf-c code generated at build time from Debian's onnx.proto, on a file split
+ * by onnx_file.c so weights are copied once, straight into the parameters. Each ONNX node
  * becomes one of our ops (or an alias: Identity, Dropout at inference, zero Pad); Relu nodes
  * directly after a Conv or Gemm whose output nobody else reads are fused into it. Weights become
  * parameters under their initializer names. Everything unknown is an error naming node and op.
@@ -13,6 +14,7 @@
 #include "core/status.h"
 #include "graph/graph.h"
 #include "io/io.h"
+#include "io/onnx_file.h"
 #include "onnx.pb-c.h"
 #include "ops/op.h"
 
@@ -26,6 +28,7 @@ typedef struct {
     const char *name;
     int value;                      /* activation: value index, else -1 */
     const Onnx__TensorProto *tensor; /* initializer or Constant output, else NULL */
+    const onnx_initializer *init;    /* for initializers: where its data lies in the file */
     int rank;                       /* rank of an activation as ONNX sees it */
     int param;                      /* parameter index once the tensor became one, else -1 */
 } binding;
@@ -36,6 +39,7 @@ typedef struct {
     binding *bindings;
     int n_bindings, cap_bindings;
     int opset;
+    onnx_file *file;
     const Onnx__GraphProto *onnx;
 } importer;
 
@@ -71,6 +75,7 @@ static incept_status bind(importer *im, const char *name, int value, const Onnx_
     b->name = name;
     b->value = value;
     b->tensor = t;
+    b->init = NULL;
     b->rank = rank;
     b->param = -1;
     return INCEPT_OK;
@@ -150,6 +155,24 @@ static incept_status tensor_floats(const importer *im, const Onnx__TensorProto *
                        "shape", im->path, t->name ? t->name : "?");
 }
 
+/* The floats of a bound constant: straight from the mapped file when the payload was left
+ * there (then those pages are dropped), else from the unpacked tensor. */
+static incept_status binding_floats(importer *im, const binding *b, float *dst, size_t count)
+{
+    const onnx_initializer *init = b->init;
+    if (!init || !init->payload)
+        return tensor_floats(im, b->tensor, dst, count);
+    if (b->tensor->data_type != ONNX_FLOAT)
+        return incept_fail(INCEPT_ERR_UNSUPPORTED, "%s: tensor '%s' has data type %d (only float32 "
+                           "weights are supported)", im->path, b->name, b->tensor->data_type);
+    if (init->payload_len != count * sizeof(float))
+        return incept_fail(INCEPT_ERR_FORMAT, "%s: tensor '%s' holds the wrong amount of data for "
+                           "its shape", im->path, b->name);
+    memcpy(dst, init->payload, init->payload_len); /* little-endian host, as on disk */
+    incept_onnx_file_release(im->file, init);
+    return INCEPT_OK;
+}
+
 /* Reads an int64 tensor of at most `max` values; returns the count, or -1 on error. */
 static long tensor_int64s(const Onnx__TensorProto *t, int64_t *out, size_t max)
 {
@@ -219,7 +242,7 @@ static incept_status weight_param(importer *im, const Onnx__NodeProto *n, size_t
     if (st)
         return incept_fail_prefix(st, "%s: ", im->path);
     float *dst = incept_graph_param_data(im->graph, *param);
-    if ((st = tensor_floats(im, b->tensor, dst, count)))
+    if ((st = binding_floats(im, b, dst, count)))
         return st;
     if (transpose) {
         float *tmp = incept_malloc(count * sizeof(float));
@@ -577,12 +600,13 @@ static incept_status import_input(importer *im)
                        im->path);
 }
 
-static incept_status import_model(importer *im, const Onnx__ModelProto *model)
+static incept_status import_model(importer *im, onnx_file *file)
 {
     incept_status st;
     im->opset = -1;
-    for (size_t i = 0; i < model->n_opset_import; i++) {
-        const Onnx__OperatorSetIdProto *o = model->opset_import[i];
+    im->file = file;
+    for (size_t i = 0; i < file->n_opsets; i++) {
+        const Onnx__OperatorSetIdProto *o = file->opsets[i];
         if (!o->domain || !*o->domain || strcmp(o->domain, "ai.onnx") == 0)
             im->opset = (int)o->version;
     }
@@ -591,15 +615,14 @@ static incept_status import_model(importer *im, const Onnx__ModelProto *model)
     if (im->opset < MIN_OPSET || im->opset > MAX_OPSET)
         return incept_fail(INCEPT_ERR_UNSUPPORTED, "%s: opset %d (this build imports opsets %d to %d)",
                            im->path, im->opset, MIN_OPSET, MAX_OPSET);
-    if (!model->graph)
-        return incept_fail(INCEPT_ERR_FORMAT, "%s: no graph", im->path);
-    im->onnx = model->graph;
-    for (size_t i = 0; i < im->onnx->n_initializer; i++) {
-        const Onnx__TensorProto *t = im->onnx->initializer[i];
+    im->onnx = file->graph;
+    for (size_t i = 0; i < file->n_initializers; i++) {
+        const Onnx__TensorProto *t = file->initializers[i].tensor;
         if (!t->name || !*t->name)
             return incept_fail(INCEPT_ERR_FORMAT, "%s: an initializer without a name", im->path);
         if ((st = bind(im, t->name, -1, t, 0)))
             return st;
+        im->bindings[im->n_bindings - 1].init = &file->initializers[i];
     }
     if ((st = import_input(im)))
         return st;
@@ -621,22 +644,16 @@ incept_status incept_model_load_onnx(const char *path, incept_model **out)
     if (!path || !out)
         return incept_fail(INCEPT_ERR_ARG, "load_onnx needs a path and an output handle");
     *out = NULL;
-    char *data;
-    size_t size;
-    incept_status st = incept_read_file(path, &data, &size);
+    onnx_file file;
+    incept_status st = incept_onnx_file_open(path, &file);
     if (st)
         return st;
-    Onnx__ModelProto *model = onnx__model_proto__unpack(NULL, size, (const uint8_t *)data);
-    free(data);
-    if (!model)
-        return incept_fail(INCEPT_ERR_FORMAT, "%s: not a valid ONNX model (protobuf parsing failed: "
-                           "truncated or not ONNX)", path);
     incept_graph g;
     incept_graph_init(&g);
     importer im = {.path = path, .graph = &g};
-    st = import_model(&im, model);
+    st = import_model(&im, &file);
     free(im.bindings);
-    onnx__model_proto__free_unpacked(model, NULL);
+    incept_onnx_file_close(&file);
     if (st) {
         incept_graph_free(&g);
         return st;

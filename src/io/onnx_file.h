@@ -1,0 +1,35 @@
+/* onnx_file.h — an ONNX file mapped and split into its graph and its initializers, with the
+ * initializers' large payloads left in the mapping (see onnx_file.c). */
+#ifndef INCEPT_IO_ONNX_FILE_H
+#define INCEPT_IO_ONNX_FILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "incept.h"
+#include "onnx.pb-c.h"
+
+typedef struct {
+    Onnx__TensorProto *tensor; /* name, dims, type; without its data when payload is set */
+    const uint8_t *payload;    /* raw_data or packed float_data in the mapping, or NULL */
+    size_t payload_len;
+} onnx_initializer;
+
+typedef struct {
+    const char *path;
+    void *map;
+    size_t map_len;
+    Onnx__GraphProto *graph; /* everything but the initializers */
+    Onnx__OperatorSetIdProto **opsets;
+    size_t n_opsets;
+    onnx_initializer *initializers;
+    size_t n_initializers;
+} onnx_file;
+
+/* Opens and splits the file; on failure everything is released and the message names it. */
+incept_status incept_onnx_file_open(const char *path, onnx_file *file);
+/* Drops the pages of an initializer's payload once it has been copied out. */
+void incept_onnx_file_release(onnx_file *file, const onnx_initializer *init);
+void incept_onnx_file_close(onnx_file *file);
+
+#endif
