@@ -4,7 +4,8 @@
 set -euo pipefail
 packages=(
   build-essential cmake pkg-config clang   # compilers (gcc and clang), build system
-  libopenblas-openmp-dev                   # SGEMM behind the convolutions (OpenMP threading)
+  libgomp1                                 # OpenMP runtime (gcc); clang's comes with libomp-14-dev
+  libomp-14-dev                            # OpenMP for the clang sanitizer build
   libprotobuf-c-dev protobuf-c-compiler    # ONNX parsing: C code generated from onnx.proto
   libonnx-dev                              # ships onnx.proto
   zlib1g-dev                               # CRC-32 of weights files

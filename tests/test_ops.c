@@ -218,20 +218,23 @@ static void test_lrn(void)
 
 static void test_fc(void)
 {
-    for (int relu = 0; relu <= 1; relu++) {
-        incept_attrs a = incept_attrs_default();
-        a.out_channels = 11;
-        a.relu = relu;
-        int dims[2] = {11, 3 * 2 * 2};
-        single s;
-        if (!run_single(&s, "fc", 3, 3, 2, 2, &a, 2, dims, 1, 9u + (unsigned)relu))
-            continue;
-        float expect[33];
-        naive_fc(s.input, 3, 12, param(&s, 0), param(&s, 1), 11, relu, expect);
-        CHECK(s.oc == 11 && s.oh == 1 && s.ow == 1);
-        CHECK_MSG(max_abs_diff(s.output, expect, 33) < 1e-5f, "fc relu=%d", relu);
-        free_single(&s);
-    }
+    /* batch 3: the dot-product path; batch 13: the SGEMM path */
+    for (int batch = 3; batch <= 13; batch += 10)
+        for (int relu = 0; relu <= 1; relu++) {
+            incept_attrs a = incept_attrs_default();
+            a.out_channels = 11;
+            a.relu = relu;
+            int dims[2] = {11, 3 * 7 * 2};
+            single s;
+            if (!run_single(&s, "fc", batch, 3, 7, 2, &a, 2, dims, 1, 9u + (unsigned)relu))
+                continue;
+            float expect[13 * 11];
+            naive_fc(s.input, batch, 42, param(&s, 0), param(&s, 1), 11, relu, expect);
+            CHECK(s.oc == 11 && s.oh == 1 && s.ow == 1);
+            CHECK_MSG(max_abs_diff(s.output, expect, (size_t)batch * 11) < 1e-5f, "fc batch %d relu=%d",
+                      batch, relu);
+            free_single(&s);
+        }
 }
 
 static void test_softmax(void)

@@ -1,6 +1,5 @@
 /* run.c — the model handle: creating and freeing it, running the planned forward pass,
  * reading activations and parameters, and the default weight initialization. */
-#include <cblas.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -12,8 +11,6 @@
 #include "graph/graph.h"
 #include "ops/op.h"
 
-/* OpenBLAS's thread control; declared by its cblas.h, which is the one we build against. */
-void openblas_set_num_threads(int num_threads);
 
 incept_status incept_model_wrap(incept_graph *g, incept_model **out)
 {
@@ -127,6 +124,9 @@ incept_status incept_model_profile_report(const incept_model *m, FILE *out)
                 total > 0 ? 100.0 * m->node_seconds[m->order[p]] / total : 0.0);
     }
     fprintf(out, "%-28s %-14s %10.3f\n", "total", "", total / m->profiled_passes * 1e3);
+    fprintf(out, "memory: parameters %.1f MB, activations %.1f MB, workspace %.1f MB\n",
+            (double)g->param_floats * 4e-6, (double)m->arena_floats * 4e-6,
+            (double)m->workspace_floats * 4e-6);
     return INCEPT_OK;
 }
 
@@ -139,7 +139,6 @@ incept_status incept_model_forward(incept_model *m, const float *input, int batc
         return st;
     const incept_graph *g = &m->graph;
     m->views[g->input].data = (float *)input; /* ops never write their inputs */
-    openblas_set_num_threads(m->threads);
     for (int p = 0; p < m->n_order; p++) {
         const incept_node *n = &g->nodes[m->order[p]];
         double started = m->profiling ? now_seconds() : 0.0;

@@ -1,8 +1,10 @@
 /* gemm.c — our SGEMM: C[M, N] = A[M, K] * B[K, N] (+ bias per row, ReLU), row-major.
  *
- * Why not OpenBLAS for the convolutions: Debian's OpenBLAS 0.3.21 is pinned to its Haswell
- * (AVX2) kernels on this machine's AMD Zen CPUs, and its threading splits the small GEMMs of a
- * batch-1 Inception network poorly. This follows the GotoBLAS scheme: A packed once into panels
+ * Why not OpenBLAS: measured on this project's machine (AMD Zen, AVX-512), Debian's OpenBLAS
+ * 0.3.21 runs its Haswell (AVX2) kernels (the environment pins OPENBLAS_CORETYPE=Haswell, since
+ * older builds miscompute on these CPUs) and its threading splits the small GEMMs of a batch-1
+ * Inception network poorly: conv2 of GoogLeNet ran at ~170 GFLOP/s on 2 threads through
+ * OpenBLAS and ~320 GFLOP/s through this file's AVX-512 kernel. This follows the GotoBLAS scheme: A packed once into panels
  * of MR rows, B packed per thread in blocks of KC x NC, a micro-kernel per instruction set
  * (gemm_avx512.c, gemm_avx2.c, gemm_generic.c) chosen from CPUID, bias and ReLU applied to each
  * tile as it finishes. Threads split the columns when there are enough, else the row panels.
@@ -122,7 +124,29 @@ static void bias_relu_tile(float *c, int ldc, int rows, int cols, const float *b
     }
 }
 
-void incept_gemm(int threads, int m, int n, int k, const float *a, int lda, const float *b, int ldb,
+/* B is a dense matrix or the im2col matrix of a convolution. */
+typedef struct {
+    const float *b;
+    int ldb;
+    int transposed; /* B[k][j] is at b[j * ldb + k] */
+    const incept_im2col *conv;
+} b_source;
+
+/* pack_b_block for a B stored transposed (each column contiguous). */
+static void pack_bt_block(const float *bt, int ldb, int pc, int kc, int j0, int j1, int nr, float *dst)
+{
+    for (int q = 0; j0 + q * nr < j1; q++) {
+        int first = j0 + q * nr, count = j1 - first < nr ? j1 - first : nr;
+        float *panel = dst + (size_t)q * kc * nr;
+        for (int j = 0; j < nr; j++) {
+            const float *column = bt + (size_t)(first + j) * ldb + pc;
+            for (int kk = 0; kk < kc; kk++)
+                panel[(size_t)kk * nr + j] = j < count ? column[kk] : 0.0f;
+        }
+    }
+}
+
+static void gemm(int threads, int m, int n, int k, const float *a, int lda, const b_source *src,
                  float *c, int ldc, const float *bias, int relu, float *workspace)
 {
     const incept_gemm_isa *isa = incept_gemm_current();
@@ -163,7 +187,12 @@ void incept_gemm(int threads, int m, int n, int k, const float *a, int lda, cons
             int kc = k - pc < KC ? k - pc : KC, last = pc + kc == k;
             for (int jc = n0; jc < n1; jc += NC) {
                 int j1 = jc + NC < n1 ? jc + NC : n1;
-                pack_b_block(b, ldb, pc, kc, jc, j1, nr, b_packed);
+                if (src->conv)
+                    incept_im2col_pack(src->conv, pc, kc, jc, j1, nr, b_packed);
+                else if (src->transposed)
+                    pack_bt_block(src->b, src->ldb, pc, kc, jc, j1, nr, b_packed);
+                else
+                    pack_b_block(src->b, src->ldb, pc, kc, jc, j1, nr, b_packed);
                 for (int p = p0; p < p1; p++) {
                     int rows = m - p * mr < mr ? m - p * mr : mr;
                     const float *a_panel = a_packed + (size_t)p * mr * k + (size_t)pc * mr;
@@ -179,6 +208,28 @@ void incept_gemm(int threads, int m, int n, int k, const float *a, int lda, cons
             }
         }
     }
+}
+
+void incept_gemm(int threads, int m, int n, int k, const float *a, int lda, const float *b, int ldb,
+                 float *c, int ldc, const float *bias, int relu, float *workspace)
+{
+    b_source src = {b, ldb, 0, NULL};
+    gemm(threads, m, n, k, a, lda, &src, c, ldc, bias, relu, workspace);
+}
+
+void incept_gemm_bt(int threads, int m, int n, int k, const float *a, int lda, const float *bt,
+                    int ldbt, float *c, int ldc, float *workspace)
+{
+    b_source src = {bt, ldbt, 1, NULL};
+    gemm(threads, m, n, k, a, lda, &src, c, ldc, NULL, 0, workspace);
+}
+
+void incept_gemm_conv(int threads, int m, int n, int k, const float *a, int lda,
+                      const incept_im2col *conv, float *c, int ldc, const float *bias, int relu,
+                      float *workspace)
+{
+    b_source src = {NULL, 0, 0, conv};
+    gemm(threads, m, n, k, a, lda, &src, c, ldc, bias, relu, workspace);
 }
 
 void incept_gemm_tile(int *mr, int *nr)

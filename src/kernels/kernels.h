@@ -12,6 +12,30 @@ size_t incept_gemm_workspace(int m, int n, int k, int threads);
 void incept_gemm(int threads, int m, int n, int k, const float *a, int lda, const float *b, int ldb,
                  float *c, int ldc, const float *bias, int relu, float *workspace);
 
+/* C[M, N] = A[M, K] * B[K, N] with B given transposed: bt[N, K] (row stride ldbt), as for a
+ * fully connected layer's weight. No bias or ReLU. */
+void incept_gemm_bt(int threads, int m, int n, int k, const float *a, int lda, const float *bt,
+                    int ldbt, float *c, int ldc, float *workspace);
+
+/* A convolution's input seen as the im2col matrix B[K, N] of one image and group: row
+ * k = (c*kernel_h + ky)*kernel_w + kx, column n = oy*out_w + ox. */
+typedef struct {
+    const float *input; /* channels x in_h x in_w */
+    int channels, in_h, in_w;
+    int kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left, dilation_h, dilation_w;
+    int out_h, out_w;
+} incept_im2col;
+
+/* incept_gemm with B = the im2col matrix of `conv`, unfolded panel by panel as the GEMM packs
+ * it: no column buffer, and each value is read from the image once per panel. */
+void incept_gemm_conv(int threads, int m, int n, int k, const float *a, int lda,
+                      const incept_im2col *conv, float *c, int ldc, const float *bias, int relu,
+                      float *workspace);
+/* Packs rows [k0, k0+kc) and columns [j0, j1) of the im2col matrix into panels of nr columns
+ * (for each row, nr values; zeros past j1). */
+void incept_im2col_pack(const incept_im2col *conv, int k0, int kc, int j0, int j1, int nr,
+                        float *dst);
+
 /* The same product from operands already in the micro-kernel's packed layouts, over the whole
  * depth k at once, single-threaded: A as panels of MR rows (k steps of MR values, panel p at
  * p*MR*k), B as panels of NR columns (k steps of NR values, panel q at q*NR*k); MR and NR are

@@ -19,7 +19,7 @@
 
 #define MAX_PATCH 6
 #define MAX_POSITIONS 36
-#define TILE_BLOCK 256
+#define TILE_BLOCK 64
 #define LANES 16
 
 typedef float lanes[LANES];

@@ -3,11 +3,10 @@
  *
  * Weight [out_channels, in_channels/groups, kernel_h, kernel_w], bias [out_channels].
  * Forward: 3x3 stride-1 convolutions go through Winograd F(4x4 or 2x2, 3x3) unless exact mode asks
- * for direct sums; the rest per sample and group through im2col (skipped for 1x1 / stride 1 /
- * no pad, where the input already is the column matrix) and one SGEMM,
- * out[M, HW] = W[M, K] * col[K, HW], with bias and ReLU applied as each thread's rows finish.
+ * for direct sums; the rest per sample and group as one SGEMM, out[M, HW] = W[M, K] * col[K, HW],
+ * where col is the im2col matrix unfolded panel by panel inside the GEMM (for 1x1 / stride 1 /
+ * no pad it is the input itself), with bias and ReLU applied as each tile finishes.
  */
-#include <cblas.h>
 #include <string.h>
 
 #ifdef _OPENMP
@@ -99,16 +98,6 @@ static int conv_winograd_tile(const incept_attrs *a, int batch, int out_h, int o
  * otherwise the threads split each GEMM's output channels. */
 static int conv_threads_per_sample(int batch, int threads) { return batch >= threads ? 1 : threads; }
 
-/* im2col columns for one sample and group (none for pointwise convolutions). */
-static size_t conv_column_floats(const incept_graph *g, const incept_node *n)
-{
-    const incept_value *in = incept_node_input(g, n, 0), *out = &g->values[n->output];
-    const incept_attrs *a = &n->attrs;
-    if (conv_is_pointwise(a))
-        return 0;
-    return (size_t)(in->c / a->groups) * a->kernel_h * a->kernel_w * out->h * out->w;
-}
-
 static size_t conv_gemm_floats(const incept_graph *g, const incept_node *n, int threads)
 {
     const incept_value *in = incept_node_input(g, n, 0), *out = &g->values[n->output];
@@ -125,55 +114,14 @@ static size_t conv_workspace(const incept_graph *g, const incept_node *n, const 
     if (tile)
         return incept_winograd_workspace(tile, in->c, out->c, cfg->batch, out->h, out->w);
     if (conv_threads_per_sample(cfg->batch, cfg->threads) > 1)
-        return conv_column_floats(g, n) + conv_gemm_floats(g, n, cfg->threads);
-    return (conv_column_floats(g, n) + conv_gemm_floats(g, n, 1)) * (size_t)cfg->threads;
+        return conv_gemm_floats(g, n, cfg->threads);
+    return conv_gemm_floats(g, n, 1) * (size_t)cfg->threads;
 }
 
-/* Unfolds channels [c0, c1) of one group of one sample: col[(ci*kh + ky)*kw + kx][oy*ow + ox]. */
-static void im2col(const float *in, int c0, int c1, int in_h, int in_w, const incept_attrs *a,
-                   int out_h, int out_w, float *col)
-{
-    for (int ci = c0; ci < c1; ci++) {
-        const float *plane = in + (size_t)ci * in_h * in_w;
-        for (int ky = 0; ky < a->kernel_h; ky++) {
-            for (int kx = 0; kx < a->kernel_w; kx++) {
-                float *dst = col + ((size_t)(ci * a->kernel_h + ky) * a->kernel_w + kx) * out_h * out_w;
-                for (int oy = 0; oy < out_h; oy++) {
-                    int iy = oy * a->stride_h - a->pad_top + ky * a->dilation_h;
-                    float *row = dst + (size_t)oy * out_w;
-                    if (iy < 0 || iy >= in_h) {
-                        memset(row, 0, sizeof(float) * out_w);
-                        continue;
-                    }
-                    const float *src = plane + (size_t)iy * in_w;
-                    int x0 = kx * a->dilation_w - a->pad_left;
-                    if (a->stride_w == 1) {
-                        /* contiguous run: zeros where x is outside [0, in_w) */
-                        int lo = x0 < 0 ? -x0 : 0, hi = in_w - x0;
-                        if (lo > out_w)
-                            lo = out_w;
-                        if (hi > out_w)
-                            hi = out_w;
-                        if (hi < lo)
-                            hi = lo;
-                        memset(row, 0, sizeof(float) * lo);
-                        memcpy(row + lo, src + x0 + lo, sizeof(float) * (hi - lo));
-                        memset(row + hi, 0, sizeof(float) * (out_w - hi));
-                    } else {
-                        for (int ox = 0; ox < out_w; ox++) {
-                            int ix = x0 + ox * a->stride_w;
-                            row[ox] = (ix >= 0 && ix < in_w) ? src[ix] : 0.0f;
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-/* One sample through im2col + GEMM; `scratch` holds the columns, then the GEMM's packing. */
+/* One sample through a GEMM whose B is the sample's im2col matrix (unfolded while packing) or,
+ * for pointwise convolutions, the input itself; `scratch` holds the GEMM's packing. */
 static void conv_sample(const incept_op_args *args, const float *x, float *y, float *scratch,
-                        size_t column_floats, int threads)
+                        int threads)
 {
     const incept_attrs *a = &args->node->attrs;
     const incept_tensor *in = &args->inputs[0], *out = &args->output;
@@ -182,21 +130,19 @@ static void conv_sample(const incept_op_args *args, const float *x, float *y, fl
     size_t in_plane = (size_t)in->h * in->w;
     for (int gi = 0; gi < groups; gi++) {
         const float *xg = x + (size_t)gi * cin_g * in_plane;
-        const float *b = xg;
-        if (!conv_is_pointwise(a)) {
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
-            for (int t = 0; t < threads; t++) {
-                int per = (cin_g + threads - 1) / threads;
-                int c0 = t * per, c1 = c0 + per > cin_g ? cin_g : c0 + per;
-                if (c0 < c1)
-                    im2col(xg, c0, c1, in->h, in->w, a, out->h, out->w, scratch);
-            }
-            b = scratch;
+        const float *weight = args->weight + (size_t)gi * cout_g * k;
+        const float *bias = args->bias ? args->bias + (size_t)gi * cout_g : NULL;
+        float *yg = y + (size_t)gi * cout_g * plane;
+        if (conv_is_pointwise(a)) {
+            incept_gemm(threads, cout_g, plane, k, weight, k, xg, plane, yg, plane, bias, a->relu,
+                        scratch);
+        } else {
+            incept_im2col geometry = {xg, cin_g, in->h, in->w, a->kernel_h, a->kernel_w,
+                                      a->stride_h, a->stride_w, a->pad_top, a->pad_left,
+                                      a->dilation_h, a->dilation_w, out->h, out->w};
+            incept_gemm_conv(threads, cout_g, plane, k, weight, k, &geometry, yg, plane, bias,
+                             a->relu, scratch);
         }
-        incept_gemm(threads, cout_g, plane, k, args->weight + (size_t)gi * cout_g * k, k, b, plane,
-                    y + (size_t)gi * cout_g * plane, plane,
-                    args->bias ? args->bias + (size_t)gi * cout_g : NULL, a->relu,
-                    scratch + column_floats);
     }
 }
 
@@ -212,14 +158,13 @@ static void conv_forward(const incept_op_args *args)
                              out->batch_stride, out->h, out->w, args->workspace, args->threads);
         return;
     }
-    size_t column = conv_column_floats(g, args->node);
     if (conv_threads_per_sample(in->n, args->threads) > 1) {
         for (int s = 0; s < in->n; s++)
             conv_sample(args, in->data + s * in->batch_stride, out->data + s * out->batch_stride,
-                        args->workspace, column, args->threads);
+                        args->workspace, args->threads);
         return;
     }
-    size_t per_thread = column + conv_gemm_floats(g, args->node, 1);
+    size_t per_thread = conv_gemm_floats(g, args->node, 1);
 #pragma omp parallel for num_threads(args->threads) schedule(dynamic, 1)
     for (int s = 0; s < in->n; s++) {
         int t = 0;
@@ -227,7 +172,7 @@ static void conv_forward(const incept_op_args *args)
         t = omp_get_thread_num();
 #endif
         conv_sample(args, in->data + s * in->batch_stride, out->data + s * out->batch_stride,
-                    args->workspace + per_thread * (size_t)t, column, 1);
+                    args->workspace + per_thread * (size_t)t, 1);
     }
 }
 

@@ -1,11 +1,15 @@
 /* fc.c — fully connected layer (ONNX Gemm with transB = 1, PyTorch Linear):
- * y[N, M] = x[N, K] * W[M, K]^T + b, with an optionally fused ReLU. The input's C*H*W is K. */
-#include <cblas.h>
+ * y[N, M] = x[N, K] * W[M, K]^T + b, with an optionally fused ReLU. The input's C*H*W is K.
+ *
+ * A few samples at a time (inference) is a matrix-vector product bound by reading W once: each
+ * output row is a dot product, rows split across threads. Larger batches go through the SGEMM
+ * with W as a transposed B. */
+#include <stddef.h>
+
+#include "kernels/kernels.h"
 
 #include "core/status.h"
 #include "ops/op.h"
-
-void incept_relu_inplace(float *x, size_t count);
 
 static incept_status fc_infer(const incept_graph *g, const incept_node *n, int *c, int *h, int *w)
 {
@@ -30,23 +34,61 @@ static long long fc_macs(const incept_graph *g, const incept_node *n)
     return (long long)in->c * in->h * in->w * n->attrs.out_channels;
 }
 
+#define GEMV_BATCH 8 /* up to this many samples: dot products */
+#define PARTIALS 16  /* independent partial sums: vectorizable, and the same order every time */
+
+static float dot(const float *restrict x, const float *restrict w, int k)
+{
+    float partial[PARTIALS] = {0};
+    int i = 0;
+    for (; i + PARTIALS <= k; i += PARTIALS)
+        for (int l = 0; l < PARTIALS; l++)
+            partial[l] += x[i + l] * w[i + l];
+    for (; i < k; i++)
+        partial[i % PARTIALS] += x[i] * w[i];
+    float sum = 0.0f;
+    for (int l = 0; l < PARTIALS; l++)
+        sum += partial[l];
+    return sum;
+}
+
+static size_t fc_workspace(const incept_graph *g, const incept_node *n, const incept_run_config *cfg)
+{
+    const incept_value *in = incept_node_input(g, n, 0);
+    if (cfg->batch <= GEMV_BATCH)
+        return 0;
+    return incept_gemm_workspace(cfg->batch, n->attrs.out_channels, in->c * in->h * in->w,
+                                 cfg->threads);
+}
+
 static void fc_forward(const incept_op_args *args)
 {
     const incept_tensor *in = &args->inputs[0], *out = &args->output;
-    int k = in->c * in->h * in->w, m = out->c;
-    for (int s = 0; s < in->n; s++) {
-        float *y = out->data + s * out->batch_stride;
-        for (int j = 0; j < m; j++)
-            y[j] = args->bias ? args->bias[j] : 0.0f;
+    const int k = in->c * in->h * in->w, m = out->c, relu = args->node->attrs.relu;
+    if (in->n > GEMV_BATCH) {
+        incept_gemm_bt(args->threads, in->n, m, k, in->data, (int)in->batch_stride, args->weight, k,
+                       out->data, (int)out->batch_stride, args->workspace);
+        for (int s = 0; s < in->n; s++) {
+            float *y = out->data + s * out->batch_stride;
+            for (int j = 0; j < m; j++) {
+                float v = y[j] + (args->bias ? args->bias[j] : 0.0f);
+                y[j] = relu && v < 0.0f ? 0.0f : v;
+            }
+        }
+        return;
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, in->n, m, k, 1.0f, in->data,
-                (int)in->batch_stride, args->weight, k, 1.0f, out->data, (int)out->batch_stride);
-    if (args->node->attrs.relu)
-        for (int s = 0; s < in->n; s++)
-            incept_relu_inplace(out->data + s * out->batch_stride, (size_t)m);
+#pragma omp parallel for num_threads(args->threads) schedule(static)
+    for (int j = 0; j < m; j++) {
+        const float *w = args->weight + (size_t)j * k;
+        for (int s = 0; s < in->n; s++) {
+            float v = dot(in->data + s * in->batch_stride, w, k) + (args->bias ? args->bias[j] : 0.0f);
+            out->data[s * out->batch_stride + j] = relu && v < 0.0f ? 0.0f : v;
+        }
+    }
 }
 
 const incept_op incept_op_fc = {
     .name = "fc", .min_inputs = 1, .max_inputs = 1,
-    .infer = fc_infer, .multiply_adds = fc_macs, .forward = fc_forward,
+    .infer = fc_infer, .multiply_adds = fc_macs, .workspace_floats = fc_workspace,
+    .forward = fc_forward,
 };

@@ -1,11 +1,6 @@
-/* relu.c — rectified linear unit, y = max(x, 0); also fused into conv and fc outputs. */
+/* relu.c — rectified linear unit, y = max(x, 0). After a conv or fc it is fused into their
+ * output instead (see the ONNX importer and the builders). */
 #include "ops/op.h"
-
-void incept_relu_inplace(float *x, size_t count)
-{
-    for (size_t i = 0; i < count; i++)
-        x[i] = x[i] > 0.0f ? x[i] : 0.0f;
-}
 
 static incept_status relu_infer(const incept_graph *g, const incept_node *n, int *c, int *h, int *w)
 {

@@ -1,0 +1,62 @@
+/* im2col.c — unfolding a convolution's input into GEMM panels on the fly ("implicit GEMM").
+ *
+ * Row k of the im2col matrix is one (channel, ky, kx) tap; column n one output position. The
+ * GEMM asks for a block of rows and a range of columns at a time and gets it packed as its
+ * micro-kernel reads it, so no K x N column buffer is ever written (for conv1 of GoogLeNet that
+ * buffer would be 7 MB) and the input is read while it is in cache. */
+#include <string.h>
+
+#include "kernels/kernels.h"
+
+/* Values of row (c, ky, kx) for columns [j, j + count), into out. */
+static void unfold_row(const incept_im2col *g, int c, int ky, int kx, int j, int count, float *out)
+{
+    const float *plane = g->input + (size_t)c * g->in_h * g->in_w;
+    int oy = j / g->out_w, ox = j % g->out_w;
+    while (count > 0) {
+        int run = g->out_w - ox < count ? g->out_w - ox : count;
+        int iy = oy * g->stride_h - g->pad_top + ky * g->dilation_h;
+        if (iy < 0 || iy >= g->in_h) {
+            memset(out, 0, sizeof(float) * run);
+        } else {
+            const float *src = plane + (size_t)iy * g->in_w;
+            int ix = ox * g->stride_w - g->pad_left + kx * g->dilation_w;
+            if (g->stride_w == 1) {
+                /* a contiguous stretch of the input row, zeros where it leaves the row */
+                int lo = ix < 0 ? -ix : 0, hi = g->in_w - ix;
+                if (lo > run)
+                    lo = run;
+                if (hi > run)
+                    hi = run;
+                if (hi < lo)
+                    hi = lo;
+                memset(out, 0, sizeof(float) * lo);
+                memcpy(out + lo, src + ix + lo, sizeof(float) * (hi - lo));
+                memset(out + hi, 0, sizeof(float) * (run - hi));
+            } else {
+                for (int t = 0; t < run; t++, ix += g->stride_w)
+                    out[t] = ix >= 0 && ix < g->in_w ? src[ix] : 0.0f;
+            }
+        }
+        out += run;
+        count -= run;
+        ox = 0;
+        oy++;
+    }
+}
+
+void incept_im2col_pack(const incept_im2col *g, int k0, int kc, int j0, int j1, int nr, float *dst)
+{
+    const int taps = g->kernel_h * g->kernel_w;
+    for (int q = 0; j0 + q * nr < j1; q++) {
+        int first = j0 + q * nr, count = j1 - first < nr ? j1 - first : nr;
+        float *panel = dst + (size_t)q * kc * nr;
+        for (int kk = 0; kk < kc; kk++) {
+            int k = k0 + kk, c = k / taps, tap = k % taps;
+            float *out = panel + (size_t)kk * nr;
+            unfold_row(g, c, tap / g->kernel_w, tap % g->kernel_w, first, count, out);
+            for (int t = count; t < nr; t++)
+                out[t] = 0.0f;
+        }
+    }
+}
