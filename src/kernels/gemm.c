@@ -88,13 +88,26 @@ size_t incept_gemm_workspace(int m, int n, int k, int threads)
     return round_up((size_t)m, (size_t)isa->mr) * (size_t)k + (size_t)threads * KC * NC;
 }
 
-/* Panel p of A: for each k, MR consecutive values of rows p*MR.., zeros past the last row. */
+/* Panel p of A: for each k, MR consecutive values of rows p*MR.., zeros past the last row.
+ * Copied in blocks of 64 k so that reads run along A's rows and the writes of a block stay in
+ * L1; at batch 1 the small-N layers spend as long packing weights as multiplying them. */
 static void pack_a_panel(const float *a, int lda, int m, int k, int mr, int panel, float *dst)
 {
     int row0 = panel * mr;
-    for (int kk = 0; kk < k; kk++)
-        for (int r = 0; r < mr; r++)
-            dst[(size_t)kk * mr + r] = row0 + r < m ? a[(size_t)(row0 + r) * lda + kk] : 0.0f;
+    for (int k0 = 0; k0 < k; k0 += 64) {
+        int k1 = k0 + 64 < k ? k0 + 64 : k;
+        for (int r = 0; r < mr; r++) {
+            float *out = dst + (size_t)k0 * mr + r;
+            if (row0 + r < m) {
+                const float *src = a + (size_t)(row0 + r) * lda;
+                for (int kk = k0; kk < k1; kk++, out += mr)
+                    *out = src[kk];
+            } else {
+                for (int kk = k0; kk < k1; kk++, out += mr)
+                    *out = 0.0f;
+            }
+        }
+    }
 }
 
 /* B[pc.., j0..j1) as panels of NR columns: for each k, NR values, zeros past j1. */

@@ -34,8 +34,17 @@ static void unfold_row(const incept_im2col *g, int c, int ky, int kx, int j, int
                 memcpy(out + lo, src + ix + lo, sizeof(float) * (hi - lo));
                 memset(out + hi, 0, sizeof(float) * (run - hi));
             } else {
-                for (int t = 0; t < run; t++, ix += g->stride_w)
-                    out[t] = ix >= 0 && ix < g->in_w ? src[ix] : 0.0f;
+                /* strided: the same split into a zero head, a branch-free middle, a zero tail */
+                int sw = g->stride_w, lo = 0, hi = run;
+                while (lo < run && ix + lo * sw < 0)
+                    lo++;
+                while (hi > lo && ix + (hi - 1) * sw >= g->in_w)
+                    hi--;
+                memset(out, 0, sizeof(float) * lo);
+                const float *from = src + ix + lo * sw;
+                for (int t = lo; t < hi; t++)
+                    out[t] = from[(t - lo) * sw];
+                memset(out + hi, 0, sizeof(float) * (run - hi));
             }
         }
         out += run;
@@ -45,18 +54,23 @@ static void unfold_row(const incept_im2col *g, int c, int ky, int kx, int j, int
     }
 }
 
+#define CHUNK 512 /* columns unfolded per call: the GEMM's NC, so one call per row of a block */
+
 void incept_im2col_pack(const incept_im2col *g, int k0, int kc, int j0, int j1, int nr, float *dst)
 {
     const int taps = g->kernel_h * g->kernel_w;
-    for (int q = 0; j0 + q * nr < j1; q++) {
-        int first = j0 + q * nr, count = j1 - first < nr ? j1 - first : nr;
-        float *panel = dst + (size_t)q * kc * nr;
+    float row[CHUNK + 64];
+    for (int c0 = j0; c0 < j1; c0 += CHUNK) {
+        int count = j1 - c0 < CHUNK ? j1 - c0 : CHUNK;
+        int padded = (count + nr - 1) / nr * nr, first_panel = (c0 - j0) / nr;
         for (int kk = 0; kk < kc; kk++) {
             int k = k0 + kk, c = k / taps, tap = k % taps;
-            float *out = panel + (size_t)kk * nr;
-            unfold_row(g, c, tap / g->kernel_w, tap % g->kernel_w, first, count, out);
-            for (int t = count; t < nr; t++)
-                out[t] = 0.0f;
+            unfold_row(g, c, tap / g->kernel_w, tap % g->kernel_w, c0, count, row);
+            for (int t = count; t < padded; t++)
+                row[t] = 0.0f;
+            for (int q = 0; q * nr < padded; q++)
+                memcpy(dst + (size_t)(first_panel + q) * kc * nr + (size_t)kk * nr, row + q * nr,
+                       sizeof(float) * nr);
         }
     }
 }
