@@ -3,6 +3,7 @@
  * channels)^beta, the window running from c - floor((size-1)/2) to c + ceil((size-1)/2). */
 #include <math.h>
 
+#include "core/cpu.h"
 #include "core/status.h"
 #include "ops/op.h"
 
@@ -15,13 +16,35 @@ static incept_status lrn_infer(const incept_graph *g, const incept_node *n, int 
     return INCEPT_OK;
 }
 
-/* base^-beta; for Caffe's beta = 0.75 as two square roots, which vectorize, instead of powf
- * (correctly rounded square roots keep it within a few ulp of powf). */
-static inline float inverse_power(float base, float beta)
+/* Output channel ch of one sample: sum the squares of the channels in its window, then scale;
+ * for Caffe's beta = 0.75, base^-beta as two square roots, which vectorize (correctly rounded,
+ * so within a few ulp of powf). Vectorized over the plane in chunks. */
+INCEPT_VECTOR_CLONES
+static void lrn_channel(const float *x, float *y, int channels, size_t plane, int ch, int before,
+                        int after, float scale, float bias, float beta)
 {
-    if (beta == 0.75f)
-        return 1.0f / sqrtf(base * sqrtf(base));
-    return powf(base, -beta);
+    const int c0 = ch - before < 0 ? 0 : ch - before;
+    const int c1 = ch + after >= channels ? channels - 1 : ch + after;
+    const float *centre = x + ch * plane;
+    for (size_t i0 = 0; i0 < plane; i0 += 256) {
+        float sum[256];
+        size_t len = plane - i0 < 256 ? plane - i0 : 256;
+        for (size_t i = 0; i < len; i++)
+            sum[i] = 0.0f;
+        for (int cc = c0; cc <= c1; cc++) {
+            const float *v = x + cc * plane + i0;
+            for (size_t i = 0; i < len; i++)
+                sum[i] += v[i] * v[i];
+        }
+        if (beta == 0.75f) /* tested here so that each loop vectorizes on its own */
+            for (size_t i = 0; i < len; i++) {
+                float base = bias + scale * sum[i];
+                y[i0 + i] = centre[i0 + i] / sqrtf(base * sqrtf(base));
+            }
+        else
+            for (size_t i = 0; i < len; i++)
+                y[i0 + i] = centre[i0 + i] * powf(bias + scale * sum[i], -beta);
+    }
 }
 
 static void lrn_forward(const incept_op_args *args)
@@ -30,32 +53,13 @@ static void lrn_forward(const incept_op_args *args)
     const incept_tensor *in = &args->inputs[0], *out = &args->output;
     const size_t plane = (size_t)in->h * in->w;
     const int before = (a->size - 1) / 2, after = a->size / 2;
-    const float scale = a->alpha / (float)a->size, bias = a->bias, beta = a->beta;
+    const float scale = a->alpha / (float)a->size;
     const int planes = in->n * in->c;
-    /* One output channel at a time, vectorized over the plane: sum the squares of the channels
-     * in its window, then scale. The window is short (5 in GoogLeNet), so summing it directly
-     * costs little and keeps the result independent of the channel order of evaluation. */
 #pragma omp parallel for num_threads(args->threads) schedule(static)
     for (int p = 0; p < planes; p++) {
         const int s = p / in->c, ch = p % in->c;
-        const float *x = in->data + s * in->batch_stride;
-        float *restrict y = out->data + s * out->batch_stride + ch * plane;
-        const int c0 = ch - before < 0 ? 0 : ch - before;
-        const int c1 = ch + after >= in->c ? in->c - 1 : ch + after;
-        const float *restrict centre = x + ch * plane;
-        for (size_t i0 = 0; i0 < plane; i0 += 256) {
-            float sum[256];
-            size_t len = plane - i0 < 256 ? plane - i0 : 256;
-            for (size_t i = 0; i < len; i++)
-                sum[i] = 0.0f;
-            for (int cc = c0; cc <= c1; cc++) {
-                const float *restrict v = x + cc * plane + i0;
-                for (size_t i = 0; i < len; i++)
-                    sum[i] += v[i] * v[i];
-            }
-            for (size_t i = 0; i < len; i++)
-                y[i0 + i] = centre[i0 + i] * inverse_power(bias + scale * sum[i], beta);
-        }
+        lrn_channel(in->data + s * in->batch_stride, out->data + s * out->batch_stride + ch * plane,
+                    in->c, plane, ch, before, after, scale, a->bias, a->beta);
     }
 }
 

@@ -2,6 +2,7 @@
  * MaxPool, PyTorch max_pool2d). Padding never wins: windows take the max of real inputs only. */
 #include <float.h>
 
+#include "core/cpu.h"
 #include "core/status.h"
 #include "ops/op.h"
 
@@ -57,6 +58,7 @@ static void maxpool_plane_direct(const float *x, float *y, const incept_attrs *a
  * row) into a row padded with -FLT_MAX, then across each window of that row (vectorized too when
  * the window is 3 wide, as in every GoogLeNet pool). Max is exact, so the result is the same as
  * the direct loop's. */
+INCEPT_VECTOR_CLONES
 static void maxpool_plane_separable(const float *x, float *y, const incept_attrs *a, int in_h,
                                     int in_w, int out_h, int out_w)
 {
