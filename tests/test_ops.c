@@ -216,6 +216,40 @@ static void test_lrn(void)
     }
 }
 
+/* relu -> lrn -> relu: the planner runs LRN and the second ReLU over their inputs' memory. */
+static void test_in_place(void)
+{
+    incept_graph g;
+    incept_graph_init(&g);
+    int n = 2, c = 9, h = 17, w = 19, node, r1, norm, r2; /* 323 pixels: a partial 256 chunk */
+    incept_attrs a = incept_attrs_default();
+    a.size = 5, a.alpha = 0.5f, a.beta = 0.75f, a.bias = 1.5f;
+    incept_attrs plain = incept_attrs_default();
+    CHECK_OK(incept_graph_set_input(&g, "x", c, h, w));
+    CHECK_OK(incept_graph_add_node(&g, "relu", "r1", &g.input, 1, &plain, -1, -1, NULL, &node));
+    r1 = g.nodes[node].output;
+    CHECK_OK(incept_graph_add_node(&g, "lrn", "norm", &r1, 1, &a, -1, -1, NULL, &node));
+    norm = g.nodes[node].output;
+    CHECK_OK(incept_graph_add_node(&g, "relu", "r2", &norm, 1, &plain, -1, -1, NULL, &node));
+    r2 = g.nodes[node].output;
+    g.output = r2;
+    incept_model *m;
+    CHECK_OK(incept_model_wrap(&g, &m));
+    size_t count = (size_t)n * c * h * w;
+    float *x = malloc(count * sizeof(float)), *y = malloc(count * sizeof(float));
+    float *relu = malloc(count * sizeof(float)), *expect = malloc(count * sizeof(float));
+    fill_random(x, count, 17);
+    CHECK_OK(incept_model_forward(m, x, n, y));
+    CHECK(m->views[r1].data == m->views[norm].data && m->views[norm].data == m->views[r2].data);
+    for (size_t i = 0; i < count; i++)
+        relu[i] = x[i] > 0 ? x[i] : 0.0f;
+    naive_lrn(relu, n, c, h, w, a.size, a.alpha, a.beta, a.bias, expect);
+    CHECK_MSG(max_abs_diff(y, expect, count) < 1e-6f, "in-place LRN: max diff %g",
+              (double)max_abs_diff(y, expect, count));
+    free(x), free(y), free(relu), free(expect);
+    incept_model_free(m);
+}
+
 static void test_fc(void)
 {
     /* batch 3: the dot-product path; batch 13: the SGEMM path */
@@ -361,6 +395,7 @@ int main(void)
     test_conv();
     test_pools();
     test_lrn();
+    test_in_place();
     test_fc();
     test_softmax();
     test_elementwise();

@@ -1,5 +1,6 @@
 /* graph.c — building a graph: values, nodes with shape inference as they are added, and
- * parameters packed in one growing float array (so an optimizer is one loop and saving one write). */
+ * parameters packed in one float array (so an optimizer is one loop and saving one write),
+ * allocated once at its final size when the graph is complete: no growing copies at load. */
 #include "graph/graph.h"
 
 #include <stdlib.h>
@@ -114,16 +115,9 @@ incept_status incept_graph_add_param(incept_graph *g, const char *name, int ndim
             return incept_fail(INCEPT_ERR_FORMAT, "parameter '%s' is defined twice", name);
     if (grow((void **)&g->params, &g->cap_params, g->n_params, sizeof *g->params))
         return INCEPT_ERR_NOMEM;
-    if (g->param_floats + count > g->param_capacity) {
-        size_t capacity = g->param_capacity ? g->param_capacity : 1024;
-        while (capacity < g->param_floats + count)
-            capacity *= 2;
-        float *p = incept_realloc(g->param_data, capacity * sizeof(float));
-        if (!p)
-            return INCEPT_ERR_NOMEM;
-        g->param_data = p;
-        g->param_capacity = capacity;
-    }
+    if (g->param_data)
+        return incept_fail(INCEPT_ERR_ARG, "parameter '%s' added after the parameters were allocated",
+                           name);
     char *copy = incept_strdup(name);
     if (!copy)
         return INCEPT_ERR_NOMEM;
@@ -134,9 +128,19 @@ incept_status incept_graph_add_param(incept_graph *g, const char *name, int ndim
     memcpy(p->dims, dims, sizeof(int) * ndim);
     p->offset = g->param_floats;
     p->count = count;
-    memset(g->param_data + p->offset, 0, count * sizeof(float));
     g->param_floats += count;
     *index = g->n_params++;
+    return INCEPT_OK;
+}
+
+incept_status incept_graph_allocate_params(incept_graph *g)
+{
+    if (g->param_data)
+        return INCEPT_OK;
+    g->param_data = incept_alloc_floats(g->param_floats);
+    if (!g->param_data)
+        return INCEPT_ERR_NOMEM;
+    memset(g->param_data, 0, g->param_floats * sizeof(float));
     return INCEPT_OK;
 }
 

@@ -83,8 +83,8 @@ typedef struct {
     int n_values, cap_values;
     incept_param *params;
     int n_params, cap_params;
-    float *param_data;
-    size_t param_floats, param_capacity;
+    float *param_data;  /* NULL until incept_graph_allocate_params */
+    size_t param_floats;
     int input;  /* value index of the network input, -1 until set */
     int output; /* value index of the main output, -1 until set */
 } incept_graph;
@@ -96,9 +96,11 @@ void incept_graph_free(incept_graph *g);
 int incept_graph_find_value(const incept_graph *g, const char *name);
 /* Declares the network input (per-sample dims). */
 incept_status incept_graph_set_input(incept_graph *g, const char *name, int c, int h, int w);
-/* Adds a parameter of the given shape, zero-filled; *index receives its index. */
+/* Adds a parameter of the given shape; *index receives its index. Its data exists once the
+ * graph is complete and incept_graph_allocate_params has run (zero-filled, one block). */
 incept_status incept_graph_add_param(incept_graph *g, const char *name, int ndim, const int *dims,
                                      int *index);
+incept_status incept_graph_allocate_params(incept_graph *g);
 float *incept_graph_param_data(const incept_graph *g, int index);
 
 /* Adds a node of op `op_name` reading `inputs`, writing a new value named output_name (the node
@@ -139,7 +141,8 @@ struct incept_model {
 incept_status incept_model_plan(incept_model *m, int batch);
 /* Frees the plan's memory. */
 void incept_model_drop_plan(incept_model *m);
-/* Builds a fresh model around an already built graph (takes ownership). */
+/* Builds a fresh model around an already built graph (takes ownership, allocates its
+ * parameters if that has not happened yet). */
 incept_status incept_model_wrap(incept_graph *g, incept_model **out);
 
 #endif

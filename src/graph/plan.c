@@ -2,6 +2,8 @@
  *  1. the execution order: the nodes the main output depends on (auxiliary heads drop out);
  *  2. concat without copies: a branch whose only reader is a concat writes straight into its
  *     channel slice of the concat's output (nested concats too);
+ *     and ops that can work in place (ReLU, LRN, dropout, flatten) write over an input that
+ *     nobody reads afterwards;
  *  3. one activation arena: each buffer lives from its producer to its last reader, and buffers
  *     whose lifetimes do not overlap share memory (first fit by offset);
  *  4. one workspace, sized to the largest scratch request of any node.
@@ -153,6 +155,21 @@ incept_status incept_model_plan(incept_model *m, int batch)
                 channel_offset[u] = channel_offset[n->output] + offset;
             }
             offset += (size_t)uv->c;
+        }
+    }
+
+    /* in place: last node first, so each output's final place is known when its input joins it */
+    for (int p = m->n_order - 1; p >= 0 && !m->keep_activations; p--) {
+        const incept_node *n = &g->nodes[m->order[p]];
+        int u = n->inputs[0], out = n->output;
+        const incept_value *uv = &g->values[u], *ov = &g->values[out];
+        if (!n->op->in_place || uv->producer < 0 || readers[u] != 1 || u == g->output || root[u] != u)
+            continue;
+        if (uv->c == ov->c && uv->h == ov->h && uv->w == ov->w) {
+            root[u] = root[out];
+            channel_offset[u] = channel_offset[out];
+        } else if (root[out] == out) { /* a reshape (flatten) only over a whole tensor */
+            root[u] = out;
         }
     }
 

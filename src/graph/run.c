@@ -15,7 +15,7 @@
 incept_status incept_model_wrap(incept_graph *g, incept_model **out)
 {
     *out = NULL;
-    incept_model *m = incept_calloc(1, sizeof *m);
+    incept_model *m = incept_graph_allocate_params(g) ? NULL : incept_calloc(1, sizeof *m);
     if (!m) {
         incept_graph_free(g);
         return INCEPT_ERR_NOMEM;

@@ -33,9 +33,17 @@ typedef struct {
     int param;                      /* parameter index once the tensor became one, else -1 */
 } binding;
 
+/* A parameter whose data is copied from its initializer once the graph is complete. */
+typedef struct {
+    int param, binding, transpose;
+    float scale;
+} pending_copy;
+
 typedef struct {
     const char *path;
     incept_graph *graph;
+    pending_copy *copies;
+    int n_copies, cap_copies;
     binding *bindings;
     int n_bindings, cap_bindings;
     int opset;
@@ -241,25 +249,46 @@ static incept_status weight_param(importer *im, const Onnx__NodeProto *n, size_t
     incept_status st = incept_graph_add_param(im->graph, b->name, ndim, dims, param);
     if (st)
         return incept_fail_prefix(st, "%s: ", im->path);
-    float *dst = incept_graph_param_data(im->graph, *param);
-    if ((st = binding_floats(im, b, dst, count)))
-        return st;
-    if (transpose) {
-        float *tmp = incept_malloc(count * sizeof(float));
-        if (!tmp)
+    if (im->n_copies == im->cap_copies) {
+        int cap = im->cap_copies ? im->cap_copies * 2 : 128;
+        pending_copy *p = incept_realloc(im->copies, sizeof *p * (size_t)cap);
+        if (!p)
             return INCEPT_ERR_NOMEM;
-        memcpy(tmp, dst, count * sizeof(float));
-        for (int r = 0; r < dims[0]; r++)
-            for (int c = 0; c < dims[1]; c++)
-                dst[(size_t)r * dims[1] + c] = tmp[(size_t)c * dims[0] + r];
-        free(tmp);
+        im->copies = p;
+        im->cap_copies = cap;
     }
-    if (scale != 1.0f)
-        for (size_t k = 0; k < count; k++)
-            dst[k] *= scale;
+    im->copies[im->n_copies++] = (pending_copy){*param, (int)(b - im->bindings), transpose, scale};
     if (!transpose && scale == 1.0f)
         b->param = *param;
     return INCEPT_OK;
+}
+
+/* With the graph complete and its parameters allocated at their final size: each initializer
+ * copied once, straight from the file into its parameter, transposed or scaled for Gemm. */
+static incept_status copy_parameters(importer *im)
+{
+    incept_status st = incept_graph_allocate_params(im->graph);
+    for (int i = 0; i < im->n_copies && !st; i++) {
+        const pending_copy *pc = &im->copies[i];
+        const incept_param *p = &im->graph->params[pc->param];
+        float *dst = incept_graph_param_data(im->graph, pc->param);
+        if ((st = binding_floats(im, &im->bindings[pc->binding], dst, p->count)))
+            break;
+        if (pc->transpose) {
+            float *tmp = incept_malloc(p->count * sizeof(float));
+            if (!tmp)
+                return INCEPT_ERR_NOMEM;
+            memcpy(tmp, dst, p->count * sizeof(float));
+            for (int r = 0; r < p->dims[0]; r++)
+                for (int c = 0; c < p->dims[1]; c++)
+                    dst[(size_t)r * p->dims[1] + c] = tmp[(size_t)c * p->dims[0] + r];
+            free(tmp);
+        }
+        if (pc->scale != 1.0f)
+            for (size_t k = 0; k < p->count; k++)
+                dst[k] *= pc->scale;
+    }
+    return st;
 }
 
 /* Adds our node and binds the ONNX output name to its value. */
@@ -636,7 +665,7 @@ static incept_status import_model(importer *im, onnx_file *file)
         return incept_fail(INCEPT_ERR_FORMAT, "%s: output '%s' is not computed by any node",
                            im->path, im->onnx->output[0]->name);
     im->graph->output = out->value;
-    return INCEPT_OK;
+    return copy_parameters(im);
 }
 
 incept_status incept_model_load_onnx(const char *path, incept_model **out)
@@ -653,6 +682,7 @@ incept_status incept_model_load_onnx(const char *path, incept_model **out)
     importer im = {.path = path, .graph = &g};
     st = import_model(&im, &file);
     free(im.bindings);
+    free(im.copies);
     incept_onnx_file_close(&file);
     if (st) {
         incept_graph_free(&g);

@@ -16,6 +16,6 @@ static incept_status dropout_infer(const incept_graph *g, const incept_node *n, 
 }
 
 const incept_op incept_op_dropout = {
-    .name = "dropout", .min_inputs = 1, .max_inputs = 1,
+    .name = "dropout", .min_inputs = 1, .max_inputs = 1, .in_place = 1,
     .infer = dropout_infer, .forward = incept_copy_forward,
 };

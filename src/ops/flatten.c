@@ -25,6 +25,6 @@ void incept_copy_forward(const incept_op_args *args)
 }
 
 const incept_op incept_op_flatten = {
-    .name = "flatten", .min_inputs = 1, .max_inputs = 1,
+    .name = "flatten", .min_inputs = 1, .max_inputs = 1, .in_place = 1,
     .infer = flatten_infer, .forward = incept_copy_forward,
 };

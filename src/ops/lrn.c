@@ -2,6 +2,7 @@
  * local_response_norm): y = x / (bias + alpha/size * sum of x^2 over the `size` nearest
  * channels)^beta, the window running from c - floor((size-1)/2) to c + ceil((size-1)/2). */
 #include <math.h>
+#include <string.h>
 
 #include "core/cpu.h"
 #include "core/status.h"
@@ -47,6 +48,40 @@ static void lrn_channel(const float *x, float *y, int channels, size_t plane, in
     }
 }
 
+/* In place: the pixels [i0, i0+len) of one sample through every channel in order, keeping the
+ * original values of the channels already overwritten that later windows still need. The sums
+ * run over the same values in the same order as lrn_channel's, so the results are identical. */
+INCEPT_VECTOR_CLONES
+static void lrn_pixels_in_place(float *x, int channels, size_t plane, size_t i0, size_t len,
+                                int before, int after, float scale, float bias, float beta)
+{
+    enum { CHUNK = 256, RING = 8 };
+    float saved[RING][CHUNK], result[CHUNK];
+    for (int ch = 0; ch < channels; ch++) {
+        const int c0 = ch - before < 0 ? 0 : ch - before;
+        const int c1 = ch + after >= channels ? channels - 1 : ch + after;
+        float sum[CHUNK];
+        for (size_t i = 0; i < len; i++)
+            sum[i] = 0.0f;
+        for (int cc = c0; cc <= c1; cc++) {
+            const float *v = cc < ch ? saved[cc % RING] : x + cc * plane + i0;
+            for (size_t i = 0; i < len; i++)
+                sum[i] += v[i] * v[i];
+        }
+        float *centre = x + ch * plane + i0;
+        if (beta == 0.75f)
+            for (size_t i = 0; i < len; i++) {
+                float base = bias + scale * sum[i];
+                result[i] = centre[i] / sqrtf(base * sqrtf(base));
+            }
+        else
+            for (size_t i = 0; i < len; i++)
+                result[i] = centre[i] * powf(bias + scale * sum[i], -beta);
+        memcpy(saved[ch % RING], centre, len * sizeof(float));
+        memcpy(centre, result, len * sizeof(float));
+    }
+}
+
 static void lrn_forward(const incept_op_args *args)
 {
     const incept_attrs *a = &args->node->attrs;
@@ -54,6 +89,16 @@ static void lrn_forward(const incept_op_args *args)
     const size_t plane = (size_t)in->h * in->w;
     const int before = (a->size - 1) / 2, after = a->size / 2;
     const float scale = a->alpha / (float)a->size;
+    if (in->data == out->data && before < 8) {
+        const int chunks = (int)((plane + 255) / 256);
+#pragma omp parallel for num_threads(args->threads) schedule(static)
+        for (int job = 0; job < in->n * chunks; job++) {
+            size_t i0 = (size_t)(job % chunks) * 256, len = plane - i0 < 256 ? plane - i0 : 256;
+            lrn_pixels_in_place(out->data + (job / chunks) * out->batch_stride, in->c, plane, i0, len,
+                                before, after, scale, a->bias, a->beta);
+        }
+        return;
+    }
     const int planes = in->n * in->c;
 #pragma omp parallel for num_threads(args->threads) schedule(static)
     for (int p = 0; p < planes; p++) {
@@ -64,6 +109,6 @@ static void lrn_forward(const incept_op_args *args)
 }
 
 const incept_op incept_op_lrn = {
-    .name = "lrn", .min_inputs = 1, .max_inputs = 1,
+    .name = "lrn", .min_inputs = 1, .max_inputs = 1, .in_place = 1,
     .infer = lrn_infer, .forward = lrn_forward,
 };

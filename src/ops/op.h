@@ -29,6 +29,7 @@ typedef struct {
 typedef struct incept_op {
     const char *name;
     int min_inputs, max_inputs; /* max_inputs 0 = any number */
+    int in_place; /* the output may take the input's memory (forward handles in == out) */
     /* Computes the output dims (per sample) from the inputs'; fills an error naming what is
      * wrong (the caller prefixes the node name). */
     incept_status (*infer)(const incept_graph *g, const incept_node *node, int *c, int *h, int *w);

@@ -22,6 +22,6 @@ static void relu_forward(const incept_op_args *args)
 }
 
 const incept_op incept_op_relu = {
-    .name = "relu", .min_inputs = 1, .max_inputs = 1,
+    .name = "relu", .min_inputs = 1, .max_inputs = 1, .in_place = 1,
     .infer = relu_infer, .forward = relu_forward,
 };
