@@ -4,10 +4,12 @@
  * 0.3.21 runs its Haswell (AVX2) kernels (the environment pins OPENBLAS_CORETYPE=Haswell, since
  * older builds miscompute on these CPUs) and its threading splits the small GEMMs of a batch-1
  * Inception network poorly: conv2 of GoogLeNet ran at ~170 GFLOP/s on 2 threads through
- * OpenBLAS and ~320 GFLOP/s through this file's AVX-512 kernel. This follows the GotoBLAS scheme: A packed once into panels
- * of MR rows, B packed per thread in blocks of KC x NC, a micro-kernel per instruction set
- * (gemm_avx512.c, gemm_avx2.c, gemm_generic.c) chosen from CPUID, bias and ReLU applied to each
- * tile as it finishes. Threads split the columns when there are enough, else the row panels.
+ * OpenBLAS and ~320 GFLOP/s through this file's AVX-512 kernel. This follows the GotoBLAS scheme
+ * with one change: B is packed per thread in blocks of KC x NC, but A (the weights) is read in
+ * place by the micro-kernel, MR rows at a time; at batch 1 the 7x7 and 14x14 layers spent as
+ * long repacking their weights on every call as multiplying them (a 7x7 3x3 conv: 0.69 ->
+ * 0.49 ms). A micro-kernel per instruction set (gemm_avx512.c, gemm_avx2.c, gemm_generic.c) is
+ * chosen from CPUID; bias and ReLU are applied to each tile as it finishes. Threads split the columns when there are enough, else the row panels.
  * Results do not depend on the thread count: every element is summed over k in the same order. */
 #include <pthread.h>
 #include <stdlib.h>
@@ -79,35 +81,10 @@ int incept_gemm_force_isa(const char *name)
     return 1;
 }
 
-static size_t round_up(size_t x, size_t to) { return (x + to - 1) / to * to; }
-
 size_t incept_gemm_workspace(int m, int n, int k, int threads)
 {
-    (void)n;
-    const incept_gemm_isa *isa = incept_gemm_current();
-    return round_up((size_t)m, (size_t)isa->mr) * (size_t)k + (size_t)threads * KC * NC;
-}
-
-/* Panel p of A: for each k, MR consecutive values of rows p*MR.., zeros past the last row.
- * Copied in blocks of 64 k so that reads run along A's rows and the writes of a block stay in
- * L1; at batch 1 the small-N layers spend as long packing weights as multiplying them. */
-static void pack_a_panel(const float *a, int lda, int m, int k, int mr, int panel, float *dst)
-{
-    int row0 = panel * mr;
-    for (int k0 = 0; k0 < k; k0 += 64) {
-        int k1 = k0 + 64 < k ? k0 + 64 : k;
-        for (int r = 0; r < mr; r++) {
-            float *out = dst + (size_t)k0 * mr + r;
-            if (row0 + r < m) {
-                const float *src = a + (size_t)(row0 + r) * lda;
-                for (int kk = k0; kk < k1; kk++, out += mr)
-                    *out = src[kk];
-            } else {
-                for (int kk = k0; kk < k1; kk++, out += mr)
-                    *out = 0.0f;
-            }
-        }
-    }
+    (void)m, (void)n, (void)k; /* one KC x NC block of packed B per thread, whatever the shape */
+    return (size_t)threads * KC * NC;
 }
 
 /* B[pc.., j0..j1) as panels of NR columns: for each k, NR values, zeros past j1. */
@@ -164,8 +141,7 @@ static void gemm(int threads, int m, int n, int k, const float *a, int lda, cons
 {
     const incept_gemm_isa *isa = incept_gemm_current();
     const int mr = isa->mr, nr = isa->nr, panels = (m + mr - 1) / mr;
-    float *a_packed = workspace;
-    float *b_packs = workspace + round_up((size_t)m, (size_t)mr) * (size_t)k;
+    float *b_packs = workspace;
     /* Split the columns or the row panels, whichever leaves the busiest thread fewer tiles
      * (columns on a tie: then no two threads pack the same part of B). */
     const int column_panels = (n + nr - 1) / nr;
@@ -181,9 +157,6 @@ static void gemm(int threads, int m, int n, int k, const float *a, int lda, cons
         tid = omp_get_thread_num();
         nth = omp_get_num_threads();
 #endif
-#pragma omp for schedule(static)
-        for (int p = 0; p < panels; p++)
-            pack_a_panel(a, lda, m, k, mr, p, a_packed + (size_t)p * mr * k);
 
         int n0 = 0, n1 = n, p0 = 0, p1 = panels;
         if (split_columns) {
@@ -208,12 +181,12 @@ static void gemm(int threads, int m, int n, int k, const float *a, int lda, cons
                     pack_b_block(src->b, src->ldb, pc, kc, jc, j1, nr, b_packed);
                 for (int p = p0; p < p1; p++) {
                     int rows = m - p * mr < mr ? m - p * mr : mr;
-                    const float *a_panel = a_packed + (size_t)p * mr * k + (size_t)pc * mr;
+                    const float *a_rows = a + (size_t)p * mr * lda + pc;
                     for (int q = 0; jc + q * nr < j1; q++) {
                         int col = jc + q * nr, cols = j1 - col < nr ? j1 - col : nr;
                         float *tile = c + (size_t)p * mr * ldc + col;
-                        isa->kernel(kc, a_panel, b_packed + (size_t)q * kc * nr, tile, ldc, rows,
-                                    cols, pc > 0);
+                        isa->kernel(kc, a_rows, lda, b_packed + (size_t)q * kc * nr, tile, ldc,
+                                    rows, cols, pc > 0);
                         if (last && (bias || relu))
                             bias_relu_tile(tile, ldc, rows, cols, bias ? bias + p * mr : NULL, relu);
                     }
@@ -261,7 +234,7 @@ void incept_gemm_prepacked(int m, int n, int k, const float *a_packed, const flo
         int cols = n - q * nr < nr ? n - q * nr : nr;
         for (int p = 0; p * mr < m; p++) {
             int rows = m - p * mr < mr ? m - p * mr : mr;
-            isa->kernel(k, a_packed + (size_t)p * mr * k, b_packed + (size_t)q * nr * k,
+            isa->kernel(k, a_packed + (size_t)p * mr * k, 0, b_packed + (size_t)q * nr * k,
                         c + (size_t)p * mr * ldc + q * nr, ldc, rows, cols, 0);
         }
     }

@@ -7,14 +7,28 @@
 #define MR 6
 #define NR 16
 
-static void kernel_avx2(int kc, const float *a, const float *b, float *c, int ldc, int rows,
-                        int cols, int accumulate)
+static void kernel_avx2(int kc, const float *a, int lda, const float *b, float *c, int ldc,
+                        int rows, int cols, int accumulate)
 {
     __m256 acc[MR][2];
 #pragma GCC unroll 6
     for (int r = 0; r < MR; r++)
         acc[r][0] = acc[r][1] = _mm256_setzero_ps();
-    for (int k = 0; k < kc; k++) {
+    if (lda) {
+        const float *row[MR]; /* rows past the last repeat it; their results are not stored */
+        for (int r = 0; r < MR; r++)
+            row[r] = a + (long)(r < rows ? r : rows - 1) * lda;
+        for (int k = 0; k < kc; k++) {
+            __m256 b0 = _mm256_loadu_ps(b + k * NR), b1 = _mm256_loadu_ps(b + k * NR + 8);
+#pragma GCC unroll 6
+            for (int r = 0; r < MR; r++) {
+                __m256 ar = _mm256_broadcast_ss(row[r] + k);
+                acc[r][0] = _mm256_fmadd_ps(ar, b0, acc[r][0]);
+                acc[r][1] = _mm256_fmadd_ps(ar, b1, acc[r][1]);
+            }
+        }
+    }
+    for (int k = 0; k < kc && !lda; k++) {
         __m256 b0 = _mm256_loadu_ps(b + k * NR), b1 = _mm256_loadu_ps(b + k * NR + 8);
 #pragma GCC unroll 6
         for (int r = 0; r < MR; r++) {

@@ -8,14 +8,28 @@
 #define MR 12
 #define NR 32
 
-static void kernel_avx512(int kc, const float *a, const float *b, float *c, int ldc, int rows,
-                          int cols, int accumulate)
+static void kernel_avx512(int kc, const float *a, int lda, const float *b, float *c, int ldc,
+                          int rows, int cols, int accumulate)
 {
     __m512 acc[MR][2];
 #pragma GCC unroll 12
     for (int r = 0; r < MR; r++)
         acc[r][0] = acc[r][1] = _mm512_setzero_ps();
-    for (int k = 0; k < kc; k++) {
+    if (lda) {
+        const float *row[MR]; /* rows past the last repeat it; their results are not stored */
+        for (int r = 0; r < MR; r++)
+            row[r] = a + (long)(r < rows ? r : rows - 1) * lda;
+        for (int k = 0; k < kc; k++) {
+            __m512 b0 = _mm512_loadu_ps(b + k * NR), b1 = _mm512_loadu_ps(b + k * NR + 16);
+#pragma GCC unroll 12
+            for (int r = 0; r < MR; r++) {
+                __m512 ar = _mm512_set1_ps(row[r][k]);
+                acc[r][0] = _mm512_fmadd_ps(ar, b0, acc[r][0]);
+                acc[r][1] = _mm512_fmadd_ps(ar, b1, acc[r][1]);
+            }
+        }
+    }
+    for (int k = 0; k < kc && !lda; k++) {
         __m512 b0 = _mm512_loadu_ps(b + k * NR), b1 = _mm512_loadu_ps(b + k * NR + 16);
 #pragma GCC unroll 12
         for (int r = 0; r < MR; r++) {

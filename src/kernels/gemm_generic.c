@@ -6,14 +6,16 @@
 #define MR 4
 #define NR 16
 
-static void kernel_generic(int kc, const float *a, const float *b, float *c, int ldc, int rows,
-                           int cols, int accumulate)
+static void kernel_generic(int kc, const float *a, int lda, const float *b, float *c, int ldc,
+                           int rows, int cols, int accumulate)
 {
     float acc[MR][NR] = {{0}};
     for (int k = 0; k < kc; k++)
-        for (int r = 0; r < MR; r++)
+        for (int r = 0; r < MR; r++) {
+            float ar = lda ? (r < rows ? a[(long)r * lda + k] : 0.0f) : a[k * MR + r];
             for (int j = 0; j < NR; j++)
-                acc[r][j] += a[k * MR + r] * b[k * NR + j];
+                acc[r][j] += ar * b[k * NR + j];
+        }
     for (int r = 0; r < rows; r++)
         for (int j = 0; j < cols; j++)
             c[(long)r * ldc + j] = accumulate ? c[(long)r * ldc + j] + acc[r][j] : acc[r][j];

@@ -1,14 +1,15 @@
 /* gemm_kernels.h — the SGEMM micro-kernels, one per instruction set, and the table that picks
- * one at run time from CPUID. Each computes one MR x NR tile of C from packed panels:
- *   a: kc steps of MR values (rows of A, zero-padded past `rows`)
- *   b: kc steps of NR values (columns of B, zero-padded past `cols`)
+ * one at run time from CPUID. Each computes one MR x NR tile of C from
+ *   a: with lda = 0, a packed panel: kc steps of MR values (rows of A, zero-padded past `rows`);
+ *      with lda > 0, A itself: row r at a + r*lda (only rows below `rows` are read)
+ *   b: a packed panel, kc steps of NR values (columns of B, zero-padded past `cols`)
  *   C[0..rows, 0..cols] (row stride ldc) = (accumulate ? C : 0) + a * b
  * Only the valid rows and columns of C are read or written. */
 #ifndef INCEPT_KERNELS_GEMM_KERNELS_H
 #define INCEPT_KERNELS_GEMM_KERNELS_H
 
-typedef void (*incept_gemm_micro_kernel)(int kc, const float *a, const float *b, float *c, int ldc,
-                                         int rows, int cols, int accumulate);
+typedef void (*incept_gemm_micro_kernel)(int kc, const float *a, int lda, const float *b, float *c,
+                                         int ldc, int rows, int cols, int accumulate);
 
 typedef struct {
     const char *name; /* "avx512", "avx2", "generic" */
