@@ -45,15 +45,19 @@ static void test_allocation_failures(const char *path)
               tried);
 }
 
-/* Runs the CLI with `args` and returns its exit code; its stderr goes to `err`. */
-static int cli(const char *args, char *err, size_t err_size)
+/* Runs the CLI with `args` and returns its exit code; its stderr goes to `err` (or, when
+ * `stdout_too`, its stdout and stderr). */
+static int cli_output(const char *args, char *err, size_t err_size, int stdout_too)
 {
     const char *exe = getenv("INCEPT_CLI");
     char cmd[2048], errfile[] = "/tmp/incept_cli_err_XXXXXX";
     int fd = mkstemp(errfile);
     close(fd);
-    snprintf(cmd, sizeof cmd, "%s %s >/dev/null 2>%s </dev/null", exe ? exe : "build/incept", args,
-             errfile);
+    if (stdout_too)
+        snprintf(cmd, sizeof cmd, "%s %s >%s 2>&1 </dev/null", exe ? exe : "build/incept", args, errfile);
+    else
+        snprintf(cmd, sizeof cmd, "%s %s >/dev/null 2>%s </dev/null", exe ? exe : "build/incept", args,
+                 errfile);
     int status = system(cmd);
     FILE *f = fopen(errfile, "r");
     size_t n = f ? fread(err, 1, err_size - 1, f) : 0;
@@ -63,6 +67,8 @@ static int cli(const char *args, char *err, size_t err_size)
     unlink(errfile);
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
+
+static int cli(const char *args, char *err, size_t err_size) { return cli_output(args, err, err_size, 0); }
 
 static void test_cli(void)
 {
@@ -91,6 +97,16 @@ static void test_cli(void)
     free(got);
     free(expect);
     unlink("/tmp/incept_cli_out.bin");
+
+    /* bench: a profile table, then the summary line last */
+    char out[16384];
+    CHECK(cli_output("bench tests/fixtures/opset13_same_upper.onnx --batch 3 --threads 2 --seconds 1 "
+                     "--profile", out, sizeof out, 1) == 0);
+    const char *last = strstr(out, "bench: batch=3 threads=2 median_ms=");
+    CHECK_MSG(last && strstr(last, " img_s=") && strstr(last, " gflops=") && strstr(last, " peak_rss_mb=")
+              && strchr(last, '\n') == last + strlen(last) - 1, "bench output: %s", out);
+    CHECK(strstr(out, "GFLOP/s") && strstr(out, "memory: parameters"));
+    CHECK(cli("bench tests/fixtures/opset13_same_upper.onnx --batch 0", err, sizeof err) == 2);
 
     /* description + weights through the CLI */
     CHECK(cli("init-weights models/tiny.incept /tmp/incept_cli_tiny.w --seed 3", err, sizeof err) == 0);

@@ -107,7 +107,7 @@ static inline void output_transform_f2(const lanes *m, int is, lanes *r, int os)
 }
 
 /* The 2-D transforms of each variant: columns, then rows. */
-static void filter_2d_f4(const lanes *g, lanes *u)
+INLINE void filter_2d_f4(const lanes *g, lanes *u)
 {
     lanes tmp[6 * 3];
     for (int j = 0; j < 3; j++)
@@ -116,7 +116,7 @@ static void filter_2d_f4(const lanes *g, lanes *u)
         filter_transform(tmp + i * 3, 1, u + i * 6, 1);
 }
 
-static void input_2d_f4(const lanes *d, lanes *v)
+INLINE void input_2d_f4(const lanes *d, lanes *v)
 {
     lanes tmp[36];
     for (int j = 0; j < 6; j++)
@@ -125,7 +125,7 @@ static void input_2d_f4(const lanes *d, lanes *v)
         input_transform(tmp + i * 6, 1, v + i * 6, 1);
 }
 
-static void output_2d_f4(const lanes *m, lanes *y)
+INLINE void output_2d_f4(const lanes *m, lanes *y)
 {
     lanes tmp[6 * 4];
     for (int j = 0; j < 6; j++)
@@ -134,7 +134,7 @@ static void output_2d_f4(const lanes *m, lanes *y)
         output_transform(tmp + i * 6, 1, y + i * 4, 1);
 }
 
-static void filter_2d_f2(const lanes *g, lanes *u)
+INLINE void filter_2d_f2(const lanes *g, lanes *u)
 {
     lanes tmp[4 * 3];
     for (int j = 0; j < 3; j++)
@@ -143,7 +143,7 @@ static void filter_2d_f2(const lanes *g, lanes *u)
         filter_transform_f2(tmp + i * 3, 1, u + i * 4, 1);
 }
 
-static void input_2d_f2(const lanes *d, lanes *v)
+INLINE void input_2d_f2(const lanes *d, lanes *v)
 {
     lanes tmp[16];
     for (int j = 0; j < 4; j++)
@@ -152,7 +152,7 @@ static void input_2d_f2(const lanes *d, lanes *v)
         input_transform_f2(tmp + i * 4, 1, v + i * 4, 1);
 }
 
-static void output_2d_f2(const lanes *m, lanes *y)
+INLINE void output_2d_f2(const lanes *m, lanes *y)
 {
     lanes tmp[4 * 2];
     for (int j = 0; j < 4; j++)
@@ -224,7 +224,8 @@ INLINE void transform_filters(const variant *v, const float *weight, int in_c, i
     v->filter(g, t);
     float *dst = u + (size_t)p * mr * in_c + (size_t)c * mr;
     for (int xi = 0; xi < v->positions; xi++)
-        memcpy(dst + xi * u_stride, t[xi], sizeof(float) * mr);
+        for (int l = 0; l < mr; l++)
+            dst[xi * u_stride + l] = t[xi][l];
 }
 
 typedef struct {
@@ -265,7 +266,8 @@ INLINE void transform_inputs(const variant *vr, const input_geometry *ig, int c,
     vr->input(d, tr);
     float *dst = v + (size_t)(t0 / nr) * nr * ig->in_c + (size_t)c * nr + t0 % nr;
     for (int xi = 0; xi < vr->positions; xi++)
-        memcpy(dst + xi * v_stride, tr[xi], sizeof(tr[xi]));
+        for (int l = 0; l < LANES; l++)
+            dst[xi * v_stride + l] = tr[xi][l];
 }
 
 typedef struct {
@@ -285,7 +287,8 @@ INLINE void transform_outputs(const variant *vr, const output_geometry *og, int 
     const float *src = mm + (size_t)o * block + t0;
     for (int xi = 0; xi < vr->positions; xi++) {
         if (n == LANES) {
-            memcpy(m[xi], src + xi * m_stride, sizeof m[xi]);
+            for (int l = 0; l < LANES; l++)
+                m[xi][l] = src[xi * m_stride + l];
         } else {
             for (int l = 0; l < LANES; l++)
                 m[xi][l] = l < n ? src[xi * m_stride + l] : 0.0f;
