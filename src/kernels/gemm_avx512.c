@@ -15,7 +15,25 @@ static void kernel_avx512(int kc, const float *a, int lda, const float *b, float
 #pragma GCC unroll 12
     for (int r = 0; r < MR; r++)
         acc[r][0] = acc[r][1] = _mm512_setzero_ps();
-    if (lda) {
+    if (cols <= 16 && lda) {
+        /* a narrow last panel (14x14 images: 196 = 6 x 32 + 4): half the multiplies */
+        const float *row[MR];
+        for (int r = 0; r < MR; r++)
+            row[r] = a + (long)(r < rows ? r : rows - 1) * lda;
+        for (int k = 0; k < kc; k++) {
+            __m512 b0 = _mm512_loadu_ps(b + k * NR);
+#pragma GCC unroll 12
+            for (int r = 0; r < MR; r++)
+                acc[r][0] = _mm512_fmadd_ps(_mm512_set1_ps(row[r][k]), b0, acc[r][0]);
+        }
+    } else if (cols <= 16) {
+        for (int k = 0; k < kc; k++) {
+            __m512 b0 = _mm512_loadu_ps(b + k * NR);
+#pragma GCC unroll 12
+            for (int r = 0; r < MR; r++)
+                acc[r][0] = _mm512_fmadd_ps(_mm512_set1_ps(a[k * MR + r]), b0, acc[r][0]);
+        }
+    } else if (lda) {
         const float *row[MR]; /* rows past the last repeat it; their results are not stored */
         for (int r = 0; r < MR; r++)
             row[r] = a + (long)(r < rows ? r : rows - 1) * lda;
@@ -29,7 +47,7 @@ static void kernel_avx512(int kc, const float *a, int lda, const float *b, float
             }
         }
     }
-    for (int k = 0; k < kc && !lda; k++) {
+    for (int k = 0; k < kc && !lda && cols > 16; k++) {
         __m512 b0 = _mm512_loadu_ps(b + k * NR), b1 = _mm512_loadu_ps(b + k * NR + 16);
 #pragma GCC unroll 12
         for (int r = 0; r < MR; r++) {
