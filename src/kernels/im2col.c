@@ -18,7 +18,8 @@ static inline void unfold_row(const incept_im2col *g, int c, int ky, int kx, int
         int run = g->out_w - ox < count ? g->out_w - ox : count;
         int iy = oy * g->stride_h - g->pad_top + ky * g->dilation_h;
         if (iy < 0 || iy >= g->in_h) {
-            memset(out, 0, sizeof(float) * run);
+            for (int t = 0; t < run; t++)
+                out[t] = 0.0f;
         } else {
             const float *src = plane + (size_t)iy * g->in_w;
             int ix = ox * g->stride_w - g->pad_left + kx * g->dilation_w;
@@ -31,9 +32,13 @@ static inline void unfold_row(const incept_im2col *g, int c, int ky, int kx, int
                     hi = run;
                 if (hi < lo)
                     hi = lo;
-                memset(out, 0, sizeof(float) * lo);
-                memcpy(out + lo, src + ix + lo, sizeof(float) * (hi - lo));
-                memset(out + hi, 0, sizeof(float) * (run - hi));
+                /* loops, not memcpy: runs are one output row, often 7 or 14 floats */
+                for (int t = 0; t < lo; t++)
+                    out[t] = 0.0f;
+                for (int t = lo; t < hi; t++)
+                    out[t] = src[ix + t];
+                for (int t = hi; t < run; t++)
+                    out[t] = 0.0f;
             } else {
                 /* strided: the same split into a zero head, a branch-free middle, a zero tail */
                 int sw = g->stride_w, lo = 0, hi = run;
