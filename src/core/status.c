@@ -88,6 +88,19 @@ void *incept_realloc(void *ptr, size_t size)
     return p;
 }
 
+incept_status incept_grow(void **items, int *capacity, int count, size_t item_size)
+{
+    if (count < *capacity)
+        return INCEPT_OK;
+    int new_capacity = *capacity ? *capacity * 2 : 16;
+    void *p = incept_realloc(*items, (size_t)new_capacity * item_size);
+    if (!p)
+        return INCEPT_ERR_NOMEM;
+    *items = p;
+    *capacity = new_capacity;
+    return INCEPT_OK;
+}
+
 float *incept_alloc_floats(size_t count)
 {
     size_t bytes = (count ? count : 1) * sizeof(float);

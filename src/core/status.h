@@ -22,6 +22,8 @@ void *incept_malloc(size_t size);
 void *incept_calloc(size_t count, size_t size);
 void *incept_realloc(void *ptr, size_t size);
 char *incept_strdup(const char *s);
+/* Makes room for one more item in a growing array (doubling, from 16); keeps *items on failure. */
+incept_status incept_grow(void **items, int *capacity, int count, size_t item_size);
 /* 64-byte aligned, for activations and workspaces; release with free(). */
 float *incept_alloc_floats(size_t count);
 

@@ -49,20 +49,6 @@ incept_attrs incept_attrs_default(void)
     return a;
 }
 
-/* Grows *items (of `size` bytes each) so that one more fits. */
-static incept_status grow(void **items, int *capacity, int count, size_t size)
-{
-    if (count < *capacity)
-        return INCEPT_OK;
-    int new_capacity = *capacity ? *capacity * 2 : 16;
-    void *p = incept_realloc(*items, (size_t)new_capacity * size);
-    if (!p)
-        return INCEPT_ERR_NOMEM;
-    *items = p;
-    *capacity = new_capacity;
-    return INCEPT_OK;
-}
-
 int incept_graph_find_value(const incept_graph *g, const char *name)
 {
     for (int i = g->n_values - 1; i >= 0; i--)
@@ -76,7 +62,7 @@ static incept_status add_value(incept_graph *g, const char *name, int c, int h, 
 {
     if (incept_graph_find_value(g, name) >= 0)
         return incept_fail(INCEPT_ERR_FORMAT, "'%s' is defined twice", name);
-    if (grow((void **)&g->values, &g->cap_values, g->n_values, sizeof *g->values))
+    if (incept_grow((void **)&g->values, &g->cap_values, g->n_values, sizeof *g->values))
         return INCEPT_ERR_NOMEM;
     char *copy = incept_strdup(name);
     if (!copy)
@@ -113,7 +99,7 @@ incept_status incept_graph_add_param(incept_graph *g, const char *name, int ndim
     for (int i = 0; i < g->n_params; i++)
         if (strcmp(g->params[i].name, name) == 0)
             return incept_fail(INCEPT_ERR_FORMAT, "parameter '%s' is defined twice", name);
-    if (grow((void **)&g->params, &g->cap_params, g->n_params, sizeof *g->params))
+    if (incept_grow((void **)&g->params, &g->cap_params, g->n_params, sizeof *g->params))
         return INCEPT_ERR_NOMEM;
     if (g->param_data)
         return incept_fail(INCEPT_ERR_ARG, "parameter '%s' added after the parameters were allocated",
@@ -162,7 +148,7 @@ incept_status incept_graph_add_node(incept_graph *g, const char *op_name, const 
     for (int i = 0; i < n_inputs; i++)
         if (inputs[i] < 0 || inputs[i] >= g->n_values)
             return incept_fail(INCEPT_ERR_ARG, "%s: input %d does not exist", name, i);
-    if (grow((void **)&g->nodes, &g->cap_nodes, g->n_nodes, sizeof *g->nodes))
+    if (incept_grow((void **)&g->nodes, &g->cap_nodes, g->n_nodes, sizeof *g->nodes))
         return INCEPT_ERR_NOMEM;
     incept_node *n = &g->nodes[g->n_nodes];
     memset(n, 0, sizeof *n);

@@ -71,14 +71,8 @@ static binding *find_binding(importer *im, const char *name)
 static incept_status bind(importer *im, const char *name, int value, const Onnx__TensorProto *t,
                           int rank)
 {
-    if (im->n_bindings == im->cap_bindings) {
-        int cap = im->cap_bindings ? im->cap_bindings * 2 : 256;
-        binding *b = incept_realloc(im->bindings, sizeof *b * (size_t)cap);
-        if (!b)
-            return INCEPT_ERR_NOMEM;
-        im->bindings = b;
-        im->cap_bindings = cap;
-    }
+    if (incept_grow((void **)&im->bindings, &im->cap_bindings, im->n_bindings, sizeof *im->bindings))
+        return INCEPT_ERR_NOMEM;
     binding *b = &im->bindings[im->n_bindings++];
     b->name = name;
     b->value = value;
@@ -249,14 +243,8 @@ static incept_status weight_param(importer *im, const Onnx__NodeProto *n, size_t
     incept_status st = incept_graph_add_param(im->graph, b->name, ndim, dims, param);
     if (st)
         return incept_fail_prefix(st, "%s: ", im->path);
-    if (im->n_copies == im->cap_copies) {
-        int cap = im->cap_copies ? im->cap_copies * 2 : 128;
-        pending_copy *p = incept_realloc(im->copies, sizeof *p * (size_t)cap);
-        if (!p)
-            return INCEPT_ERR_NOMEM;
-        im->copies = p;
-        im->cap_copies = cap;
-    }
+    if (incept_grow((void **)&im->copies, &im->cap_copies, im->n_copies, sizeof *im->copies))
+        return INCEPT_ERR_NOMEM;
     im->copies[im->n_copies++] = (pending_copy){*param, (int)(b - im->bindings), transpose, scale};
     if (!transpose && scale == 1.0f)
         b->param = *param;
