@@ -96,6 +96,29 @@ void incept_model_init_weights(incept_model *model, unsigned long long seed);
 incept_status incept_model_save_weights(const incept_model *model, const char *path);
 incept_status incept_model_load_weights(incept_model *model, const char *path);
 
+/* ---- Training ---------------------------------------------------------------------------- */
+
+/* One forward and backward pass over a labelled batch (labels: class indices). The loss is the
+ * mean softmax cross-entropy of the main output plus aux_weight (0.3, as in the paper) times
+ * that of each auxiliary classifier; *loss receives it. Afterwards incept_model_param_grad gives
+ * each parameter's gradient (the gradients of this batch only). Dropout is on unless switched
+ * off; its masks come from the training seed and the step count. */
+incept_status incept_model_train_step(incept_model *model, const float *input, const int *labels,
+                                      int batch, float *loss);
+incept_status incept_model_param_grad(const incept_model *model, int index, const float **grad);
+/* aux_weight: the auxiliary heads' share of the loss; dropout: 0 turns it off in training;
+ * seed: the dropout masks' seed. */
+incept_status incept_model_set_training(incept_model *model, float aux_weight, int dropout,
+                                        unsigned long long seed);
+
+/* SGD with momentum and weight decay in PyTorch's form: v = momentum v + (g + decay w);
+ * w -= learning_rate v. decay_biases 0 leaves biases (1-D parameters) undecayed. */
+typedef struct {
+    float learning_rate, momentum, weight_decay;
+    int decay_biases;
+} incept_sgd;
+incept_status incept_model_sgd_step(incept_model *model, const incept_sgd *sgd);
+
 /* ---- Reporting --------------------------------------------------------------------------- */
 
 typedef struct {

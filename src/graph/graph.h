@@ -126,6 +126,7 @@ struct incept_model {
     int planned_batch;
     int planned_keep;
     int planned_threads;
+    int planned_training;  /* the plan keeps everything backward needs and has gradients */
     int *order;        /* node indices to run, in order */
     int n_order;
     incept_tensor *views; /* per value */
@@ -134,11 +135,29 @@ struct incept_model {
     float *workspace;
     size_t workspace_floats;
     incept_tensor *node_inputs; /* scratch for one node's input views */
+    /* Training: gradients of every value (a second arena laid out like the first), of the
+     * parameters (parallel to param_data), SGD momentum, and which values carry a loss. */
+    float *grad_arena;
+    incept_tensor *grad_views;
+    incept_tensor *node_input_grads;
+    float *param_grads;
+    float *momentum;
+    int *loss_values;
+    float *loss_weights;
+    int n_losses;
+    unsigned long long train_seed, train_steps;
+    float aux_weight;
+    int dropout_off;
 };
 
 /* Makes (or keeps) the plan for this batch size: execution order of the inference graph,
- * activation offsets in one arena reused after each value's last reader, and one workspace. */
-incept_status incept_model_plan(incept_model *m, int batch);
+ * activation offsets in one arena reused after each value's last reader, and one workspace.
+ * For training: every node (auxiliary heads too), every activation kept, nothing in place,
+ * and a gradient arena laid out like the activations. */
+incept_status incept_model_plan(incept_model *m, int batch, int training);
+/* Runs the planned nodes forward on `input` (training: dropout drops with `seed`). */
+void incept_model_run_forward(incept_model *m, const float *input, int training,
+                              unsigned long long seed);
 /* Frees the plan's memory. */
 void incept_model_drop_plan(incept_model *m);
 /* Builds a fresh model around an already built graph (takes ownership, allocates its

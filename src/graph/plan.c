@@ -23,6 +23,11 @@ void incept_model_drop_plan(incept_model *m)
 {
     free(m->order);
     free(m->views);
+    free(m->grad_arena);
+    free(m->grad_views);
+    free(m->node_input_grads);
+    m->grad_arena = NULL;
+    m->grad_views = m->node_input_grads = NULL;
     free(m->arena);
     free(m->workspace);
     free(m->node_inputs);
@@ -77,11 +82,12 @@ static size_t place_blocks(block *blocks, int count)
     return arena;
 }
 
-incept_status incept_model_plan(incept_model *m, int batch)
+incept_status incept_model_plan(incept_model *m, int batch, int training)
 {
     if (m->planned_batch == batch && m->planned_keep == m->keep_activations &&
-        m->planned_threads == m->threads)
+        m->planned_threads == m->threads && m->planned_training == training)
         return INCEPT_OK;
+    const int keep = m->keep_activations || training;
     incept_model_drop_plan(m);
     const incept_graph *g = &m->graph;
     int nv = g->n_values, nn = g->n_nodes;
@@ -107,7 +113,7 @@ incept_status incept_model_plan(incept_model *m, int batch)
     int *value_needed = readers; /* borrowed as a flag array for this walk */
     value_needed[g->output] = 1;
     for (int i = nn - 1; i >= 0; i--) {
-        if (!value_needed[g->nodes[i].output])
+        if (!value_needed[g->nodes[i].output] && !training) /* training runs the aux heads too */
             continue;
         needed[i] = 1;
         for (int k = 0; k < g->nodes[i].n_inputs; k++)
@@ -136,7 +142,7 @@ incept_status incept_model_plan(incept_model *m, int batch)
             last_read[n->inputs[k]] = p;
         }
     }
-    if (m->keep_activations)
+    if (keep)
         for (int v = 0; v < nv; v++)
             last_read[v] = m->n_order;
     last_read[g->output] = m->n_order;
@@ -159,7 +165,7 @@ incept_status incept_model_plan(incept_model *m, int batch)
     }
 
     /* in place: last node first, so each output's final place is known when its input joins it */
-    for (int p = m->n_order - 1; p >= 0 && !m->keep_activations; p--) {
+    for (int p = m->n_order - 1; p >= 0 && !keep; p--) {
         const incept_node *n = &g->nodes[m->order[p]];
         int u = n->inputs[0], out = n->output;
         const incept_value *uv = &g->values[u], *ov = &g->values[out];
@@ -204,10 +210,19 @@ incept_status incept_model_plan(incept_model *m, int batch)
         block_of[blocks[i].root] = i; /* sorting moved them */
 
     size_t workspace = 0;
-    incept_run_config config = {batch, m->threads, m->exact};
+    incept_run_config config = {batch, m->threads, m->exact, training};
     for (int p = 0; p < m->n_order; p++) {
         const incept_node *n = &g->nodes[m->order[p]];
         size_t need = n->op->workspace_floats ? n->op->workspace_floats(g, n, &config) : 0;
+        if (need > workspace)
+            workspace = need;
+        if (training && !n->op->backward) {
+            st = incept_fail(INCEPT_ERR_UNSUPPORTED, "node '%s': op '%s' cannot be trained", n->name,
+                             n->op->name);
+            goto done;
+        }
+        need = training && n->op->backward_workspace_floats
+                   ? n->op->backward_workspace_floats(g, n, &config) : 0;
         if (need > workspace)
             workspace = need;
     }
@@ -217,6 +232,13 @@ incept_status incept_model_plan(incept_model *m, int batch)
     m->node_inputs = incept_malloc(sizeof(incept_tensor) * (size_t)max_inputs);
     if (!m->arena || !m->workspace || !m->node_inputs)
         goto done;
+    if (training) {
+        m->grad_arena = incept_alloc_floats(m->arena_floats);
+        m->grad_views = incept_calloc((size_t)nv, sizeof(incept_tensor));
+        m->node_input_grads = incept_malloc(sizeof(incept_tensor) * (size_t)max_inputs);
+        if (!m->grad_arena || !m->grad_views || !m->node_input_grads)
+            goto done;
+    }
 
     for (int v = 0; v < nv; v++) {
         const incept_value *val = &g->values[v];
@@ -229,9 +251,15 @@ incept_status incept_model_plan(incept_model *m, int batch)
         t->data = m->arena + blocks[block_of[root[v]]].offset + channel_offset[v] * val->h * val->w;
         t->batch_stride = (size_t)rv->c * rv->h * rv->w;
     }
+    for (int v = 0; v < nv && training; v++) { /* gradients: the same layout in their own arena */
+        m->grad_views[v] = m->views[v];
+        if (m->views[v].data)
+            m->grad_views[v].data = m->grad_arena + (m->views[v].data - m->arena);
+    }
     m->planned_batch = batch;
     m->planned_keep = m->keep_activations;
     m->planned_threads = m->threads;
+    m->planned_training = training;
     st = INCEPT_OK;
 done:
     free(needed);

@@ -22,6 +22,7 @@ incept_status incept_model_wrap(incept_graph *g, incept_model **out)
     }
     m->graph = *g;
     m->threads = 1;
+    m->aux_weight = 0.3f;
     incept_graph_init(g);
     *out = m;
     return INCEPT_OK;
@@ -34,6 +35,10 @@ void incept_model_free(incept_model *m)
     incept_model_drop_plan(m);
     incept_graph_free(&m->graph);
     free(m->node_seconds);
+    free(m->param_grads);
+    free(m->momentum);
+    free(m->loss_values);
+    free(m->loss_weights);
     free(m);
 }
 
@@ -130,13 +135,9 @@ incept_status incept_model_profile_report(const incept_model *m, FILE *out)
     return INCEPT_OK;
 }
 
-incept_status incept_model_forward(incept_model *m, const float *input, int batch, float *output)
+void incept_model_run_forward(incept_model *m, const float *input, int training,
+                              unsigned long long seed)
 {
-    if (!m || !input || !output || batch < 1)
-        return incept_fail(INCEPT_ERR_ARG, "forward needs a model, input, output and batch >= 1");
-    incept_status st = incept_model_plan(m, batch);
-    if (st)
-        return st;
     const incept_graph *g = &m->graph;
     m->views[g->input].data = (float *)input; /* ops never write their inputs */
     for (int p = 0; p < m->n_order; p++) {
@@ -155,13 +156,25 @@ incept_status incept_model_forward(incept_model *m, const float *input, int batc
             .workspace = m->workspace,
             .threads = m->threads,
             .exact = m->exact,
+            .training = training,
+            .dropout_seed = seed ^ (0x9e3779b97f4a7c15ULL * (unsigned long long)(m->order[p] + 1)),
         };
         n->op->forward(&args);
         if (m->profiling)
             m->node_seconds[m->order[p]] += now_seconds() - started;
     }
     m->profiled_passes += m->profiling;
-    const incept_tensor *out = &m->views[g->output];
+}
+
+incept_status incept_model_forward(incept_model *m, const float *input, int batch, float *output)
+{
+    if (!m || !input || !output || batch < 1)
+        return incept_fail(INCEPT_ERR_ARG, "forward needs a model, input, output and batch >= 1");
+    incept_status st = incept_model_plan(m, batch, 0);
+    if (st)
+        return st;
+    incept_model_run_forward(m, input, 0, 0);
+    const incept_tensor *out = &m->views[m->graph.output];
     size_t per_sample = (size_t)out->c * out->h * out->w;
     for (int s = 0; s < batch; s++)
         memcpy(output + s * per_sample, out->data + s * out->batch_stride, per_sample * sizeof(float));

@@ -137,7 +137,7 @@ static void pack_bt_block(const float *bt, int ldb, int pc, int kc, int j0, int 
 }
 
 static void gemm(int threads, int m, int n, int k, const float *a, int lda, const b_source *src,
-                 float *c, int ldc, const float *bias, int relu, float *workspace)
+                 float *c, int ldc, const float *bias, int relu, int accumulate, float *workspace)
 {
     const incept_gemm_isa *isa = incept_gemm_current();
     const int mr = isa->mr, nr = isa->nr, panels = (m + mr - 1) / mr;
@@ -186,7 +186,7 @@ static void gemm(int threads, int m, int n, int k, const float *a, int lda, cons
                         int col = jc + q * nr, cols = j1 - col < nr ? j1 - col : nr;
                         float *tile = c + (size_t)p * mr * ldc + col;
                         isa->kernel(kc, a_rows, lda, b_packed + (size_t)q * kc * nr, tile, ldc,
-                                    rows, cols, pc > 0);
+                                    rows, cols, pc > 0 || accumulate);
                         if (last && (bias || relu))
                             bias_relu_tile(tile, ldc, rows, cols, bias ? bias + p * mr : NULL, relu);
                     }
@@ -200,14 +200,21 @@ void incept_gemm(int threads, int m, int n, int k, const float *a, int lda, cons
                  float *c, int ldc, const float *bias, int relu, float *workspace)
 {
     b_source src = {b, ldb, 0, NULL};
-    gemm(threads, m, n, k, a, lda, &src, c, ldc, bias, relu, workspace);
+    gemm(threads, m, n, k, a, lda, &src, c, ldc, bias, relu, 0, workspace);
+}
+
+void incept_gemm_accumulate(int threads, int m, int n, int k, const float *a, int lda, const float *b,
+                            int ldb, int b_transposed, float *c, int ldc, float *workspace)
+{
+    b_source src = {b, ldb, b_transposed, NULL};
+    gemm(threads, m, n, k, a, lda, &src, c, ldc, NULL, 0, 1, workspace);
 }
 
 void incept_gemm_bt(int threads, int m, int n, int k, const float *a, int lda, const float *bt,
                     int ldbt, float *c, int ldc, float *workspace)
 {
     b_source src = {bt, ldbt, 1, NULL};
-    gemm(threads, m, n, k, a, lda, &src, c, ldc, NULL, 0, workspace);
+    gemm(threads, m, n, k, a, lda, &src, c, ldc, NULL, 0, 0, workspace);
 }
 
 void incept_gemm_conv(int threads, int m, int n, int k, const float *a, int lda,
@@ -215,7 +222,7 @@ void incept_gemm_conv(int threads, int m, int n, int k, const float *a, int lda,
                       float *workspace)
 {
     b_source src = {NULL, 0, 0, conv};
-    gemm(threads, m, n, k, a, lda, &src, c, ldc, bias, relu, workspace);
+    gemm(threads, m, n, k, a, lda, &src, c, ldc, bias, relu, 0, workspace);
 }
 
 void incept_gemm_tile(int *mr, int *nr)

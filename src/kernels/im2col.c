@@ -85,3 +85,34 @@ void incept_im2col_pack(const incept_im2col *g, int k0, int kc, int j0, int j1, 
         }
     }
 }
+
+void incept_im2col_dense(const incept_im2col *g, float *col)
+{
+    const int taps = g->kernel_h * g->kernel_w, n = g->out_h * g->out_w;
+    for (int k = 0; k < g->channels * taps; k++) {
+        int tap = k % taps;
+        unfold_row(g, k / taps, tap / g->kernel_w, tap % g->kernel_w, 0, n, col + (size_t)k * n);
+    }
+}
+
+void incept_col2im_add(const incept_im2col *g, const float *col, float *image)
+{
+    const int taps = g->kernel_h * g->kernel_w, n = g->out_h * g->out_w;
+    for (int c = 0; c < g->channels; c++) {
+        float *plane = image + (size_t)c * g->in_h * g->in_w;
+        for (int tap = 0; tap < taps; tap++) {
+            int ky = tap / g->kernel_w, kx = tap % g->kernel_w;
+            const float *row = col + ((size_t)c * taps + tap) * n;
+            for (int oy = 0; oy < g->out_h; oy++) {
+                int iy = oy * g->stride_h - g->pad_top + ky * g->dilation_h;
+                if (iy < 0 || iy >= g->in_h)
+                    continue;
+                for (int ox = 0; ox < g->out_w; ox++) {
+                    int ix = ox * g->stride_w - g->pad_left + kx * g->dilation_w;
+                    if (ix >= 0 && ix < g->in_w)
+                        plane[(size_t)iy * g->in_w + ix] += row[oy * g->out_w + ox];
+                }
+            }
+        }
+    }
+}

@@ -17,6 +17,10 @@ void incept_gemm(int threads, int m, int n, int k, const float *a, int lda, cons
 void incept_gemm_bt(int threads, int m, int n, int k, const float *a, int lda, const float *bt,
                     int ldbt, float *c, int ldc, float *workspace);
 
+/* C[M, N] += A[M, K] * B[K, N], B dense or (b_transposed) given as bt[N, K]: for gradients. */
+void incept_gemm_accumulate(int threads, int m, int n, int k, const float *a, int lda, const float *b,
+                            int ldb, int b_transposed, float *c, int ldc, float *workspace);
+
 /* A convolution's input seen as the im2col matrix B[K, N] of one image and group: row
  * k = (c*kernel_h + ky)*kernel_w + kx, column n = oy*out_w + ox. */
 typedef struct {
@@ -31,6 +35,10 @@ typedef struct {
 void incept_gemm_conv(int threads, int m, int n, int k, const float *a, int lda,
                       const incept_im2col *conv, float *c, int ldc, const float *bias, int relu,
                       float *workspace);
+/* The whole im2col matrix of one image, dense: col[K][N]. */
+void incept_im2col_dense(const incept_im2col *conv, float *col);
+/* The adjoint: image += the columns folded back (every tap adds into the pixel it read). */
+void incept_col2im_add(const incept_im2col *conv, const float *col, float *image);
 /* Packs rows [k0, k0+kc) and columns [j0, j1) of the im2col matrix into panels of nr columns
  * (for each row, nr values; zeros past j1). */
 void incept_im2col_pack(const incept_im2col *conv, int k0, int kc, int j0, int j1, int nr,

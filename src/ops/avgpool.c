@@ -39,7 +39,45 @@ static void avgpool_forward(const incept_op_args *args)
     }
 }
 
+/* Each output's gradient spread evenly over its window, with the forward pass's divisor. */
+static void avgpool_backward(const incept_backward_args *args)
+{
+    const incept_attrs *a = &args->node->attrs;
+    const incept_tensor *dy = &args->output_grad, *dx = &args->input_grads[0];
+    if (!dx->data)
+        return;
+    int planes = dx->n * dx->c;
+#pragma omp parallel for num_threads(args->threads) schedule(static)
+    for (int p = 0; p < planes; p++) {
+        int s = p / dx->c, ch = p % dx->c;
+        const float *g = dy->data + s * dy->batch_stride + (size_t)ch * dy->h * dy->w;
+        float *d = dx->data + s * dx->batch_stride + (size_t)ch * dx->h * dx->w;
+        for (int oy = 0; oy < dy->h; oy++) {
+            int y0 = oy * a->stride_h - a->pad_top, y1 = y0 + a->kernel_h;
+            if (y1 > dx->h + a->pad_bottom) y1 = dx->h + a->pad_bottom;
+            int padded_h = y1 - y0;
+            if (y0 < 0) y0 = 0;
+            if (y1 > dx->h) y1 = dx->h;
+            for (int ox = 0; ox < dy->w; ox++) {
+                int x0 = ox * a->stride_w - a->pad_left, x1 = x0 + a->kernel_w;
+                if (x1 > dx->w + a->pad_right) x1 = dx->w + a->pad_right;
+                int padded_w = x1 - x0;
+                if (x0 < 0) x0 = 0;
+                if (x1 > dx->w) x1 = dx->w;
+                int count = a->count_include_pad ? padded_h * padded_w : (y1 - y0) * (x1 - x0);
+                if (count <= 0)
+                    continue;
+                float share = g[oy * dy->w + ox] / (float)count;
+                for (int iy = y0; iy < y1; iy++)
+                    for (int ix = x0; ix < x1; ix++)
+                        d[iy * dx->w + ix] += share;
+            }
+        }
+    }
+}
+
 const incept_op incept_op_avgpool = {
     .name = "avgpool", .min_inputs = 1, .max_inputs = 1,
     .infer = incept_pool_infer, .forward = avgpool_forward,
+    .backward = avgpool_backward,
 };

@@ -38,7 +38,25 @@ static void concat_forward(const incept_op_args *args)
     }
 }
 
+/* Each input's gradient is its slice of the output's; inputs the planner wrote in place already
+ * share that memory, the others get it added. */
+static void concat_backward(const incept_backward_args *args)
+{
+    const incept_tensor *dy = &args->output_grad;
+    size_t plane = (size_t)dy->h * dy->w, channel_offset = 0;
+    for (int i = 0; i < args->n_inputs; i++) {
+        incept_tensor dx = args->input_grads[i];
+        incept_tensor slice = *dy;
+        slice.data = dy->data + channel_offset * plane;
+        slice.c = args->inputs[i].c;
+        if (dx.data)
+            incept_tensor_accumulate(&dx, &slice);
+        channel_offset += (size_t)args->inputs[i].c;
+    }
+}
+
 const incept_op incept_op_concat = {
     .name = "concat", .min_inputs = 1, .max_inputs = 0,
     .infer = concat_infer, .forward = concat_forward,
+    .backward = concat_backward,
 };

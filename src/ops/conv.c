@@ -176,6 +176,75 @@ static void conv_forward(const incept_op_args *args)
     }
 }
 
+/* Backward, per sample and group, with col the im2col matrix (the input itself when pointwise):
+ *   dbias += row sums of dY;   dW += dY col^T;   dcol = W^T dY, folded back into dX (col2im).
+ * Scratch: col, dcol, W^T and one GEMM packing buffer. Samples run one after another so that
+ * the parameter gradients accumulate in a fixed order. */
+static size_t conv_backward_workspace(const incept_graph *g, const incept_node *n,
+                                      const incept_run_config *cfg)
+{
+    const incept_value *in = incept_node_input(g, n, 0), *out = &g->values[n->output];
+    const incept_attrs *a = &n->attrs;
+    size_t k = (size_t)(in->c / a->groups) * a->kernel_h * a->kernel_w, plane = (size_t)out->h * out->w;
+    size_t m = (size_t)(out->c / a->groups);
+    return 2 * k * plane + k * m + incept_gemm_workspace((int)m, (int)plane, (int)k, cfg->threads) +
+           incept_gemm_workspace((int)k, (int)plane, (int)m, cfg->threads);
+}
+
+static void conv_backward(const incept_backward_args *args)
+{
+    const incept_attrs *a = &args->node->attrs;
+    const incept_tensor *in = &args->inputs[0], *dx = &args->input_grads[0];
+    incept_tensor dy = args->output_grad;
+    if (a->relu)
+        incept_relu_mask_grad(&args->output, &dy);
+    const int groups = a->groups, cin_g = in->c / groups, cout_g = dy.c / groups;
+    const int k = cin_g * a->kernel_h * a->kernel_w, plane = dy.h * dy.w;
+    const size_t in_plane = (size_t)in->h * in->w;
+    float *col = args->workspace, *dcol = col + (size_t)k * plane, *wt = dcol + (size_t)k * plane;
+    float *packing = wt + (size_t)k * cout_g;
+    const int pointwise = conv_is_pointwise(a);
+    for (int s = 0; s < in->n; s++)
+        for (int gi = 0; gi < groups; gi++) {
+            const float *x = in->data + s * in->batch_stride + (size_t)gi * cin_g * in_plane;
+            const float *g = dy.data + s * dy.batch_stride + (size_t)gi * cout_g * plane;
+            const float *w = args->weight + (size_t)gi * cout_g * k;
+            incept_im2col geometry = {x, cin_g, in->h, in->w, a->kernel_h, a->kernel_w,
+                                      a->stride_h, a->stride_w, a->pad_top, a->pad_left,
+                                      a->dilation_h, a->dilation_w, dy.h, dy.w};
+            if (args->bias_grad)
+                for (int o = 0; o < cout_g; o++) {
+                    float sum = 0.0f;
+                    for (int i = 0; i < plane; i++)
+                        sum += g[(size_t)o * plane + i];
+                    args->bias_grad[gi * cout_g + o] += sum;
+                }
+            const float *columns = x;
+            if (!pointwise) {
+                incept_im2col_dense(&geometry, col);
+                columns = col;
+            }
+            /* dW[M, K] += dY[M, N] * col[K, N]^T */
+            incept_gemm_accumulate(args->threads, cout_g, k, plane, g, plane, columns, plane, 1,
+                                   args->weight_grad + (size_t)gi * cout_g * k, k, packing);
+            if (!dx->data)
+                continue;
+            for (int o = 0; o < cout_g; o++) /* W^T, so the GEMM reads its rows in place */
+                for (int kk = 0; kk < k; kk++)
+                    wt[(size_t)kk * cout_g + o] = w[(size_t)o * k + kk];
+            float *dxg = dx->data + s * dx->batch_stride + (size_t)gi * cin_g * in_plane;
+            if (pointwise) { /* dX[K, N] += W^T dY directly */
+                incept_gemm_accumulate(args->threads, k, plane, cout_g, wt, cout_g, g, plane, 0, dxg,
+                                       plane, packing);
+            } else {
+                memset(dcol, 0, sizeof(float) * (size_t)k * plane);
+                incept_gemm_accumulate(args->threads, k, plane, cout_g, wt, cout_g, g, plane, 0, dcol,
+                                       plane, packing);
+                incept_col2im_add(&geometry, dcol, dxg);
+            }
+        }
+}
+
 const incept_op incept_op_conv = {
     .name = "conv",
     .min_inputs = 1,
@@ -184,4 +253,6 @@ const incept_op incept_op_conv = {
     .multiply_adds = conv_macs,
     .workspace_floats = conv_workspace,
     .forward = conv_forward,
+    .backward_workspace_floats = conv_backward_workspace,
+    .backward = conv_backward,
 };

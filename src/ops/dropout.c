@@ -1,9 +1,44 @@
 /* dropout.c — dropout with probability `ratio`; the identity at inference (PyTorch scales
- * the kept activations by 1/(1-ratio) during training, so nothing changes at inference). */
+ * the kept activations by 1/(1-ratio) during training, so nothing changes at inference). The
+ * training mask is a hash of (step seed, element): backward recomputes it, nothing is stored. */
 #include "core/status.h"
 #include "ops/op.h"
 
 void incept_copy_forward(const incept_op_args *args);
+
+/* At inference a copy; in training y = x * mask, the mask kept or dropped per element from the
+ * step's seed (and rescaled by 1/(1-ratio), as PyTorch does). */
+static void dropout_forward(const incept_op_args *args)
+{
+    const float ratio = args->node->attrs.ratio;
+    if (!args->training || ratio == 0.0f) {
+        incept_copy_forward(args);
+        return;
+    }
+    const incept_tensor *in = &args->inputs[0], *out = &args->output;
+    size_t count = (size_t)in->c * in->h * in->w;
+    for (int s = 0; s < in->n; s++) {
+        const float *x = in->data + s * in->batch_stride;
+        float *y = out->data + s * out->batch_stride;
+        for (size_t i = 0; i < count; i++)
+            y[i] = x[i] * incept_dropout_scale(args->dropout_seed, s * count + i, ratio);
+    }
+}
+
+static void dropout_backward(const incept_backward_args *args)
+{
+    const float ratio = args->node->attrs.ratio;
+    const incept_tensor *dy = &args->output_grad, *dx = &args->input_grads[0];
+    size_t count = (size_t)dy->c * dy->h * dy->w;
+    for (int s = 0; s < dy->n && dx->data; s++) {
+        float *d = dx->data + s * dx->batch_stride;
+        const float *g = dy->data + s * dy->batch_stride;
+        for (size_t i = 0; i < count; i++)
+            d[i] += !args->dropout || ratio == 0.0f
+                        ? g[i]
+                        : g[i] * incept_dropout_scale(args->dropout_seed, s * count + i, ratio);
+    }
+}
 
 static incept_status dropout_infer(const incept_graph *g, const incept_node *n, int *c, int *h, int *w)
 {
@@ -17,5 +52,5 @@ static incept_status dropout_infer(const incept_graph *g, const incept_node *n, 
 
 const incept_op incept_op_dropout = {
     .name = "dropout", .min_inputs = 1, .max_inputs = 1, .in_place = 1,
-    .infer = dropout_infer, .forward = incept_copy_forward,
+    .infer = dropout_infer, .forward = dropout_forward, .backward = dropout_backward,
 };

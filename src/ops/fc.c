@@ -87,8 +87,42 @@ static void fc_forward(const incept_op_args *args)
     }
 }
 
+/* y = x W^T + b:  db += sum over the batch of dy;  dW[M, K] += dy^T x;  dx[N, K] += dy W. */
+static size_t fc_backward_workspace(const incept_graph *g, const incept_node *n,
+                                    const incept_run_config *cfg)
+{
+    const incept_value *in = incept_node_input(g, n, 0);
+    int k = in->c * in->h * in->w, m = n->attrs.out_channels;
+    return (size_t)m * cfg->batch + incept_gemm_workspace(m, k, cfg->batch, cfg->threads) +
+           incept_gemm_workspace(cfg->batch, k, m, cfg->threads);
+}
+
+static void fc_backward(const incept_backward_args *args)
+{
+    const incept_tensor *in = &args->inputs[0], *dx = &args->input_grads[0];
+    incept_tensor dy = args->output_grad;
+    if (args->node->attrs.relu)
+        incept_relu_mask_grad(&args->output, &dy);
+    const int n = in->n, k = in->c * in->h * in->w, m = dy.c;
+    float *dyt = args->workspace, *packing = dyt + (size_t)m * n;
+    for (int s = 0; s < n; s++)
+        for (int j = 0; j < m; j++) {
+            float v = dy.data[s * dy.batch_stride + j];
+            dyt[(size_t)j * n + s] = v;
+            if (args->bias_grad)
+                args->bias_grad[j] += v;
+        }
+    incept_gemm_accumulate(args->threads, m, k, n, dyt, n, in->data, (int)in->batch_stride, 0,
+                           args->weight_grad, k, packing);
+    if (dx->data)
+        incept_gemm_accumulate(args->threads, n, k, m, dy.data, (int)dy.batch_stride, args->weight, k,
+                               0, dx->data, (int)dx->batch_stride, packing);
+}
+
 const incept_op incept_op_fc = {
     .name = "fc", .min_inputs = 1, .max_inputs = 1,
     .infer = fc_infer, .multiply_adds = fc_macs, .workspace_floats = fc_workspace,
     .forward = fc_forward,
+    .backward_workspace_floats = fc_backward_workspace,
+    .backward = fc_backward,
 };

@@ -24,7 +24,21 @@ void incept_copy_forward(const incept_op_args *args)
     }
 }
 
+/* The data order is unchanged: dx += dy, sample by sample. */
+static void flatten_backward(const incept_backward_args *args)
+{
+    const incept_tensor *dy = &args->output_grad, *dx = &args->input_grads[0];
+    size_t count = (size_t)dy->c * dy->h * dy->w;
+    for (int s = 0; s < dy->n && dx->data; s++) {
+        float *d = dx->data + s * dx->batch_stride;
+        const float *g = dy->data + s * dy->batch_stride;
+        for (size_t i = 0; i < count; i++)
+            d[i] += g[i];
+    }
+}
+
 const incept_op incept_op_flatten = {
     .name = "flatten", .min_inputs = 1, .max_inputs = 1, .in_place = 1,
     .infer = flatten_infer, .forward = incept_copy_forward,
+    .backward = flatten_backward,
 };

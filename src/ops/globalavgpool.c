@@ -22,7 +22,21 @@ static void gap_forward(const incept_op_args *args)
         }
 }
 
+static void gap_backward(const incept_backward_args *args)
+{
+    const incept_tensor *dy = &args->output_grad, *dx = &args->input_grads[0];
+    size_t plane = (size_t)dx->h * dx->w;
+    for (int s = 0; s < dx->n && dx->data; s++)
+        for (int ch = 0; ch < dx->c; ch++) {
+            float g = dy->data[s * dy->batch_stride + ch] / (float)plane;
+            float *d = dx->data + s * dx->batch_stride + ch * plane;
+            for (size_t i = 0; i < plane; i++)
+                d[i] += g;
+        }
+}
+
 const incept_op incept_op_globalavgpool = {
     .name = "globalavgpool", .min_inputs = 1, .max_inputs = 1,
     .infer = gap_infer, .forward = gap_forward,
+    .backward = gap_backward,
 };

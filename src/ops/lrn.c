@@ -108,7 +108,51 @@ static void lrn_forward(const incept_op_args *args)
     }
 }
 
+/* With s_c = bias + alpha/size * sum of x^2 over c's window and y_c = x_c s_c^-beta:
+ *   dx_j = dy_j s_j^-beta - 2 alpha beta / size * x_j * sum over the channels c whose window
+ *          holds j of dy_c y_c / s_c.
+ * Recomputes s from the input; one sample and pixel chunk per job. */
+static void lrn_backward(const incept_backward_args *args)
+{
+    const incept_attrs *a = &args->node->attrs;
+    const incept_tensor *in = &args->inputs[0], *out = &args->output, *dy = &args->output_grad;
+    const incept_tensor *dx = &args->input_grads[0];
+    if (!dx->data)
+        return;
+    const size_t plane = (size_t)in->h * in->w;
+    const int before = (a->size - 1) / 2, after = a->size / 2, channels = in->c;
+    const float scale = a->alpha / (float)a->size;
+    const int chunks = (int)((plane + 63) / 64);
+#pragma omp parallel for num_threads(args->threads) schedule(static)
+    for (int job = 0; job < in->n * chunks; job++) {
+        const int s = job / chunks;
+        const size_t i0 = (size_t)(job % chunks) * 64, len = plane - i0 < 64 ? plane - i0 : 64;
+        const float *x = in->data + s * in->batch_stride + i0;
+        const float *y = out->data + s * out->batch_stride + i0;
+        const float *g = dy->data + s * dy->batch_stride + i0;
+        float *d = dx->data + s * dx->batch_stride + i0;
+        for (int j = 0; j < channels; j++) {
+            for (size_t i = 0; i < len; i++) {
+                float sj = 0.0f, cross = 0.0f;
+                for (int cc = (j - before < 0 ? 0 : j - before); cc <= j + after && cc < channels; cc++)
+                    sj += x[cc * plane + i] * x[cc * plane + i];
+                sj = a->bias + scale * sj;
+                for (int c = (j - after < 0 ? 0 : j - after); c <= j + before && c < channels; c++) {
+                    float sc = 0.0f;
+                    for (int cc = (c - before < 0 ? 0 : c - before); cc <= c + after && cc < channels; cc++)
+                        sc += x[cc * plane + i] * x[cc * plane + i];
+                    sc = a->bias + scale * sc;
+                    cross += g[c * plane + i] * y[c * plane + i] / sc;
+                }
+                d[j * plane + i] += g[j * plane + i] * powf(sj, -a->beta) -
+                                    2.0f * scale * a->beta * x[j * plane + i] * cross;
+            }
+        }
+    }
+}
+
 const incept_op incept_op_lrn = {
     .name = "lrn", .min_inputs = 1, .max_inputs = 1, .in_place = 1,
     .infer = lrn_infer, .forward = lrn_forward,
+    .backward = lrn_backward,
 };

@@ -122,7 +122,42 @@ static void maxpool_forward(const incept_op_args *args)
     }
 }
 
+/* Each output's gradient goes to the input that won its window (the first of equal maxima, as
+ * PyTorch picks); planes are independent, so they split across threads. */
+static void maxpool_backward(const incept_backward_args *args)
+{
+    const incept_attrs *a = &args->node->attrs;
+    const incept_tensor *in = &args->inputs[0], *dy = &args->output_grad, *dx = &args->input_grads[0];
+    if (!dx->data)
+        return;
+    int planes = in->n * in->c;
+#pragma omp parallel for num_threads(args->threads) schedule(static)
+    for (int p = 0; p < planes; p++) {
+        int s = p / in->c, ch = p % in->c;
+        const float *x = in->data + s * in->batch_stride + (size_t)ch * in->h * in->w;
+        const float *g = dy->data + s * dy->batch_stride + (size_t)ch * dy->h * dy->w;
+        float *d = dx->data + s * dx->batch_stride + (size_t)ch * dx->h * dx->w;
+        for (int oy = 0; oy < dy->h; oy++) {
+            int y0 = oy * a->stride_h - a->pad_top, y1 = y0 + a->kernel_h;
+            if (y0 < 0) y0 = 0;
+            if (y1 > in->h) y1 = in->h;
+            for (int ox = 0; ox < dy->w; ox++) {
+                int x0 = ox * a->stride_w - a->pad_left, x1 = x0 + a->kernel_w;
+                if (x0 < 0) x0 = 0;
+                if (x1 > in->w) x1 = in->w;
+                int best = y0 * in->w + x0;
+                for (int iy = y0; iy < y1; iy++)
+                    for (int ix = x0; ix < x1; ix++)
+                        if (x[iy * in->w + ix] > x[best])
+                            best = iy * in->w + ix;
+                d[best] += g[oy * dy->w + ox];
+            }
+        }
+    }
+}
+
 const incept_op incept_op_maxpool = {
     .name = "maxpool", .min_inputs = 1, .max_inputs = 1,
     .infer = incept_pool_infer, .forward = maxpool_forward,
+    .backward = maxpool_backward,
 };

@@ -1,6 +1,7 @@
 /* op.h — the interface every op implements, and the table of ops by name.
  *
- * One file per op holds its shape inference, cost, workspace size and forward pass together.
+ * One file per op holds its shape inference, cost, workspace size, forward and backward passes
+ * together.
  * Files on disk name ops by the strings in this table, never by number.
  */
 #ifndef INCEPT_OPS_OP_H
@@ -11,6 +12,7 @@
 /* What the plan was made for: the algorithms and scratch an op uses may depend on it. */
 typedef struct {
     int batch, threads, exact;
+    int training; /* forward for a training step: dropout drops, backward follows */
 } incept_run_config;
 
 /* Everything a forward pass of one node sees. */
@@ -23,8 +25,29 @@ typedef struct {
     const float *weight, *bias; /* NULL when the node has none */
     float *workspace;           /* at least workspace_floats(...) floats */
     int threads;
-    int exact; /* no reassociating algorithms (Winograd) */
+    int exact;    /* no reassociating algorithms (Winograd) */
+    int training; /* dropout drops (with the mask of dropout_seed) */
+    unsigned long long dropout_seed;
 } incept_op_args;
+
+/* Everything a backward pass of one node sees: the forward tensors, the gradient of the loss
+ * with respect to the output, and where to add the gradients of the inputs and parameters
+ * (all accumulate: a value read by several nodes sums their contributions). */
+typedef struct {
+    const incept_graph *graph;
+    const incept_node *node;
+    const incept_tensor *inputs;
+    const incept_tensor *input_grads; /* .data NULL where no gradient is wanted */
+    int n_inputs;
+    incept_tensor output;
+    incept_tensor output_grad; /* may be modified (ReLU masking) */
+    const float *weight, *bias;
+    float *weight_grad, *bias_grad;
+    float *workspace; /* at least backward_workspace_floats(...) floats */
+    int threads;
+    int dropout; /* the forward pass dropped (with the mask of dropout_seed) */
+    unsigned long long dropout_seed;
+} incept_backward_args;
 
 typedef struct incept_op {
     const char *name;
@@ -39,6 +62,9 @@ typedef struct incept_op {
     size_t (*workspace_floats)(const incept_graph *g, const incept_node *node,
                                const incept_run_config *config);
     void (*forward)(const incept_op_args *args);
+    size_t (*backward_workspace_floats)(const incept_graph *g, const incept_node *node,
+                                        const incept_run_config *config);
+    void (*backward)(const incept_backward_args *args); /* NULL: not trainable */
 } incept_op;
 
 const incept_op *incept_op_find(const char *name);
@@ -61,6 +87,14 @@ extern const incept_op incept_op_pad;
  * Returns <= 0 when the window does not fit. */
 int incept_window_output(int in, int kernel, int stride, int pad_begin, int pad_end, int dilation,
                          int ceil_mode);
+
+/* dY *= (Y > 0) over a tensor: the backward of a ReLU fused into conv and fc. */
+void incept_relu_mask_grad(const incept_tensor *output, incept_tensor *grad);
+/* dst += src over a tensor of dims src's (both may be channel slices). */
+void incept_tensor_accumulate(incept_tensor *dst, const incept_tensor *src);
+/* The keep-scale of element i of a dropout mask: 0 or 1/(1-ratio), the same in forward and
+ * backward for the same seed (a counter-based hash: nothing is stored). */
+float incept_dropout_scale(unsigned long long seed, size_t i, float ratio);
 
 /* Shared helpers for ops whose single input must have the given dims. */
 static inline const incept_value *incept_node_input(const incept_graph *g, const incept_node *n,

@@ -34,7 +34,22 @@ static void pad_forward(const incept_op_args *args)
         }
 }
 
+static void pad_backward(const incept_backward_args *args)
+{
+    const incept_attrs *a = &args->node->attrs;
+    const incept_tensor *dy = &args->output_grad, *dx = &args->input_grads[0];
+    for (int s = 0; s < dx->n && dx->data; s++)
+        for (int ch = 0; ch < dx->c; ch++) {
+            float *d = dx->data + s * dx->batch_stride + (size_t)ch * dx->h * dx->w;
+            const float *g = dy->data + s * dy->batch_stride + (size_t)ch * dy->h * dy->w;
+            for (int y = 0; y < dx->h; y++)
+                for (int x = 0; x < dx->w; x++)
+                    d[y * dx->w + x] += g[(y + a->pad_top) * dy->w + x + a->pad_left];
+        }
+}
+
 const incept_op incept_op_pad = {
     .name = "pad", .min_inputs = 1, .max_inputs = 1,
     .infer = pad_infer, .forward = pad_forward,
+    .backward = pad_backward,
 };

@@ -21,7 +21,19 @@ static void relu_forward(const incept_op_args *args)
     }
 }
 
+/* dx += dy where y > 0. */
+static void relu_backward(const incept_backward_args *args)
+{
+    if (!args->input_grads[0].data)
+        return;
+    incept_tensor dy = args->output_grad;
+    incept_relu_mask_grad(&args->output, &dy);
+    incept_tensor dx = args->input_grads[0];
+    incept_tensor_accumulate(&dx, &dy);
+}
+
 const incept_op incept_op_relu = {
     .name = "relu", .min_inputs = 1, .max_inputs = 1, .in_place = 1,
     .infer = relu_infer, .forward = relu_forward,
+    .backward = relu_backward,
 };

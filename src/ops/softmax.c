@@ -42,7 +42,28 @@ static void softmax_forward(const incept_op_args *args)
     }
 }
 
+/* dx = y * (dy - sum(dy * y)) over each softmax group. */
+static void softmax_backward(const incept_backward_args *args)
+{
+    const incept_tensor *y = &args->output, *dy = &args->output_grad, *dx = &args->input_grads[0];
+    size_t plane = (size_t)y->h * y->w;
+    int over_all = args->node->attrs.softmax_over_chw || plane == 1;
+    int groups = over_all ? 1 : (int)plane, len = over_all ? (int)(y->c * plane) : y->c;
+    size_t stride = over_all ? 1 : plane;
+    for (int s = 0; s < y->n && dx->data; s++)
+        for (int gi = 0; gi < groups; gi++) {
+            const float *yy = y->data + s * y->batch_stride + gi;
+            const float *gg = dy->data + s * dy->batch_stride + gi;
+            float *d = dx->data + s * dx->batch_stride + gi, dot = 0.0f;
+            for (int i = 0; i < len; i++)
+                dot += yy[i * stride] * gg[i * stride];
+            for (int i = 0; i < len; i++)
+                d[i * stride] += yy[i * stride] * (gg[i * stride] - dot);
+        }
+}
+
 const incept_op incept_op_softmax = {
     .name = "softmax", .min_inputs = 1, .max_inputs = 1,
     .infer = softmax_infer, .forward = softmax_forward,
+    .backward = softmax_backward,
 };

@@ -1,0 +1,330 @@
+/* test_train.c — backpropagation: every op's backward pass against finite differences of the
+ * loss, and whole networks against PyTorch (../shared/reference): the tiny Inception net's loss,
+ * every gradient and the weights after two SGD steps; GoogLeNet's loss with both auxiliary
+ * classifiers and the reference's chosen gradients. */
+#include "graph/graph.h"
+#include "incept.h"
+#include "test.h"
+
+/* ---- finite differences ---------------------------------------------------------------- */
+
+/* Builds input [c,h,w] -> conv "first" (3x3, pad 1, 5 channels) -> the op under test (from a
+ * description line) -> fc to 4 classes, He-initialized. */
+static incept_model *probe_model(const char *op_line, int c, int h, int w)
+{
+    char text[1024];
+    snprintf(text, sizeof text,
+             "input x %d %d %d\nconv first 5 3x3 pad 1\n%s\nflatten flat\nfc out 4\n", c, h, w,
+             op_line);
+    incept_model *m = NULL;
+    if (incept_model_parse_description(text, op_line, &m) != INCEPT_OK) {
+        fprintf(stderr, "%s: %s\n", op_line, incept_last_error());
+        return NULL;
+    }
+    incept_model_init_weights(m, 3);
+    incept_model_set_training(m, 0.3f, 0, 1);
+    incept_model_set_exact(m, 1);
+    return m;
+}
+
+static double loss_at(incept_model *m, const float *x, const int *labels, int batch)
+{
+    float loss = 0.0f;
+    incept_model_train_step(m, x, labels, batch, &loss);
+    return loss;
+}
+
+/* Compares d loss / d (the first conv's weights and the fc's weights) with central differences. */
+static void gradient_check(const char *op_line, int c, int h, int w, float eps)
+{
+    incept_model *m = probe_model(op_line, c, h, w);
+    CHECK_MSG(m != NULL, "%s builds", op_line);
+    if (!m)
+        return;
+    int batch = 3, labels[3] = {0, 3, 1};
+    size_t n = (size_t)batch * c * h * w;
+    float *x = malloc(n * sizeof(float));
+    fill_random(x, n, 11);
+    float loss;
+    CHECK_OK(incept_model_train_step(m, x, labels, batch, &loss));
+    /* every analytic gradient first: each finite-difference step recomputes them */
+    int n_params = incept_model_param_count(m);
+    float **analytic = calloc((size_t)n_params, sizeof(float *));
+    size_t *counts = calloc((size_t)n_params, sizeof(size_t));
+    for (int p = 0; p < n_params; p++) {
+        int nd, dims[4];
+        const float *grad;
+        incept_model_param(m, p, NULL, &nd, dims, NULL);
+        counts[p] = 1;
+        for (int d = 0; d < nd; d++)
+            counts[p] *= (size_t)dims[d];
+        CHECK_OK(incept_model_param_grad(m, p, &grad));
+        analytic[p] = malloc(counts[p] * sizeof(float));
+        memcpy(analytic[p], grad, counts[p] * sizeof(float));
+    }
+    int worst_param = -1;
+    double worst = 0.0, worst_numeric = 0.0, worst_analytic = 0.0;
+    for (int p = 0; p < n_params; p++) {
+        float *data;
+        incept_model_param(m, p, NULL, NULL, NULL, &data);
+        for (size_t i = 0; i < counts[p]; i += 1 + counts[p] / 12) {
+            /* central differences at eps and eps/4: a step that crosses a kink (a ReLU turning
+             * on, another max winning) spoils one of them, while a wrong gradient differs at both */
+            double numeric = 0.0;
+            for (int scale = 0; scale < 2; scale++) {
+                float step = scale ? eps / 4 : eps, keep = data[i];
+                data[i] = keep + step;
+                double up = loss_at(m, x, labels, batch);
+                data[i] = keep - step;
+                double down = loss_at(m, x, labels, batch);
+                data[i] = keep;
+                double estimate = (up - down) / (2.0 * step);
+                if (!scale || fabs(estimate - analytic[p][i]) < fabs(numeric - analytic[p][i]))
+                    numeric = estimate;
+            }
+            /* float32 losses resolve ~1e-7: steps of 1e-2 leave noise near 1e-5, of 1e-3 near 1e-4 */
+            double err = fabs(numeric - analytic[p][i]) / (fabs(analytic[p][i]) + 2e-2);
+            if (err > worst) {
+                worst = err;
+                worst_param = p;
+                worst_numeric = numeric;
+                worst_analytic = analytic[p][i];
+            }
+        }
+        free(analytic[p]);
+    }
+    free(analytic);
+    free(counts);
+    CHECK_MSG(worst < 2e-2, "%s: gradient differs from finite differences by %.3g (parameter %d: "
+              "%.6g analytic, %.6g numeric)", op_line, worst, worst_param, worst_analytic, worst_numeric);
+    free(x);
+    incept_model_free(m);
+}
+
+/* Steps of 1e-2 for smooth ops; 1e-3 where a max or a ReLU has kinks that a larger step would
+ * cross (PyTorch's gradients for them are checked by test_tiny below as well). */
+static void test_op_gradients(void)
+{
+    gradient_check("conv mid 4 3x3 stride 2 pad 0,1,2,1", 3, 7, 6, 1e-2f);
+    gradient_check("conv mid 6 1x1", 2, 5, 5, 1e-2f);
+    gradient_check("conv mid 3 5x5 pad 2", 3, 6, 6, 1e-2f);
+    gradient_check("avgpool p 3x3 stride 2 pad 1 ceil", 3, 6, 6, 1e-2f);
+    gradient_check("avgpool p 2x2 stride 2 exclude-pad", 3, 6, 6, 1e-2f);
+    gradient_check("lrn n size 5 alpha 0.5 beta 0.75 bias 1.5", 3, 4, 4, 1e-2f);
+    gradient_check("lrn n size 3 alpha 0.3 beta 0.6 bias 2", 3, 4, 4, 1e-2f);
+    gradient_check("globalavgpool g", 3, 5, 4, 1e-2f);
+    gradient_check("pad q 1,0,2,1 value 0.5", 3, 4, 4, 1e-2f);
+    gradient_check("fc hidden 7", 3, 3, 3, 1e-2f);
+    gradient_check("dropout d 0.5", 3, 4, 4, 1e-2f); /* off in these steps: the identity */
+    gradient_check("softmax s", 3, 2, 2, 1e-2f);
+    gradient_check("maxpool p 3x3 stride 2 ceil", 3, 7, 7, 1e-3f);
+    gradient_check("maxpool p 3x3 stride 1 pad 1 ceil", 3, 5, 6, 1e-3f);
+    gradient_check("relu r", 3, 6, 5, 1e-3f);
+    gradient_check("conv mid 4 3x3 stride 2 pad 1 relu", 3, 7, 6, 1e-3f);
+    gradient_check("fc hidden 7 relu", 3, 3, 3, 1e-3f);
+    gradient_check("inception m 2 2 3 1 2 2", 3, 6, 6, 1e-3f); /* concat in place */
+    gradient_check("inception m 2 0 3 0 2 0", 3, 5, 5, 1e-3f); /* the naive module */
+}
+
+/* ---- the tiny Inception net against PyTorch -------------------------------------------- */
+
+/* max |a - b| / max |b| over a named reference tensor. */
+static float relative_error(const float *got, const char *ref, const char *rel, size_t count)
+{
+    float *expect = read_floats(ref, rel, count);
+    if (!expect)
+        return INFINITY;
+    float scale = max_abs(expect, count);
+    float err = max_abs_diff(got, expect, count) / (scale > 0 ? scale : 1.0f);
+    free(expect);
+    return err;
+}
+
+static void test_tiny(const char *ref)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/tiny/tiny.onnx", ref);
+    incept_model *m = NULL;
+    CHECK_OK(incept_model_load(path, NULL, &m));
+    float *x = read_floats(ref, "tiny/input.bin", 4 * 3 * 15 * 15);
+    float *y = read_floats(ref, "tiny/labels.bin", 4);
+    if (!m || !x || !y)
+        goto done;
+    int labels[4];
+    for (int i = 0; i < 4; i++)
+        labels[i] = (int)y[i];
+    CHECK_OK(incept_model_set_training(m, 0.3f, 0, 0));
+    CHECK_OK(incept_model_set_exact(m, 1));
+    const incept_sgd sgd = {0.05f, 0.9f, 5e-4f, 1};
+    for (int step = 1; step <= 2; step++) {
+        float loss;
+        char rel[512];
+        CHECK_OK(incept_model_train_step(m, x, labels, 4, &loss));
+        snprintf(rel, sizeof rel, "tiny/step%d/loss.bin", step);
+        float err = relative_error(&loss, ref, rel, 1);
+        printf("tiny step %d: loss %.6f, relative error %.2g\n", step, (double)loss, (double)err);
+        CHECK_MSG(err < 1e-4f, "step %d loss", step);
+        float worst_grad = 0.0f;
+        for (int p = 0; p < incept_model_param_count(m); p++) {
+            const char *name;
+            int nd, dims[4];
+            const float *grad;
+            incept_model_param(m, p, &name, &nd, dims, NULL);
+            size_t count = 1;
+            for (int d = 0; d < nd; d++)
+                count *= (size_t)dims[d];
+            CHECK_OK(incept_model_param_grad(m, p, &grad));
+            snprintf(rel, sizeof rel, "tiny/step%d/grad/%s.bin", step, name);
+            float e = relative_error(grad, ref, rel, count);
+            CHECK_MSG(e < 1e-4f, "step %d gradient of %s: relative error %g", step, name, (double)e);
+            worst_grad = e > worst_grad ? e : worst_grad;
+        }
+        CHECK_OK(incept_model_sgd_step(m, &sgd));
+        float worst_param = 0.0f;
+        for (int p = 0; p < incept_model_param_count(m); p++) {
+            const char *name;
+            int nd, dims[4];
+            float *data;
+            incept_model_param(m, p, &name, &nd, dims, &data);
+            size_t count = 1;
+            for (int d = 0; d < nd; d++)
+                count *= (size_t)dims[d];
+            snprintf(rel, sizeof rel, "tiny/step%d/param_after/%s.bin", step, name);
+            float e = relative_error(data, ref, rel, count);
+            CHECK_MSG(e < 1e-4f, "step %d %s after SGD: relative error %g", step, name, (double)e);
+            worst_param = e > worst_param ? e : worst_param;
+        }
+        printf("tiny step %d: worst gradient error %.2g, worst parameter error %.2g\n", step,
+               (double)worst_grad, (double)worst_param);
+    }
+done:
+    free(x);
+    free(y);
+    incept_model_free(m);
+}
+
+/* ---- GoogLeNet with both auxiliary classifiers against PyTorch ---------------------------- */
+
+static int load_named(incept_model *m, const char *ours, const char *ref, const char *rel)
+{
+    for (int p = 0; p < incept_model_param_count(m); p++) {
+        const char *name;
+        int nd, dims[4];
+        float *data;
+        incept_model_param(m, p, &name, &nd, dims, &data);
+        if (strcmp(name, ours) != 0)
+            continue;
+        size_t count = 1;
+        for (int d = 0; d < nd; d++)
+            count *= (size_t)dims[d];
+        float *src = read_floats(ref, rel, count);
+        if (!src)
+            return 0;
+        memcpy(data, src, count * sizeof(float));
+        free(src);
+        return 1;
+    }
+    return 0;
+}
+
+static const float *grad_named(incept_model *m, const char *ours, size_t *count)
+{
+    for (int p = 0; p < incept_model_param_count(m); p++) {
+        const char *name;
+        int nd, dims[4];
+        const float *grad;
+        incept_model_param(m, p, &name, &nd, dims, NULL);
+        if (strcmp(name, ours) != 0)
+            continue;
+        *count = 1;
+        for (int d = 0; d < nd; d++)
+            *count *= (size_t)dims[d];
+        return incept_model_param_grad(m, p, &grad) == INCEPT_OK ? grad : NULL;
+    }
+    return NULL;
+}
+
+static void test_googlenet(const char *ref)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/googlenet.onnx", ref);
+    incept_model *onnx = NULL, *m = NULL;
+    CHECK_OK(incept_model_load(path, NULL, &onnx));
+    CHECK_OK(incept_model_load("models/googlenet.incept", NULL, &m));
+    float *x = read_floats(ref, "input.bin", (size_t)2 * 3 * 224 * 224);
+    float *y = read_floats(ref, "train/labels.bin", 2);
+    if (!onnx || !m || !x || !y)
+        goto done;
+    /* the main network's weights from the ONNX file, in order; the heads' from aux_param/ */
+    int k = 0;
+    for (int p = 0; p < incept_model_param_count(m); p++) {
+        const char *name;
+        int nd, dims[4];
+        float *dst, *src;
+        incept_model_param(m, p, &name, &nd, dims, &dst);
+        if (strncmp(name, "aux", 3) == 0)
+            continue;
+        incept_model_param(onnx, k++, NULL, NULL, NULL, &src);
+        size_t count = 1;
+        for (int d = 0; d < nd; d++)
+            count *= (size_t)dims[d];
+        memcpy(dst, src, count * sizeof(float));
+    }
+    static const char *heads[][2] = {
+        {"/conv.weight", "conv.conv.weight"}, {"/conv.bias", "conv.conv.bias"},
+        {"/fc.weight", "fc1.weight"},         {"/fc.bias", "fc1.bias"},
+        {"/classifier.weight", "fc2.weight"}, {"/classifier.bias", "fc2.bias"},
+    };
+    for (int a = 1; a <= 2; a++)
+        for (size_t i = 0; i < sizeof heads / sizeof heads[0]; i++) {
+            char ours[128], rel[256];
+            snprintf(ours, sizeof ours, "aux%d%s", a, heads[i][0]);
+            snprintf(rel, sizeof rel, "train/aux_param/aux%d.%s.bin", a, heads[i][1]);
+            CHECK_MSG(load_named(m, ours, ref, rel), "%s from %s", ours, rel);
+        }
+    int labels[2] = {(int)y[0], (int)y[1]};
+    float loss;
+    CHECK_OK(incept_model_set_training(m, 0.3f, 0, 0));
+    CHECK_OK(incept_model_set_threads(m, 2));
+    CHECK_OK(incept_model_set_exact(m, 1));
+    CHECK_OK(incept_model_train_step(m, x, labels, 2, &loss));
+    float err = relative_error(&loss, ref, "train/loss.bin", 1);
+    printf("GoogLeNet with auxiliary heads: loss %.6f, relative error %.2g\n", (double)loss, (double)err);
+    CHECK_MSG(err < 1e-4f, "%s", "GoogLeNet training loss");
+    static const char *grads[][2] = {
+        {"conv1.weight", "conv1.conv.weight"},
+        {"conv2.bias", "conv2.conv.bias"},
+        {"inception_4a/5x5.weight", "blocks.inception_4a.b3.1.conv.weight"},
+        {"inception_5b/pool_proj.weight", "blocks.inception_5b.b4.1.conv.weight"},
+        {"classifier.bias", "fc.bias"},
+        {"aux1/classifier.bias", "aux1.fc2.bias"},
+        {"aux2/conv.weight", "aux2.conv.conv.weight"},
+    };
+    for (size_t i = 0; i < sizeof grads / sizeof grads[0]; i++) {
+        size_t count = 0;
+        const float *g = grad_named(m, grads[i][0], &count);
+        char rel[256];
+        snprintf(rel, sizeof rel, "train/grad/%s.bin", grads[i][1]);
+        float e = g ? relative_error(g, ref, rel, count) : INFINITY;
+        printf("  gradient of %-30s relative error %.2g\n", grads[i][0], (double)e);
+        /* deep gradients sum ~25k float32 terms and route through ReLUs whose on/off state a
+         * 1e-7 difference in the forward pass can flip: PyTorch and we agree to ~1e-3 there */
+        CHECK_MSG(e < 5e-3f, "gradient of %s", grads[i][0]);
+    }
+done:
+    free(x);
+    free(y);
+    incept_model_free(onnx);
+    incept_model_free(m);
+}
+
+int main(void)
+{
+    test_op_gradients();
+    const char *ref = reference_dir("test_train");
+    if (ref) {
+        test_tiny(ref);
+        test_googlenet(ref);
+    }
+    return test_summary("test_train");
+}
