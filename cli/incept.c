@@ -21,8 +21,9 @@ static int usage(FILE *f)
             "  incept summary MODEL           the model as the paper's Table 1, with totals\n"
             "  incept run MODEL --input IN.bin --output OUT.bin [--threads T] [--exact]\n"
             "                                 inference on raw float32 NCHW (batch from the file size)\n"
-            "  incept bench MODEL [--batch N] [--threads T] [--seconds S] [--profile] [--exact]\n"
-            "                                 time inference; the last line sums it up\n"
+            "  incept bench MODEL [--batch N] [--threads T] [--seconds S] [--profile] [--exact] [--train]\n"
+            "                                 time inference (or, --train, SGD steps with the auxiliary\n"
+            "                                 heads); the last line sums it up\n"
             "  incept init-weights MODEL OUT  write He-initialized weights for a description [--seed S]\n"
             "  incept version | help\n\n"
             "MODEL is an .onnx file or a network description (models/*.incept); a description takes\n"
@@ -41,7 +42,7 @@ static int fail(const char *what)
 /* Options shared by the commands. */
 typedef struct {
     const char *model, *weights, *input, *output, *extra;
-    int threads, batch, profile, exact;
+    int threads, batch, profile, exact, train;
     double seconds;
     unsigned long long seed;
 } options;
@@ -90,6 +91,8 @@ static int parse_options(int argc, char **argv, options *o)
             o->profile = 1;
         } else if (!strcmp(a, "--exact")) {
             o->exact = 1;
+        } else if (!strcmp(a, "--train")) {
+            o->train = 1;
         } else if (a[0] == '-' && a[1]) {
             fprintf(stderr, "incept: unknown option '%s' (or it lacks its value)\n", a);
             return 0;
@@ -291,6 +294,19 @@ static double peak_rss_mb(void)
     return getrusage(RUSAGE_SELF, &u) == 0 ? (double)u.ru_maxrss / 1024.0 : 0.0;
 }
 
+/* One timed step: a forward pass, or with --train a training step (aux heads, dropout) and an
+ * SGD update with the settings of ../shared/bench/peers.py --train. */
+static incept_status bench_step(incept_model *m, const options *o, const float *input,
+                                const int *labels, float *output)
+{
+    if (!o->train)
+        return incept_model_forward(m, input, o->batch, output);
+    static const incept_sgd sgd = {0.01f, 0.9f, 2e-4f, 1};
+    float loss;
+    incept_status st = incept_model_train_step(m, input, labels, o->batch, &loss);
+    return st ? st : incept_model_sgd_step(m, &sgd);
+}
+
 /* Times forward passes for about --seconds (at least 5 after a warm-up) and prints the median. */
 static int cmd_bench(const options *o)
 {
@@ -306,8 +322,9 @@ static int cmd_bench(const options *o)
     float *input = malloc(n_in * sizeof(float));
     float *output = malloc((size_t)o->batch * oc * oh * ow * sizeof(float));
     double *times = malloc(100000 * sizeof(double));
+    int *labels = malloc(sizeof(int) * (size_t)o->batch);
     rc = 1;
-    if (!input || !output || !times) {
+    if (!input || !output || !times || !labels) {
         fprintf(stderr, "incept: out of memory\n");
         goto done;
     }
@@ -316,8 +333,10 @@ static int cmd_bench(const options *o)
         s = s * 1664525u + 1013904223u;
         input[i] = (float)(s >> 8) / 8388608.0f - 1.0f;
     }
+    for (int i = 0; i < o->batch; i++)
+        labels[i] = (int)((unsigned)(i * 2654435761u) % (unsigned)(oc * oh * ow));
     if (incept_model_summary(m, NULL, &totals) || incept_model_set_threads(m, o->threads) ||
-        incept_model_set_exact(m, o->exact) || incept_model_forward(m, input, o->batch, output) ||
+        incept_model_set_exact(m, o->exact) || bench_step(m, o, input, labels, output) ||
         (o->profile && incept_model_set_profiling(m, 1))) {
         rc = fail("bench");
         goto done;
@@ -326,8 +345,8 @@ static int cmd_bench(const options *o)
     double started = now_seconds();
     while (reps < 100000 && (reps < 5 || now_seconds() - started < o->seconds)) {
         double t0 = now_seconds();
-        if (incept_model_forward(m, input, o->batch, output)) {
-            rc = fail("forward");
+        if (bench_step(m, o, input, labels, output)) {
+            rc = fail(o->train ? "training step" : "forward");
             goto done;
         }
         times[reps++] = now_seconds() - t0;
@@ -338,16 +357,20 @@ static int cmd_bench(const options *o)
         rc = fail("profile");
         goto done;
     }
+    /* a training step does about three times the multiply-adds of inference, heads included */
+    double flops = 2.0 * (double)(o->train ? 3 * (totals.multiply_adds + totals.aux_multiply_adds)
+                                           : totals.multiply_adds);
     printf("bench: batch=%d threads=%d median_ms=%.2f img_s=%.2f gflops=%.1f peak_rss_mb=%.1f "
            "min_ms=%.2f runs=%d mode=%s\n",
-           o->batch, o->threads, median * 1e3, o->batch / median,
-           2.0 * (double)totals.multiply_adds * o->batch / median * 1e-9, peak_rss_mb(),
-           times[0] * 1e3, reps, o->exact ? "exact" : "fast");
+           o->batch, o->threads, median * 1e3, o->batch / median, flops * o->batch / median * 1e-9,
+           peak_rss_mb(), times[0] * 1e3, reps,
+           o->train ? "train" : o->exact ? "exact" : "fast");
     rc = 0;
 done:
     free(input);
     free(output);
     free(times);
+    free(labels);
     incept_model_free(m);
     return rc;
 }

@@ -125,6 +125,7 @@ typedef struct {
     long long params;          /* weights and biases used by inference */
     long long aux_params;      /* weights and biases of training-only heads */
     long long multiply_adds;   /* per sample, inference graph */
+    long long aux_multiply_adds; /* per sample, training-only heads */
 } incept_totals;
 
 /* Prints the model in the layout of the paper's Table 1 and fills totals (either may be NULL). */

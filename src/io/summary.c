@@ -186,7 +186,7 @@ incept_status incept_model_summary(const incept_model *m, FILE *f, incept_totals
     if (!needed)
         return INCEPT_ERR_NOMEM;
     mark_ancestors(g, g->output, needed);
-    incept_totals t = {0, 0, 0};
+    incept_totals t = {0, 0, 0, 0};
     const incept_value *in = &g->values[g->input];
     if (f) {
         fprintf(f, "input: %s %dx%dx%d\n\n", in->name, in->h, in->w, in->c);
@@ -236,6 +236,7 @@ incept_status incept_model_summary(const incept_model *m, FILE *f, incept_totals
                 macs += node_macs(g, &g->nodes[k]);
             }
         t.aux_params += params;
+        t.aux_multiply_adds += macs;
         if (f) {
             thousands(buf, sizeof buf, params);
             thousands(buf2, sizeof buf2, macs);
