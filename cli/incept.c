@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "incept.h"
 
 #define EXIT_USAGE 2
@@ -25,6 +26,15 @@ static int usage(FILE *f)
             "                                 time inference (or, --train, SGD steps with the auxiliary\n"
             "                                 heads); the last line sums it up\n"
             "  incept init-weights MODEL OUT  write He-initialized weights for a description [--seed S]\n"
+            "  incept train [MODEL] [--epochs E | --steps S] [--batch N] [--lr X] [--momentum X]\n"
+            "               [--weight-decay X] [--schedule constant|step|cosine|paper] [--warmup S]\n"
+            "               [--seed S] [--threads T] [--no-shuffle] [--no-augment] [--out W] [--log CSV]\n"
+            "               [--train-images I --train-labels L --test-images I --test-labels L]\n"
+            "               [--inputs X.bin --labels Y.bin]\n"
+            "                                 SGD on Fashion-MNIST (default: the built-in fashion model,\n"
+            "                                 Debian's dataset-fashion-mnist), idx files or raw tensors\n"
+            "  incept eval MODEL [--weights W] [--test-images I --test-labels L | --inputs X --labels Y]\n"
+            "                                 top-1 / top-5 accuracy; last line: eval: top1=... top5=... n=...\n"
             "  incept version | help\n\n"
             "MODEL is an .onnx file or a network description (models/*.incept); a description takes\n"
             "its weights from --weights FILE (else He initialization from seed 0). --exact computes\n"
@@ -33,19 +43,13 @@ static int usage(FILE *f)
     return f == stdout ? 0 : EXIT_USAGE;
 }
 
-static int fail(const char *what)
+int cli_fail(const char *what)
 {
     fprintf(stderr, "incept: %s: %s\n", what, incept_last_error());
     return 1;
 }
 
 /* Options shared by the commands. */
-typedef struct {
-    const char *model, *weights, *input, *output, *extra;
-    int threads, batch, profile, exact, train;
-    double seconds;
-    unsigned long long seed;
-} options;
 
 static int parse_int_arg(const char *flag, const char *value, long min, long max, long *out)
 {
@@ -57,6 +61,19 @@ static int parse_int_arg(const char *flag, const char *value, long min, long max
         return 0;
     }
     *out = v;
+    return 1;
+}
+
+static int parse_float_arg(const char *flag, const char *value, float *out)
+{
+    char *end;
+    errno = 0;
+    double v = value ? strtod(value, &end) : 0.0;
+    if (!value || errno || end == value || *end || !(v >= 0.0) || v > 1e6) {
+        fprintf(stderr, "incept: %s expects a non-negative number\n", flag);
+        return 0;
+    }
+    *out = (float)v;
     return 1;
 }
 
@@ -93,6 +110,50 @@ static int parse_options(int argc, char **argv, options *o)
             o->exact = 1;
         } else if (!strcmp(a, "--train")) {
             o->train = 1;
+        } else if (!strcmp(a, "--no-shuffle")) {
+            o->no_shuffle = 1;
+        } else if (!strcmp(a, "--no-augment")) {
+            o->no_augment = 1;
+        } else if (!strcmp(a, "--epochs")) {
+            if (!parse_int_arg(a, next, 1, 100000, &v))
+                return 0;
+            o->epochs = (int)v, i++;
+        } else if (!strcmp(a, "--steps")) {
+            if (!parse_int_arg(a, next, 1, 2000000000L, &v))
+                return 0;
+            o->steps = v, i++;
+        } else if (!strcmp(a, "--warmup")) {
+            if (!parse_int_arg(a, next, 0, 2000000000L, &v))
+                return 0;
+            o->warmup = v, i++;
+        } else if (!strcmp(a, "--lr") || !strcmp(a, "--momentum") || !strcmp(a, "--weight-decay")) {
+            float f;
+            if (!parse_float_arg(a, next, &f))
+                return 0;
+            *(!strcmp(a, "--lr") ? &o->lr : !strcmp(a, "--momentum") ? &o->momentum : &o->weight_decay) = f;
+            i++;
+        } else if (!strcmp(a, "--schedule") && next) {
+            if (!cli_valid_schedule(next)) {
+                fprintf(stderr, "incept: --schedule is constant, step, cosine or paper\n");
+                return 0;
+            }
+            o->schedule = argv[++i];
+        } else if (!strcmp(a, "--train-images") && next) {
+            o->train_images = argv[++i];
+        } else if (!strcmp(a, "--train-labels") && next) {
+            o->train_labels = argv[++i];
+        } else if (!strcmp(a, "--test-images") && next) {
+            o->test_images = argv[++i];
+        } else if (!strcmp(a, "--test-labels") && next) {
+            o->test_labels = argv[++i];
+        } else if (!strcmp(a, "--inputs") && next) {
+            o->inputs = argv[++i];
+        } else if (!strcmp(a, "--labels") && next) {
+            o->labels_file = argv[++i];
+        } else if (!strcmp(a, "--out") && next) {
+            o->out = argv[++i];
+        } else if (!strcmp(a, "--log") && next) {
+            o->log = argv[++i];
         } else if (a[0] == '-' && a[1]) {
             fprintf(stderr, "incept: unknown option '%s' (or it lacks its value)\n", a);
             return 0;
@@ -108,7 +169,7 @@ static int parse_options(int argc, char **argv, options *o)
     return 1;
 }
 
-static double now_seconds(void)
+double cli_now(void)
 {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
@@ -132,12 +193,12 @@ static int demo(void)
 {
     incept_model *m;
     if (incept_model_googlenet(1000, 0, &m))
-        return fail("building GoogLeNet");
+        return cli_fail("building GoogLeNet");
     printf("GoogLeNet (Szegedy et al., 2014), Table 1, built from Inception modules:\n\n");
     incept_totals totals;
     if (incept_model_summary(m, stdout, &totals)) {
         incept_model_free(m);
-        return fail("summary");
+        return cli_fail("summary");
     }
     int c, h, w, classes, threads = default_threads();
     incept_model_input_dims(m, &c, &h, &w);
@@ -160,10 +221,10 @@ static int demo(void)
     double times[7];
     int status = 0;
     for (int r = 0; r < 7 && !status; r++) {
-        double t0 = now_seconds();
+        double t0 = cli_now();
         if (incept_model_forward(m, input, 1, output))
-            status = fail("forward");
-        times[r] = now_seconds() - t0;
+            status = cli_fail("forward");
+        times[r] = cli_now() - t0;
     }
     if (!status) {
         qsort(times + 1, 6, sizeof(double), compare_double); /* the first run plans and warms up */
@@ -182,25 +243,36 @@ static int demo(void)
     return status;
 }
 
-static int load(const options *o, incept_model **m)
+int cli_load_or(const options *o, const char *fallback, incept_model **m)
 {
-    if (!o->model) {
+    if (!o->model && !fallback) {
         fprintf(stderr, "incept: a MODEL is required\n");
         return EXIT_USAGE;
     }
+    if (!o->model) {
+        if (incept_model_parse_description(incept_builtin_description(fallback), fallback, m))
+            return cli_fail("the built-in model");
+        if (o->weights && incept_model_load_weights(*m, o->weights)) {
+            incept_model_free(*m);
+            return cli_fail("loading the weights");
+        }
+        return 0;
+    }
     if (incept_model_load(o->model, o->weights, m))
-        return fail("loading the model");
+        return cli_fail("loading the model");
     return 0;
 }
+
+int cli_load(const options *o, incept_model **m) { return cli_load_or(o, NULL, m); }
 
 static int cmd_summary(const options *o)
 {
     incept_model *m;
-    int rc = load(o, &m);
+    int rc = cli_load(o, &m);
     if (rc)
         return rc;
     if (incept_model_summary(m, stdout, NULL))
-        rc = fail("summary");
+        rc = cli_fail("summary");
     incept_model_free(m);
     return rc;
 }
@@ -213,11 +285,11 @@ static int cmd_init_weights(const options *o)
     }
     incept_model *m;
     if (incept_model_load_description(o->model, &m))
-        return fail("loading the description");
+        return cli_fail("loading the description");
     int rc = 0;
     incept_model_init_weights(m, o->seed);
     if (incept_model_save_weights(m, o->extra))
-        rc = fail("saving weights");
+        rc = cli_fail("saving weights");
     incept_model_free(m);
     return rc;
 }
@@ -229,7 +301,7 @@ static int cmd_run(const options *o)
         return EXIT_USAGE;
     }
     incept_model *m;
-    int rc = load(o, &m);
+    int rc = cli_load(o, &m);
     if (rc)
         return rc;
     float *input = NULL, *output = NULL;
@@ -265,7 +337,7 @@ static int cmd_run(const options *o)
     f = NULL;
     if (incept_model_set_threads(m, o->threads) || incept_model_set_exact(m, o->exact) ||
         incept_model_forward(m, input, batch, output)) {
-        rc = fail("forward");
+        rc = cli_fail("forward");
         goto done;
     }
     f = fopen(o->output, "wb");
@@ -311,7 +383,7 @@ static incept_status bench_step(incept_model *m, const options *o, const float *
 static int cmd_bench(const options *o)
 {
     incept_model *m;
-    int rc = load(o, &m);
+    int rc = cli_load(o, &m);
     if (rc)
         return rc;
     int c, h, w, oc, oh, ow;
@@ -338,23 +410,23 @@ static int cmd_bench(const options *o)
     if (incept_model_summary(m, NULL, &totals) || incept_model_set_threads(m, o->threads) ||
         incept_model_set_exact(m, o->exact) || bench_step(m, o, input, labels, output) ||
         (o->profile && incept_model_set_profiling(m, 1))) {
-        rc = fail("bench");
+        rc = cli_fail("bench");
         goto done;
     }
     int reps = 0;
-    double started = now_seconds();
-    while (reps < 100000 && (reps < 5 || now_seconds() - started < o->seconds)) {
-        double t0 = now_seconds();
+    double started = cli_now();
+    while (reps < 100000 && (reps < 5 || cli_now() - started < o->seconds)) {
+        double t0 = cli_now();
         if (bench_step(m, o, input, labels, output)) {
-            rc = fail(o->train ? "training step" : "forward");
+            rc = cli_fail(o->train ? "training step" : "forward");
             goto done;
         }
-        times[reps++] = now_seconds() - t0;
+        times[reps++] = cli_now() - t0;
     }
     qsort(times, (size_t)reps, sizeof(double), compare_double);
     double median = times[reps / 2];
     if (o->profile && incept_model_profile_report(m, stdout)) {
-        rc = fail("profile");
+        rc = cli_fail("profile");
         goto done;
     }
     /* a training step does about three times the multiply-adds of inference, heads included */
@@ -390,6 +462,11 @@ int main(int argc, char **argv)
     o.threads = default_threads();
     o.batch = 1;
     o.seconds = 5.0;
+    o.epochs = 1;
+    o.lr = 0.05f;
+    o.momentum = 0.9f;
+    o.weight_decay = 5e-4f;
+    o.schedule = "cosine";
     if (!parse_options(argc, argv, &o))
         return EXIT_USAGE;
     if (!strcmp(cmd, "summary"))
@@ -398,6 +475,17 @@ int main(int argc, char **argv)
         return cmd_run(&o);
     if (!strcmp(cmd, "bench"))
         return cmd_bench(&o);
+    if (!strcmp(cmd, "train")) {
+        if (o.batch == 1)
+            o.batch = 128;
+        if ((o.inputs != NULL) != (o.labels_file != NULL)) {
+            fprintf(stderr, "incept: --inputs and --labels go together\n");
+            return EXIT_USAGE;
+        }
+        return cmd_train(&o);
+    }
+    if (!strcmp(cmd, "eval"))
+        return cmd_eval(&o);
     if (!strcmp(cmd, "init-weights"))
         return cmd_init_weights(&o);
     fprintf(stderr, "incept: unknown command '%s'\n\n", cmd);

@@ -52,6 +52,9 @@ incept_status incept_model_parse_description(const char *text, const char *sourc
  * from the Inception module; weights He-initialized from seed. */
 incept_status incept_model_googlenet(int classes, unsigned long long seed, incept_model **out);
 void incept_model_free(incept_model *model);
+/* The text of a description built into the library: "googlenet" (models/googlenet.incept) or
+ * "fashion" (models/fashion.incept, for 28x28 images); NULL for other names. */
+const char *incept_builtin_description(const char *name);
 
 /* Per-sample input and output dimensions (C, H, W); an FC output has H = W = 1. */
 void incept_model_input_dims(const incept_model *model, int *c, int *h, int *w);
@@ -118,6 +121,47 @@ typedef struct {
     int decay_biases;
 } incept_sgd;
 incept_status incept_model_sgd_step(incept_model *model, const incept_sgd *sgd);
+
+/* ---- Datasets ---------------------------------------------------------------------------- */
+
+typedef struct incept_dataset incept_dataset;
+/* An idx pair (MNIST / Fashion-MNIST layout, gzip-compressed or not): 8-bit images scaled to
+ * [0, 1] and their labels. */
+incept_status incept_dataset_load_idx(const char *images_path, const char *labels_path,
+                                      incept_dataset **out);
+/* Raw float32 little-endian NCHW inputs of C x H x W and float32 class indices (the format of
+ * ../shared/reference); the sample count comes from the labels file. */
+incept_status incept_dataset_load_raw(const char *inputs_path, const char *labels_path, int c, int h,
+                                      int w, incept_dataset **out);
+void incept_dataset_dims(const incept_dataset *data, int *n, int *c, int *h, int *w, int *classes);
+const float *incept_dataset_images(const incept_dataset *data);
+const int *incept_dataset_labels(const incept_dataset *data);
+/* Mean and standard deviation over every value; x = (x - mean) / std in place. */
+void incept_dataset_moments(const incept_dataset *data, float *mean, float *std);
+void incept_dataset_standardize(incept_dataset *data, float mean, float std);
+void incept_dataset_free(incept_dataset *data);
+
+/* Batches from a dataset, prepared on a background thread. Every random choice (the shuffle of
+ * each epoch, crops and flips) is a hash of (seed, epoch, position): a run restarted at step
+ * first_step sees exactly the batches an uninterrupted one would. */
+typedef struct {
+    int batch;
+    int shuffle;        /* a new permutation every epoch */
+    int augment;        /* random crops of the image padded by `pad` zeros, and flips */
+    int pad, flip;
+    unsigned long long seed;
+} incept_loader_options;
+typedef struct incept_loader incept_loader;
+incept_status incept_loader_new(const incept_dataset *data, const incept_loader_options *options,
+                                long first_step, incept_loader **out);
+int incept_loader_batches_per_epoch(const incept_loader *loader);
+/* The next batch (the last of an epoch may be smaller); valid until the following call. */
+void incept_loader_next(incept_loader *loader, const float **images, const int **labels, int *count);
+void incept_loader_free(incept_loader *loader);
+
+/* Top-1 and top-5 accuracy of the model over a dataset, in batches of `batch`. */
+incept_status incept_model_evaluate(incept_model *model, const incept_dataset *data, int batch,
+                                    double *top1, double *top5);
 
 /* ---- Reporting --------------------------------------------------------------------------- */
 

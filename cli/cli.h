@@ -1,0 +1,32 @@
+/* cli.h — what the command-line program's files share: its options and small helpers. */
+#ifndef INCEPT_CLI_H
+#define INCEPT_CLI_H
+
+#include "incept.h"
+
+typedef struct {
+    const char *model, *weights, *input, *output, *extra;
+    int threads, batch, profile, exact, train;
+    double seconds;
+    unsigned long long seed;
+    /* training and evaluation */
+    const char *train_images, *train_labels, *test_images, *test_labels;
+    const char *inputs, *labels_file, *out, *log, *schedule;
+    int epochs, no_shuffle, no_augment;
+    long steps, warmup;
+    float lr, momentum, weight_decay;
+} options;
+
+/* Prints the library's last error after `what`; returns the exit code 1. */
+int cli_fail(const char *what);
+/* Loads o->model (with o->weights), or the built-in description `fallback` when no model is
+ * named; returns 0 or an exit code. */
+int cli_load_or(const options *o, const char *fallback, incept_model **m);
+int cli_load(const options *o, incept_model **m);
+double cli_now(void);
+int cli_valid_schedule(const char *name);
+
+int cmd_train(const options *o);
+int cmd_eval(const options *o);
+
+#endif

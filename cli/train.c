@@ -1,0 +1,203 @@
+/* train.c — the `incept train` and `incept eval` commands: datasets from files, the learning-rate
+ * schedule, progress on a terminal (plain lines otherwise), a CSV log. All the work is the
+ * library's; this file only wires options to it. */
+#define _DEFAULT_SOURCE /* M_PI */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "incept.h"
+
+#define FASHION_DIR "/usr/share/datasets/fashion-mnist"
+
+/* Images of an idx set in [0, 1] are centred to [-1, 1]; raw tensors are taken as they are. */
+static incept_status load_split(const options *o, int test, incept_dataset **out, int c, int h, int w)
+{
+    char images[4096], labels[4096];
+    const char *x = test ? o->test_images : o->train_images, *y = test ? o->test_labels : o->train_labels;
+    if (!test && o->inputs)
+        return incept_dataset_load_raw(o->inputs, o->labels_file, c, h, w, out);
+    if (test && o->inputs) {
+        *out = NULL; /* raw data: no separate test split */
+        return INCEPT_OK;
+    }
+    if (!x || !y) {
+        snprintf(images, sizeof images, "%s/%s-images-idx3-ubyte.gz", FASHION_DIR, test ? "t10k" : "train");
+        snprintf(labels, sizeof labels, "%s/%s-labels-idx1-ubyte.gz", FASHION_DIR, test ? "t10k" : "train");
+        x = images, y = labels;
+    }
+    incept_status st = incept_dataset_load_idx(x, y, out);
+    if (!st)
+        incept_dataset_standardize(*out, 0.5f, 0.5f);
+    return st;
+}
+
+/* The learning rate at `step` of `total`: linear warm-up, then the schedule. */
+static float learning_rate(const options *o, long step, long total, int steps_per_epoch)
+{
+    float lr = o->lr;
+    if (o->warmup > 0 && step < o->warmup)
+        return lr * (float)(step + 1) / (float)o->warmup;
+    double progress = total > 0 ? (double)step / (double)total : 0.0;
+    if (!strcmp(o->schedule, "cosine"))
+        return (float)(lr * 0.5 * (1.0 + cos(M_PI * progress)));
+    if (!strcmp(o->schedule, "step"))
+        return lr * (progress >= 0.75 ? 0.01f : progress >= 0.5 ? 0.1f : 1.0f);
+    if (!strcmp(o->schedule, "paper")) /* the paper: -4% every 8 epochs */
+        return lr * powf(0.96f, (float)(step / steps_per_epoch / 8));
+    return lr;
+}
+
+int cli_valid_schedule(const char *name)
+{
+    return !strcmp(name, "constant") || !strcmp(name, "cosine") || !strcmp(name, "step") ||
+           !strcmp(name, "paper");
+}
+
+static void progress(int terminal, int epoch, int epochs, long step, long total, double loss,
+                     double rate, double eta)
+{
+    if (!terminal)
+        return;
+    int width = 30, done = total ? (int)(width * step / total) : 0;
+    char bar[64];
+    for (int i = 0; i < width; i++)
+        bar[i] = i < done ? '#' : '.';
+    bar[width] = '\0';
+    fprintf(stderr, "\repoch %d/%d [%s] step %ld/%ld loss %.4f %.0f img/s ETA %.0f s   ", epoch, epochs,
+            bar, step, total, loss, rate, eta);
+    fflush(stderr);
+}
+
+int cmd_train(const options *o)
+{
+    incept_model *m;
+    int rc = cli_load_or(o, "fashion", &m);
+    if (rc)
+        return rc;
+    int c, h, w, classes;
+    incept_model_input_dims(m, &c, &h, &w);
+    incept_model_output_dims(m, &classes, NULL, NULL);
+    incept_dataset *train = NULL, *test = NULL;
+    incept_loader *loader = NULL;
+    FILE *log = NULL;
+    rc = 1;
+    if (load_split(o, 0, &train, c, h, w) || load_split(o, 1, &test, c, h, w)) {
+        rc = cli_fail("loading the data");
+        goto done;
+    }
+    int n, dc, dh, dw, dclasses;
+    incept_dataset_dims(train, &n, &dc, &dh, &dw, &dclasses);
+    if (dc != c || dh != h || dw != w || dclasses > classes) {
+        fprintf(stderr, "incept: the data is %dx%dx%d with %d classes; the model takes %dx%dx%d and "
+                        "has %d outputs\n", dc, dh, dw, dclasses, c, h, w, classes);
+        goto done;
+    }
+    incept_loader_options lo = {o->batch, !o->no_shuffle, !o->no_augment, 2, 1, o->seed};
+    if (incept_model_set_threads(m, o->threads) || incept_model_set_training(m, 0.3f, 1, o->seed) ||
+        incept_loader_new(train, &lo, 0, &loader)) {
+        rc = cli_fail("setting up training");
+        goto done;
+    }
+    if (o->log && !(log = fopen(o->log, "w"))) {
+        fprintf(stderr, "incept: %s: cannot create the log\n", o->log);
+        goto done;
+    }
+    if (log)
+        fprintf(log, "epoch,step,lr,loss,test_top1,test_top5,seconds\n");
+    const int per_epoch = incept_loader_batches_per_epoch(loader);
+    const long total = o->steps > 0 ? o->steps : (long)o->epochs * per_epoch;
+    const int epochs = (int)((total + per_epoch - 1) / per_epoch);
+    const int terminal = isatty(STDERR_FILENO);
+    incept_sgd sgd = {o->lr, o->momentum, o->weight_decay, 1};
+    double started = cli_now(), loss_sum = 0.0;
+    long seen = 0, loss_count = 0;
+    fprintf(stderr, "incept: training %s on %d images (%d steps of %d per epoch), %ld steps\n",
+            o->model ? o->model : "the built-in model", n, per_epoch, o->batch, total);
+    for (long step = 0; step < total; step++) {
+        const float *images;
+        const int *labels;
+        int count;
+        float loss;
+        incept_loader_next(loader, &images, &labels, &count);
+        sgd.learning_rate = learning_rate(o, step, total, per_epoch);
+        if (incept_model_train_step(m, images, labels, count, &loss) || incept_model_sgd_step(m, &sgd)) {
+            rc = cli_fail("training step");
+            goto done;
+        }
+        if (!isfinite(loss)) {
+            fprintf(stderr, "\nincept: the loss diverged at step %ld (lr %g): try a smaller --lr\n",
+                    step + 1, (double)sgd.learning_rate);
+            goto done;
+        }
+        seen += count;
+        loss_sum += loss;
+        loss_count++;
+        double elapsed = cli_now() - started;
+        if (step % 10 == 0 || step + 1 == total)
+            progress(terminal, (int)(step / per_epoch) + 1, epochs, step + 1, total,
+                     loss_sum / loss_count, seen / elapsed, elapsed / (step + 1) * (total - step - 1));
+        if ((step + 1) % per_epoch == 0 || step + 1 == total) {
+            double top1 = NAN, top5 = NAN;
+            if (test && incept_model_evaluate(m, test, 256, &top1, &top5)) {
+                rc = cli_fail("evaluation");
+                goto done;
+            }
+            int epoch = (int)(step / per_epoch) + 1;
+            fprintf(stderr, "%sepoch %d/%d step %ld loss %.4f test top1 %.2f%% top5 %.2f%% %.0f img/s "
+                            "%.0f s\n", terminal ? "\r" : "", epoch, epochs, step + 1,
+                    loss_sum / loss_count, top1 * 100, top5 * 100, seen / elapsed, elapsed);
+            if (log) {
+                fprintf(log, "%d,%ld,%g,%.6f,%.4f,%.4f,%.1f\n", epoch, step + 1,
+                        (double)sgd.learning_rate, loss_sum / loss_count, top1, top5, elapsed);
+                fflush(log);
+            }
+            loss_sum = 0.0;
+            loss_count = 0;
+        }
+    }
+    if (o->out && incept_model_save_weights(m, o->out)) {
+        rc = cli_fail("saving the weights");
+        goto done;
+    }
+    if (o->out)
+        fprintf(stderr, "incept: weights written to %s\n", o->out);
+    rc = 0;
+done:
+    if (log)
+        fclose(log);
+    incept_loader_free(loader);
+    incept_dataset_free(train);
+    incept_dataset_free(test);
+    incept_model_free(m);
+    return rc;
+}
+
+int cmd_eval(const options *o)
+{
+    incept_model *m;
+    int rc = cli_load_or(o, "fashion", &m);
+    if (rc)
+        return rc;
+    int c, h, w;
+    incept_model_input_dims(m, &c, &h, &w);
+    incept_dataset *data = NULL;
+    double top1, top5;
+    incept_status st = o->inputs ? incept_dataset_load_raw(o->inputs, o->labels_file, c, h, w, &data)
+                                 : load_split(o, 1, &data, c, h, w);
+    if (st || incept_model_set_threads(m, o->threads) ||
+        incept_model_evaluate(m, data, o->batch > 1 ? o->batch : 256, &top1, &top5)) {
+        rc = cli_fail("evaluation");
+    } else {
+        int n;
+        incept_dataset_dims(data, &n, NULL, NULL, NULL, NULL);
+        printf("eval: top1=%.4f top5=%.4f n=%d\n", top1, top5, n);
+    }
+    incept_dataset_free(data);
+    incept_model_free(m);
+    return rc;
+}

@@ -1,0 +1,50 @@
+/* evaluate.c — top-1 and top-5 accuracy of a model over a dataset (inference mode). */
+#include <stdlib.h>
+
+#include "core/status.h"
+#include "incept.h"
+
+incept_status incept_model_evaluate(incept_model *m, const incept_dataset *data, int batch,
+                                    double *top1, double *top5)
+{
+    if (!m || !data || batch < 1)
+        return incept_fail(INCEPT_ERR_ARG, "evaluate needs a model, a dataset and batch >= 1");
+    int n, c, h, w, mc, mh, mw, classes;
+    incept_dataset_dims(data, &n, &c, &h, &w, NULL);
+    incept_model_input_dims(m, &mc, &mh, &mw);
+    if (c != mc || h != mh || w != mw)
+        return incept_fail(INCEPT_ERR_SHAPE, "the dataset's images are %dx%dx%d, the model takes "
+                           "%dx%dx%d", c, h, w, mc, mh, mw);
+    incept_model_output_dims(m, &classes, &mh, &mw);
+    classes *= mh * mw;
+    float *out = incept_malloc(sizeof(float) * (size_t)batch * classes);
+    if (!out)
+        return INCEPT_ERR_NOMEM;
+    const float *images = incept_dataset_images(data);
+    const int *labels = incept_dataset_labels(data);
+    long hits1 = 0, hits5 = 0;
+    incept_status st = INCEPT_OK;
+    for (int first = 0; first < n && !st; first += batch) {
+        int count = n - first < batch ? n - first : batch;
+        st = incept_model_forward(m, images + (size_t)first * c * h * w, count, out);
+        for (int s = 0; s < count && !st; s++) {
+            const float *z = out + (size_t)s * classes;
+            int label = labels[first + s], above = 0;
+            if (label < 0 || label >= classes) {
+                st = incept_fail(INCEPT_ERR_SHAPE, "label %d of sample %d is not one of the model's "
+                                 "%d classes", label, first + s, classes);
+                break;
+            }
+            for (int j = 0; j < classes; j++) /* rank of the true class; ties count against it */
+                above += j != label && z[j] >= z[label];
+            hits1 += above == 0;
+            hits5 += above < 5;
+        }
+    }
+    free(out);
+    if (st)
+        return st;
+    if (top1) *top1 = (double)hits1 / n;
+    if (top5) *top5 = (double)hits5 / n;
+    return INCEPT_OK;
+}
