@@ -204,6 +204,10 @@ static void conv_backward(const incept_backward_args *args)
     float *col = args->workspace, *dcol = col + (size_t)k * plane, *wt = dcol + (size_t)k * plane;
     float *packing = wt + (size_t)k * cout_g;
     const int pointwise = conv_is_pointwise(a);
+    if (dx->data && groups == 1) /* W^T once per call, so the GEMM reads its rows in place */
+        for (int o = 0; o < cout_g; o++)
+            for (int kk = 0; kk < k; kk++)
+                wt[(size_t)kk * cout_g + o] = args->weight[(size_t)o * k + kk];
     for (int s = 0; s < in->n; s++)
         for (int gi = 0; gi < groups; gi++) {
             const float *x = in->data + s * in->batch_stride + (size_t)gi * cin_g * in_plane;
@@ -229,9 +233,10 @@ static void conv_backward(const incept_backward_args *args)
                                    args->weight_grad + (size_t)gi * cout_g * k, k, packing);
             if (!dx->data)
                 continue;
-            for (int o = 0; o < cout_g; o++) /* W^T, so the GEMM reads its rows in place */
-                for (int kk = 0; kk < k; kk++)
-                    wt[(size_t)kk * cout_g + o] = w[(size_t)o * k + kk];
+            if (groups > 1) /* W^T of this group (with one group it was made once above) */
+                for (int o = 0; o < cout_g; o++)
+                    for (int kk = 0; kk < k; kk++)
+                        wt[(size_t)kk * cout_g + o] = w[(size_t)o * k + kk];
             float *dxg = dx->data + s * dx->batch_stride + (size_t)gi * cin_g * in_plane;
             if (pointwise) { /* dX[K, N] += W^T dY directly */
                 incept_gemm_accumulate(args->threads, k, plane, cout_g, wt, cout_g, g, plane, 0, dxg,

@@ -122,26 +122,78 @@ static void maxpool_forward(const incept_op_args *args)
     }
 }
 
-/* Each output's gradient goes to the input that won its window (the first of equal maxima, as
- * PyTorch picks); planes are independent, so they split across threads. */
+/* One plane: each output's gradient goes to the input that won its window, the first of equal
+ * maxima in row-major window order (as PyTorch picks). The winner is the first tap equal to the
+ * forward output; taps are visited in that order for a whole output row at a time, so the
+ * loops over the row vectorize. */
+INCEPT_VECTOR_CLONES
+static void maxpool_plane_backward(const float *x, const float *y, const float *g, float *d,
+                                   const incept_attrs *a, int in_h, int in_w, int out_h, int out_w)
+{
+    float open[ROW_LIMIT]; /* 1 while an output's winner is still to be found */
+    for (int oy = 0; oy < out_h; oy++) {
+        const float *yr = y + (size_t)oy * out_w, *gr = g + (size_t)oy * out_w;
+        for (int ox = 0; ox < out_w; ox++)
+            open[ox] = 1.0f;
+        for (int ky = 0; ky < a->kernel_h; ky++) {
+            int iy = oy * a->stride_h - a->pad_top + ky;
+            if (iy < 0 || iy >= in_h)
+                continue;
+            const float *xr = x + (size_t)iy * in_w;
+            float *dr = d + (size_t)iy * in_w;
+            for (int kx = 0; kx < a->kernel_w; kx++) {
+                /* outputs whose tap (ky, kx) lies inside the row; branch-free so it vectorizes */
+                int shift = kx - a->pad_left, lo = 0, hi = out_w;
+                while (lo < out_w && lo * a->stride_w + shift < 0)
+                    lo++;
+                while (hi > lo && (hi - 1) * a->stride_w + shift >= in_w)
+                    hi--;
+                if (a->stride_w == 1) {
+                    float *restrict dd = dr + shift, *restrict op = open;
+                    const float *restrict xx = xr + shift, *restrict yy = yr, *restrict gg = gr;
+                    for (int ox = lo; ox < hi; ox++) {
+                        float win = xx[ox] == yy[ox] ? op[ox] : 0.0f;
+                        dd[ox] += win * gg[ox];
+                        op[ox] -= win;
+                    }
+                } else {
+                    for (int ox = lo; ox < hi; ox++) {
+                        int ix = ox * a->stride_w + shift;
+                        float win = xr[ix] == yr[ox] ? open[ox] : 0.0f;
+                        dr[ix] += win * gr[ox];
+                        open[ox] -= win;
+                    }
+                }
+            }
+        }
+    }
+}
+
 static void maxpool_backward(const incept_backward_args *args)
 {
     const incept_attrs *a = &args->node->attrs;
-    const incept_tensor *in = &args->inputs[0], *dy = &args->output_grad, *dx = &args->input_grads[0];
+    const incept_tensor *in = &args->inputs[0], *out = &args->output, *dy = &args->output_grad;
+    const incept_tensor *dx = &args->input_grads[0];
     if (!dx->data)
         return;
     int planes = in->n * in->c;
 #pragma omp parallel for num_threads(args->threads) schedule(static)
     for (int p = 0; p < planes; p++) {
         int s = p / in->c, ch = p % in->c;
-        const float *x = in->data + s * in->batch_stride + (size_t)ch * in->h * in->w;
-        const float *g = dy->data + s * dy->batch_stride + (size_t)ch * dy->h * dy->w;
-        float *d = dx->data + s * dx->batch_stride + (size_t)ch * dx->h * dx->w;
-        for (int oy = 0; oy < dy->h; oy++) {
+        size_t in_plane = (size_t)ch * in->h * in->w, out_plane = (size_t)ch * out->h * out->w;
+        const float *x = in->data + s * in->batch_stride + in_plane;
+        float *d = dx->data + s * dx->batch_stride + in_plane;
+        const float *y = out->data + s * out->batch_stride + out_plane;
+        const float *g = dy->data + s * dy->batch_stride + out_plane;
+        if (out->w <= ROW_LIMIT) {
+            maxpool_plane_backward(x, y, g, d, a, in->h, in->w, out->h, out->w);
+            continue;
+        }
+        for (int oy = 0; oy < out->h; oy++) { /* very wide rows: window by window */
             int y0 = oy * a->stride_h - a->pad_top, y1 = y0 + a->kernel_h;
             if (y0 < 0) y0 = 0;
             if (y1 > in->h) y1 = in->h;
-            for (int ox = 0; ox < dy->w; ox++) {
+            for (int ox = 0; ox < out->w; ox++) {
                 int x0 = ox * a->stride_w - a->pad_left, x1 = x0 + a->kernel_w;
                 if (x0 < 0) x0 = 0;
                 if (x1 > in->w) x1 = in->w;
@@ -150,7 +202,7 @@ static void maxpool_backward(const incept_backward_args *args)
                     for (int ix = x0; ix < x1; ix++)
                         if (x[iy * in->w + ix] > x[best])
                             best = iy * in->w + ix;
-                d[best] += g[oy * dy->w + ox];
+                d[best] += g[oy * out->w + ox];
             }
         }
     }
