@@ -178,17 +178,35 @@ static void conv_forward(const incept_op_args *args)
 
 /* Backward, per sample and group, with col the im2col matrix (the input itself when pointwise):
  *   dbias += row sums of dY;   dW += dY col^T;   dcol = W^T dY, folded back into dX (col2im).
- * Scratch: col, dcol, W^T and one GEMM packing buffer. Samples run one after another so that
- * the parameter gradients accumulate in a fixed order. */
-static size_t conv_backward_workspace(const incept_graph *g, const incept_node *n,
-                                      const incept_run_config *cfg)
+ * Threads take whole samples, each with its own scratch and its own partial dW and dbias, which
+ * are added up in thread order at the end: deterministic for a given thread count. */
+typedef struct {
+    size_t k, plane, m, out_c, column, gemm, per_thread;
+} conv_backward_sizes;
+
+static conv_backward_sizes backward_sizes(const incept_graph *g, const incept_node *n)
 {
     const incept_value *in = incept_node_input(g, n, 0), *out = &g->values[n->output];
     const incept_attrs *a = &n->attrs;
-    size_t k = (size_t)(in->c / a->groups) * a->kernel_h * a->kernel_w, plane = (size_t)out->h * out->w;
-    size_t m = (size_t)(out->c / a->groups);
-    return 2 * k * plane + k * m + incept_gemm_workspace((int)m, (int)plane, (int)k, cfg->threads) +
-           incept_gemm_workspace((int)k, (int)plane, (int)m, cfg->threads);
+    conv_backward_sizes z;
+    z.k = (size_t)(in->c / a->groups) * a->kernel_h * a->kernel_w;
+    z.plane = (size_t)out->h * out->w;
+    z.m = (size_t)(out->c / a->groups);
+    z.out_c = (size_t)out->c;
+    z.column = z.k * z.plane;
+    size_t dw = incept_gemm_workspace((int)z.m, (int)z.k, (int)z.plane, 1);
+    size_t dc = incept_gemm_workspace((int)z.k, (int)z.plane, (int)z.m, 1);
+    z.gemm = dw > dc ? dw : dc;
+    /* col, dcol, this thread's W^T (groups > 1), GEMM packing, partial dW, partial dbias */
+    z.per_thread = 2 * z.column + z.k * z.m + z.gemm + z.out_c * z.k + z.out_c;
+    return z;
+}
+
+static size_t conv_backward_workspace(const incept_graph *g, const incept_node *n,
+                                      const incept_run_config *cfg)
+{
+    conv_backward_sizes z = backward_sizes(g, n);
+    return z.k * z.m + (size_t)cfg->threads * z.per_thread;
 }
 
 static void conv_backward(const incept_backward_args *args)
@@ -198,56 +216,79 @@ static void conv_backward(const incept_backward_args *args)
     incept_tensor dy = args->output_grad;
     if (a->relu)
         incept_relu_mask_grad(&args->output, &dy);
+    const conv_backward_sizes z = backward_sizes(args->graph, args->node);
     const int groups = a->groups, cin_g = in->c / groups, cout_g = dy.c / groups;
-    const int k = cin_g * a->kernel_h * a->kernel_w, plane = dy.h * dy.w;
+    const int k = (int)z.k, plane = (int)z.plane;
     const size_t in_plane = (size_t)in->h * in->w;
-    float *col = args->workspace, *dcol = col + (size_t)k * plane, *wt = dcol + (size_t)k * plane;
-    float *packing = wt + (size_t)k * cout_g;
     const int pointwise = conv_is_pointwise(a);
-    if (dx->data && groups == 1) /* W^T once per call, so the GEMM reads its rows in place */
+    float *shared_wt = args->workspace;
+    if (dx->data && groups == 1) /* W^T once per call, so the GEMMs read its rows in place */
         for (int o = 0; o < cout_g; o++)
             for (int kk = 0; kk < k; kk++)
-                wt[(size_t)kk * cout_g + o] = args->weight[(size_t)o * k + kk];
-    for (int s = 0; s < in->n; s++)
-        for (int gi = 0; gi < groups; gi++) {
-            const float *x = in->data + s * in->batch_stride + (size_t)gi * cin_g * in_plane;
-            const float *g = dy.data + s * dy.batch_stride + (size_t)gi * cout_g * plane;
-            const float *w = args->weight + (size_t)gi * cout_g * k;
-            incept_im2col geometry = {x, cin_g, in->h, in->w, a->kernel_h, a->kernel_w,
-                                      a->stride_h, a->stride_w, a->pad_top, a->pad_left,
-                                      a->dilation_h, a->dilation_w, dy.h, dy.w};
-            if (args->bias_grad)
+                shared_wt[(size_t)kk * cout_g + o] = args->weight[(size_t)o * k + kk];
+    const int threads = in->n < args->threads ? in->n : args->threads;
+#pragma omp parallel num_threads(threads)
+    {
+        int t = 0;
+#ifdef _OPENMP
+        t = omp_get_thread_num();
+#endif
+        float *col = args->workspace + z.k * z.m + (size_t)t * z.per_thread;
+        float *dcol = col + z.column, *wt = dcol + z.column, *packing = wt + z.k * z.m;
+        float *dw = packing + z.gemm, *db = dw + z.out_c * z.k;
+        memset(dw, 0, sizeof(float) * (z.out_c * z.k + z.out_c));
+#pragma omp for schedule(static)
+        for (int s = 0; s < in->n; s++)
+            for (int gi = 0; gi < groups; gi++) {
+                const float *x = in->data + s * in->batch_stride + (size_t)gi * cin_g * in_plane;
+                const float *g = dy.data + s * dy.batch_stride + (size_t)gi * cout_g * plane;
+                const float *w = args->weight + (size_t)gi * cout_g * k;
+                incept_im2col geometry = {x, cin_g, in->h, in->w, a->kernel_h, a->kernel_w,
+                                          a->stride_h, a->stride_w, a->pad_top, a->pad_left,
+                                          a->dilation_h, a->dilation_w, dy.h, dy.w};
                 for (int o = 0; o < cout_g; o++) {
                     float sum = 0.0f;
                     for (int i = 0; i < plane; i++)
                         sum += g[(size_t)o * plane + i];
-                    args->bias_grad[gi * cout_g + o] += sum;
+                    db[gi * cout_g + o] += sum;
                 }
-            const float *columns = x;
-            if (!pointwise) {
-                incept_im2col_dense(&geometry, col);
-                columns = col;
+                const float *columns = x;
+                if (!pointwise) {
+                    incept_im2col_dense(&geometry, col);
+                    columns = col;
+                }
+                /* dW[M, K] += dY[M, N] * col[K, N]^T */
+                incept_gemm_accumulate(1, cout_g, k, plane, g, plane, columns, plane, 1,
+                                       dw + (size_t)gi * cout_g * k, k, packing);
+                if (!dx->data)
+                    continue;
+                const float *wt_g = shared_wt;
+                if (groups > 1) { /* this group's W^T */
+                    for (int o = 0; o < cout_g; o++)
+                        for (int kk = 0; kk < k; kk++)
+                            wt[(size_t)kk * cout_g + o] = w[(size_t)o * k + kk];
+                    wt_g = wt;
+                }
+                float *dxg = dx->data + s * dx->batch_stride + (size_t)gi * cin_g * in_plane;
+                if (pointwise) { /* dX[K, N] += W^T dY directly */
+                    incept_gemm_accumulate(1, k, plane, cout_g, wt_g, cout_g, g, plane, 0, dxg, plane,
+                                           packing);
+                } else {
+                    incept_gemm(1, k, plane, cout_g, wt_g, cout_g, g, plane, dcol, plane, NULL, 0,
+                                packing);
+                    incept_col2im_add(&geometry, dcol, dxg);
+                }
             }
-            /* dW[M, K] += dY[M, N] * col[K, N]^T */
-            incept_gemm_accumulate(args->threads, cout_g, k, plane, g, plane, columns, plane, 1,
-                                   args->weight_grad + (size_t)gi * cout_g * k, k, packing);
-            if (!dx->data)
-                continue;
-            if (groups > 1) /* W^T of this group (with one group it was made once above) */
-                for (int o = 0; o < cout_g; o++)
-                    for (int kk = 0; kk < k; kk++)
-                        wt[(size_t)kk * cout_g + o] = w[(size_t)o * k + kk];
-            float *dxg = dx->data + s * dx->batch_stride + (size_t)gi * cin_g * in_plane;
-            if (pointwise) { /* dX[K, N] += W^T dY directly */
-                incept_gemm_accumulate(args->threads, k, plane, cout_g, wt, cout_g, g, plane, 0, dxg,
-                                       plane, packing);
-            } else {
-                memset(dcol, 0, sizeof(float) * (size_t)k * plane);
-                incept_gemm_accumulate(args->threads, k, plane, cout_g, wt, cout_g, g, plane, 0, dcol,
-                                       plane, packing);
-                incept_col2im_add(&geometry, dcol, dxg);
-            }
-        }
+    }
+    for (int t = 0; t < threads; t++) { /* the partial sums, in thread order */
+        const float *dw = args->workspace + z.k * z.m + (size_t)t * z.per_thread + 2 * z.column +
+                          z.k * z.m + z.gemm;
+        const float *db = dw + z.out_c * z.k;
+        for (size_t i = 0; i < z.out_c * z.k; i++)
+            args->weight_grad[i] += dw[i];
+        for (size_t i = 0; i < z.out_c && args->bias_grad; i++)
+            args->bias_grad[i] += db[i];
+    }
 }
 
 const incept_op incept_op_conv = {

@@ -32,6 +32,7 @@ incept_status incept_pool_infer(const incept_graph *g, const incept_node *n, int
 
 #define ROW_LIMIT 1024 /* widths up to this take the separable path */
 #define PAD_LIMIT 64   /* ... and windows up to this wide */
+#define PLANE_LIMIT 4096 /* planes up to 64x64 take the flat stride-1 backward */
 
 /* One plane, window by window: any width. */
 static void maxpool_plane_direct(const float *x, float *y, const incept_attrs *a, int in_h, int in_w,
@@ -169,6 +170,38 @@ static void maxpool_plane_backward(const float *x, const float *y, const float *
     }
 }
 
+/* The same for a stride-1 window with the output as large as the input (the Inception pool
+ * branch: 3x3, pad 1): the plane is one flat vector and each tap a fixed offset into it, with
+ * `valid` masking the columns a horizontal shift would wrap into. Long loops: they vectorize
+ * even on 7x7 and 14x14 planes. */
+INCEPT_VECTOR_CLONES
+static void maxpool_same_backward(const float *restrict x, const float *restrict y,
+                                  const float *restrict g, float *restrict d, float *restrict open,
+                                  float *restrict valid, const incept_attrs *a, int h, int w)
+{
+    const int plane = h * w;
+    for (int r = 0, i = 0; r < h; r++)
+        for (int c = 0; c < w; c++, i++) {
+            open[i] = 1.0f;
+            valid[i] = (float)c; /* the column, for the masks below */
+        }
+    float column_mask[PLANE_LIMIT];
+    for (int ky = 0; ky < a->kernel_h; ky++)
+        for (int kx = 0; kx < a->kernel_w; kx++) {
+            const int dy = ky - a->pad_top, dx = kx - a->pad_left, shift = dy * w + dx;
+            const float lo = (float)-dx, hi = (float)(w - dx);
+            for (int i = 0; i < plane; i++)
+                column_mask[i] = valid[i] >= lo && valid[i] < hi ? 1.0f : 0.0f;
+            /* outputs whose tap row lies inside the plane */
+            const int first = dy < 0 ? -dy * w : 0, last = dy > 0 ? (h - dy) * w : plane;
+            for (int i = first; i < last; i++) {
+                float win = x[i + shift] == y[i] ? open[i] * column_mask[i] : 0.0f;
+                d[i + shift] += win * g[i];
+                open[i] -= win;
+            }
+        }
+}
+
 static void maxpool_backward(const incept_backward_args *args)
 {
     const incept_attrs *a = &args->node->attrs;
@@ -185,6 +218,12 @@ static void maxpool_backward(const incept_backward_args *args)
         float *d = dx->data + s * dx->batch_stride + in_plane;
         const float *y = out->data + s * out->batch_stride + out_plane;
         const float *g = dy->data + s * dy->batch_stride + out_plane;
+        if (a->stride_h == 1 && a->stride_w == 1 && out->h == in->h && out->w == in->w &&
+            (size_t)in->h * in->w <= PLANE_LIMIT) {
+            float open[PLANE_LIMIT], valid[PLANE_LIMIT];
+            maxpool_same_backward(x, y, g, d, open, valid, a, in->h, in->w);
+            continue;
+        }
         if (out->w <= ROW_LIMIT) {
             maxpool_plane_backward(x, y, g, d, a, in->h, in->w, out->h, out->w);
             continue;
