@@ -466,7 +466,7 @@ int main(int argc, char **argv)
     o.lr = 0.05f;
     o.momentum = 0.9f;
     o.weight_decay = 5e-4f;
-    o.schedule = "cosine";
+    o.schedule = "constant";
     if (!parse_options(argc, argv, &o))
         return EXIT_USAGE;
     if (!strcmp(cmd, "summary"))

@@ -61,8 +61,11 @@ int cli_valid_schedule(const char *name)
 static void progress(int terminal, int epoch, int epochs, long step, long total, double loss,
                      double rate, double eta)
 {
-    if (!terminal)
+    if (!terminal) { /* a log file: a plain line now and then */
+        fprintf(stderr, "epoch %d/%d step %ld/%ld loss %.4f %.0f img/s ETA %.0f s\n", epoch, epochs,
+                step, total, loss, rate, eta);
         return;
+    }
     int width = 30, done = total ? (int)(width * step / total) : 0;
     char bar[64];
     for (int i = 0; i < width; i++)
@@ -138,7 +141,8 @@ int cmd_train(const options *o)
         loss_sum += loss;
         loss_count++;
         double elapsed = cli_now() - started;
-        if (step % 10 == 0 || step + 1 == total)
+        long every = terminal ? 10 : (per_epoch >= 10 ? per_epoch / 5 : 1);
+        if ((step + 1) % every == 0 && (step + 1) % per_epoch != 0)
             progress(terminal, (int)(step / per_epoch) + 1, epochs, step + 1, total,
                      loss_sum / loss_count, seen / elapsed, elapsed / (step + 1) * (total - step - 1));
         if ((step + 1) % per_epoch == 0 || step + 1 == total) {
@@ -148,9 +152,13 @@ int cmd_train(const options *o)
                 goto done;
             }
             int epoch = (int)(step / per_epoch) + 1;
-            fprintf(stderr, "%sepoch %d/%d step %ld loss %.4f test top1 %.2f%% top5 %.2f%% %.0f img/s "
-                            "%.0f s\n", terminal ? "\r" : "", epoch, epochs, step + 1,
-                    loss_sum / loss_count, top1 * 100, top5 * 100, seen / elapsed, elapsed);
+            char accuracy[96] = "";
+            if (test)
+                snprintf(accuracy, sizeof accuracy, " test top1 %.2f%% top5 %.2f%%", top1 * 100,
+                         top5 * 100);
+            fprintf(stderr, "%sepoch %d/%d step %ld loss %.4f%s %.0f img/s %.0f s\n",
+                    terminal ? "\r" : "", epoch, epochs, step + 1, loss_sum / loss_count, accuracy,
+                    seen / elapsed, elapsed);
             if (log) {
                 fprintf(log, "%d,%ld,%g,%.6f,%.4f,%.4f,%.1f\n", epoch, step + 1,
                         (double)sgd.learning_rate, loss_sum / loss_count, top1, top5, elapsed);
@@ -160,12 +168,15 @@ int cmd_train(const options *o)
             loss_count = 0;
         }
     }
-    if (o->out && incept_model_save_weights(m, o->out)) {
-        rc = cli_fail("saving the weights");
-        goto done;
+    if (o->out) {
+        size_t len = strlen(o->out);
+        int onnx = len > 5 && strcmp(o->out + len - 5, ".onnx") == 0;
+        if (onnx ? incept_model_save_onnx(m, o->out) : incept_model_save_weights(m, o->out)) {
+            rc = cli_fail(onnx ? "exporting ONNX" : "saving the weights");
+            goto done;
+        }
+        fprintf(stderr, "incept: %s written to %s\n", onnx ? "model" : "weights", o->out);
     }
-    if (o->out)
-        fprintf(stderr, "incept: weights written to %s\n", o->out);
     rc = 0;
 done:
     if (log)

@@ -163,6 +163,11 @@ void incept_loader_free(incept_loader *loader);
 incept_status incept_model_evaluate(incept_model *model, const incept_dataset *data, int batch,
                                     double *top1, double *top5);
 
+/* Writes the model as ONNX. A model imported from ONNX is written as that file with every
+ * initializer replaced by the model's current parameter of the same name (so weights trained
+ * here go back to PyTorch, OpenCV or ncnn under their original names). */
+incept_status incept_model_save_onnx(const incept_model *model, const char *path);
+
 /* ---- Reporting --------------------------------------------------------------------------- */
 
 typedef struct {

@@ -90,7 +90,7 @@ static inline const char *reference_dir(const char *test)
 /* Reads exactly n floats from dir/rel; returns a malloc'd array or NULL. */
 static inline float *read_floats(const char *dir, const char *rel, size_t n)
 {
-    char path[4200];
+    char path[8192];
     snprintf(path, sizeof path, "%s/%s", dir, rel);
     FILE *f = fopen(path, "rb");
     if (!f) {

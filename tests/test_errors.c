@@ -50,7 +50,7 @@ static void test_allocation_failures(const char *path)
 static int cli_output(const char *args, char *err, size_t err_size, int stdout_too)
 {
     const char *exe = getenv("INCEPT_CLI");
-    char cmd[2048], errfile[] = "/tmp/incept_cli_err_XXXXXX";
+    char cmd[20000], errfile[] = "/tmp/incept_cli_err_XXXXXX";
     int fd = mkstemp(errfile);
     close(fd);
     if (stdout_too)
@@ -116,10 +116,43 @@ static void test_cli(void)
     unlink("/tmp/incept_cli_tiny.w");
 }
 
+/* The round trip a PyTorch user makes: train an imported ONNX model here, export it, compare
+ * its initializers with what PyTorch's SGD made of the same two steps. */
+static void test_train_export(void)
+{
+    const char *ref = reference_dir("test_errors (train and export)");
+    if (!ref)
+        return;
+    char args[16384], err[4096], rel[512];
+    snprintf(args, sizeof args, "train %s/tiny/tiny.onnx --inputs %s/tiny/input.bin --labels "
+             "%s/tiny/labels.bin --batch 4 --steps 2 --lr 0.05 --momentum 0.9 --weight-decay 5e-4 "
+             "--no-shuffle --no-augment --threads 2 --out /tmp/incept_cli_tiny.onnx", ref, ref, ref);
+    CHECK_MSG(cli(args, err, sizeof err) == 0, "%s", err);
+    incept_model *m = NULL;
+    CHECK_OK(incept_model_load("/tmp/incept_cli_tiny.onnx", NULL, &m));
+    for (int p = 0; m && p < incept_model_param_count(m); p++) {
+        const char *name;
+        int nd, dims[4];
+        float *data;
+        incept_model_param(m, p, &name, &nd, dims, &data);
+        size_t count = 1;
+        for (int d = 0; d < nd; d++)
+            count *= (size_t)dims[d];
+        snprintf(rel, sizeof rel, "tiny/step2/param_after/%s.bin", name);
+        float *expect = read_floats(ref, rel, count);
+        CHECK_MSG(expect && max_abs_diff(data, expect, count) <= 1e-4f * max_abs(expect, count),
+                  "%s after two steps", name);
+        free(expect);
+    }
+    incept_model_free(m);
+    unlink("/tmp/incept_cli_tiny.onnx");
+}
+
 int main(void)
 {
     test_allocation_failures("models/tiny.incept");
     test_allocation_failures("tests/fixtures/opset13_same_upper.onnx");
     test_cli();
+    test_train_export();
     return test_summary("test_errors");
 }

@@ -74,6 +74,10 @@ typedef struct {
     int ndim;
     int dims[4];
     size_t offset, count; /* into incept_graph.param_data, in floats */
+    /* how the ONNX initializer it came from relates to it (Gemm with transB = 0 or alpha != 1):
+     * export undoes both */
+    int onnx_transposed;
+    float onnx_scale;
 } incept_param;
 
 typedef struct {
@@ -116,6 +120,7 @@ incept_attrs incept_attrs_default(void);
 
 struct incept_model {
     incept_graph graph;
+    char *onnx_source; /* the ONNX file the model was imported from, or NULL */
     int threads;
     int keep_activations;
     int exact;             /* no Winograd or other reassociating transforms */

@@ -39,6 +39,7 @@ void incept_model_free(incept_model *m)
     free(m->momentum);
     free(m->loss_values);
     free(m->loss_weights);
+    free(m->onnx_source);
     free(m);
 }
 

@@ -9,4 +9,8 @@
 /* Reads all of `path` into a malloc'd buffer with a terminating NUL (not counted in *size). */
 incept_status incept_read_file(const char *path, char **data, size_t *size);
 
+/* Writes `size` bytes to path atomically: a temporary file beside it, fsync, rename; a crash
+ * never leaves a half-written file under the real name. */
+incept_status incept_write_atomically(const char *path, const void *data, size_t size);
+
 #endif

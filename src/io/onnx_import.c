@@ -275,6 +275,8 @@ static incept_status copy_parameters(importer *im)
         if (pc->scale != 1.0f)
             for (size_t k = 0; k < p->count; k++)
                 dst[k] *= pc->scale;
+        im->graph->params[pc->param].onnx_transposed = pc->transpose;
+        im->graph->params[pc->param].onnx_scale = pc->scale;
     }
     return st;
 }
@@ -676,5 +678,12 @@ incept_status incept_model_load_onnx(const char *path, incept_model **out)
         incept_graph_free(&g);
         return st;
     }
-    return incept_model_wrap(&g, out);
+    if ((st = incept_model_wrap(&g, out)))
+        return st;
+    if (!((*out)->onnx_source = incept_strdup(path))) {
+        incept_model_free(*out);
+        *out = NULL;
+        return INCEPT_ERR_NOMEM;
+    }
+    return INCEPT_OK;
 }

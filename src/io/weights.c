@@ -56,8 +56,7 @@ static uint32_t get_u32(const unsigned char *p)
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-/* Writes `size` bytes to path atomically: temporary file, fsync, rename. */
-static incept_status write_atomically(const char *path, const void *data, size_t size)
+incept_status incept_write_atomically(const char *path, const void *data, size_t size)
 {
     char tmp[4096];
     if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp)
@@ -112,7 +111,7 @@ incept_status incept_model_save_weights(const incept_model *m, const char *path)
         if (!st) st = put(&b, incept_graph_param_data(g, i), p->count * sizeof(float));
     }
     if (!st) st = put_u32(&b, (uint32_t)crc32(0L, b.data, (uInt)b.size));
-    if (!st) st = write_atomically(path, b.data, b.size);
+    if (!st) st = incept_write_atomically(path, b.data, b.size);
     free(b.data);
     return st;
 }

@@ -1,0 +1,90 @@
+/* onnx_export.c — writing a model as ONNX. An imported model is written back as its source file
+ * with each initializer's data replaced by the current parameter of the same name (Gemm weights
+ * the importer transposed or scaled are turned back), so names, ops and opset stay what the
+ * exporting framework made and the file loads wherever the original did. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/status.h"
+#include "graph/graph.h"
+#include "io/io.h"
+#include "onnx.pb-c.h"
+
+#define ONNX_FLOAT 1
+
+/* The parameter's values as the initializer stores them. */
+static float *as_initializer(const incept_graph *g, const incept_param *p)
+{
+    const float *src = g->param_data + p->offset;
+    float *out = incept_malloc(p->count * sizeof(float));
+    if (!out)
+        return NULL;
+    float scale = p->onnx_scale != 0.0f ? p->onnx_scale : 1.0f;
+    if (p->onnx_transposed) /* stored [M, K]; the initializer is [K, M] */
+        for (int r = 0; r < p->dims[0]; r++)
+            for (int c = 0; c < p->dims[1]; c++)
+                out[(size_t)c * p->dims[0] + r] = src[(size_t)r * p->dims[1] + c] / scale;
+    else
+        for (size_t i = 0; i < p->count; i++)
+            out[i] = src[i] / scale;
+    return out;
+}
+
+incept_status incept_model_save_onnx(const incept_model *m, const char *path)
+{
+    if (!m || !path)
+        return incept_fail(INCEPT_ERR_ARG, "save_onnx needs a model and a path");
+    if (!m->onnx_source)
+        return incept_fail(INCEPT_ERR_UNSUPPORTED, "%s: ONNX export of a model built from a "
+                           "description is not implemented yet (save its weights instead)", path);
+    char *file;
+    size_t size;
+    incept_status st = incept_read_file(m->onnx_source, &file, &size);
+    if (st)
+        return st;
+    Onnx__ModelProto *model = onnx__model_proto__unpack(NULL, size, (const uint8_t *)file);
+    free(file);
+    if (!model || !model->graph) {
+        if (model)
+            onnx__model_proto__free_unpacked(model, NULL);
+        return incept_fail(INCEPT_ERR_FORMAT, "%s: the source model can no longer be read",
+                           m->onnx_source);
+    }
+    const incept_graph *g = &m->graph;
+    for (size_t i = 0; i < model->graph->n_initializer && !st; i++) {
+        Onnx__TensorProto *t = model->graph->initializer[i];
+        for (int k = 0; k < g->n_params; k++) {
+            const incept_param *p = &g->params[k];
+            if (!t->name || strcmp(t->name, p->name) != 0)
+                continue;
+            float *data = as_initializer(g, p);
+            if (!data) {
+                st = INCEPT_ERR_NOMEM;
+                break;
+            }
+            free(t->raw_data.data); /* protobuf-c allocated these with malloc */
+            free(t->float_data);
+            t->float_data = NULL;
+            t->n_float_data = 0;
+            t->has_raw_data = 1;
+            t->raw_data.data = (uint8_t *)data; /* little-endian host: the bytes ONNX wants */
+            t->raw_data.len = p->count * sizeof(float);
+            t->has_data_type = 1;
+            t->data_type = ONNX_FLOAT;
+            break;
+        }
+    }
+    if (!st) {
+        size_t length = onnx__model_proto__get_packed_size(model);
+        uint8_t *out = incept_malloc(length ? length : 1);
+        if (!out) {
+            st = INCEPT_ERR_NOMEM;
+        } else {
+            onnx__model_proto__pack(model, out);
+            st = incept_write_atomically(path, out, length);
+            free(out);
+        }
+    }
+    onnx__model_proto__free_unpacked(model, NULL);
+    return st;
+}
