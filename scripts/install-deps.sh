@@ -10,6 +10,7 @@ packages=(
   libonnx-dev                              # ships onnx.proto
   zlib1g-dev                               # CRC-32 of weights files
   libclang-rt-14-dev                       # clang's ASan/UBSan runtime for the sanitizer build
+  dataset-fashion-mnist                    # the default training data of incept train
 )
 missing=()
 for p in "${packages[@]}"; do
