@@ -109,6 +109,15 @@ static inline float *read_floats(const char *dir, const char *rel, size_t n)
     return p;
 }
 
+/* The element count of a shape. */
+static inline size_t dims_count(int ndim, const int *dims)
+{
+    size_t count = 1;
+    for (int d = 0; d < ndim; d++)
+        count *= (size_t)dims[d];
+    return count;
+}
+
 /* Deterministic pseudo-random floats in [-1, 1). */
 static inline void fill_random(float *x, size_t n, unsigned seed)
 {

@@ -135,9 +135,7 @@ static void test_train_export(void)
         int nd, dims[4];
         float *data;
         incept_model_param(m, p, &name, &nd, dims, &data);
-        size_t count = 1;
-        for (int d = 0; d < nd; d++)
-            count *= (size_t)dims[d];
+        size_t count = dims_count(nd, dims);
         snprintf(rel, sizeof rel, "tiny/step2/param_after/%s.bin", name);
         float *expect = read_floats(ref, rel, count);
         CHECK_MSG(expect && max_abs_diff(data, expect, count) <= 1e-4f * max_abs(expect, count),

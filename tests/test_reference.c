@@ -34,9 +34,7 @@ static int copy_weights(incept_model *from, incept_model *to)
             fprintf(stderr, "shape mismatch at %s\n", name);
             return 0;
         }
-        size_t count = 1;
-        for (int d = 0; d < nd; d++)
-            count *= (size_t)dims[d];
+        size_t count = dims_count(nd, dims);
         memcpy(dst, src, count * sizeof(float));
     }
     return k == n_from;

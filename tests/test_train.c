@@ -55,9 +55,7 @@ static void gradient_check(const char *op_line, int c, int h, int w, float eps)
         int nd, dims[4];
         const float *grad;
         incept_model_param(m, p, NULL, &nd, dims, NULL);
-        counts[p] = 1;
-        for (int d = 0; d < nd; d++)
-            counts[p] *= (size_t)dims[d];
+        counts[p] = dims_count(nd, dims);
         CHECK_OK(incept_model_param_grad(m, p, &grad));
         analytic[p] = malloc(counts[p] * sizeof(float));
         memcpy(analytic[p], grad, counts[p] * sizeof(float));
@@ -170,9 +168,7 @@ static void test_tiny(const char *ref)
             int nd, dims[4];
             const float *grad;
             incept_model_param(m, p, &name, &nd, dims, NULL);
-            size_t count = 1;
-            for (int d = 0; d < nd; d++)
-                count *= (size_t)dims[d];
+            size_t count = dims_count(nd, dims);
             CHECK_OK(incept_model_param_grad(m, p, &grad));
             snprintf(rel, sizeof rel, "tiny/step%d/grad/%s.bin", step, name);
             float e = relative_error(grad, ref, rel, count);
@@ -186,9 +182,7 @@ static void test_tiny(const char *ref)
             int nd, dims[4];
             float *data;
             incept_model_param(m, p, &name, &nd, dims, &data);
-            size_t count = 1;
-            for (int d = 0; d < nd; d++)
-                count *= (size_t)dims[d];
+            size_t count = dims_count(nd, dims);
             snprintf(rel, sizeof rel, "tiny/step%d/param_after/%s.bin", step, name);
             float e = relative_error(data, ref, rel, count);
             CHECK_MSG(e < 1e-4f, "step %d %s after SGD: relative error %g", step, name, (double)e);
@@ -214,9 +208,7 @@ static int load_named(incept_model *m, const char *ours, const char *ref, const 
         incept_model_param(m, p, &name, &nd, dims, &data);
         if (strcmp(name, ours) != 0)
             continue;
-        size_t count = 1;
-        for (int d = 0; d < nd; d++)
-            count *= (size_t)dims[d];
+        size_t count = dims_count(nd, dims);
         float *src = read_floats(ref, rel, count);
         if (!src)
             return 0;
@@ -236,9 +228,7 @@ static const float *grad_named(incept_model *m, const char *ours, size_t *count)
         incept_model_param(m, p, &name, &nd, dims, NULL);
         if (strcmp(name, ours) != 0)
             continue;
-        *count = 1;
-        for (int d = 0; d < nd; d++)
-            *count *= (size_t)dims[d];
+        *count = dims_count(nd, dims);
         return incept_model_param_grad(m, p, &grad) == INCEPT_OK ? grad : NULL;
     }
     return NULL;
@@ -265,9 +255,7 @@ static void test_googlenet(const char *ref)
         if (strncmp(name, "aux", 3) == 0)
             continue;
         incept_model_param(onnx, k++, NULL, NULL, NULL, &src);
-        size_t count = 1;
-        for (int d = 0; d < nd; d++)
-            count *= (size_t)dims[d];
+        size_t count = dims_count(nd, dims);
         memcpy(dst, src, count * sizeof(float));
     }
     static const char *heads[][2] = {

@@ -6,6 +6,25 @@
 
 incept_status incept_pool_infer(const incept_graph *g, const incept_node *n, int *c, int *h, int *w);
 
+/* The window of output (oy, ox) clipped to the input, [y0, y1) x [x0, x1), and its divisor. */
+typedef struct {
+    int y0, y1, x0, x1, count;
+} window;
+
+static window window_at(const incept_attrs *a, int in_h, int in_w, int oy, int ox)
+{
+    window wd;
+    int y0 = oy * a->stride_h - a->pad_top, y1 = y0 + a->kernel_h;
+    int x0 = ox * a->stride_w - a->pad_left, x1 = x0 + a->kernel_w;
+    if (y1 > in_h + a->pad_bottom) y1 = in_h + a->pad_bottom;
+    if (x1 > in_w + a->pad_right) x1 = in_w + a->pad_right;
+    int padded = (y1 - y0) * (x1 - x0); /* clipped to the padding, not to the ceil overhang */
+    wd.y0 = y0 < 0 ? 0 : y0, wd.y1 = y1 > in_h ? in_h : y1;
+    wd.x0 = x0 < 0 ? 0 : x0, wd.x1 = x1 > in_w ? in_w : x1;
+    wd.count = a->count_include_pad ? padded : (wd.y1 - wd.y0) * (wd.x1 - wd.x0);
+    return wd;
+}
+
 static void avgpool_forward(const incept_op_args *args)
 {
     const incept_attrs *a = &args->node->attrs;
@@ -16,26 +35,15 @@ static void avgpool_forward(const incept_op_args *args)
         int s = p / in->c, ch = p % in->c;
         const float *x = in->data + s * in->batch_stride + (size_t)ch * in->h * in->w;
         float *y = out->data + s * out->batch_stride + (size_t)ch * out->h * out->w;
-        for (int oy = 0; oy < out->h; oy++) {
-            int y0 = oy * a->stride_h - a->pad_top, y1 = y0 + a->kernel_h;
-            if (y1 > in->h + a->pad_bottom) y1 = in->h + a->pad_bottom;
-            int padded_h = y1 - y0;
-            if (y0 < 0) y0 = 0;
-            if (y1 > in->h) y1 = in->h;
+        for (int oy = 0; oy < out->h; oy++)
             for (int ox = 0; ox < out->w; ox++) {
-                int x0 = ox * a->stride_w - a->pad_left, x1 = x0 + a->kernel_w;
-                if (x1 > in->w + a->pad_right) x1 = in->w + a->pad_right;
-                int padded_w = x1 - x0;
-                if (x0 < 0) x0 = 0;
-                if (x1 > in->w) x1 = in->w;
+                window wd = window_at(a, in->h, in->w, oy, ox);
                 float sum = 0.0f;
-                for (int iy = y0; iy < y1; iy++)
-                    for (int ix = x0; ix < x1; ix++)
+                for (int iy = wd.y0; iy < wd.y1; iy++)
+                    for (int ix = wd.x0; ix < wd.x1; ix++)
                         sum += x[iy * in->w + ix];
-                int count = a->count_include_pad ? padded_h * padded_w : (y1 - y0) * (x1 - x0);
-                y[oy * out->w + ox] = count > 0 ? sum / (float)count : 0.0f;
+                y[oy * out->w + ox] = wd.count > 0 ? sum / (float)wd.count : 0.0f;
             }
-        }
     }
 }
 
@@ -52,27 +60,16 @@ static void avgpool_backward(const incept_backward_args *args)
         int s = p / dx->c, ch = p % dx->c;
         const float *g = dy->data + s * dy->batch_stride + (size_t)ch * dy->h * dy->w;
         float *d = dx->data + s * dx->batch_stride + (size_t)ch * dx->h * dx->w;
-        for (int oy = 0; oy < dy->h; oy++) {
-            int y0 = oy * a->stride_h - a->pad_top, y1 = y0 + a->kernel_h;
-            if (y1 > dx->h + a->pad_bottom) y1 = dx->h + a->pad_bottom;
-            int padded_h = y1 - y0;
-            if (y0 < 0) y0 = 0;
-            if (y1 > dx->h) y1 = dx->h;
+        for (int oy = 0; oy < dy->h; oy++)
             for (int ox = 0; ox < dy->w; ox++) {
-                int x0 = ox * a->stride_w - a->pad_left, x1 = x0 + a->kernel_w;
-                if (x1 > dx->w + a->pad_right) x1 = dx->w + a->pad_right;
-                int padded_w = x1 - x0;
-                if (x0 < 0) x0 = 0;
-                if (x1 > dx->w) x1 = dx->w;
-                int count = a->count_include_pad ? padded_h * padded_w : (y1 - y0) * (x1 - x0);
-                if (count <= 0)
+                window wd = window_at(a, dx->h, dx->w, oy, ox);
+                if (wd.count <= 0)
                     continue;
-                float share = g[oy * dy->w + ox] / (float)count;
-                for (int iy = y0; iy < y1; iy++)
-                    for (int ix = x0; ix < x1; ix++)
+                float share = g[oy * dy->w + ox] / (float)wd.count;
+                for (int iy = wd.y0; iy < wd.y1; iy++)
+                    for (int ix = wd.x0; ix < wd.x1; ix++)
                         d[iy * dx->w + ix] += share;
             }
-        }
     }
 }
 

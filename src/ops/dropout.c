@@ -28,15 +28,20 @@ static void dropout_forward(const incept_op_args *args)
 static void dropout_backward(const incept_backward_args *args)
 {
     const float ratio = args->node->attrs.ratio;
-    const incept_tensor *dy = &args->output_grad, *dx = &args->input_grads[0];
+    const incept_tensor *dy = &args->output_grad;
+    incept_tensor dx = args->input_grads[0];
+    if (!dx.data)
+        return;
+    if (!args->dropout || ratio == 0.0f) {
+        incept_tensor_accumulate(&dx, dy);
+        return;
+    }
     size_t count = (size_t)dy->c * dy->h * dy->w;
-    for (int s = 0; s < dy->n && dx->data; s++) {
-        float *d = dx->data + s * dx->batch_stride;
+    for (int s = 0; s < dy->n; s++) {
+        float *d = dx.data + s * dx.batch_stride;
         const float *g = dy->data + s * dy->batch_stride;
         for (size_t i = 0; i < count; i++)
-            d[i] += !args->dropout || ratio == 0.0f
-                        ? g[i]
-                        : g[i] * incept_dropout_scale(args->dropout_seed, s * count + i, ratio);
+            d[i] += g[i] * incept_dropout_scale(args->dropout_seed, s * count + i, ratio);
     }
 }
 

@@ -24,17 +24,12 @@ void incept_copy_forward(const incept_op_args *args)
     }
 }
 
-/* The data order is unchanged: dx += dy, sample by sample. */
+/* The data order is unchanged: dx += dy. */
 static void flatten_backward(const incept_backward_args *args)
 {
-    const incept_tensor *dy = &args->output_grad, *dx = &args->input_grads[0];
-    size_t count = (size_t)dy->c * dy->h * dy->w;
-    for (int s = 0; s < dy->n && dx->data; s++) {
-        float *d = dx->data + s * dx->batch_stride;
-        const float *g = dy->data + s * dy->batch_stride;
-        for (size_t i = 0; i < count; i++)
-            d[i] += g[i];
-    }
+    incept_tensor dx = args->input_grads[0];
+    if (dx.data)
+        incept_tensor_accumulate(&dx, &args->output_grad);
 }
 
 const incept_op incept_op_flatten = {
