@@ -11,9 +11,9 @@ typedef struct {
     unsigned long long seed;
     /* training and evaluation */
     const char *train_images, *train_labels, *test_images, *test_labels;
-    const char *inputs, *labels_file, *out, *log, *schedule;
+    const char *inputs, *labels_file, *out, *log, *schedule, *checkpoint, *resume;
     int epochs, no_shuffle, no_augment;
-    long steps, warmup;
+    long steps, warmup, checkpoint_every;
     float lr, momentum, weight_decay;
 } options;
 

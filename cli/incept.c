@@ -154,6 +154,14 @@ static int parse_options(int argc, char **argv, options *o)
             o->out = argv[++i];
         } else if (!strcmp(a, "--log") && next) {
             o->log = argv[++i];
+        } else if (!strcmp(a, "--checkpoint") && next) {
+            o->checkpoint = argv[++i];
+        } else if (!strcmp(a, "--resume") && next) {
+            o->resume = argv[++i];
+        } else if (!strcmp(a, "--checkpoint-every")) {
+            if (!parse_int_arg(a, next, 1, 2000000000L, &v))
+                return 0;
+            o->checkpoint_every = v, i++;
         } else if (a[0] == '-' && a[1]) {
             fprintf(stderr, "incept: unknown option '%s' (or it lacks its value)\n", a);
             return 0;

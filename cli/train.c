@@ -36,18 +36,18 @@ static incept_status load_split(const options *o, int test, incept_dataset **out
     return st;
 }
 
-/* The learning rate at `step` of `total`: linear warm-up, then the schedule. */
-static float learning_rate(const options *o, long step, long total, int steps_per_epoch)
+/* The learning rate at `step`: linear warm-up, then the schedule. */
+static float learning_rate(const incept_train_state *t, long step, int steps_per_epoch)
 {
-    float lr = o->lr;
-    if (o->warmup > 0 && step < o->warmup)
-        return lr * (float)(step + 1) / (float)o->warmup;
-    double progress = total > 0 ? (double)step / (double)total : 0.0;
-    if (!strcmp(o->schedule, "cosine"))
+    float lr = t->sgd.learning_rate;
+    if (t->warmup > 0 && step < t->warmup)
+        return lr * (float)(step + 1) / (float)t->warmup;
+    double progress = t->total_steps > 0 ? (double)step / (double)t->total_steps : 0.0;
+    if (!strcmp(t->schedule, "cosine"))
         return (float)(lr * 0.5 * (1.0 + cos(M_PI * progress)));
-    if (!strcmp(o->schedule, "step"))
+    if (!strcmp(t->schedule, "step"))
         return lr * (progress >= 0.75 ? 0.01f : progress >= 0.5 ? 0.1f : 1.0f);
-    if (!strcmp(o->schedule, "paper")) /* the paper: -4% every 8 epochs */
+    if (!strcmp(t->schedule, "paper")) /* the paper: -4% every 8 epochs */
         return lr * powf(0.96f, (float)(step / steps_per_epoch / 8));
     return lr;
 }
@@ -79,9 +79,25 @@ static void progress(int terminal, int epoch, int epochs, long step, long total,
 int cmd_train(const options *o)
 {
     incept_model *m;
-    int rc = cli_load_or(o, "fashion", &m);
-    if (rc)
-        return rc;
+    incept_train_state t;
+    memset(&t, 0, sizeof t);
+    int rc = 0;
+    if (o->resume) {
+        if (incept_checkpoint_load(o->resume, &m, &t))
+            return cli_fail("resuming");
+    } else {
+        if ((rc = cli_load_or(o, "fashion", &m)))
+            return rc;
+        t.seed = o->seed;
+        t.batch = o->batch;
+        t.shuffle = !o->no_shuffle;
+        t.augment = !o->no_augment;
+        t.dropout = 1;
+        t.aux_weight = 0.3f;
+        t.sgd = (incept_sgd){o->lr, o->momentum, o->weight_decay, 1};
+        snprintf(t.schedule, sizeof t.schedule, "%s", o->schedule);
+        t.warmup = o->warmup;
+    }
     int c, h, w, classes;
     incept_model_input_dims(m, &c, &h, &w);
     incept_model_output_dims(m, &classes, NULL, NULL);
@@ -100,34 +116,39 @@ int cmd_train(const options *o)
                         "has %d outputs\n", dc, dh, dw, dclasses, c, h, w, classes);
         goto done;
     }
-    incept_loader_options lo = {o->batch, !o->no_shuffle, !o->no_augment, 2, 1, o->seed};
-    if (incept_model_set_threads(m, o->threads) || incept_model_set_training(m, 0.3f, 1, o->seed) ||
-        incept_loader_new(train, &lo, 0, &loader)) {
+    incept_loader_options lo = {t.batch, t.shuffle, t.augment, 2, 1, t.seed};
+    if (incept_model_set_threads(m, o->threads) ||
+        (!o->resume && incept_model_set_training(m, t.aux_weight, t.dropout, t.seed)) ||
+        incept_loader_new(train, &lo, t.step, &loader)) {
         rc = cli_fail("setting up training");
         goto done;
     }
-    if (o->log && !(log = fopen(o->log, "w"))) {
+    if (o->log && !(log = fopen(o->log, o->resume ? "a" : "w"))) {
         fprintf(stderr, "incept: %s: cannot create the log\n", o->log);
         goto done;
     }
-    if (log)
+    if (log && !o->resume)
         fprintf(log, "epoch,step,lr,loss,test_top1,test_top5,seconds\n");
     const int per_epoch = incept_loader_batches_per_epoch(loader);
-    const long total = o->steps > 0 ? o->steps : (long)o->epochs * per_epoch;
+    if (!o->resume)
+        t.total_steps = o->steps > 0 ? o->steps : (long)o->epochs * per_epoch;
+    const long total = t.total_steps;
+    const long every = o->checkpoint_every > 0 ? o->checkpoint_every : per_epoch;
     const int epochs = (int)((total + per_epoch - 1) / per_epoch);
     const int terminal = isatty(STDERR_FILENO);
-    incept_sgd sgd = {o->lr, o->momentum, o->weight_decay, 1};
+    incept_sgd sgd = t.sgd;
     double started = cli_now(), loss_sum = 0.0;
-    long seen = 0, loss_count = 0;
-    fprintf(stderr, "incept: training %s on %d images (%d steps of %d per epoch), %ld steps\n",
-            o->model ? o->model : "the built-in model", n, per_epoch, o->batch, total);
-    for (long step = 0; step < total; step++) {
+    long seen = 0, loss_count = 0, first_step = t.step;
+    fprintf(stderr, "incept: training %s on %d images (%d steps of %d per epoch), steps %ld to %ld\n",
+            o->resume ? o->resume : o->model ? o->model : "the built-in model", n, per_epoch, t.batch,
+            t.step + 1, total);
+    for (long step = t.step; step < total; step++) {
         const float *images;
         const int *labels;
         int count;
         float loss;
         incept_loader_next(loader, &images, &labels, &count);
-        sgd.learning_rate = learning_rate(o, step, total, per_epoch);
+        sgd.learning_rate = learning_rate(&t, step, per_epoch);
         if (incept_model_train_step(m, images, labels, count, &loss) || incept_model_sgd_step(m, &sgd)) {
             rc = cli_fail("training step");
             goto done;
@@ -140,11 +161,18 @@ int cmd_train(const options *o)
         seen += count;
         loss_sum += loss;
         loss_count++;
+        t.step = step + 1;
+        if (o->checkpoint && (t.step % every == 0 || t.step == total) &&
+            incept_checkpoint_save(m, &t, o->checkpoint)) {
+            rc = cli_fail("writing the checkpoint");
+            goto done;
+        }
         double elapsed = cli_now() - started;
         long every = terminal ? 10 : (per_epoch >= 10 ? per_epoch / 5 : 1);
         if ((step + 1) % every == 0 && (step + 1) % per_epoch != 0)
             progress(terminal, (int)(step / per_epoch) + 1, epochs, step + 1, total,
-                     loss_sum / loss_count, seen / elapsed, elapsed / (step + 1) * (total - step - 1));
+                     loss_sum / loss_count, seen / elapsed,
+                     elapsed / (step + 1 - first_step) * (total - step - 1));
         if ((step + 1) % per_epoch == 0 || step + 1 == total) {
             double top1 = NAN, top5 = NAN;
             if (test && incept_model_evaluate(m, test, 256, &top1, &top5)) {

@@ -163,6 +163,26 @@ void incept_loader_free(incept_loader *loader);
 incept_status incept_model_evaluate(incept_model *model, const incept_dataset *data, int batch,
                                     double *top1, double *top5);
 
+/* Checkpoints: everything a training run needs to continue exactly where it stopped, in one
+ * versioned, CRC-checked file written atomically (temporary file, fsync, rename): the model's
+ * description (or the path of its ONNX source), its parameters and SGD momentum, the training
+ * settings and the step reached. Resumed with the same thread count, a run computes exactly what
+ * an uninterrupted one would: batches, crops and dropout masks are functions of (seed, step). */
+typedef struct {
+    long step, total_steps;
+    unsigned long long seed;
+    int batch, shuffle, augment, dropout;
+    float aux_weight;
+    incept_sgd sgd;           /* learning_rate: the peak, before the schedule */
+    char schedule[16];
+    long warmup;
+} incept_train_state;
+incept_status incept_checkpoint_save(const incept_model *model, const incept_train_state *state,
+                                     const char *path);
+/* Rebuilds the model from the checkpoint and restores its parameters, momentum and step. */
+incept_status incept_checkpoint_load(const char *path, incept_model **model,
+                                     incept_train_state *state);
+
 /* Writes the model as ONNX. A model imported from ONNX is written as that file with every
  * initializer replaced by the model's current parameter of the same name (so weights trained
  * here go back to PyTorch, OpenCV or ncnn under their original names). */

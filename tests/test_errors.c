@@ -1,5 +1,7 @@
 /* test_errors.c — failure paths end to end: every allocation failing in turn while loading and
  * running models (a status, never a crash or a leak), and the CLI's exit codes and messages. */
+#include <signal.h>
+#include <time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -146,11 +148,105 @@ static void test_train_export(void)
     unlink("/tmp/incept_cli_tiny.onnx");
 }
 
+/* Runs the CLI with `args` in a child that is killed with SIGKILL after `delay_us` (or left to
+ * finish if it is quicker). */
+static void run_killed(const char *args, unsigned long delay_us)
+{
+    const char *exe = getenv("INCEPT_CLI");
+    char cmd[20000];
+    snprintf(cmd, sizeof cmd, "exec %s %s >/dev/null 2>&1 </dev/null", exe ? exe : "build/incept", args);
+    pid_t pid = fork();
+    if (pid == 0) {
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    struct timespec pause = {(time_t)(delay_us / 1000000), (long)(delay_us % 1000000) * 1000};
+    nanosleep(&pause, NULL);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+}
+
+static int same_file(const char *a, const char *b)
+{
+    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
+    int same = fa && fb;
+    while (same) {
+        int ca = fgetc(fa), cb = fgetc(fb);
+        same = ca == cb;
+        if (ca == EOF || cb == EOF)
+            break;
+    }
+    if (fa) fclose(fa);
+    if (fb) fclose(fb);
+    return same;
+}
+
+/* Training killed with SIGKILL at arbitrary moments and resumed from its checkpoint ends with the
+ * same weights, to the byte, as training left alone; the checkpoint is always readable. */
+static void test_kill_and_resume(void)
+{
+    const char *model = "input x 3 12 12\nconv c 8 3x3 pad 1 relu\ninception m 4 4 6 2 3 3\n"
+                        "globalavgpool g\nflatten f\ndropout d 0.3\nfc out 5\n";
+    FILE *f = fopen("/tmp/incept_kill.incept", "w");
+    fputs(model, f);
+    fclose(f);
+    static float x[64 * 3 * 144];
+    float y[64];
+    fill_random(x, sizeof x / sizeof x[0], 8);
+    for (int i = 0; i < 64; i++)
+        y[i] = (float)(i % 5);
+    f = fopen("/tmp/incept_kill_x", "wb");
+    fwrite(x, sizeof x, 1, f);
+    fclose(f);
+    f = fopen("/tmp/incept_kill_y", "wb");
+    fwrite(y, sizeof y, 1, f);
+    fclose(f);
+    const char *common = "--inputs /tmp/incept_kill_x --labels /tmp/incept_kill_y --threads 2";
+    char args[4096], err[4096];
+    snprintf(args, sizeof args, "train /tmp/incept_kill.incept %s --batch 8 --steps 40 --seed 3 "
+             "--schedule cosine --warmup 5 --out /tmp/incept_kill_a.w", common);
+    CHECK_MSG(cli(args, err, sizeof err) == 0, "%s", err);
+    unlink("/tmp/incept_kill.ckpt");
+    unlink("/tmp/incept_kill_b.w");
+    snprintf(args, sizeof args, "train /tmp/incept_kill.incept %s --batch 8 --steps 40 --seed 3 "
+             "--schedule cosine --warmup 5 --checkpoint /tmp/incept_kill.ckpt --checkpoint-every 1 "
+             "--out /tmp/incept_kill_b.w", common);
+    run_killed(args, 150000);
+    unsigned s = 1;
+    int kills = 0, resumed = 0;
+    for (int attempt = 0; attempt < 40 && access("/tmp/incept_kill_b.w", F_OK) != 0; attempt++) {
+        if (access("/tmp/incept_kill.ckpt", F_OK) != 0) { /* killed before the first step ended */
+            run_killed(args, 300000);
+            continue;
+        }
+        snprintf(args, sizeof args, "train --resume /tmp/incept_kill.ckpt %s --checkpoint "
+                 "/tmp/incept_kill.ckpt --checkpoint-every 1 --out /tmp/incept_kill_b.w", common);
+        s = s * 1664525u + 1013904223u;
+        if (attempt < 3) {
+            run_killed(args, 20000 + (s >> 8) % 150000); /* killed again, anywhere */
+            kills++;
+        } else {
+            CHECK_MSG(cli(args, err, sizeof err) == 0, "resume: %s", err);
+            resumed++;
+        }
+    }
+    CHECK(kills > 0 && resumed > 0);
+    CHECK_MSG(same_file("/tmp/incept_kill_a.w", "/tmp/incept_kill_b.w"),
+              "%s", "killed and resumed training ends with the uninterrupted run's weights");
+    unlink("/tmp/incept_kill.incept");
+    unlink("/tmp/incept_kill_x");
+    unlink("/tmp/incept_kill_y");
+    unlink("/tmp/incept_kill_a.w");
+    unlink("/tmp/incept_kill_b.w");
+    unlink("/tmp/incept_kill.ckpt");
+}
+
 int main(void)
 {
     test_allocation_failures("models/tiny.incept");
     test_allocation_failures("tests/fixtures/opset13_same_upper.onnx");
     test_cli();
     test_train_export();
+    test_kill_and_resume();
     return test_summary("test_errors");
 }

@@ -2,6 +2,8 @@
  * loss, and whole networks against PyTorch (../shared/reference): the tiny Inception net's loss,
  * every gradient and the weights after two SGD steps; GoogLeNet's loss with both auxiliary
  * classifiers and the reference's chosen gradients. */
+#include <unistd.h>
+
 #include "graph/graph.h"
 #include "incept.h"
 #include "test.h"
@@ -306,9 +308,106 @@ done:
     incept_model_free(m);
 }
 
+/* Six steps straight, and three steps, a checkpoint, a fresh process's worth of loading, three
+ * more: the same parameters to the bit, and the same losses. */
+static void train_steps(incept_model *m, incept_loader *l, const incept_sgd *sgd, int steps,
+                        float *losses)
+{
+    for (int s = 0; s < steps; s++) {
+        const float *x;
+        const int *y;
+        int count;
+        incept_loader_next(l, &x, &y, &count);
+        CHECK_OK(incept_model_train_step(m, x, y, count, &losses[s]));
+        CHECK_OK(incept_model_sgd_step(m, sgd));
+    }
+}
+
+static void test_checkpoint_resume(void)
+{
+    const char *text = "input x 3 16 16\nconv c 6 3x3 pad 1 relu\nmaxpool p 3x3 stride 2 ceil\n"
+                       "inception m 2 2 3 1 2 2\naux side 4\nglobalavgpool g\nflatten f\n"
+                       "dropout d 0.3\nfc out 4\n";
+    static float x[40 * 3 * 256];
+    float y[40];
+    fill_random(x, sizeof x / sizeof x[0], 5);
+    for (int i = 0; i < 40; i++)
+        y[i] = (float)(i % 4);
+    FILE *f = fopen("/tmp/incept_ckpt_x", "wb");
+    fwrite(x, sizeof x, 1, f);
+    fclose(f);
+    f = fopen("/tmp/incept_ckpt_y", "wb");
+    fwrite(y, sizeof y, 1, f);
+    fclose(f);
+    incept_dataset *d = NULL;
+    CHECK_OK(incept_dataset_load_raw("/tmp/incept_ckpt_x", "/tmp/incept_ckpt_y", 3, 16, 16, &d));
+    const incept_sgd sgd = {0.05f, 0.9f, 5e-4f, 1};
+    incept_loader_options lo = {8, 1, 1, 2, 1, 9};
+    incept_train_state state;
+    memset(&state, 0, sizeof state);
+    state.seed = 9, state.batch = 8, state.shuffle = 1, state.augment = 1, state.dropout = 1;
+    state.aux_weight = 0.3f, state.sgd = sgd, state.total_steps = 6;
+    snprintf(state.schedule, sizeof state.schedule, "constant");
+
+    incept_model *straight = NULL, *first = NULL, *resumed = NULL;
+    incept_loader *l = NULL;
+    float a[6], b[6];
+    CHECK_OK(incept_model_parse_description(text, "ckpt", &straight));
+    CHECK_OK(incept_model_set_training(straight, 0.3f, 1, 9));
+    CHECK_OK(incept_loader_new(d, &lo, 0, &l));
+    train_steps(straight, l, &sgd, 6, a);
+    incept_loader_free(l);
+
+    CHECK_OK(incept_model_parse_description(text, "ckpt", &first));
+    CHECK_OK(incept_model_set_training(first, 0.3f, 1, 9));
+    CHECK_OK(incept_loader_new(d, &lo, 0, &l));
+    train_steps(first, l, &sgd, 3, b);
+    incept_loader_free(l);
+    state.step = 3;
+    CHECK_OK(incept_checkpoint_save(first, &state, "/tmp/incept_test.ckpt"));
+    incept_model_free(first);
+
+    incept_train_state loaded;
+    CHECK_OK(incept_checkpoint_load("/tmp/incept_test.ckpt", &resumed, &loaded));
+    CHECK(loaded.step == 3 && loaded.total_steps == 6 && loaded.seed == 9);
+    if (resumed) {
+        CHECK_OK(incept_loader_new(d, &lo, loaded.step, &l));
+        train_steps(resumed, l, &sgd, 3, b + 3);
+        incept_loader_free(l);
+        CHECK_MSG(memcmp(a, b, sizeof a) == 0, "losses: %g %g ... %g vs %g", (double)a[0],
+                  (double)a[5], (double)b[0], (double)b[5]);
+        int same = incept_model_param_count(straight) == incept_model_param_count(resumed);
+        for (int p = 0; same && p < incept_model_param_count(straight); p++) {
+            int nd, dims[4];
+            float *u, *v;
+            incept_model_param(straight, p, NULL, &nd, dims, &u);
+            incept_model_param(resumed, p, NULL, NULL, NULL, &v);
+            same = memcmp(u, v, dims_count(nd, dims) * sizeof(float)) == 0;
+        }
+        CHECK_MSG(same, "%s", "resumed parameters equal the uninterrupted run's bit for bit");
+    }
+    /* a damaged checkpoint is refused, never half-loaded */
+    f = fopen("/tmp/incept_test.ckpt", "r+b");
+    fseek(f, 100, SEEK_SET);
+    fputc('!', f);
+    fclose(f);
+    incept_model *bad = (incept_model *)&bad;
+    CHECK(incept_checkpoint_load("/tmp/incept_test.ckpt", &bad, &loaded) == INCEPT_ERR_FORMAT);
+    CHECK(bad == NULL && strstr(incept_last_error(), "checksum"));
+    CHECK(truncate("/tmp/incept_test.ckpt", 50) == 0);
+    CHECK(incept_checkpoint_load("/tmp/incept_test.ckpt", &bad, &loaded) == INCEPT_ERR_FORMAT);
+    unlink("/tmp/incept_test.ckpt");
+    unlink("/tmp/incept_ckpt_x");
+    unlink("/tmp/incept_ckpt_y");
+    incept_model_free(straight);
+    incept_model_free(resumed);
+    incept_dataset_free(d);
+}
+
 int main(void)
 {
     test_op_gradients();
+    test_checkpoint_resume();
     const char *ref = reference_dir("test_train");
     if (ref) {
         test_tiny(ref);

@@ -121,6 +121,7 @@ incept_attrs incept_attrs_default(void);
 struct incept_model {
     incept_graph graph;
     char *onnx_source; /* the ONNX file the model was imported from, or NULL */
+    char *description; /* the description text it was built from, or NULL */
     int threads;
     int keep_activations;
     int exact;             /* no Winograd or other reassociating transforms */

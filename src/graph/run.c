@@ -40,6 +40,7 @@ void incept_model_free(incept_model *m)
     free(m->loss_values);
     free(m->loss_weights);
     free(m->onnx_source);
+    free(m->description);
     free(m);
 }
 

@@ -384,6 +384,11 @@ incept_status incept_model_parse_description(const char *text, const char *sourc
     }
     if ((st = incept_model_wrap(&g, out)))
         return st;
+    if (!((*out)->description = incept_strdup(text))) { /* kept for checkpoints */
+        incept_model_free(*out);
+        *out = NULL;
+        return INCEPT_ERR_NOMEM;
+    }
     incept_model_init_weights(*out, 0);
     return INCEPT_OK;
 }

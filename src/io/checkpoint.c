@@ -1,0 +1,197 @@
+/* checkpoint.c — training checkpoints: one file with the model's description (or its ONNX
+ * source path), parameters, SGD momentum, the training settings and the step reached.
+ *
+ *   "INCEPTC" '\0'  u32 version (1)
+ *   records: u32 tag, u64 length, bytes     (tags below; unknown tags are an error)
+ *   u32 CRC-32 (zlib) of everything before it.    Little-endian throughout.
+ *
+ * Written to a temporary file, fsynced and renamed, so a run killed at any moment leaves either
+ * the previous checkpoint or the new one, never a torn file. Loading checks version, lengths and
+ * checksum before it builds anything. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "core/status.h"
+#include "graph/graph.h"
+#include "incept.h"
+#include "io/io.h"
+
+static const char magic[8] = {'I', 'N', 'C', 'E', 'P', 'T', 'C', '\0'};
+#define CHECKPOINT_VERSION 1u
+
+enum { TAG_DESCRIPTION = 1, TAG_ONNX = 2, TAG_STATE = 3, TAG_PARAMS = 4, TAG_MOMENTUM = 5,
+       TAG_TRAINED = 6 };
+
+typedef struct {
+    unsigned char *data;
+    size_t size, capacity;
+} buffer;
+
+static int put(buffer *b, const void *src, size_t n)
+{
+    if (b->size + n > b->capacity) {
+        size_t capacity = b->capacity ? b->capacity : 1 << 16;
+        while (capacity < b->size + n)
+            capacity *= 2;
+        unsigned char *p = incept_realloc(b->data, capacity);
+        if (!p)
+            return 0;
+        b->data = p;
+        b->capacity = capacity;
+    }
+    memcpy(b->data + b->size, src, n);
+    b->size += n;
+    return 1;
+}
+
+static int put_record(buffer *b, uint32_t tag, const void *data, uint64_t length)
+{
+    return put(b, &tag, 4) && put(b, &length, 8) && put(b, data, (size_t)length);
+}
+
+incept_status incept_checkpoint_save(const incept_model *m, const incept_train_state *state,
+                                     const char *path)
+{
+    if (!m || !state || !path)
+        return incept_fail(INCEPT_ERR_ARG, "checkpoint_save needs a model, a state and a path");
+    if (!m->description && !m->onnx_source)
+        return incept_fail(INCEPT_ERR_UNSUPPORTED, "%s: the model was built in C, not from a "
+                           "description or an ONNX file: a checkpoint could not rebuild it", path);
+    const incept_graph *g = &m->graph;
+    buffer b = {0};
+    uint32_t version = CHECKPOINT_VERSION;
+    uint8_t trained = m->momentum != NULL;
+    int ok = put(&b, magic, sizeof magic) && put(&b, &version, 4);
+    if (m->description)
+        ok = ok && put_record(&b, TAG_DESCRIPTION, m->description, strlen(m->description));
+    else
+        ok = ok && put_record(&b, TAG_ONNX, m->onnx_source, strlen(m->onnx_source));
+    ok = ok && put_record(&b, TAG_STATE, state, sizeof *state);
+    ok = ok && put_record(&b, TAG_PARAMS, g->param_data, g->param_floats * sizeof(float));
+    ok = ok && put_record(&b, TAG_TRAINED, &trained, 1);
+    if (trained)
+        ok = ok && put_record(&b, TAG_MOMENTUM, m->momentum, g->param_floats * sizeof(float));
+    uint32_t crc = ok ? (uint32_t)crc32(0L, b.data, (uInt)b.size) : 0;
+    ok = ok && put(&b, &crc, 4);
+    incept_status st = ok ? incept_write_atomically(path, b.data, b.size) : INCEPT_ERR_NOMEM;
+    free(b.data);
+    return st;
+}
+
+incept_status incept_checkpoint_load(const char *path, incept_model **out, incept_train_state *state)
+{
+    if (!path || !out || !state)
+        return incept_fail(INCEPT_ERR_ARG, "checkpoint_load needs a path, a model handle and a state");
+    *out = NULL;
+    char *file;
+    size_t size;
+    incept_status st = incept_read_file(path, &file, &size);
+    if (st)
+        return st;
+    const unsigned char *data = (const unsigned char *)file, *p, *end;
+    const unsigned char *text = NULL, *params = NULL, *momentum = NULL;
+    uint64_t text_len = 0, params_len = 0, momentum_len = 0;
+    int onnx = 0, have_state = 0;
+    uint32_t version, stored_crc;
+    incept_model *m = NULL;
+    if (size < sizeof magic + 8 || memcmp(data, magic, sizeof magic) != 0) {
+        st = incept_fail(INCEPT_ERR_FORMAT, "%s: not an incept checkpoint", path);
+        goto done;
+    }
+    memcpy(&version, data + 8, 4);
+    memcpy(&stored_crc, data + size - 4, 4);
+    if (version != CHECKPOINT_VERSION) {
+        st = incept_fail(INCEPT_ERR_UNSUPPORTED, "%s: checkpoint version %u (this build reads %u)",
+                         path, version, CHECKPOINT_VERSION);
+        goto done;
+    }
+    if ((uint32_t)crc32(0L, data, (uInt)(size - 4)) != stored_crc) {
+        st = incept_fail(INCEPT_ERR_FORMAT, "%s: checksum mismatch (corrupt or truncated)", path);
+        goto done;
+    }
+    for (p = data + 12, end = data + size - 4; p < end;) {
+        uint32_t tag;
+        uint64_t length;
+        if ((size_t)(end - p) < 12) {
+            st = incept_fail(INCEPT_ERR_FORMAT, "%s: a truncated record", path);
+            goto done;
+        }
+        memcpy(&tag, p, 4);
+        memcpy(&length, p + 4, 8);
+        p += 12;
+        if (length > (uint64_t)(end - p)) {
+            st = incept_fail(INCEPT_ERR_FORMAT, "%s: record %u runs past the end", path, tag);
+            goto done;
+        }
+        switch (tag) {
+        case TAG_DESCRIPTION:
+        case TAG_ONNX:
+            text = p, text_len = length, onnx = tag == TAG_ONNX;
+            break;
+        case TAG_STATE:
+            if (length != sizeof *state) {
+                st = incept_fail(INCEPT_ERR_FORMAT, "%s: training state of %llu bytes, expected %zu",
+                                 path, (unsigned long long)length, sizeof *state);
+                goto done;
+            }
+            memcpy(state, p, sizeof *state);
+            have_state = 1;
+            break;
+        case TAG_PARAMS:
+            params = p, params_len = length;
+            break;
+        case TAG_MOMENTUM:
+            momentum = p, momentum_len = length;
+            break;
+        case TAG_TRAINED:
+            break;
+        default:
+            st = incept_fail(INCEPT_ERR_FORMAT, "%s: unknown record %u", path, tag);
+            goto done;
+        }
+        p += length;
+    }
+    if (!text || !have_state || !params) {
+        st = incept_fail(INCEPT_ERR_FORMAT, "%s: the model, the state or the parameters are missing",
+                         path);
+        goto done;
+    }
+    char *copy = incept_malloc((size_t)text_len + 1);
+    if (!copy) {
+        st = INCEPT_ERR_NOMEM;
+        goto done;
+    }
+    memcpy(copy, text, (size_t)text_len);
+    copy[text_len] = '\0';
+    st = onnx ? incept_model_load_onnx(copy, &m) : incept_model_parse_description(copy, path, &m);
+    free(copy);
+    if (st)
+        goto done;
+    const incept_graph *g = &m->graph;
+    if (params_len != g->param_floats * sizeof(float) ||
+        (momentum && momentum_len != g->param_floats * sizeof(float))) {
+        st = incept_fail(INCEPT_ERR_FORMAT, "%s: parameter data does not fit the model", path);
+        goto done;
+    }
+    memcpy(g->param_data, params, (size_t)params_len);
+    if (momentum) {
+        if (!(m->momentum = incept_alloc_floats(g->param_floats))) {
+            st = INCEPT_ERR_NOMEM;
+            goto done;
+        }
+        memcpy(m->momentum, momentum, (size_t)momentum_len);
+    }
+    if ((st = incept_model_set_training(m, state->aux_weight, state->dropout, state->seed)))
+        goto done;
+    m->train_steps = (unsigned long long)state->step;
+done:
+    free(file);
+    if (st) {
+        incept_model_free(m);
+        return st;
+    }
+    *out = m;
+    return INCEPT_OK;
+}
