@@ -203,34 +203,38 @@ static void test_kill_and_resume(void)
     fclose(f);
     const char *common = "--inputs /tmp/incept_kill_x --labels /tmp/incept_kill_y --threads 2";
     char args[4096], err[4096];
-    snprintf(args, sizeof args, "train /tmp/incept_kill.incept %s --batch 8 --steps 40 --seed 3 "
+    snprintf(args, sizeof args, "train /tmp/incept_kill.incept %s --batch 8 --steps 60 --seed 3 "
              "--schedule cosine --warmup 5 --out /tmp/incept_kill_a.w", common);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     CHECK_MSG(cli(args, err, sizeof err) == 0, "%s", err);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    /* kill points are fractions of how long the whole run takes on this machine */
+    unsigned long whole_us = (unsigned long)((t1.tv_sec - t0.tv_sec) * 1000000L +
+                                             (t1.tv_nsec - t0.tv_nsec) / 1000);
     unlink("/tmp/incept_kill.ckpt");
     unlink("/tmp/incept_kill_b.w");
-    snprintf(args, sizeof args, "train /tmp/incept_kill.incept %s --batch 8 --steps 40 --seed 3 "
+    snprintf(args, sizeof args, "train /tmp/incept_kill.incept %s --batch 8 --steps 60 --seed 3 "
              "--schedule cosine --warmup 5 --checkpoint /tmp/incept_kill.ckpt --checkpoint-every 1 "
              "--out /tmp/incept_kill_b.w", common);
-    run_killed(args, 150000);
     unsigned s = 1;
     int kills = 0, resumed = 0;
     for (int attempt = 0; attempt < 40 && access("/tmp/incept_kill_b.w", F_OK) != 0; attempt++) {
-        if (access("/tmp/incept_kill.ckpt", F_OK) != 0) { /* killed before the first step ended */
-            run_killed(args, 300000);
-            continue;
-        }
-        snprintf(args, sizeof args, "train --resume /tmp/incept_kill.ckpt %s --checkpoint "
-                 "/tmp/incept_kill.ckpt --checkpoint-every 1 --out /tmp/incept_kill_b.w", common);
         s = s * 1664525u + 1013904223u;
-        if (attempt < 3) {
-            run_killed(args, 20000 + (s >> 8) % 150000); /* killed again, anywhere */
+        unsigned long delay = whole_us / 10 + (unsigned long)((s >> 8) % 1000) * whole_us / 2000;
+        if (access("/tmp/incept_kill.ckpt", F_OK) == 0) {
+            snprintf(args, sizeof args, "train --resume /tmp/incept_kill.ckpt %s --checkpoint "
+                     "/tmp/incept_kill.ckpt --checkpoint-every 1 --out /tmp/incept_kill_b.w", common);
+            resumed++;
+        }
+        if (kills < 3) {
+            run_killed(args, delay); /* SIGKILL somewhere in the first 60% of a run */
             kills++;
         } else {
             CHECK_MSG(cli(args, err, sizeof err) == 0, "resume: %s", err);
-            resumed++;
         }
     }
-    CHECK(kills > 0 && resumed > 0);
+    CHECK_MSG(kills >= 1 && resumed >= 1, "%d kills, %d resumes", kills, resumed);
     CHECK_MSG(same_file("/tmp/incept_kill_a.w", "/tmp/incept_kill_b.w"),
               "%s", "killed and resumed training ends with the uninterrupted run's weights");
     unlink("/tmp/incept_kill.incept");

@@ -192,8 +192,13 @@ static void maxpool_same_backward(const float *restrict x, const float *restrict
             const float lo = (float)-dx, hi = (float)(w - dx);
             for (int i = 0; i < plane; i++)
                 column_mask[i] = valid[i] >= lo && valid[i] < hi ? 1.0f : 0.0f;
-            /* outputs whose tap row lies inside the plane */
-            const int first = dy < 0 ? -dy * w : 0, last = dy > 0 ? (h - dy) * w : plane;
+            /* outputs whose tap row lies inside the plane, and whose tap stays inside the array
+             * (the first and last columns' shifts would step outside; column_mask drops them) */
+            int first = dy < 0 ? -dy * w : 0, last = dy > 0 ? (h - dy) * w : plane;
+            if (first < -shift)
+                first = -shift;
+            if (last > plane - shift)
+                last = plane - shift;
             for (int i = first; i < last; i++) {
                 float win = x[i + shift] == y[i] ? open[i] * column_mask[i] : 0.0f;
                 d[i + shift] += win * g[i];
