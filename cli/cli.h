@@ -14,7 +14,7 @@ typedef struct {
     const char *inputs, *labels_file, *out, *log, *schedule, *checkpoint, *resume;
     int epochs, no_shuffle, no_augment;
     long steps, warmup, checkpoint_every;
-    float lr, momentum, weight_decay;
+    float lr, momentum, weight_decay, average;
 } options;
 
 /* Prints the library's last error after `what`; returns the exit code 1. */

@@ -126,11 +126,13 @@ static int parse_options(int argc, char **argv, options *o)
             if (!parse_int_arg(a, next, 0, 2000000000L, &v))
                 return 0;
             o->warmup = v, i++;
-        } else if (!strcmp(a, "--lr") || !strcmp(a, "--momentum") || !strcmp(a, "--weight-decay")) {
+        } else if (!strcmp(a, "--lr") || !strcmp(a, "--momentum") || !strcmp(a, "--weight-decay") ||
+                   !strcmp(a, "--average")) {
             float f;
             if (!parse_float_arg(a, next, &f))
                 return 0;
-            *(!strcmp(a, "--lr") ? &o->lr : !strcmp(a, "--momentum") ? &o->momentum : &o->weight_decay) = f;
+            *(!strcmp(a, "--lr") ? &o->lr : !strcmp(a, "--momentum") ? &o->momentum
+              : !strcmp(a, "--average") ? &o->average : &o->weight_decay) = f;
             i++;
         } else if (!strcmp(a, "--schedule") && next) {
             if (!cli_valid_schedule(next)) {

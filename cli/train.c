@@ -97,6 +97,11 @@ int cmd_train(const options *o)
         t.sgd = (incept_sgd){o->lr, o->momentum, o->weight_decay, 1};
         snprintf(t.schedule, sizeof t.schedule, "%s", o->schedule);
         t.warmup = o->warmup;
+        t.average_decay = o->average;
+        if (incept_model_set_averaging(m, t.average_decay)) {
+            incept_model_free(m);
+            return cli_fail("--average");
+        }
     }
     int c, h, w, classes;
     incept_model_input_dims(m, &c, &h, &w);
@@ -175,7 +180,10 @@ int cmd_train(const options *o)
                      elapsed / (step + 1 - first_step) * (total - step - 1));
         if ((step + 1) % per_epoch == 0 || step + 1 == total) {
             double top1 = NAN, top5 = NAN;
-            if (test && incept_model_evaluate(m, test, 256, &top1, &top5)) {
+            int averaged = t.average_decay > 0.0f; /* evaluate the Polyak average, as the paper */
+            if (test && ((averaged && incept_model_use_average(m, 1)) ||
+                         incept_model_evaluate(m, test, 256, &top1, &top5) ||
+                         (averaged && incept_model_use_average(m, 0)))) {
                 rc = cli_fail("evaluation");
                 goto done;
             }
@@ -195,6 +203,10 @@ int cmd_train(const options *o)
             loss_sum = 0.0;
             loss_count = 0;
         }
+    }
+    if (o->out && t.average_decay > 0.0f && incept_model_use_average(m, 1)) {
+        rc = cli_fail("the averaged weights");
+        goto done;
     }
     if (o->out) {
         size_t len = strlen(o->out);

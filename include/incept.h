@@ -122,6 +122,12 @@ typedef struct {
 } incept_sgd;
 incept_status incept_model_sgd_step(incept_model *model, const incept_sgd *sgd);
 
+/* Polyak averaging (the paper used it for the final model): with decay d > 0, every SGD step
+ * also updates avg = d avg + (1 - d) w. incept_model_use_average(model, 1) swaps the averaged
+ * weights in (to evaluate or save them), 0 swaps the trained ones back. */
+incept_status incept_model_set_averaging(incept_model *model, float decay);
+incept_status incept_model_use_average(incept_model *model, int on);
+
 /* ---- Datasets ---------------------------------------------------------------------------- */
 
 typedef struct incept_dataset incept_dataset;
@@ -176,6 +182,7 @@ typedef struct {
     incept_sgd sgd;           /* learning_rate: the peak, before the schedule */
     char schedule[16];
     long warmup;
+    float average_decay;      /* Polyak averaging, 0 = off */
 } incept_train_state;
 incept_status incept_checkpoint_save(const incept_model *model, const incept_train_state *state,
                                      const char *path);

@@ -323,6 +323,40 @@ static void train_steps(incept_model *m, incept_loader *l, const incept_sgd *sgd
     }
 }
 
+/* The Polyak average equals the EMA of the weights after each step, computed here by hand. */
+static void test_averaging(void)
+{
+    incept_model *m = NULL;
+    CHECK_OK(incept_model_parse_description("input x 2 4 4\nconv c 3 3x3 pad 1 relu\n"
+                                            "globalavgpool g\nfc out 3\n", "avg", &m));
+    if (!m)
+        return;
+    CHECK(incept_model_use_average(m, 1) == INCEPT_ERR_ARG);
+    CHECK_OK(incept_model_set_averaging(m, 0.8f));
+    float x[4 * 32], w[64], avg[64], *data;
+    int labels[4] = {0, 1, 2, 1}, nd, dims[4];
+    fill_random(x, sizeof x / sizeof x[0], 2);
+    const incept_sgd sgd = {0.1f, 0.9f, 0.0f, 1};
+    incept_model_param(m, 0, NULL, &nd, dims, &data); /* conv c.weight: 3*2*3*3 = 54 */
+    size_t count = dims_count(nd, dims);
+    for (int step = 0; step < 4; step++) {
+        float loss;
+        CHECK_OK(incept_model_train_step(m, x, labels, 4, &loss));
+        CHECK_OK(incept_model_sgd_step(m, &sgd));
+        memcpy(w, data, count * sizeof(float));
+        for (size_t i = 0; i < count; i++)
+            avg[i] = step == 0 ? w[i] : 0.8f * avg[i] + 0.2f * w[i];
+    }
+    CHECK_OK(incept_model_use_average(m, 1));
+    incept_model_param(m, 0, NULL, NULL, NULL, &data);
+    CHECK(max_abs_diff(data, avg, count) < 1e-6f);
+    CHECK(incept_model_sgd_step(m, &sgd) == INCEPT_ERR_ARG); /* not while swapped in */
+    CHECK_OK(incept_model_use_average(m, 0));
+    incept_model_param(m, 0, NULL, NULL, NULL, &data);
+    CHECK(memcmp(data, w, count * sizeof(float)) == 0);
+    incept_model_free(m);
+}
+
 static void test_checkpoint_resume(void)
 {
     const char *text = "input x 3 16 16\nconv c 6 3x3 pad 1 relu\nmaxpool p 3x3 stride 2 ceil\n"
@@ -346,7 +380,7 @@ static void test_checkpoint_resume(void)
     incept_train_state state;
     memset(&state, 0, sizeof state);
     state.seed = 9, state.batch = 8, state.shuffle = 1, state.augment = 1, state.dropout = 1;
-    state.aux_weight = 0.3f, state.sgd = sgd, state.total_steps = 6;
+    state.aux_weight = 0.3f, state.sgd = sgd, state.total_steps = 6, state.average_decay = 0.9f;
     snprintf(state.schedule, sizeof state.schedule, "constant");
 
     incept_model *straight = NULL, *first = NULL, *resumed = NULL;
@@ -354,12 +388,14 @@ static void test_checkpoint_resume(void)
     float a[6], b[6];
     CHECK_OK(incept_model_parse_description(text, "ckpt", &straight));
     CHECK_OK(incept_model_set_training(straight, 0.3f, 1, 9));
+    CHECK_OK(incept_model_set_averaging(straight, 0.9f));
     CHECK_OK(incept_loader_new(d, &lo, 0, &l));
     train_steps(straight, l, &sgd, 6, a);
     incept_loader_free(l);
 
     CHECK_OK(incept_model_parse_description(text, "ckpt", &first));
     CHECK_OK(incept_model_set_training(first, 0.3f, 1, 9));
+    CHECK_OK(incept_model_set_averaging(first, 0.9f));
     CHECK_OK(incept_loader_new(d, &lo, 0, &l));
     train_steps(first, l, &sgd, 3, b);
     incept_loader_free(l);
@@ -385,6 +421,16 @@ static void test_checkpoint_resume(void)
             same = memcmp(u, v, dims_count(nd, dims) * sizeof(float)) == 0;
         }
         CHECK_MSG(same, "%s", "resumed parameters equal the uninterrupted run's bit for bit");
+        CHECK_OK(incept_model_use_average(straight, 1)); /* and so do their Polyak averages */
+        CHECK_OK(incept_model_use_average(resumed, 1));
+        for (int p = 0; same && p < incept_model_param_count(straight); p++) {
+            int nd, dims[4];
+            float *u, *v;
+            incept_model_param(straight, p, NULL, &nd, dims, &u);
+            incept_model_param(resumed, p, NULL, NULL, NULL, &v);
+            same = memcmp(u, v, dims_count(nd, dims) * sizeof(float)) == 0;
+        }
+        CHECK_MSG(same, "%s", "resumed Polyak averages equal the uninterrupted run's");
     }
     /* a damaged checkpoint is refused, never half-loaded */
     f = fopen("/tmp/incept_test.ckpt", "r+b");
@@ -407,6 +453,7 @@ static void test_checkpoint_resume(void)
 int main(void)
 {
     test_op_gradients();
+    test_averaging();
     test_checkpoint_resume();
     const char *ref = reference_dir("test_train");
     if (ref) {

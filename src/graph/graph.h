@@ -148,6 +148,9 @@ struct incept_model {
     incept_tensor *node_input_grads;
     float *param_grads;
     float *momentum;
+    float *average;      /* Polyak average of the parameters, or NULL */
+    float average_decay;
+    int average_in_use;  /* param_data and average are swapped */
     int *loss_values;
     float *loss_weights;
     int n_losses;

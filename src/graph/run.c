@@ -37,6 +37,7 @@ void incept_model_free(incept_model *m)
     free(m->node_seconds);
     free(m->param_grads);
     free(m->momentum);
+    free(m->average);
     free(m->loss_values);
     free(m->loss_weights);
     free(m->onnx_source);

@@ -22,7 +22,7 @@ static const char magic[8] = {'I', 'N', 'C', 'E', 'P', 'T', 'C', '\0'};
 #define CHECKPOINT_VERSION 1u
 
 enum { TAG_DESCRIPTION = 1, TAG_ONNX = 2, TAG_STATE = 3, TAG_PARAMS = 4, TAG_MOMENTUM = 5,
-       TAG_TRAINED = 6 };
+       TAG_TRAINED = 6, TAG_AVERAGE = 7 };
 
 typedef struct {
     unsigned char *data;
@@ -69,10 +69,14 @@ incept_status incept_checkpoint_save(const incept_model *m, const incept_train_s
     else
         ok = ok && put_record(&b, TAG_ONNX, m->onnx_source, strlen(m->onnx_source));
     ok = ok && put_record(&b, TAG_STATE, state, sizeof *state);
-    ok = ok && put_record(&b, TAG_PARAMS, g->param_data, g->param_floats * sizeof(float));
+    ok = ok && put_record(&b, TAG_PARAMS, m->average_in_use ? m->average : g->param_data,
+                          g->param_floats * sizeof(float));
     ok = ok && put_record(&b, TAG_TRAINED, &trained, 1);
     if (trained)
         ok = ok && put_record(&b, TAG_MOMENTUM, m->momentum, g->param_floats * sizeof(float));
+    if (m->average) /* the trained weights are PARAMS, the average AVERAGE, whichever is swapped in */
+        ok = ok && put_record(&b, TAG_AVERAGE, m->average_in_use ? g->param_data : m->average,
+                              g->param_floats * sizeof(float));
     uint32_t crc = ok ? (uint32_t)crc32(0L, b.data, (uInt)b.size) : 0;
     ok = ok && put(&b, &crc, 4);
     incept_status st = ok ? incept_write_atomically(path, b.data, b.size) : INCEPT_ERR_NOMEM;
@@ -91,8 +95,8 @@ incept_status incept_checkpoint_load(const char *path, incept_model **out, incep
     if (st)
         return st;
     const unsigned char *data = (const unsigned char *)file, *p, *end;
-    const unsigned char *text = NULL, *params = NULL, *momentum = NULL;
-    uint64_t text_len = 0, params_len = 0, momentum_len = 0;
+    const unsigned char *text = NULL, *params = NULL, *momentum = NULL, *average = NULL;
+    uint64_t text_len = 0, params_len = 0, momentum_len = 0, average_len = 0;
     int onnx = 0, have_state = 0;
     uint32_t version, stored_crc;
     incept_model *m = NULL;
@@ -147,6 +151,9 @@ incept_status incept_checkpoint_load(const char *path, incept_model **out, incep
             break;
         case TAG_TRAINED:
             break;
+        case TAG_AVERAGE:
+            average = p, average_len = length;
+            break;
         default:
             st = incept_fail(INCEPT_ERR_FORMAT, "%s: unknown record %u", path, tag);
             goto done;
@@ -171,7 +178,8 @@ incept_status incept_checkpoint_load(const char *path, incept_model **out, incep
         goto done;
     const incept_graph *g = &m->graph;
     if (params_len != g->param_floats * sizeof(float) ||
-        (momentum && momentum_len != g->param_floats * sizeof(float))) {
+        (momentum && momentum_len != g->param_floats * sizeof(float)) ||
+        (average && average_len != g->param_floats * sizeof(float))) {
         st = incept_fail(INCEPT_ERR_FORMAT, "%s: parameter data does not fit the model", path);
         goto done;
     }
@@ -183,7 +191,15 @@ incept_status incept_checkpoint_load(const char *path, incept_model **out, incep
         }
         memcpy(m->momentum, momentum, (size_t)momentum_len);
     }
-    if ((st = incept_model_set_training(m, state->aux_weight, state->dropout, state->seed)))
+    if (average) {
+        if (!(m->average = incept_alloc_floats(g->param_floats))) {
+            st = INCEPT_ERR_NOMEM;
+            goto done;
+        }
+        memcpy(m->average, average, (size_t)average_len);
+    }
+    if ((st = incept_model_set_training(m, state->aux_weight, state->dropout, state->seed)) ||
+        (st = incept_model_set_averaging(m, state->average_decay)))
         goto done;
     m->train_steps = (unsigned long long)state->step;
 done:

@@ -159,10 +159,35 @@ incept_status incept_model_param_grad(const incept_model *m, int index, const fl
     return INCEPT_OK;
 }
 
+incept_status incept_model_set_averaging(incept_model *m, float decay)
+{
+    if (!m || !(decay >= 0.0f && decay < 1.0f))
+        return incept_fail(INCEPT_ERR_ARG, "averaging decay must be in [0, 1)");
+    m->average_decay = decay;
+    return INCEPT_OK;
+}
+
+incept_status incept_model_use_average(incept_model *m, int on)
+{
+    if (!m)
+        return incept_fail(INCEPT_ERR_ARG, "no model");
+    if (on && !m->average)
+        return incept_fail(INCEPT_ERR_ARG, "no averaged weights: set averaging and train first");
+    if ((on != 0) != m->average_in_use) {
+        float *t = m->graph.param_data;
+        m->graph.param_data = m->average;
+        m->average = t;
+        m->average_in_use = on != 0;
+    }
+    return INCEPT_OK;
+}
+
 incept_status incept_model_sgd_step(incept_model *m, const incept_sgd *sgd)
 {
     if (!m || !sgd || !m->param_grads)
         return incept_fail(INCEPT_ERR_ARG, "sgd_step needs a model with gradients and options");
+    if (m->average_in_use)
+        return incept_fail(INCEPT_ERR_ARG, "sgd_step while the averaged weights are swapped in");
     const incept_graph *g = &m->graph;
     if (!m->momentum) {
         m->momentum = incept_alloc_floats(g->param_floats);
@@ -178,6 +203,17 @@ incept_status incept_model_sgd_step(incept_model *m, const incept_sgd *sgd)
         for (size_t k = 0; k < p->count; k++) {
             v[k] = sgd->momentum * v[k] + (grad[k] + decay * w[k]);
             w[k] -= sgd->learning_rate * v[k];
+        }
+    }
+    if (m->average_decay > 0.0f) {
+        if (!m->average) { /* starts from the weights after the first step */
+            if (!(m->average = incept_alloc_floats(g->param_floats)))
+                return INCEPT_ERR_NOMEM;
+            memcpy(m->average, g->param_data, sizeof(float) * g->param_floats);
+        } else {
+            const float d = m->average_decay;
+            for (size_t k = 0; k < g->param_floats; k++)
+                m->average[k] = d * m->average[k] + (1.0f - d) * g->param_data[k];
         }
     }
     return INCEPT_OK;
