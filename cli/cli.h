@@ -11,7 +11,7 @@ typedef struct {
     unsigned long long seed;
     /* training and evaluation */
     const char *train_images, *train_labels, *test_images, *test_labels;
-    const char *inputs, *labels_file, *out, *log, *schedule, *checkpoint, *resume;
+    const char *inputs, *labels_file, *out, *log, *schedule, *checkpoint, *resume, *plot;
     int epochs, no_shuffle, no_augment;
     long steps, warmup, checkpoint_every;
     float lr, momentum, weight_decay, average;
@@ -25,6 +25,9 @@ int cli_load_or(const options *o, const char *fallback, incept_model **m);
 int cli_load(const options *o, incept_model **m);
 double cli_now(void);
 int cli_valid_schedule(const char *name);
+
+/* Draws loss and test accuracy per epoch into a PNG; returns 0 or 1 (after a message). */
+int cli_plot(const char *path, const double *loss, const double *accuracy, int epochs);
 
 int cmd_train(const options *o);
 int cmd_eval(const options *o);

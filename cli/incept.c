@@ -156,6 +156,8 @@ static int parse_options(int argc, char **argv, options *o)
             o->out = argv[++i];
         } else if (!strcmp(a, "--log") && next) {
             o->log = argv[++i];
+        } else if (!strcmp(a, "--plot") && next) {
+            o->plot = argv[++i];
         } else if (!strcmp(a, "--checkpoint") && next) {
             o->checkpoint = argv[++i];
         } else if (!strcmp(a, "--resume") && next) {

@@ -109,6 +109,7 @@ int cmd_train(const options *o)
     incept_dataset *train = NULL, *test = NULL;
     incept_loader *loader = NULL;
     FILE *log = NULL;
+    double *epoch_loss = NULL, *epoch_top1 = NULL; /* for --plot */
     rc = 1;
     if (load_split(o, 0, &train, c, h, w) || load_split(o, 1, &test, c, h, w)) {
         rc = cli_fail("loading the data");
@@ -144,6 +145,14 @@ int cmd_train(const options *o)
     incept_sgd sgd = t.sgd;
     double started = cli_now(), loss_sum = 0.0;
     long seen = 0, loss_count = 0, first_step = t.step;
+    epoch_loss = calloc((size_t)epochs + 1, sizeof(double));
+    epoch_top1 = calloc((size_t)epochs + 1, sizeof(double));
+    if (!epoch_loss || !epoch_top1) {
+        fprintf(stderr, "incept: out of memory\n");
+        goto done;
+    }
+    for (int e = 0; e <= epochs; e++)
+        epoch_loss[e] = epoch_top1[e] = NAN;
     fprintf(stderr, "incept: training %s on %d images (%d steps of %d per epoch), steps %ld to %ld\n",
             o->resume ? o->resume : o->model ? o->model : "the built-in model", n, per_epoch, t.batch,
             t.step + 1, total);
@@ -200,6 +209,11 @@ int cmd_train(const options *o)
                         (double)sgd.learning_rate, loss_sum / loss_count, top1, top5, elapsed);
                 fflush(log);
             }
+            epoch_loss[epoch - 1] = loss_sum / loss_count;
+            epoch_top1[epoch - 1] = top1;
+            if (o->plot && cli_plot(o->plot, epoch_loss, epoch_top1, epoch)) {
+                goto done;
+            }
             loss_sum = 0.0;
             loss_count = 0;
         }
@@ -219,6 +233,8 @@ int cmd_train(const options *o)
     }
     rc = 0;
 done:
+    free(epoch_loss);
+    free(epoch_top1);
     if (log)
         fclose(log);
     incept_loader_free(loader);

@@ -11,6 +11,7 @@ packages=(
   zlib1g-dev                               # CRC-32 of weights files
   libclang-rt-14-dev                       # clang's ASan/UBSan runtime for the sanitizer build
   dataset-fashion-mnist                    # the default training data of incept train
+  libcairo2-dev                            # incept train --plot (the command line only)
 )
 missing=()
 for p in "${packages[@]}"; do
