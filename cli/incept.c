@@ -26,6 +26,7 @@ static int usage(FILE *f)
             "                                 time inference (or, --train, SGD steps with the auxiliary\n"
             "                                 heads); the last line sums it up\n"
             "  incept init-weights MODEL OUT  write He-initialized weights for a description [--seed S]\n"
+            "  incept export MODEL OUT.onnx   write the model as ONNX [--weights W]\n"
             "  incept train [MODEL] [--epochs E | --steps S] [--batch N] [--lr X] [--momentum X]\n"
             "               [--weight-decay X] [--schedule constant|step|cosine|paper] [--warmup S]\n"
             "               [--seed S] [--threads T] [--no-shuffle] [--no-augment] [--out W] [--log CSV]\n"
@@ -289,6 +290,22 @@ static int cmd_summary(const options *o)
     return rc;
 }
 
+static int cmd_export(const options *o)
+{
+    if (!o->extra) {
+        fprintf(stderr, "incept: export needs MODEL and OUT.onnx\n");
+        return EXIT_USAGE;
+    }
+    incept_model *m;
+    int rc = cli_load(o, &m);
+    if (rc)
+        return rc;
+    if (incept_model_save_onnx(m, o->extra))
+        rc = cli_fail("exporting ONNX");
+    incept_model_free(m);
+    return rc;
+}
+
 static int cmd_init_weights(const options *o)
 {
     if (!o->extra) {
@@ -498,6 +515,8 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "eval"))
         return cmd_eval(&o);
+    if (!strcmp(cmd, "export"))
+        return cmd_export(&o);
     if (!strcmp(cmd, "init-weights"))
         return cmd_init_weights(&o);
     fprintf(stderr, "incept: unknown command '%s'\n\n", cmd);

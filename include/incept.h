@@ -192,7 +192,9 @@ incept_status incept_checkpoint_load(const char *path, incept_model **model,
 
 /* Writes the model as ONNX. A model imported from ONNX is written as that file with every
  * initializer replaced by the model's current parameter of the same name (so weights trained
- * here go back to PyTorch, OpenCV or ncnn under their original names). */
+ * here go back to PyTorch, OpenCV or ncnn under their original names); any other model as a
+ * new opset-11 graph of its inference path (auxiliary heads left out), parameters under their
+ * names, the batch axis dynamic. */
 incept_status incept_model_save_onnx(const incept_model *model, const char *path);
 
 /* ---- Reporting --------------------------------------------------------------------------- */

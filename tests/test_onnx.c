@@ -127,10 +127,67 @@ static void test_bad_files(void)
     unlink(tmp);
 }
 
+/* A description model written as ONNX and read back gives the same outputs; where Debian's
+ * python3-opencv is installed, OpenCV DNN loads the file and agrees too. */
+static void export_case(const char *model_path, int batch)
+{
+    incept_model *m = NULL, *back = NULL;
+    CHECK_OK(incept_model_load(model_path, NULL, &m));
+    if (!m)
+        return;
+    incept_model_init_weights(m, 21);
+    CHECK_OK(incept_model_save_onnx(m, "/tmp/incept_export.onnx"));
+    CHECK_OK(incept_model_load("/tmp/incept_export.onnx", NULL, &back));
+    int c, h, w, oc;
+    incept_model_input_dims(m, &c, &h, &w);
+    incept_model_output_dims(m, &oc, NULL, NULL);
+    size_t n = (size_t)batch * c * h * w;
+    float *x = malloc(n * sizeof(float)), *a = malloc(sizeof(float) * batch * oc);
+    float *b = malloc(sizeof(float) * batch * oc);
+    fill_random(x, n, 31);
+    CHECK_OK(incept_model_set_exact(m, 1));
+    CHECK_OK(incept_model_forward(m, x, batch, a));
+    if (back) {
+        CHECK_OK(incept_model_set_exact(back, 1));
+        CHECK_OK(incept_model_forward(back, x, batch, b));
+        CHECK_MSG(max_abs_diff(a, b, (size_t)batch * oc) <= 1e-5f * max_abs(a, (size_t)batch * oc),
+                  "%s exported and read back", model_path);
+    }
+    if (system("/usr/bin/python3 -c 'import cv2' >/dev/null 2>&1") == 0) {
+        FILE *f = fopen("/tmp/incept_export_x.bin", "wb");
+        fwrite(x, sizeof(float), n, f);
+        fclose(f);
+        char cmd[2048];
+        snprintf(cmd, sizeof cmd,
+                 "/usr/bin/python3 -c \"import cv2, numpy as np; net = cv2.dnn.readNetFromONNX("
+                 "'/tmp/incept_export.onnx'); x = np.fromfile('/tmp/incept_export_x.bin', "
+                 "np.float32).reshape(%d, %d, %d, %d); net.setInput(x); "
+                 "net.forward().astype(np.float32).tofile('/tmp/incept_export_y.bin')\" 2>&1",
+                 batch, c, h, w);
+        int rc = system(cmd);
+        CHECK_MSG(rc == 0, "OpenCV DNN loads and runs the export of %s", model_path);
+        float *y = rc == 0 ? read_floats("/tmp", "incept_export_y.bin", (size_t)batch * oc) : NULL;
+        CHECK_MSG(y && max_abs_diff(a, y, (size_t)batch * oc) <= 1e-4f * max_abs(a, (size_t)batch * oc),
+                  "OpenCV agrees on %s", model_path);
+        free(y);
+        unlink("/tmp/incept_export_x.bin");
+        unlink("/tmp/incept_export_y.bin");
+    } else {
+        printf("SKIP OpenCV check of the export of %s: python3-opencv is not installed\n", model_path);
+    }
+    free(x), free(a), free(b);
+    incept_model_free(m);
+    incept_model_free(back);
+    unlink("/tmp/incept_export.onnx");
+}
+
 int main(void)
 {
     fixture_case("opset7_pad_gemm", 2);
     fixture_case("opset13_same_upper", 3);
     test_bad_files();
+    export_case("models/tiny.incept", 3);
+    export_case("models/fashion.incept", 2);
+    export_case("models/googlenet.incept", 1);
     return test_summary("test_onnx");
 }

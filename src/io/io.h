@@ -13,4 +13,8 @@ incept_status incept_read_file(const char *path, char **data, size_t *size);
  * never leaves a half-written file under the real name. */
 incept_status incept_write_atomically(const char *path, const void *data, size_t size);
 
+/* A model built from a description or in C as a new ONNX (opset 11) file. */
+struct incept_model;
+incept_status incept_onnx_write_graph(const struct incept_model *model, const char *path);
+
 #endif

@@ -1,4 +1,5 @@
-/* onnx_export.c — writing a model as ONNX. An imported model is written back as its source file
+/* onnx_export.c — writing a model as ONNX. A model built here is written as a new graph
+ * (onnx_write.c); an imported model is written back as its source file
  * with each initializer's data replaced by the current parameter of the same name (Gemm weights
  * the importer transposed or scaled are turned back), so names, ops and opset stay what the
  * exporting framework made and the file loads wherever the original did. */
@@ -35,8 +36,7 @@ incept_status incept_model_save_onnx(const incept_model *m, const char *path)
     if (!m || !path)
         return incept_fail(INCEPT_ERR_ARG, "save_onnx needs a model and a path");
     if (!m->onnx_source)
-        return incept_fail(INCEPT_ERR_UNSUPPORTED, "%s: ONNX export of a model built from a "
-                           "description is not implemented yet (save its weights instead)", path);
+        return incept_onnx_write_graph(m, path);
     char *file;
     size_t size;
     incept_status st = incept_read_file(m->onnx_source, &file, &size);
