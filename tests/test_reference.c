@@ -149,7 +149,7 @@ int main(void)
 {
     const char *ref = reference_dir("test_reference");
     if (!ref)
-        return test_summary("test_reference");
+        return 77; /* ctest reports it as skipped (SKIP_RETURN_CODE) */
     test_tiny(ref);
     test_googlenet(ref);
     return test_summary("test_reference");
