@@ -15,6 +15,10 @@ typedef struct {
     int epochs, no_shuffle, no_augment;
     long steps, warmup, checkpoint_every;
     float lr, momentum, weight_decay, average;
+    /* classify */
+    const char **positional; /* every argument that is not an option, in order */
+    int n_positional, crops, top, json;
+    const char *preset;
 } options;
 
 /* Prints the library's last error after `what`; returns the exit code 1. */
@@ -30,6 +34,7 @@ int cli_valid_schedule(const char *name);
 int cli_plot(const char *path, const double *loss, const double *accuracy, int epochs);
 
 int cmd_train(const options *o);
+int cmd_classify(const options *o);
 int cmd_eval(const options *o);
 
 #endif

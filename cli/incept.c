@@ -27,6 +27,8 @@ static int usage(FILE *f)
             "                                 heads); the last line sums it up\n"
             "  incept init-weights MODEL OUT  write He-initialized weights for a description [--seed S]\n"
             "  incept export MODEL OUT.onnx   write the model as ONNX [--weights W]\n"
+            "  incept classify MODEL... IMAGE... [--labels FILE] [--top K] [--preset caffe|torchvision]\n"
+            "               [--crops 1|10] [--json]  top-K labels per JPEG/PNG; several models: an ensemble\n"
             "  incept train [MODEL] [--epochs E | --steps S] [--batch N] [--lr X] [--momentum X]\n"
             "               [--weight-decay X] [--schedule constant|step|cosine|paper] [--warmup S]\n"
             "               [--seed S] [--threads T] [--no-shuffle] [--no-augment] [--out W] [--log CSV]\n"
@@ -157,6 +159,14 @@ static int parse_options(int argc, char **argv, options *o)
             o->out = argv[++i];
         } else if (!strcmp(a, "--log") && next) {
             o->log = argv[++i];
+        } else if (!strcmp(a, "--json")) {
+            o->json = 1;
+        } else if (!strcmp(a, "--preset") && next) {
+            o->preset = argv[++i];
+        } else if (!strcmp(a, "--crops") || !strcmp(a, "--top")) {
+            if (!parse_int_arg(a, next, 1, 100000, &v))
+                return 0;
+            *(!strcmp(a, "--crops") ? &o->crops : &o->top) = (int)v, i++;
         } else if (!strcmp(a, "--plot") && next) {
             o->plot = argv[++i];
         } else if (!strcmp(a, "--checkpoint") && next) {
@@ -170,13 +180,16 @@ static int parse_options(int argc, char **argv, options *o)
         } else if (a[0] == '-' && a[1]) {
             fprintf(stderr, "incept: unknown option '%s' (or it lacks its value)\n", a);
             return 0;
-        } else if (!o->model)
-            o->model = a;
-        else if (!o->extra)
-            o->extra = a;
-        else {
-            fprintf(stderr, "incept: unexpected argument '%s'\n", a);
-            return 0;
+        } else {
+            o->positional[o->n_positional++] = a;
+            if (!o->model)
+                o->model = a;
+            else if (!o->extra)
+                o->extra = a;
+            else if (strcmp(argv[1], "classify") != 0) {
+                fprintf(stderr, "incept: unexpected argument '%s'\n", a);
+                return 0;
+            }
         }
     }
     return 1;
@@ -476,6 +489,8 @@ done:
     return rc;
 }
 
+static int run_command(const char *cmd, options *o);
+
 int main(int argc, char **argv)
 {
     if (argc < 2)
@@ -488,6 +503,14 @@ int main(int argc, char **argv)
         return 0;
     }
     options o = {0};
+    const char **positional = calloc((size_t)argc, sizeof(char *));
+    if (!positional) {
+        fprintf(stderr, "incept: out of memory\n");
+        return 1;
+    }
+    o.positional = positional;
+    o.crops = 1;
+    o.top = 5;
     o.threads = default_threads();
     o.batch = 1;
     o.seconds = 5.0;
@@ -496,8 +519,14 @@ int main(int argc, char **argv)
     o.momentum = 0.9f;
     o.weight_decay = 5e-4f;
     o.schedule = "constant";
-    if (!parse_options(argc, argv, &o))
-        return EXIT_USAGE;
+    int rc = parse_options(argc, argv, &o) ? run_command(cmd, &o) : EXIT_USAGE;
+    free(positional);
+    return rc;
+}
+
+static int run_command(const char *cmd, options *o_ptr)
+{
+    options o = *o_ptr;
     if (!strcmp(cmd, "summary"))
         return cmd_summary(&o);
     if (!strcmp(cmd, "run"))
@@ -515,6 +544,8 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "eval"))
         return cmd_eval(&o);
+    if (!strcmp(cmd, "classify"))
+        return cmd_classify(&o);
     if (!strcmp(cmd, "export"))
         return cmd_export(&o);
     if (!strcmp(cmd, "init-weights"))

@@ -56,6 +56,8 @@ void incept_model_free(incept_model *model);
  * "fashion" (models/fashion.incept, for 28x28 images); NULL for other names. */
 const char *incept_builtin_description(const char *name);
 
+/* Whether the output is already a probability distribution (the network ends in a softmax). */
+int incept_model_output_is_probability(const incept_model *model);
 /* Per-sample input and output dimensions (C, H, W); an FC output has H = W = 1. */
 void incept_model_input_dims(const incept_model *model, int *c, int *h, int *w);
 void incept_model_output_dims(const incept_model *model, int *c, int *h, int *w);
@@ -196,6 +198,38 @@ incept_status incept_checkpoint_load(const char *path, incept_model **model,
  * new opset-11 graph of its inference path (auxiliary heads left out), parameters under their
  * names, the batch axis dynamic. */
 incept_status incept_model_save_onnx(const incept_model *model, const char *path);
+
+/* ---- Images ------------------------------------------------------------------------------ */
+
+/* A decoded picture: planar float RGB in 0..255. */
+typedef struct {
+    int c, h, w;
+    float *data;
+} incept_image;
+/* JPEG or PNG (gray, RGB, RGBA over black, 16-bit, palette), by content. Errors name the file. */
+incept_status incept_image_load(const char *path, incept_image *out);
+void incept_image_free(incept_image *image);
+/* Bilinear (half-pixel centres), or area averaging when `area` and shrinking. */
+incept_status incept_image_resize(const incept_image *in, int h, int w, int area, incept_image *out);
+/* The h x w window at (top, left), mirrored if asked, zeros outside, into out (planar). */
+void incept_image_crop(const incept_image *in, int top, int left, int h, int w, int mirror, float *out);
+
+/* How a network expects its input: x' = (x * scale - mean[c]) / std[c], channels optionally
+ * BGR, after resizing the shorter side to resize_shorter * (input height / 224). */
+typedef struct {
+    int bgr;
+    float mean[3], std[3];
+    float scale;
+    int resize_shorter;
+    int area; /* area averaging instead of bilinear when shrinking */
+} incept_preprocess;
+/* "caffe": BGR, mean 104/117/123, shorter side 256, centre 224; "torchvision": RGB / 255,
+ * mean 0.485/0.456/0.406, std 0.229/0.224/0.225, shorter side 256, centre 224. */
+incept_status incept_preprocess_preset(const char *name, incept_preprocess *preprocess);
+/* The image resized and cropped to h x w (crop_top/left: -1 centre, -2 bottom/right, else the
+ * offset), mirrored if asked, normalized into out (3 x h x w floats). */
+incept_status incept_image_prepare(const incept_image *image, const incept_preprocess *preprocess,
+                                   int h, int w, int crop_top, int crop_left, int mirror, float *out);
 
 /* ---- Reporting --------------------------------------------------------------------------- */
 

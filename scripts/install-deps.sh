@@ -8,7 +8,8 @@ packages=(
   libomp-14-dev                            # OpenMP for the clang sanitizer build
   libprotobuf-c-dev protobuf-c-compiler    # ONNX parsing: C code generated from onnx.proto
   libonnx-dev                              # ships onnx.proto
-  zlib1g-dev                               # CRC-32 of weights files
+  zlib1g-dev                               # CRC-32 of weights files, gzip'd idx datasets
+  libjpeg62-turbo-dev libpng-dev           # images in: JPEG and PNG
   libclang-rt-14-dev                       # clang's ASan/UBSan runtime for the sanitizer build
   dataset-fashion-mnist                    # the default training data of incept train
   libcairo2-dev                            # incept train --plot (the command line only)

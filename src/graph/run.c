@@ -53,6 +53,12 @@ static void value_dims(const incept_model *m, int v, int *c, int *h, int *w)
     if (w) *w = val->w;
 }
 
+int incept_model_output_is_probability(const incept_model *m)
+{
+    int producer = m->graph.values[m->graph.output].producer;
+    return producer >= 0 && m->graph.nodes[producer].op == &incept_op_softmax;
+}
+
 void incept_model_input_dims(const incept_model *m, int *c, int *h, int *w)
 {
     value_dims(m, m->graph.input, c, h, w);
