@@ -17,7 +17,7 @@ typedef struct {
     float lr, momentum, weight_decay, average;
     /* classify */
     const char **positional; /* every argument that is not an option, in order */
-    int n_positional, crops, top, json;
+    int n_positional, crops, top, json, dot;
     const char *preset;
 } options;
 

@@ -19,7 +19,8 @@ static int usage(FILE *f)
             "incept %s — the Inception architecture (GoogLeNet) in C\n\n"
             "usage:\n"
             "  incept                         GoogLeNet's Table 1 and a timed forward pass (built-in model)\n"
-            "  incept summary MODEL           the model as the paper's Table 1, with totals\n"
+            "  incept summary MODEL [--dot]   the model as the paper's Table 1, with totals (or as\n"
+            "                                 Graphviz, modules drawn as Figure 3: | dot -Tsvg)\n"
             "  incept run MODEL --input IN.bin --output OUT.bin [--threads T] [--exact]\n"
             "                                 inference on raw float32 NCHW (batch from the file size)\n"
             "  incept bench MODEL [--batch N] [--threads T] [--seconds S] [--profile] [--exact] [--train]\n"
@@ -161,6 +162,8 @@ static int parse_options(int argc, char **argv, options *o)
             o->log = argv[++i];
         } else if (!strcmp(a, "--json")) {
             o->json = 1;
+        } else if (!strcmp(a, "--dot")) {
+            o->dot = 1;
         } else if (!strcmp(a, "--preset") && next) {
             o->preset = argv[++i];
         } else if (!strcmp(a, "--crops") || !strcmp(a, "--top")) {
@@ -297,7 +300,7 @@ static int cmd_summary(const options *o)
     int rc = cli_load(o, &m);
     if (rc)
         return rc;
-    if (incept_model_summary(m, stdout, NULL))
+    if (o->dot ? incept_model_dot(m, stdout) : incept_model_summary(m, stdout, NULL))
         rc = cli_fail("summary");
     incept_model_free(m);
     return rc;

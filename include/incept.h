@@ -242,6 +242,9 @@ typedef struct {
 
 /* Prints the model in the layout of the paper's Table 1 and fills totals (either may be NULL). */
 incept_status incept_model_summary(const incept_model *model, FILE *out, incept_totals *totals);
+/* The network in Graphviz's DOT language, Inception modules drawn as the paper's Figure 3:
+ * branches side by side, the concatenation below (render with `dot -Tsvg`). */
+incept_status incept_model_dot(const incept_model *model, FILE *out);
 
 #ifdef __cplusplus
 }

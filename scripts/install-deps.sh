@@ -13,6 +13,7 @@ packages=(
   libclang-rt-14-dev                       # clang's ASan/UBSan runtime for the sanitizer build
   dataset-fashion-mnist                    # the default training data of incept train
   libcairo2-dev                            # incept train --plot (the command line only)
+  graphviz                                 # renders incept summary --dot (checked by test_graph)
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -158,9 +158,48 @@ done:
     incept_model_free(other);
 }
 
+/* The drawing: one cluster per module (aux heads dashed), every edge of the graph, and dot-able. */
+static void test_dot(void)
+{
+    incept_model *m = NULL;
+    CHECK_OK(incept_model_load("models/googlenet.incept", NULL, &m));
+    if (!m)
+        return;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    CHECK_OK(incept_model_dot(m, f));
+    fclose(f);
+    int clusters = 0, dashed = 0, edges = 0, expected_edges = 0;
+    for (const char *p = buf; (p = strstr(p, "subgraph \"cluster_")); p++)
+        clusters++;
+    for (const char *p = buf; (p = strstr(p, "style=dashed; color")); p++)
+        dashed++;
+    for (const char *p = buf; (p = strstr(p, " -> ")); p++)
+        edges++;
+    for (int i = 0; i < m->graph.n_nodes; i++)
+        expected_edges += m->graph.nodes[i].n_inputs;
+    CHECK_MSG(clusters == 9 + 2 && dashed == 2, "%d clusters, %d dashed", clusters, dashed);
+    CHECK(edges == expected_edges);
+    CHECK(strstr(buf, "filter concatenation\\n256") && strstr(buf, "rank=same"));
+    if (system("command -v dot >/dev/null 2>&1") == 0) {
+        f = fopen("/tmp/incept_test.dot", "w");
+        fputs(buf, f);
+        fclose(f);
+        CHECK(system("dot -Tsvg /tmp/incept_test.dot -o /tmp/incept_test.svg") == 0);
+        unlink("/tmp/incept_test.dot");
+        unlink("/tmp/incept_test.svg");
+    } else {
+        printf("SKIP rendering the drawing: Graphviz's dot is not installed\n");
+    }
+    free(buf);
+    incept_model_free(m);
+}
+
 int main(void)
 {
     test_table1();
+    test_dot();
     test_variants();
     test_weights_file();
     return test_summary("test_graph");

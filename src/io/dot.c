@@ -1,0 +1,83 @@
+/* dot.c — the network as a Graphviz drawing, Inception modules as the paper's Figure 3 draws
+ * them: each module a box, its branches side by side (1x1 | 1x1 -> 3x3 | 1x1 -> 5x5 | pool ->
+ * 1x1) and the concatenation below; auxiliary classifiers dashed. `dot -Tsvg` renders it. */
+#include <stdio.h>
+#include <string.h>
+
+#include "core/status.h"
+#include "graph/graph.h"
+#include "ops/op.h"
+
+static void node_label(const incept_graph *g, const incept_node *n, char *buf, size_t size)
+{
+    const incept_attrs *a = &n->attrs;
+    const incept_value *out = &g->values[n->output];
+    const char *op = n->op->name;
+    if (!strcmp(op, "conv"))
+        snprintf(buf, size, "%dx%d conv%s\\n%d", a->kernel_h, a->kernel_w,
+                 a->stride_h > 1 ? " /2" : "", out->c);
+    else if (!strcmp(op, "maxpool") || !strcmp(op, "avgpool"))
+        snprintf(buf, size, "%dx%d %s pool%s", a->kernel_h, a->kernel_w, op[0] == 'm' ? "max" : "avg",
+                 a->stride_h > 1 ? " /2" : "");
+    else if (!strcmp(op, "fc"))
+        snprintf(buf, size, "linear\\n%d", out->c);
+    else if (!strcmp(op, "concat"))
+        snprintf(buf, size, "filter concatenation\\n%d", out->c);
+    else if (!strcmp(op, "dropout"))
+        snprintf(buf, size, "dropout %.0f%%", (double)a->ratio * 100);
+    else
+        snprintf(buf, size, "%s", op);
+}
+
+incept_status incept_model_dot(const incept_model *m, FILE *f)
+{
+    if (!m || !f)
+        return incept_fail(INCEPT_ERR_ARG, "dot needs a model and a stream");
+    const incept_graph *g = &m->graph;
+    char label[256];
+    fprintf(f, "digraph incept {\n  rankdir=TB;\n  node [shape=box, style=\"rounded,filled\", "
+               "fillcolor=\"#eef3fb\", fontname=\"Helvetica\", fontsize=10];\n"
+               "  edge [color=\"#555555\"];\n");
+    fprintf(f, "  v%d [label=\"input\\n%dx%dx%d\", shape=ellipse, fillcolor=\"#ffffff\"];\n", g->input,
+            g->values[g->input].c, g->values[g->input].h, g->values[g->input].w);
+    const char *open_group = NULL;
+    int first_layer[8], n_first = 0; /* a module's branch heads: drawn side by side */
+    for (int i = 0; i <= g->n_nodes; i++) {
+        const incept_node *n = i < g->n_nodes ? &g->nodes[i] : NULL;
+        if (open_group && (!n || !n->group || strcmp(n->group, open_group) != 0)) {
+            if (n_first > 1) {
+                fprintf(f, "    { rank=same; ");
+                for (int k = 0; k < n_first; k++)
+                    fprintf(f, "v%d; ", first_layer[k]);
+                fprintf(f, "}\n");
+            }
+            fprintf(f, "  }\n");
+            open_group = NULL;
+            n_first = 0;
+        }
+        if (!n)
+            break;
+        if (n->group && !open_group) {
+            fprintf(f, "  subgraph \"cluster_%s\" {\n    label=\"%s\"; fontname=\"Helvetica\"; "
+                       "style=%s; color=\"#8899bb\";\n", n->group, n->group,
+                    n->aux ? "dashed" : "rounded");
+            open_group = n->group;
+        }
+        incept_role r = n->role;
+        if (open_group && n_first < 8 && (r == INCEPT_ROLE_1X1 || r == INCEPT_ROLE_3X3_REDUCE ||
+                                          r == INCEPT_ROLE_5X5_REDUCE || r == INCEPT_ROLE_POOL))
+            first_layer[n_first++] = n->output;
+        node_label(g, n, label, sizeof label);
+        const char *color = !strcmp(n->op->name, "conv") ? "#dce8fa"
+                            : !strcmp(n->op->name, "concat") ? "#fbeedd"
+                            : strstr(n->op->name, "pool") ? "#e3f4e1" : "#f2f2f2";
+        fprintf(f, "%s  v%d [label=\"%s\", fillcolor=\"%s\"%s];\n", open_group ? "  " : "", n->output,
+                label, color, n->aux ? ", style=\"rounded,filled,dashed\"" : "");
+    }
+    for (int i = 0; i < g->n_nodes; i++)
+        for (int k = 0; k < g->nodes[i].n_inputs; k++)
+            fprintf(f, "  v%d -> v%d%s;\n", g->nodes[i].inputs[k], g->nodes[i].output,
+                    g->nodes[i].aux ? " [style=dashed]" : "");
+    fprintf(f, "}\n");
+    return ferror(f) ? incept_fail(INCEPT_ERR_IO, "writing the drawing failed") : INCEPT_OK;
+}
