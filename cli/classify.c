@@ -1,7 +1,7 @@
 /* classify.c — `incept classify MODEL... IMAGE...`: each image preprocessed as the preset says,
- * one crop or ten (corners, centre, and their mirrors), softmax averaged over crops and over
- * models (an ensemble, as the paper's 7 models), the top K printed or written as JSON. An image
- * that cannot be read gets an error line and the others carry on. */
+ * one crop, ten (corners, centre, and their mirrors) or the paper's 144, softmax averaged over
+ * crops and over models (an ensemble, as the paper's 7 models), the top K printed or written as
+ * JSON. An image that cannot be read gets an error line and the others carry on. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,6 +64,49 @@ static void add_probabilities(const float *z, int classes, int already, float we
         probs[j] += weight * (already ? z[j] : exp(z[j] - top) / sum);
 }
 
+/* The paper's 144 crops: the shorter side resized to 256, 288, 320 and 352 (for a 224 input);
+ * three squares along the longer side (left/centre/right or top/centre/bottom); from each the
+ * four corner and the centre 224 crops and the square itself resized to 224; and all mirrored.
+ * Crop k into out; the resized image of a scale is kept between calls in *scaled. */
+static incept_status crop_144(const incept_image *image, const incept_preprocess *pre, int h, int w,
+                              int k, incept_image *scaled, int *scaled_for, float *out)
+{
+    static const int shorter[4] = {256, 288, 320, 352};
+    const int mirror = k % 2, piece = k / 2 % 6, square = k / 12 % 3, scale = k / 36;
+    incept_status st;
+    if (*scaled_for != scale) {
+        incept_image_free(scaled);
+        int side = (int)lroundf((float)shorter[scale] * h / 224.0f);
+        int sh = image->h <= image->w ? side : (int)lroundf((float)image->h * side / image->w);
+        int sw = image->w < image->h ? side : (int)lroundf((float)image->w * side / image->h);
+        if ((st = incept_image_resize(image, sh, sw, pre->area, scaled)))
+            return st;
+        *scaled_for = scale;
+    }
+    int side = scaled->h < scaled->w ? scaled->h : scaled->w;
+    int along = (scaled->h > scaled->w ? scaled->h : scaled->w) - side;
+    int offset = square == 0 ? 0 : square == 1 ? along / 2 : along;
+    int sq_top = scaled->h > scaled->w ? offset : 0, sq_left = scaled->w >= scaled->h ? offset : 0;
+    if (piece == 5) { /* the whole square, resized to the input */
+        incept_image sq = {3, side, side, NULL}, small;
+        if (!(sq.data = malloc(sizeof(float) * 3 * (size_t)side * side)))
+            return INCEPT_ERR_NOMEM;
+        incept_image_crop(scaled, sq_top, sq_left, side, side, 0, sq.data);
+        st = incept_image_resize(&sq, h, w, pre->area, &small);
+        free(sq.data);
+        if (st)
+            return st;
+        incept_image_crop(&small, 0, 0, h, w, mirror, out);
+        incept_image_free(&small);
+    } else {
+        int dy = piece == 4 ? (side - h) / 2 : piece / 2 ? side - h : 0;
+        int dx = piece == 4 ? (side - w) / 2 : piece % 2 ? side - w : 0;
+        incept_image_crop(scaled, sq_top + dy, sq_left + dx, h, w, mirror, out);
+    }
+    incept_image_normalize(pre, h, w, out);
+    return INCEPT_OK;
+}
+
 int cmd_classify(const options *o)
 {
     const char *models[64];
@@ -78,8 +121,8 @@ int cmd_classify(const options *o)
         fprintf(stderr, "incept: classify needs at least one MODEL (.onnx or .incept) and an IMAGE\n");
         return 2;
     }
-    if (o->crops != 1 && o->crops != 10) {
-        fprintf(stderr, "incept: --crops is 1 or 10\n");
+    if (o->crops != 1 && o->crops != 10 && o->crops != 144) {
+        fprintf(stderr, "incept: --crops is 1, 10 or 144\n");
         return 2;
     }
     incept_preprocess pre;
@@ -112,29 +155,40 @@ int cmd_classify(const options *o)
         rc = 1;
         goto done;
     }
-    int crops = o->crops, top_k = o->top > 0 ? (o->top < classes ? o->top : classes) : 5;
-    float *batch = malloc(sizeof(float) * 3 * (size_t)h * w * crops);
-    float *logits = malloc(sizeof(float) * (size_t)classes * crops);
+    /* crops go through the models in batches of at most 12 */
+    int crops = o->crops, chunk = crops < 12 ? crops : 12;
+    int top_k = o->top > 0 ? (o->top < classes ? o->top : classes) : 5;
+    float *batch = malloc(sizeof(float) * 3 * (size_t)h * w * chunk);
+    float *logits = malloc(sizeof(float) * (size_t)classes * chunk);
     double *probs = malloc(sizeof(double) * (size_t)classes);
     for (int i = 0; i < o->n_positional && batch && logits && probs; i++) {
         const char *path = o->positional[i];
         if (is_model(path))
             continue;
-        incept_image image;
+        incept_image image, scaled = {0, 0, 0, NULL};
+        int scaled_for = -1;
         incept_status st = incept_image_load(path, &image);
         /* ten crops: the four corners and the centre, then the same mirrored */
         static const int corner[5][2] = {{-1, -1}, {0, 0}, {0, -2}, {-2, 0}, {-2, -2}};
-        for (int k = 0; k < crops && !st; k++)
-            st = incept_image_prepare(&image, &pre, h, w, corner[k % 5][0], corner[k % 5][1], k >= 5,
-                                      batch + (size_t)k * 3 * h * w);
         for (int j = 0; j < classes; j++)
             probs[j] = 0.0;
-        for (int m = 0; m < n_models && !st; m++) {
-            st = incept_model_forward(nets[m], batch, crops, logits);
-            for (int k = 0; k < crops && !st; k++)
-                add_probabilities(logits + (size_t)k * classes, classes, ends_in_softmax[m],
-                                  1.0f / ((float)crops * n_models), probs);
+        for (int first = 0; first < crops && !st; first += chunk) {
+            int count = crops - first < chunk ? crops - first : chunk;
+            for (int k = 0; k < count && !st; k++) {
+                float *dst = batch + (size_t)k * 3 * h * w;
+                int which = first + k;
+                st = crops == 144 ? crop_144(&image, &pre, h, w, which, &scaled, &scaled_for, dst)
+                                  : incept_image_prepare(&image, &pre, h, w, corner[which % 5][0],
+                                                         corner[which % 5][1], which >= 5, dst);
+            }
+            for (int m = 0; m < n_models && !st; m++) {
+                st = incept_model_forward(nets[m], batch, count, logits);
+                for (int k = 0; k < count && !st; k++)
+                    add_probabilities(logits + (size_t)k * classes, classes, ends_in_softmax[m],
+                                      1.0f / ((float)crops * n_models), probs);
+            }
         }
+        incept_image_free(&scaled);
         incept_image_free(&image);
         if (st) {
             rc = 1;

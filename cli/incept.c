@@ -29,7 +29,7 @@ static int usage(FILE *f)
             "  incept init-weights MODEL OUT  write He-initialized weights for a description [--seed S]\n"
             "  incept export MODEL OUT.onnx   write the model as ONNX [--weights W]\n"
             "  incept classify MODEL... IMAGE... [--labels FILE] [--top K] [--preset caffe|torchvision]\n"
-            "               [--crops 1|10] [--json]  top-K labels per JPEG/PNG; several models: an ensemble\n"
+            "               [--crops 1|10|144] [--json]  top-K labels per JPEG/PNG; several models: an ensemble\n"
             "  incept train [MODEL] [--epochs E | --steps S] [--batch N] [--lr X] [--momentum X]\n"
             "               [--weight-decay X] [--schedule constant|step|cosine|paper] [--warmup S]\n"
             "               [--seed S] [--threads T] [--no-shuffle] [--no-augment] [--out W] [--log CSV]\n"

@@ -226,6 +226,8 @@ typedef struct {
 /* "caffe": BGR, mean 104/117/123, shorter side 256, centre 224; "torchvision": RGB / 255,
  * mean 0.485/0.456/0.406, std 0.229/0.224/0.225, shorter side 256, centre 224. */
 incept_status incept_preprocess_preset(const char *name, incept_preprocess *preprocess);
+/* x (3 x h x w, RGB 0..255) into the network's form, in place. */
+void incept_image_normalize(const incept_preprocess *preprocess, int h, int w, float *x);
 /* The image resized and cropped to h x w (crop_top/left: -1 centre, -2 bottom/right, else the
  * offset), mirrored if asked, normalized into out (3 x h x w floats). */
 incept_status incept_image_prepare(const incept_image *image, const incept_preprocess *preprocess,

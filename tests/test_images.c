@@ -181,6 +181,20 @@ static void test_classify(void)
               "classify --json output: %s", text);
     CHECK(cli_status("classify /tmp/incept_cls.incept /tmp/incept_cls.incept /tmp/incept_rgb.png",
                      "/tmp/incept_cls.out") == 0); /* an ensemble of two */
+    /* the paper's 144 crops: probabilities still sum to one over the 3 classes */
+    CHECK(cli_status("classify /tmp/incept_cls.incept /tmp/incept_rgb.jpg --crops 144 --top 3 --json",
+                     "/tmp/incept_cls.out") == 0);
+    f = fopen("/tmp/incept_cls.out", "r");
+    n = f ? fread(text, 1, sizeof text - 1, f) : 0;
+    text[n] = '\0';
+    if (f)
+        fclose(f);
+    double sum = 0.0;
+    for (const char *p = text; (p = strstr(p, "\"p\":")); p += 4)
+        sum += atof(p + 4);
+    CHECK_MSG(fabs(sum - 1.0) < 1e-4, "144-crop probabilities sum to %g", sum);
+    CHECK(cli_status("classify /tmp/incept_cls.incept /tmp/incept_rgb.jpg --crops 7",
+                     "/tmp/incept_cls.out") == 2);
     CHECK(cli_status("classify /tmp/incept_rgb.png", "/tmp/incept_cls.out") == 2);
     unlink("/tmp/incept_cls.incept");
     unlink("/tmp/incept_cls.labels");

@@ -226,10 +226,23 @@ incept_status incept_preprocess_preset(const char *name, incept_preprocess *p)
                        name ? name : "(none)");
 }
 
+void incept_image_normalize(const incept_preprocess *p, int h, int w, float *x)
+{
+    size_t plane = (size_t)h * w;
+    if (p->bgr) /* Caffe's channel order: swap the R and B planes */
+        for (size_t i = 0; i < plane; i++) {
+            float t = x[i];
+            x[i] = x[2 * plane + i];
+            x[2 * plane + i] = t;
+        }
+    for (int c = 0; c < 3; c++)
+        for (size_t i = 0; i < plane; i++)
+            x[c * plane + i] = (x[c * plane + i] * p->scale - p->mean[c]) / p->std[c];
+}
+
 incept_status incept_image_prepare(const incept_image *image, const incept_preprocess *p, int h,
                                    int w, int crop_top, int crop_left, int mirror, float *out)
 {
-    size_t plane = (size_t)h * w;
     incept_image scaled = {0, 0, 0, NULL};
     /* the shorter side to resize_shorter (in the model's scale: 256 for a 224 input) */
     int target = p->resize_shorter > 0 ? (int)lroundf((float)p->resize_shorter * h / 224.0f) : h;
@@ -248,16 +261,7 @@ incept_status incept_image_prepare(const incept_image *image, const incept_prepr
     if (crop_left == -2)
         left = sw - w;
     incept_image_crop(&scaled, top, left, h, w, mirror, out);
-    if (p->bgr) { /* Caffe's channel order: swap the R and B planes */
-        for (size_t i = 0; i < plane; i++) {
-            float t = out[i];
-            out[i] = out[2 * plane + i];
-            out[2 * plane + i] = t;
-        }
-    }
-    for (int c = 0; c < 3; c++)
-        for (size_t i = 0; i < plane; i++)
-            out[c * plane + i] = (out[c * plane + i] * p->scale - p->mean[c]) / p->std[c];
+    incept_image_normalize(p, h, w, out);
     incept_image_free(&scaled);
     return INCEPT_OK;
 }
