@@ -357,6 +357,20 @@ static void test_averaging(void)
     incept_model_free(m);
 }
 
+/* Whether two models of the same description hold the same parameters, bit for bit. */
+static int same_params(incept_model *a, incept_model *b)
+{
+    int same = incept_model_param_count(a) == incept_model_param_count(b);
+    for (int p = 0; same && p < incept_model_param_count(a); p++) {
+        int nd, dims[4];
+        float *u, *v;
+        incept_model_param(a, p, NULL, &nd, dims, &u);
+        incept_model_param(b, p, NULL, NULL, NULL, &v);
+        same = memcmp(u, v, dims_count(nd, dims) * sizeof(float)) == 0;
+    }
+    return same;
+}
+
 static void test_checkpoint_resume(void)
 {
     const char *text = "input x 3 16 16\nconv c 6 3x3 pad 1 relu\nmaxpool p 3x3 stride 2 ceil\n"
@@ -412,25 +426,11 @@ static void test_checkpoint_resume(void)
         incept_loader_free(l);
         CHECK_MSG(memcmp(a, b, sizeof a) == 0, "losses: %g %g ... %g vs %g", (double)a[0],
                   (double)a[5], (double)b[0], (double)b[5]);
-        int same = incept_model_param_count(straight) == incept_model_param_count(resumed);
-        for (int p = 0; same && p < incept_model_param_count(straight); p++) {
-            int nd, dims[4];
-            float *u, *v;
-            incept_model_param(straight, p, NULL, &nd, dims, &u);
-            incept_model_param(resumed, p, NULL, NULL, NULL, &v);
-            same = memcmp(u, v, dims_count(nd, dims) * sizeof(float)) == 0;
-        }
-        CHECK_MSG(same, "%s", "resumed parameters equal the uninterrupted run's bit for bit");
+        CHECK_MSG(same_params(straight, resumed), "%s",
+                  "resumed parameters equal the uninterrupted run's bit for bit");
         CHECK_OK(incept_model_use_average(straight, 1)); /* and so do their Polyak averages */
         CHECK_OK(incept_model_use_average(resumed, 1));
-        for (int p = 0; same && p < incept_model_param_count(straight); p++) {
-            int nd, dims[4];
-            float *u, *v;
-            incept_model_param(straight, p, NULL, &nd, dims, &u);
-            incept_model_param(resumed, p, NULL, NULL, NULL, &v);
-            same = memcmp(u, v, dims_count(nd, dims) * sizeof(float)) == 0;
-        }
-        CHECK_MSG(same, "%s", "resumed Polyak averages equal the uninterrupted run's");
+        CHECK_MSG(same_params(straight, resumed), "%s", "resumed Polyak averages equal the uninterrupted run's");
     }
     /* a damaged checkpoint is refused, never half-loaded */
     f = fopen("/tmp/incept_test.ckpt", "r+b");

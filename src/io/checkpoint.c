@@ -24,29 +24,10 @@ static const char magic[8] = {'I', 'N', 'C', 'E', 'P', 'T', 'C', '\0'};
 enum { TAG_DESCRIPTION = 1, TAG_ONNX = 2, TAG_STATE = 3, TAG_PARAMS = 4, TAG_MOMENTUM = 5,
        TAG_TRAINED = 6, TAG_AVERAGE = 7 };
 
-typedef struct {
-    unsigned char *data;
-    size_t size, capacity;
-} buffer;
+/* 1 if all went in (the writers below chain them with &&). */
+static int put(incept_bytes *b, const void *src, size_t n) { return incept_bytes_put(b, src, n) == INCEPT_OK; }
 
-static int put(buffer *b, const void *src, size_t n)
-{
-    if (b->size + n > b->capacity) {
-        size_t capacity = b->capacity ? b->capacity : 1 << 16;
-        while (capacity < b->size + n)
-            capacity *= 2;
-        unsigned char *p = incept_realloc(b->data, capacity);
-        if (!p)
-            return 0;
-        b->data = p;
-        b->capacity = capacity;
-    }
-    memcpy(b->data + b->size, src, n);
-    b->size += n;
-    return 1;
-}
-
-static int put_record(buffer *b, uint32_t tag, const void *data, uint64_t length)
+static int put_record(incept_bytes *b, uint32_t tag, const void *data, uint64_t length)
 {
     return put(b, &tag, 4) && put(b, &length, 8) && put(b, data, (size_t)length);
 }
@@ -60,7 +41,7 @@ incept_status incept_checkpoint_save(const incept_model *m, const incept_train_s
         return incept_fail(INCEPT_ERR_UNSUPPORTED, "%s: the model was built in C, not from a "
                            "description or an ONNX file: a checkpoint could not rebuild it", path);
     const incept_graph *g = &m->graph;
-    buffer b = {0};
+    incept_bytes b = {0};
     uint32_t version = CHECKPOINT_VERSION;
     uint8_t trained = m->momentum != NULL;
     int ok = put(&b, magic, sizeof magic) && put(&b, &version, 4);

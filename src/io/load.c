@@ -1,5 +1,5 @@
-/* load.c — opening models by file name: reading files, choosing ONNX or description by the
- * name, and the built-in GoogLeNet. */
+/* load.c — opening models by file name: reading files (and the byte buffer the writers share),
+ * choosing ONNX or description by the name, and the built-in GoogLeNet. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +39,23 @@ incept_status incept_read_file(const char *path, char **data, size_t *size)
 done:
     fclose(f);
     return st;
+}
+
+incept_status incept_bytes_put(incept_bytes *b, const void *src, size_t n)
+{
+    if (b->size + n > b->capacity) {
+        size_t capacity = b->capacity ? b->capacity : 4096;
+        while (capacity < b->size + n)
+            capacity *= 2;
+        unsigned char *p = incept_realloc(b->data, capacity);
+        if (!p)
+            return INCEPT_ERR_NOMEM;
+        b->data = p;
+        b->capacity = capacity;
+    }
+    memcpy(b->data + b->size, src, n);
+    b->size += n;
+    return INCEPT_OK;
 }
 
 incept_status incept_model_load_description(const char *path, incept_model **out)

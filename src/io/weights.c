@@ -23,32 +23,10 @@
 static const char magic[8] = {'I', 'N', 'C', 'E', 'P', 'T', 'W', '\0'};
 #define WEIGHTS_VERSION 1u
 
-typedef struct {
-    unsigned char *data;
-    size_t size, capacity;
-} byte_buffer;
-
-static incept_status put(byte_buffer *b, const void *src, size_t n)
-{
-    if (b->size + n > b->capacity) {
-        size_t capacity = b->capacity ? b->capacity : 4096;
-        while (capacity < b->size + n)
-            capacity *= 2;
-        unsigned char *p = incept_realloc(b->data, capacity);
-        if (!p)
-            return INCEPT_ERR_NOMEM;
-        b->data = p;
-        b->capacity = capacity;
-    }
-    memcpy(b->data + b->size, src, n);
-    b->size += n;
-    return INCEPT_OK;
-}
-
-static incept_status put_u32(byte_buffer *b, uint32_t v)
+static incept_status put_u32(incept_bytes *b, uint32_t v)
 {
     unsigned char le[4] = {v & 0xff, (v >> 8) & 0xff, (v >> 16) & 0xff, v >> 24};
-    return put(b, le, 4);
+    return incept_bytes_put(b, le, 4);
 }
 
 static uint32_t get_u32(const unsigned char *p)
@@ -97,18 +75,18 @@ incept_status incept_model_save_weights(const incept_model *m, const char *path)
     if (!m || !path)
         return incept_fail(INCEPT_ERR_ARG, "save_weights needs a model and a path");
     const incept_graph *g = &m->graph;
-    byte_buffer b = {0};
-    incept_status st = put(&b, magic, sizeof magic);
+    incept_bytes b = {0};
+    incept_status st = incept_bytes_put(&b, magic, sizeof magic);
     if (!st) st = put_u32(&b, WEIGHTS_VERSION);
     if (!st) st = put_u32(&b, (uint32_t)g->n_params);
     for (int i = 0; i < g->n_params && !st; i++) {
         const incept_param *p = &g->params[i];
         st = put_u32(&b, (uint32_t)strlen(p->name));
-        if (!st) st = put(&b, p->name, strlen(p->name));
+        if (!st) st = incept_bytes_put(&b, p->name, strlen(p->name));
         if (!st) st = put_u32(&b, (uint32_t)p->ndim);
         for (int d = 0; d < p->ndim && !st; d++)
             st = put_u32(&b, (uint32_t)p->dims[d]);
-        if (!st) st = put(&b, incept_graph_param_data(g, i), p->count * sizeof(float));
+        if (!st) st = incept_bytes_put(&b, incept_graph_param_data(g, i), p->count * sizeof(float));
     }
     if (!st) st = put_u32(&b, (uint32_t)crc32(0L, b.data, (uInt)b.size));
     if (!st) st = incept_write_atomically(path, b.data, b.size);
