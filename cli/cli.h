@@ -10,7 +10,7 @@ typedef struct {
     double seconds;
     unsigned long long seed;
     /* training and evaluation */
-    const char *train_images, *train_labels, *test_images, *test_labels;
+    const char *train_images, *train_labels, *test_images, *test_labels, *train_dir, *test_dir;
     const char *inputs, *labels_file, *out, *log, *schedule, *checkpoint, *resume, *plot;
     int epochs, no_shuffle, no_augment;
     long steps, warmup, checkpoint_every;

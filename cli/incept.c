@@ -34,10 +34,11 @@ static int usage(FILE *f)
             "               [--weight-decay X] [--schedule constant|step|cosine|paper] [--warmup S]\n"
             "               [--seed S] [--threads T] [--no-shuffle] [--no-augment] [--out W] [--log CSV]\n"
             "               [--train-images I --train-labels L --test-images I --test-labels L]\n"
-            "               [--inputs X.bin --labels Y.bin]\n"
+            "               [--inputs X.bin --labels Y.bin] [--train-dir D --test-dir D [--preset P]]\n"
             "                                 SGD on Fashion-MNIST (default: the built-in fashion model,\n"
             "                                 Debian's dataset-fashion-mnist), idx files or raw tensors\n"
-            "  incept eval MODEL [--weights W] [--test-images I --test-labels L | --inputs X --labels Y]\n"
+            "  incept eval MODEL [--weights W] [--test-images I --test-labels L | --inputs X --labels Y |\n"
+            "               --test-dir D [--preset P]]\n"
             "                                 top-1 / top-5 accuracy; last line: eval: top1=... top5=... n=...\n"
             "  incept version | help\n\n"
             "MODEL is an .onnx file or a network description (models/*.incept); a description takes\n"
@@ -144,6 +145,10 @@ static int parse_options(int argc, char **argv, options *o)
                 return 0;
             }
             o->schedule = argv[++i];
+        } else if (!strcmp(a, "--train-dir") && next) {
+            o->train_dir = argv[++i];
+        } else if (!strcmp(a, "--test-dir") && next) {
+            o->test_dir = argv[++i];
         } else if (!strcmp(a, "--train-images") && next) {
             o->train_images = argv[++i];
         } else if (!strcmp(a, "--train-labels") && next) {

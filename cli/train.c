@@ -18,6 +18,16 @@
 static incept_status load_split(const options *o, int test, incept_dataset **out, int c, int h, int w)
 {
     char images[4096], labels[4096];
+    const char *dir = test ? o->test_dir : o->train_dir;
+    if (dir || (test && o->train_dir)) { /* image folders: ImageNet layout */
+        incept_preprocess pre;
+        *out = NULL;
+        if (!dir)
+            return INCEPT_OK; /* trained on a folder without a test folder: no test split */
+        (void)c; /* folders give RGB: a mismatch with the model is reported by the caller */
+        incept_status st = incept_preprocess_preset(o->preset ? o->preset : "torchvision", &pre);
+        return st ? st : incept_dataset_load_folder(dir, h, w, &pre, out);
+    }
     const char *x = test ? o->test_images : o->train_images, *y = test ? o->test_labels : o->train_labels;
     if (!test && o->inputs)
         return incept_dataset_load_raw(o->inputs, o->labels_file, c, h, w, out);
@@ -191,13 +201,17 @@ int cmd_train(const options *o)
             double top1 = NAN, top5 = NAN;
             int averaged = t.average_decay > 0.0f; /* evaluate the Polyak average, as the paper */
             if (test && ((averaged && incept_model_use_average(m, 1)) ||
-                         incept_model_evaluate(m, test, 256, &top1, &top5) ||
+                         incept_model_evaluate(m, test, 256, &top1, &top5, NULL) ||
                          (averaged && incept_model_use_average(m, 0)))) {
                 rc = cli_fail("evaluation");
                 goto done;
             }
             int epoch = (int)(step / per_epoch) + 1;
-            char accuracy[96] = "";
+            char accuracy[96] = "", last_bad[512];
+            long bad = incept_loader_errors(loader, last_bad, sizeof last_bad);
+            if (bad)
+                fprintf(stderr, "%sincept: %ld image(s) could not be decoded and trained as zeros; "
+                                "the last: %s\n", terminal ? "\n" : "", bad, last_bad);
             if (test)
                 snprintf(accuracy, sizeof accuracy, " test top1 %.2f%% top5 %.2f%%", top1 * 100,
                          top5 * 100);
@@ -254,14 +268,22 @@ int cmd_eval(const options *o)
     incept_model_input_dims(m, &c, &h, &w);
     incept_dataset *data = NULL;
     double top1, top5;
+    int n = 0, all = 0;
     incept_status st = o->inputs ? incept_dataset_load_raw(o->inputs, o->labels_file, c, h, w, &data)
                                  : load_split(o, 1, &data, c, h, w);
+    if (!st && !data) {
+        fprintf(stderr, "incept: eval needs test data (--test-images/--test-labels, --test-dir or "
+                        "--inputs/--labels)\n");
+        incept_model_free(m);
+        return 2;
+    }
     if (st || incept_model_set_threads(m, o->threads) ||
-        incept_model_evaluate(m, data, o->batch > 1 ? o->batch : 256, &top1, &top5)) {
+        incept_model_evaluate(m, data, o->batch > 1 ? o->batch : 256, &top1, &top5, &n)) {
         rc = cli_fail("evaluation");
     } else {
-        int n;
-        incept_dataset_dims(data, &n, NULL, NULL, NULL, NULL);
+        incept_dataset_dims(data, &all, NULL, NULL, NULL, NULL);
+        if (n < all)
+            fprintf(stderr, "incept: %d image(s) could not be decoded and were left out\n", all - n);
         printf("eval: top1=%.4f top5=%.4f n=%d\n", top1, top5, n);
     }
     incept_dataset_free(data);

@@ -130,75 +130,6 @@ incept_status incept_model_sgd_step(incept_model *model, const incept_sgd *sgd);
 incept_status incept_model_set_averaging(incept_model *model, float decay);
 incept_status incept_model_use_average(incept_model *model, int on);
 
-/* ---- Datasets ---------------------------------------------------------------------------- */
-
-typedef struct incept_dataset incept_dataset;
-/* An idx pair (MNIST / Fashion-MNIST layout, gzip-compressed or not): 8-bit images scaled to
- * [0, 1] and their labels. */
-incept_status incept_dataset_load_idx(const char *images_path, const char *labels_path,
-                                      incept_dataset **out);
-/* Raw float32 little-endian NCHW inputs of C x H x W and float32 class indices (the format of
- * ../shared/reference); the sample count comes from the labels file. */
-incept_status incept_dataset_load_raw(const char *inputs_path, const char *labels_path, int c, int h,
-                                      int w, incept_dataset **out);
-void incept_dataset_dims(const incept_dataset *data, int *n, int *c, int *h, int *w, int *classes);
-const float *incept_dataset_images(const incept_dataset *data);
-const int *incept_dataset_labels(const incept_dataset *data);
-/* Mean and standard deviation over every value; x = (x - mean) / std in place. */
-void incept_dataset_moments(const incept_dataset *data, float *mean, float *std);
-void incept_dataset_standardize(incept_dataset *data, float mean, float std);
-void incept_dataset_free(incept_dataset *data);
-
-/* Batches from a dataset, prepared on a background thread. Every random choice (the shuffle of
- * each epoch, crops and flips) is a hash of (seed, epoch, position): a run restarted at step
- * first_step sees exactly the batches an uninterrupted one would. */
-typedef struct {
-    int batch;
-    int shuffle;        /* a new permutation every epoch */
-    int augment;        /* random crops of the image padded by `pad` zeros, and flips */
-    int pad, flip;
-    unsigned long long seed;
-} incept_loader_options;
-typedef struct incept_loader incept_loader;
-incept_status incept_loader_new(const incept_dataset *data, const incept_loader_options *options,
-                                long first_step, incept_loader **out);
-int incept_loader_batches_per_epoch(const incept_loader *loader);
-/* The next batch (the last of an epoch may be smaller); valid until the following call. */
-void incept_loader_next(incept_loader *loader, const float **images, const int **labels, int *count);
-void incept_loader_free(incept_loader *loader);
-
-/* Top-1 and top-5 accuracy of the model over a dataset, in batches of `batch`. */
-incept_status incept_model_evaluate(incept_model *model, const incept_dataset *data, int batch,
-                                    double *top1, double *top5);
-
-/* Checkpoints: everything a training run needs to continue exactly where it stopped, in one
- * versioned, CRC-checked file written atomically (temporary file, fsync, rename): the model's
- * description (or the path of its ONNX source), its parameters and SGD momentum, the training
- * settings and the step reached. Resumed with the same thread count, a run computes exactly what
- * an uninterrupted one would: batches, crops and dropout masks are functions of (seed, step). */
-typedef struct {
-    long step, total_steps;
-    unsigned long long seed;
-    int batch, shuffle, augment, dropout;
-    float aux_weight;
-    incept_sgd sgd;           /* learning_rate: the peak, before the schedule */
-    char schedule[16];
-    long warmup;
-    float average_decay;      /* Polyak averaging, 0 = off */
-} incept_train_state;
-incept_status incept_checkpoint_save(const incept_model *model, const incept_train_state *state,
-                                     const char *path);
-/* Rebuilds the model from the checkpoint and restores its parameters, momentum and step. */
-incept_status incept_checkpoint_load(const char *path, incept_model **model,
-                                     incept_train_state *state);
-
-/* Writes the model as ONNX. A model imported from ONNX is written as that file with every
- * initializer replaced by the model's current parameter of the same name (so weights trained
- * here go back to PyTorch, OpenCV or ncnn under their original names); any other model as a
- * new opset-11 graph of its inference path (auxiliary heads left out), parameters under their
- * names, the batch axis dynamic. */
-incept_status incept_model_save_onnx(const incept_model *model, const char *path);
-
 /* ---- Images ------------------------------------------------------------------------------ */
 
 /* A decoded picture: planar float RGB in 0..255. */
@@ -232,6 +163,97 @@ void incept_image_normalize(const incept_preprocess *preprocess, int h, int w, f
  * offset), mirrored if asked, normalized into out (3 x h x w floats). */
 incept_status incept_image_prepare(const incept_image *image, const incept_preprocess *preprocess,
                                    int h, int w, int crop_top, int crop_left, int mirror, float *out);
+
+/* The paper's training augmentation into out (3 x h x w, normalized): a random crop of 8%-100% of
+ * the area with aspect ratio in [3/4, 4/3], a random flip, a random interpolation (bilinear or
+ * area), photometric distortion (brightness, contrast, saturation in [0.6, 1.4]) and PCA lighting
+ * noise; every choice drawn from `seed`. */
+incept_status incept_image_augment(const incept_image *image, const incept_preprocess *preprocess,
+                                   int h, int w, unsigned long long seed, float *out);
+
+/* ---- Datasets ---------------------------------------------------------------------------- */
+
+typedef struct incept_dataset incept_dataset;
+/* An idx pair (MNIST / Fashion-MNIST layout, gzip-compressed or not): 8-bit images scaled to
+ * [0, 1] and their labels. */
+incept_status incept_dataset_load_idx(const char *images_path, const char *labels_path,
+                                      incept_dataset **out);
+/* Raw float32 little-endian NCHW inputs of C x H x W and float32 class indices (the format of
+ * ../shared/reference); the sample count comes from the labels file. */
+incept_status incept_dataset_load_raw(const char *inputs_path, const char *labels_path, int c, int h,
+                                      int w, incept_dataset **out);
+/* An image folder (ImageNet layout: DIR/CLASS/IMAGE.jpg|png, classes in sorted order), decoded
+ * on demand into 3 x h x w samples prepared as `preprocess` says (images_path: file listing only). */
+incept_status incept_dataset_load_folder(const char *dir, int h, int w,
+                                         const incept_preprocess *preprocess, incept_dataset **out);
+/* The name of class k of an image folder, or NULL. */
+const char *incept_dataset_class_name(const incept_dataset *data, int k);
+/* Sample `index` into out: copied from memory, or decoded (centre crop, or with `augment` the
+ * paper's augmentation drawn from `seed`). A corrupt image fails with its file named. */
+incept_status incept_dataset_sample(const incept_dataset *data, int index, int augment,
+                                    unsigned long long seed, float *out);
+void incept_dataset_dims(const incept_dataset *data, int *n, int *c, int *h, int *w, int *classes);
+/* The samples of an in-memory dataset; NULL for an image folder. */
+const float *incept_dataset_images(const incept_dataset *data);
+const int *incept_dataset_labels(const incept_dataset *data);
+/* Mean and standard deviation over every value; x = (x - mean) / std in place. */
+void incept_dataset_moments(const incept_dataset *data, float *mean, float *std);
+void incept_dataset_standardize(incept_dataset *data, float mean, float std);
+void incept_dataset_free(incept_dataset *data);
+
+/* Batches from a dataset, prepared on a background thread. Every random choice (the shuffle of
+ * each epoch, crops and flips) is a hash of (seed, epoch, position): a run restarted at step
+ * first_step sees exactly the batches an uninterrupted one would. */
+typedef struct {
+    int batch;
+    int shuffle;        /* a new permutation every epoch */
+    int augment;        /* random crops of the image padded by `pad` zeros, and flips */
+    int pad, flip;
+    unsigned long long seed;
+} incept_loader_options;
+typedef struct incept_loader incept_loader;
+incept_status incept_loader_new(const incept_dataset *data, const incept_loader_options *options,
+                                long first_step, incept_loader **out);
+int incept_loader_batches_per_epoch(const incept_loader *loader);
+/* The next batch (the last of an epoch may be smaller); valid until the following call. */
+void incept_loader_next(incept_loader *loader, const float **images, const int **labels, int *count);
+void incept_loader_free(incept_loader *loader);
+/* How many samples of an image folder could not be decoded so far (they trained as zeros), and
+ * the last such message (naming the file) into last. */
+long incept_loader_errors(incept_loader *loader, char *last, size_t size);
+
+/* Top-1 and top-5 accuracy of the model over a dataset, in batches of `batch`. Images of a folder
+ * that cannot be decoded are left out (not counted in *evaluated, which may be NULL). */
+incept_status incept_model_evaluate(incept_model *model, const incept_dataset *data, int batch,
+                                    double *top1, double *top5, int *evaluated);
+
+/* Checkpoints: everything a training run needs to continue exactly where it stopped, in one
+ * versioned, CRC-checked file written atomically (temporary file, fsync, rename): the model's
+ * description (or the path of its ONNX source), its parameters and SGD momentum, the training
+ * settings and the step reached. Resumed with the same thread count, a run computes exactly what
+ * an uninterrupted one would: batches, crops and dropout masks are functions of (seed, step). */
+typedef struct {
+    long step, total_steps;
+    unsigned long long seed;
+    int batch, shuffle, augment, dropout;
+    float aux_weight;
+    incept_sgd sgd;           /* learning_rate: the peak, before the schedule */
+    char schedule[16];
+    long warmup;
+    float average_decay;      /* Polyak averaging, 0 = off */
+} incept_train_state;
+incept_status incept_checkpoint_save(const incept_model *model, const incept_train_state *state,
+                                     const char *path);
+/* Rebuilds the model from the checkpoint and restores its parameters, momentum and step. */
+incept_status incept_checkpoint_load(const char *path, incept_model **model,
+                                     incept_train_state *state);
+
+/* Writes the model as ONNX. A model imported from ONNX is written as that file with every
+ * initializer replaced by the model's current parameter of the same name (so weights trained
+ * here go back to PyTorch, OpenCV or ncnn under their original names); any other model as a
+ * new opset-11 graph of its inference path (auxiliary heads left out), parameters under their
+ * names, the batch axis dynamic. */
+incept_status incept_model_save_onnx(const incept_model *model, const char *path);
 
 /* ---- Reporting --------------------------------------------------------------------------- */
 

@@ -201,9 +201,81 @@ static void test_classify(void)
     unlink("/tmp/incept_cls.out");
 }
 
+/* An ImageNet-layout folder: two classes of PNGs and one corrupt JPEG. */
+static void test_folder(void)
+{
+    CHECK(system("rm -rf /tmp/incept_folder && mkdir -p /tmp/incept_folder/cat /tmp/incept_folder/dog") == 0);
+    static unsigned char px[40 * 50 * 3];
+    for (int k = 0; k < 6; k++) {
+        for (int i = 0; i < 40 * 50; i++)
+            for (int c = 0; c < 3; c++)
+                px[i * 3 + c] = (unsigned char)(k < 3 ? (c == 0 ? 220 : 20) + i % 7 : (c == 2 ? 220 : 20));
+        char path[128];
+        snprintf(path, sizeof path, "/tmp/incept_folder/%s/%d.png", k < 3 ? "cat" : "dog", k);
+        write_png(path, PNG_FORMAT_RGB, 40, 50, px);
+    }
+    FILE *f = fopen("/tmp/incept_folder/dog/broken.jpg", "wb");
+    fputs("\xff\xd8\xff\xe0 not really", f);
+    fclose(f);
+    incept_preprocess pre;
+    CHECK_OK(incept_preprocess_preset("torchvision", &pre));
+    incept_dataset *d = NULL;
+    CHECK_OK(incept_dataset_load_folder("/tmp/incept_folder", 32, 32, &pre, &d));
+    if (!d)
+        return;
+    int n, c, h, w, classes;
+    incept_dataset_dims(d, &n, &c, &h, &w, &classes);
+    CHECK(n == 7 && c == 3 && h == 32 && w == 32 && classes == 2);
+    CHECK(!strcmp(incept_dataset_class_name(d, 0), "cat") && !strcmp(incept_dataset_class_name(d, 1), "dog"));
+    CHECK(incept_dataset_labels(d)[0] == 0 && incept_dataset_labels(d)[6] == 1);
+    CHECK(incept_dataset_images(d) == NULL);
+    static float a[3 * 32 * 32], b[3 * 32 * 32], e[3 * 32 * 32];
+    CHECK_OK(incept_dataset_sample(d, 0, 0, 0, a)); /* centre crop: red cat */
+    CHECK(a[0] > 1.0f && a[2 * 32 * 32] < -1.0f);
+    CHECK_OK(incept_dataset_sample(d, 0, 1, 42, b));
+    CHECK_OK(incept_dataset_sample(d, 0, 1, 42, e));
+    CHECK(memcmp(b, e, sizeof b) == 0);              /* the same seed, the same augmentation */
+    CHECK_OK(incept_dataset_sample(d, 0, 1, 43, e));
+    CHECK(memcmp(b, e, sizeof b) != 0);              /* another seed, another */
+    int bad = -1;
+    for (int i = 0; i < n; i++)
+        if (strstr(incept_dataset_class_name(d, incept_dataset_labels(d)[i]), "dog") &&
+            incept_dataset_sample(d, i, 0, 0, a) != INCEPT_OK)
+            bad = i;
+    CHECK(bad == 6 && strstr(incept_last_error(), "broken.jpg") != NULL); /* sorted: after 5.png */
+    incept_dataset_free(d);
+    CHECK(incept_dataset_load_folder("/tmp/incept_no_folder", 32, 32, &pre, &d) == INCEPT_ERR_IO);
+
+    /* train and evaluate on it through the CLI: the corrupt image is reported, not fatal */
+    f = fopen("/tmp/incept_folder.incept", "w");
+    fputs("input data 3 32 32\nconv c 4 3x3 stride 2 relu\nglobalavgpool g\nfc out 2\n", f);
+    fclose(f);
+    CHECK(cli_status("train /tmp/incept_folder.incept --train-dir /tmp/incept_folder --test-dir "
+                     "/tmp/incept_folder --batch 4 --epochs 2 --lr 0.05 --threads 2 --out "
+                     "/tmp/incept_folder.w", "/tmp/incept_cls.out") == 0);
+    char text[8192] = "";
+    f = fopen("/tmp/incept_cls.out", "r");
+    size_t got = f ? fread(text, 1, sizeof text - 1, f) : 0;
+    text[got] = '\0';
+    if (f)
+        fclose(f);
+    CHECK_MSG(strstr(text, "could not be decoded") && strstr(text, "broken.jpg"), "%s", text);
+    CHECK(cli_status("eval /tmp/incept_folder.incept --weights /tmp/incept_folder.w --test-dir "
+                     "/tmp/incept_folder", "/tmp/incept_cls.out") == 0);
+    f = fopen("/tmp/incept_cls.out", "r");
+    got = f ? fread(text, 1, sizeof text - 1, f) : 0;
+    text[got] = '\0';
+    if (f)
+        fclose(f);
+    CHECK_MSG(strstr(text, "left out") && strstr(text, "n=6"), "%s", text);
+    CHECK(system("rm -rf /tmp/incept_folder /tmp/incept_folder.incept /tmp/incept_folder.w "
+                 "/tmp/incept_cls.out") == 0);
+}
+
 int main(void)
 {
     test_decoding();
+    test_folder();
     test_geometry();
     test_classify();
     const char *names[] = {"rgb.png", "rgba.png", "gray.png", "gray16.png", "rgb.jpg"};

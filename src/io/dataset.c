@@ -1,8 +1,11 @@
-/* dataset.c — labelled image sets in memory: idx files (MNIST / Fashion-MNIST, gzip or plain,
+/* dataset.c — labelled image sets: in memory, idx files (MNIST / Fashion-MNIST, gzip or plain,
  * read through zlib) and raw float32 tensors with float32 class indices (the format of
- * ../shared/reference). Every read is checked; errors name the file and what was wrong. */
+ * ../shared/reference); on disk, an image folder (one subfolder of JPEG/PNG files per class, the
+ * ImageNet layout), decoded sample by sample. Every read is checked; errors name the file. */
+#include <dirent.h>
 #include <math.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -13,17 +16,156 @@
 
 struct incept_dataset {
     int n, c, h, w, classes;
-    float *images; /* n x c x h x w */
+    float *images; /* n x c x h x w; NULL for an image folder */
     int *labels;   /* n */
+    /* an image folder: the files, the class (subfolder) names, how to prepare an image */
+    char **paths;
+    char **class_names;
+    incept_preprocess preprocess;
 };
 
 void incept_dataset_free(incept_dataset *d)
 {
     if (!d)
         return;
+    for (int i = 0; d->paths && i < d->n; i++)
+        free(d->paths[i]);
+    for (int i = 0; d->class_names && i < d->classes; i++)
+        free(d->class_names[i]);
+    free(d->paths);
+    free(d->class_names);
     free(d->images);
     free(d->labels);
     free(d);
+}
+
+const char *incept_dataset_class_name(const incept_dataset *d, int k)
+{
+    return d->class_names && k >= 0 && k < d->classes ? d->class_names[k] : NULL;
+}
+
+static int compare_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int is_image_name(const char *name)
+{
+    const char *dot = strrchr(name, '.');
+    if (!dot)
+        return 0;
+    char ext[8] = "";
+    for (int i = 0; i < 7 && dot[i + 1]; i++)
+        ext[i] = (char)(dot[i + 1] | 0x20);
+    return !strcmp(ext, "jpg") || !strcmp(ext, "jpeg") || !strcmp(ext, "png");
+}
+
+/* The sorted names in dir that are folders (want_dirs) or image files. */
+static incept_status list_dir(const char *dir, int want_dirs, char ***names, int *count)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return incept_fail(INCEPT_ERR_IO, "%s: cannot open the folder", dir);
+    char **list = NULL;
+    int n = 0, cap = 0;
+    incept_status st = INCEPT_OK;
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[4096];
+        struct stat info;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (stat(path, &info) != 0)
+            continue;
+        if (want_dirs ? !S_ISDIR(info.st_mode) : !(S_ISREG(info.st_mode) && is_image_name(e->d_name)))
+            continue;
+        char *copy = incept_strdup(e->d_name);
+        if (!copy || incept_grow((void **)&list, &cap, n, sizeof *list)) {
+            free(copy);
+            st = INCEPT_ERR_NOMEM;
+            break;
+        }
+        list[n++] = copy;
+    }
+    closedir(d);
+    if (st) {
+        for (int i = 0; i < n; i++)
+            free(list[i]);
+        free(list);
+        return st;
+    }
+    if (n)
+        qsort(list, (size_t)n, sizeof *list, compare_names);
+    *names = list;
+    *count = n;
+    return INCEPT_OK;
+}
+
+incept_status incept_dataset_load_folder(const char *dir, int h, int w,
+                                         const incept_preprocess *preprocess, incept_dataset **out)
+{
+    if (!dir || !preprocess || !out || h < 1 || w < 1)
+        return incept_fail(INCEPT_ERR_ARG, "load_folder needs a folder, a size and a preprocessing");
+    *out = NULL;
+    incept_dataset *d = incept_calloc(1, sizeof *d);
+    if (!d)
+        return INCEPT_ERR_NOMEM;
+    d->c = 3, d->h = h, d->w = w, d->preprocess = *preprocess;
+    incept_status st = list_dir(dir, 1, &d->class_names, &d->classes);
+    int cap = 0;
+    for (int k = 0; k < d->classes && !st; k++) {
+        char sub[4096], **files = NULL;
+        int count = 0;
+        snprintf(sub, sizeof sub, "%s/%s", dir, d->class_names[k]);
+        if ((st = list_dir(sub, 0, &files, &count)))
+            break;
+        for (int i = 0; i < count; i++) {
+            char path[8192];
+            snprintf(path, sizeof path, "%s/%s", sub, files[i]);
+            free(files[i]);
+            if (st)
+                continue;
+            int cap_labels = cap;
+            char *copy = incept_strdup(path);
+            if (!copy || incept_grow((void **)&d->paths, &cap, d->n, sizeof *d->paths) ||
+                incept_grow((void **)&d->labels, &cap_labels, d->n, sizeof *d->labels)) {
+                free(copy);
+                st = INCEPT_ERR_NOMEM;
+                continue;
+            }
+            d->paths[d->n] = copy;
+            d->labels[d->n++] = k;
+        }
+        free(files);
+    }
+    if (!st && (d->classes == 0 || d->n == 0))
+        st = incept_fail(INCEPT_ERR_FORMAT, "%s: no class folders with JPEG or PNG images", dir);
+    if (st) {
+        incept_dataset_free(d);
+        return st;
+    }
+    *out = d;
+    return INCEPT_OK;
+}
+
+incept_status incept_dataset_sample(const incept_dataset *d, int index, int augment,
+                                    unsigned long long seed, float *out)
+{
+    size_t count = (size_t)d->c * d->h * d->w;
+    if (index < 0 || index >= d->n)
+        return incept_fail(INCEPT_ERR_ARG, "no sample %d", index);
+    if (d->images) {
+        memcpy(out, d->images + (size_t)index * count, count * sizeof(float));
+        return INCEPT_OK;
+    }
+    incept_image image;
+    incept_status st = incept_image_load(d->paths[index], &image);
+    if (st)
+        return st;
+    st = augment ? incept_image_augment(&image, &d->preprocess, d->h, d->w, seed, out)
+                 : incept_image_prepare(&image, &d->preprocess, d->h, d->w, -1, -1, 0, out);
+    incept_image_free(&image);
+    return st;
 }
 
 void incept_dataset_dims(const incept_dataset *d, int *n, int *c, int *h, int *w, int *classes)
@@ -214,6 +356,8 @@ done:
 
 void incept_dataset_standardize(incept_dataset *d, float mean, float std)
 {
+    if (!d->images)
+        return; /* image folders are normalized as they are decoded */
     size_t count = (size_t)d->n * d->c * d->h * d->w;
     for (size_t i = 0; i < count; i++)
         d->images[i] = (d->images[i] - mean) / std;
@@ -221,6 +365,10 @@ void incept_dataset_standardize(incept_dataset *d, float mean, float std)
 
 void incept_dataset_moments(const incept_dataset *d, float *mean, float *std)
 {
+    if (!d->images) {
+        *mean = 0.0f, *std = 1.0f;
+        return;
+    }
     size_t count = (size_t)d->n * d->c * d->h * d->w;
     double sum = 0.0, squares = 0.0;
     for (size_t i = 0; i < count; i++) {

@@ -6,6 +6,7 @@
 #include <math.h>
 #include <setjmp.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -263,5 +264,84 @@ incept_status incept_image_prepare(const incept_image *image, const incept_prepr
     incept_image_crop(&scaled, top, left, h, w, mirror, out);
     incept_image_normalize(p, h, w, out);
     incept_image_free(&scaled);
+    return INCEPT_OK;
+}
+
+/* A small generator for augmentation: splitmix64 over the caller's seed. */
+static double next_uniform(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return (double)((z ^ (z >> 31)) >> 11) * 0x1.0p-53;
+}
+
+static double next_normal(uint64_t *state)
+{
+    double u1 = next_uniform(state) + 1e-12, u2 = next_uniform(state);
+    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+}
+
+incept_status incept_image_augment(const incept_image *image, const incept_preprocess *p, int h,
+                                   int w, unsigned long long seed, float *out)
+{
+    uint64_t rng = seed;
+    const double area = (double)image->h * image->w;
+    int ch = image->h < image->w ? image->h : image->w, cw = ch; /* fallback: the centre square */
+    int top = (image->h - ch) / 2, left = (image->w - cw) / 2;
+    for (int attempt = 0; attempt < 10; attempt++) { /* 8%-100% of the area, aspect 3/4 to 4/3 */
+        double s = 0.08 + 0.92 * next_uniform(&rng);
+        double r = exp(log(3.0 / 4.0) + (log(4.0 / 3.0) - log(3.0 / 4.0)) * next_uniform(&rng));
+        int tw = (int)lround(sqrt(s * area * r)), th = (int)lround(sqrt(s * area / r));
+        if (tw >= 1 && th >= 1 && tw <= image->w && th <= image->h) {
+            cw = tw, ch = th;
+            top = (int)(next_uniform(&rng) * (image->h - th + 1));
+            left = (int)(next_uniform(&rng) * (image->w - tw + 1));
+            break;
+        }
+    }
+    incept_image piece = {3, ch, cw, malloc(sizeof(float) * 3 * (size_t)ch * cw)}, sized;
+    if (!piece.data)
+        return incept_fail(INCEPT_ERR_NOMEM, "out of memory cropping an image");
+    int mirror = next_uniform(&rng) < 0.5, area_filter = next_uniform(&rng) < 0.5;
+    incept_image_crop(image, top, left, ch, cw, mirror, piece.data);
+    incept_status st = incept_image_resize(&piece, h, w, area_filter, &sized);
+    free(piece.data);
+    if (st)
+        return st;
+    const size_t plane = (size_t)h * w;
+    memcpy(out, sized.data, sizeof(float) * 3 * plane);
+    incept_image_free(&sized);
+    /* photometric distortions in random order of effect: brightness, contrast, saturation */
+    double brightness = 0.6 + 0.8 * next_uniform(&rng), contrast = 0.6 + 0.8 * next_uniform(&rng);
+    double saturation = 0.6 + 0.8 * next_uniform(&rng), mean = 0.0;
+    for (size_t i = 0; i < 3 * plane; i++)
+        out[i] = (float)(out[i] * brightness);
+    for (size_t i = 0; i < plane; i++)
+        mean += 0.299 * out[i] + 0.587 * out[plane + i] + 0.114 * out[2 * plane + i];
+    mean /= (double)plane;
+    for (size_t i = 0; i < 3 * plane; i++)
+        out[i] = (float)(mean + contrast * (out[i] - mean));
+    for (size_t i = 0; i < plane; i++) {
+        double gray = 0.299 * out[i] + 0.587 * out[plane + i] + 0.114 * out[2 * plane + i];
+        for (int c = 0; c < 3; c++)
+            out[c * plane + i] = (float)(gray + saturation * (out[c * plane + i] - gray));
+    }
+    /* lighting noise along ImageNet's RGB principal components (AlexNet's PCA noise, sigma 0.1) */
+    static const double eigval[3] = {0.2175, 0.0188, 0.0045};
+    static const double eigvec[3][3] = {{-0.5675, 0.7192, 0.4009},
+                                        {-0.5808, -0.0045, -0.8140},
+                                        {-0.5836, -0.6948, 0.4203}};
+    double alpha[3] = {0.1 * next_normal(&rng), 0.1 * next_normal(&rng), 0.1 * next_normal(&rng)};
+    for (int c = 0; c < 3; c++) {
+        double shift = 0.0;
+        for (int k = 0; k < 3; k++)
+            shift += eigvec[c][k] * alpha[k] * eigval[k] * 255.0;
+        for (size_t i = 0; i < plane; i++) {
+            double v = out[c * plane + i] + shift;
+            out[c * plane + i] = (float)(v < 0 ? 0 : v > 255 ? 255 : v);
+        }
+    }
+    incept_image_normalize(p, h, w, out);
     return INCEPT_OK;
 }

@@ -5,7 +5,7 @@
 #include "incept.h"
 
 incept_status incept_model_evaluate(incept_model *m, const incept_dataset *data, int batch,
-                                    double *top1, double *top5)
+                                    double *top1, double *top5, int *evaluated)
 {
     if (!m || !data || batch < 1)
         return incept_fail(INCEPT_ERR_ARG, "evaluate needs a model, a dataset and batch >= 1");
@@ -18,21 +18,36 @@ incept_status incept_model_evaluate(incept_model *m, const incept_dataset *data,
     incept_model_output_dims(m, &classes, &mh, &mw);
     classes *= mh * mw;
     float *out = incept_malloc(sizeof(float) * (size_t)batch * classes);
-    if (!out)
-        return INCEPT_ERR_NOMEM;
+    const size_t sample = (size_t)c * h * w;
     const float *images = incept_dataset_images(data);
+    float *decoded = images ? NULL : incept_malloc(sizeof(float) * sample * (size_t)batch);
+    int *kept = incept_malloc(sizeof(int) * (size_t)batch);
+    if (!out || (!images && !decoded) || !kept) {
+        free(out);
+        free(decoded);
+        free(kept);
+        return INCEPT_ERR_NOMEM;
+    }
     const int *labels = incept_dataset_labels(data);
-    long hits1 = 0, hits5 = 0;
+    long hits1 = 0, hits5 = 0, total = 0;
     incept_status st = INCEPT_OK;
     for (int first = 0; first < n && !st; first += batch) {
-        int count = n - first < batch ? n - first : batch;
-        st = incept_model_forward(m, images + (size_t)first * c * h * w, count, out);
-        for (int s = 0; s < count && !st; s++) {
+        int count = n - first < batch ? n - first : batch, used = 0;
+        const float *x = images ? images + (size_t)first * sample : decoded;
+        for (int s = 0; s < count; s++) { /* an image folder: decode, leaving out what fails */
+            if (images || incept_dataset_sample(data, first + s, 0, 0, decoded + (size_t)used * sample) == INCEPT_OK)
+                kept[used++] = first + s;
+        }
+        if (!used)
+            continue;
+        st = incept_model_forward(m, x, used, out);
+        total += used;
+        for (int s = 0; s < used && !st; s++) {
             const float *z = out + (size_t)s * classes;
-            int label = labels[first + s], above = 0;
+            int label = labels[kept[s]], above = 0;
             if (label < 0 || label >= classes) {
                 st = incept_fail(INCEPT_ERR_SHAPE, "label %d of sample %d is not one of the model's "
-                                 "%d classes", label, first + s, classes);
+                                 "%d classes", label, kept[s], classes);
                 break;
             }
             for (int j = 0; j < classes; j++) /* rank of the true class; ties count against it */
@@ -42,9 +57,12 @@ incept_status incept_model_evaluate(incept_model *m, const incept_dataset *data,
         }
     }
     free(out);
+    free(decoded);
+    free(kept);
     if (st)
         return st;
-    if (top1) *top1 = (double)hits1 / n;
-    if (top5) *top5 = (double)hits5 / n;
+    if (top1) *top1 = total ? (double)hits1 / total : 0.0;
+    if (top5) *top5 = total ? (double)hits5 / total : 0.0;
+    if (evaluated) *evaluated = (int)total;
     return INCEPT_OK;
 }

@@ -26,6 +26,9 @@ struct incept_loader {
     long next_step;                /* the step the consumer asks for next */
     long worker_step;              /* the step the worker prepares next */
     int stop, thread_started;
+    int is_folder;
+    long errors;                   /* samples that could not be decoded (zeros instead) */
+    char last_error[512];
     pthread_t thread;
     pthread_mutex_t lock;
     pthread_cond_t changed;
@@ -55,8 +58,19 @@ static void epoch_order(const incept_loader *l, long epoch, int *order)
 }
 
 /* Sample `index` into dst, cropped and flipped as the hash of (seed, epoch, slot) says. */
-static void prepare_sample(const incept_loader *l, int index, long epoch, long slot, float *dst)
+static void prepare_sample(incept_loader *l, int index, long epoch, long slot, float *dst)
 {
+    if (l->is_folder) { /* decoded here, with the paper's augmentation when asked */
+        uint64_t seed = mix(l->options.seed ^ 0x2545f4914f6cdd1dULL ^ mix((uint64_t)epoch << 32 ^ (uint64_t)slot));
+        if (incept_dataset_sample(l->data, index, l->options.augment, seed, dst) != INCEPT_OK) {
+            memset(dst, 0, sizeof(float) * (size_t)l->c * l->h * l->w);
+            pthread_mutex_lock(&l->lock);
+            l->errors++;
+            snprintf(l->last_error, sizeof l->last_error, "%s", incept_last_error());
+            pthread_mutex_unlock(&l->lock);
+        }
+        return;
+    }
     const float *src = incept_dataset_images(l->data) + (size_t)index * l->c * l->h * l->w;
     int dy = 0, dx = 0, flip = 0;
     if (l->options.augment) {
@@ -86,6 +100,8 @@ static void fill(incept_loader *l, int b, long step, int *order_scratch, long *o
         *order_epoch = epoch;
     }
     int count = l->n - first < l->options.batch ? l->n - first : l->options.batch;
+    /* decoding images is the slow part: two threads of this loader share it */
+#pragma omp parallel for num_threads(2) schedule(dynamic, 1) if (l->is_folder)
     for (int i = 0; i < count; i++) {
         int index = order_scratch[first + i];
         prepare_sample(l, index, epoch, first + i, l->images[b] + (size_t)i * l->c * l->h * l->w);
@@ -131,6 +147,7 @@ incept_status incept_loader_new(const incept_dataset *data, const incept_loader_
     l->data = data;
     l->options = *options;
     incept_dataset_dims(data, &l->n, &l->c, &l->h, &l->w, NULL);
+    l->is_folder = incept_dataset_images(data) == NULL;
     if (l->options.batch > l->n)
         l->options.batch = l->n;
     l->batches = (l->n + l->options.batch - 1) / l->options.batch;
@@ -160,6 +177,16 @@ incept_status incept_loader_new(const incept_dataset *data, const incept_loader_
 }
 
 int incept_loader_batches_per_epoch(const incept_loader *l) { return l->batches; }
+
+long incept_loader_errors(incept_loader *l, char *last, size_t size)
+{
+    pthread_mutex_lock(&l->lock);
+    long errors = l->errors;
+    if (last && size)
+        snprintf(last, size, "%s", l->last_error);
+    pthread_mutex_unlock(&l->lock);
+    return errors;
+}
 
 void incept_loader_next(incept_loader *l, const float **images, const int **labels, int *count)
 {
