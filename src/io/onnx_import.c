@@ -33,10 +33,12 @@ typedef struct {
     int param;                      /* parameter index once the tensor became one, else -1 */
 } binding;
 
-/* A parameter whose data is copied from its initializer once the graph is complete. */
+/* A parameter whose data is copied once the graph is complete: from its initializer, or (binding
+ * -1) from `values`, numbers the importer computed (BatchNormalization's folded scale). */
 typedef struct {
     int param, binding, transpose;
     float scale;
+    float *values;
 } pending_copy;
 
 typedef struct {
@@ -245,7 +247,7 @@ static incept_status weight_param(importer *im, const Onnx__NodeProto *n, size_t
         return incept_fail_prefix(st, "%s: ", im->path);
     if (incept_grow((void **)&im->copies, &im->cap_copies, im->n_copies, sizeof *im->copies))
         return INCEPT_ERR_NOMEM;
-    im->copies[im->n_copies++] = (pending_copy){*param, (int)(b - im->bindings), transpose, scale};
+    im->copies[im->n_copies++] = (pending_copy){*param, (int)(b - im->bindings), transpose, scale, NULL};
     if (!transpose && scale == 1.0f)
         b->param = *param;
     return INCEPT_OK;
@@ -260,6 +262,10 @@ static incept_status copy_parameters(importer *im)
         const pending_copy *pc = &im->copies[i];
         const incept_param *p = &im->graph->params[pc->param];
         float *dst = incept_graph_param_data(im->graph, pc->param);
+        if (pc->binding < 0) {
+            memcpy(dst, pc->values, p->count * sizeof(float));
+            continue;
+        }
         if ((st = binding_floats(im, &im->bindings[pc->binding], dst, p->count)))
             break;
         if (pc->transpose) {
@@ -471,6 +477,207 @@ static incept_status import_pad(importer *im, const Onnx__NodeProto *n, binding 
     return emit(im, n, "pad", &x->value, 1, &a, -1, -1, 4);
 }
 
+/* A parameter holding `count` computed values (owned by the importer until copied). */
+static incept_status computed_param(importer *im, const char *name, float *values, int count, int *param)
+{
+    incept_status st = incept_graph_add_param(im->graph, name, 1, &count, param);
+    if (!st && incept_grow((void **)&im->copies, &im->cap_copies, im->n_copies, sizeof *im->copies))
+        st = INCEPT_ERR_NOMEM;
+    if (st) {
+        free(values);
+        return st == INCEPT_ERR_NOMEM ? st : incept_fail_prefix(st, "%s: ", im->path);
+    }
+    im->copies[im->n_copies++] = (pending_copy){*param, -1, 0, 1.0f, values};
+    return INCEPT_OK;
+}
+
+/* The floats of a small constant input (a scalar or one value per channel), malloc'd. */
+static float *constant_floats(importer *im, const Onnx__NodeProto *n, size_t i, size_t *count)
+{
+    binding *b = has_input(n, i) ? find_binding(im, n->input[i]) : NULL;
+    if (!b || !b->tensor)
+        return NULL;
+    *count = tensor_count(b->tensor);
+    float *values = incept_malloc(sizeof(float) * (*count ? *count : 1));
+    if (values && binding_floats(im, b, values, *count)) {
+        free(values);
+        return NULL;
+    }
+    return values;
+}
+
+/* y = x * scale + shift per channel, scale and shift from computed values. */
+static incept_status emit_affine(importer *im, const Onnx__NodeProto *n, binding *x, float *scale,
+                                 int n_scale, float *shift, int n_shift)
+{
+    char name[1024];
+    int weight, bias;
+    const char *base = n->name && *n->name ? n->name : n->output[0];
+    snprintf(name, sizeof name, "%s/scale", base);
+    incept_status st = computed_param(im, name, scale, n_scale, &weight);
+    if (st) {
+        free(shift);
+        return st;
+    }
+    snprintf(name, sizeof name, "%s/shift", base);
+    if ((st = computed_param(im, name, shift, n_shift, &bias)))
+        return st;
+    incept_attrs a = incept_attrs_default();
+    return emit(im, n, "affine", &x->value, 1, &a, weight, bias, x->rank);
+}
+
+/* Mul or Add of an activation and a constant scalar or per-channel vector; Add or Sum of
+ * activations of one shape. */
+static incept_status import_arithmetic(importer *im, const Onnx__NodeProto *n, int add)
+{
+    int constant = -1;
+    for (size_t i = 0; i < n->n_input && i < 2; i++) {
+        binding *b = has_input(n, i) ? find_binding(im, n->input[i]) : NULL;
+        if (b && b->tensor)
+            constant = (int)i;
+    }
+    if (constant < 0) {
+        if (!add)
+            return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "a product of two activations");
+        int *inputs = incept_malloc(sizeof(int) * (n->n_input ? n->n_input : 1));
+        if (!inputs)
+            return INCEPT_ERR_NOMEM;
+        incept_status st = INCEPT_OK;
+        int rank = 4;
+        for (size_t i = 0; i < n->n_input && !st; i++) {
+            binding *b;
+            if (!(st = activation(im, n, i, &b)))
+                inputs[i] = b->value, rank = b->rank;
+        }
+        incept_attrs a = incept_attrs_default();
+        if (!st)
+            st = emit(im, n, "add", inputs, (int)n->n_input, &a, -1, -1, rank);
+        free(inputs);
+        return st;
+    }
+    if (n->n_input != 2)
+        return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "more than two operands with a constant");
+    binding *x;
+    incept_status st = activation(im, n, (size_t)(1 - constant), &x);
+    if (st)
+        return st;
+    size_t count = 0;
+    float *values = constant_floats(im, n, (size_t)constant, &count);
+    const incept_value *v = &im->graph->values[x->value];
+    if (!values || (count != 1 && count != (size_t)v->c))
+        return free(values), node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s",
+                                        "a constant that is neither a scalar nor one value per channel");
+    float *other = incept_malloc(sizeof(float));
+    if (!other)
+        return free(values), INCEPT_ERR_NOMEM;
+    other[0] = add ? 1.0f : 0.0f; /* Add: scale 1, shift = constant; Mul: scale = constant, shift 0 */
+    return add ? emit_affine(im, n, x, other, 1, values, (int)count)
+               : emit_affine(im, n, x, values, (int)count, other, 1);
+}
+
+/* BatchNormalization at inference: y = (x - mean) / sqrt(var + eps) * gamma + beta per channel. */
+static incept_status import_batchnorm(importer *im, const Onnx__NodeProto *n)
+{
+    binding *x;
+    incept_status st = activation(im, n, 0, &x);
+    if (st)
+        return st;
+    int c = im->graph->values[x->value].c;
+    size_t counts[4];
+    float *v[4] = {NULL, NULL, NULL, NULL}; /* gamma, beta, mean, var */
+    for (int i = 0; i < 4; i++)
+        if (!(v[i] = constant_floats(im, n, (size_t)i + 1, &counts[i])) || counts[i] != (size_t)c) {
+            for (int k = 0; k <= i; k++)
+                free(v[k]);
+            return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s",
+                              "scale, B, mean and var must be constants with one value per channel");
+        }
+    float eps = attr_float(n, "epsilon", 1e-5f);
+    for (int ch = 0; ch < c; ch++) { /* scale into v[0], shift into v[1] */
+        float s = v[0][ch] / sqrtf(v[3][ch] + eps);
+        v[1][ch] = v[1][ch] - v[2][ch] * s;
+        v[0][ch] = s;
+    }
+    free(v[2]);
+    free(v[3]);
+    return emit_affine(im, n, x, v[0], c, v[1], c);
+}
+
+/* Gather on the channel axis with constant indices: a run of channels (one index drops the axis,
+ * as ONNX does: rank 3, the same memory in our NCHW layout). */
+static incept_status import_gather(importer *im, const Onnx__NodeProto *n, binding *x)
+{
+    int64_t axis = attr_int(n, "axis", 0), idx[1024];
+    if (axis < 0)
+        axis += x->rank;
+    const Onnx__TensorProto *t = constant_input(im, n, 1);
+    long count = t ? tensor_int64s(t, idx, 1024) : -1;
+    int c = im->graph->values[x->value].c;
+    if (axis != 1 || x->rank != 4 || count < 1)
+        return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s",
+                          "only gathering channels of a 4-D tensor with constant indices");
+    for (long i = 0; i < count; i++) {
+        if (idx[i] < 0)
+            idx[i] += c;
+        if (idx[i] != idx[0] + i || idx[i] >= c)
+            return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "indices that are not a run of channels");
+    }
+    incept_attrs a = incept_attrs_default();
+    a.groups = (int)idx[0], a.size = (int)count; /* first channel, count */
+    return emit(im, n, "channels", &x->value, 1, &a, -1, -1, t->n_dims == 0 ? 3 : 4);
+}
+
+/* Unsqueeze back to 4-D: [N, H, W] at axis 1 (after a channel Gather), [N, C] at axes 2, 3. */
+static incept_status import_unsqueeze(importer *im, const Onnx__NodeProto *n, binding *x)
+{
+    int64_t axes[4];
+    long count = (long)attr_ints(n, "axes", axes, 4);
+    if (im->opset >= 13) {
+        const Onnx__TensorProto *t = constant_input(im, n, 1);
+        count = t ? tensor_int64s(t, axes, 4) : -1;
+    }
+    for (long i = 0; i < count; i++)
+        if (axes[i] < 0)
+            axes[i] += x->rank + count;
+    if ((x->rank == 3 && count == 1 && axes[0] == 1) ||
+        (x->rank == 2 && count == 2 && axes[0] == 2 && axes[1] == 3))
+        return bind(im, n->output[0], x->value, NULL, 4);
+    return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "unsqueezing other than back to 4-D NCHW");
+}
+
+/* Reshape to [N, -1] (or [0, -1], or [N, C*H*W]): a flatten. */
+static incept_status import_reshape(importer *im, const Onnx__NodeProto *n, binding *x)
+{
+    int64_t shape[8];
+    const Onnx__TensorProto *t = constant_input(im, n, 1);
+    long count = t ? tensor_int64s(t, shape, 8) : -1;
+    const incept_value *v = &im->graph->values[x->value];
+    long features = (long)v->c * v->h * v->w;
+    if (count == 2 && (shape[1] == -1 || shape[1] == features)) {
+        incept_attrs a = incept_attrs_default();
+        if (x->rank == 2)
+            return bind(im, n->output[0], x->value, NULL, 2);
+        return emit(im, n, "flatten", &x->value, 1, &a, -1, -1, 2);
+    }
+    return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "reshaping other than to [N, features]");
+}
+
+/* MatMul of an activation [N, K] and a constant [K, M]: a fully connected layer. */
+static incept_status import_matmul(importer *im, const Onnx__NodeProto *n, binding *x)
+{
+    const Onnx__TensorProto *w = constant_input(im, n, 1);
+    const incept_value *v = &im->graph->values[x->value];
+    if (!w || w->n_dims != 2 || w->dims[0] != (int64_t)v->c * v->h * v->w)
+        return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "B must be a [K, M] initializer");
+    int dims[2] = {(int)w->dims[1], (int)w->dims[0]}, weight;
+    incept_status st = weight_param(im, n, 1, 2, dims, 1, 1.0f, &weight);
+    if (st)
+        return st;
+    incept_attrs a = incept_attrs_default();
+    a.out_channels = dims[0];
+    return emit(im, n, "fc", &x->value, 1, &a, weight, -1, 2);
+}
+
 /* Counts how many nodes (and graph outputs) read each name, for Relu fusion. */
 static int readers_of(const Onnx__GraphProto *g, const char *name)
 {
@@ -504,6 +711,12 @@ static incept_status import_node(importer *im, const Onnx__NodeProto *n)
         return import_pool(im, n, "maxpool");
     if (strcmp(op, "AveragePool") == 0)
         return import_pool(im, n, "avgpool");
+    if (strcmp(op, "Add") == 0 || strcmp(op, "Sum") == 0)
+        return import_arithmetic(im, n, 1);
+    if (strcmp(op, "Mul") == 0)
+        return import_arithmetic(im, n, 0);
+    if (strcmp(op, "BatchNormalization") == 0)
+        return import_batchnorm(im, n);
 
     binding *x;
     incept_status st = activation(im, n, 0, &x);
@@ -582,6 +795,14 @@ static incept_status import_node(importer *im, const Onnx__NodeProto *n)
     }
     if (strcmp(op, "Pad") == 0)
         return import_pad(im, n, x);
+    if (strcmp(op, "Gather") == 0)
+        return import_gather(im, n, x);
+    if (strcmp(op, "Unsqueeze") == 0)
+        return import_unsqueeze(im, n, x);
+    if (strcmp(op, "Reshape") == 0)
+        return import_reshape(im, n, x);
+    if (strcmp(op, "MatMul") == 0)
+        return import_matmul(im, n, x);
     return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "op '%s' is not supported", op);
 }
 
@@ -671,6 +892,8 @@ incept_status incept_model_load_onnx(const char *path, incept_model **out)
     incept_graph_init(&g);
     importer im = {.path = path, .graph = &g};
     st = import_model(&im, &file);
+    for (int i = 0; i < im.n_copies; i++)
+        free(im.copies[i].values);
     free(im.bindings);
     free(im.copies);
     incept_onnx_file_close(&file);

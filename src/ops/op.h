@@ -81,6 +81,9 @@ extern const incept_op incept_op_flatten;
 extern const incept_op incept_op_dropout;
 extern const incept_op incept_op_softmax;
 extern const incept_op incept_op_pad;
+extern const incept_op incept_op_channels;
+extern const incept_op incept_op_affine;
+extern const incept_op incept_op_add;
 
 /* Output length of a sliding window along one axis, as PyTorch and ONNX define it (floor or
  * ceil mode; in ceil mode a last window that would start in the end padding is dropped).

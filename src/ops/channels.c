@@ -1,0 +1,43 @@
+/* channels.c — a run of channels of the input, [first, first + count): ONNX Gather on the
+ * channel axis with constant indices, as torchvision's transform_input uses it. */
+#include <string.h>
+
+#include "core/status.h"
+#include "ops/op.h"
+
+static incept_status channels_infer(const incept_graph *g, const incept_node *n, int *c, int *h, int *w)
+{
+    const incept_value *in = incept_node_input(g, n, 0);
+    const incept_attrs *a = &n->attrs;
+    if (a->size < 1 || a->groups < 0 || a->groups + a->size > in->c) /* groups: first, size: count */
+        return incept_fail(INCEPT_ERR_SHAPE, "channels %d..%d of a %d-channel input", a->groups,
+                           a->groups + a->size - 1, in->c);
+    *c = a->size, *h = in->h, *w = in->w;
+    return INCEPT_OK;
+}
+
+static void channels_forward(const incept_op_args *args)
+{
+    const incept_tensor *in = &args->inputs[0], *out = &args->output;
+    size_t plane = (size_t)in->h * in->w, count = (size_t)out->c * plane;
+    for (int s = 0; s < in->n; s++)
+        memcpy(out->data + s * out->batch_stride,
+               in->data + s * in->batch_stride + (size_t)args->node->attrs.groups * plane,
+               count * sizeof(float));
+}
+
+static void channels_backward(const incept_backward_args *args)
+{
+    const incept_tensor *dy = &args->output_grad;
+    incept_tensor dx = args->input_grads[0];
+    if (!dx.data)
+        return;
+    dx.data += (size_t)args->node->attrs.groups * dx.h * dx.w; /* the slice the output came from */
+    dx.c = dy->c;
+    incept_tensor_accumulate(&dx, dy);
+}
+
+const incept_op incept_op_channels = {
+    .name = "channels", .min_inputs = 1, .max_inputs = 1,
+    .infer = channels_infer, .forward = channels_forward, .backward = channels_backward,
+};
