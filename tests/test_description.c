@@ -59,6 +59,35 @@ int main(void)
     rejects("", INCEPT_ERR_FORMAT, "no 'input' line");
     rejects("input x 3 8 8\nfc f 10\noutput nothing\n", INCEPT_ERR_FORMAT, "'output' names 'nothing'");
 
+    /* mutated descriptions: a status every time, a model only when it builds cleanly (the
+     * fashion net: GoogLeNet's 13M parameters would make each build slow under ASan) */
+    FILE *f = fopen("models/fashion.incept", "r");
+    static char text[16384], mutated[16384];
+    size_t len = f ? fread(text, 1, sizeof text - 1, f) : 0;
+    if (f)
+        fclose(f);
+    text[len] = '\0';
+    unsigned s = 5;
+    int built = 0, refused = 0;
+    for (int trial = 0; trial < 400 && len; trial++) {
+        memcpy(mutated, text, len + 1);
+        for (int k = 0; k < 1 + trial % 4; k++) {
+            s = s * 1664525u + 1013904223u;
+            size_t at = (s >> 8) % len;
+            static const char pool[] = "0123456789x ,#\nabcdefgpoolconv-";
+            mutated[at] = pool[(s >> 20) % (sizeof pool - 1)];
+        }
+        incept_model *m = NULL;
+        if (incept_model_parse_description(mutated, "mutated", &m) == INCEPT_OK) {
+            built++;
+            incept_model_free(m);
+        } else {
+            refused++;
+            CHECK(m == NULL && strncmp(incept_last_error(), "mutated", 7) == 0);
+        }
+    }
+    CHECK_MSG(built > 0 && refused > 0, "%d built, %d refused", built, refused);
+
     incept_model *m = NULL;
     CHECK(incept_model_load_description("models/missing.incept", &m) == INCEPT_ERR_IO);
     CHECK(strstr(incept_last_error(), "models/missing.incept") != NULL);

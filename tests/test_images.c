@@ -109,6 +109,27 @@ static void test_decoding(void)
         CHECK(incept_image_load("/tmp/incept_cut", &im) == INCEPT_ERR_FORMAT);
         CHECK(strstr(incept_last_error(), "/tmp/incept_cut") != NULL);
     }
+    for (int k = 0; k < 2; k++) { /* flipped bytes: decoded or refused, never a crash */
+        FILE *src = fopen(files[k], "rb");
+        static unsigned char good[16384], bad[16384];
+        size_t len = fread(good, 1, sizeof good, src);
+        fclose(src);
+        unsigned s = 17u + (unsigned)k;
+        for (int trial = 0; trial < 150; trial++) {
+            memcpy(bad, good, len);
+            for (int j = 0; j < 1 + trial % 3; j++) {
+                s = s * 1664525u + 1013904223u;
+                bad[(s >> 8) % len] ^= (unsigned char)(1 + (s >> 24) % 255);
+            }
+            FILE *out = fopen("/tmp/incept_cut", "wb");
+            fwrite(bad, 1, len, out);
+            fclose(out);
+            if (incept_image_load("/tmp/incept_cut", &im) == INCEPT_OK)
+                incept_image_free(&im);
+            else
+                CHECK(strstr(incept_last_error(), "/tmp/incept_cut") != NULL);
+        }
+    }
     FILE *f = fopen("/tmp/incept_cut", "w");
     fputs("hello", f);
     fclose(f);
