@@ -186,6 +186,7 @@ int main(void)
     fixture_case("opset7_pad_gemm", 2);
     fixture_case("opset13_same_upper", 3);
     fixture_case("opset13_torchvision_layout", 2);
+    fixture_case("opset3_model_zoo_layout", 1);
     test_bad_files();
     export_case("models/tiny.incept", 3);
     export_case("models/fashion.incept", 2);

@@ -1,4 +1,4 @@
-/* onnx_import.c — ONNX models (opsets 7 to 13) mapped onto the engine's graph.
+/* onnx_import.c — ONNX models (opsets 1 to 13) mapped onto the engine's graph.
  *
  * Parsing uses protobuf-c code generated at build time from Debian's onnx.proto, on a file split
  * by onnx_file.c so weights are copied once, straight into the parameters. Each ONNX node
@@ -20,7 +20,7 @@
 
 #define ONNX_FLOAT 1
 #define ONNX_INT64 7
-#define MIN_OPSET 7
+#define MIN_OPSET 1 /* older opsets: the model zoo's bvlc_googlenet is opset 3 */
 #define MAX_OPSET 13
 
 /* What an ONNX tensor name refers to. */
@@ -448,8 +448,8 @@ static incept_status import_pad(importer *im, const Onnx__NodeProto *n, binding 
     int64_t pads[8] = {0};
     long np;
     float value = 0.0f;
-    if (im->opset < 11) {
-        np = (long)attr_ints(n, "pads", pads, 8);
+    if (im->opset < 11) { /* attributes; opset 1 named them "paddings" */
+        np = (long)attr_ints(n, im->opset < 2 ? "paddings" : "pads", pads, 8);
         value = attr_float(n, "value", 0.0f);
     } else {
         const Onnx__TensorProto *p = constant_input(im, n, 1);
@@ -649,8 +649,13 @@ static incept_status import_unsqueeze(importer *im, const Onnx__NodeProto *n, bi
 static incept_status import_reshape(importer *im, const Onnx__NodeProto *n, binding *x)
 {
     int64_t shape[8];
-    const Onnx__TensorProto *t = constant_input(im, n, 1);
-    long count = t ? tensor_int64s(t, shape, 8) : -1;
+    long count;
+    if (im->opset < 5) { /* the target shape was an attribute */
+        count = (long)attr_ints(n, "shape", shape, 8);
+    } else {
+        const Onnx__TensorProto *t = constant_input(im, n, 1);
+        count = t ? tensor_int64s(t, shape, 8) : -1;
+    }
     const incept_value *v = &im->graph->values[x->value];
     long features = (long)v->c * v->h * v->w;
     if (count == 2 && (shape[1] == -1 || shape[1] == features)) {
