@@ -811,10 +811,12 @@ static incept_status import_node(importer *im, const Onnx__NodeProto *n)
     return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "op '%s' is not supported", op);
 }
 
-/* The one graph input that is not an initializer: rank 4, float, C/H/W known. */
+/* The one graph input that is not an initializer: float, rank 1 to 4 (stored NCHW with missing
+ * trailing dims of 1), the sizes after the batch known. */
 static incept_status import_input(importer *im)
 {
     const Onnx__GraphProto *g = im->onnx;
+    int input_rank = 4;
     for (size_t i = 0; i < g->n_input; i++) {
         const Onnx__ValueInfoProto *v = g->input[i];
         if (!v->name || find_binding(im, v->name))
@@ -824,22 +826,23 @@ static incept_status import_input(importer *im)
             return incept_fail(INCEPT_ERR_UNSUPPORTED, "%s: input '%s' is not a tensor of known shape",
                                im->path, v->name);
         const Onnx__TensorShapeProto *s = t->tensor_type->shape;
-        if (t->tensor_type->elem_type != ONNX_FLOAT || s->n_dim != 4)
-            return incept_fail(INCEPT_ERR_UNSUPPORTED, "%s: input '%s' must be a 4-D float tensor "
-                               "(NCHW)", im->path, v->name);
-        int dims[3];
-        for (int d = 0; d < 3; d++) {
+        if (t->tensor_type->elem_type != ONNX_FLOAT || s->n_dim < 1 || s->n_dim > 4)
+            return incept_fail(INCEPT_ERR_UNSUPPORTED, "%s: input '%s' must be a float tensor of "
+                               "rank 1 to 4 (NCHW)", im->path, v->name);
+        int dims[3] = {1, 1, 1}; /* C, H, W; missing trailing dims are 1 */
+        for (int d = 0; d + 1 < (int)s->n_dim; d++) {
             const Onnx__TensorShapeProto__Dimension *dim = s->dim[d + 1];
             if (dim->value_case != ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE ||
                 dim->dim_value <= 0 || dim->dim_value > 1 << 20)
-                return incept_fail(INCEPT_ERR_UNSUPPORTED, "%s: input '%s' needs fixed C, H and W "
-                                   "(only the batch may be dynamic)", im->path, v->name);
+                return incept_fail(INCEPT_ERR_UNSUPPORTED, "%s: input '%s' needs fixed sizes after "
+                                   "the first (only the batch may be dynamic)", im->path, v->name);
             dims[d] = (int)dim->dim_value;
         }
+        input_rank = (int)s->n_dim;
         incept_status st = incept_graph_set_input(im->graph, v->name, dims[0], dims[1], dims[2]);
         if (st)
             return incept_fail_prefix(st, "%s: ", im->path);
-        return bind(im, v->name, im->graph->input, NULL, 4);
+        return bind(im, v->name, im->graph->input, NULL, input_rank);
     }
     return incept_fail(INCEPT_ERR_FORMAT, "%s: the graph has no input besides its initializers",
                        im->path);
