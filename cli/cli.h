@@ -36,5 +36,6 @@ int cli_plot(const char *path, const double *loss, const double *accuracy, int e
 int cmd_train(const options *o);
 int cmd_classify(const options *o);
 int cmd_eval(const options *o);
+int cmd_onnx_test(const options *o);
 
 #endif

@@ -40,6 +40,8 @@ static int usage(FILE *f)
             "  incept eval MODEL [--weights W] [--test-images I --test-labels L | --inputs X --labels Y |\n"
             "               --test-dir D [--preset P]]\n"
             "                                 top-1 / top-5 accuracy; last line: eval: top1=... top5=... n=...\n"
+            "  incept onnx-test DIR...        run ONNX backend node tests (folders with model.onnx and\n"
+            "                                 test_data_set_*); last line: N passed, N failed, N skipped\n"
             "  incept version | help\n\n"
             "MODEL is an .onnx file or a network description (models/*.incept); a description takes\n"
             "its weights from --weights FILE (else He initialization from seed 0). --exact computes\n"
@@ -194,7 +196,7 @@ static int parse_options(int argc, char **argv, options *o)
                 o->model = a;
             else if (!o->extra)
                 o->extra = a;
-            else if (strcmp(argv[1], "classify") != 0) {
+            else if (strcmp(argv[1], "classify") != 0 && strcmp(argv[1], "onnx-test") != 0) {
                 fprintf(stderr, "incept: unexpected argument '%s'\n", a);
                 return 0;
             }
@@ -558,6 +560,8 @@ static int run_command(const char *cmd, options *o_ptr)
         return cmd_export(&o);
     if (!strcmp(cmd, "init-weights"))
         return cmd_init_weights(&o);
+    if (!strcmp(cmd, "onnx-test"))
+        return cmd_onnx_test(&o);
     fprintf(stderr, "incept: unknown command '%s'\n\n", cmd);
     return usage(stderr);
 }

@@ -14,6 +14,7 @@ packages=(
   dataset-fashion-mnist                    # the default training data of incept train
   libcairo2-dev                            # incept train --plot (the command line only)
   graphviz                                 # renders incept summary --dot (checked by test_graph)
+  libonnx-testdata                         # ONNX backend node tests (ctest onnx_conformance)
 )
 missing=()
 for p in "${packages[@]}"; do

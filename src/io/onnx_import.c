@@ -1,4 +1,4 @@
-/* onnx_import.c — ONNX models (opsets 1 to 13) mapped onto the engine's graph.
+/* onnx_import.c — ONNX models (opsets 1 to 17) mapped onto the engine's graph.
  *
  * Parsing uses protobuf-c code generated at build time from Debian's onnx.proto, on a file split
  * by onnx_file.c so weights are copied once, straight into the parameters. Each ONNX node
@@ -21,7 +21,7 @@
 #define ONNX_FLOAT 1
 #define ONNX_INT64 7
 #define MIN_OPSET 1 /* older opsets: the model zoo's bvlc_googlenet is opset 3 */
-#define MAX_OPSET 13
+#define MAX_OPSET 17 /* 14 to 17 changed only types and training modes for our ops */
 
 /* What an ONNX tensor name refers to. */
 typedef struct {
@@ -582,6 +582,8 @@ static incept_status import_batchnorm(importer *im, const Onnx__NodeProto *n)
     incept_status st = activation(im, n, 0, &x);
     if (st)
         return st;
+    if (attr_int(n, "training_mode", 0) != 0) /* opset 14: batch statistics and running updates */
+        return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "training_mode = 1 (only inference)");
     int c = im->graph->values[x->value].c;
     size_t counts[4];
     float *v[4] = {NULL, NULL, NULL, NULL}; /* gamma, beta, mean, var */
@@ -658,6 +660,8 @@ static incept_status import_reshape(importer *im, const Onnx__NodeProto *n, bind
     }
     const incept_value *v = &im->graph->values[x->value];
     long features = (long)v->c * v->h * v->w;
+    if (count == 2 && shape[0] == 0 && attr_int(n, "allowzero", 0) != 0) /* opset 14: a literal 0 */
+        return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "allowzero = 1 with a zero dimension");
     if (count == 2 && (shape[1] == -1 || shape[1] == features)) {
         incept_attrs a = incept_attrs_default();
         if (x->rank == 2)

@@ -1,0 +1,317 @@
+/* onnx_test.c — `incept onnx-test DIR...`: runs ONNX backend node tests (a folder with model.onnx
+ * and test_data_set_N folders of input_N.pb and output_N.pb, as Debian's libonnx-testdata installs them) and
+ * prints a line per case and, last, `N passed, N failed, N skipped`.
+ *
+ * The engine takes one activation input, so the model's other inputs (a Conv's W, a Gemm's B and
+ * C) are written into it as initializers from the test data before it is imported. Cases whose
+ * data is not float32 are skipped; everything else passes or fails, with the reason. */
+#include <dirent.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+#include "incept.h"
+#include "onnx.pb-c.h"
+
+#define ONNX_FLOAT 1
+
+static unsigned char *read_bytes(const char *path, size_t *size)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    unsigned char *buf = NULL;
+    long n = -1;
+    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
+        (buf = malloc((size_t)n + 1)) && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    *size = n > 0 ? (size_t)n : 0;
+    return buf;
+}
+
+static Onnx__TensorProto *read_tensor(const char *path)
+{
+    size_t size;
+    unsigned char *data = read_bytes(path, &size);
+    Onnx__TensorProto *t = data ? onnx__tensor_proto__unpack(NULL, size, data) : NULL;
+    free(data);
+    return t;
+}
+
+static size_t element_count(const Onnx__TensorProto *t)
+{
+    size_t n = 1;
+    for (size_t i = 0; i < t->n_dims; i++)
+        n *= (size_t)(t->dims[i] > 0 ? t->dims[i] : 0);
+    return n;
+}
+
+/* A float tensor's values (malloc'd), or NULL when it is not float32. */
+static float *tensor_values(const Onnx__TensorProto *t, size_t *count)
+{
+    *count = element_count(t);
+    if (t->data_type != ONNX_FLOAT)
+        return NULL;
+    float *v = malloc(sizeof(float) * (*count ? *count : 1));
+    if (!v)
+        return NULL;
+    if (t->has_raw_data && t->raw_data.len == *count * sizeof(float))
+        memcpy(v, t->raw_data.data, *count * sizeof(float));
+    else if (t->n_float_data == *count)
+        memcpy(v, t->float_data, *count * sizeof(float));
+    else {
+        free(v);
+        return NULL;
+    }
+    return v;
+}
+
+typedef enum { CASE_PASS, CASE_FAIL, CASE_SKIP } outcome;
+
+/* One test_data_set: the model with its extra inputs made initializers, run on input 0. */
+static outcome run_set(const char *dir, const char *set, char *why, size_t why_size, int threads)
+{
+    char path[8192];
+    snprintf(path, sizeof path, "%s/model.onnx", dir);
+    size_t size;
+    unsigned char *bytes = read_bytes(path, &size);
+    Onnx__ModelProto *model = bytes ? onnx__model_proto__unpack(NULL, size, bytes) : NULL;
+    free(bytes);
+    if (!model || !model->graph) {
+        snprintf(why, why_size, "cannot read model.onnx");
+        if (model)
+            onnx__model_proto__free_unpacked(model, NULL);
+        return CASE_FAIL;
+    }
+    Onnx__GraphProto *g = model->graph;
+    Onnx__TensorProto *input = NULL, *expect = NULL;
+    Onnx__TensorProto **extra = calloc(g->n_input + 1, sizeof *extra);
+    Onnx__TensorProto **inits = NULL;
+    outcome result = CASE_FAIL;
+    incept_model *m = NULL;
+    float *x = NULL, *y = NULL, *want = NULL;
+    size_t n_extra = 0;
+    for (size_t i = 0; i < g->n_input; i++) {
+        int is_init = 0;
+        for (size_t k = 0; k < g->n_initializer; k++)
+            is_init |= !strcmp(g->initializer[k]->name, g->input[i]->name);
+        if (is_init)
+            continue;
+        snprintf(path, sizeof path, "%s/%s/input_%zu.pb", dir, set, n_extra);
+        Onnx__TensorProto *t = read_tensor(path);
+        if (!t) {
+            snprintf(why, why_size, "cannot read %.900s", path);
+            goto done;
+        }
+        if (n_extra == 0) {
+            input = t;
+        } else {
+            free(t->name);
+            t->name = strdup(g->input[i]->name);
+            extra[n_extra - 1] = t;
+        }
+        n_extra++;
+    }
+    snprintf(path, sizeof path, "%s/%s/output_0.pb", dir, set);
+    expect = read_tensor(path);
+    if (!input || !expect) {
+        snprintf(why, why_size, "missing test data");
+        goto done;
+    }
+    if (input->data_type != ONNX_FLOAT || expect->data_type != ONNX_FLOAT) {
+        snprintf(why, why_size, "not float32 data");
+        result = CASE_SKIP;
+        goto done;
+    }
+    /* the extra inputs become initializers (and leave the input list) */
+    n_extra = n_extra ? n_extra - 1 : 0;
+    inits = malloc(sizeof *inits * (g->n_initializer + n_extra + 1));
+    if (!inits)
+        goto done;
+    memcpy(inits, g->initializer, sizeof *inits * g->n_initializer);
+    for (size_t k = 0; k < n_extra; k++)
+        inits[g->n_initializer + k] = extra[k];
+    Onnx__TensorProto **old_inits = g->initializer;
+    size_t old_n_inits = g->n_initializer, old_n_input = g->n_input;
+    Onnx__ValueInfoProto **old_inputs = g->input;
+    g->initializer = inits, g->n_initializer = old_n_inits + n_extra;
+    /* graph inputs: the first non-initializer input only */
+    Onnx__ValueInfoProto *keep[1];
+    for (size_t i = 0; i < old_n_input; i++) {
+        int is_init = 0;
+        for (size_t k = 0; k < old_n_inits; k++)
+            is_init |= !strcmp(old_inits[k]->name, old_inputs[i]->name);
+        if (!is_init) {
+            keep[0] = old_inputs[i];
+            break;
+        }
+    }
+    g->input = keep, g->n_input = 1;
+    size_t length = onnx__model_proto__get_packed_size(model);
+    unsigned char *packed = malloc(length ? length : 1);
+    if (packed)
+        onnx__model_proto__pack(model, packed);
+    g->initializer = old_inits, g->n_initializer = old_n_inits; /* give back what free expects */
+    g->input = old_inputs, g->n_input = old_n_input;
+    char tmp[] = "/tmp/incept_onnx_test_XXXXXX";
+    int fd = packed ? mkstemp(tmp) : -1;
+    FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
+    int written = f && fwrite(packed, 1, length, f) == length;
+    if (f)
+        fclose(f);
+    free(packed);
+    char model_path[64];
+    snprintf(model_path, sizeof model_path, "%s.onnx", tmp);
+    if (!written || rename(tmp, model_path) != 0) {
+        snprintf(why, why_size, "cannot write a temporary model");
+        remove(tmp);
+        goto done;
+    }
+    incept_status st = incept_model_load_onnx(model_path, &m);
+    remove(model_path);
+    if (st) {
+        snprintf(why, why_size, "%s", incept_last_error());
+        goto done;
+    }
+    size_t nx, ny;
+    x = tensor_values(input, &nx);
+    want = tensor_values(expect, &ny);
+    int c, h, w, oc, oh, ow;
+    incept_model_input_dims(m, &c, &h, &w);
+    incept_model_output_dims(m, &oc, &oh, &ow);
+    int batch = input->n_dims ? (int)input->dims[0] : 1;
+    if (!x || !want || batch < 1 || nx != (size_t)batch * c * h * w ||
+        ny != (size_t)batch * oc * oh * ow) {
+        snprintf(why, why_size, "output of %d x %d x %d x %d where %zu values are expected", batch, oc,
+                 oh, ow, ny);
+        goto done;
+    }
+    y = malloc(sizeof(float) * (ny ? ny : 1));
+    incept_model_set_threads(m, threads);
+    incept_model_set_exact(m, 1);
+    if (!y || incept_model_forward(m, x, batch, y)) {
+        snprintf(why, why_size, "%s", incept_last_error());
+        goto done;
+    }
+    double worst = 0.0;
+    for (size_t i = 0; i < ny; i++) { /* the ONNX backend tests' tolerance: rtol 1e-3, atol 1e-7 */
+        double err = fabs((double)y[i] - want[i]) - 1e-3 * fabs((double)want[i]);
+        worst = err > worst ? err : worst;
+    }
+    if (worst > 1e-7) {
+        snprintf(why, why_size, "values differ by %g beyond the tolerance", worst);
+        goto done;
+    }
+    result = CASE_PASS;
+done:
+    if (input)
+        onnx__tensor_proto__free_unpacked(input, NULL);
+    if (expect)
+        onnx__tensor_proto__free_unpacked(expect, NULL);
+    for (size_t k = 0; extra && extra[k]; k++)
+        onnx__tensor_proto__free_unpacked(extra[k], NULL);
+    free(extra);
+    free(inits);
+    free(x);
+    free(y);
+    free(want);
+    incept_model_free(m);
+    onnx__model_proto__free_unpacked(model, NULL);
+    return result;
+}
+
+static int compare_names(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* The sorted entries of dir whose names start with prefix. */
+static int list(const char *dir, const char *prefix, char ***out)
+{
+    DIR *d = opendir(dir);
+    int n = 0, cap = 16;
+    char **names = malloc(sizeof(char *) * (size_t)cap);
+    for (struct dirent *e; d && names && (e = readdir(d));) {
+        if (strncmp(e->d_name, prefix, strlen(prefix)) != 0)
+            continue;
+        if (n == cap) {
+            char **grown = realloc(names, sizeof(char *) * (size_t)(cap *= 2));
+            if (!grown)
+                break;
+            names = grown;
+        }
+        names[n++] = strdup(e->d_name);
+    }
+    if (d)
+        closedir(d);
+    if (names && n)
+        qsort(names, (size_t)n, sizeof(char *), compare_names);
+    *out = names;
+    return names ? n : 0;
+}
+
+static void free_list(char **names, int n)
+{
+    for (int i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
+/* One case folder: every test_data_set must pass. */
+static outcome run_case(const char *dir, int threads, int *counts)
+{
+    char **sets, why[1024] = "", worst_why[1024] = "";
+    int n = list(dir, "test_data_set_", &sets);
+    outcome result = n ? CASE_PASS : CASE_FAIL;
+    if (!n)
+        snprintf(worst_why, sizeof worst_why, "no test_data_set_*");
+    for (int i = 0; i < n; i++) {
+        outcome r = run_set(dir, sets[i], why, sizeof why, threads);
+        if (r != CASE_PASS && result == CASE_PASS) {
+            result = r;
+            snprintf(worst_why, sizeof worst_why, "%s: %s", sets[i], why);
+        }
+    }
+    free_list(sets, n);
+    const char *name = strrchr(dir, '/') ? strrchr(dir, '/') + 1 : dir;
+    printf("%s %s%s%s\n", result == CASE_PASS ? "PASS" : result == CASE_SKIP ? "SKIP" : "FAIL", name,
+           result == CASE_PASS ? "" : ": ", result == CASE_PASS ? "" : worst_why);
+    counts[result]++;
+    return result;
+}
+
+int cmd_onnx_test(const options *o)
+{
+    int counts[3] = {0, 0, 0};
+    if (o->n_positional == 0) {
+        fprintf(stderr, "incept: onnx-test needs case folders (or a folder of them), e.g. "
+                        "/usr/share/libonnx-testdata/data/node/test_relu\n");
+        return 2;
+    }
+    for (int i = 0; i < o->n_positional; i++) {
+        const char *dir = o->positional[i];
+        char path[8192];
+        struct stat info;
+        snprintf(path, sizeof path, "%s/model.onnx", dir);
+        if (stat(path, &info) == 0) {
+            run_case(dir, o->threads, counts);
+            continue;
+        }
+        char **cases;
+        int n = list(dir, "test_", &cases);
+        if (!n) {
+            printf("FAIL %s: neither a case (model.onnx) nor a folder of cases\n", dir);
+            counts[CASE_FAIL]++;
+        }
+        for (int k = 0; k < n; k++) {
+            snprintf(path, sizeof path, "%s/%s", dir, cases[k]);
+            run_case(path, o->threads, counts);
+        }
+        free_list(cases, n);
+    }
+    printf("%d passed, %d failed, %d skipped\n", counts[CASE_PASS], counts[CASE_FAIL], counts[CASE_SKIP]);
+    return counts[CASE_FAIL] ? 1 : 0;
+}
