@@ -134,7 +134,8 @@ static outcome run_set(const char *dir, const char *set, char *why, size_t why_s
     inits = malloc(sizeof *inits * (g->n_initializer + n_extra + 1));
     if (!inits)
         goto done;
-    memcpy(inits, g->initializer, sizeof *inits * g->n_initializer);
+    for (size_t k = 0; k < g->n_initializer; k++) /* (a case may have none: no memcpy from NULL) */
+        inits[k] = g->initializer[k];
     for (size_t k = 0; k < n_extra; k++)
         inits[g->n_initializer + k] = extra[k];
     Onnx__TensorProto **old_inits = g->initializer;
