@@ -39,6 +39,7 @@ typedef struct {
     int param, binding, transpose;
     float scale;
     float *values;
+    float *row_scale; /* a BatchNormalization folded into a conv: one factor per output channel */
 } pending_copy;
 
 typedef struct {
@@ -247,7 +248,7 @@ static incept_status weight_param(importer *im, const Onnx__NodeProto *n, size_t
         return incept_fail_prefix(st, "%s: ", im->path);
     if (incept_grow((void **)&im->copies, &im->cap_copies, im->n_copies, sizeof *im->copies))
         return INCEPT_ERR_NOMEM;
-    im->copies[im->n_copies++] = (pending_copy){*param, (int)(b - im->bindings), transpose, scale, NULL};
+    im->copies[im->n_copies++] = (pending_copy){*param, (int)(b - im->bindings), transpose, scale, NULL, NULL};
     if (!transpose && scale == 1.0f)
         b->param = *param;
     return INCEPT_OK;
@@ -281,6 +282,11 @@ static incept_status copy_parameters(importer *im)
         if (pc->scale != 1.0f)
             for (size_t k = 0; k < p->count; k++)
                 dst[k] *= pc->scale;
+        if (pc->row_scale) {
+            size_t per_row = p->count / (size_t)p->dims[0];
+            for (size_t k = 0; k < p->count; k++)
+                dst[k] *= pc->row_scale[k / per_row];
+        }
         im->graph->params[pc->param].onnx_transposed = pc->transpose;
         im->graph->params[pc->param].onnx_scale = pc->scale;
     }
@@ -487,23 +493,28 @@ static incept_status computed_param(importer *im, const char *name, float *value
         free(values);
         return st == INCEPT_ERR_NOMEM ? st : incept_fail_prefix(st, "%s: ", im->path);
     }
-    im->copies[im->n_copies++] = (pending_copy){*param, -1, 0, 1.0f, values};
+    im->copies[im->n_copies++] = (pending_copy){*param, -1, 0, 1.0f, values, NULL};
     return INCEPT_OK;
 }
 
-/* The floats of a small constant input (a scalar or one value per channel), malloc'd. */
-static float *constant_floats(importer *im, const Onnx__NodeProto *n, size_t i, size_t *count)
+/* The floats of a small constant input (a scalar or one value per channel), malloc'd into
+ * *values; *values is NULL (and the status OK) when the input is not a constant. */
+static incept_status constant_floats(importer *im, const Onnx__NodeProto *n, size_t i, size_t *count,
+                                     float **values)
 {
     binding *b = has_input(n, i) ? find_binding(im, n->input[i]) : NULL;
+    *values = NULL;
     if (!b || !b->tensor)
-        return NULL;
+        return INCEPT_OK;
     *count = tensor_count(b->tensor);
-    float *values = incept_malloc(sizeof(float) * (*count ? *count : 1));
-    if (values && binding_floats(im, b, values, *count)) {
-        free(values);
-        return NULL;
-    }
-    return values;
+    float *v = incept_malloc(sizeof(float) * (*count ? *count : 1));
+    if (!v)
+        return INCEPT_ERR_NOMEM;
+    incept_status st = binding_floats(im, b, v, *count);
+    if (st)
+        return free(v), st;
+    *values = v;
+    return INCEPT_OK;
 }
 
 /* y = x * scale + shift per channel, scale and shift from computed values. */
@@ -562,7 +573,9 @@ static incept_status import_arithmetic(importer *im, const Onnx__NodeProto *n, i
     if (st)
         return st;
     size_t count = 0;
-    float *values = constant_floats(im, n, (size_t)constant, &count);
+    float *values;
+    if ((st = constant_floats(im, n, (size_t)constant, &count, &values)))
+        return st;
     const incept_value *v = &im->graph->values[x->value];
     if (!values || (count != 1 && count != (size_t)v->c))
         return free(values), node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s",
@@ -573,6 +586,76 @@ static incept_status import_arithmetic(importer *im, const Onnx__NodeProto *n, i
     other[0] = add ? 1.0f : 0.0f; /* Add: scale 1, shift = constant; Mul: scale = constant, shift 0 */
     return add ? emit_affine(im, n, x, other, 1, values, (int)count)
                : emit_affine(im, n, x, values, (int)count, other, 1);
+}
+
+/* The pending copy that fills a parameter; NULL if none. */
+static pending_copy *copy_of(importer *im, int param)
+{
+    for (int i = 0; i < im->n_copies; i++)
+        if (im->copies[i].param == param)
+            return &im->copies[i];
+    return NULL;
+}
+
+/* Folds y = x * scale + shift into the convolution that produced x, when that conv is the node
+ * just emitted, nothing else reads its output and no other node shares its parameters: weights
+ * rows scaled as they are copied, bias = bias * scale + shift. Returns 1 if folded (scale and
+ * shift then belong to the conv, and *st says whether that went well), 0 to emit an affine node
+ * instead. */
+static int readers_of(const Onnx__GraphProto *g, const char *name);
+static int fold_into_conv(importer *im, const Onnx__NodeProto *n, binding *x, float *scale,
+                          float *shift, int c, incept_status *st)
+{
+    *st = INCEPT_OK;
+    incept_graph *g = im->graph;
+    int producer = g->values[x->value].producer;
+    if (producer < 0 || producer != g->n_nodes - 1 || readers_of(im->onnx, n->input[0]) != 1)
+        return 0;
+    incept_node *conv = &g->nodes[producer];
+    pending_copy *weights = copy_of(im, conv->weight);
+    pending_copy *bias = conv->bias >= 0 ? copy_of(im, conv->bias) : NULL;
+    if (strcmp(conv->op->name, "conv") != 0 || conv->attrs.relu || conv->attrs.out_channels != c ||
+        !weights || weights->transpose || (conv->bias >= 0 && !bias))
+        return 0;
+    for (int i = 0; i < g->n_nodes; i++)
+        if (i != producer && (g->nodes[i].weight == conv->weight ||
+                              (conv->bias >= 0 && g->nodes[i].bias == conv->bias)))
+            return 0;
+    if (bias) { /* shift += old bias * scale */
+        float *old = incept_malloc(sizeof(float) * (size_t)c);
+        if (!old) {
+            free(scale), free(shift);
+            *st = INCEPT_ERR_NOMEM;
+            return 1;
+        }
+        if (bias->binding < 0)
+            memcpy(old, bias->values, sizeof(float) * (size_t)c);
+        else if ((*st = binding_floats(im, &im->bindings[bias->binding], old, (size_t)c))) {
+            free(old), free(scale), free(shift);
+            return 1;
+        }
+        for (int k = 0; k < c; k++)
+            shift[k] += old[k] * scale[k];
+        free(old);
+    }
+    if (!weights->row_scale) {
+        weights->row_scale = scale;
+    } else { /* a second normalization after the first */
+        for (int k = 0; k < c; k++)
+            weights->row_scale[k] *= scale[k];
+        free(scale);
+    }
+    for (int i = 0; i < im->n_bindings; i++) /* later readers of these initializers get copies */
+        if (im->bindings[i].param == conv->weight || (conv->bias >= 0 && im->bindings[i].param == conv->bias))
+            im->bindings[i].param = -1;
+    char name[1024];
+    snprintf(name, sizeof name, "%s/bias", n->name && *n->name ? n->name : n->output[0]);
+    int new_bias;
+    if ((*st = computed_param(im, name, shift, c, &new_bias)))
+        return 1;
+    g->nodes[producer].bias = new_bias;
+    *st = bind(im, n->output[0], x->value, NULL, x->rank);
+    return 1;
 }
 
 /* BatchNormalization at inference: y = (x - mean) / sqrt(var + eps) * gamma + beta per channel. */
@@ -588,9 +671,12 @@ static incept_status import_batchnorm(importer *im, const Onnx__NodeProto *n)
     size_t counts[4];
     float *v[4] = {NULL, NULL, NULL, NULL}; /* gamma, beta, mean, var */
     for (int i = 0; i < 4; i++)
-        if (!(v[i] = constant_floats(im, n, (size_t)i + 1, &counts[i])) || counts[i] != (size_t)c) {
+        if ((st = constant_floats(im, n, (size_t)i + 1, &counts[i], &v[i])) || !v[i] ||
+            counts[i] != (size_t)c) {
             for (int k = 0; k <= i; k++)
                 free(v[k]);
+            if (st)
+                return st;
             return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s",
                               "scale, B, mean and var must be constants with one value per channel");
         }
@@ -602,6 +688,8 @@ static incept_status import_batchnorm(importer *im, const Onnx__NodeProto *n)
     }
     free(v[2]);
     free(v[3]);
+    if (fold_into_conv(im, n, x, v[0], v[1], c, &st))
+        return st;
     return emit_affine(im, n, x, v[0], c, v[1], c);
 }
 
@@ -905,7 +993,7 @@ incept_status incept_model_load_onnx(const char *path, incept_model **out)
     importer im = {.path = path, .graph = &g};
     st = import_model(&im, &file);
     for (int i = 0; i < im.n_copies; i++)
-        free(im.copies[i].values);
+        free(im.copies[i].values), free(im.copies[i].row_scale);
     free(im.bindings);
     free(im.copies);
     incept_onnx_file_close(&file);
