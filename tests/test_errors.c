@@ -149,8 +149,9 @@ static void test_train_export(void)
 }
 
 /* Runs the CLI with `args` in a child that is killed with SIGKILL after `delay_us` (or left to
- * finish if it is quicker). */
-static void run_killed(const char *args, unsigned long delay_us)
+ * finish if it is quicker), then removes the half-written `checkpoint`.tmp.PID it may leave (the
+ * shell execs the CLI, so PID is the child's). */
+static void run_killed(const char *args, const char *checkpoint, unsigned long delay_us)
 {
     const char *exe = getenv("INCEPT_CLI");
     char cmd[20000];
@@ -164,6 +165,9 @@ static void run_killed(const char *args, unsigned long delay_us)
     nanosleep(&pause, NULL);
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
+    char leftover[4200];
+    snprintf(leftover, sizeof leftover, "%s.tmp.%ld", checkpoint, (long)pid);
+    unlink(leftover);
 }
 
 static int same_file(const char *a, const char *b)
@@ -228,7 +232,7 @@ static void test_kill_and_resume(void)
             resumed++;
         }
         if (kills < 3) {
-            run_killed(args, delay); /* SIGKILL somewhere in the first 60% of a run */
+            run_killed(args, "/tmp/incept_kill.ckpt", delay); /* SIGKILL somewhere in the first 60% of a run */
             kills++;
         } else {
             CHECK_MSG(cli(args, err, sizeof err) == 0, "resume: %s", err);
