@@ -26,7 +26,8 @@ exec "$INCEPT" onnx-test \
     test_averagepool_2d_same_upper test_averagepool_2d_strides \
     test_globalaveragepool test_globalaveragepool_precomputed test_lrn test_lrn_default \
     test_gemm_alpha test_gemm_beta test_gemm_default_no_bias test_gemm_default_vector_bias \
-    test_gemm_default_zero_bias test_gemm_transposeB test_matmul_2d \
+    test_gemm_default_zero_bias test_gemm_default_scalar_bias test_gemm_default_single_elem_vector_bias \
+    test_gemm_transposeB test_matmul_2d \
     test_softmax_axis_1 test_softmax_example test_softmax_large_number \
     test_flatten_axis1 test_flatten_default_axis test_flatten_negative_axis3 \
     test_dropout_default test_dropout_default_old test_dropout_default_ratio test_dropout_random_old \

@@ -393,6 +393,11 @@ static incept_status import_conv(importer *im, const Onnx__NodeProto *n)
     return emit(im, n, "conv", &x->value, 1, &a, weight, bias, 4);
 }
 
+static incept_status computed_param(importer *im, const char *name, float *values, int count,
+                                    int *param);
+static incept_status constant_floats(importer *im, const Onnx__NodeProto *n, size_t i, size_t *count,
+                                     float **values);
+
 static incept_status import_gemm(importer *im, const Onnx__NodeProto *n)
 {
     binding *x;
@@ -418,11 +423,26 @@ static incept_status import_gemm(importer *im, const Onnx__NodeProto *n)
         return st;
     if (has_input(n, 2)) {
         const Onnx__TensorProto *c = constant_input(im, n, 2);
-        if (!c || tensor_count(c) != (size_t)m)
+        if (!c || (tensor_count(c) != (size_t)m && tensor_count(c) != 1))
             return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s",
-                              "C must be a constant with one value per output");
-        if ((st = weight_param(im, n, 2, 1, &m, 0, beta, &bias)))
+                              "C must be a constant with one value per output, or a scalar");
+        if (tensor_count(c) == 1) { /* broadcast to every output */
+            size_t count;
+            float *one, *values = NULL;
+            if ((st = constant_floats(im, n, 2, &count, &one)))
+                return st;
+            if (!(values = incept_malloc(sizeof(float) * (size_t)m)))
+                return free(one), INCEPT_ERR_NOMEM;
+            for (int j = 0; j < m; j++)
+                values[j] = one[0] * beta;
+            free(one);
+            char name[1024];
+            snprintf(name, sizeof name, "%s/bias", n->name && *n->name ? n->name : n->output[0]);
+            if ((st = computed_param(im, name, values, m, &bias)))
+                return st;
+        } else if ((st = weight_param(im, n, 2, 1, &m, 0, beta, &bias))) {
             return st;
+        }
     }
     incept_attrs a = incept_attrs_default();
     a.out_channels = m;
