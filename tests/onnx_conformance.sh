@@ -28,7 +28,8 @@ exec "$INCEPT" onnx-test \
     test_gemm_alpha test_gemm_beta test_gemm_default_no_bias test_gemm_default_vector_bias \
     test_gemm_default_zero_bias test_gemm_default_scalar_bias test_gemm_default_single_elem_vector_bias \
     test_gemm_transposeB test_matmul_2d \
-    test_softmax_axis_1 test_softmax_example test_softmax_large_number \
+    test_softmax_axis_1 test_softmax_axis_2 test_softmax_default_axis test_softmax_negative_axis \
+    test_softmax_example test_softmax_large_number \
     test_flatten_axis1 test_flatten_default_axis test_flatten_negative_axis3 \
     test_dropout_default test_dropout_default_old test_dropout_default_ratio test_dropout_random_old \
     test_batchnorm_epsilon test_batchnorm_example test_identity test_constant_pad test_sum_one_input

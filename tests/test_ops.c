@@ -292,6 +292,20 @@ static void test_softmax(void)
         CHECK(max_abs_diff(s.output, expect, 72) < 1e-6f);
         free_single(&s);
     }
+    a.softmax_over_chw = 0;
+    a.softmax_axis = 2; /* over H: per sample and channel, W groups of H values W apart */
+    if (run_single(&s, "softmax", 2, 6, 3, 2, &a, 0, NULL, 0, 8)) {
+        for (int sc = 0; sc < 2 * 6; sc++)
+            naive_softmax(s.input + sc * 6, 1, 2, 3, 2, expect + sc * 6);
+        CHECK(max_abs_diff(s.output, expect, 72) < 1e-6f);
+        free_single(&s);
+    }
+    a.softmax_axis = 3; /* over W: rows of W contiguous values */
+    if (run_single(&s, "softmax", 2, 6, 3, 2, &a, 0, NULL, 0, 9)) {
+        naive_softmax(s.input, 2 * 6 * 3, 1, 2, 1, expect);
+        CHECK(max_abs_diff(s.output, expect, 72) < 1e-6f);
+        free_single(&s);
+    }
 }
 
 static void test_elementwise(void)

@@ -117,6 +117,8 @@ static void test_op_gradients(void)
     gradient_check("fc hidden 7", 3, 3, 3, 1e-2f);
     gradient_check("dropout d 0.5", 3, 4, 4, 1e-2f); /* off in these steps: the identity */
     gradient_check("softmax s", 3, 2, 2, 1e-2f);
+    gradient_check("softmax s axis 2", 3, 4, 3, 1e-2f);
+    gradient_check("softmax s axis 3", 3, 4, 3, 1e-2f);
     gradient_check("maxpool p 3x3 stride 2 ceil", 3, 7, 7, 1e-3f);
     gradient_check("maxpool p 3x3 stride 1 pad 1 ceil", 3, 5, 6, 1e-3f);
     gradient_check("relu r", 3, 6, 5, 1e-3f);

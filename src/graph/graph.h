@@ -32,6 +32,7 @@ typedef struct {
     float ratio;           /* dropout probability */
     float value;           /* pad value */
     int softmax_over_chw;  /* softmax over C*H*W (ONNX opset < 13, axis 1) rather than over C */
+    int softmax_axis;      /* else over one axis of NCHW: 1 = C (also 0, the default), 2 = H, 3 = W */
     int relu;              /* conv, fc: ReLU fused into the output */
 } incept_attrs;
 

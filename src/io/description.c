@@ -8,7 +8,8 @@
  *   inception inception_3a 64 96 128 16 32 32      #1x1 #3x3red #3x3 #5x5red #5x5 poolproj
  *   aux       aux1 1000                            training-only classifier on the previous layer
  *   fc        classifier 1000 [relu]
- *   also: relu, flatten, dropout NAME RATIO, softmax, globalavgpool, pad NAME T,L,B,R [value V],
+ *   also: relu, flatten, dropout NAME RATIO, softmax [axis 1|2|3] (C, H or W; default C),
+ *         globalavgpool, pad NAME T,L,B,R [value V],
  *         concat NAME from A,B,...  and  output NAME
  *
  * Each layer reads the previous one unless it says `from NAME[,NAME...]`. The last layer that is
@@ -308,8 +309,15 @@ static incept_status parse_layer(line_ctx *l, parse_state *ps)
             return st;
         a.pad_top = pad[0], a.pad_left = pad[1], a.pad_bottom = pad[2], a.pad_right = pad[3];
         st = incept_build_op(&b, "pad", name, &x, 1, &a, INCEPT_ROLE_NONE, &out);
+    } else if (strcmp(kind, "softmax") == 0) {
+        a.softmax_axis = 1;
+        if ((st = key_int(l, "axis", 1, &a.softmax_axis)))
+            return st;
+        if (a.softmax_axis > 3)
+            return syntax(l, "%s", "softmax axis is 1 (C), 2 (H) or 3 (W)");
+        st = incept_build_op(&b, "softmax", name, &x, 1, &a, INCEPT_ROLE_NONE, &out);
     } else if (strcmp(kind, "concat") == 0 || strcmp(kind, "relu") == 0 ||
-               strcmp(kind, "flatten") == 0 || strcmp(kind, "softmax") == 0 ||
+               strcmp(kind, "flatten") == 0 ||
                strcmp(kind, "globalavgpool") == 0) {
         st = incept_build_op(&b, kind, name, inputs, n_inputs, &a, INCEPT_ROLE_NONE, &out);
     } else {

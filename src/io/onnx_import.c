@@ -883,11 +883,18 @@ static incept_status import_node(importer *im, const Onnx__NodeProto *n)
         int64_t axis = attr_int(n, "axis", im->opset >= 13 ? -1 : 1);
         if (axis < 0)
             axis += x->rank;
-        int over_channels = axis == 1 && (x->rank == 2 || im->opset >= 13 || (in->h == 1 && in->w == 1));
-        if (!over_channels && !(axis == 1 && im->opset < 13))
-            return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "softmax over an axis other than "
-                              "the channels");
-        a.softmax_over_chw = im->opset < 13;
+        /* opset < 13 flattens to 2-D at `axis`: axis 1 is over C*H*W; the last axis is itself.
+         * From 13 it is one axis; ours are ONNX's dims 1 to rank-1, stored as C, H, W. */
+        if (x->rank == 3 && (in->w != 1 || in->c == 1)) /* [N, H, W] from a Gather, not [N, C, H] */
+            return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "softmax of a rank-3 tensor that "
+                              "is not laid out as [N, C, H]");
+        if (im->opset < 13 && axis == 1 && x->rank > 2)
+            a.softmax_over_chw = 1;
+        else if (axis >= 1 && axis < x->rank && (im->opset >= 13 || axis == x->rank - 1))
+            a.softmax_axis = (int)axis;
+        else
+            return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "softmax over the batch axis "
+                              "(or, before opset 13, over trailing axes other than C*H*W)");
         return emit(im, n, "softmax", &x->value, 1, &a, -1, -1, x->rank);
     }
     if (strcmp(op, "Concat") == 0) {

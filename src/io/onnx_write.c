@@ -264,12 +264,15 @@ static incept_status write_node(writer *w, const incept_graph *g, const incept_n
         ok = add_node(w, type, n->name, ins, out, attrs);
         rank[n->output] = !strcmp(op, "flatten") ? 2 : rank[n->inputs[0]];
     } else if (!strcmp(op, "softmax")) {
+        /* opset 11 flattens at `axis`: one axis only when every axis after it has size 1 */
         const incept_value *v = &g->values[n->inputs[0]];
-        if (!a->softmax_over_chw && v->h * v->w > 1)
-            return incept_fail(INCEPT_ERR_UNSUPPORTED, "%s: node '%s': a per-pixel softmax has no "
-                               "opset %d form", path, n->name, OPSET);
+        int axis = a->softmax_over_chw || a->softmax_axis <= 1 ? 1 : a->softmax_axis;
+        int after = axis == 1 ? v->h * v->w : axis == 2 ? v->w : 1;
+        if (!a->softmax_over_chw && after > 1)
+            return incept_fail(INCEPT_ERR_UNSUPPORTED, "%s: node '%s': a softmax over one axis with "
+                               "larger axes after it has no opset %d form", path, n->name, OPSET);
         const char *ins[] = {in, NULL};
-        Onnx__AttributeProto *attrs[] = {attr_int(w, "axis", 1), NULL};
+        Onnx__AttributeProto *attrs[] = {attr_int(w, "axis", axis), NULL};
         ok = add_node(w, "Softmax", n->name, ins, out, attrs);
         rank[n->output] = rank[n->inputs[0]];
     } else if (!strcmp(op, "pad")) {

@@ -1,5 +1,5 @@
-/* softmax.c — softmax over channels (or over C*H*W, ONNX opset < 13 with axis 1), computed
- * stably by subtracting the maximum. */
+/* softmax.c — softmax over channels, over H or W (attrs.softmax_axis), or over C*H*W (ONNX
+ * opset < 13 with axis 1), computed stably by subtracting the maximum. */
 #include <math.h>
 
 #include "core/status.h"
@@ -10,6 +10,22 @@ static incept_status softmax_infer(const incept_graph *g, const incept_node *n, 
     const incept_value *in = incept_node_input(g, n, 0);
     *c = in->c, *h = in->h, *w = in->w;
     return INCEPT_OK;
+}
+
+/* How one sample splits into softmax groups: `outer` blocks of `len` values spaced `stride` apart,
+ * `stride` groups interleaved in each block. */
+static void softmax_layout(const incept_attrs *a, int c, int h, int w, int *outer, int *len,
+                           size_t *stride)
+{
+    size_t plane = (size_t)h * w;
+    if (a->softmax_over_chw || (a->softmax_axis <= 1 && plane == 1))
+        *outer = 1, *len = (int)(c * plane), *stride = 1;
+    else if (a->softmax_axis <= 1)
+        *outer = 1, *len = c, *stride = plane;
+    else if (a->softmax_axis == 2)
+        *outer = c, *len = h, *stride = (size_t)w;
+    else
+        *outer = c * h, *len = w, *stride = 1;
 }
 
 /* Softmax of `count` values spaced `stride` apart. */
@@ -30,31 +46,33 @@ static void softmax_strided(const float *x, float *y, int count, size_t stride)
 static void softmax_forward(const incept_op_args *args)
 {
     const incept_tensor *in = &args->inputs[0], *out = &args->output;
-    size_t plane = (size_t)in->h * in->w;
-    for (int s = 0; s < in->n; s++) {
-        const float *x = in->data + s * in->batch_stride;
-        float *y = out->data + s * out->batch_stride;
-        if (args->node->attrs.softmax_over_chw || plane == 1)
-            softmax_strided(x, y, (int)(in->c * plane), 1);
-        else
-            for (size_t i = 0; i < plane; i++)
-                softmax_strided(x + i, y + i, in->c, plane);
-    }
+    int outer, len;
+    size_t stride;
+    softmax_layout(&args->node->attrs, in->c, in->h, in->w, &outer, &len, &stride);
+    for (int s = 0; s < in->n; s++)
+        for (int o = 0; o < outer; o++) {
+            size_t block = (size_t)o * len * stride;
+            const float *x = in->data + s * in->batch_stride + block;
+            float *y = out->data + s * out->batch_stride + block;
+            for (size_t i = 0; i < stride; i++)
+                softmax_strided(x + i, y + i, len, stride);
+        }
 }
 
 /* dx = y * (dy - sum(dy * y)) over each softmax group. */
 static void softmax_backward(const incept_backward_args *args)
 {
     const incept_tensor *y = &args->output, *dy = &args->output_grad, *dx = &args->input_grads[0];
-    size_t plane = (size_t)y->h * y->w;
-    int over_all = args->node->attrs.softmax_over_chw || plane == 1;
-    int groups = over_all ? 1 : (int)plane, len = over_all ? (int)(y->c * plane) : y->c;
-    size_t stride = over_all ? 1 : plane;
+    int outer, len;
+    size_t stride;
+    softmax_layout(&args->node->attrs, y->c, y->h, y->w, &outer, &len, &stride);
+    size_t groups = (size_t)outer * stride;
     for (int s = 0; s < y->n && dx->data; s++)
-        for (int gi = 0; gi < groups; gi++) {
-            const float *yy = y->data + s * y->batch_stride + gi;
-            const float *gg = dy->data + s * dy->batch_stride + gi;
-            float *d = dx->data + s * dx->batch_stride + gi, dot = 0.0f;
+        for (size_t gi = 0; gi < groups; gi++) {
+            size_t at = gi / stride * (size_t)len * stride + gi % stride; /* a group's first value */
+            const float *yy = y->data + s * y->batch_stride + at;
+            const float *gg = dy->data + s * dy->batch_stride + at;
+            float *d = dx->data + s * dx->batch_stride + at, dot = 0.0f;
             for (int i = 0; i < len; i++)
                 dot += yy[i * stride] * gg[i * stride];
             for (int i = 0; i < len; i++)
