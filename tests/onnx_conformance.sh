@@ -1,7 +1,7 @@
 #!/bin/sh
 # onnx_conformance.sh — runs the ONNX backend node tests (Debian's libonnx-testdata) for the ops an
 # Inception network uses, through `incept onnx-test`. The list is the cases the engine supports; the
-# rest of the suite (1-D/3-D pooling, general reshapes, broadcasting, ConvTranspose...) is out of
+# rest of the suite (1-D/3-D pooling, batch-changing reshapes, broadcasting, ConvTranspose...) is out of
 # scope and listed by `incept onnx-test /usr/share/libonnx-testdata/data/node`.
 # Usage: onnx_conformance.sh INCEPT_BINARY. Exit 77 (ctest: skipped) without the test data.
 INCEPT=${1:?usage: onnx_conformance.sh INCEPT_BINARY}
@@ -32,4 +32,7 @@ exec "$INCEPT" onnx-test \
     test_softmax_example test_softmax_large_number \
     test_flatten_axis1 test_flatten_default_axis test_flatten_negative_axis3 \
     test_dropout_default test_dropout_default_old test_dropout_default_ratio test_dropout_random_old \
-    test_batchnorm_epsilon test_batchnorm_example test_identity test_constant_pad test_sum_one_input
+    test_batchnorm_epsilon test_batchnorm_example test_identity test_constant_pad test_sum_one_input \
+    test_reshape_extended_dims test_reshape_negative_dim test_reshape_reduced_dims \
+    test_reshape_reordered_last_dims test_reshape_zero_and_negative_dim test_reshape_zero_dim \
+    test_unsqueeze_axis_1 test_unsqueeze_axis_2 test_unsqueeze_axis_3

@@ -329,6 +329,23 @@ static void test_elementwise(void)
         CHECK(memcmp(s.output, s.input, 120 * sizeof(float)) == 0);
         free_single(&s);
     }
+    a.shape[0] = 4, a.shape[1] = 5, a.shape[2] = 2, a.shape[3] = 6; /* 3x4x5 -> 5x2x6 */
+    if (run_single(&s, "reshape", 2, 3, 4, 5, &a, 0, NULL, 0, 13)) {
+        CHECK(s.oc == 5 && s.oh == 2 && s.ow == 6);
+        CHECK(memcmp(s.output, s.input, 120 * sizeof(float)) == 0);
+        free_single(&s);
+    }
+    { /* a reshape that changes the count per sample is refused when the graph is built */
+        incept_graph g;
+        incept_graph_init(&g);
+        int node;
+        a.shape[3] = 7;
+        CHECK_OK(incept_graph_set_input(&g, "x", 3, 4, 5));
+        CHECK(incept_graph_add_node(&g, "reshape", "r", &g.input, 1, &a, -1, -1, NULL, &node) ==
+              INCEPT_ERR_SHAPE);
+        CHECK(strstr(incept_last_error(), "count per sample") != NULL);
+        incept_graph_free(&g);
+    }
     a = incept_attrs_default();
     a.pad_top = 1, a.pad_left = 0, a.pad_bottom = 2, a.pad_right = 3;
     a.value = 0.5f;

@@ -738,6 +738,37 @@ static incept_status import_gather(importer *im, const Onnx__NodeProto *n, bindi
 }
 
 /* Unsqueeze back to 4-D: [N, H, W] at axis 1 (after a channel Gather), [N, C] at axes 2, 3. */
+/* The per-sample dims of an activation as ONNX sees them (rank - 1 of them), when our C, H, W hold
+ * them in order with trailing 1s; 0 when the layout is another (a Gather's [N, H, W] is stored as
+ * C = 1, H, W) or could be either. */
+static int onnx_sample_dims(const importer *im, const binding *x, int dims[3])
+{
+    const incept_value *v = &im->graph->values[x->value];
+    int ours[3] = {v->c, v->h, v->w};
+    if (x->rank < 2 || x->rank > 4 || (x->rank == 3 && v->c == 1))
+        return 0;
+    for (int i = 0; i < 3; i++) {
+        if (i >= x->rank - 1 && ours[i] != 1)
+            return 0;
+        dims[i] = ours[i];
+    }
+    return 1;
+}
+
+/* A reshape keeping the batch: to `rank` (2 to 4) with per-sample dims `dims` (rank - 1 used). */
+static incept_status emit_reshape(importer *im, const Onnx__NodeProto *n, binding *x, const long *dims,
+                                  int rank)
+{
+    incept_attrs a = incept_attrs_default();
+    a.shape[0] = rank;
+    for (int i = 0; i < 3; i++)
+        a.shape[i + 1] = i < rank - 1 ? (int)dims[i] : 1;
+    const incept_value *v = &im->graph->values[x->value];
+    if (a.shape[1] == v->c && a.shape[2] == v->h && a.shape[3] == v->w) /* only the rank changes */
+        return bind(im, n->output[0], x->value, NULL, rank);
+    return emit(im, n, "reshape", &x->value, 1, &a, -1, -1, rank);
+}
+
 static incept_status import_unsqueeze(importer *im, const Onnx__NodeProto *n, binding *x)
 {
     int64_t axes[4];
@@ -752,10 +783,26 @@ static incept_status import_unsqueeze(importer *im, const Onnx__NodeProto *n, bi
     if ((x->rank == 3 && count == 1 && axes[0] == 1) ||
         (x->rank == 2 && count == 2 && axes[0] == 2 && axes[1] == 3))
         return bind(im, n->output[0], x->value, NULL, 4);
-    return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "unsqueezing other than back to 4-D NCHW");
+    /* otherwise: 1s inserted among the dims after the batch */
+    int in_dims[3], out_rank = x->rank + (int)count;
+    long out_dims[3];
+    if (count < 1 || out_rank > 4 || !onnx_sample_dims(im, x, in_dims))
+        return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "unsqueezing beyond rank 4 or of a "
+                          "tensor not laid out as [N, C, H, W]");
+    int inserted[4] = {0, 0, 0, 0};
+    for (long i = 0; i < count; i++) {
+        if (axes[i] < 1 || axes[i] >= out_rank || inserted[axes[i]])
+            return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "unsqueezing the batch axis (or "
+                              "an axis out of range or repeated)");
+        inserted[axes[i]] = 1;
+    }
+    for (int d = 1, next = 0; d < out_rank; d++)
+        out_dims[d - 1] = inserted[d] ? 1 : in_dims[next++];
+    return emit_reshape(im, n, x, out_dims, out_rank);
 }
 
-/* Reshape to [N, -1] (or [0, -1], or [N, C*H*W]): a flatten. */
+/* Reshape to [N, -1] (or [0, -1], or [N, C*H*W]): a flatten; other shapes that keep the batch:
+ * a reshape. */
 static incept_status import_reshape(importer *im, const Onnx__NodeProto *n, binding *x)
 {
     int64_t shape[8];
@@ -776,7 +823,34 @@ static incept_status import_reshape(importer *im, const Onnx__NodeProto *n, bind
             return bind(im, n->output[0], x->value, NULL, 2);
         return emit(im, n, "flatten", &x->value, 1, &a, -1, -1, 2);
     }
-    return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "reshaping other than to [N, features]");
+    /* otherwise: any shape of rank 2 to 4 that keeps the batch (0 copies a dim, one -1 is inferred) */
+    int in_dims[3];
+    long out_dims[3], known = 1;
+    int infer_at = -1, ok = count >= 2 && count <= 4;
+    for (long i = 1; ok && i < count; i++) {
+        long d = (long)shape[i];
+        if (d == 0) {
+            ok = i < x->rank && onnx_sample_dims(im, x, in_dims);
+            d = ok ? in_dims[i - 1] : 1;
+        } else if (d == -1) {
+            ok = infer_at < 0;
+            infer_at = (int)i - 1;
+            d = 1;
+        } else {
+            ok = d > 0 && d <= features;
+        }
+        out_dims[i - 1] = d, known *= d;
+    }
+    if (ok && infer_at >= 0)
+        ok = known > 0 && features % known == 0 && (out_dims[infer_at] = features / known, 1);
+    else if (ok)
+        ok = known == features;
+    if (ok && shape[0] == -1) /* the batch inferred: it stays N when the rest is one sample */
+        ok = infer_at < 0;
+    if (ok)
+        return emit_reshape(im, n, x, out_dims, (int)count);
+    return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "reshaping to other than [N, ...] with the "
+                      "same count per sample (rank 2 to 4)");
 }
 
 /* MatMul of an activation [N, K] and a constant [K, M]: a fully connected layer. */

@@ -285,6 +285,15 @@ static incept_status write_node(writer *w, const incept_graph *g, const incept_n
         ok = add_initializer(w, pads_name, ONNX_INT64, &eight, 1, amounts, sizeof amounts) &&
              add_initializer(w, value_name, ONNX_FLOAT, &none, 0, &a->value, sizeof a->value) &&
              add_node(w, "Pad", n->name, ins, out, NULL);
+    } else if (!strcmp(op, "reshape")) { /* Reshape to [0, C, H, W] cut to its rank */
+        const int64_t target[4] = {0, a->shape[1], a->shape[2], a->shape[3]}, count = a->shape[0];
+        char shape_name[1100];
+        snprintf(shape_name, sizeof shape_name, "%s/shape", n->name);
+        const char *ins[] = {in, shape_name, NULL};
+        ok = add_initializer(w, shape_name, ONNX_INT64, &count, 1, target,
+                             sizeof(int64_t) * (size_t)count) &&
+             add_node(w, "Reshape", n->name, ins, out, NULL);
+        rank[n->output] = (int)count;
     } else {
         return incept_fail(INCEPT_ERR_UNSUPPORTED, "%s: node '%s': op '%s' has no ONNX export",
                            path, n->name, op);

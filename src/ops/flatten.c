@@ -1,6 +1,9 @@
-/* flatten.c — [N, C, H, W] -> [N, C*H*W] (stored as [N, C*H*W, 1, 1]); data is unchanged. */
+/* flatten.c — flatten, [N, C, H, W] -> [N, C*H*W] (stored as [N, C*H*W, 1, 1]), and its general
+ * form reshape, [N, C, H, W] -> [N, C', H', W'] with the same count per sample (an ONNX Reshape
+ * that keeps the batch). The data is unchanged: both are in place where the planner can. */
 #include <string.h>
 
+#include "core/status.h"
 #include "ops/op.h"
 
 static incept_status flatten_infer(const incept_graph *g, const incept_node *n, int *c, int *h, int *w)
@@ -8,6 +11,18 @@ static incept_status flatten_infer(const incept_graph *g, const incept_node *n, 
     const incept_value *in = incept_node_input(g, n, 0);
     *c = in->c * in->h * in->w;
     *h = *w = 1;
+    return INCEPT_OK;
+}
+
+static incept_status reshape_infer(const incept_graph *g, const incept_node *n, int *c, int *h, int *w)
+{
+    const incept_value *in = incept_node_input(g, n, 0);
+    const int *shape = n->attrs.shape;
+    if (shape[1] < 1 || shape[2] < 1 || shape[3] < 1 ||
+        (long long)shape[1] * shape[2] * shape[3] != (long long)in->c * in->h * in->w)
+        return incept_fail(INCEPT_ERR_SHAPE, "node '%s': reshape of %dx%dx%d to %dx%dx%d changes the "
+                           "count per sample", n->name, in->c, in->h, in->w, shape[1], shape[2], shape[3]);
+    *c = shape[1], *h = shape[2], *w = shape[3];
     return INCEPT_OK;
 }
 
@@ -35,5 +50,11 @@ static void flatten_backward(const incept_backward_args *args)
 const incept_op incept_op_flatten = {
     .name = "flatten", .min_inputs = 1, .max_inputs = 1, .in_place = 1,
     .infer = flatten_infer, .forward = incept_copy_forward,
+    .backward = flatten_backward,
+};
+
+const incept_op incept_op_reshape = {
+    .name = "reshape", .min_inputs = 1, .max_inputs = 1, .in_place = 1,
+    .infer = reshape_infer, .forward = incept_copy_forward,
     .backward = flatten_backward,
 };

@@ -78,6 +78,7 @@ extern const incept_op incept_op_lrn;
 extern const incept_op incept_op_concat;
 extern const incept_op incept_op_fc;
 extern const incept_op incept_op_flatten;
+extern const incept_op incept_op_reshape;
 extern const incept_op incept_op_dropout;
 extern const incept_op incept_op_softmax;
 extern const incept_op incept_op_pad;
