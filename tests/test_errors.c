@@ -254,6 +254,7 @@ int main(void)
     test_allocation_failures("models/tiny.incept");
     test_allocation_failures("tests/fixtures/opset13_same_upper.onnx");
     test_allocation_failures("tests/fixtures/opset13_torchvision_layout.onnx"); /* BN folding */
+    test_allocation_failures("tests/fixtures/opset13_fold_reshape.onnx");
     test_cli();
     test_train_export();
     test_kill_and_resume();

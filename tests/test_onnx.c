@@ -187,6 +187,7 @@ int main(void)
     fixture_case("opset13_same_upper", 3);
     fixture_case("opset13_torchvision_layout", 2);
     fixture_case("opset3_model_zoo_layout", 1);
+    fixture_case("opset13_fold_reshape", 2);
     test_bad_files();
     export_case("models/tiny.incept", 3);
     export_case("models/fashion.incept", 2);
