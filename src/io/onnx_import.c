@@ -63,6 +63,13 @@ static incept_status node_error(const importer *im, const Onnx__NodeProto *n, in
                        n->op_type ? n->op_type : "?", msg);
 }
 
+/* The name our graph gives an ONNX node (and the prefix of parameters computed for it): its
+ * name, else its first output's. */
+static const char *node_label(const Onnx__NodeProto *n)
+{
+    return n->name && *n->name ? n->name : n->output[0];
+}
+
 static binding *find_binding(importer *im, const char *name)
 {
     for (int i = im->n_bindings - 1; i >= 0; i--)
@@ -256,6 +263,15 @@ static incept_status weight_param(importer *im, const Onnx__NodeProto *n, size_t
 
 /* With the graph complete and its parameters allocated at their final size: each initializer
  * copied once, straight from the file into its parameter, transposed or scaled for Gemm. */
+/* The values a pending copy holds as they are stored: computed ones, or its initializer's. */
+static incept_status pending_floats(importer *im, const pending_copy *pc, float *dst, size_t count)
+{
+    if (pc->binding >= 0)
+        return binding_floats(im, &im->bindings[pc->binding], dst, count);
+    memcpy(dst, pc->values, count * sizeof(float));
+    return INCEPT_OK;
+}
+
 static incept_status copy_parameters(importer *im)
 {
     incept_status st = incept_graph_allocate_params(im->graph);
@@ -263,12 +279,8 @@ static incept_status copy_parameters(importer *im)
         const pending_copy *pc = &im->copies[i];
         const incept_param *p = &im->graph->params[pc->param];
         float *dst = incept_graph_param_data(im->graph, pc->param);
-        if (pc->binding < 0) {
-            memcpy(dst, pc->values, p->count * sizeof(float));
-            continue;
-        }
-        if ((st = binding_floats(im, &im->bindings[pc->binding], dst, p->count)))
-            break;
+        if ((st = pending_floats(im, pc, dst, p->count)) || pc->binding < 0)
+            continue; /* computed values are final */
         if (pc->transpose) {
             float *tmp = incept_malloc(p->count * sizeof(float));
             if (!tmp)
@@ -297,7 +309,7 @@ static incept_status copy_parameters(importer *im)
 static incept_status emit(importer *im, const Onnx__NodeProto *n, const char *op, const int *inputs,
                           int n_inputs, const incept_attrs *a, int weight, int bias, int rank)
 {
-    const char *name = n->name && *n->name ? n->name : n->output[0];
+    const char *name = node_label(n);
     int node;
     incept_status st = incept_graph_add_node(im->graph, op, name, inputs, n_inputs, a, weight, bias,
                                              n->output[0], &node);
@@ -393,8 +405,8 @@ static incept_status import_conv(importer *im, const Onnx__NodeProto *n)
     return emit(im, n, "conv", &x->value, 1, &a, weight, bias, 4);
 }
 
-static incept_status computed_param(importer *im, const char *name, float *values, int count,
-                                    int *param);
+static incept_status node_param(importer *im, const Onnx__NodeProto *n, const char *what,
+                                float *values, int count, int *param);
 static incept_status constant_floats(importer *im, const Onnx__NodeProto *n, size_t i, size_t *count,
                                      float **values);
 
@@ -436,9 +448,7 @@ static incept_status import_gemm(importer *im, const Onnx__NodeProto *n)
             for (int j = 0; j < m; j++)
                 values[j] = one[0] * beta;
             free(one);
-            char name[1024];
-            snprintf(name, sizeof name, "%s/bias", n->name && *n->name ? n->name : n->output[0]);
-            if ((st = computed_param(im, name, values, m, &bias)))
+            if ((st = node_param(im, n, "bias", values, m, &bias)))
                 return st;
         } else if ((st = weight_param(im, n, 2, 1, &m, 0, beta, &bias))) {
             return st;
@@ -517,6 +527,15 @@ static incept_status computed_param(importer *im, const char *name, float *value
     return INCEPT_OK;
 }
 
+/* A computed parameter of node n, named "<node>/<what>". */
+static incept_status node_param(importer *im, const Onnx__NodeProto *n, const char *what,
+                                float *values, int count, int *param)
+{
+    char name[1024];
+    snprintf(name, sizeof name, "%s/%s", node_label(n), what);
+    return computed_param(im, name, values, count, param);
+}
+
 /* The floats of a small constant input (a scalar or one value per channel), malloc'd into
  * *values; *values is NULL (and the status OK) when the input is not a constant. */
 static incept_status constant_floats(importer *im, const Onnx__NodeProto *n, size_t i, size_t *count,
@@ -541,17 +560,13 @@ static incept_status constant_floats(importer *im, const Onnx__NodeProto *n, siz
 static incept_status emit_affine(importer *im, const Onnx__NodeProto *n, binding *x, float *scale,
                                  int n_scale, float *shift, int n_shift)
 {
-    char name[1024];
     int weight, bias;
-    const char *base = n->name && *n->name ? n->name : n->output[0];
-    snprintf(name, sizeof name, "%s/scale", base);
-    incept_status st = computed_param(im, name, scale, n_scale, &weight);
+    incept_status st = node_param(im, n, "scale", scale, n_scale, &weight);
     if (st) {
         free(shift);
         return st;
     }
-    snprintf(name, sizeof name, "%s/shift", base);
-    if ((st = computed_param(im, name, shift, n_shift, &bias)))
+    if ((st = node_param(im, n, "shift", shift, n_shift, &bias)))
         return st;
     incept_attrs a = incept_attrs_default();
     return emit(im, n, "affine", &x->value, 1, &a, weight, bias, x->rank);
@@ -648,9 +663,7 @@ static int fold_into_conv(importer *im, const Onnx__NodeProto *n, binding *x, fl
             *st = INCEPT_ERR_NOMEM;
             return 1;
         }
-        if (bias->binding < 0)
-            memcpy(old, bias->values, sizeof(float) * (size_t)c);
-        else if ((*st = binding_floats(im, &im->bindings[bias->binding], old, (size_t)c))) {
+        if ((*st = pending_floats(im, bias, old, (size_t)c))) {
             free(old), free(scale), free(shift);
             return 1;
         }
@@ -668,10 +681,8 @@ static int fold_into_conv(importer *im, const Onnx__NodeProto *n, binding *x, fl
     for (int i = 0; i < im->n_bindings; i++) /* later readers of these initializers get copies */
         if (im->bindings[i].param == conv->weight || (conv->bias >= 0 && im->bindings[i].param == conv->bias))
             im->bindings[i].param = -1;
-    char name[1024];
-    snprintf(name, sizeof name, "%s/bias", n->name && *n->name ? n->name : n->output[0]);
     int new_bias;
-    if ((*st = computed_param(im, name, shift, c, &new_bias)))
+    if ((*st = node_param(im, n, "bias", shift, c, &new_bias)))
         return 1;
     g->nodes[producer].bias = new_bias;
     *st = bind(im, n->output[0], x->value, NULL, x->rank);
@@ -959,9 +970,10 @@ static incept_status import_node(importer *im, const Onnx__NodeProto *n)
             axis += x->rank;
         /* opset < 13 flattens to 2-D at `axis`: axis 1 is over C*H*W; the last axis is itself.
          * From 13 it is one axis; ours are ONNX's dims 1 to rank-1, stored as C, H, W. */
-        if (x->rank == 3 && (in->w != 1 || in->c == 1)) /* [N, H, W] from a Gather, not [N, C, H] */
-            return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "softmax of a rank-3 tensor that "
-                              "is not laid out as [N, C, H]");
+        int dims[3];
+        if (axis >= 1 && axis < x->rank && !onnx_sample_dims(im, x, dims))
+            return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "softmax of a tensor not laid out "
+                              "as [N, C, H, W] (a Gather's [N, H, W])");
         if (im->opset < 13 && axis == 1 && x->rank > 2)
             a.softmax_over_chw = 1;
         else if (axis >= 1 && axis < x->rank && (im->opset >= 13 || axis == x->rank - 1))
