@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "incept.h"
@@ -74,6 +75,14 @@ static float *tensor_values(const Onnx__TensorProto *t, size_t *count)
 
 typedef enum { CASE_PASS, CASE_FAIL, CASE_SKIP } outcome;
 
+static int is_initializer(const Onnx__GraphProto *g, const char *name)
+{
+    for (size_t k = 0; k < g->n_initializer; k++)
+        if (!strcmp(g->initializer[k]->name, name))
+            return 1;
+    return 0;
+}
+
 /* One test_data_set: the model with its extra inputs made initializers, run on input 0. */
 static outcome run_set(const char *dir, const char *set, char *why, size_t why_size, int threads)
 {
@@ -94,14 +103,16 @@ static outcome run_set(const char *dir, const char *set, char *why, size_t why_s
     Onnx__TensorProto **extra = calloc(g->n_input + 1, sizeof *extra);
     Onnx__TensorProto **inits = NULL;
     outcome result = CASE_FAIL;
+    Onnx__ValueInfoProto *data_input = NULL; /* the one input left a graph input */
     incept_model *m = NULL;
     float *x = NULL, *y = NULL, *want = NULL;
     size_t n_extra = 0;
+    if (!extra) {
+        snprintf(why, why_size, "out of memory");
+        goto done;
+    }
     for (size_t i = 0; i < g->n_input; i++) {
-        int is_init = 0;
-        for (size_t k = 0; k < g->n_initializer; k++)
-            is_init |= !strcmp(g->initializer[k]->name, g->input[i]->name);
-        if (is_init)
+        if (is_initializer(g, g->input[i]->name))
             continue;
         snprintf(path, sizeof path, "%s/%s/input_%zu.pb", dir, set, n_extra);
         Onnx__TensorProto *t = read_tensor(path);
@@ -110,11 +121,14 @@ static outcome run_set(const char *dir, const char *set, char *why, size_t why_s
             goto done;
         }
         if (n_extra == 0) {
-            input = t;
+            input = t, data_input = g->input[i];
         } else {
-            free(t->name);
-            t->name = strdup(g->input[i]->name);
             extra[n_extra - 1] = t;
+            free(t->name);
+            if (!(t->name = strdup(g->input[i]->name))) {
+                snprintf(why, why_size, "out of memory");
+                goto done;
+            }
         }
         n_extra++;
     }
@@ -142,36 +156,26 @@ static outcome run_set(const char *dir, const char *set, char *why, size_t why_s
     size_t old_n_inits = g->n_initializer, old_n_input = g->n_input;
     Onnx__ValueInfoProto **old_inputs = g->input;
     g->initializer = inits, g->n_initializer = old_n_inits + n_extra;
-    /* graph inputs: the first non-initializer input only */
-    Onnx__ValueInfoProto *keep[1];
-    for (size_t i = 0; i < old_n_input; i++) {
-        int is_init = 0;
-        for (size_t k = 0; k < old_n_inits; k++)
-            is_init |= !strcmp(old_inits[k]->name, old_inputs[i]->name);
-        if (!is_init) {
-            keep[0] = old_inputs[i];
-            break;
-        }
-    }
-    g->input = keep, g->n_input = 1;
+    g->input = &data_input, g->n_input = 1;
     size_t length = onnx__model_proto__get_packed_size(model);
     unsigned char *packed = malloc(length ? length : 1);
     if (packed)
         onnx__model_proto__pack(model, packed);
     g->initializer = old_inits, g->n_initializer = old_n_inits; /* give back what free expects */
     g->input = old_inputs, g->n_input = old_n_input;
-    char tmp[] = "/tmp/incept_onnx_test_XXXXXX";
-    int fd = packed ? mkstemp(tmp) : -1;
+    char model_path[] = "/tmp/incept_onnx_test_XXXXXX";
+    int fd = packed ? mkstemp(model_path) : -1;
     FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
+    if (fd >= 0 && !f)
+        close(fd);
     int written = f && fwrite(packed, 1, length, f) == length;
-    if (f)
-        fclose(f);
+    if (f && fclose(f) != 0)
+        written = 0;
     free(packed);
-    char model_path[64];
-    snprintf(model_path, sizeof model_path, "%s.onnx", tmp);
-    if (!written || rename(tmp, model_path) != 0) {
+    if (!written) {
         snprintf(why, why_size, "cannot write a temporary model");
-        remove(tmp);
+        if (fd >= 0)
+            remove(model_path);
         goto done;
     }
     incept_status st = incept_model_load_onnx(model_path, &m);
@@ -244,7 +248,9 @@ static int list(const char *dir, const char *prefix, char ***out)
                 break;
             names = grown;
         }
-        names[n++] = strdup(e->d_name);
+        if (!(names[n] = strdup(e->d_name)))
+            break;
+        n++;
     }
     if (d)
         closedir(d);
