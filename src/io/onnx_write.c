@@ -54,15 +54,24 @@ typedef struct {
     int counter;
 } writer;
 
-static Onnx__AttributeProto *attr_ints(writer *w, const char *name, const int64_t *v, int n)
+/* An attribute of the given name and type, its value still to set; NULL when out of memory. */
+static Onnx__AttributeProto *attr_new(writer *w, const char *name, Onnx__AttributeProto__AttributeType type)
 {
     Onnx__AttributeProto *a = take(w->mem, sizeof *a);
-    int64_t *ints = take(w->mem, sizeof(int64_t) * (size_t)n);
-    if (!a || !ints)
+    if (!a)
         return NULL;
     onnx__attribute_proto__init(a);
     a->name = text(w->mem, name);
-    a->has_type = 1, a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS;
+    a->has_type = 1, a->type = type;
+    return a;
+}
+
+static Onnx__AttributeProto *attr_ints(writer *w, const char *name, const int64_t *v, int n)
+{
+    Onnx__AttributeProto *a = attr_new(w, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS);
+    int64_t *ints = take(w->mem, sizeof(int64_t) * (size_t)n);
+    if (!a || !ints)
+        return NULL;
     memcpy(ints, v, sizeof(int64_t) * (size_t)n);
     a->ints = ints, a->n_ints = (size_t)n;
     return a;
@@ -70,25 +79,17 @@ static Onnx__AttributeProto *attr_ints(writer *w, const char *name, const int64_
 
 static Onnx__AttributeProto *attr_int(writer *w, const char *name, int64_t v)
 {
-    Onnx__AttributeProto *a = take(w->mem, sizeof *a);
-    if (!a)
-        return NULL;
-    onnx__attribute_proto__init(a);
-    a->name = text(w->mem, name);
-    a->has_type = 1, a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT;
-    a->has_i = 1, a->i = v;
+    Onnx__AttributeProto *a = attr_new(w, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT);
+    if (a)
+        a->has_i = 1, a->i = v;
     return a;
 }
 
 static Onnx__AttributeProto *attr_float(writer *w, const char *name, float v)
 {
-    Onnx__AttributeProto *a = take(w->mem, sizeof *a);
-    if (!a)
-        return NULL;
-    onnx__attribute_proto__init(a);
-    a->name = text(w->mem, name);
-    a->has_type = 1, a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT;
-    a->has_f = 1, a->f = v;
+    Onnx__AttributeProto *a = attr_new(w, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT);
+    if (a)
+        a->has_f = 1, a->f = v;
     return a;
 }
 
