@@ -771,6 +771,9 @@ static incept_status emit_reshape(importer *im, const Onnx__NodeProto *n, bindin
                                   int rank)
 {
     incept_attrs a = incept_attrs_default();
+    if (rank == 2) /* [N, features]: our flatten, or nothing from rank 2 */
+        return x->rank == 2 ? bind(im, n->output[0], x->value, NULL, 2)
+                            : emit(im, n, "flatten", &x->value, 1, &a, -1, -1, 2);
     a.shape[0] = rank;
     for (int i = 0; i < 3; i++)
         a.shape[i + 1] = i < rank - 1 ? (int)dims[i] : 1;
@@ -812,8 +815,8 @@ static incept_status import_unsqueeze(importer *im, const Onnx__NodeProto *n, bi
     return emit_reshape(im, n, x, out_dims, out_rank);
 }
 
-/* Reshape to [N, -1] (or [0, -1], or [N, C*H*W]): a flatten; other shapes that keep the batch:
- * a reshape. */
+/* Reshape to a shape that keeps the batch: [N, -1] (or [0, -1], or [N, C*H*W]) is a flatten,
+ * the others a reshape. */
 static incept_status import_reshape(importer *im, const Onnx__NodeProto *n, binding *x)
 {
     int64_t shape[8];
@@ -826,15 +829,10 @@ static incept_status import_reshape(importer *im, const Onnx__NodeProto *n, bind
     }
     const incept_value *v = &im->graph->values[x->value];
     long features = (long)v->c * v->h * v->w;
-    if (count == 2 && shape[0] == 0 && attr_int(n, "allowzero", 0) != 0) /* opset 14: a literal 0 */
-        return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "allowzero = 1 with a zero dimension");
-    if (count == 2 && (shape[1] == -1 || shape[1] == features)) {
-        incept_attrs a = incept_attrs_default();
-        if (x->rank == 2)
-            return bind(im, n->output[0], x->value, NULL, 2);
-        return emit(im, n, "flatten", &x->value, 1, &a, -1, -1, 2);
-    }
-    /* otherwise: any shape of rank 2 to 4 that keeps the batch (0 copies a dim, one -1 is inferred) */
+    for (long i = 0; i < count; i++) /* opset 14: with allowzero a 0 is a zero-sized dim */
+        if (shape[i] == 0 && attr_int(n, "allowzero", 0) != 0)
+            return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "allowzero = 1 with a zero dimension");
+    /* any shape of rank 2 to 4 that keeps the batch (0 copies a dim, one -1 is inferred) */
     int in_dims[3];
     long out_dims[3], known = 1;
     int infer_at = -1, ok = count >= 2 && count <= 4;
