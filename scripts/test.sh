@@ -7,13 +7,24 @@ cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 jobs=$(nproc 2>/dev/null || echo 2)
 
+# ctest does not print a skipped test's own message, so say here what will be skipped and why
+note_skips() {
+  [ -n "${INCEPT_REFERENCE_DIR:-}" ] || [ -d ../shared/reference ] ||
+    echo "test.sh: ../shared/reference is missing: test_reference will be SKIPPED (it compares with PyTorch's tensors there)"
+  [ -n "${ONNX_TESTDATA:-}" ] || [ -d /usr/share/libonnx-testdata/data/node ] ||
+    echo "test.sh: /usr/share/libonnx-testdata is missing: onnx_conformance will be SKIPPED"
+  return 0
+}
+
 echo "== release build (gcc, -Wall -Wextra -Werror) =="
 CC=gcc cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DINCEPT_WERROR=ON
 cmake --build build -j"$jobs"
+note_skips
 ctest --test-dir build --output-on-failure
 
 echo "== sanitizer build (clang, ASan + UBSan, -Werror) =="
 CC=clang cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DINCEPT_WERROR=ON -DINCEPT_SANITIZE=ON
 cmake --build build-asan -j"$jobs"
+note_skips
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   INCEPT_CLI="$PWD/build-asan/incept" ctest --test-dir build-asan --output-on-failure
