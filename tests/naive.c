@@ -63,6 +63,25 @@ void naive_maxpool(const float *x, int n, int c, int h, int w, const naive_windo
             }
 }
 
+void naive_maxpool_backward(const float *x, int n, int c, int h, int w, const naive_window *win,
+                            const float *dy, int oh, int ow, float *dx)
+{
+    for (int p = 0; p < n * c; p++)
+        for (int oy = 0; oy < oh; oy++)
+            for (int ox = 0; ox < ow; ox++) {
+                int best = -1; /* the first maximum in row-major window order */
+                for (int ky = 0; ky < win->kh; ky++)
+                    for (int kx = 0; kx < win->kw; kx++) {
+                        int iy = oy * win->sh - win->pt + ky, ix = ox * win->sw - win->pl + kx;
+                        if (iy >= 0 && iy < h && ix >= 0 && ix < w &&
+                            (best < 0 || x[(p * h + iy) * w + ix] > x[best]))
+                            best = (p * h + iy) * w + ix;
+                    }
+                if (best >= 0)
+                    dx[best] += dy[(p * oh + oy) * ow + ox];
+            }
+}
+
 void naive_avgpool(const float *x, int n, int c, int h, int w, const naive_window *win,
                    int count_include_pad, float *y, int oh, int ow)
 {

@@ -14,6 +14,9 @@ void naive_conv(const float *x, int n, int c, int h, int w, const float *weight,
                 int m, const naive_window *win, int relu, float *y, int oh, int ow);
 void naive_maxpool(const float *x, int n, int c, int h, int w, const naive_window *win, float *y,
                    int oh, int ow);
+/* Adds each output's gradient to the first maximum of its window (PyTorch's choice on ties). */
+void naive_maxpool_backward(const float *x, int n, int c, int h, int w, const naive_window *win,
+                            const float *dy, int oh, int ow, float *dx);
 void naive_avgpool(const float *x, int n, int c, int h, int w, const naive_window *win,
                    int count_include_pad, float *y, int oh, int ow);
 void naive_lrn(const float *x, int n, int c, int h, int w, int size, float alpha, float beta,

@@ -158,6 +158,46 @@ static void pool_case(const char *label, const char *op, int n, int c, int h, in
     free_single(&s);
 }
 
+/* Max pool backward against the naive loops, on inputs with many equal values (ties must go to
+ * the first maximum of each window) and a dx that already holds a gradient (backward adds). */
+static void maxpool_backward_case(const char *label, int n, int c, int h, int w, naive_window win,
+                                  int ceil_mode)
+{
+    incept_attrs a = incept_attrs_default();
+    a.kernel_h = win.kh, a.kernel_w = win.kw, a.stride_h = win.sh, a.stride_w = win.sw;
+    a.pad_top = win.pt, a.pad_left = win.pl, a.pad_bottom = win.pb, a.pad_right = win.pr;
+    a.ceil_mode = ceil_mode;
+    single s;
+    if (!run_single(&s, "maxpool", n, c, h, w, &a, 0, NULL, 0, (unsigned)(h * 5 + w)))
+        return;
+    size_t in_count = (size_t)n * c * h * w, out_count = (size_t)n * c * s.oh * s.ow;
+    for (size_t i = 0; i < in_count; i++) /* four levels: ties in nearly every window */
+        s.input[i] = (float)(int)(s.input[i] * 2.0f) * 0.5f;
+    CHECK_OK(incept_model_forward(s.model, s.input, n, s.output));
+    float *dy = malloc(out_count * sizeof(float)), *dx = malloc(in_count * sizeof(float));
+    float *expect = malloc(in_count * sizeof(float));
+    fill_random(dy, out_count, 7);
+    fill_random(dx, in_count, 8);
+    memcpy(expect, dx, in_count * sizeof(float));
+    naive_maxpool_backward(s.input, n, c, h, w, &win, dy, s.oh, s.ow, expect);
+    incept_tensor in = {s.input, n, c, h, w, (size_t)c * h * w};
+    incept_tensor out = {s.output, n, c, s.oh, s.ow, (size_t)c * s.oh * s.ow};
+    incept_tensor grad_out = out, grad_in = in;
+    grad_out.data = dy, grad_in.data = dx;
+    incept_backward_args args = {
+        .graph = &s.model->graph, .node = &s.model->graph.nodes[0], .inputs = &in,
+        .input_grads = &grad_in, .n_inputs = 1, .output = out, .output_grad = grad_out,
+        .threads = 2,
+    };
+    incept_op_maxpool.backward(&args);
+    float diff = max_abs_diff(dx, expect, in_count);
+    CHECK_MSG(diff < 1e-6f, "%s backward: max diff %g", label, (double)diff);
+    free(dy);
+    free(dx);
+    free(expect);
+    free_single(&s);
+}
+
 static void test_pools(void)
 {
     naive_window p3s2 = {3, 3, 2, 2, 0, 0, 0, 0, 1, 1, 1};
@@ -170,6 +210,16 @@ static void test_pools(void)
     naive_window asym = {3, 2, 2, 3, 1, 0, 2, 1, 1, 1, 1};
     pool_case("max asymmetric pads and strides", "maxpool", 1, 3, 9, 10, asym, 0, 0);
     pool_case("max asymmetric ceil", "maxpool", 1, 3, 9, 10, asym, 1, 0);
+    maxpool_backward_case("max 3x3/2 ceil 28", 2, 3, 28, 28, p3s2, 1);
+    maxpool_backward_case("max 3x3/2 floor 15", 1, 4, 15, 15, p3s2, 0);
+    maxpool_backward_case("max 3x3/1 pad 1 (Inception pool branch)", 2, 3, 7, 7, p3s1, 1);
+    maxpool_backward_case("max asymmetric pads and strides", 1, 3, 9, 10, asym, 0);
+    maxpool_backward_case("max asymmetric ceil", 2, 3, 9, 10, asym, 1);
+    naive_window s21 = {3, 3, 2, 1, 1, 0, 1, 2, 1, 1, 1};
+    maxpool_backward_case("max stride (2,1)", 1, 2, 8, 9, s21, 1);
+    maxpool_backward_case("max 3x3/2 on a plane past the strided path (80x80)", 1, 2, 160, 160,
+                          p3s2, 1);
+    maxpool_backward_case("max 3x3/1 pad 1 past the flat path (70x70)", 1, 2, 70, 70, p3s1, 1);
     naive_window a5s3 = {5, 5, 3, 3, 0, 0, 0, 0, 1, 1, 1};
     pool_case("avg 5x5/3 ceil 14 (aux head)", "avgpool", 2, 6, 14, 14, a5s3, 1, 1);
     pool_case("avg 5x5/3 ceil 13 (overhang)", "avgpool", 1, 6, 13, 13, a5s3, 1, 1);

@@ -128,8 +128,8 @@ struct incept_model {
     int keep_activations;
     int exact;             /* no Winograd or other reassociating transforms */
     int profiling;
-    double *node_seconds;  /* per node, summed over profiled passes */
-    int profiled_passes;
+    double *node_seconds;  /* per node forward, then per node backward, summed over passes */
+    int profiled_passes, profiled_backward_passes;
     /* The plan for `planned_batch` (0 = none yet). */
     int planned_batch;
     int planned_keep;
@@ -169,6 +169,8 @@ incept_status incept_model_plan(incept_model *m, int batch, int training);
 /* Runs the planned nodes forward on `input` (training: dropout drops with `seed`). */
 void incept_model_run_forward(incept_model *m, const float *input, int training,
                               unsigned long long seed);
+/* A monotonic clock in seconds, for the per-node profile. */
+double incept_now_seconds(void);
 /* Frees the plan's memory. */
 void incept_model_drop_plan(incept_model *m);
 /* Builds a fresh model around an already built graph (takes ownership, allocates its

@@ -85,7 +85,7 @@ incept_status incept_model_keep_activations(incept_model *m, int keep)
     return INCEPT_OK;
 }
 
-static double now_seconds(void)
+double incept_now_seconds(void)
 {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
@@ -107,13 +107,14 @@ incept_status incept_model_set_profiling(incept_model *m, int on)
     if (!m)
         return incept_fail(INCEPT_ERR_ARG, "no model");
     if (on && !m->node_seconds) {
-        m->node_seconds = incept_calloc((size_t)m->graph.n_nodes + 1, sizeof(double));
+        m->node_seconds = incept_calloc(2 * (size_t)m->graph.n_nodes + 1, sizeof(double));
         if (!m->node_seconds)
             return INCEPT_ERR_NOMEM;
     }
     if (on && m->node_seconds)
-        memset(m->node_seconds, 0, sizeof(double) * (size_t)m->graph.n_nodes);
+        memset(m->node_seconds, 0, sizeof(double) * 2 * (size_t)m->graph.n_nodes);
     m->profiled_passes = 0;
+    m->profiled_backward_passes = 0;
     m->profiling = on != 0;
     return INCEPT_OK;
 }
@@ -123,21 +124,42 @@ incept_status incept_model_profile_report(const incept_model *m, FILE *out)
     if (!m || !out || !m->node_seconds || !m->profiled_passes || !m->planned_batch)
         return incept_fail(INCEPT_ERR_ARG, "no profile: switch profiling on and run forward first");
     const incept_graph *g = &m->graph;
+    const double *backward = m->node_seconds + g->n_nodes; /* per node, when training was timed */
+    const int passes = m->profiled_passes, back_passes = m->profiled_backward_passes;
     double total = 0.0;
-    for (int p = 0; p < m->n_order; p++)
-        total += m->node_seconds[m->order[p]];
-    fprintf(out, "%-28s %-14s %10s %9s %7s\n", "layer", "op", "ms/pass", "GFLOP/s", "share");
+    for (int p = 0; p < m->n_order; p++) {
+        total += m->node_seconds[m->order[p]] / passes;
+        if (back_passes)
+            total += backward[m->order[p]] / back_passes;
+    }
+    if (back_passes)
+        fprintf(out, "%-28s %-14s %10s %10s %9s %7s\n", "layer", "op", "fwd ms", "bwd ms",
+                "GFLOP/s", "share");
+    else
+        fprintf(out, "%-28s %-14s %10s %9s %7s\n", "layer", "op", "ms/pass", "GFLOP/s", "share");
+    double forward_total = 0.0, backward_total = 0.0;
     for (int p = 0; p < m->n_order; p++) {
         const incept_node *n = &g->nodes[m->order[p]];
-        double seconds = m->node_seconds[m->order[p]] / m->profiled_passes;
+        double fwd = m->node_seconds[m->order[p]] / passes;
+        double bwd = back_passes ? backward[m->order[p]] / back_passes : 0.0;
+        forward_total += fwd, backward_total += bwd;
         long long macs = n->op->multiply_adds ? n->op->multiply_adds(g, n) : 0;
-        char rate[32] = "";
-        if (macs && seconds > 0)
-            snprintf(rate, sizeof rate, "%.1f", 2.0 * (double)macs * m->planned_batch / seconds * 1e-9);
-        fprintf(out, "%-28s %-14s %10.3f %9s %6.1f%%\n", n->name, n->op->name, seconds * 1e3, rate,
-                total > 0 ? 100.0 * m->node_seconds[m->order[p]] / total : 0.0);
+        char rate[32] = "", back[32] = "";
+        /* a training step does the forward's multiply-adds three times (forward, dX, dW) */
+        int work = back_passes ? 3 : 1;
+        if (macs && fwd + bwd > 0)
+            snprintf(rate, sizeof rate, "%.1f",
+                     2.0 * work * (double)macs * m->planned_batch / (fwd + bwd) * 1e-9);
+        if (back_passes)
+            snprintf(back, sizeof back, " %10.3f", bwd * 1e3);
+        fprintf(out, "%-28s %-14s %10.3f%s %9s %6.1f%%\n", n->name, n->op->name, fwd * 1e3, back,
+                rate, total > 0 ? 100.0 * (fwd + bwd) / total : 0.0);
     }
-    fprintf(out, "%-28s %-14s %10.3f\n", "total", "", total / m->profiled_passes * 1e3);
+    if (back_passes)
+        fprintf(out, "%-28s %-14s %10.3f %10.3f\n", "total", "", forward_total * 1e3,
+                backward_total * 1e3);
+    else
+        fprintf(out, "%-28s %-14s %10.3f\n", "total", "", forward_total * 1e3);
     fprintf(out, "memory: parameters %.1f MB, activations %.1f MB, workspace %.1f MB\n",
             (double)g->param_floats * 4e-6, (double)m->arena_floats * 4e-6,
             (double)m->workspace_floats * 4e-6);
@@ -151,7 +173,7 @@ void incept_model_run_forward(incept_model *m, const float *input, int training,
     m->views[g->input].data = (float *)input; /* ops never write their inputs */
     for (int p = 0; p < m->n_order; p++) {
         const incept_node *n = &g->nodes[m->order[p]];
-        double started = m->profiling ? now_seconds() : 0.0;
+        double started = m->profiling ? incept_now_seconds() : 0.0;
         for (int k = 0; k < n->n_inputs; k++)
             m->node_inputs[k] = m->views[n->inputs[k]];
         incept_op_args args = {
@@ -170,7 +192,7 @@ void incept_model_run_forward(incept_model *m, const float *input, int training,
         };
         n->op->forward(&args);
         if (m->profiling)
-            m->node_seconds[m->order[p]] += now_seconds() - started;
+            m->node_seconds[m->order[p]] += incept_now_seconds() - started;
     }
     m->profiled_passes += m->profiling;
 }

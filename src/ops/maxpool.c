@@ -1,6 +1,7 @@
 /* maxpool.c — 2-D max pooling with kernel, stride, asymmetric padding and ceil mode (ONNX
  * MaxPool, PyTorch max_pool2d). Padding never wins: windows take the max of real inputs only. */
 #include <float.h>
+#include <math.h>
 
 #include "core/cpu.h"
 #include "core/status.h"
@@ -170,6 +171,49 @@ static void maxpool_plane_backward(const float *x, const float *y, const float *
     }
 }
 
+/* One plane, strided windows (GoogLeNet's 3x3/2 pools): the winner of every window is found
+ * first, then each output's gradient goes to its winner's input. For each tap the values it
+ * reads are gathered into an output-shaped image (-inf where the tap falls in the padding), so
+ * the search runs over the whole plane in long vector loops. Strictly greater keeps the first
+ * of equal maxima in row-major window order, as the stride-1 path and PyTorch do. */
+INCEPT_VECTOR_CLONES
+static void maxpool_strided_backward(const float *x, const float *g, float *d, const incept_attrs *a,
+                                     int in_h, int in_w, int out_h, int out_w)
+{
+    const int plane = out_h * out_w, kw = a->kernel_w;
+    float tap[PLANE_LIMIT], best[PLANE_LIMIT];
+    int winner[PLANE_LIMIT]; /* the winning tap, ky * kw + kx */
+    for (int i = 0; i < plane; i++) {
+        best[i] = -INFINITY;
+        winner[i] = -1;
+    }
+    for (int ky = 0; ky < a->kernel_h; ky++)
+        for (int kx = 0; kx < kw; kx++) {
+            for (int oy = 0; oy < out_h; oy++) {
+                const int iy = oy * a->stride_h - a->pad_top + ky;
+                float *t = tap + oy * out_w;
+                for (int ox = 0; ox < out_w; ox++) {
+                    const int ix = ox * a->stride_w - a->pad_left + kx;
+                    t[ox] = iy >= 0 && iy < in_h && ix >= 0 && ix < in_w
+                                ? x[(size_t)iy * in_w + ix] : -INFINITY;
+                }
+            }
+            const int k = ky * kw + kx;
+            for (int i = 0; i < plane; i++) {
+                const int take = tap[i] > best[i];
+                best[i] = take ? tap[i] : best[i];
+                winner[i] = take ? k : winner[i];
+            }
+        }
+    for (int oy = 0, i = 0; oy < out_h; oy++)
+        for (int ox = 0; ox < out_w; ox++, i++)
+            if (winner[i] >= 0) {
+                const int iy = oy * a->stride_h - a->pad_top + winner[i] / kw;
+                const int ix = ox * a->stride_w - a->pad_left + winner[i] % kw;
+                d[(size_t)iy * in_w + ix] += g[i];
+            }
+}
+
 /* The same for a stride-1 window with the output as large as the input (the Inception pool
  * branch: 3x3, pad 1): the plane is one flat vector and each tap a fixed offset into it, with
  * `valid` masking the columns a horizontal shift would wrap into. Long loops: they vectorize
@@ -229,8 +273,12 @@ static void maxpool_backward(const incept_backward_args *args)
             maxpool_same_backward(x, y, g, d, open, valid, a, in->h, in->w);
             continue;
         }
-        if (out->w <= ROW_LIMIT) {
+        if (out->w <= ROW_LIMIT && a->stride_w == 1) {
             maxpool_plane_backward(x, y, g, d, a, in->h, in->w, out->h, out->w);
+            continue;
+        }
+        if ((size_t)out->h * out->w <= PLANE_LIMIT) {
+            maxpool_strided_backward(x, g, d, a, in->h, in->w, out->h, out->w);
             continue;
         }
         for (int oy = 0; oy < out->h; oy++) { /* very wide rows: window by window */

@@ -118,6 +118,7 @@ incept_status incept_model_train_step(incept_model *m, const float *input, const
 
     for (int p = m->n_order - 1; p >= 0; p--) {
         const incept_node *n = &g->nodes[m->order[p]];
+        double started = m->profiling ? incept_now_seconds() : 0.0;
         for (int k = 0; k < n->n_inputs; k++) {
             m->node_inputs[k] = m->views[n->inputs[k]];
             m->node_input_grads[k] = m->grad_views[n->inputs[k]];
@@ -142,7 +143,10 @@ incept_status incept_model_train_step(incept_model *m, const float *input, const
             .dropout_seed = seed ^ (0x9e3779b97f4a7c15ULL * (unsigned long long)(m->order[p] + 1)),
         };
         n->op->backward(&args);
+        if (m->profiling)
+            m->node_seconds[g->n_nodes + m->order[p]] += incept_now_seconds() - started;
     }
+    m->profiled_backward_passes += m->profiling;
     m->train_steps++;
     if (loss)
         *loss = (float)total;
