@@ -471,6 +471,73 @@ static void test_concat(void)
     incept_model_free(m);
 }
 
+/* Batch normalization against its definition: at inference with the running statistics; in a
+ * training forward with the batch's own (biased variance) and the running statistics moved by
+ * momentum 0.1 towards the batch's (unbiased variance), as PyTorch's BatchNorm2d does. */
+static void test_batchnorm(void)
+{
+    const int n = 3, c = 5, h = 4, w = 6, plane = h * w;
+    incept_model *m = NULL;
+    CHECK_OK(incept_model_parse_description("input x 5 4 6\nbatchnorm bn relu\n", "bn", &m));
+    if (!m)
+        return;
+    float *gamma, *beta, *mean, *var, x[3 * 5 * 4 * 6], y[3 * 5 * 4 * 6];
+    incept_model_param(m, 0, NULL, NULL, NULL, &gamma);
+    incept_model_param(m, 1, NULL, NULL, NULL, &beta);
+    incept_model_param(m, 2, NULL, NULL, NULL, &mean);
+    incept_model_param(m, 3, NULL, NULL, NULL, &var);
+    fill_random(gamma, c, 1);
+    fill_random(beta, c, 2);
+    fill_random(mean, c, 3);
+    fill_random(var, c, 4);
+    for (int k = 0; k < c; k++)
+        var[k] = 0.5f + var[k] * var[k], x[0] = 0.0f;
+    fill_random(x, sizeof x / sizeof x[0], 5);
+    for (size_t i = 0; i < sizeof x / sizeof x[0]; i++)
+        x[i] = 3.0f * x[i] + 1.0f; /* statistics far from (0, 1) */
+    CHECK_OK(incept_model_forward(m, x, n, y));
+    float worst = 0.0f;
+    for (int s = 0; s < n; s++)
+        for (int k = 0; k < c; k++)
+            for (int i = 0; i < plane; i++) {
+                float v = gamma[k] * (x[(s * c + k) * plane + i] - mean[k]) / sqrtf(var[k] + 1e-5f) +
+                          beta[k];
+                worst = fmaxf(worst, fabsf(y[(s * c + k) * plane + i] - (v > 0.0f ? v : 0.0f)));
+            }
+    CHECK_MSG(worst < 1e-5f, "batchnorm inference: max diff %g", (double)worst);
+
+    float old_mean[5], old_var[5];
+    memcpy(old_mean, mean, sizeof old_mean);
+    memcpy(old_var, var, sizeof old_var);
+    CHECK_OK(incept_model_plan(m, n, 1));
+    incept_model_run_forward(m, x, 1, 0, 0);
+    const incept_tensor *out = &m->views[m->graph.output];
+    float worst_y = 0.0f, worst_stats = 0.0f;
+    for (int k = 0; k < c; k++) {
+        double sum = 0.0, squares = 0.0, count = (double)n * plane;
+        for (int s = 0; s < n; s++)
+            for (int i = 0; i < plane; i++)
+                sum += x[(s * c + k) * plane + i];
+        double mu = sum / count;
+        for (int s = 0; s < n; s++)
+            for (int i = 0; i < plane; i++)
+                squares += (x[(s * c + k) * plane + i] - mu) * (x[(s * c + k) * plane + i] - mu);
+        double sigma2 = squares / count;
+        for (int s = 0; s < n; s++)
+            for (int i = 0; i < plane; i++) {
+                double v = gamma[k] * (x[(s * c + k) * plane + i] - mu) / sqrt(sigma2 + 1e-5) + beta[k];
+                float got = out->data[s * out->batch_stride + (size_t)k * plane + i];
+                worst_y = fmaxf(worst_y, fabsf(got - (float)(v > 0.0 ? v : 0.0)));
+            }
+        float expect_mean = 0.9f * old_mean[k] + 0.1f * (float)mu;
+        float expect_var = 0.9f * old_var[k] + 0.1f * (float)(squares / (count - 1.0));
+        worst_stats = fmaxf(worst_stats, fmaxf(fabsf(mean[k] - expect_mean), fabsf(var[k] - expect_var)));
+    }
+    CHECK_MSG(worst_y < 1e-5f, "batchnorm training forward: max diff %g", (double)worst_y);
+    CHECK_MSG(worst_stats < 1e-5f, "batchnorm running statistics: max diff %g", (double)worst_stats);
+    incept_model_free(m);
+}
+
 int main(void)
 {
     test_conv();
@@ -481,5 +548,6 @@ int main(void)
     test_softmax();
     test_elementwise();
     test_concat();
+    test_batchnorm();
     return test_summary("test_ops");
 }

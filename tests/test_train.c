@@ -126,6 +126,10 @@ static void test_op_gradients(void)
     gradient_check("fc hidden 7 relu", 3, 3, 3, 1e-3f);
     gradient_check("inception m 2 2 3 1 2 2", 3, 6, 6, 1e-3f); /* concat in place */
     gradient_check("inception m 2 0 3 0 2 0", 3, 5, 5, 1e-3f); /* the naive module */
+    gradient_check("batchnorm n", 3, 5, 4, 1e-2f);
+    gradient_check("batchnorm n relu", 3, 5, 4, 1e-3f);
+    gradient_check("conv mid 4 3x3 pad 1 relu bn", 3, 5, 5, 1e-3f);
+    gradient_check("conv a 4 1x1 bn\nconv b 4 3x3 pad 1 bn\nconcat m from a,b", 3, 5, 5, 1e-2f);
 }
 
 /* ---- the tiny Inception net against PyTorch -------------------------------------------- */
@@ -199,6 +203,63 @@ done:
     free(x);
     free(y);
     incept_model_free(m);
+}
+
+/* ---- batch normalization in training against PyTorch -------------------------------------- */
+
+/* tests/fixtures/bn_train.*: a small Inception net with every conv batch-normalized, two SGD
+ * steps by PyTorch (BatchNorm2d in training mode; make_batchnorm_fixture.py). The losses, every
+ * parameter and every running statistic afterwards must match. */
+static void test_batchnorm_fixture(void)
+{
+    const char *dir = "tests/fixtures";
+    incept_model *m = NULL, *expect = NULL;
+    CHECK_OK(incept_model_load("tests/fixtures/bn_train.incept", "tests/fixtures/bn_train.init.weights",
+                               &m));
+    CHECK_OK(incept_model_load("tests/fixtures/bn_train.incept",
+                               "tests/fixtures/bn_train.after.weights", &expect));
+    float *x = read_floats(dir, "bn_train.x.bin", 4 * 3 * 10 * 10);
+    float *y = read_floats(dir, "bn_train.y.bin", 4);
+    float *losses = read_floats(dir, "bn_train.loss.bin", 2);
+    if (!m || !expect || !x || !y || !losses)
+        goto done;
+    int labels[4];
+    for (int i = 0; i < 4; i++)
+        labels[i] = (int)y[i];
+    CHECK_OK(incept_model_set_training(m, 0.3f, 0, 0));
+    CHECK_OK(incept_model_set_exact(m, 1));
+    const incept_sgd sgd = {0.05f, 0.9f, 5e-4f, 1};
+    for (int step = 0; step < 2; step++) {
+        float loss;
+        CHECK_OK(incept_model_train_step(m, x, labels, 4, &loss));
+        CHECK_OK(incept_model_sgd_step(m, &sgd));
+        float err = fabsf(loss - losses[step]) / fabsf(losses[step]);
+        CHECK_MSG(err < 1e-5f, "batchnorm step %d: loss %.7f, PyTorch %.7f", step + 1, (double)loss,
+                  (double)losses[step]);
+    }
+    float worst = 0.0f;
+    const char *worst_name = "";
+    for (int p = 0; p < incept_model_param_count(m); p++) {
+        const char *name;
+        int nd, dims[4];
+        float *got, *want;
+        incept_model_param(m, p, &name, &nd, dims, &got);
+        incept_model_param(expect, p, NULL, NULL, NULL, &want);
+        size_t count = dims_count(nd, dims);
+        float e = max_abs_diff(got, want, count) / (max_abs(want, count) + 1e-12f);
+        if (e > worst)
+            worst = e, worst_name = name;
+    }
+    printf("batchnorm vs PyTorch after 2 steps: worst parameter/statistic error %.2g (%s)\n",
+           (double)worst, worst_name);
+    CHECK_MSG(worst < 1e-4f, "batchnorm after 2 steps: %s differs by %g relative", worst_name,
+              (double)worst);
+done:
+    free(x);
+    free(y);
+    free(losses);
+    incept_model_free(m);
+    incept_model_free(expect);
 }
 
 /* ---- GoogLeNet with both auxiliary classifiers against PyTorch ---------------------------- */
@@ -457,6 +518,7 @@ int main(void)
     test_op_gradients();
     test_averaging();
     test_checkpoint_resume();
+    test_batchnorm_fixture();
     const char *ref = reference_dir("test_train");
     if (ref) {
         test_tiny(ref);

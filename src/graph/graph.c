@@ -46,6 +46,9 @@ incept_attrs incept_attrs_default(void)
     a.alpha = 1e-4f;
     a.beta = 0.75f;
     a.bias = 1.0f;
+    a.epsilon = 1e-5f;
+    a.momentum = 0.1f;
+    a.running_mean = a.running_var = -1;
     return a;
 }
 

@@ -35,6 +35,8 @@ typedef struct {
     int softmax_axis;      /* else over one axis of NCHW: 1 = C (also 0, the default), 2 = H, 3 = W */
     int relu;              /* conv, fc: ReLU fused into the output */
     int shape[4];          /* reshape: the rank as ONNX sees it (2-4) and the per-sample C, H, W */
+    float epsilon, momentum;        /* batchnorm: variance epsilon, running-statistics momentum */
+    int running_mean, running_var;  /* batchnorm: their parameter indices (frozen), else -1 */
 } incept_attrs;
 
 /* Where a node sits in an Inception module, for the Table 1 summary. */
@@ -80,6 +82,7 @@ typedef struct {
      * export undoes both */
     int onnx_transposed;
     float onnx_scale;
+    int frozen; /* state, not trained (batch normalization's running statistics): SGD skips it */
 } incept_param;
 
 typedef struct {
@@ -166,8 +169,9 @@ struct incept_model {
  * For training: every node (auxiliary heads too), every activation kept, nothing in place,
  * and a gradient arena laid out like the activations. */
 incept_status incept_model_plan(incept_model *m, int batch, int training);
-/* Runs the planned nodes forward on `input` (training: dropout drops with `seed`). */
-void incept_model_run_forward(incept_model *m, const float *input, int training,
+/* Runs the planned nodes forward on `input`. training: the forward of a training step (batch
+ * normalization uses and updates batch statistics; with `dropout`, dropout drops with `seed`). */
+void incept_model_run_forward(incept_model *m, const float *input, int training, int dropout,
                               unsigned long long seed);
 /* A monotonic clock in seconds, for the per-node profile. */
 double incept_now_seconds(void);

@@ -166,7 +166,7 @@ incept_status incept_model_profile_report(const incept_model *m, FILE *out)
     return INCEPT_OK;
 }
 
-void incept_model_run_forward(incept_model *m, const float *input, int training,
+void incept_model_run_forward(incept_model *m, const float *input, int training, int dropout,
                               unsigned long long seed)
 {
     const incept_graph *g = &m->graph;
@@ -188,6 +188,7 @@ void incept_model_run_forward(incept_model *m, const float *input, int training,
             .threads = m->threads,
             .exact = m->exact,
             .training = training,
+            .dropout = training && dropout,
             .dropout_seed = seed ^ (0x9e3779b97f4a7c15ULL * (unsigned long long)(m->order[p] + 1)),
         };
         n->op->forward(&args);
@@ -204,7 +205,7 @@ incept_status incept_model_forward(incept_model *m, const float *input, int batc
     incept_status st = incept_model_plan(m, batch, 0);
     if (st)
         return st;
-    incept_model_run_forward(m, input, 0, 0);
+    incept_model_run_forward(m, input, 0, 0, 0);
     const incept_tensor *out = &m->views[m->graph.output];
     size_t per_sample = (size_t)out->c * out->h * out->w;
     for (int s = 0; s < batch; s++)
@@ -257,6 +258,16 @@ void incept_model_init_weights(incept_model *m, unsigned long long seed)
     const incept_graph *g = &m->graph;
     for (int i = 0; i < g->n_nodes; i++) {
         const incept_node *n = &g->nodes[i];
+        if (n->op == &incept_op_batchnorm) { /* the identity: scale 1, shift 0, N(0, 1) */
+            const float start[4] = {1.0f, 0.0f, 0.0f, 1.0f};
+            const int params[4] = {n->weight, n->bias, n->attrs.running_mean, n->attrs.running_var};
+            for (int k = 0; k < 4; k++) {
+                float *data = incept_graph_param_data(g, params[k]);
+                for (size_t j = 0; j < g->params[params[k]].count; j++)
+                    data[j] = start[k];
+            }
+            continue;
+        }
         if (n->weight >= 0) {
             const incept_param *p = &g->params[n->weight];
             size_t fan_in = p->count / (size_t)p->dims[0];

@@ -2,10 +2,13 @@
  *
  *   # comment
  *   input     data 3 224 224                       channels, height, width
- *   conv      conv1 64 7x7 stride 2 pad 3 relu     pad P or pad T,L,B,R
+ *   conv      conv1 64 7x7 stride 2 pad 3 relu     pad P or pad T,L,B,R; `bn`: batch norm
+ *                                                  after it (no conv bias, ReLU after the norm)
  *   maxpool   pool1 3x3 stride 2 ceil              avgpool too (exclude-pad)
  *   lrn       norm1 size 5 alpha 0.0001 beta 0.75 bias 1
  *   inception inception_3a 64 96 128 16 32 32      #1x1 #3x3red #3x3 #5x5red #5x5 poolproj
+ *                                                  [bn]: every conv batch-normalized
+ *   batchnorm bn1 [relu]                           batch normalization on its own
  *   aux       aux1 1000                            training-only classifier on the previous layer
  *   fc        classifier 1000 [relu]
  *   also: relu, flatten, dropout NAME RATIO, softmax [axis 1|2|3] (C, H or W; default C),
@@ -219,7 +222,7 @@ static incept_status resolve_inputs(line_ctx *l, parse_state *ps, int *inputs, i
 static incept_status parse_layer(line_ctx *l, parse_state *ps)
 {
     const char *kind = l->tokens[0];
-    incept_builder b = {ps->graph, NULL, 0};
+    incept_builder b = {ps->graph, NULL, 0, 0};
     incept_status st;
     if (l->n_tokens < 2)
         return syntax(l, "'%s' needs a name", kind);
@@ -253,6 +256,8 @@ static incept_status parse_layer(line_ctx *l, parse_state *ps)
     int pad[4] = {0, 0, 0, 0};
     incept_attrs a = incept_attrs_default();
 
+    if (strcmp(kind, "conv") == 0 || strcmp(kind, "inception") == 0 || strcmp(kind, "aux") == 0)
+        b.batchnorm = has_flag(l, "bn");
     if (strcmp(kind, "conv") == 0) {
         int channels, kh, kw, stride = 1;
         if ((st = positional_int(l, 2, "output channels", 1, &channels)) ||
@@ -316,6 +321,8 @@ static incept_status parse_layer(line_ctx *l, parse_state *ps)
         if (a.softmax_axis > 3)
             return syntax(l, "%s", "softmax axis is 1 (C), 2 (H) or 3 (W)");
         st = incept_build_op(&b, "softmax", name, &x, 1, &a, INCEPT_ROLE_NONE, &out);
+    } else if (strcmp(kind, "batchnorm") == 0) {
+        st = incept_build_batchnorm(&b, name, x, has_flag(l, "relu"), NULL, &out);
     } else if (strcmp(kind, "concat") == 0 || strcmp(kind, "relu") == 0 ||
                strcmp(kind, "flatten") == 0 ||
                strcmp(kind, "globalavgpool") == 0) {
@@ -323,7 +330,7 @@ static incept_status parse_layer(line_ctx *l, parse_state *ps)
     } else {
         return syntax(l, "unknown layer kind '%s' (expected input, conv, maxpool, avgpool, "
                          "globalavgpool, lrn, relu, inception, aux, fc, flatten, dropout, softmax, "
-                         "pad, concat or output)", kind);
+                         "pad, batchnorm, concat or output)", kind);
     }
     if (st)
         return incept_fail_prefix(st, "%s:%d: ", l->source, l->line);

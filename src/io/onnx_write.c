@@ -276,6 +276,15 @@ static incept_status write_node(writer *w, const incept_graph *g, const incept_n
         Onnx__AttributeProto *attrs[] = {attr_int(w, "axis", axis), NULL};
         ok = add_node(w, "Softmax", n->name, ins, out, attrs);
         rank[n->output] = rank[n->inputs[0]];
+    } else if (!strcmp(op, "batchnorm")) { /* inference form: the running statistics */
+        const char *ins[] = {in, g->params[n->weight].name, g->params[n->bias].name,
+                             g->params[a->running_mean].name, g->params[a->running_var].name, NULL};
+        Onnx__AttributeProto *attrs[] = {attr_float(w, "epsilon", a->epsilon),
+                                         attr_float(w, "momentum", 1.0f - a->momentum), NULL};
+        ok = add_param(w, g, n->weight) && add_param(w, g, n->bias) &&
+             add_param(w, g, a->running_mean) && add_param(w, g, a->running_var) &&
+             add_node(w, "BatchNormalization", n->name, ins, target, attrs);
+        rank[n->output] = rank[n->inputs[0]];
     } else if (!strcmp(op, "pad")) {
         const int64_t amounts[8] = {0, 0, a->pad_top, a->pad_left, 0, 0, a->pad_bottom, a->pad_right};
         const int64_t eight = 8, none = 0;
@@ -299,7 +308,7 @@ static incept_status write_node(writer *w, const incept_graph *g, const incept_n
         return incept_fail(INCEPT_ERR_UNSUPPORTED, "%s: node '%s': op '%s' has no ONNX export",
                            path, n->name, op);
     }
-    if (ok && a->relu && (!strcmp(op, "conv") || !strcmp(op, "fc"))) {
+    if (ok && a->relu && (!strcmp(op, "conv") || !strcmp(op, "fc") || !strcmp(op, "batchnorm"))) {
         const char *ins[] = {pre, NULL};
         snprintf(extra, sizeof extra, "%s/relu", n->name);
         ok = add_node(w, "Relu", extra, ins, out, NULL);

@@ -24,7 +24,7 @@ static const struct {
 incept_status incept_build_googlenet(incept_graph *g, int classes)
 {
     static const int none[4] = {0, 0, 0, 0}, one[4] = {1, 1, 1, 1}, three[4] = {3, 3, 3, 3};
-    incept_builder b = {g, NULL, 0};
+    incept_builder b = {g, NULL, 0, 0};
     incept_attrs lrn = incept_attrs_default(); /* size 5, alpha 1e-4, beta 0.75, bias 1 */
     incept_attrs drop = incept_attrs_default();
     drop.ratio = 0.4f;

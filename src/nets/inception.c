@@ -34,7 +34,7 @@ incept_status incept_build_inception(incept_builder *b, const char *name, int in
         return incept_fail(INCEPT_ERR_ARG, "%s: widths must not be negative", name);
     if ((w->n3x3_reduce && !w->n3x3) || (w->n5x5_reduce && !w->n5x5))
         return incept_fail(INCEPT_ERR_ARG, "%s: a reduction without its convolution", name);
-    incept_builder module = {b->graph, name, b->aux};
+    incept_builder module = {b->graph, name, b->aux, b->batchnorm};
     int branches[4], n = 0;
     char layer[512];
     const int pool_pad[4] = {1, 1, 1, 1};
@@ -72,7 +72,7 @@ incept_status incept_build_inception(incept_builder *b, const char *name, int in
 incept_status incept_build_aux_classifier(incept_builder *b, const char *name, int input,
                                           int classes, int *out)
 {
-    incept_builder head = {b->graph, name, 1};
+    incept_builder head = {b->graph, name, 1, b->batchnorm};
     char layer[512];
     int x;
     incept_status st;

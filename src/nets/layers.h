@@ -11,12 +11,19 @@ typedef struct {
     incept_graph *graph;
     const char *group; /* module or head name, or NULL */
     int aux;           /* nodes belong to a training-only head */
+    int batchnorm;     /* convolutions are followed by batch normalization */
 } incept_builder;
 
-/* Convolution with bias; pad is (top, left, bottom, right). */
+/* Convolution with bias; pad is (top, left, bottom, right). With b->batchnorm: the convolution
+ * NAME (no bias, its output named NAME/conv) then batch normalization NAME/bn, with the ReLU,
+ * whose output is NAME, as torchvision's BasicConv2d. */
 incept_status incept_build_conv(incept_builder *b, const char *name, int input, int out_channels,
                                 int kernel_h, int kernel_w, int stride, const int pad[4], int relu,
                                 incept_role role, int *out);
+/* Batch normalization of `input` (params NAME.weight/.bias/.running_mean/.running_var), its
+ * output named output_name (NAME when NULL). */
+incept_status incept_build_batchnorm(incept_builder *b, const char *name, int input, int relu,
+                                     const char *output_name, int *out);
 /* "maxpool" or "avgpool"; pad is (top, left, bottom, right). */
 incept_status incept_build_pool(incept_builder *b, const char *op, const char *name, int input,
                                 int kernel, int stride, const int pad[4], int ceil_mode,

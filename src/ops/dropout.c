@@ -11,7 +11,7 @@ void incept_copy_forward(const incept_op_args *args);
 static void dropout_forward(const incept_op_args *args)
 {
     const float ratio = args->node->attrs.ratio;
-    if (!args->training || ratio == 0.0f) {
+    if (!args->training || !args->dropout || ratio == 0.0f) {
         incept_copy_forward(args);
         return;
     }

@@ -26,7 +26,8 @@ typedef struct {
     float *workspace;           /* at least workspace_floats(...) floats */
     int threads;
     int exact;    /* no reassociating algorithms (Winograd) */
-    int training; /* dropout drops (with the mask of dropout_seed) */
+    int training; /* a training step's forward: batch statistics (batchnorm), dropout if asked */
+    int dropout;  /* dropout drops (with the mask of dropout_seed); only when training */
     unsigned long long dropout_seed;
 } incept_op_args;
 
@@ -84,6 +85,7 @@ extern const incept_op incept_op_softmax;
 extern const incept_op incept_op_pad;
 extern const incept_op incept_op_channels;
 extern const incept_op incept_op_affine;
+extern const incept_op incept_op_batchnorm;
 extern const incept_op incept_op_add;
 
 /* Output length of a sliding window along one axis, as PyTorch and ONNX define it (floor or

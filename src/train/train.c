@@ -108,7 +108,7 @@ incept_status incept_model_train_step(incept_model *m, const float *input, const
         return INCEPT_ERR_NOMEM;
 
     unsigned long long seed = m->train_seed * 0x2545f4914f6cdd1dULL + m->train_steps;
-    incept_model_run_forward(m, input, !m->dropout_off, seed);
+    incept_model_run_forward(m, input, 1, !m->dropout_off, seed);
     memset(m->grad_arena, 0, sizeof(float) * m->arena_floats);
     memset(m->param_grads, 0, sizeof(float) * g->param_floats);
     double total = 0.0;
@@ -201,6 +201,8 @@ incept_status incept_model_sgd_step(incept_model *m, const incept_sgd *sgd)
     }
     for (int i = 0; i < g->n_params; i++) {
         const incept_param *p = &g->params[i];
+        if (p->frozen)
+            continue;
         float decay = p->ndim == 1 && !sgd->decay_biases ? 0.0f : sgd->weight_decay;
         float *w = g->param_data + p->offset, *v = m->momentum + p->offset;
         const float *grad = m->param_grads + p->offset;
