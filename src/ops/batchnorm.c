@@ -12,6 +12,7 @@
  * the batch statistics from the kept input rather than keeping them. */
 #include <math.h>
 
+#include "core/cpu.h"
 #include "core/status.h"
 #include "ops/op.h"
 
@@ -34,44 +35,94 @@ static incept_status batchnorm_infer(const incept_graph *g, const incept_node *n
     return INCEPT_OK;
 }
 
-/* Mean and biased variance of channel ch over the batch and the plane (two passes). */
-static void channel_stats(const incept_tensor *t, int ch, double *mean, double *var)
+/* Sums over one plane, shifted by k (the channel's first value) so the variance does not lose
+ * its digits to a large mean: n, sum (x - k), sum (x - k)^2. */
+INCEPT_VECTOR_CLONES
+static void plane_moments(const float *restrict x, size_t n, float k, float *s1, float *s2)
 {
-    const size_t plane = (size_t)t->h * t->w;
-    double sum = 0.0;
-    for (int s = 0; s < t->n; s++) {
-        const float *x = t->data + s * t->batch_stride + ch * plane;
-        float part = 0.0f;
-        for (size_t i = 0; i < plane; i++)
-            part += x[i];
-        sum += part;
+    float a = 0.0f, b = 0.0f;
+#pragma omp simd reduction(+ : a, b)
+    for (size_t i = 0; i < n; i++) {
+        float d = x[i] - k;
+        a += d;
+        b += d * d;
     }
-    const double count = (double)t->n * plane, m = sum / count;
-    double squares = 0.0;
-    for (int s = 0; s < t->n; s++) {
-        const float *x = t->data + s * t->batch_stride + ch * plane;
-        const float mf = (float)m;
-        float part = 0.0f;
-        for (size_t i = 0; i < plane; i++)
-            part += (x[i] - mf) * (x[i] - mf);
-        squares += part;
-    }
-    *mean = m;
-    *var = squares / count;
+    *s1 = a, *s2 = b;
 }
 
-/* y = x * scale + shift over one channel of every sample, then the ReLU if asked. */
-static void scale_shift(const incept_tensor *in, const incept_tensor *out, int ch, float scale,
-                        float shift, int relu)
+/* The same with the gradient g (dy, zero where the fused ReLU was off): sum g, sum g (x - k). */
+INCEPT_VECTOR_CLONES
+static void plane_grad_moments(const float *restrict x, const float *restrict y,
+                               const float *restrict dy, size_t n, float k, int relu, float *s1,
+                               float *s2, float *g1, float *gx)
 {
-    const size_t plane = (size_t)in->h * in->w;
-    for (int s = 0; s < in->n; s++) {
-        const float *x = in->data + s * in->batch_stride + ch * plane;
-        float *y = out->data + s * out->batch_stride + ch * plane;
-        for (size_t i = 0; i < plane; i++) {
-            float v = x[i] * scale + shift;
-            y[i] = relu && v < 0.0f ? 0.0f : v;
-        }
+    float a = 0.0f, b = 0.0f, c = 0.0f, e = 0.0f;
+    const float floor = relu ? 0.0f : -INFINITY; /* the ReLU let y through: one select */
+#pragma omp simd reduction(+ : a, b, c, e)
+    for (size_t i = 0; i < n; i++) {
+        float d = x[i] - k, g = y[i] > floor ? dy[i] : 0.0f;
+        a += d;
+        b += d * d;
+        c += g;
+        e += g * d;
+    }
+    *s1 = a, *s2 = b, *g1 = c, *gx = e;
+}
+
+INCEPT_VECTOR_CLONES
+static void plane_scale_shift(const float *restrict x, float *y, size_t n, float scale,
+                              float shift, int relu)
+{
+    for (size_t i = 0; i < n; i++) { /* y may be x (in place at inference) */
+        float v = x[i] * scale + shift;
+        y[i] = relu && v < 0.0f ? 0.0f : v;
+    }
+}
+
+/* dx += a * g + b * x + c, g being dy masked by the ReLU. */
+INCEPT_VECTOR_CLONES
+static void plane_input_grad(const float *restrict x, const float *restrict y,
+                             const float *restrict dy, float *restrict dx, size_t n, int relu,
+                             float a, float b, float c)
+{
+    const float floor = relu ? 0.0f : -INFINITY;
+    for (size_t i = 0; i < n; i++) {
+        float g = y[i] > floor ? dy[i] : 0.0f;
+        dx[i] += a * g + b * x[i] + c;
+    }
+}
+
+static const float *plane_of(const incept_tensor *t, int s, int ch)
+{
+    return t->data + s * t->batch_stride + (size_t)ch * t->h * t->w;
+}
+
+/* Mean and biased variance of channel ch over the batch and the plane; with the gradient given,
+ * also sum g and sum g (x - mean) (g = dy masked by the ReLU where `y` is off). */
+static void channel_moments(const incept_tensor *x, const incept_tensor *y,
+                            const incept_tensor *dy, int relu, int ch, double *mean, double *var,
+                            double *sum_g, double *sum_gx)
+{
+    const size_t plane = (size_t)x->h * x->w;
+    const float k = plane_of(x, 0, ch)[0];
+    double s1 = 0.0, s2 = 0.0, g1 = 0.0, gx = 0.0;
+    for (int s = 0; s < x->n; s++) {
+        float a, b, c = 0.0f, e = 0.0f;
+        if (dy)
+            plane_grad_moments(plane_of(x, s, ch), plane_of(y, s, ch), plane_of(dy, s, ch), plane,
+                               k, relu, &a, &b, &c, &e);
+        else
+            plane_moments(plane_of(x, s, ch), plane, k, &a, &b);
+        s1 += a, s2 += b, g1 += c, gx += e;
+    }
+    const double count = (double)x->n * plane, shifted_mean = s1 / count;
+    *mean = k + shifted_mean;
+    *var = s2 / count - shifted_mean * shifted_mean;
+    if (*var < 0.0)
+        *var = 0.0;
+    if (dy) { /* sum g (x - mean) = sum g (x - k) - (mean - k) sum g */
+        *sum_g = g1;
+        *sum_gx = gx - shifted_mean * g1;
     }
 }
 
@@ -83,12 +134,13 @@ static void batchnorm_forward(const incept_op_args *args)
     const incept_graph *g = args->graph;
     float *running_mean = incept_graph_param_data(g, a->running_mean);
     float *running_var = incept_graph_param_data(g, a->running_var);
-    const double count = (double)in->n * in->h * in->w;
+    const size_t plane = (size_t)in->h * in->w;
+    const double count = (double)in->n * plane;
 #pragma omp parallel for num_threads(args->threads) schedule(static)
     for (int ch = 0; ch < in->c; ch++) {
         double mean, var;
         if (args->training) {
-            channel_stats(in, ch, &mean, &var);
+            channel_moments(in, NULL, NULL, 0, ch, &mean, &var, NULL, NULL);
             const float m = a->momentum;
             double unbiased = count > 1.0 ? var * count / (count - 1.0) : var;
             running_mean[ch] = (1.0f - m) * running_mean[ch] + m * (float)mean;
@@ -98,12 +150,16 @@ static void batchnorm_forward(const incept_op_args *args)
             var = running_var[ch];
         }
         const float scale = (float)(args->weight[ch] / sqrt(var + a->epsilon));
-        scale_shift(in, out, ch, scale, args->bias[ch] - (float)mean * scale, a->relu);
+        const float shift = args->bias[ch] - (float)mean * scale;
+        for (int s = 0; s < in->n; s++)
+            plane_scale_shift(plane_of(in, s, ch), (float *)plane_of(out, s, ch), plane, scale,
+                              shift, a->relu);
     }
 }
 
 /* With x^ = (x - mean) / std over the batch and g = dy (masked by the ReLU):
- *   dgamma = sum g x^,  dbeta = sum g,  dx = gamma / std * (g - mean(g) - x^ mean(g x^)). */
+ *   dgamma = sum g x^,  dbeta = sum g,  dx = gamma / std * (g - mean(g) - x^ mean(g x^)),
+ * the last written as a * g + b * x + c for one pass over the plane. */
 static void batchnorm_backward(const incept_backward_args *args)
 {
     const incept_node *n = args->node;
@@ -112,43 +168,21 @@ static void batchnorm_backward(const incept_backward_args *args)
     const incept_tensor *dx = &args->input_grads[0];
     const size_t plane = (size_t)in->h * in->w;
     const double count = (double)in->n * plane;
-    const int relu = a->relu;
 #pragma omp parallel for num_threads(args->threads) schedule(static)
     for (int ch = 0; ch < in->c; ch++) {
-        double mean, var;
-        channel_stats(in, ch, &mean, &var);
-        const float mf = (float)mean, inv_std = (float)(1.0 / sqrt(var + a->epsilon));
-        double sum_g = 0.0, sum_gx = 0.0;
-        for (int s = 0; s < in->n; s++) {
-            const float *x = in->data + s * in->batch_stride + ch * plane;
-            const float *y = out->data + s * out->batch_stride + ch * plane;
-            const float *gy = dy->data + s * dy->batch_stride + ch * plane;
-            float part_g = 0.0f, part_gx = 0.0f;
-            for (size_t i = 0; i < plane; i++) {
-                float gi = relu && y[i] <= 0.0f ? 0.0f : gy[i];
-                part_g += gi;
-                part_gx += gi * (x[i] - mf);
-            }
-            sum_g += part_g;
-            sum_gx += part_gx;
-        }
+        double mean, var, sum_g = 0.0, sum_gx = 0.0;
+        channel_moments(in, out, dy, a->relu, ch, &mean, &var, &sum_g, &sum_gx);
+        const double inv_std = 1.0 / sqrt(var + a->epsilon);
         sum_gx *= inv_std; /* sum g x^ */
         args->weight_grad[ch] += (float)sum_gx;
         args->bias_grad[ch] += (float)sum_g;
         if (!dx->data)
             continue;
-        const float k = args->weight[ch] * inv_std, mean_g = (float)(sum_g / count);
-        const float mean_gx = (float)(sum_gx / count);
-        for (int s = 0; s < in->n; s++) {
-            const float *x = in->data + s * in->batch_stride + ch * plane;
-            const float *y = out->data + s * out->batch_stride + ch * plane;
-            const float *gy = dy->data + s * dy->batch_stride + ch * plane;
-            float *d = dx->data + s * dx->batch_stride + ch * plane;
-            for (size_t i = 0; i < plane; i++) {
-                float gi = relu && y[i] <= 0.0f ? 0.0f : gy[i];
-                d[i] += k * (gi - mean_g - (x[i] - mf) * inv_std * mean_gx);
-            }
-        }
+        const double k = args->weight[ch] * inv_std, b = -k * inv_std * sum_gx / count;
+        const float c = (float)(-k * sum_g / count - b * mean);
+        for (int s = 0; s < in->n; s++)
+            plane_input_grad(plane_of(in, s, ch), plane_of(out, s, ch), plane_of(dy, s, ch),
+                             (float *)plane_of(dx, s, ch), plane, a->relu, (float)k, (float)b, c);
     }
 }
 
