@@ -113,6 +113,7 @@ static void test_conv(void)
 {
     naive_window w3 = {3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1};
     conv_case("3x3 pad 1, batch 2", 2, 5, 9, 9, 7, w3, 0, 1);
+    conv_case("3x3 pad 1, batch 5 (GEMMs over 3 and 2 images)", 5, 4, 9, 9, 6, w3, 1, 1);
     conv_case("3x3 pad 1 relu", 1, 12, 6, 7, 9, w3, 1, 1);
     naive_window w7 = {7, 7, 2, 2, 3, 3, 3, 3, 1, 1, 1};
     conv_case("7x7/2 pad 3", 1, 3, 15, 15, 10, w7, 1, 1);

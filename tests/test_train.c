@@ -132,6 +132,51 @@ static void test_op_gradients(void)
     gradient_check("conv a 4 1x1 bn\nconv b 4 3x3 pad 1 bn\nconcat m from a,b", 3, 5, 5, 1e-2f);
 }
 
+/* Small planes put several samples' columns into one GEMM (3 and 2 of a batch of 5 for 9x9):
+ * the batch's gradients must equal the mean of the gradients one sample at a time. */
+static void test_chunked_backward(void)
+{
+    const char *line = "conv mid 6 3x3 pad 1 relu\nconv wide 4 5x5 pad 2";
+    incept_model *m = probe_model(line, 3, 9, 9);
+    CHECK_MSG(m != NULL, "%s builds", line);
+    if (!m)
+        return;
+    int labels[5] = {0, 3, 1, 2, 3}, n_params = incept_model_param_count(m);
+    size_t per_sample = 3 * 9 * 9;
+    float x[5 * 3 * 9 * 9], loss;
+    fill_random(x, 5 * per_sample, 21);
+    CHECK_OK(incept_model_train_step(m, x, labels, 5, &loss));
+    float **batch = calloc((size_t)n_params, sizeof(float *)), worst = 0.0f;
+    size_t *counts = calloc((size_t)n_params, sizeof(size_t));
+    for (int p = 0; p < n_params; p++) {
+        int nd, dims[4];
+        const float *grad;
+        incept_model_param(m, p, NULL, &nd, dims, NULL);
+        counts[p] = dims_count(nd, dims);
+        CHECK_OK(incept_model_param_grad(m, p, &grad));
+        batch[p] = calloc(counts[p], sizeof(float));
+        for (size_t i = 0; i < counts[p]; i++)
+            batch[p][i] = 5.0f * grad[i]; /* the loss is the batch mean */
+    }
+    for (int s = 0; s < 5; s++) {
+        CHECK_OK(incept_model_train_step(m, x + s * per_sample, labels + s, 1, &loss));
+        for (int p = 0; p < n_params; p++) {
+            const float *grad;
+            CHECK_OK(incept_model_param_grad(m, p, &grad));
+            for (size_t i = 0; i < counts[p]; i++)
+                batch[p][i] -= grad[i];
+        }
+    }
+    for (int p = 0; p < n_params; p++) {
+        worst = fmaxf(worst, max_abs(batch[p], counts[p]));
+        free(batch[p]);
+    }
+    CHECK_MSG(worst < 1e-4f, "batch gradients differ from the per-sample sum by %g", (double)worst);
+    free(batch);
+    free(counts);
+    incept_model_free(m);
+}
+
 /* ---- the tiny Inception net against PyTorch -------------------------------------------- */
 
 /* max |a - b| / max |b| over a named reference tensor. */
@@ -516,6 +561,7 @@ static void test_checkpoint_resume(void)
 int main(void)
 {
     test_op_gradients();
+    test_chunked_backward();
     test_averaging();
     test_checkpoint_resume();
     test_batchnorm_fixture();

@@ -9,12 +9,21 @@
 #include "core/cpu.h"
 #include "kernels/kernels.h"
 
+static int images_of(const incept_im2col *g) { return g->images > 1 ? g->images : 1; }
+
 /* Values of row (c, ky, kx) for columns [j, j + count), into out. */
 static inline void unfold_row(const incept_im2col *g, int c, int ky, int kx, int j, int count, float *out)
 {
-    const float *plane = g->input + (size_t)c * g->in_h * g->in_w;
+    const int per_image = g->out_h * g->out_w;
+    const float *plane = g->input + (size_t)c * g->in_h * g->in_w +
+                         (size_t)(j / per_image) * g->image_stride;
+    j %= per_image;
     int oy = j / g->out_w, ox = j % g->out_w;
     while (count > 0) {
+        if (oy == g->out_h) { /* on to the next image */
+            oy = 0;
+            plane += g->image_stride;
+        }
         int run = g->out_w - ox < count ? g->out_w - ox : count;
         int iy = oy * g->stride_h - g->pad_top + ky * g->dilation_h;
         if (iy < 0 || iy >= g->in_h) {
@@ -88,16 +97,17 @@ void incept_im2col_pack(const incept_im2col *g, int k0, int kc, int j0, int j1, 
 
 void incept_im2col_dense(const incept_im2col *g, float *col)
 {
-    const int taps = g->kernel_h * g->kernel_w, n = g->out_h * g->out_w;
+    const int taps = g->kernel_h * g->kernel_w, n = g->out_h * g->out_w * images_of(g);
     for (int k = 0; k < g->channels * taps; k++) {
         int tap = k % taps;
         unfold_row(g, k / taps, tap / g->kernel_w, tap % g->kernel_w, 0, n, col + (size_t)k * n);
     }
 }
 
-void incept_col2im_add(const incept_im2col *g, const float *col, float *image)
+/* One image's part of the columns (rows n apart) folded back into its planes. */
+static void col2im_image(const incept_im2col *g, const float *col, int n, float *image)
 {
-    const int taps = g->kernel_h * g->kernel_w, n = g->out_h * g->out_w;
+    const int taps = g->kernel_h * g->kernel_w;
     for (int c = 0; c < g->channels; c++) {
         float *plane = image + (size_t)c * g->in_h * g->in_w;
         for (int tap = 0; tap < taps; tap++) {
@@ -115,4 +125,11 @@ void incept_col2im_add(const incept_im2col *g, const float *col, float *image)
             }
         }
     }
+}
+
+void incept_col2im_add(const incept_im2col *g, const float *col, float *image)
+{
+    const int per_image = g->out_h * g->out_w, n = per_image * images_of(g);
+    for (int i = 0; i < images_of(g); i++)
+        col2im_image(g, col + (size_t)i * per_image, n, image + (size_t)i * g->image_stride);
 }

@@ -21,13 +21,16 @@ void incept_gemm_bt(int threads, int m, int n, int k, const float *a, int lda, c
 void incept_gemm_accumulate(int threads, int m, int n, int k, const float *a, int lda, const float *b,
                             int ldb, int b_transposed, float *c, int ldc, float *workspace);
 
-/* A convolution's input seen as the im2col matrix B[K, N] of one image and group: row
- * k = (c*kernel_h + ky)*kernel_w + kx, column n = oy*out_w + ox. */
+/* A convolution's input seen as the im2col matrix B[K, N] of one group of `images` images side
+ * by side: row k = (c*kernel_h + ky)*kernel_w + kx, column n = (i*out_h + oy)*out_w + ox for
+ * image i (images 0 means 1). Image i's channels start at input + i * image_stride. */
 typedef struct {
-    const float *input; /* channels x in_h x in_w */
+    const float *input; /* channels x in_h x in_w per image */
     int channels, in_h, in_w;
     int kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left, dilation_h, dilation_w;
     int out_h, out_w;
+    int images;
+    size_t image_stride;
 } incept_im2col;
 
 /* incept_gemm with B = the im2col matrix of `conv`, unfolded panel by panel as the GEMM packs
@@ -35,9 +38,10 @@ typedef struct {
 void incept_gemm_conv(int threads, int m, int n, int k, const float *a, int lda,
                       const incept_im2col *conv, float *c, int ldc, const float *bias, int relu,
                       float *workspace);
-/* The whole im2col matrix of one image, dense: col[K][N]. */
+/* The whole im2col matrix, dense: col[K][N]. */
 void incept_im2col_dense(const incept_im2col *conv, float *col);
-/* The adjoint: image += the columns folded back (every tap adds into the pixel it read). */
+/* The adjoint: the images (at `image`, image_stride apart) += the columns folded back (every
+ * tap adds into the pixel it read). */
 void incept_col2im_add(const incept_im2col *conv, const float *col, float *image);
 /* Packs rows [k0, k0+kc) and columns [j0, j1) of the im2col matrix into panels of nr columns
  * (for each row, nr values; zeros past j1). */

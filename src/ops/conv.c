@@ -98,12 +98,40 @@ static int conv_winograd_tile(const incept_attrs *a, int batch, int out_h, int o
  * otherwise the threads split each GEMM's output channels. */
 static int conv_threads_per_sample(int batch, int threads) { return batch >= threads ? 1 : threads; }
 
-static size_t conv_gemm_floats(const incept_graph *g, const incept_node *n, int threads)
+/* Samples per GEMM when threads take whole samples: a 7x7 or 14x14 plane alone makes a GEMM too
+ * narrow to run near the machine's peak, so several images' columns go side by side (the
+ * im2col matrix of `images` images). Set by the plane alone, so no result depends on the
+ * thread count. Measured (Fashion-MNIST net, batch 128): 7x7 3x3/5x5 backward 25-45% faster,
+ * 14x14 planes no better (so they stay alone), pointwise slower (the copies cost more). */
+#define CHUNK_COLUMNS 256
+static int conv_chunk(const incept_attrs *a, int plane, int batch)
+{
+    if (conv_is_pointwise(a)) /* its B is the input itself: chunks would only add copies */
+        return 1;
+    int chunk = plane < CHUNK_COLUMNS ? CHUNK_COLUMNS / plane : 1;
+    return chunk < batch ? chunk : batch;
+}
+
+static incept_im2col conv_geometry(const incept_attrs *a, const float *x, int channels,
+                                   const incept_tensor *in, const incept_tensor *out, int images,
+                                   size_t image_stride)
+{
+    incept_im2col geometry = {x, channels, in->h, in->w, a->kernel_h, a->kernel_w,
+                              a->stride_h, a->stride_w, a->pad_top, a->pad_left,
+                              a->dilation_h, a->dilation_w, out->h, out->w, images, image_stride};
+    return geometry;
+}
+
+/* Forward scratch of one thread taking whole samples: the GEMM's packing, then the chunk's
+ * output [C_out/groups, chunk * plane] before it is spread over the samples. */
+static size_t conv_chunk_floats(const incept_graph *g, const incept_node *n, int batch)
 {
     const incept_value *in = incept_node_input(g, n, 0), *out = &g->values[n->output];
     const incept_attrs *a = &n->attrs;
-    return incept_gemm_workspace(out->c / a->groups, out->h * out->w,
-                                 in->c / a->groups * a->kernel_h * a->kernel_w, threads);
+    const int plane = out->h * out->w, columns = conv_chunk(a, plane, batch) * plane;
+    return incept_gemm_workspace(out->c / a->groups, columns,
+                                 in->c / a->groups * a->kernel_h * a->kernel_w, 1) +
+           (size_t)(out->c / a->groups) * columns;
 }
 
 static size_t conv_workspace(const incept_graph *g, const incept_node *n, const incept_run_config *cfg)
@@ -114,41 +142,50 @@ static size_t conv_workspace(const incept_graph *g, const incept_node *n, const 
     if (tile)
         return incept_winograd_workspace(tile, in->c, out->c, cfg->batch, out->h, out->w);
     if (conv_threads_per_sample(cfg->batch, cfg->threads) > 1)
-        return conv_gemm_floats(g, n, cfg->threads);
-    return conv_gemm_floats(g, n, 1) * (size_t)cfg->threads;
+        return incept_gemm_workspace(out->c / a->groups, out->h * out->w,
+                                     in->c / a->groups * a->kernel_h * a->kernel_w, cfg->threads);
+    return conv_chunk_floats(g, n, cfg->batch) * (size_t)cfg->threads;
 }
 
-/* One sample through a GEMM whose B is the sample's im2col matrix (unfolded while packing) or,
- * for pointwise convolutions, the input itself; `scratch` holds the GEMM's packing. */
-static void conv_sample(const incept_op_args *args, const float *x, float *y, float *scratch,
-                        int threads)
+/* Samples [s0, s0 + count) through one GEMM per group whose B is their im2col matrices side by
+ * side (unfolded while packing) or, for one sample of a pointwise convolution, the input
+ * itself. One sample writes straight into the output; several go through `scratch` after the
+ * packing. */
+static void conv_chunk_forward(const incept_op_args *args, int s0, int count, float *scratch,
+                               size_t packing, int threads)
 {
     const incept_attrs *a = &args->node->attrs;
     const incept_tensor *in = &args->inputs[0], *out = &args->output;
     int groups = a->groups, cin_g = in->c / groups, cout_g = out->c / groups;
-    int k = cin_g * a->kernel_h * a->kernel_w, plane = out->h * out->w;
+    int k = cin_g * a->kernel_h * a->kernel_w, plane = out->h * out->w, columns = count * plane;
     size_t in_plane = (size_t)in->h * in->w;
+    const float *x = in->data + s0 * in->batch_stride;
+    float *y = out->data + s0 * out->batch_stride, *spread = scratch + packing;
     for (int gi = 0; gi < groups; gi++) {
         const float *xg = x + (size_t)gi * cin_g * in_plane;
         const float *weight = args->weight + (size_t)gi * cout_g * k;
         const float *bias = args->bias ? args->bias + (size_t)gi * cout_g : NULL;
         float *yg = y + (size_t)gi * cout_g * plane;
-        if (conv_is_pointwise(a)) {
+        incept_im2col geometry = conv_geometry(a, xg, cin_g, in, out, count, in->batch_stride);
+        if (count == 1 && conv_is_pointwise(a))
             incept_gemm(threads, cout_g, plane, k, weight, k, xg, plane, yg, plane, bias, a->relu,
                         scratch);
-        } else {
-            incept_im2col geometry = {xg, cin_g, in->h, in->w, a->kernel_h, a->kernel_w,
-                                      a->stride_h, a->stride_w, a->pad_top, a->pad_left,
-                                      a->dilation_h, a->dilation_w, out->h, out->w};
+        else if (count == 1)
             incept_gemm_conv(threads, cout_g, plane, k, weight, k, &geometry, yg, plane, bias,
                              a->relu, scratch);
+        else {
+            incept_gemm_conv(threads, cout_g, columns, k, weight, k, &geometry, spread, columns,
+                             bias, a->relu, scratch);
+            for (int i = 0; i < count; i++)
+                for (int o = 0; o < cout_g; o++)
+                    memcpy(yg + i * out->batch_stride + (size_t)o * plane,
+                           spread + (size_t)o * columns + (size_t)i * plane, sizeof(float) * plane);
         }
     }
 }
 
 static void conv_forward(const incept_op_args *args)
 {
-    const incept_graph *g = args->graph;
     const incept_attrs *a = &args->node->attrs;
     const incept_tensor *in = &args->inputs[0], *out = &args->output;
     int tile = conv_winograd_tile(a, in->n, out->h, out->w, args->exact);
@@ -160,31 +197,35 @@ static void conv_forward(const incept_op_args *args)
     }
     if (conv_threads_per_sample(in->n, args->threads) > 1) {
         for (int s = 0; s < in->n; s++)
-            conv_sample(args, in->data + s * in->batch_stride, out->data + s * out->batch_stride,
-                        args->workspace, args->threads);
+            conv_chunk_forward(args, s, 1, args->workspace, 0, args->threads);
         return;
     }
-    size_t per_thread = conv_gemm_floats(g, args->node, 1);
+    const int plane = out->h * out->w, chunk = conv_chunk(a, plane, in->n);
+    const int chunks = (in->n + chunk - 1) / chunk;
+    const size_t per_thread = conv_chunk_floats(args->graph, args->node, in->n);
+    const size_t packing = per_thread - (size_t)(out->c / a->groups) * chunk * plane;
 #pragma omp parallel for num_threads(args->threads) schedule(dynamic, 1)
-    for (int s = 0; s < in->n; s++) {
+    for (int i = 0; i < chunks; i++) {
         int t = 0;
 #ifdef _OPENMP
         t = omp_get_thread_num();
 #endif
-        conv_sample(args, in->data + s * in->batch_stride, out->data + s * out->batch_stride,
-                    args->workspace + per_thread * (size_t)t, 1);
+        int s0 = i * chunk, count = in->n - s0 < chunk ? in->n - s0 : chunk;
+        conv_chunk_forward(args, s0, count, args->workspace + per_thread * (size_t)t, packing, 1);
     }
 }
 
-/* Backward, per sample and group, with col the im2col matrix (the input itself when pointwise):
- *   dbias += row sums of dY;   dW += dY col^T;   dcol = W^T dY, folded back into dX (col2im).
- * Threads take whole samples, each with its own scratch and its own partial dW and dbias, which
+/* Backward, per chunk of samples (as the forward's) and group, with col the im2col matrix of the
+ * chunk (the input itself for one sample of a pointwise convolution) and G the chunk's dY
+ * gathered as [C_out, chunk * plane]:
+ *   dbias += row sums of G;   dW += G col^T;   dcol = W^T G, folded back into dX (col2im).
+ * Threads take whole chunks, each with its own scratch and its own partial dW and dbias, which
  * are added up in thread order at the end: deterministic for a given thread count. */
 typedef struct {
-    size_t k, plane, m, out_c, column, gemm, per_thread;
+    size_t k, plane, m, out_c, chunk, column, gradient, gemm, per_thread;
 } conv_backward_sizes;
 
-static conv_backward_sizes backward_sizes(const incept_graph *g, const incept_node *n)
+static conv_backward_sizes backward_sizes(const incept_graph *g, const incept_node *n, int batch)
 {
     const incept_value *in = incept_node_input(g, n, 0), *out = &g->values[n->output];
     const incept_attrs *a = &n->attrs;
@@ -193,19 +234,22 @@ static conv_backward_sizes backward_sizes(const incept_graph *g, const incept_no
     z.plane = (size_t)out->h * out->w;
     z.m = (size_t)(out->c / a->groups);
     z.out_c = (size_t)out->c;
-    z.column = z.k * z.plane;
-    size_t dw = incept_gemm_workspace((int)z.m, (int)z.k, (int)z.plane, 1);
-    size_t dc = incept_gemm_workspace((int)z.k, (int)z.plane, (int)z.m, 1);
+    z.chunk = (size_t)conv_chunk(a, (int)z.plane, batch);
+    z.column = z.k * z.chunk * z.plane;
+    z.gradient = z.m * z.chunk * z.plane;
+    const int columns = (int)(z.chunk * z.plane);
+    size_t dw = incept_gemm_workspace((int)z.m, (int)z.k, columns, 1);
+    size_t dc = incept_gemm_workspace((int)z.k, columns, (int)z.m, 1);
     z.gemm = dw > dc ? dw : dc;
-    /* col, dcol, this thread's W^T (groups > 1), GEMM packing, partial dW, partial dbias */
-    z.per_thread = 2 * z.column + z.k * z.m + z.gemm + z.out_c * z.k + z.out_c;
+    /* col, dcol, G, this thread's W^T (groups > 1), GEMM packing, partial dW, partial dbias */
+    z.per_thread = 2 * z.column + z.gradient + z.k * z.m + z.gemm + z.out_c * z.k + z.out_c;
     return z;
 }
 
 static size_t conv_backward_workspace(const incept_graph *g, const incept_node *n,
                                       const incept_run_config *cfg)
 {
-    conv_backward_sizes z = backward_sizes(g, n);
+    conv_backward_sizes z = backward_sizes(g, n, cfg->batch);
     return z.k * z.m + (size_t)cfg->threads * z.per_thread;
 }
 
@@ -216,9 +260,10 @@ static void conv_backward(const incept_backward_args *args)
     incept_tensor dy = args->output_grad;
     if (a->relu)
         incept_relu_mask_grad(&args->output, &dy);
-    const conv_backward_sizes z = backward_sizes(args->graph, args->node);
+    const conv_backward_sizes z = backward_sizes(args->graph, args->node, in->n);
     const int groups = a->groups, cin_g = in->c / groups, cout_g = dy.c / groups;
-    const int k = (int)z.k, plane = (int)z.plane;
+    const int k = (int)z.k, plane = (int)z.plane, chunk = (int)z.chunk;
+    const int chunks = (in->n + chunk - 1) / chunk;
     const size_t in_plane = (size_t)in->h * in->w;
     const int pointwise = conv_is_pointwise(a);
     float *shared_wt = args->workspace;
@@ -226,7 +271,7 @@ static void conv_backward(const incept_backward_args *args)
         for (int o = 0; o < cout_g; o++)
             for (int kk = 0; kk < k; kk++)
                 shared_wt[(size_t)kk * cout_g + o] = args->weight[(size_t)o * k + kk];
-    const int threads = in->n < args->threads ? in->n : args->threads;
+    const int threads = chunks < args->threads ? chunks : args->threads;
 #pragma omp parallel num_threads(threads)
     {
         int t = 0;
@@ -234,31 +279,38 @@ static void conv_backward(const incept_backward_args *args)
         t = omp_get_thread_num();
 #endif
         float *col = args->workspace + z.k * z.m + (size_t)t * z.per_thread;
-        float *dcol = col + z.column, *wt = dcol + z.column, *packing = wt + z.k * z.m;
-        float *dw = packing + z.gemm, *db = dw + z.out_c * z.k;
+        float *dcol = col + z.column, *gathered = dcol + z.column, *wt = gathered + z.gradient;
+        float *packing = wt + z.k * z.m, *dw = packing + z.gemm, *db = dw + z.out_c * z.k;
         memset(dw, 0, sizeof(float) * (z.out_c * z.k + z.out_c));
 #pragma omp for schedule(static)
-        for (int s = 0; s < in->n; s++)
+        for (int ci = 0; ci < chunks; ci++) {
+            const int s0 = ci * chunk, count = in->n - s0 < chunk ? in->n - s0 : chunk;
+            const int columns = count * plane;
             for (int gi = 0; gi < groups; gi++) {
-                const float *x = in->data + s * in->batch_stride + (size_t)gi * cin_g * in_plane;
-                const float *g = dy.data + s * dy.batch_stride + (size_t)gi * cout_g * plane;
+                const float *x = in->data + s0 * in->batch_stride + (size_t)gi * cin_g * in_plane;
+                const float *g = dy.data + s0 * dy.batch_stride + (size_t)gi * cout_g * plane;
                 const float *w = args->weight + (size_t)gi * cout_g * k;
-                incept_im2col geometry = {x, cin_g, in->h, in->w, a->kernel_h, a->kernel_w,
-                                          a->stride_h, a->stride_w, a->pad_top, a->pad_left,
-                                          a->dilation_h, a->dilation_w, dy.h, dy.w};
+                incept_im2col geometry = conv_geometry(a, x, cin_g, in, &dy, count, in->batch_stride);
+                if (count > 1) { /* G[o][i * plane + p] = dY of sample s0 + i */
+                    for (int i = 0; i < count; i++)
+                        for (int o = 0; o < cout_g; o++)
+                            memcpy(gathered + (size_t)o * columns + (size_t)i * plane,
+                                   g + i * dy.batch_stride + (size_t)o * plane, sizeof(float) * plane);
+                    g = gathered;
+                }
                 for (int o = 0; o < cout_g; o++) {
                     float sum = 0.0f;
-                    for (int i = 0; i < plane; i++)
-                        sum += g[(size_t)o * plane + i];
+                    for (int i = 0; i < columns; i++)
+                        sum += g[(size_t)o * columns + i];
                     db[gi * cout_g + o] += sum;
                 }
-                const float *columns = x;
-                if (!pointwise) {
+                const float *cols = x;
+                if (!pointwise || count > 1) {
                     incept_im2col_dense(&geometry, col);
-                    columns = col;
+                    cols = col;
                 }
-                /* dW[M, K] += dY[M, N] * col[K, N]^T */
-                incept_gemm_accumulate(1, cout_g, k, plane, g, plane, columns, plane, 1,
+                /* dW[M, K] += G[M, N] * col[K, N]^T */
+                incept_gemm_accumulate(1, cout_g, k, columns, g, columns, cols, columns, 1,
                                        dw + (size_t)gi * cout_g * k, k, packing);
                 if (!dx->data)
                     continue;
@@ -269,20 +321,22 @@ static void conv_backward(const incept_backward_args *args)
                             wt[(size_t)kk * cout_g + o] = w[(size_t)o * k + kk];
                     wt_g = wt;
                 }
-                float *dxg = dx->data + s * dx->batch_stride + (size_t)gi * cin_g * in_plane;
-                if (pointwise) { /* dX[K, N] += W^T dY directly */
+                float *dxg = dx->data + s0 * dx->batch_stride + (size_t)gi * cin_g * in_plane;
+                if (pointwise && count == 1) { /* dX[K, N] += W^T dY directly */
                     incept_gemm_accumulate(1, k, plane, cout_g, wt_g, cout_g, g, plane, 0, dxg, plane,
                                            packing);
                 } else {
-                    incept_gemm(1, k, plane, cout_g, wt_g, cout_g, g, plane, dcol, plane, NULL, 0,
-                                packing);
-                    incept_col2im_add(&geometry, dcol, dxg);
+                    incept_gemm(1, k, columns, cout_g, wt_g, cout_g, g, columns, dcol, columns, NULL,
+                                0, packing);
+                    incept_im2col into = conv_geometry(a, dxg, cin_g, in, &dy, count, dx->batch_stride);
+                    incept_col2im_add(&into, dcol, dxg);
                 }
             }
+        }
     }
     for (int t = 0; t < threads; t++) { /* the partial sums, in thread order */
         const float *dw = args->workspace + z.k * z.m + (size_t)t * z.per_thread + 2 * z.column +
-                          z.k * z.m + z.gemm;
+                          z.gradient + z.k * z.m + z.gemm;
         const float *db = dw + z.out_c * z.k;
         for (size_t i = 0; i < z.out_c * z.k; i++)
             args->weight_grad[i] += dw[i];
