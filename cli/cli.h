@@ -33,6 +33,8 @@ int cli_valid_schedule(const char *name);
 /* Draws loss and test accuracy per epoch into a PNG; returns 0 or 1 (after a message). */
 int cli_plot(const char *path, const double *loss, const double *accuracy, int epochs);
 
+/* Fills the training options left unset: the built-in recipe or the plain defaults. */
+void cli_training_defaults(options *o);
 int cmd_train(const options *o);
 int cmd_classify(const options *o);
 int cmd_eval(const options *o);

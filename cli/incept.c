@@ -1,6 +1,7 @@
 /* incept.c — the command-line program. It parses arguments and calls the library; every
  * library failure is printed with its message and becomes a non-zero exit code. */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -524,11 +525,12 @@ int main(int argc, char **argv)
     o.threads = default_threads();
     o.batch = 1;
     o.seconds = 5.0;
-    o.epochs = 1;
-    o.lr = 0.05f;
+    o.epochs = 0;     /* these four: unset, so train can tell its built-in recipe from */
+    o.lr = NAN;       /* what was asked for (cli_training_defaults) */
+    o.warmup = -1;
+    o.schedule = NULL;
     o.momentum = 0.9f;
     o.weight_decay = 5e-4f;
-    o.schedule = "constant";
     int rc = parse_options(argc, argv, &o) ? run_command(cmd, &o) : EXIT_USAGE;
     free(positional);
     return rc;
@@ -546,6 +548,7 @@ static int run_command(const char *cmd, options *o_ptr)
     if (!strcmp(cmd, "train")) {
         if (o.batch == 1)
             o.batch = 128;
+        cli_training_defaults(&o);
         if ((o.inputs != NULL) != (o.labels_file != NULL)) {
             fprintf(stderr, "incept: --inputs and --labels go together\n");
             return EXIT_USAGE;

@@ -128,14 +128,16 @@ static void test_bad_files(void)
 }
 
 /* A description model written as ONNX and read back gives the same outputs; where Debian's
- * python3-opencv is installed, OpenCV DNN loads the file and agrees too. */
-static void export_case(const char *model_path, int batch)
+ * python3-opencv is installed, OpenCV DNN loads the file and agrees too. Weights: the file's,
+ * else He initialization. */
+static void export_case(const char *model_path, const char *weights, int batch)
 {
     incept_model *m = NULL, *back = NULL;
-    CHECK_OK(incept_model_load(model_path, NULL, &m));
+    CHECK_OK(incept_model_load(model_path, weights, &m));
     if (!m)
         return;
-    incept_model_init_weights(m, 21);
+    if (!weights)
+        incept_model_init_weights(m, 21);
     CHECK_OK(incept_model_save_onnx(m, "/tmp/incept_export.onnx"));
     CHECK_OK(incept_model_load("/tmp/incept_export.onnx", NULL, &back));
     int c, h, w, oc;
@@ -189,8 +191,10 @@ int main(void)
     fixture_case("opset3_model_zoo_layout", 1);
     fixture_case("opset13_fold_reshape", 2);
     test_bad_files();
-    export_case("models/tiny.incept", 3);
-    export_case("models/fashion.incept", 2);
-    export_case("models/googlenet.incept", 1);
+    export_case("models/tiny.incept", NULL, 3);
+    export_case("models/fashion.incept", NULL, 2);
+    export_case("models/googlenet.incept", NULL, 1);
+    /* batch norm with trained scales, shifts and running statistics (PyTorch's, two steps) */
+    export_case("tests/fixtures/bn_train.incept", "tests/fixtures/bn_train.after.weights", 2);
     return test_summary("test_onnx");
 }
