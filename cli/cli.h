@@ -13,7 +13,7 @@ typedef struct {
     const char *train_images, *train_labels, *test_images, *test_labels, *train_dir, *test_dir;
     const char *inputs, *labels_file, *out, *log, *schedule, *checkpoint, *resume, *plot;
     int epochs, no_shuffle, no_augment;
-    long steps, warmup, checkpoint_every;
+    long steps, warmup, checkpoint_every, crop_pad;
     float lr, momentum, weight_decay, average;
     /* classify */
     const char **positional; /* every argument that is not an option, in order */

@@ -33,6 +33,7 @@ static int usage(FILE *f)
             "               [--crops 1|10|144] [--json]  top-K labels per JPEG/PNG; several models: an ensemble\n"
             "  incept train [MODEL] [--epochs E | --steps S] [--batch N] [--lr X] [--momentum X]\n"
             "               [--weight-decay X] [--schedule constant|step|cosine|paper] [--warmup S]\n"
+            "               [--crop-pad P]\n"
             "               [--seed S] [--threads T] [--no-shuffle] [--no-augment] [--out W] [--log CSV]\n"
             "               [--train-images I --train-labels L --test-images I --test-labels L]\n"
             "               [--inputs X.bin --labels Y.bin] [--train-dir D --test-dir D [--preset P]]\n"
@@ -130,6 +131,10 @@ static int parse_options(int argc, char **argv, options *o)
             if (!parse_int_arg(a, next, 1, 2000000000L, &v))
                 return 0;
             o->steps = v, i++;
+        } else if (!strcmp(a, "--crop-pad")) {
+            if (!parse_int_arg(a, next, 0, 64, &v))
+                return 0;
+            o->crop_pad = v, i++;
         } else if (!strcmp(a, "--warmup")) {
             if (!parse_int_arg(a, next, 0, 2000000000L, &v))
                 return 0;
@@ -528,6 +533,7 @@ int main(int argc, char **argv)
     o.epochs = 0;     /* these four: unset, so train can tell its built-in recipe from */
     o.lr = NAN;       /* what was asked for (cli_training_defaults) */
     o.warmup = -1;
+    o.crop_pad = -1;
     o.schedule = NULL;
     o.momentum = 0.9f;
     o.weight_decay = 5e-4f;

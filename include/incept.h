@@ -236,6 +236,7 @@ typedef struct {
     long step, total_steps;
     unsigned long long seed;
     int batch, shuffle, augment, dropout;
+    int crop_pad;             /* augment: crops shift by up to this many pixels (0: flips only) */
     float aux_weight;
     incept_sgd sgd;           /* learning_rate: the peak, before the schedule */
     char schedule[16];

@@ -36,6 +36,25 @@ static double loss_at(incept_model *m, const float *x, const int *labels, int ba
     return loss;
 }
 
+/* A copy of every parameter's gradient, times `scale`; *counts gets their sizes. */
+static float **gradient_copies(incept_model *m, float scale, size_t **counts)
+{
+    int n_params = incept_model_param_count(m);
+    float **copies = calloc((size_t)n_params, sizeof(float *));
+    *counts = calloc((size_t)n_params, sizeof(size_t));
+    for (int p = 0; p < n_params; p++) {
+        int nd, dims[4];
+        const float *grad;
+        incept_model_param(m, p, NULL, &nd, dims, NULL);
+        (*counts)[p] = dims_count(nd, dims);
+        CHECK_OK(incept_model_param_grad(m, p, &grad));
+        copies[p] = malloc((*counts)[p] * sizeof(float));
+        for (size_t i = 0; i < (*counts)[p]; i++)
+            copies[p][i] = scale * grad[i];
+    }
+    return copies;
+}
+
 /* Compares d loss / d (the first conv's weights and the fc's weights) with central differences. */
 static void gradient_check(const char *op_line, int c, int h, int w, float eps)
 {
@@ -51,17 +70,8 @@ static void gradient_check(const char *op_line, int c, int h, int w, float eps)
     CHECK_OK(incept_model_train_step(m, x, labels, batch, &loss));
     /* every analytic gradient first: each finite-difference step recomputes them */
     int n_params = incept_model_param_count(m);
-    float **analytic = calloc((size_t)n_params, sizeof(float *));
-    size_t *counts = calloc((size_t)n_params, sizeof(size_t));
-    for (int p = 0; p < n_params; p++) {
-        int nd, dims[4];
-        const float *grad;
-        incept_model_param(m, p, NULL, &nd, dims, NULL);
-        counts[p] = dims_count(nd, dims);
-        CHECK_OK(incept_model_param_grad(m, p, &grad));
-        analytic[p] = malloc(counts[p] * sizeof(float));
-        memcpy(analytic[p], grad, counts[p] * sizeof(float));
-    }
+    size_t *counts;
+    float **analytic = gradient_copies(m, 1.0f, &counts);
     int worst_param = -1;
     double worst = 0.0, worst_numeric = 0.0, worst_analytic = 0.0;
     for (int p = 0; p < n_params; p++) {
@@ -146,18 +156,8 @@ static void test_chunked_backward(void)
     float x[5 * 3 * 9 * 9], loss;
     fill_random(x, 5 * per_sample, 21);
     CHECK_OK(incept_model_train_step(m, x, labels, 5, &loss));
-    float **batch = calloc((size_t)n_params, sizeof(float *)), worst = 0.0f;
-    size_t *counts = calloc((size_t)n_params, sizeof(size_t));
-    for (int p = 0; p < n_params; p++) {
-        int nd, dims[4];
-        const float *grad;
-        incept_model_param(m, p, NULL, &nd, dims, NULL);
-        counts[p] = dims_count(nd, dims);
-        CHECK_OK(incept_model_param_grad(m, p, &grad));
-        batch[p] = calloc(counts[p], sizeof(float));
-        for (size_t i = 0; i < counts[p]; i++)
-            batch[p][i] = 5.0f * grad[i]; /* the loss is the batch mean */
-    }
+    size_t *counts;
+    float **batch = gradient_copies(m, 5.0f, &counts), worst = 0.0f; /* the loss: a batch mean */
     for (int s = 0; s < 5; s++) {
         CHECK_OK(incept_model_train_step(m, x + s * per_sample, labels + s, 1, &loss));
         for (int p = 0; p < n_params; p++) {
@@ -502,6 +502,7 @@ static void test_checkpoint_resume(void)
     incept_train_state state;
     memset(&state, 0, sizeof state);
     state.seed = 9, state.batch = 8, state.shuffle = 1, state.augment = 1, state.dropout = 1;
+    state.crop_pad = 2;
     state.aux_weight = 0.3f, state.sgd = sgd, state.total_steps = 6, state.average_decay = 0.9f;
     snprintf(state.schedule, sizeof state.schedule, "constant");
 

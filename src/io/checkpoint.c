@@ -19,7 +19,7 @@
 #include "io/io.h"
 
 static const char magic[8] = {'I', 'N', 'C', 'E', 'P', 'T', 'C', '\0'};
-#define CHECKPOINT_VERSION 1u
+#define CHECKPOINT_VERSION 2u /* 2: the state has crop_pad */
 
 enum { TAG_DESCRIPTION = 1, TAG_ONNX = 2, TAG_STATE = 3, TAG_PARAMS = 4, TAG_MOMENTUM = 5,
        TAG_TRAINED = 6, TAG_AVERAGE = 7 };
