@@ -38,7 +38,7 @@ static int usage(FILE *f)
             "               [--train-images I --train-labels L --test-images I --test-labels L]\n"
             "               [--inputs X.bin --labels Y.bin] [--train-dir D --test-dir D [--preset P]]\n"
             "                                 SGD on Fashion-MNIST (default: the built-in fashion model and\n"
-            "                                 its recipe, 11 epochs, ~14 min, 93%; Debian's\n"
+            "                                 its recipe, 11 epochs, ~14 min, 93%%; Debian's\n"
             "                                 dataset-fashion-mnist), idx files or raw tensors\n"
             "  incept eval MODEL [--weights W] [--test-images I --test-labels L | --inputs X --labels Y |\n"
             "               --test-dir D [--preset P]]\n"
