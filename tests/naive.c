@@ -55,7 +55,8 @@ void naive_maxpool(const float *x, int n, int c, int h, int w, const naive_windo
                 float best = -FLT_MAX;
                 for (int ky = 0; ky < win->kh; ky++)
                     for (int kx = 0; kx < win->kw; kx++) {
-                        int iy = oy * win->sh - win->pt + ky, ix = ox * win->sw - win->pl + kx;
+                        int iy = oy * win->sh - win->pt + ky * win->dh;
+                        int ix = ox * win->sw - win->pl + kx * win->dw;
                         if (iy >= 0 && iy < h && ix >= 0 && ix < w && x[(p * h + iy) * w + ix] > best)
                             best = x[(p * h + iy) * w + ix];
                     }
@@ -72,7 +73,8 @@ void naive_maxpool_backward(const float *x, int n, int c, int h, int w, const na
                 int best = -1; /* the first maximum in row-major window order */
                 for (int ky = 0; ky < win->kh; ky++)
                     for (int kx = 0; kx < win->kw; kx++) {
-                        int iy = oy * win->sh - win->pt + ky, ix = ox * win->sw - win->pl + kx;
+                        int iy = oy * win->sh - win->pt + ky * win->dh;
+                        int ix = ox * win->sw - win->pl + kx * win->dw;
                         if (iy >= 0 && iy < h && ix >= 0 && ix < w &&
                             (best < 0 || x[(p * h + iy) * w + ix] > x[best]))
                             best = (p * h + iy) * w + ix;

@@ -138,11 +138,12 @@ static void pool_case(const char *label, const char *op, int n, int c, int h, in
     a.pad_top = win.pt, a.pad_left = win.pl, a.pad_bottom = win.pb, a.pad_right = win.pr;
     a.ceil_mode = ceil_mode;
     a.count_include_pad = count_include_pad;
+    a.dilation_h = win.dh, a.dilation_w = win.dw;
     single s;
     if (!run_single(&s, op, n, c, h, w, &a, 0, NULL, 0, (unsigned)(h * 7 + w)))
         return;
-    int oh = naive_out_size(h, win.kh, win.sh, win.pt, win.pb, 1, ceil_mode);
-    int ow = naive_out_size(w, win.kw, win.sw, win.pl, win.pr, 1, ceil_mode);
+    int oh = naive_out_size(h, win.kh, win.sh, win.pt, win.pb, win.dh, ceil_mode);
+    int ow = naive_out_size(w, win.kw, win.sw, win.pl, win.pr, win.dw, ceil_mode);
     CHECK_MSG(s.oc == c && s.oh == oh && s.ow == ow, "%s: dims %dx%dx%d, expected %dx%dx%d", label,
               s.oc, s.oh, s.ow, c, oh, ow);
     if (s.oh == oh && s.ow == ow) {
@@ -168,6 +169,7 @@ static void maxpool_backward_case(const char *label, int n, int c, int h, int w,
     a.kernel_h = win.kh, a.kernel_w = win.kw, a.stride_h = win.sh, a.stride_w = win.sw;
     a.pad_top = win.pt, a.pad_left = win.pl, a.pad_bottom = win.pb, a.pad_right = win.pr;
     a.ceil_mode = ceil_mode;
+    a.dilation_h = win.dh, a.dilation_w = win.dw;
     single s;
     if (!run_single(&s, "maxpool", n, c, h, w, &a, 0, NULL, 0, (unsigned)(h * 5 + w)))
         return;
@@ -221,6 +223,10 @@ static void test_pools(void)
     maxpool_backward_case("max 3x3/2 on a plane past the strided path (80x80)", 1, 2, 160, 160,
                           p3s2, 1);
     maxpool_backward_case("max 3x3/1 pad 1 past the flat path (70x70)", 1, 2, 70, 70, p3s1, 1);
+    naive_window dil = {3, 2, 1, 2, 1, 0, 1, 1, 2, 3, 1}; /* ONNX MaxPool dilations (2, 3) */
+    pool_case("max dilated (2,3), stride (1,2), padded", "maxpool", 2, 3, 9, 11, dil, 0, 0);
+    pool_case("max dilated ceil", "maxpool", 1, 2, 10, 9, dil, 1, 0);
+    maxpool_backward_case("max dilated (2,3)", 2, 3, 9, 11, dil, 0);
     naive_window a5s3 = {5, 5, 3, 3, 0, 0, 0, 0, 1, 1, 1};
     pool_case("avg 5x5/3 ceil 14 (aux head)", "avgpool", 2, 6, 14, 14, a5s3, 1, 1);
     pool_case("avg 5x5/3 ceil 13 (overhang)", "avgpool", 1, 6, 13, 13, a5s3, 1, 1);

@@ -472,8 +472,8 @@ static incept_status import_pool(importer *im, const Onnx__NodeProto *n, const c
     incept_attrs a = incept_attrs_default();
     if ((st = window_attrs(im, n, &im->graph->values[x->value], &a, 1)))
         return st;
-    if (a.dilation_h != 1 || a.dilation_w != 1)
-        return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "dilated pooling");
+    if ((a.dilation_h != 1 || a.dilation_w != 1) && strcmp(op, "maxpool") != 0)
+        return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "dilated average pooling");
     a.ceil_mode = (int)attr_int(n, "ceil_mode", 0);
     a.count_include_pad = (int)attr_int(n, "count_include_pad", 0); /* ONNX default: 0 */
     return emit(im, n, op, &x->value, 1, &a, -1, -1, 4);

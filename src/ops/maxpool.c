@@ -21,10 +21,14 @@ incept_status incept_pool_infer(const incept_graph *g, const incept_node *n, int
         return incept_fail(INCEPT_ERR_ARG, "padding must be smaller than the %dx%d window",
                            a->kernel_h, a->kernel_w);
     *c = in->c;
-    *h = incept_window_output(in->h, a->kernel_h, a->stride_h, a->pad_top, a->pad_bottom, 1,
-                              a->ceil_mode);
-    *w = incept_window_output(in->w, a->kernel_w, a->stride_w, a->pad_left, a->pad_right, 1,
-                              a->ceil_mode);
+    if ((a->dilation_h != 1 || a->dilation_w != 1) && n->op != &incept_op_maxpool)
+        return incept_fail(INCEPT_ERR_UNSUPPORTED, "dilation in a pool other than max");
+    if (a->dilation_h < 1 || a->dilation_w < 1)
+        return incept_fail(INCEPT_ERR_ARG, "dilation must be positive");
+    *h = incept_window_output(in->h, a->kernel_h, a->stride_h, a->pad_top, a->pad_bottom,
+                              a->dilation_h, a->ceil_mode);
+    *w = incept_window_output(in->w, a->kernel_w, a->stride_w, a->pad_left, a->pad_right,
+                              a->dilation_w, a->ceil_mode);
     if (*h <= 0 || *w <= 0)
         return incept_fail(INCEPT_ERR_SHAPE, "%dx%d window does not fit the %dx%d input",
                            a->kernel_h, a->kernel_w, in->h, in->w);
@@ -35,25 +39,33 @@ incept_status incept_pool_infer(const incept_graph *g, const incept_node *n, int
 #define PAD_LIMIT 64   /* ... and windows up to this wide */
 #define PLANE_LIMIT 4096 /* planes up to 64x64 take the flat stride-1 backward */
 
-/* One plane, window by window: any width. */
+/* The input index of output (oy, ox)'s window maximum, the first of equal maxima in row-major
+ * window order (as PyTorch picks), taps `dilation` apart; -1 if the window holds no input. */
+static int window_winner(const float *x, const incept_attrs *a, int in_h, int in_w, int oy, int ox)
+{
+    int best = -1;
+    for (int ky = 0; ky < a->kernel_h; ky++) {
+        int iy = oy * a->stride_h - a->pad_top + ky * a->dilation_h;
+        if (iy < 0 || iy >= in_h)
+            continue;
+        for (int kx = 0; kx < a->kernel_w; kx++) {
+            int ix = ox * a->stride_w - a->pad_left + kx * a->dilation_w;
+            if (ix >= 0 && ix < in_w && (best < 0 || x[iy * in_w + ix] > x[best]))
+                best = iy * in_w + ix;
+        }
+    }
+    return best;
+}
+
+/* One plane, window by window: any width or dilation. */
 static void maxpool_plane_direct(const float *x, float *y, const incept_attrs *a, int in_h, int in_w,
                                  int out_h, int out_w)
 {
-    for (int oy = 0; oy < out_h; oy++) {
-        int y0 = oy * a->stride_h - a->pad_top, y1 = y0 + a->kernel_h;
-        if (y0 < 0) y0 = 0;
-        if (y1 > in_h) y1 = in_h;
+    for (int oy = 0; oy < out_h; oy++)
         for (int ox = 0; ox < out_w; ox++) {
-            int x0 = ox * a->stride_w - a->pad_left, x1 = x0 + a->kernel_w;
-            if (x0 < 0) x0 = 0;
-            if (x1 > in_w) x1 = in_w;
-            float m = -FLT_MAX;
-            for (int iy = y0; iy < y1; iy++)
-                for (int ix = x0; ix < x1; ix++)
-                    m = x[iy * in_w + ix] > m ? x[iy * in_w + ix] : m;
-            y[oy * out_w + ox] = m;
+            int best = window_winner(x, a, in_h, in_w, oy, ox);
+            y[oy * out_w + ox] = best >= 0 ? x[best] : -FLT_MAX;
         }
-    }
 }
 
 /* One plane, separably: the max down each column of the window's rows (vectorized across the
@@ -111,7 +123,8 @@ static void maxpool_forward(const incept_op_args *args)
     const incept_attrs *a = &args->node->attrs;
     const incept_tensor *in = &args->inputs[0], *out = &args->output;
     int planes = in->n * in->c;
-    int separable = in->w <= ROW_LIMIT && a->kernel_w <= PAD_LIMIT;
+    int separable = in->w <= ROW_LIMIT && a->kernel_w <= PAD_LIMIT && a->dilation_h == 1 &&
+                    a->dilation_w == 1;
 #pragma omp parallel for num_threads(args->threads) schedule(static)
     for (int p = 0; p < planes; p++) {
         int s = p / in->c, ch = p % in->c;
@@ -267,36 +280,27 @@ static void maxpool_backward(const incept_backward_args *args)
         float *d = dx->data + s * dx->batch_stride + in_plane;
         const float *y = out->data + s * out->batch_stride + out_plane;
         const float *g = dy->data + s * dy->batch_stride + out_plane;
-        if (a->stride_h == 1 && a->stride_w == 1 && out->h == in->h && out->w == in->w &&
+        const int dilated = a->dilation_h != 1 || a->dilation_w != 1;
+        if (!dilated && a->stride_h == 1 && a->stride_w == 1 && out->h == in->h && out->w == in->w &&
             (size_t)in->h * in->w <= PLANE_LIMIT) {
             float open[PLANE_LIMIT], valid[PLANE_LIMIT];
             maxpool_same_backward(x, y, g, d, open, valid, a, in->h, in->w);
             continue;
         }
-        if (out->w <= ROW_LIMIT && a->stride_w == 1) {
+        if (!dilated && out->w <= ROW_LIMIT && a->stride_w == 1) {
             maxpool_plane_backward(x, y, g, d, a, in->h, in->w, out->h, out->w);
             continue;
         }
-        if ((size_t)out->h * out->w <= PLANE_LIMIT) {
+        if (!dilated && (size_t)out->h * out->w <= PLANE_LIMIT) {
             maxpool_strided_backward(x, g, d, a, in->h, in->w, out->h, out->w);
             continue;
         }
-        for (int oy = 0; oy < out->h; oy++) { /* very wide rows: window by window */
-            int y0 = oy * a->stride_h - a->pad_top, y1 = y0 + a->kernel_h;
-            if (y0 < 0) y0 = 0;
-            if (y1 > in->h) y1 = in->h;
+        for (int oy = 0; oy < out->h; oy++) /* very wide rows or dilated: window by window */
             for (int ox = 0; ox < out->w; ox++) {
-                int x0 = ox * a->stride_w - a->pad_left, x1 = x0 + a->kernel_w;
-                if (x0 < 0) x0 = 0;
-                if (x1 > in->w) x1 = in->w;
-                int best = y0 * in->w + x0;
-                for (int iy = y0; iy < y1; iy++)
-                    for (int ix = x0; ix < x1; ix++)
-                        if (x[iy * in->w + ix] > x[best])
-                            best = iy * in->w + ix;
-                d[best] += g[oy * out->w + ox];
+                int best = window_winner(x, a, in->h, in->w, oy, ox);
+                if (best >= 0)
+                    d[best] += g[oy * out->w + ox];
             }
-        }
     }
 }
 
