@@ -26,6 +26,12 @@ void incept_graph_free(incept_graph *g)
         free(g->values[i].name);
     for (int i = 0; i < g->n_params; i++)
         free(g->params[i].name);
+    for (int i = 0; i < g->n_folds; i++) {
+        free(g->folds[i].beta);
+        free(g->folds[i].scale);
+        free(g->folds[i].mean_scale);
+    }
+    free(g->folds);
     free(g->nodes);
     free(g->values);
     free(g->params);

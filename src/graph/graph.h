@@ -85,6 +85,15 @@ typedef struct {
     int frozen; /* state, not trained (batch normalization's running statistics): SGD skips it */
 } incept_param;
 
+/* A BatchNormalization the ONNX importer folded into the convolution before it (weights rows
+ * times s, bias = old bias * s + beta - mean * s). Export writes the conv's weight rows divided
+ * by s and the norm's B initializer such that the file computes what the model does. */
+typedef struct {
+    int weight, bias, old_bias; /* the conv's weight, its folded bias, its own bias (or -1) */
+    char *beta;                 /* the norm's B initializer; NULL: cannot be written back */
+    float *scale, *mean_scale;  /* per output channel: s = gamma / sqrt(var + eps), mean * s */
+} incept_bn_fold;
+
 typedef struct {
     incept_node *nodes;
     int n_nodes, cap_nodes;
@@ -94,6 +103,8 @@ typedef struct {
     int n_params, cap_params;
     float *param_data;  /* NULL until incept_graph_allocate_params */
     size_t param_floats;
+    incept_bn_fold *folds; /* ONNX import only */
+    int n_folds;
     int input;  /* value index of the network input, -1 until set */
     int output; /* value index of the main output, -1 until set */
 } incept_graph;

@@ -31,6 +31,44 @@ static float *as_initializer(const incept_graph *g, const incept_param *p)
     return out;
 }
 
+/* The fold of param `index` as the conv weight (weight = 1) or of initializer `name` as the
+ * norm's B (weight = 0); NULL if none. */
+static const incept_bn_fold *fold_of(const incept_graph *g, int index, const char *name)
+{
+    for (int i = 0; i < g->n_folds; i++)
+        if ((name && g->folds[i].beta && strcmp(g->folds[i].beta, name) == 0) ||
+            (!name && g->folds[i].weight == index))
+            return &g->folds[i];
+    return NULL;
+}
+
+/* The norm's B that makes conv-then-norm compute our folded conv: with the file's conv bias B0
+ * (our old bias, or 0), s * B0 + (beta - mean * s) = folded bias. */
+static float *unfolded_beta(const incept_graph *g, const incept_bn_fold *f)
+{
+    const incept_param *p = &g->params[f->bias];
+    const float *folded = g->param_data + p->offset;
+    const float *old = f->old_bias >= 0 ? g->param_data + g->params[f->old_bias].offset : NULL;
+    float *out = incept_malloc(p->count * sizeof(float));
+    for (size_t k = 0; out && k < p->count; k++)
+        out[k] = folded[k] - (old ? f->scale[k] * old[k] : 0.0f) + f->mean_scale[k];
+    return out;
+}
+
+/* Replaces a tensor's data with `data` (float32, raw little-endian bytes; takes it). */
+static void set_tensor(Onnx__TensorProto *t, float *data, size_t count)
+{
+    free(t->raw_data.data); /* protobuf-c allocated these with malloc */
+    free(t->float_data);
+    t->float_data = NULL;
+    t->n_float_data = 0;
+    t->has_raw_data = 1;
+    t->raw_data.data = (uint8_t *)data; /* little-endian host: the bytes ONNX wants */
+    t->raw_data.len = count * sizeof(float);
+    t->has_data_type = 1;
+    t->data_type = ONNX_FLOAT;
+}
+
 incept_status incept_model_save_onnx(const incept_model *m, const char *path)
 {
     if (!m || !path)
@@ -51,8 +89,24 @@ incept_status incept_model_save_onnx(const incept_model *m, const char *path)
                            m->onnx_source);
     }
     const incept_graph *g = &m->graph;
+    for (int i = 0; i < g->n_folds && !st; i++)
+        if (!g->folds[i].beta)
+            st = incept_fail(INCEPT_ERR_UNSUPPORTED, "%s: '%s' has a BatchNormalization folded into "
+                             "it whose B is not an initializer of its own (or a second one): it "
+                             "cannot be written back", m->onnx_source,
+                             g->params[g->folds[i].weight].name);
+    int written_betas = 0;
     for (size_t i = 0; i < model->graph->n_initializer && !st; i++) {
         Onnx__TensorProto *t = model->graph->initializer[i];
+        const incept_bn_fold *beta = t->name ? fold_of(g, -1, t->name) : NULL;
+        if (beta) {
+            float *data = unfolded_beta(g, beta);
+            if (!data)
+                st = INCEPT_ERR_NOMEM;
+            else
+                set_tensor(t, data, g->params[beta->bias].count), written_betas++;
+            continue;
+        }
         for (int k = 0; k < g->n_params; k++) {
             const incept_param *p = &g->params[k];
             if (!t->name || strcmp(t->name, p->name) != 0)
@@ -62,18 +116,17 @@ incept_status incept_model_save_onnx(const incept_model *m, const char *path)
                 st = INCEPT_ERR_NOMEM;
                 break;
             }
-            free(t->raw_data.data); /* protobuf-c allocated these with malloc */
-            free(t->float_data);
-            t->float_data = NULL;
-            t->n_float_data = 0;
-            t->has_raw_data = 1;
-            t->raw_data.data = (uint8_t *)data; /* little-endian host: the bytes ONNX wants */
-            t->raw_data.len = p->count * sizeof(float);
-            t->has_data_type = 1;
-            t->data_type = ONNX_FLOAT;
+            const incept_bn_fold *fold = fold_of(g, k, NULL);
+            size_t row = fold ? p->count / (size_t)p->dims[0] : 0;
+            for (size_t e = 0; fold && e < p->count; e++) /* the rows as the file's conv has them */
+                data[e] /= fold->scale[e / row];
+            set_tensor(t, data, p->count);
             break;
         }
     }
+    if (!st && written_betas != g->n_folds)
+        st = incept_fail(INCEPT_ERR_FORMAT, "%s: a folded BatchNormalization's B initializer is "
+                         "missing from the file", m->onnx_source);
     if (!st) {
         size_t length = onnx__model_proto__get_packed_size(model);
         uint8_t *out = incept_malloc(length ? length : 1);

@@ -638,38 +638,72 @@ static pending_copy *copy_of(importer *im, int param)
  * shift then belong to the conv, and *st says whether that went well), 0 to emit an affine node
  * instead. */
 static int readers_of(const Onnx__GraphProto *g, const char *name);
+static int is_initializer(importer *im, const char *name)
+{
+    const binding *b = find_binding(im, name);
+    return b && b->init;
+}
+
+/* Remembers a fold for export (see incept_bn_fold); takes mean_scale. */
+static incept_status record_fold(importer *im, const incept_node *conv, int old_bias,
+                                 const float *scale, float *mean_scale, const char *beta, int c)
+{
+    incept_graph *g = im->graph;
+    incept_bn_fold *grown = realloc(g->folds, sizeof *grown * (size_t)(g->n_folds + 1));
+    if (!grown)
+        return free(mean_scale), INCEPT_ERR_NOMEM;
+    g->folds = grown;
+    incept_bn_fold *f = &g->folds[g->n_folds++];
+    *f = (incept_bn_fold){conv->weight, conv->bias, old_bias, NULL, NULL, mean_scale};
+    f->scale = incept_malloc(sizeof(float) * (size_t)c);
+    if (!f->scale || (beta && !(f->beta = incept_strdup(beta))))
+        return INCEPT_ERR_NOMEM;
+    memcpy(f->scale, scale, sizeof(float) * (size_t)c);
+    return INCEPT_OK;
+}
+
 static int fold_into_conv(importer *im, const Onnx__NodeProto *n, binding *x, float *scale,
-                          float *shift, int c, incept_status *st)
+                          float *shift, float *mean_scale, int c, incept_status *st)
 {
     *st = INCEPT_OK;
     incept_graph *g = im->graph;
     int producer = g->values[x->value].producer;
     if (producer < 0 || producer != g->n_nodes - 1 || readers_of(im->onnx, n->input[0]) != 1)
-        return 0;
+        return free(mean_scale), 0;
     incept_node *conv = &g->nodes[producer];
     pending_copy *weights = copy_of(im, conv->weight);
     pending_copy *bias = conv->bias >= 0 ? copy_of(im, conv->bias) : NULL;
     if (strcmp(conv->op->name, "conv") != 0 || conv->attrs.relu || conv->attrs.out_channels != c ||
         !weights || weights->transpose || (conv->bias >= 0 && !bias))
-        return 0;
+        return free(mean_scale), 0;
     for (int i = 0; i < g->n_nodes; i++)
         if (i != producer && (g->nodes[i].weight == conv->weight ||
                               (conv->bias >= 0 && g->nodes[i].bias == conv->bias)))
-            return 0;
+            return free(mean_scale), 0;
+    /* the B initializer export will rewrite: only a plain initializer read by this node alone,
+     * and only for the first normalization folded into this conv */
+    const char *beta = n->n_input > 2 && is_initializer(im, n->input[2]) &&
+                       readers_of(im->onnx, n->input[2]) == 1 && !weights->row_scale
+                           ? n->input[2] : NULL;
+    const int old_bias = conv->bias;
     if (bias) { /* shift += old bias * scale */
         float *old = incept_malloc(sizeof(float) * (size_t)c);
         if (!old) {
-            free(scale), free(shift);
+            free(scale), free(shift), free(mean_scale);
             *st = INCEPT_ERR_NOMEM;
             return 1;
         }
         if ((*st = pending_floats(im, bias, old, (size_t)c))) {
-            free(old), free(scale), free(shift);
+            free(old), free(scale), free(shift), free(mean_scale);
             return 1;
         }
         for (int k = 0; k < c; k++)
             shift[k] += old[k] * scale[k];
         free(old);
+    }
+    if ((*st = record_fold(im, conv, old_bias, scale, mean_scale, beta, c))) {
+        free(scale), free(shift);
+        return 1;
     }
     if (!weights->row_scale) {
         weights->row_scale = scale;
@@ -685,6 +719,7 @@ static int fold_into_conv(importer *im, const Onnx__NodeProto *n, binding *x, fl
     if ((*st = node_param(im, n, "bias", shift, c, &new_bias)))
         return 1;
     g->nodes[producer].bias = new_bias;
+    g->folds[g->n_folds - 1].bias = new_bias;
     *st = bind(im, n->output[0], x->value, NULL, x->rank);
     return 1;
 }
@@ -712,14 +747,14 @@ static incept_status import_batchnorm(importer *im, const Onnx__NodeProto *n)
                               "scale, B, mean and var must be constants with one value per channel");
         }
     float eps = attr_float(n, "epsilon", 1e-5f);
-    for (int ch = 0; ch < c; ch++) { /* scale into v[0], shift into v[1] */
+    for (int ch = 0; ch < c; ch++) { /* scale into v[0], shift into v[1], mean * scale into v[2] */
         float s = v[0][ch] / sqrtf(v[3][ch] + eps);
-        v[1][ch] = v[1][ch] - v[2][ch] * s;
+        v[2][ch] *= s;
+        v[1][ch] = v[1][ch] - v[2][ch];
         v[0][ch] = s;
     }
-    free(v[2]);
     free(v[3]);
-    if (fold_into_conv(im, n, x, v[0], v[1], c, &st))
+    if (fold_into_conv(im, n, x, v[0], v[1], v[2], c, &st))
         return st;
     return emit_affine(im, n, x, v[0], c, v[1], c);
 }
