@@ -307,6 +307,43 @@ done:
     incept_model_free(expect);
 }
 
+/* An imported model's values computed from constants (torchvision's transform_input Mul/Add)
+ * have no initializer to be written back to: SGD leaves them, and trains the rest. */
+static void test_imported_constants_stay(void)
+{
+    incept_model *m = NULL;
+    CHECK_OK(incept_model_load("tests/fixtures/opset13_torchvision_layout.onnx", NULL, &m));
+    if (!m)
+        return;
+    int c, h, w, frozen = 0, moved = 0;
+    incept_model_input_dims(m, &c, &h, &w);
+    size_t n = (size_t)2 * c * h * w;
+    float *x = malloc(n * sizeof(float)), *before = malloc(sizeof(float) * m->graph.param_floats);
+    fill_random(x, n, 3);
+    memcpy(before, m->graph.param_data, sizeof(float) * m->graph.param_floats);
+    int labels[2] = {1, 3};
+    float loss;
+    const incept_sgd sgd = {0.1f, 0.9f, 5e-4f, 1};
+    CHECK_OK(incept_model_set_training(m, 0.3f, 0, 0));
+    CHECK_OK(incept_model_train_step(m, x, labels, 2, &loss));
+    CHECK_OK(incept_model_sgd_step(m, &sgd));
+    for (int p = 0; p < m->graph.n_params; p++) {
+        const incept_param *q = &m->graph.params[p];
+        int same = !memcmp(before + q->offset, m->graph.param_data + q->offset,
+                           sizeof(float) * q->count);
+        if (strstr(q->name, "/scale") || strstr(q->name, "/shift")) {
+            frozen++;
+            CHECK_MSG(same, "%s changed", q->name);
+        } else {
+            moved += !same;
+        }
+    }
+    CHECK_MSG(frozen >= 6 && moved > 0, "%d constant-derived parameters, %d trained", frozen, moved);
+    free(x);
+    free(before);
+    incept_model_free(m);
+}
+
 /* ---- GoogLeNet with both auxiliary classifiers against PyTorch ---------------------------- */
 
 static int load_named(incept_model *m, const char *ours, const char *ref, const char *rel)
@@ -566,6 +603,7 @@ int main(void)
     test_averaging();
     test_checkpoint_resume();
     test_batchnorm_fixture();
+    test_imported_constants_stay();
     const char *ref = reference_dir("test_train");
     if (ref) {
         test_tiny(ref);

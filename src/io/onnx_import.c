@@ -450,6 +450,7 @@ static incept_status import_gemm(importer *im, const Onnx__NodeProto *n)
             free(one);
             if ((st = node_param(im, n, "bias", values, m, &bias)))
                 return st;
+            im->graph->params[bias].frozen = 1; /* see emit_affine */
         } else if ((st = weight_param(im, n, 2, 1, &m, 0, beta, &bias))) {
             return st;
         }
@@ -568,6 +569,9 @@ static incept_status emit_affine(importer *im, const Onnx__NodeProto *n, binding
     }
     if ((st = node_param(im, n, "shift", shift, n_shift, &bias)))
         return st;
+    /* values computed from the file's constants have no initializer to go back to on export:
+     * they stay as imported (PyTorch's transform_input constants are not trained either) */
+    im->graph->params[weight].frozen = im->graph->params[bias].frozen = 1;
     incept_attrs a = incept_attrs_default();
     return emit(im, n, "affine", &x->value, 1, &a, weight, bias, x->rank);
 }
