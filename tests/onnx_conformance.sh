@@ -15,11 +15,13 @@ exec "$INCEPT" onnx-test \
     test_relu test_basic_conv_with_padding test_basic_conv_without_padding \
     test_conv_with_autopad_same test_conv_with_strides_and_asymmetric_padding \
     test_conv_with_strides_no_padding test_conv_with_strides_padding \
-    test_maxpool_2d_ceil test_maxpool_2d_default test_maxpool_2d_dilations test_maxpool_2d_pads \
+    test_maxpool_1d_default test_maxpool_2d_ceil test_maxpool_2d_default test_maxpool_2d_dilations \
+    test_maxpool_2d_pads \
     test_maxpool_2d_precomputed_pads test_maxpool_2d_precomputed_same_upper \
     test_maxpool_2d_precomputed_strides test_maxpool_2d_same_lower test_maxpool_2d_same_upper \
     test_maxpool_2d_strides \
-    test_averagepool_2d_ceil test_averagepool_2d_default test_averagepool_2d_pads \
+    test_averagepool_1d_default test_averagepool_2d_ceil test_averagepool_2d_default \
+    test_averagepool_2d_pads \
     test_averagepool_2d_pads_count_include_pad test_averagepool_2d_precomputed_pads \
     test_averagepool_2d_precomputed_pads_count_include_pad test_averagepool_2d_precomputed_same_upper \
     test_averagepool_2d_precomputed_strides test_averagepool_2d_same_lower \

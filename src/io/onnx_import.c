@@ -321,13 +321,17 @@ static incept_status emit(importer *im, const Onnx__NodeProto *n, const char *op
 /* ---- padding ---- */
 
 /* ONNX pads [h_begin, w_begin, h_end, w_end] or auto_pad, into our (top, left, bottom, right). */
+/* Pads of a window over `spatial` (1 or 2) axes; a 1-D window runs along H (W is 1). */
 static incept_status spatial_pads(importer *im, const Onnx__NodeProto *n, const incept_value *in,
-                                  incept_attrs *a)
+                                  incept_attrs *a, int spatial)
 {
     int64_t pads[4] = {0, 0, 0, 0};
     size_t np = attr_ints(n, "pads", pads, 4);
-    if (np != 0 && np != 4)
-        return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "pads must have 4 values (2-D only)");
+    if (np != 0 && np != (size_t)(2 * spatial))
+        return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s",
+                          spatial == 1 ? "pads must have 2 values (1-D)" : "pads must have 4 values");
+    if (spatial == 1) /* [begin, end] of the one axis */
+        pads[2] = pads[1], pads[1] = 0;
     a->pad_top = (int)pads[0], a->pad_left = (int)pads[1];
     a->pad_bottom = (int)pads[2], a->pad_right = (int)pads[3];
     if (attr_string_is(n, "auto_pad", "NOTSET", "NOTSET"))
@@ -341,8 +345,8 @@ static incept_status spatial_pads(importer *im, const Onnx__NodeProto *n, const 
         return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "unknown auto_pad");
     int sizes[2] = {in->h, in->w}, kernels[2] = {a->kernel_h, a->kernel_w};
     int strides[2] = {a->stride_h, a->stride_w}, dil[2] = {a->dilation_h, a->dilation_w};
-    int begin[2], end[2];
-    for (int d = 0; d < 2; d++) {
+    int begin[2] = {0, 0}, end[2] = {0, 0};
+    for (int d = 0; d < spatial; d++) {
         int out = (sizes[d] + strides[d] - 1) / strides[d];
         int total = (out - 1) * strides[d] + (kernels[d] - 1) * dil[d] + 1 - sizes[d];
         if (total < 0)
@@ -354,27 +358,27 @@ static incept_status spatial_pads(importer *im, const Onnx__NodeProto *n, const 
     return INCEPT_OK;
 }
 
+/* Kernel, strides, dilations and pads of a window over `spatial` axes: 2, or 1 for a [N, C, L]
+ * tensor (stored with H = L, W = 1: the window runs along H). */
 static incept_status window_attrs(importer *im, const Onnx__NodeProto *n, const incept_value *in,
-                                  incept_attrs *a, int need_kernel)
+                                  incept_attrs *a, int need_kernel, int spatial)
 {
-    int64_t v[4];
-    size_t k = attr_ints(n, "kernel_shape", v, 4);
-    if (k == 2) {
-        a->kernel_h = (int)v[0], a->kernel_w = (int)v[1];
-    } else if (k != 0 || need_kernel) {
-        return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "kernel_shape must be 2-D");
+    int64_t v[4] = {1, 1, 1, 1};
+    const char *names[3] = {"kernel_shape", "strides", "dilations"};
+    int *h[3] = {&a->kernel_h, &a->stride_h, &a->dilation_h};
+    int *w[3] = {&a->kernel_w, &a->stride_w, &a->dilation_w};
+    for (int i = 0; i < 3; i++) {
+        size_t k = attr_ints(n, names[i], v, 4);
+        if (k == (size_t)spatial) {
+            *h[i] = (int)v[0];
+            *w[i] = spatial == 2 ? (int)v[1] : 1;
+        } else if (k != 0 || (i == 0 && need_kernel)) {
+            char what[64];
+            snprintf(what, sizeof what, "%s must be %d-D", names[i], spatial);
+            return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", what);
+        }
     }
-    size_t s = attr_ints(n, "strides", v, 4);
-    if (s == 2)
-        a->stride_h = (int)v[0], a->stride_w = (int)v[1];
-    else if (s != 0)
-        return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "strides must be 2-D");
-    size_t d = attr_ints(n, "dilations", v, 4);
-    if (d == 2)
-        a->dilation_h = (int)v[0], a->dilation_w = (int)v[1];
-    else if (d != 0)
-        return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "dilations must be 2-D");
-    return spatial_pads(im, n, in, a);
+    return spatial_pads(im, n, in, a, spatial);
 }
 
 /* ---- ops ---- */
@@ -394,7 +398,7 @@ static incept_status import_conv(importer *im, const Onnx__NodeProto *n)
     a.out_channels = (int)w->dims[0];
     a.kernel_h = (int)w->dims[2], a.kernel_w = (int)w->dims[3];
     a.groups = (int)attr_int(n, "group", 1);
-    if ((st = window_attrs(im, n, in, &a, 0)))
+    if ((st = window_attrs(im, n, in, &a, 0, 2)))
         return st;
     int dims[4] = {(int)w->dims[0], (int)w->dims[1], (int)w->dims[2], (int)w->dims[3]};
     int weight, bias = -1;
@@ -460,6 +464,8 @@ static incept_status import_gemm(importer *im, const Onnx__NodeProto *n)
     return emit(im, n, "fc", &x->value, 1, &a, weight, bias, 2);
 }
 
+static int onnx_sample_dims(const importer *im, const binding *x, int dims[3]);
+
 static incept_status import_pool(importer *im, const Onnx__NodeProto *n, const char *op)
 {
     binding *x;
@@ -471,13 +477,18 @@ static incept_status import_pool(importer *im, const Onnx__NodeProto *n, const c
     if (attr_int(n, "storage_order", 0) != 0)
         return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "storage_order = 1");
     incept_attrs a = incept_attrs_default();
-    if ((st = window_attrs(im, n, &im->graph->values[x->value], &a, 1)))
+    int dims[3], spatial = 2; /* 1-D pooling of [N, C, L], stored as C, H = L, W = 1 */
+    if (x->rank == 3 && onnx_sample_dims(im, x, dims))
+        spatial = 1;
+    else if (x->rank != 4)
+        return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "pooling other than 1-D or 2-D");
+    if ((st = window_attrs(im, n, &im->graph->values[x->value], &a, 1, spatial)))
         return st;
     if ((a.dilation_h != 1 || a.dilation_w != 1) && strcmp(op, "maxpool") != 0)
         return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "dilated average pooling");
     a.ceil_mode = (int)attr_int(n, "ceil_mode", 0);
     a.count_include_pad = (int)attr_int(n, "count_include_pad", 0); /* ONNX default: 0 */
-    return emit(im, n, op, &x->value, 1, &a, -1, -1, 4);
+    return emit(im, n, op, &x->value, 1, &a, -1, -1, spatial + 2);
 }
 
 static incept_status import_pad(importer *im, const Onnx__NodeProto *n, binding *x)
