@@ -177,6 +177,18 @@ static void test_chunked_backward(void)
     incept_model_free(m);
 }
 
+/* The settings of the PyTorch comparisons: dropout off, direct convolutions, labels from the
+ * reference's float32 class indices, and the reference's SGD (lr 0.05, momentum 0.9, weight
+ * decay 5e-4 on every parameter). */
+static incept_sgd pytorch_setup(incept_model *m, const float *y, int *labels, int n)
+{
+    for (int i = 0; i < n; i++)
+        labels[i] = (int)y[i];
+    CHECK_OK(incept_model_set_training(m, 0.3f, 0, 0));
+    CHECK_OK(incept_model_set_exact(m, 1));
+    return (incept_sgd){0.05f, 0.9f, 5e-4f, 1};
+}
+
 /* ---- the tiny Inception net against PyTorch -------------------------------------------- */
 
 /* max |a - b| / max |b| over a named reference tensor. */
@@ -202,11 +214,7 @@ static void test_tiny(const char *ref)
     if (!m || !x || !y)
         goto done;
     int labels[4];
-    for (int i = 0; i < 4; i++)
-        labels[i] = (int)y[i];
-    CHECK_OK(incept_model_set_training(m, 0.3f, 0, 0));
-    CHECK_OK(incept_model_set_exact(m, 1));
-    const incept_sgd sgd = {0.05f, 0.9f, 5e-4f, 1};
+    const incept_sgd sgd = pytorch_setup(m, y, labels, 4);
     for (int step = 1; step <= 2; step++) {
         float loss;
         char rel[512];
@@ -269,11 +277,7 @@ static void test_batchnorm_fixture(void)
     if (!m || !expect || !x || !y || !losses)
         goto done;
     int labels[4];
-    for (int i = 0; i < 4; i++)
-        labels[i] = (int)y[i];
-    CHECK_OK(incept_model_set_training(m, 0.3f, 0, 0));
-    CHECK_OK(incept_model_set_exact(m, 1));
-    const incept_sgd sgd = {0.05f, 0.9f, 5e-4f, 1};
+    const incept_sgd sgd = pytorch_setup(m, y, labels, 4);
     for (int step = 0; step < 2; step++) {
         float loss;
         CHECK_OK(incept_model_train_step(m, x, labels, 4, &loss));
