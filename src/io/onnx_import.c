@@ -15,47 +15,15 @@
 #include "graph/graph.h"
 #include "io/io.h"
 #include "io/onnx_file.h"
+#include "io/onnx_import.h"
 #include "onnx.pb-c.h"
 #include "ops/op.h"
 
-#define ONNX_FLOAT 1
-#define ONNX_INT64 7
 #define MIN_OPSET 1 /* older opsets: the model zoo's bvlc_googlenet is opset 3 */
 #define MAX_OPSET 17 /* 14 to 17 changed only types and training modes for our ops */
 
-/* What an ONNX tensor name refers to. */
-typedef struct {
-    const char *name;
-    int value;                      /* activation: value index, else -1 */
-    const Onnx__TensorProto *tensor; /* initializer or Constant output, else NULL */
-    const onnx_initializer *init;    /* for initializers: where its data lies in the file */
-    int rank;                       /* rank of an activation as ONNX sees it */
-    int param;                      /* parameter index once the tensor became one, else -1 */
-} binding;
-
-/* A parameter whose data is copied once the graph is complete: from its initializer, or (binding
- * -1) from `values`, numbers the importer computed (BatchNormalization's folded scale). */
-typedef struct {
-    int param, binding, transpose;
-    float scale;
-    float *values;
-    float *row_scale; /* a BatchNormalization folded into a conv: one factor per output channel */
-} pending_copy;
-
-typedef struct {
-    const char *path;
-    incept_graph *graph;
-    pending_copy *copies;
-    int n_copies, cap_copies;
-    binding *bindings;
-    int n_bindings, cap_bindings;
-    int opset;
-    onnx_file *file;
-    const Onnx__GraphProto *onnx;
-} importer;
-
-static incept_status node_error(const importer *im, const Onnx__NodeProto *n, incept_status st,
-                                const char *fmt, const char *detail)
+incept_status incept_onnx_node_error(const importer *im, const Onnx__NodeProto *n, incept_status st,
+                                     const char *fmt, const char *detail)
 {
     char msg[512];
     snprintf(msg, sizeof msg, fmt, detail);
@@ -70,7 +38,7 @@ static const char *node_label(const Onnx__NodeProto *n)
     return n->name && *n->name ? n->name : n->output[0];
 }
 
-static binding *find_binding(importer *im, const char *name)
+binding *incept_onnx_find_binding(importer *im, const char *name)
 {
     for (int i = im->n_bindings - 1; i >= 0; i--)
         if (strcmp(im->bindings[i].name, name) == 0)
@@ -78,8 +46,8 @@ static binding *find_binding(importer *im, const char *name)
     return NULL;
 }
 
-static incept_status bind(importer *im, const char *name, int value, const Onnx__TensorProto *t,
-                          int rank)
+incept_status incept_onnx_bind(importer *im, const char *name, int value, const Onnx__TensorProto *t,
+                               int rank)
 {
     if (incept_grow((void **)&im->bindings, &im->cap_bindings, im->n_bindings, sizeof *im->bindings))
         return INCEPT_ERR_NOMEM;
@@ -103,20 +71,20 @@ static const Onnx__AttributeProto *attr(const Onnx__NodeProto *n, const char *na
     return NULL;
 }
 
-static int64_t attr_int(const Onnx__NodeProto *n, const char *name, int64_t fallback)
+int64_t incept_onnx_attr_int(const Onnx__NodeProto *n, const char *name, int64_t fallback)
 {
     const Onnx__AttributeProto *a = attr(n, name);
     return a && a->has_i ? a->i : fallback;
 }
 
-static float attr_float(const Onnx__NodeProto *n, const char *name, float fallback)
+float incept_onnx_attr_float(const Onnx__NodeProto *n, const char *name, float fallback)
 {
     const Onnx__AttributeProto *a = attr(n, name);
     return a && a->has_f ? a->f : fallback;
 }
 
 /* Copies up to `max` ints; returns how many the attribute has (0 if absent). */
-static size_t attr_ints(const Onnx__NodeProto *n, const char *name, int64_t *out, size_t max)
+size_t incept_onnx_attr_ints(const Onnx__NodeProto *n, const char *name, int64_t *out, size_t max)
 {
     const Onnx__AttributeProto *a = attr(n, name);
     if (!a)
@@ -186,7 +154,7 @@ static incept_status binding_floats(importer *im, const binding *b, float *dst, 
 }
 
 /* Reads an int64 tensor of at most `max` values; returns the count, or -1 on error. */
-static long tensor_int64s(const Onnx__TensorProto *t, int64_t *out, size_t max)
+long incept_onnx_tensor_int64s(const Onnx__TensorProto *t, int64_t *out, size_t max)
 {
     size_t count = tensor_count(t);
     if (t->data_type != ONNX_INT64 || count > max)
@@ -204,42 +172,42 @@ static long tensor_int64s(const Onnx__TensorProto *t, int64_t *out, size_t max)
 
 /* ---- inputs of a node ---- */
 
-static int has_input(const Onnx__NodeProto *n, size_t i)
+int incept_onnx_has_input(const Onnx__NodeProto *n, size_t i)
 {
     return i < n->n_input && n->input[i] && n->input[i][0];
 }
 
 /* The activation feeding input i. */
-static incept_status activation(importer *im, const Onnx__NodeProto *n, size_t i, binding **out)
+incept_status incept_onnx_activation(importer *im, const Onnx__NodeProto *n, size_t i, binding **out)
 {
-    binding *b = has_input(n, i) ? find_binding(im, n->input[i]) : NULL;
+    binding *b = incept_onnx_has_input(n, i) ? incept_onnx_find_binding(im, n->input[i]) : NULL;
     if (!b)
-        return node_error(im, n, INCEPT_ERR_FORMAT, "input '%s' is not produced by any earlier node",
-                          has_input(n, i) ? n->input[i] : "(missing)");
+        return incept_onnx_node_error(im, n, INCEPT_ERR_FORMAT, "input '%s' is not produced by any earlier node",
+                          incept_onnx_has_input(n, i) ? n->input[i] : "(missing)");
     if (b->value < 0)
-        return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "input '%s' is a constant where an "
+        return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "input '%s' is a constant where an "
                           "activation is expected", n->input[i]);
     *out = b;
     return INCEPT_OK;
 }
 
 /* The constant tensor at input i (an initializer or a Constant node's output), or NULL. */
-static const Onnx__TensorProto *constant_input(importer *im, const Onnx__NodeProto *n, size_t i)
+const Onnx__TensorProto *incept_onnx_constant_input(importer *im, const Onnx__NodeProto *n, size_t i)
 {
-    binding *b = has_input(n, i) ? find_binding(im, n->input[i]) : NULL;
+    binding *b = incept_onnx_has_input(n, i) ? incept_onnx_find_binding(im, n->input[i]) : NULL;
     return b ? b->tensor : NULL;
 }
 
 /* Makes input i a parameter of the expected element count (dims from the tensor, or `dims`
  * when given, e.g. a transposed Gemm weight). transpose: [K, M] stored as [M, K]. */
-static incept_status weight_param(importer *im, const Onnx__NodeProto *n, size_t i, int ndim,
-                                  const int *dims, int transpose, float scale, int *param)
+incept_status incept_onnx_weight_param(importer *im, const Onnx__NodeProto *n, size_t i, int ndim,
+                                       const int *dims, int transpose, float scale, int *param)
 {
-    binding *b = has_input(n, i) ? find_binding(im, n->input[i]) : NULL;
+    binding *b = incept_onnx_has_input(n, i) ? incept_onnx_find_binding(im, n->input[i]) : NULL;
     if (!b || !b->tensor)
-        return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "input '%s' must be a constant "
+        return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "input '%s' must be a constant "
                           "initializer (weights computed at run time are not supported)",
-                          has_input(n, i) ? n->input[i] : "(missing)");
+                          incept_onnx_has_input(n, i) ? n->input[i] : "(missing)");
     if (b->param >= 0 && !transpose && scale == 1.0f) {
         *param = b->param;
         return INCEPT_OK;
@@ -248,7 +216,7 @@ static incept_status weight_param(importer *im, const Onnx__NodeProto *n, size_t
     for (int d = 0; d < ndim; d++)
         count *= (size_t)dims[d];
     if (tensor_count(b->tensor) != count)
-        return node_error(im, n, INCEPT_ERR_SHAPE, "initializer '%s' has the wrong number of values",
+        return incept_onnx_node_error(im, n, INCEPT_ERR_SHAPE, "initializer '%s' has the wrong number of values",
                           b->name);
     incept_status st = incept_graph_add_param(im->graph, b->name, ndim, dims, param);
     if (st)
@@ -264,7 +232,7 @@ static incept_status weight_param(importer *im, const Onnx__NodeProto *n, size_t
 /* With the graph complete and its parameters allocated at their final size: each initializer
  * copied once, straight from the file into its parameter, transposed or scaled for Gemm. */
 /* The values a pending copy holds as they are stored: computed ones, or its initializer's. */
-static incept_status pending_floats(importer *im, const pending_copy *pc, float *dst, size_t count)
+incept_status incept_onnx_pending_floats(importer *im, const pending_copy *pc, float *dst, size_t count)
 {
     if (pc->binding >= 0)
         return binding_floats(im, &im->bindings[pc->binding], dst, count);
@@ -279,7 +247,7 @@ static incept_status copy_parameters(importer *im)
         const pending_copy *pc = &im->copies[i];
         const incept_param *p = &im->graph->params[pc->param];
         float *dst = incept_graph_param_data(im->graph, pc->param);
-        if ((st = pending_floats(im, pc, dst, p->count)) || pc->binding < 0)
+        if ((st = incept_onnx_pending_floats(im, pc, dst, p->count)) || pc->binding < 0)
             continue; /* computed values are final */
         if (pc->transpose) {
             float *tmp = incept_malloc(p->count * sizeof(float));
@@ -306,8 +274,8 @@ static incept_status copy_parameters(importer *im)
 }
 
 /* Adds our node and binds the ONNX output name to its value. */
-static incept_status emit(importer *im, const Onnx__NodeProto *n, const char *op, const int *inputs,
-                          int n_inputs, const incept_attrs *a, int weight, int bias, int rank)
+incept_status incept_onnx_emit(importer *im, const Onnx__NodeProto *n, const char *op, const int *inputs,
+                               int n_inputs, const incept_attrs *a, int weight, int bias, int rank)
 {
     const char *name = node_label(n);
     int node;
@@ -315,7 +283,7 @@ static incept_status emit(importer *im, const Onnx__NodeProto *n, const char *op
                                              n->output[0], &node);
     if (st)
         return incept_fail_prefix(st, "%s: ", im->path);
-    return bind(im, n->output[0], im->graph->nodes[node].output, NULL, rank);
+    return incept_onnx_bind(im, n->output[0], im->graph->nodes[node].output, NULL, rank);
 }
 
 /* ---- padding ---- */
@@ -326,9 +294,9 @@ static incept_status spatial_pads(importer *im, const Onnx__NodeProto *n, const 
                                   incept_attrs *a, int spatial)
 {
     int64_t pads[4] = {0, 0, 0, 0};
-    size_t np = attr_ints(n, "pads", pads, 4);
+    size_t np = incept_onnx_attr_ints(n, "pads", pads, 4);
     if (np != 0 && np != (size_t)(2 * spatial))
-        return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s",
+        return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s",
                           spatial == 1 ? "pads must have 2 values (1-D)" : "pads must have 4 values");
     if (spatial == 1) /* [begin, end] of the one axis */
         pads[2] = pads[1], pads[1] = 0;
@@ -342,7 +310,7 @@ static incept_status spatial_pads(importer *im, const Onnx__NodeProto *n, const 
     }
     int upper = attr_string_is(n, "auto_pad", "NOTSET", "SAME_UPPER");
     if (!upper && !attr_string_is(n, "auto_pad", "NOTSET", "SAME_LOWER"))
-        return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "unknown auto_pad");
+        return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "unknown auto_pad");
     int sizes[2] = {in->h, in->w}, kernels[2] = {a->kernel_h, a->kernel_w};
     int strides[2] = {a->stride_h, a->stride_w}, dil[2] = {a->dilation_h, a->dilation_w};
     int begin[2] = {0, 0}, end[2] = {0, 0};
@@ -368,14 +336,14 @@ static incept_status window_attrs(importer *im, const Onnx__NodeProto *n, const 
     int *h[3] = {&a->kernel_h, &a->stride_h, &a->dilation_h};
     int *w[3] = {&a->kernel_w, &a->stride_w, &a->dilation_w};
     for (int i = 0; i < 3; i++) {
-        size_t k = attr_ints(n, names[i], v, 4);
+        size_t k = incept_onnx_attr_ints(n, names[i], v, 4);
         if (k == (size_t)spatial) {
             *h[i] = (int)v[0];
             *w[i] = spatial == 2 ? (int)v[1] : 1;
         } else if (k != 0 || (i == 0 && need_kernel)) {
             char what[64];
             snprintf(what, sizeof what, "%s must be %d-D", names[i], spatial);
-            return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", what);
+            return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", what);
         }
     }
     return spatial_pads(im, n, in, a, spatial);
@@ -386,109 +354,104 @@ static incept_status window_attrs(importer *im, const Onnx__NodeProto *n, const 
 static incept_status import_conv(importer *im, const Onnx__NodeProto *n)
 {
     binding *x;
-    incept_status st = activation(im, n, 0, &x);
+    incept_status st = incept_onnx_activation(im, n, 0, &x);
     if (st)
         return st;
     const incept_value *in = &im->graph->values[x->value];
-    const Onnx__TensorProto *w = constant_input(im, n, 1);
+    const Onnx__TensorProto *w = incept_onnx_constant_input(im, n, 1);
     if (!w || w->n_dims != 4)
-        return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s",
+        return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s",
                           "the weight must be a 4-D initializer (2-D convolution)");
     incept_attrs a = incept_attrs_default();
     a.out_channels = (int)w->dims[0];
     a.kernel_h = (int)w->dims[2], a.kernel_w = (int)w->dims[3];
-    a.groups = (int)attr_int(n, "group", 1);
+    a.groups = (int)incept_onnx_attr_int(n, "group", 1);
     if ((st = window_attrs(im, n, in, &a, 0, 2)))
         return st;
     int dims[4] = {(int)w->dims[0], (int)w->dims[1], (int)w->dims[2], (int)w->dims[3]};
     int weight, bias = -1;
-    if ((st = weight_param(im, n, 1, 4, dims, 0, 1.0f, &weight)))
+    if ((st = incept_onnx_weight_param(im, n, 1, 4, dims, 0, 1.0f, &weight)))
         return st;
-    if (has_input(n, 2) && (st = weight_param(im, n, 2, 1, dims, 0, 1.0f, &bias)))
+    if (incept_onnx_has_input(n, 2) && (st = incept_onnx_weight_param(im, n, 2, 1, dims, 0, 1.0f, &bias)))
         return st;
-    return emit(im, n, "conv", &x->value, 1, &a, weight, bias, 4);
+    return incept_onnx_emit(im, n, "conv", &x->value, 1, &a, weight, bias, 4);
 }
 
-static incept_status node_param(importer *im, const Onnx__NodeProto *n, const char *what,
-                                float *values, int count, int *param);
-static incept_status constant_floats(importer *im, const Onnx__NodeProto *n, size_t i, size_t *count,
-                                     float **values);
 
 static incept_status import_gemm(importer *im, const Onnx__NodeProto *n)
 {
     binding *x;
-    incept_status st = activation(im, n, 0, &x);
+    incept_status st = incept_onnx_activation(im, n, 0, &x);
     if (st)
         return st;
-    if (attr_int(n, "transA", 0) != 0)
-        return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "transA = 1");
-    const Onnx__TensorProto *w = constant_input(im, n, 1);
+    if (incept_onnx_attr_int(n, "transA", 0) != 0)
+        return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "transA = 1");
+    const Onnx__TensorProto *w = incept_onnx_constant_input(im, n, 1);
     if (!w || w->n_dims != 2)
-        return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "B must be a 2-D initializer");
-    int trans_b = (int)attr_int(n, "transB", 0);
-    float alpha = attr_float(n, "alpha", 1.0f), beta = attr_float(n, "beta", 1.0f);
+        return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "B must be a 2-D initializer");
+    int trans_b = (int)incept_onnx_attr_int(n, "transB", 0);
+    float alpha = incept_onnx_attr_float(n, "alpha", 1.0f), beta = incept_onnx_attr_float(n, "beta", 1.0f);
     int m = (int)(trans_b ? w->dims[0] : w->dims[1]), k = (int)(trans_b ? w->dims[1] : w->dims[0]);
     const incept_value *in = &im->graph->values[x->value];
     if (in->c * in->h * in->w != k) {
         char detail[128];
         snprintf(detail, sizeof detail, "A has %d features, B expects %d", in->c * in->h * in->w, k);
-        return node_error(im, n, INCEPT_ERR_SHAPE, "%s", detail);
+        return incept_onnx_node_error(im, n, INCEPT_ERR_SHAPE, "%s", detail);
     }
     int dims[2] = {m, k}, weight, bias = -1;
-    if ((st = weight_param(im, n, 1, 2, dims, !trans_b, alpha, &weight)))
+    if ((st = incept_onnx_weight_param(im, n, 1, 2, dims, !trans_b, alpha, &weight)))
         return st;
-    if (has_input(n, 2)) {
-        const Onnx__TensorProto *c = constant_input(im, n, 2);
+    if (incept_onnx_has_input(n, 2)) {
+        const Onnx__TensorProto *c = incept_onnx_constant_input(im, n, 2);
         if (!c || (tensor_count(c) != (size_t)m && tensor_count(c) != 1))
-            return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s",
+            return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s",
                               "C must be a constant with one value per output, or a scalar");
         if (tensor_count(c) == 1) { /* broadcast to every output */
             size_t count;
             float *one, *values = NULL;
-            if ((st = constant_floats(im, n, 2, &count, &one)))
+            if ((st = incept_onnx_constant_floats(im, n, 2, &count, &one)))
                 return st;
             if (!(values = incept_malloc(sizeof(float) * (size_t)m)))
                 return free(one), INCEPT_ERR_NOMEM;
             for (int j = 0; j < m; j++)
                 values[j] = one[0] * beta;
             free(one);
-            if ((st = node_param(im, n, "bias", values, m, &bias)))
+            if ((st = incept_onnx_node_param(im, n, "bias", values, m, &bias)))
                 return st;
             im->graph->params[bias].frozen = 1; /* see emit_affine */
-        } else if ((st = weight_param(im, n, 2, 1, &m, 0, beta, &bias))) {
+        } else if ((st = incept_onnx_weight_param(im, n, 2, 1, &m, 0, beta, &bias))) {
             return st;
         }
     }
     incept_attrs a = incept_attrs_default();
     a.out_channels = m;
-    return emit(im, n, "fc", &x->value, 1, &a, weight, bias, 2);
+    return incept_onnx_emit(im, n, "fc", &x->value, 1, &a, weight, bias, 2);
 }
 
-static int onnx_sample_dims(const importer *im, const binding *x, int dims[3]);
 
 static incept_status import_pool(importer *im, const Onnx__NodeProto *n, const char *op)
 {
     binding *x;
-    incept_status st = activation(im, n, 0, &x);
+    incept_status st = incept_onnx_activation(im, n, 0, &x);
     if (st)
         return st;
     if (n->n_output > 1 && n->output[1][0])
-        return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "the Indices output");
-    if (attr_int(n, "storage_order", 0) != 0)
-        return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "storage_order = 1");
+        return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "the Indices output");
+    if (incept_onnx_attr_int(n, "storage_order", 0) != 0)
+        return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "storage_order = 1");
     incept_attrs a = incept_attrs_default();
     int dims[3], spatial = 2; /* 1-D pooling of [N, C, L], stored as C, H = L, W = 1 */
-    if (x->rank == 3 && onnx_sample_dims(im, x, dims))
+    if (x->rank == 3 && incept_onnx_sample_dims(im, x, dims))
         spatial = 1;
     else if (x->rank != 4)
-        return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "pooling other than 1-D or 2-D");
+        return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "pooling other than 1-D or 2-D");
     if ((st = window_attrs(im, n, &im->graph->values[x->value], &a, 1, spatial)))
         return st;
     if ((a.dilation_h != 1 || a.dilation_w != 1) && strcmp(op, "maxpool") != 0)
-        return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "dilated average pooling");
-    a.ceil_mode = (int)attr_int(n, "ceil_mode", 0);
-    a.count_include_pad = (int)attr_int(n, "count_include_pad", 0); /* ONNX default: 0 */
-    return emit(im, n, op, &x->value, 1, &a, -1, -1, spatial + 2);
+        return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "dilated average pooling");
+    a.ceil_mode = (int)incept_onnx_attr_int(n, "ceil_mode", 0);
+    a.count_include_pad = (int)incept_onnx_attr_int(n, "count_include_pad", 0); /* ONNX default: 0 */
+    return incept_onnx_emit(im, n, op, &x->value, 1, &a, -1, -1, spatial + 2);
 }
 
 static incept_status import_pad(importer *im, const Onnx__NodeProto *n, binding *x)
@@ -497,32 +460,32 @@ static incept_status import_pad(importer *im, const Onnx__NodeProto *n, binding 
     long np;
     float value = 0.0f;
     if (im->opset < 11) { /* attributes; opset 1 named them "paddings" */
-        np = (long)attr_ints(n, im->opset < 2 ? "paddings" : "pads", pads, 8);
-        value = attr_float(n, "value", 0.0f);
+        np = (long)incept_onnx_attr_ints(n, im->opset < 2 ? "paddings" : "pads", pads, 8);
+        value = incept_onnx_attr_float(n, "value", 0.0f);
     } else {
-        const Onnx__TensorProto *p = constant_input(im, n, 1);
-        np = p ? tensor_int64s(p, pads, 8) : -1;
-        if (has_input(n, 2)) {
-            const Onnx__TensorProto *v = constant_input(im, n, 2);
+        const Onnx__TensorProto *p = incept_onnx_constant_input(im, n, 1);
+        np = p ? incept_onnx_tensor_int64s(p, pads, 8) : -1;
+        if (incept_onnx_has_input(n, 2)) {
+            const Onnx__TensorProto *v = incept_onnx_constant_input(im, n, 2);
             if (!v || tensor_count(v) != 1 || tensor_floats(im, v, &value, 1))
-                return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s",
+                return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s",
                                   "constant_value must be one float constant");
         }
     }
     if (!attr_string_is(n, "mode", "constant", "constant"))
-        return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "modes other than 'constant'");
+        return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "modes other than 'constant'");
     if (np != 8)
-        return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s",
+        return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s",
                           "pads must be 8 constant int64 values (4-D input)");
     if (pads[0] || pads[1] || pads[4] || pads[5])
-        return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "padding the batch or channel axis");
+        return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "padding the batch or channel axis");
     if (!pads[2] && !pads[3] && !pads[6] && !pads[7])
-        return bind(im, n->output[0], x->value, NULL, x->rank);
+        return incept_onnx_bind(im, n->output[0], x->value, NULL, x->rank);
     incept_attrs a = incept_attrs_default();
     a.pad_top = (int)pads[2], a.pad_left = (int)pads[3];
     a.pad_bottom = (int)pads[6], a.pad_right = (int)pads[7];
     a.value = value;
-    return emit(im, n, "pad", &x->value, 1, &a, -1, -1, 4);
+    return incept_onnx_emit(im, n, "pad", &x->value, 1, &a, -1, -1, 4);
 }
 
 /* A parameter holding `count` computed values (owned by the importer until copied). */
@@ -540,8 +503,8 @@ static incept_status computed_param(importer *im, const char *name, float *value
 }
 
 /* A computed parameter of node n, named "<node>/<what>". */
-static incept_status node_param(importer *im, const Onnx__NodeProto *n, const char *what,
-                                float *values, int count, int *param)
+incept_status incept_onnx_node_param(importer *im, const Onnx__NodeProto *n, const char *what,
+                                     float *values, int count, int *param)
 {
     char name[1024];
     snprintf(name, sizeof name, "%s/%s", node_label(n), what);
@@ -550,10 +513,10 @@ static incept_status node_param(importer *im, const Onnx__NodeProto *n, const ch
 
 /* The floats of a small constant input (a scalar or one value per channel), malloc'd into
  * *values; *values is NULL (and the status OK) when the input is not a constant. */
-static incept_status constant_floats(importer *im, const Onnx__NodeProto *n, size_t i, size_t *count,
-                                     float **values)
+incept_status incept_onnx_constant_floats(importer *im, const Onnx__NodeProto *n, size_t i, size_t *count,
+                                          float **values)
 {
-    binding *b = has_input(n, i) ? find_binding(im, n->input[i]) : NULL;
+    binding *b = incept_onnx_has_input(n, i) ? incept_onnx_find_binding(im, n->input[i]) : NULL;
     *values = NULL;
     if (!b || !b->tensor)
         return INCEPT_OK;
@@ -568,368 +531,9 @@ static incept_status constant_floats(importer *im, const Onnx__NodeProto *n, siz
     return INCEPT_OK;
 }
 
-/* y = x * scale + shift per channel, scale and shift from computed values. */
-static incept_status emit_affine(importer *im, const Onnx__NodeProto *n, binding *x, float *scale,
-                                 int n_scale, float *shift, int n_shift)
-{
-    int weight, bias;
-    incept_status st = node_param(im, n, "scale", scale, n_scale, &weight);
-    if (st) {
-        free(shift);
-        return st;
-    }
-    if ((st = node_param(im, n, "shift", shift, n_shift, &bias)))
-        return st;
-    /* values computed from the file's constants have no initializer to go back to on export:
-     * they stay as imported (PyTorch's transform_input constants are not trained either) */
-    im->graph->params[weight].frozen = im->graph->params[bias].frozen = 1;
-    incept_attrs a = incept_attrs_default();
-    return emit(im, n, "affine", &x->value, 1, &a, weight, bias, x->rank);
-}
-
-/* Mul or Add of an activation and a constant scalar or per-channel vector; Add or Sum of
- * activations of one shape. */
-static incept_status import_arithmetic(importer *im, const Onnx__NodeProto *n, int add)
-{
-    int constant = -1;
-    for (size_t i = 0; i < n->n_input && i < 2; i++) {
-        binding *b = has_input(n, i) ? find_binding(im, n->input[i]) : NULL;
-        if (b && b->tensor)
-            constant = (int)i;
-    }
-    if (constant < 0) {
-        if (!add)
-            return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "a product of two activations");
-        int *inputs = incept_malloc(sizeof(int) * (n->n_input ? n->n_input : 1));
-        if (!inputs)
-            return INCEPT_ERR_NOMEM;
-        incept_status st = INCEPT_OK;
-        int rank = 4;
-        for (size_t i = 0; i < n->n_input && !st; i++) {
-            binding *b;
-            if (!(st = activation(im, n, i, &b)))
-                inputs[i] = b->value, rank = b->rank;
-        }
-        incept_attrs a = incept_attrs_default();
-        if (!st)
-            st = emit(im, n, "add", inputs, (int)n->n_input, &a, -1, -1, rank);
-        free(inputs);
-        return st;
-    }
-    if (n->n_input != 2)
-        return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "more than two operands with a constant");
-    binding *x;
-    incept_status st = activation(im, n, (size_t)(1 - constant), &x);
-    if (st)
-        return st;
-    size_t count = 0;
-    float *values;
-    if ((st = constant_floats(im, n, (size_t)constant, &count, &values)))
-        return st;
-    const incept_value *v = &im->graph->values[x->value];
-    if (!values || (count != 1 && count != (size_t)v->c))
-        return free(values), node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s",
-                                        "a constant that is neither a scalar nor one value per channel");
-    float *other = incept_malloc(sizeof(float));
-    if (!other)
-        return free(values), INCEPT_ERR_NOMEM;
-    other[0] = add ? 1.0f : 0.0f; /* Add: scale 1, shift = constant; Mul: scale = constant, shift 0 */
-    return add ? emit_affine(im, n, x, other, 1, values, (int)count)
-               : emit_affine(im, n, x, values, (int)count, other, 1);
-}
-
-/* The pending copy that fills a parameter; NULL if none. */
-static pending_copy *copy_of(importer *im, int param)
-{
-    for (int i = 0; i < im->n_copies; i++)
-        if (im->copies[i].param == param)
-            return &im->copies[i];
-    return NULL;
-}
-
-/* Folds y = x * scale + shift into the convolution that produced x, when that conv is the node
- * just emitted, nothing else reads its output and no other node shares its parameters: weights
- * rows scaled as they are copied, bias = bias * scale + shift. Returns 1 if folded (scale and
- * shift then belong to the conv, and *st says whether that went well), 0 to emit an affine node
- * instead. */
-static int readers_of(const Onnx__GraphProto *g, const char *name);
-static int is_initializer(importer *im, const char *name)
-{
-    const binding *b = find_binding(im, name);
-    return b && b->init;
-}
-
-/* Remembers a fold for export (see incept_bn_fold); takes mean_scale. */
-static incept_status record_fold(importer *im, const incept_node *conv, int old_bias,
-                                 const float *scale, float *mean_scale, const char *beta, int c)
-{
-    incept_graph *g = im->graph;
-    incept_bn_fold *grown = realloc(g->folds, sizeof *grown * (size_t)(g->n_folds + 1));
-    if (!grown)
-        return free(mean_scale), INCEPT_ERR_NOMEM;
-    g->folds = grown;
-    incept_bn_fold *f = &g->folds[g->n_folds++];
-    *f = (incept_bn_fold){conv->weight, conv->bias, old_bias, NULL, NULL, mean_scale};
-    f->scale = incept_malloc(sizeof(float) * (size_t)c);
-    if (!f->scale || (beta && !(f->beta = incept_strdup(beta))))
-        return INCEPT_ERR_NOMEM;
-    memcpy(f->scale, scale, sizeof(float) * (size_t)c);
-    return INCEPT_OK;
-}
-
-static int fold_into_conv(importer *im, const Onnx__NodeProto *n, binding *x, float *scale,
-                          float *shift, float *mean_scale, int c, incept_status *st)
-{
-    *st = INCEPT_OK;
-    incept_graph *g = im->graph;
-    int producer = g->values[x->value].producer;
-    if (producer < 0 || producer != g->n_nodes - 1 || readers_of(im->onnx, n->input[0]) != 1)
-        return free(mean_scale), 0;
-    incept_node *conv = &g->nodes[producer];
-    pending_copy *weights = copy_of(im, conv->weight);
-    pending_copy *bias = conv->bias >= 0 ? copy_of(im, conv->bias) : NULL;
-    if (strcmp(conv->op->name, "conv") != 0 || conv->attrs.relu || conv->attrs.out_channels != c ||
-        !weights || weights->transpose || (conv->bias >= 0 && !bias))
-        return free(mean_scale), 0;
-    for (int i = 0; i < g->n_nodes; i++)
-        if (i != producer && (g->nodes[i].weight == conv->weight ||
-                              (conv->bias >= 0 && g->nodes[i].bias == conv->bias)))
-            return free(mean_scale), 0;
-    /* the B initializer export will rewrite: only a plain initializer read by this node alone,
-     * and only for the first normalization folded into this conv */
-    const char *beta = n->n_input > 2 && is_initializer(im, n->input[2]) &&
-                       readers_of(im->onnx, n->input[2]) == 1 && !weights->row_scale
-                           ? n->input[2] : NULL;
-    const int old_bias = conv->bias;
-    if (bias) { /* shift += old bias * scale */
-        float *old = incept_malloc(sizeof(float) * (size_t)c);
-        if (!old) {
-            free(scale), free(shift), free(mean_scale);
-            *st = INCEPT_ERR_NOMEM;
-            return 1;
-        }
-        if ((*st = pending_floats(im, bias, old, (size_t)c))) {
-            free(old), free(scale), free(shift), free(mean_scale);
-            return 1;
-        }
-        for (int k = 0; k < c; k++)
-            shift[k] += old[k] * scale[k];
-        free(old);
-    }
-    if ((*st = record_fold(im, conv, old_bias, scale, mean_scale, beta, c))) {
-        free(scale), free(shift);
-        return 1;
-    }
-    if (!weights->row_scale) {
-        weights->row_scale = scale;
-    } else { /* a second normalization after the first */
-        for (int k = 0; k < c; k++)
-            weights->row_scale[k] *= scale[k];
-        free(scale);
-    }
-    for (int i = 0; i < im->n_bindings; i++) /* later readers of these initializers get copies */
-        if (im->bindings[i].param == conv->weight || (conv->bias >= 0 && im->bindings[i].param == conv->bias))
-            im->bindings[i].param = -1;
-    int new_bias;
-    if ((*st = node_param(im, n, "bias", shift, c, &new_bias)))
-        return 1;
-    g->nodes[producer].bias = new_bias;
-    g->folds[g->n_folds - 1].bias = new_bias;
-    *st = bind(im, n->output[0], x->value, NULL, x->rank);
-    return 1;
-}
-
-/* BatchNormalization at inference: y = (x - mean) / sqrt(var + eps) * gamma + beta per channel. */
-static incept_status import_batchnorm(importer *im, const Onnx__NodeProto *n)
-{
-    binding *x;
-    incept_status st = activation(im, n, 0, &x);
-    if (st)
-        return st;
-    if (attr_int(n, "training_mode", 0) != 0) /* opset 14: batch statistics and running updates */
-        return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "training_mode = 1 (only inference)");
-    int c = im->graph->values[x->value].c;
-    size_t counts[4];
-    float *v[4] = {NULL, NULL, NULL, NULL}; /* gamma, beta, mean, var */
-    for (int i = 0; i < 4; i++)
-        if ((st = constant_floats(im, n, (size_t)i + 1, &counts[i], &v[i])) || !v[i] ||
-            counts[i] != (size_t)c) {
-            for (int k = 0; k <= i; k++)
-                free(v[k]);
-            if (st)
-                return st;
-            return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s",
-                              "scale, B, mean and var must be constants with one value per channel");
-        }
-    float eps = attr_float(n, "epsilon", 1e-5f);
-    for (int ch = 0; ch < c; ch++) { /* scale into v[0], shift into v[1], mean * scale into v[2] */
-        float s = v[0][ch] / sqrtf(v[3][ch] + eps);
-        v[2][ch] *= s;
-        v[1][ch] = v[1][ch] - v[2][ch];
-        v[0][ch] = s;
-    }
-    free(v[3]);
-    if (fold_into_conv(im, n, x, v[0], v[1], v[2], c, &st))
-        return st;
-    return emit_affine(im, n, x, v[0], c, v[1], c);
-}
-
-/* Gather on the channel axis with constant indices: a run of channels (one index drops the axis,
- * as ONNX does: rank 3, the same memory in our NCHW layout). */
-static incept_status import_gather(importer *im, const Onnx__NodeProto *n, binding *x)
-{
-    int64_t axis = attr_int(n, "axis", 0), idx[1024];
-    if (axis < 0)
-        axis += x->rank;
-    const Onnx__TensorProto *t = constant_input(im, n, 1);
-    long count = t ? tensor_int64s(t, idx, 1024) : -1;
-    int c = im->graph->values[x->value].c;
-    if (axis != 1 || x->rank != 4 || count < 1)
-        return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s",
-                          "only gathering channels of a 4-D tensor with constant indices");
-    for (long i = 0; i < count; i++) {
-        if (idx[i] < 0)
-            idx[i] += c;
-        if (idx[i] != idx[0] + i || idx[i] >= c)
-            return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "indices that are not a run of channels");
-    }
-    incept_attrs a = incept_attrs_default();
-    a.groups = (int)idx[0], a.size = (int)count; /* first channel, count */
-    return emit(im, n, "channels", &x->value, 1, &a, -1, -1, t->n_dims == 0 ? 3 : 4);
-}
-
-/* Unsqueeze back to 4-D: [N, H, W] at axis 1 (after a channel Gather), [N, C] at axes 2, 3. */
-/* The per-sample dims of an activation as ONNX sees them (rank - 1 of them), when our C, H, W hold
- * them in order with trailing 1s; 0 when the layout is another (a Gather's [N, H, W] is stored as
- * C = 1, H, W) or could be either. */
-static int onnx_sample_dims(const importer *im, const binding *x, int dims[3])
-{
-    const incept_value *v = &im->graph->values[x->value];
-    int ours[3] = {v->c, v->h, v->w};
-    if (x->rank < 2 || x->rank > 4 || (x->rank == 3 && v->c == 1))
-        return 0;
-    for (int i = 0; i < 3; i++) {
-        if (i >= x->rank - 1 && ours[i] != 1)
-            return 0;
-        dims[i] = ours[i];
-    }
-    return 1;
-}
-
-/* A reshape keeping the batch: to `rank` (2 to 4) with per-sample dims `dims` (rank - 1 used). */
-static incept_status emit_reshape(importer *im, const Onnx__NodeProto *n, binding *x, const long *dims,
-                                  int rank)
-{
-    incept_attrs a = incept_attrs_default();
-    if (rank == 2) /* [N, features]: our flatten, or nothing from rank 2 */
-        return x->rank == 2 ? bind(im, n->output[0], x->value, NULL, 2)
-                            : emit(im, n, "flatten", &x->value, 1, &a, -1, -1, 2);
-    a.shape[0] = rank;
-    for (int i = 0; i < 3; i++)
-        a.shape[i + 1] = i < rank - 1 ? (int)dims[i] : 1;
-    const incept_value *v = &im->graph->values[x->value];
-    if (a.shape[1] == v->c && a.shape[2] == v->h && a.shape[3] == v->w) /* only the rank changes */
-        return bind(im, n->output[0], x->value, NULL, rank);
-    return emit(im, n, "reshape", &x->value, 1, &a, -1, -1, rank);
-}
-
-static incept_status import_unsqueeze(importer *im, const Onnx__NodeProto *n, binding *x)
-{
-    int64_t axes[4];
-    long count = (long)attr_ints(n, "axes", axes, 4);
-    if (im->opset >= 13) {
-        const Onnx__TensorProto *t = constant_input(im, n, 1);
-        count = t ? tensor_int64s(t, axes, 4) : -1;
-    }
-    for (long i = 0; i < count; i++)
-        if (axes[i] < 0)
-            axes[i] += x->rank + count;
-    if ((x->rank == 3 && count == 1 && axes[0] == 1) ||
-        (x->rank == 2 && count == 2 && axes[0] == 2 && axes[1] == 3))
-        return bind(im, n->output[0], x->value, NULL, 4);
-    /* otherwise: 1s inserted among the dims after the batch */
-    int in_dims[3], out_rank = x->rank + (int)count;
-    long out_dims[3];
-    if (count < 1 || out_rank > 4 || !onnx_sample_dims(im, x, in_dims))
-        return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "unsqueezing beyond rank 4 or of a "
-                          "tensor not laid out as [N, C, H, W]");
-    int inserted[4] = {0, 0, 0, 0};
-    for (long i = 0; i < count; i++) {
-        if (axes[i] < 1 || axes[i] >= out_rank || inserted[axes[i]])
-            return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "unsqueezing the batch axis (or "
-                              "an axis out of range or repeated)");
-        inserted[axes[i]] = 1;
-    }
-    for (int d = 1, next = 0; d < out_rank; d++)
-        out_dims[d - 1] = inserted[d] ? 1 : in_dims[next++];
-    return emit_reshape(im, n, x, out_dims, out_rank);
-}
-
-/* Reshape to a shape that keeps the batch: [N, -1] (or [0, -1], or [N, C*H*W]) is a flatten,
- * the others a reshape. */
-static incept_status import_reshape(importer *im, const Onnx__NodeProto *n, binding *x)
-{
-    int64_t shape[8];
-    long count;
-    if (im->opset < 5) { /* the target shape was an attribute */
-        count = (long)attr_ints(n, "shape", shape, 8);
-    } else {
-        const Onnx__TensorProto *t = constant_input(im, n, 1);
-        count = t ? tensor_int64s(t, shape, 8) : -1;
-    }
-    const incept_value *v = &im->graph->values[x->value];
-    long features = (long)v->c * v->h * v->w;
-    for (long i = 0; i < count; i++) /* opset 14: with allowzero a 0 is a zero-sized dim */
-        if (shape[i] == 0 && attr_int(n, "allowzero", 0) != 0)
-            return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "allowzero = 1 with a zero dimension");
-    /* any shape of rank 2 to 4 that keeps the batch (0 copies a dim, one -1 is inferred) */
-    int in_dims[3];
-    long out_dims[3], known = 1;
-    int infer_at = -1, ok = count >= 2 && count <= 4;
-    for (long i = 1; ok && i < count; i++) {
-        long d = (long)shape[i];
-        if (d == 0) {
-            ok = i < x->rank && onnx_sample_dims(im, x, in_dims);
-            d = ok ? in_dims[i - 1] : 1;
-        } else if (d == -1) {
-            ok = infer_at < 0;
-            infer_at = (int)i - 1;
-            d = 1;
-        } else {
-            ok = d > 0 && d <= features;
-        }
-        out_dims[i - 1] = d, known *= d;
-    }
-    if (ok && infer_at >= 0)
-        ok = known > 0 && features % known == 0 && (out_dims[infer_at] = features / known, 1);
-    else if (ok)
-        ok = known == features;
-    if (ok && shape[0] == -1) /* the batch inferred: it stays N when the rest is one sample */
-        ok = infer_at < 0;
-    if (ok)
-        return emit_reshape(im, n, x, out_dims, (int)count);
-    return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "reshaping to other than [N, ...] with the "
-                      "same count per sample (rank 2 to 4)");
-}
-
-/* MatMul of an activation [N, K] and a constant [K, M]: a fully connected layer. */
-static incept_status import_matmul(importer *im, const Onnx__NodeProto *n, binding *x)
-{
-    const Onnx__TensorProto *w = constant_input(im, n, 1);
-    const incept_value *v = &im->graph->values[x->value];
-    if (!w || w->n_dims != 2 || w->dims[0] != (int64_t)v->c * v->h * v->w)
-        return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "B must be a [K, M] initializer");
-    int dims[2] = {(int)w->dims[1], (int)w->dims[0]}, weight;
-    incept_status st = weight_param(im, n, 1, 2, dims, 1, 1.0f, &weight);
-    if (st)
-        return st;
-    incept_attrs a = incept_attrs_default();
-    a.out_channels = dims[0];
-    return emit(im, n, "fc", &x->value, 1, &a, weight, -1, 2);
-}
 
 /* Counts how many nodes (and graph outputs) read each name, for Relu fusion. */
-static int readers_of(const Onnx__GraphProto *g, const char *name)
+int incept_onnx_readers_of(const Onnx__GraphProto *g, const char *name)
 {
     int count = 0;
     for (size_t i = 0; i < g->n_node; i++)
@@ -944,14 +548,14 @@ static incept_status import_node(importer *im, const Onnx__NodeProto *n)
 {
     const char *op = n->op_type ? n->op_type : "";
     if (n->domain && *n->domain && strcmp(n->domain, "ai.onnx") != 0)
-        return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "operator domain '%s'", n->domain);
+        return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "operator domain '%s'", n->domain);
     if (n->n_output < 1 || !n->output[0][0])
-        return node_error(im, n, INCEPT_ERR_FORMAT, "%s", "a node without outputs");
+        return incept_onnx_node_error(im, n, INCEPT_ERR_FORMAT, "%s", "a node without outputs");
     if (strcmp(op, "Constant") == 0) {
         const Onnx__AttributeProto *v = attr(n, "value");
         if (!v || !v->t)
-            return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "Constant without a 'value' tensor");
-        return bind(im, n->output[0], -1, v->t, 0);
+            return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "Constant without a 'value' tensor");
+        return incept_onnx_bind(im, n->output[0], -1, v->t, 0);
     }
     if (strcmp(op, "Conv") == 0)
         return import_conv(im, n);
@@ -962,14 +566,14 @@ static incept_status import_node(importer *im, const Onnx__NodeProto *n)
     if (strcmp(op, "AveragePool") == 0)
         return import_pool(im, n, "avgpool");
     if (strcmp(op, "Add") == 0 || strcmp(op, "Sum") == 0)
-        return import_arithmetic(im, n, 1);
+        return incept_onnx_import_arithmetic(im, n, 1);
     if (strcmp(op, "Mul") == 0)
-        return import_arithmetic(im, n, 0);
+        return incept_onnx_import_arithmetic(im, n, 0);
     if (strcmp(op, "BatchNormalization") == 0)
-        return import_batchnorm(im, n);
+        return incept_onnx_import_batchnorm(im, n);
 
     binding *x;
-    incept_status st = activation(im, n, 0, &x);
+    incept_status st = incept_onnx_activation(im, n, 0, &x);
     if (st)
         return st;
     incept_attrs a = incept_attrs_default();
@@ -980,88 +584,88 @@ static incept_status import_node(importer *im, const Onnx__NodeProto *n)
         if (producer >= 0 && producer == g->n_nodes - 1 && !g->nodes[producer].attrs.relu &&
             (strcmp(g->nodes[producer].op->name, "conv") == 0 ||
              strcmp(g->nodes[producer].op->name, "fc") == 0) &&
-            readers_of(im->onnx, n->input[0]) == 1) {
+            incept_onnx_readers_of(im->onnx, n->input[0]) == 1) {
             g->nodes[producer].attrs.relu = 1; /* fused: the Relu's output is the conv's */
-            return bind(im, n->output[0], x->value, NULL, x->rank);
+            return incept_onnx_bind(im, n->output[0], x->value, NULL, x->rank);
         }
-        return emit(im, n, "relu", &x->value, 1, &a, -1, -1, x->rank);
+        return incept_onnx_emit(im, n, "relu", &x->value, 1, &a, -1, -1, x->rank);
     }
     if (strcmp(op, "Identity") == 0)
-        return bind(im, n->output[0], x->value, NULL, x->rank);
+        return incept_onnx_bind(im, n->output[0], x->value, NULL, x->rank);
     if (strcmp(op, "Dropout") == 0) {
-        if (n->n_output > 1 && n->output[1][0] && readers_of(im->onnx, n->output[1]) > 0)
-            return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "the mask output");
-        return bind(im, n->output[0], x->value, NULL, x->rank); /* identity at inference */
+        if (n->n_output > 1 && n->output[1][0] && incept_onnx_readers_of(im->onnx, n->output[1]) > 0)
+            return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "the mask output");
+        return incept_onnx_bind(im, n->output[0], x->value, NULL, x->rank); /* identity at inference */
     }
     if (strcmp(op, "LRN") == 0) {
-        a.size = (int)attr_int(n, "size", 0);
-        a.alpha = attr_float(n, "alpha", 1e-4f);
-        a.beta = attr_float(n, "beta", 0.75f);
-        a.bias = attr_float(n, "bias", 1.0f);
-        return emit(im, n, "lrn", &x->value, 1, &a, -1, -1, 4);
+        a.size = (int)incept_onnx_attr_int(n, "size", 0);
+        a.alpha = incept_onnx_attr_float(n, "alpha", 1e-4f);
+        a.beta = incept_onnx_attr_float(n, "beta", 0.75f);
+        a.bias = incept_onnx_attr_float(n, "bias", 1.0f);
+        return incept_onnx_emit(im, n, "lrn", &x->value, 1, &a, -1, -1, 4);
     }
     if (strcmp(op, "GlobalAveragePool") == 0)
-        return emit(im, n, "globalavgpool", &x->value, 1, &a, -1, -1, 4);
+        return incept_onnx_emit(im, n, "globalavgpool", &x->value, 1, &a, -1, -1, 4);
     if (strcmp(op, "Flatten") == 0) {
-        int64_t axis = attr_int(n, "axis", 1);
+        int64_t axis = incept_onnx_attr_int(n, "axis", 1);
         if (axis < 0)
             axis += x->rank;
         if (axis != 1)
-            return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "axis other than 1");
+            return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "axis other than 1");
         if (x->rank == 2)
-            return bind(im, n->output[0], x->value, NULL, 2);
-        return emit(im, n, "flatten", &x->value, 1, &a, -1, -1, 2);
+            return incept_onnx_bind(im, n->output[0], x->value, NULL, 2);
+        return incept_onnx_emit(im, n, "flatten", &x->value, 1, &a, -1, -1, 2);
     }
     if (strcmp(op, "Softmax") == 0) {
-        int64_t axis = attr_int(n, "axis", im->opset >= 13 ? -1 : 1);
+        int64_t axis = incept_onnx_attr_int(n, "axis", im->opset >= 13 ? -1 : 1);
         if (axis < 0)
             axis += x->rank;
         /* opset < 13 flattens to 2-D at `axis`: axis 1 is over C*H*W; the last axis is itself.
          * From 13 it is one axis; ours are ONNX's dims 1 to rank-1, stored as C, H, W. */
         int dims[3];
-        if (axis >= 1 && axis < x->rank && !onnx_sample_dims(im, x, dims))
-            return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "softmax of a tensor not laid out "
+        if (axis >= 1 && axis < x->rank && !incept_onnx_sample_dims(im, x, dims))
+            return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "softmax of a tensor not laid out "
                               "as [N, C, H, W] (a Gather's [N, H, W])");
         if (im->opset < 13 && axis == 1 && x->rank > 2)
             a.softmax_over_chw = 1;
         else if (axis >= 1 && axis < x->rank && (im->opset >= 13 || axis == x->rank - 1))
             a.softmax_axis = (int)axis;
         else
-            return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "softmax over the batch axis "
+            return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "softmax over the batch axis "
                               "(or, before opset 13, over trailing axes other than C*H*W)");
-        return emit(im, n, "softmax", &x->value, 1, &a, -1, -1, x->rank);
+        return incept_onnx_emit(im, n, "softmax", &x->value, 1, &a, -1, -1, x->rank);
     }
     if (strcmp(op, "Concat") == 0) {
-        int64_t axis = attr_int(n, "axis", 1);
+        int64_t axis = incept_onnx_attr_int(n, "axis", 1);
         if (axis < 0)
             axis += x->rank;
         if (axis != 1)
-            return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "concatenation on an axis other "
+            return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "concatenation on an axis other "
                               "than the channels");
         int *inputs = incept_malloc(sizeof(int) * (n->n_input ? n->n_input : 1));
         if (!inputs)
             return INCEPT_ERR_NOMEM;
         for (size_t i = 0; i < n->n_input && !st; i++) {
             binding *b;
-            if (!(st = activation(im, n, i, &b)))
+            if (!(st = incept_onnx_activation(im, n, i, &b)))
                 inputs[i] = b->value;
         }
         if (!st)
-            st = emit(im, n, "concat", inputs, (int)n->n_input, &a, -1, -1, x->rank);
+            st = incept_onnx_emit(im, n, "concat", inputs, (int)n->n_input, &a, -1, -1, x->rank);
         free(inputs);
         return st;
     }
     if (strcmp(op, "Pad") == 0)
         return import_pad(im, n, x);
     if (strcmp(op, "Gather") == 0)
-        return import_gather(im, n, x);
+        return incept_onnx_import_gather(im, n, x);
     if (strcmp(op, "Unsqueeze") == 0)
-        return import_unsqueeze(im, n, x);
+        return incept_onnx_import_unsqueeze(im, n, x);
     if (strcmp(op, "Reshape") == 0)
-        return import_reshape(im, n, x);
+        return incept_onnx_import_reshape(im, n, x);
     if (strcmp(op, "MatMul") == 0)
-        return import_matmul(im, n, x);
-    return node_error(im, n, INCEPT_ERR_UNSUPPORTED, "op '%s' is not supported", op);
+        return incept_onnx_import_matmul(im, n, x);
+    return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "op '%s' is not supported", op);
 }
 
 /* The one graph input that is not an initializer: float, rank 1 to 4 (stored NCHW with missing
@@ -1072,7 +676,7 @@ static incept_status import_input(importer *im)
     int input_rank = 4;
     for (size_t i = 0; i < g->n_input; i++) {
         const Onnx__ValueInfoProto *v = g->input[i];
-        if (!v->name || find_binding(im, v->name))
+        if (!v->name || incept_onnx_find_binding(im, v->name))
             continue; /* an initializer listed as an input (older exporters) */
         const Onnx__TypeProto *t = v->type;
         if (!t || t->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE || !t->tensor_type->shape)
@@ -1095,7 +699,7 @@ static incept_status import_input(importer *im)
         incept_status st = incept_graph_set_input(im->graph, v->name, dims[0], dims[1], dims[2]);
         if (st)
             return incept_fail_prefix(st, "%s: ", im->path);
-        return bind(im, v->name, im->graph->input, NULL, input_rank);
+        return incept_onnx_bind(im, v->name, im->graph->input, NULL, input_rank);
     }
     return incept_fail(INCEPT_ERR_FORMAT, "%s: the graph has no input besides its initializers",
                        im->path);
@@ -1121,7 +725,7 @@ static incept_status import_model(importer *im, onnx_file *file)
         const Onnx__TensorProto *t = file->initializers[i].tensor;
         if (!t->name || !*t->name)
             return incept_fail(INCEPT_ERR_FORMAT, "%s: an initializer without a name", im->path);
-        if ((st = bind(im, t->name, -1, t, 0)))
+        if ((st = incept_onnx_bind(im, t->name, -1, t, 0)))
             return st;
         im->bindings[im->n_bindings - 1].init = &file->initializers[i];
     }
@@ -1132,7 +736,7 @@ static incept_status import_model(importer *im, onnx_file *file)
             return st;
     if (im->onnx->n_output < 1)
         return incept_fail(INCEPT_ERR_FORMAT, "%s: the graph has no output", im->path);
-    binding *out = find_binding(im, im->onnx->output[0]->name);
+    binding *out = incept_onnx_find_binding(im, im->onnx->output[0]->name);
     if (!out || out->value < 0)
         return incept_fail(INCEPT_ERR_FORMAT, "%s: output '%s' is not computed by any node",
                            im->path, im->onnx->output[0]->name);

@@ -1,0 +1,96 @@
+/* onnx_import.h — what the ONNX importer's files share (onnx_import.c: bindings, attributes,
+ * parameters, emitting nodes, the driver; onnx_import_ops.c: per-channel arithmetic, batch-norm
+ * folding, Gather/Reshape/Unsqueeze/MatMul). Internal to the library. */
+#ifndef INCEPT_IO_ONNX_IMPORT_H
+#define INCEPT_IO_ONNX_IMPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "graph/graph.h"
+#include "io/onnx_file.h"
+#include "onnx.pb-c.h"
+
+#define ONNX_FLOAT 1
+#define ONNX_INT64 7
+
+/* What an ONNX tensor name refers to. */
+typedef struct {
+    const char *name;
+    int value;                      /* activation: value index, else -1 */
+    const Onnx__TensorProto *tensor; /* initializer or Constant output, else NULL */
+    const onnx_initializer *init;    /* for initializers: where its data lies in the file */
+    int rank;                       /* rank of an activation as ONNX sees it */
+    int param;                      /* parameter index once the tensor became one, else -1 */
+} binding;
+
+/* A parameter whose data is copied once the graph is complete: from its initializer, or (binding
+ * -1) from `values`, numbers the importer computed (BatchNormalization's folded scale). */
+typedef struct {
+    int param, binding, transpose;
+    float scale;
+    float *values;
+    float *row_scale; /* a BatchNormalization folded into a conv: one factor per output channel */
+} pending_copy;
+
+typedef struct {
+    const char *path;
+    incept_graph *graph;
+    pending_copy *copies;
+    int n_copies, cap_copies;
+    binding *bindings;
+    int n_bindings, cap_bindings;
+    int opset;
+    onnx_file *file;
+    const Onnx__GraphProto *onnx;
+} importer;
+
+/* ---- onnx_import.c ---- */
+
+/* An error naming the node and its op; returns st. */
+incept_status incept_onnx_node_error(const importer *im, const Onnx__NodeProto *n, incept_status st,
+                                     const char *fmt, const char *detail);
+binding *incept_onnx_find_binding(importer *im, const char *name);
+/* Binds an ONNX name to a value (activation) or a constant tensor. */
+incept_status incept_onnx_bind(importer *im, const char *name, int value,
+                               const Onnx__TensorProto *t, int rank);
+int64_t incept_onnx_attr_int(const Onnx__NodeProto *n, const char *name, int64_t fallback);
+float incept_onnx_attr_float(const Onnx__NodeProto *n, const char *name, float fallback);
+size_t incept_onnx_attr_ints(const Onnx__NodeProto *n, const char *name, int64_t *out, size_t max);
+long incept_onnx_tensor_int64s(const Onnx__TensorProto *t, int64_t *out, size_t max);
+int incept_onnx_has_input(const Onnx__NodeProto *n, size_t i);
+/* Input i of the node as an activation, or an error naming it. */
+incept_status incept_onnx_activation(importer *im, const Onnx__NodeProto *n, size_t i,
+                                     binding **out);
+/* Input i when it is a constant tensor (initializer or Constant output), else NULL. */
+const Onnx__TensorProto *incept_onnx_constant_input(importer *im, const Onnx__NodeProto *n, size_t i);
+/* Input i (an initializer) as a parameter of the given shape, copied once the graph is built. */
+incept_status incept_onnx_weight_param(importer *im, const Onnx__NodeProto *n, size_t i, int ndim,
+                                       const int *dims, int transpose, float scale, int *param);
+incept_status incept_onnx_pending_floats(importer *im, const pending_copy *pc, float *dst,
+                                         size_t count);
+/* Adds our node for an ONNX node and binds its output. */
+incept_status incept_onnx_emit(importer *im, const Onnx__NodeProto *n, const char *op,
+                               const int *inputs, int n_inputs, const incept_attrs *a, int weight,
+                               int bias, int rank);
+/* A parameter named "<node>/<what>" holding computed values (takes them). */
+incept_status incept_onnx_node_param(importer *im, const Onnx__NodeProto *n, const char *what,
+                                     float *values, int count, int *param);
+/* Input i as floats (a constant), *values NULL if it is not one. */
+incept_status incept_onnx_constant_floats(importer *im, const Onnx__NodeProto *n, size_t i,
+                                          size_t *count, float **values);
+/* How many nodes (and graph outputs) read `name`. */
+int incept_onnx_readers_of(const Onnx__GraphProto *g, const char *name);
+
+/* ---- onnx_import_ops.c ---- */
+
+incept_status incept_onnx_import_arithmetic(importer *im, const Onnx__NodeProto *n, int add);
+incept_status incept_onnx_import_batchnorm(importer *im, const Onnx__NodeProto *n);
+incept_status incept_onnx_import_gather(importer *im, const Onnx__NodeProto *n, binding *x);
+incept_status incept_onnx_import_unsqueeze(importer *im, const Onnx__NodeProto *n, binding *x);
+incept_status incept_onnx_import_reshape(importer *im, const Onnx__NodeProto *n, binding *x);
+incept_status incept_onnx_import_matmul(importer *im, const Onnx__NodeProto *n, binding *x);
+/* The per-sample dims of an activation as ONNX sees them, when C, H, W hold them in order. */
+int incept_onnx_sample_dims(const importer *im, const binding *x, int dims[3]);
+
+#endif
