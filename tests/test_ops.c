@@ -498,7 +498,7 @@ static void test_batchnorm(void)
     fill_random(mean, c, 3);
     fill_random(var, c, 4);
     for (int k = 0; k < c; k++)
-        var[k] = 0.5f + var[k] * var[k], x[0] = 0.0f;
+        var[k] = 0.5f + var[k] * var[k];
     fill_random(x, sizeof x / sizeof x[0], 5);
     for (size_t i = 0; i < sizeof x / sizeof x[0]; i++)
         x[i] = 3.0f * x[i] + 1.0f; /* statistics far from (0, 1) */

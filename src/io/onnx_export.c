@@ -31,13 +31,20 @@ static float *as_initializer(const incept_graph *g, const incept_param *p)
     return out;
 }
 
-/* The fold of param `index` as the conv weight (weight = 1) or of initializer `name` as the
- * norm's B (weight = 0); NULL if none. */
-static const incept_bn_fold *fold_of(const incept_graph *g, int index, const char *name)
+/* The fold whose conv weight is parameter `param`; NULL if none. */
+static const incept_bn_fold *fold_of_weight(const incept_graph *g, int param)
 {
     for (int i = 0; i < g->n_folds; i++)
-        if ((name && g->folds[i].beta && strcmp(g->folds[i].beta, name) == 0) ||
-            (!name && g->folds[i].weight == index))
+        if (g->folds[i].weight == param)
+            return &g->folds[i];
+    return NULL;
+}
+
+/* The fold whose norm's B is the initializer `name`; NULL if none. */
+static const incept_bn_fold *fold_of_beta(const incept_graph *g, const char *name)
+{
+    for (int i = 0; i < g->n_folds; i++)
+        if (g->folds[i].beta && strcmp(g->folds[i].beta, name) == 0)
             return &g->folds[i];
     return NULL;
 }
@@ -98,7 +105,7 @@ incept_status incept_model_save_onnx(const incept_model *m, const char *path)
     int written_betas = 0;
     for (size_t i = 0; i < model->graph->n_initializer && !st; i++) {
         Onnx__TensorProto *t = model->graph->initializer[i];
-        const incept_bn_fold *beta = t->name ? fold_of(g, -1, t->name) : NULL;
+        const incept_bn_fold *beta = t->name ? fold_of_beta(g, t->name) : NULL;
         if (beta) {
             float *data = unfolded_beta(g, beta);
             if (!data)
@@ -116,7 +123,7 @@ incept_status incept_model_save_onnx(const incept_model *m, const char *path)
                 st = INCEPT_ERR_NOMEM;
                 break;
             }
-            const incept_bn_fold *fold = fold_of(g, k, NULL);
+            const incept_bn_fold *fold = fold_of_weight(g, k);
             size_t row = fold ? p->count / (size_t)p->dims[0] : 0;
             for (size_t e = 0; fold && e < p->count; e++) /* the rows as the file's conv has them */
                 data[e] /= fold->scale[e / row];

@@ -103,9 +103,10 @@ static int is_initializer(importer *im, const char *name)
     return b && b->init;
 }
 
-/* Remembers a fold for export (see incept_bn_fold); takes mean_scale. */
-static incept_status record_fold(importer *im, const incept_node *conv, int old_bias,
-                                 const float *scale, float *mean_scale, const char *beta, int c)
+/* Remembers a fold for export (see incept_bn_fold), before the conv gets its folded bias (the
+ * caller fills it in); takes mean_scale. */
+static incept_status record_fold(importer *im, const incept_node *conv, const float *scale,
+                                 float *mean_scale, const char *beta, int c)
 {
     incept_graph *g = im->graph;
     incept_bn_fold *grown = realloc(g->folds, sizeof *grown * (size_t)(g->n_folds + 1));
@@ -113,7 +114,7 @@ static incept_status record_fold(importer *im, const incept_node *conv, int old_
         return free(mean_scale), INCEPT_ERR_NOMEM;
     g->folds = grown;
     incept_bn_fold *f = &g->folds[g->n_folds++];
-    *f = (incept_bn_fold){conv->weight, conv->bias, old_bias, NULL, NULL, mean_scale};
+    *f = (incept_bn_fold){conv->weight, -1, conv->bias, NULL, NULL, mean_scale};
     f->scale = incept_malloc(sizeof(float) * (size_t)c);
     if (!f->scale || (beta && !(f->beta = incept_strdup(beta))))
         return INCEPT_ERR_NOMEM;
@@ -144,7 +145,6 @@ static int fold_into_conv(importer *im, const Onnx__NodeProto *n, binding *x, fl
     const char *beta = n->n_input > 2 && is_initializer(im, n->input[2]) &&
                        incept_onnx_readers_of(im->onnx, n->input[2]) == 1 && !weights->row_scale
                            ? n->input[2] : NULL;
-    const int old_bias = conv->bias;
     if (bias) { /* shift += old bias * scale */
         float *old = incept_malloc(sizeof(float) * (size_t)c);
         if (!old) {
@@ -160,7 +160,7 @@ static int fold_into_conv(importer *im, const Onnx__NodeProto *n, binding *x, fl
             shift[k] += old[k] * scale[k];
         free(old);
     }
-    if ((*st = record_fold(im, conv, old_bias, scale, mean_scale, beta, c))) {
+    if ((*st = record_fold(im, conv, scale, mean_scale, beta, c))) {
         free(scale), free(shift);
         return 1;
     }

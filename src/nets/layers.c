@@ -20,14 +20,14 @@ static incept_status tag(incept_builder *b, int node, incept_role role)
     return INCEPT_OK;
 }
 
-/* Adds NAME.weight and NAME.bias. */
+/* Adds NAME.weight and, unless bias is NULL, NAME.bias. */
 static incept_status add_weight_bias(incept_graph *g, const char *name, int ndim, const int *dims,
                                      int *weight, int *bias)
 {
     char pname[512];
     snprintf(pname, sizeof pname, "%s.weight", name);
     incept_status st = incept_graph_add_param(g, pname, ndim, dims, weight);
-    if (st)
+    if (st || !bias)
         return st;
     snprintf(pname, sizeof pname, "%s.bias", name);
     return incept_graph_add_param(g, pname, 1, dims, bias);
@@ -83,10 +83,8 @@ incept_status incept_build_conv(incept_builder *b, const char *name, int input, 
     if (out_channels <= 0 || kernel_h <= 0 || kernel_w <= 0)
         return incept_fail(INCEPT_ERR_ARG, "%s: channels and kernel must be positive", name);
     int dims[4] = {out_channels, g->values[input].c, kernel_h, kernel_w}, weight, bias = -1;
-    char pname[512];
-    snprintf(pname, sizeof pname, "%s.weight", name);
-    incept_status st = b->batchnorm ? incept_graph_add_param(g, pname, 4, dims, &weight)
-                                    : add_weight_bias(g, name, 4, dims, &weight, &bias);
+    /* no bias before a batch norm: its shift does that job */
+    incept_status st = add_weight_bias(g, name, 4, dims, &weight, b->batchnorm ? NULL : &bias);
     if (st)
         return st;
     incept_attrs a = incept_attrs_default();
