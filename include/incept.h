@@ -256,6 +256,53 @@ incept_status incept_checkpoint_load(const char *path, incept_model **model,
  * names, the batch axis dynamic. */
 incept_status incept_model_save_onnx(const incept_model *model, const char *path);
 
+/* ---- ONNX graphs as written ------------------------------------------------------------- */
+
+/* incept_model holds networks of the Inception family: one NCHW activation input, batch first,
+ * trainable. An ONNX graph outside that shape (several inputs, reshapes across the batch axis,
+ * tensors of rank 5, second outputs such as a MaxPool's indices or a Dropout's mask) is
+ * evaluated here as the file writes it: node by node in file order, on tensors of any rank up
+ * to INCEPT_MAX_RANK, each value freed after its last reader. Inference only.
+ * Ops: Conv, MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool, LRN, BatchNormalization
+ * (inference and training mode), Concat, Relu, Gemm, MatMul, Softmax, Dropout, Flatten, Reshape,
+ * Squeeze, Unsqueeze, Shape, Identity, Pad, Add, Sub, Mul, Div, Sum, Gather, Constant. */
+
+#define INCEPT_MAX_RANK 8
+
+typedef enum { INCEPT_FLOAT32 = 1, INCEPT_UINT8 = 2, INCEPT_INT64 = 7, INCEPT_BOOL = 9 } incept_dtype; /* ONNX's */
+
+typedef struct {
+    incept_dtype dtype;
+    int rank;
+    long long dims[INCEPT_MAX_RANK];
+    void *data; /* row-major float, unsigned char, long long or unsigned char (0/1) values */
+} incept_array;
+
+size_t incept_array_count(const incept_array *a);
+/* Frees the data of an array the library filled in (outputs of incept_onnx_graph_run). */
+void incept_array_free(incept_array *a);
+
+/* Reads an array from a file holding one serialized ONNX TensorProto (the input_N.pb / output_N.pb
+ * of ONNX test data; numpy_helper.from_array(x).SerializeToString() in Python). */
+incept_status incept_array_load(const char *path, incept_array *out);
+/* Writes an array as one serialized TensorProto (numpy_helper.to_array reads it back). */
+incept_status incept_array_save(const char *path, const incept_array *a);
+
+typedef struct incept_onnx_graph incept_onnx_graph;
+incept_status incept_onnx_graph_load(const char *path, incept_onnx_graph **out);
+void incept_onnx_graph_free(incept_onnx_graph *graph);
+/* The graph's inputs (initializers excluded) and outputs, in the file's order. */
+int incept_onnx_graph_inputs(const incept_onnx_graph *graph);
+int incept_onnx_graph_outputs(const incept_onnx_graph *graph);
+const char *incept_onnx_graph_input_name(const incept_onnx_graph *graph, int i);
+const char *incept_onnx_graph_output_name(const incept_onnx_graph *graph, int i);
+incept_status incept_onnx_graph_set_threads(incept_onnx_graph *graph, int threads);
+/* Evaluates the graph on inputs[0 .. inputs()-1] (read, not kept) and fills outputs[0 ..
+ * outputs()-1] with new arrays; release each with incept_array_free. On failure no output is
+ * left allocated and the message names the node. */
+incept_status incept_onnx_graph_run(incept_onnx_graph *graph, const incept_array *inputs,
+                                    incept_array *outputs);
+
 /* ---- Reporting --------------------------------------------------------------------------- */
 
 typedef struct {

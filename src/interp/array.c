@@ -1,0 +1,329 @@
+/* array.c — the interpreter's N-d arrays: allocation, conversion from ONNX tensors, the checks
+ * every op makes on its inputs, numpy broadcasting, and reading node attributes. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/status.h"
+#include "interp/interp.h"
+
+incept_status interp_fail(const interp_context *ctx, incept_status st, const char *fmt, ...)
+{
+    char message[768];
+    va_list args;
+    va_start(args, fmt);
+    vsnprintf(message, sizeof message, fmt, args);
+    va_end(args);
+    const Onnx__NodeProto *n = ctx->node;
+    return incept_fail(st, "%s: node '%s' (%s): %s", ctx->path, n && n->name && *n->name ? n->name : "?",
+                       n && n->op_type ? n->op_type : "?", message);
+}
+
+/* ---- attributes ---- */
+
+const Onnx__AttributeProto *interp_attr(const Onnx__NodeProto *n, const char *name)
+{
+    for (size_t i = 0; i < n->n_attribute; i++)
+        if (n->attribute[i]->name && strcmp(n->attribute[i]->name, name) == 0)
+            return n->attribute[i];
+    return NULL;
+}
+
+long long interp_attr_int(const Onnx__NodeProto *n, const char *name, long long fallback)
+{
+    const Onnx__AttributeProto *a = interp_attr(n, name);
+    return a && a->has_i ? (long long)a->i : fallback;
+}
+
+float interp_attr_float(const Onnx__NodeProto *n, const char *name, float fallback)
+{
+    const Onnx__AttributeProto *a = interp_attr(n, name);
+    return a && a->has_f ? a->f : fallback;
+}
+
+int interp_attr_ints(const Onnx__NodeProto *n, const char *name, long long *out, int max)
+{
+    const Onnx__AttributeProto *a = interp_attr(n, name);
+    if (!a)
+        return 0;
+    for (size_t i = 0; i < a->n_ints && (int)i < max; i++)
+        out[i] = (long long)a->ints[i];
+    return (int)a->n_ints;
+}
+
+int interp_attr_string_is(const Onnx__NodeProto *n, const char *name, const char *fallback,
+                          const char *value)
+{
+    const Onnx__AttributeProto *a = interp_attr(n, name);
+    if (!a || !a->has_s)
+        return strcmp(fallback, value) == 0;
+    return a->s.len == strlen(value) && memcmp(a->s.data, value, a->s.len) == 0;
+}
+
+/* ---- arrays ---- */
+
+size_t incept_array_count(const incept_array *a)
+{
+    size_t count = 1;
+    for (int d = 0; d < a->rank; d++)
+        count *= a->dims[d] > 0 ? (size_t)a->dims[d] : 0;
+    return count;
+}
+
+void incept_array_free(incept_array *a)
+{
+    if (!a)
+        return;
+    free(a->data);
+    a->data = NULL;
+}
+
+size_t interp_dtype_size(incept_dtype dtype)
+{
+    return dtype == INCEPT_FLOAT32 ? sizeof(float) : dtype == INCEPT_INT64 ? sizeof(long long) : 1;
+}
+
+size_t interp_span(const incept_array *a, int from, int to)
+{
+    size_t n = 1;
+    for (int d = from; d < to; d++)
+        n *= (size_t)a->dims[d];
+    return n;
+}
+
+incept_status interp_array_alloc(const interp_context *ctx, incept_array *a, incept_dtype dtype,
+                                 int rank, const long long *dims)
+{
+    long long shape[INCEPT_MAX_RANK];
+    if (rank < 0 || rank > INCEPT_MAX_RANK)
+        return interp_fail(ctx, INCEPT_ERR_UNSUPPORTED, "a result of rank %d (at most %d)", rank,
+                           INCEPT_MAX_RANK);
+    size_t count = 1;
+    for (int d = 0; d < rank; d++) {
+        if (dims[d] < 0 || dims[d] > (1LL << 40))
+            return interp_fail(ctx, INCEPT_ERR_SHAPE, "a result dimension of %lld", dims[d]);
+        shape[d] = dims[d];
+        count *= (size_t)dims[d];
+        if (count > ((size_t)1 << 40))
+            return interp_fail(ctx, INCEPT_ERR_SHAPE, "a result of more than 2^40 elements");
+    }
+    a->data = incept_calloc(count ? count : 1, interp_dtype_size(dtype));
+    if (!a->data)
+        return interp_fail(ctx, INCEPT_ERR_NOMEM, "out of memory for a result of %zu elements", count);
+    a->dtype = dtype;
+    a->rank = rank;
+    memcpy(a->dims, shape, sizeof(long long) * (size_t)rank);
+    return INCEPT_OK;
+}
+
+incept_status interp_array_copy(const interp_context *ctx, incept_array *dst, const incept_array *src)
+{
+    incept_status st = interp_array_alloc(ctx, dst, src->dtype, src->rank, src->dims);
+    if (!st)
+        memcpy(dst->data, src->data, incept_array_count(src) * interp_dtype_size(src->dtype));
+    return st;
+}
+
+#define ONNX_FLOAT 1
+#define ONNX_UINT8 2
+#define ONNX_INT32 6
+#define ONNX_INT64 7
+#define ONNX_BOOL 9
+
+incept_status interp_array_from_tensor(const char *path, const Onnx__TensorProto *t,
+                                       const uint8_t *payload, size_t payload_len, incept_array *a)
+{
+    const char *name = t->name && *t->name ? t->name : "?";
+    memset(a, 0, sizeof *a);
+    if (t->n_dims > INCEPT_MAX_RANK)
+        return incept_fail(INCEPT_ERR_UNSUPPORTED, "%s: tensor '%s' has rank %zu (at most %d)", path,
+                           name, t->n_dims, INCEPT_MAX_RANK);
+    if (t->has_data_location && t->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL)
+        return incept_fail(INCEPT_ERR_UNSUPPORTED, "%s: tensor '%s' keeps its data in an external file",
+                           path, name);
+    incept_dtype dtype;
+    size_t stored; /* bytes per element as stored */
+    switch (t->data_type) {
+    case ONNX_FLOAT: dtype = INCEPT_FLOAT32, stored = 4; break;
+    case ONNX_INT64: dtype = INCEPT_INT64, stored = 8; break;
+    case ONNX_INT32: dtype = INCEPT_INT64, stored = 4; break;
+    case ONNX_BOOL: dtype = INCEPT_BOOL, stored = 1; break;
+    case ONNX_UINT8: dtype = INCEPT_UINT8, stored = 1; break;
+    default:
+        return incept_fail(INCEPT_ERR_UNSUPPORTED, "%s: tensor '%s' has data type %d (float32, uint8, "
+                           "int32, int64 and bool are supported)", path, name, t->data_type);
+    }
+    a->dtype = dtype;
+    a->rank = (int)t->n_dims;
+    size_t count = 1;
+    for (size_t d = 0; d < t->n_dims; d++) {
+        if (t->dims[d] < 0 || t->dims[d] > (1LL << 40))
+            return incept_fail(INCEPT_ERR_FORMAT, "%s: tensor '%s' has a dimension of %lld", path, name,
+                               (long long)t->dims[d]);
+        a->dims[d] = (long long)t->dims[d];
+        count *= (size_t)t->dims[d];
+    }
+    if (!payload && t->has_raw_data)
+        payload = t->raw_data.data, payload_len = t->raw_data.len;
+    size_t listed = t->data_type == ONNX_FLOAT ? t->n_float_data
+                    : t->data_type == ONNX_INT64 ? t->n_int64_data : t->n_int32_data;
+    if (payload ? payload_len != count * stored : listed != count)
+        return incept_fail(INCEPT_ERR_FORMAT, "%s: tensor '%s' holds the wrong amount of data for its "
+                           "shape", path, name);
+    if (!(a->data = incept_malloc((count ? count : 1) * interp_dtype_size(dtype))))
+        return incept_fail_prefix(INCEPT_ERR_NOMEM, "%s: tensor '%s': ", path, name);
+    long long *ints = a->data;
+    unsigned char *bools = a->data;
+    if (payload && dtype == INCEPT_INT64 && stored == 4) {
+        for (size_t i = 0; i < count; i++) {
+            int32_t v;
+            memcpy(&v, payload + 4 * i, 4); /* little-endian host, as the format */
+            ints[i] = v;
+        }
+    } else if (payload)
+        memcpy(a->data, payload, count * stored);
+    else if (!payload && dtype == INCEPT_FLOAT32)
+        memcpy(a->data, t->float_data, count * sizeof(float));
+    else if (!payload && t->data_type == ONNX_INT64)
+        for (size_t i = 0; i < count; i++)
+            ints[i] = (long long)t->int64_data[i];
+    else if (!payload && dtype == INCEPT_INT64)
+        for (size_t i = 0; i < count; i++)
+            ints[i] = t->int32_data[i];
+    else if (!payload) /* bool and uint8 are listed as int32 */
+        for (size_t i = 0; i < count; i++)
+            bools[i] = (unsigned char)t->int32_data[i];
+    if (dtype == INCEPT_BOOL)
+        for (size_t i = 0; i < count; i++)
+            bools[i] = bools[i] != 0;
+    return INCEPT_OK;
+}
+
+/* ---- input checks ---- */
+
+static const char *dtype_name(incept_dtype dtype)
+{
+    return dtype == INCEPT_FLOAT32 ? "float32" : dtype == INCEPT_INT64 ? "int64" : dtype == INCEPT_UINT8 ? "uint8" : "bool";
+}
+
+incept_status interp_expect(const interp_context *ctx, const incept_array *const *in, int n_in,
+                            int i, incept_dtype dtype, int rank_min, int rank_max)
+{
+    if (i >= n_in || !in[i])
+        return interp_fail(ctx, INCEPT_ERR_FORMAT, "input %d is missing", i);
+    if (in[i]->dtype != dtype)
+        return interp_fail(ctx, INCEPT_ERR_UNSUPPORTED, "input %d is %s where %s is expected", i,
+                           dtype_name(in[i]->dtype), dtype_name(dtype));
+    if (in[i]->rank < rank_min || (rank_max && in[i]->rank > rank_max))
+        return interp_fail(ctx, INCEPT_ERR_SHAPE, "input %d has rank %d (expected %d to %d)", i,
+                           in[i]->rank, rank_min, rank_max ? rank_max : INCEPT_MAX_RANK);
+    return INCEPT_OK;
+}
+
+incept_status interp_axis(const interp_context *ctx, long long axis, int rank, int end_ok, int *out)
+{
+    if (axis < -rank || axis >= rank + (end_ok ? 1 : 0))
+        return interp_fail(ctx, INCEPT_ERR_SHAPE, "axis %lld out of range for rank %d", axis, rank);
+    *out = (int)(axis < 0 ? axis + rank : axis);
+    return INCEPT_OK;
+}
+
+/* ---- broadcasting ---- */
+
+incept_status interp_broadcast_shape(const interp_context *ctx, const incept_array *const *arrays,
+                                     int n, int *rank, long long *dims)
+{
+    int r = 0;
+    for (int k = 0; k < n; k++)
+        r = arrays[k]->rank > r ? arrays[k]->rank : r;
+    for (int d = 0; d < r; d++)
+        dims[d] = 1;
+    for (int k = 0; k < n; k++) {
+        const incept_array *a = arrays[k];
+        for (int d = 0; d < a->rank; d++) {
+            long long *o = &dims[r - a->rank + d], v = a->dims[d];
+            if (v == *o || v == 1)
+                continue;
+            if (*o != 1)
+                return interp_fail(ctx, INCEPT_ERR_SHAPE, "inputs of sizes %lld and %lld along axis "
+                                   "%d do not broadcast", *o, v, r - a->rank + d);
+            *o = v;
+        }
+    }
+    *rank = r;
+    return INCEPT_OK;
+}
+
+void interp_broadcast_strides(const incept_array *a, int rank, const long long *dims, long long *strides)
+{
+    long long stride = 1;
+    for (int d = rank - 1; d >= 0; d--) {
+        int ad = d - (rank - a->rank);
+        if (ad < 0 || a->dims[ad] == 1 || dims[d] == 1) {
+            strides[d] = 0;
+            if (ad >= 0)
+                stride *= a->dims[ad];
+        } else {
+            strides[d] = stride;
+            stride *= a->dims[ad];
+        }
+    }
+}
+
+incept_status incept_array_load(const char *path, incept_array *out)
+{
+    if (!path || !out)
+        return incept_fail(INCEPT_ERR_ARG, "array_load needs a path and an array");
+    memset(out, 0, sizeof *out);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return incept_fail(INCEPT_ERR_IO, "%s: cannot open", path);
+    unsigned char *bytes = NULL;
+    long size = -1;
+    if (fseek(f, 0, SEEK_END) == 0 && (size = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
+        (bytes = incept_malloc((size_t)size + 1)) && fread(bytes, 1, (size_t)size, f) != (size_t)size) {
+        free(bytes);
+        bytes = NULL;
+        size = -1;
+    }
+    fclose(f);
+    if (!bytes)
+        return size < 0 ? incept_fail(INCEPT_ERR_IO, "%s: cannot read", path) : INCEPT_ERR_NOMEM;
+    Onnx__TensorProto *t = onnx__tensor_proto__unpack(NULL, (size_t)size, bytes);
+    free(bytes);
+    if (!t)
+        return incept_fail(INCEPT_ERR_FORMAT, "%s: not a serialized ONNX TensorProto", path);
+    incept_status st = interp_array_from_tensor(path, t, NULL, 0, out);
+    onnx__tensor_proto__free_unpacked(t, NULL);
+    return st;
+}
+
+incept_status incept_array_save(const char *path, const incept_array *a)
+{
+    if (!path || !a || a->rank < 0 || a->rank > INCEPT_MAX_RANK || (!a->data && incept_array_count(a)))
+        return incept_fail(INCEPT_ERR_ARG, "array_save needs a path and an array with data");
+    Onnx__TensorProto t;
+    onnx__tensor_proto__init(&t);
+    int64_t dims[INCEPT_MAX_RANK];
+    for (int d = 0; d < a->rank; d++)
+        dims[d] = a->dims[d];
+    t.n_dims = (size_t)a->rank;
+    t.dims = dims;
+    t.has_data_type = 1;
+    t.data_type = (int32_t)a->dtype;
+    t.has_raw_data = 1;
+    t.raw_data.len = incept_array_count(a) * interp_dtype_size(a->dtype);
+    t.raw_data.data = a->data;
+    size_t size = onnx__tensor_proto__get_packed_size(&t);
+    unsigned char *bytes = incept_malloc(size + 1);
+    if (!bytes)
+        return INCEPT_ERR_NOMEM;
+    onnx__tensor_proto__pack(&t, bytes);
+    FILE *f = fopen(path, "wb");
+    int ok = f && fwrite(bytes, 1, size, f) == size;
+    if (f && fclose(f) != 0)
+        ok = 0;
+    free(bytes);
+    return ok ? INCEPT_OK : incept_fail(INCEPT_ERR_IO, "%s: cannot write", path);
+}
