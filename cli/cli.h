@@ -37,6 +37,8 @@ int cli_plot(const char *path, const double *loss, const double *accuracy, int e
 void cli_training_defaults(options *o);
 int cmd_train(const options *o);
 int cmd_classify(const options *o);
+/* `run` with .pb arrays: the ONNX graph evaluator. */
+int cmd_run_graph(const options *o);
 int cmd_eval(const options *o);
 int cmd_onnx_test(const options *o);
 

@@ -24,6 +24,9 @@ static int usage(FILE *f)
             "                                 Graphviz, modules drawn as Figure 3: | dot -Tsvg)\n"
             "  incept run MODEL --input IN.bin --output OUT.bin [--threads T] [--exact]\n"
             "                                 inference on raw float32 NCHW (batch from the file size)\n"
+            "  incept run MODEL.onnx --input A.pb[,B.pb...] --output Y.pb[,Z.pb...] [--threads T]\n"
+            "                                 any ONNX graph of the supported ops (several inputs, any\n"
+            "                                 rank), arrays as serialized TensorProtos (ONNX test data)\n"
             "  incept bench MODEL [--batch N] [--threads T] [--seconds S] [--profile] [--exact] [--train]\n"
             "                                 time inference (or, --train, SGD steps with the auxiliary\n"
             "                                 heads); the last line sums it up\n"
@@ -359,6 +362,9 @@ static int cmd_run(const options *o)
         fprintf(stderr, "incept: run needs --input IN.bin and --output OUT.bin\n");
         return EXIT_USAGE;
     }
+    size_t len = strlen(o->input);
+    if (o->model && len > 3 && strcmp(o->input + len - 3, ".pb") == 0)
+        return cmd_run_graph(o);
     incept_model *m;
     int rc = cli_load(o, &m);
     if (rc)

@@ -2,9 +2,11 @@
  * and test_data_set_N folders of input_N.pb and output_N.pb, as Debian's libonnx-testdata installs them) and
  * prints a line per case and, last, `N passed, N failed, N skipped`.
  *
- * The engine takes one activation input, so the model's other inputs (a Conv's W, a Gemm's B and
- * C) are written into it as initializers from the test data before it is imported. Cases whose
- * data is not float32 are skipped; everything else passes or fails, with the reason. */
+ * Every case runs through the ONNX graph evaluator (incept_onnx_graph_*), every output compared.
+ * Where the engine imports the model as well (incept_model_load_onnx: one activation input, so
+ * the model's other inputs, a Conv's W or a Gemm's B and C, are written into it as initializers
+ * first), its output 0 must match too; the line says which paths ran. Cases with sequence or
+ * optional values, or data other than float32, uint8, int32, int64 and bool, are skipped. */
 #include <dirent.h>
 #include <math.h>
 #include <stdio.h>
@@ -83,8 +85,9 @@ static int is_initializer(const Onnx__GraphProto *g, const char *name)
     return 0;
 }
 
-/* One test_data_set: the model with its extra inputs made initializers, run on input 0. */
-static outcome run_set(const char *dir, const char *set, char *why, size_t why_size, int threads)
+/* One test_data_set through the engine: the model with its extra inputs made initializers, run
+ * on input 0. SKIP when the engine does not take the model or its data. */
+static outcome engine_set(const char *dir, const char *set, char *why, size_t why_size, int threads)
 {
     char path[8192];
     snprintf(path, sizeof path, "%s/model.onnx", dir);
@@ -135,7 +138,8 @@ static outcome run_set(const char *dir, const char *set, char *why, size_t why_s
     snprintf(path, sizeof path, "%s/%s/output_0.pb", dir, set);
     expect = read_tensor(path);
     if (!input || !expect) {
-        snprintf(why, why_size, "missing test data");
+        snprintf(why, why_size, input ? "missing test data" : "no activation input");
+        result = input ? CASE_FAIL : CASE_SKIP;
         goto done;
     }
     if (input->data_type != ONNX_FLOAT || expect->data_type != ONNX_FLOAT) {
@@ -182,6 +186,7 @@ static outcome run_set(const char *dir, const char *set, char *why, size_t why_s
     remove(model_path);
     if (st) {
         snprintf(why, why_size, "%s", incept_last_error());
+        result = CASE_SKIP;
         goto done;
     }
     size_t nx, ny;
@@ -231,6 +236,144 @@ done:
     return result;
 }
 
+/* Whether every value the graph takes or gives is a tensor of a type the evaluator holds. */
+static int plain_tensors(const Onnx__ValueInfoProto *const *values, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const Onnx__TypeProto *t = values[i]->type;
+        if (!t || t->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE)
+            return 0;
+        int type = t->tensor_type->elem_type;
+        if (type != 1 && type != 2 && type != 6 && type != 7 && type != 9) /* float32, uint8, int32, int64, bool */
+            return 0;
+    }
+    return 1;
+}
+
+/* Whether got matches want: shape, type, and values (float32 at the ONNX backend tests'
+ * tolerance, rtol 1e-3 and atol 1e-7; integers and bools exactly). */
+static int same_array(const incept_array *got, const incept_array *want, char *why, size_t why_size)
+{
+    int same_shape = got->rank == want->rank && got->dtype == want->dtype;
+    for (int d = 0; same_shape && d < got->rank; d++)
+        same_shape = got->dims[d] == want->dims[d];
+    if (!same_shape) {
+        char shapes[2][160];
+        for (int k = 0; k < 2; k++) {
+            const incept_array *a = k ? want : got;
+            int used = snprintf(shapes[k], sizeof shapes[k], "type %d [", a->dtype);
+            for (int d = 0; d < a->rank && used < 140; d++)
+                used += snprintf(shapes[k] + used, sizeof shapes[k] - (size_t)used, d ? " %lld" : "%lld",
+                                 a->dims[d]);
+            snprintf(shapes[k] + used, sizeof shapes[k] - (size_t)used, "]");
+        }
+        snprintf(why, why_size, "a result of %s where %s is expected", shapes[0], shapes[1]);
+        return 0;
+    }
+    size_t n = incept_array_count(got);
+    double worst = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double a, b;
+        if (got->dtype == INCEPT_FLOAT32)
+            a = ((const float *)got->data)[i], b = ((const float *)want->data)[i];
+        else if (got->dtype == INCEPT_INT64)
+            a = (double)((const long long *)got->data)[i], b = (double)((const long long *)want->data)[i];
+        else
+            a = ((const unsigned char *)got->data)[i], b = ((const unsigned char *)want->data)[i];
+        double err = fabs(a - b) - (got->dtype == INCEPT_FLOAT32 ? 1e-3 * fabs(b) : 0.0);
+        worst = err > worst || isnan(a) != isnan(b) ? (isnan(err) ? INFINITY : err) : worst;
+    }
+    if (worst > 1e-7) {
+        snprintf(why, why_size, "values differ by %g beyond the tolerance", worst);
+        return 0;
+    }
+    return 1;
+}
+
+/* One test_data_set through the ONNX graph evaluator, every output compared. */
+static outcome evaluator_set(const char *dir, const char *set, char *why, size_t why_size, int threads)
+{
+    char path[8192];
+    snprintf(path, sizeof path, "%s/model.onnx", dir);
+    incept_onnx_graph *g = NULL;
+    if (incept_onnx_graph_load(path, &g)) {
+        snprintf(why, why_size, "%s", incept_last_error());
+        return CASE_FAIL;
+    }
+    incept_onnx_graph_set_threads(g, threads);
+    int n_in = incept_onnx_graph_inputs(g), n_out = incept_onnx_graph_outputs(g);
+    incept_array *arrays = calloc((size_t)(n_in + 2 * n_out) + 1, sizeof *arrays);
+    incept_array *outputs = arrays + n_in, *expected = arrays + n_in + n_out;
+    outcome result = CASE_FAIL;
+    if (!arrays) {
+        snprintf(why, why_size, "out of memory");
+        goto done;
+    }
+    for (int i = 0; i < n_in + n_out; i++) {
+        snprintf(path, sizeof path, "%s/%s/%s_%d.pb", dir, set, i < n_in ? "input" : "output",
+                 i < n_in ? i : i - n_in);
+        if (incept_array_load(path, i < n_in ? &arrays[i] : &expected[i - n_in])) {
+            snprintf(why, why_size, "%s", incept_last_error());
+            goto done;
+        }
+    }
+    if (incept_onnx_graph_run(g, arrays, outputs)) {
+        snprintf(why, why_size, "%s", incept_last_error());
+        goto done;
+    }
+    result = CASE_PASS;
+    for (int i = 0; i < n_out && result == CASE_PASS; i++) {
+        char what[900];
+        if (!same_array(&outputs[i], &expected[i], what, sizeof what)) {
+            snprintf(why, why_size, "output '%s': %s", incept_onnx_graph_output_name(g, i), what);
+            result = CASE_FAIL;
+        }
+    }
+done:
+    for (int i = 0; arrays && i < n_in + 2 * n_out; i++)
+        incept_array_free(&arrays[i]);
+    free(arrays);
+    incept_onnx_graph_free(g);
+    return result;
+}
+
+/* One test_data_set: the evaluator must pass it, and the engine too where it takes the model. */
+static outcome run_set(const char *dir, const char *set, char *why, size_t why_size, int threads,
+                       int *engine_ran)
+{
+    char path[8192];
+    snprintf(path, sizeof path, "%s/model.onnx", dir);
+    size_t size;
+    unsigned char *bytes = read_bytes(path, &size);
+    Onnx__ModelProto *model = bytes ? onnx__model_proto__unpack(NULL, size, bytes) : NULL;
+    free(bytes);
+    int plain = model && model->graph &&
+                plain_tensors((const Onnx__ValueInfoProto *const *)model->graph->input, model->graph->n_input) &&
+                plain_tensors((const Onnx__ValueInfoProto *const *)model->graph->output, model->graph->n_output);
+    if (model)
+        onnx__model_proto__free_unpacked(model, NULL);
+    if (!model) {
+        snprintf(why, why_size, "cannot read model.onnx");
+        return CASE_FAIL;
+    }
+    if (!plain) {
+        snprintf(why, why_size, "sequence or optional values, or data of another type (the evaluator "
+                                "holds tensors of float32, uint8, int32, int64 and bool)");
+        return CASE_SKIP;
+    }
+    outcome r = evaluator_set(dir, set, why, why_size, threads);
+    if (r != CASE_PASS)
+        return r;
+    char engine_why[1024];
+    r = engine_set(dir, set, engine_why, sizeof engine_why, threads);
+    *engine_ran = r == CASE_PASS;
+    if (r == CASE_FAIL) {
+        snprintf(why, why_size, "engine: %.1000s", engine_why);
+        return CASE_FAIL;
+    }
+    return CASE_PASS;
+}
+
 static int compare_names(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 /* The sorted entries of dir whose names start with prefix. */
@@ -275,8 +418,11 @@ static outcome run_case(const char *dir, int threads, int *counts)
     outcome result = n ? CASE_PASS : CASE_FAIL;
     if (!n)
         snprintf(worst_why, sizeof worst_why, "no test_data_set_*");
+    int engine_ran = 1;
     for (int i = 0; i < n; i++) {
-        outcome r = run_set(dir, sets[i], why, sizeof why, threads);
+        int engine = 0;
+        outcome r = run_set(dir, sets[i], why, sizeof why, threads, &engine);
+        engine_ran &= engine;
         if (r != CASE_PASS && result == CASE_PASS) {
             result = r;
             snprintf(worst_why, sizeof worst_why, "%s: %s", sets[i], why);
@@ -284,8 +430,10 @@ static outcome run_case(const char *dir, int threads, int *counts)
     }
     free_list(sets, n);
     const char *name = strrchr(dir, '/') ? strrchr(dir, '/') + 1 : dir;
-    printf("%s %s%s%s\n", result == CASE_PASS ? "PASS" : result == CASE_SKIP ? "SKIP" : "FAIL", name,
-           result == CASE_PASS ? "" : ": ", result == CASE_PASS ? "" : worst_why);
+    if (result == CASE_PASS)
+        printf("PASS %s [%s]\n", name, engine_ran ? "engine+evaluator" : "evaluator");
+    else
+        printf("%s %s: %s\n", result == CASE_SKIP ? "SKIP" : "FAIL", name, worst_why);
     counts[result]++;
     return result;
 }

@@ -1,0 +1,73 @@
+/* run_graph.c — `incept run MODEL.onnx --input A.pb[,B.pb...] --output Y.pb[,...]`: an ONNX graph
+ * through the ONNX graph evaluator, for models the engine does not take (several inputs, other
+ * ranks and types), with the arrays as serialized TensorProtos, the form of ONNX test data. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+/* Splits a comma-separated list in place; returns how many (at most max). */
+static int split(char *list, char **items, int max)
+{
+    int n = 0;
+    for (char *item = strtok(list, ","); item && n < max; item = strtok(NULL, ","))
+        items[n++] = item;
+    return n;
+}
+
+int cmd_run_graph(const options *o)
+{
+    char *input_list = strdup(o->input), *output_list = strdup(o->output);
+    char *inputs[64], *outputs[64];
+    incept_array in[64], out[64];
+    incept_onnx_graph *g = NULL;
+    int n_in = 0, n_out = 0, loaded = 0, rc = 1;
+    memset(in, 0, sizeof in);
+    memset(out, 0, sizeof out);
+    if (!input_list || !output_list) {
+        fprintf(stderr, "incept: out of memory\n");
+        goto done;
+    }
+    n_in = split(input_list, inputs, 64);
+    n_out = split(output_list, outputs, 64);
+    if (incept_onnx_graph_load(o->model, &g)) {
+        rc = cli_fail("run");
+        goto done;
+    }
+    if (n_in != incept_onnx_graph_inputs(g) || n_out < 1 || n_out > incept_onnx_graph_outputs(g) ||
+        incept_onnx_graph_outputs(g) > 64) {
+        fprintf(stderr, "incept: %s takes %d input(s) and gives %d output(s); --input names %d file(s), "
+                        "--output %d\n", o->model, incept_onnx_graph_inputs(g), incept_onnx_graph_outputs(g),
+                n_in, n_out);
+        rc = 2;
+        goto done;
+    }
+    for (; loaded < n_in; loaded++)
+        if (incept_array_load(inputs[loaded], &in[loaded])) {
+            rc = cli_fail("run");
+            goto done;
+        }
+    if (incept_onnx_graph_set_threads(g, o->threads) || incept_onnx_graph_run(g, in, out)) {
+        rc = cli_fail("run");
+        goto done;
+    }
+    rc = 0;
+    for (int k = 0; k < n_out && !rc; k++) {
+        if (incept_array_save(outputs[k], &out[k]))
+            rc = cli_fail("run");
+        else {
+            fprintf(stderr, "incept: %s -> %s [", incept_onnx_graph_output_name(g, k), outputs[k]);
+            for (int d = 0; d < out[k].rank; d++)
+                fprintf(stderr, d ? " x %lld" : "%lld", out[k].dims[d]);
+            fprintf(stderr, "]\n");
+        }
+    }
+done:
+    for (int k = 0; k < 64; k++)
+        incept_array_free(&in[k]), incept_array_free(&out[k]);
+    incept_onnx_graph_free(g);
+    free(input_list);
+    free(output_list);
+    return rc;
+}
