@@ -1,7 +1,7 @@
 /* test_reference.c — whole models against PyTorch's reference tensors in ../shared/reference:
  * GoogLeNet imported from ONNX (logits, batch from MANIFEST.txt), GoogLeNet built from models/googlenet.incept
- * with the same weights (logits and every tap), and the tiny Inception net. Skips loudly when
- * the reference data is absent. */
+ * with the same weights (logits and every tap), and the tiny Inception net; both ONNX files through
+ * the ONNX graph evaluator too. Skips loudly when the reference data is absent. */
 #include "graph/graph.h"
 #include "incept.h"
 #include "test.h"
@@ -59,6 +59,31 @@ static void check_logits(const char *label, incept_model *m, const float *input,
     free(logits);
 }
 
+/* The ONNX file through the graph evaluator (file order, no fusion, no Winograd): within 1e-5 of
+ * max |logit|. */
+static void check_evaluator(const char *path, const float *input, int batch, int c, int h, int w,
+                            const float *expect, int classes)
+{
+    incept_onnx_graph *g = NULL;
+    CHECK_OK(incept_onnx_graph_load(path, &g));
+    incept_array in = {.dtype = INCEPT_FLOAT32, .rank = 4, .dims = {batch, c, h, w}, .data = (void *)input};
+    incept_array out = {0};
+    if (g && incept_onnx_graph_set_threads(g, 2) == INCEPT_OK)
+        CHECK_OK(incept_onnx_graph_run(g, &in, &out));
+    size_t n = (size_t)batch * classes;
+    CHECK_MSG(out.data && incept_array_count(&out) == n, "%s: evaluator output of %zu values", path,
+              out.data ? incept_array_count(&out) : 0);
+    if (out.data && incept_array_count(&out) == n) {
+        float diff = max_abs_diff(out.data, expect, n), scale = max_abs(expect, n);
+        printf("%s (ONNX graph evaluator): max |diff| %.3g, max |logit| %.3g, ratio %.3g\n", path,
+               (double)diff, (double)scale, (double)(diff / scale));
+        CHECK_MSG(diff <= 1e-5f * scale, "%s through the evaluator: max diff %g, max |logit| %g", path,
+                  (double)diff, (double)scale);
+    }
+    incept_array_free(&out);
+    incept_onnx_graph_free(g);
+}
+
 /* The first dimension of `name` in the reference's MANIFEST.txt (its batch), or 0. */
 static int manifest_batch(const char *ref, const char *name)
 {
@@ -94,6 +119,7 @@ static void test_googlenet(const char *ref)
     for (int threads = 1; threads <= 2; threads++)
         for (int exact = 0; exact <= 1; exact++)
             check_logits("googlenet.onnx", onnx, input, batch, logits, 1000, threads, exact);
+    check_evaluator(path, input, batch, 3, 224, 224, logits, 1000);
 
     CHECK_MSG(copy_weights(onnx, desc), "%s", "the description's parameters match the ONNX graph's");
     CHECK_OK(incept_model_keep_activations(desc, 1));
@@ -139,6 +165,7 @@ static void test_tiny(const char *ref)
             check_logits("tiny.onnx", m, input, 4, logits, 5, 1, exact);
             check_logits("tiny.onnx", m, input, 4, logits, 5, 2, exact);
         }
+        check_evaluator(path, input, 4, 3, 15, 15, logits, 5);
     }
     free(input);
     free(logits);
