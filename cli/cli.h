@@ -39,6 +39,8 @@ int cmd_train(const options *o);
 int cmd_classify(const options *o);
 /* `run` with .pb arrays: the ONNX graph evaluator. */
 int cmd_run_graph(const options *o);
+/* `run` with raw float32 files, through the evaluator (for ONNX models the engine refuses). */
+int cmd_run_graph_raw(const options *o);
 int cmd_eval(const options *o);
 int cmd_onnx_test(const options *o);
 

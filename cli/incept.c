@@ -366,8 +366,18 @@ static int cmd_run(const options *o)
     if (o->model && len > 3 && strcmp(o->input + len - 3, ".pb") == 0)
         return cmd_run_graph(o);
     incept_model *m;
-    int rc = cli_load(o, &m);
-    if (rc)
+    size_t model_len = o->model ? strlen(o->model) : 0;
+    int rc;
+    if (model_len > 5 && strcmp(o->model + model_len - 5, ".onnx") == 0 && !o->weights) {
+        incept_status st = incept_model_load(o->model, NULL, &m);
+        if (st == INCEPT_ERR_UNSUPPORTED) { /* a graph outside the engine's shape */
+            fprintf(stderr, "incept: the engine does not take it (%s); running the ONNX graph "
+                            "evaluator\n", incept_last_error());
+            return cmd_run_graph_raw(o);
+        }
+        if (st)
+            return cli_fail("loading the model");
+    } else if ((rc = cli_load(o, &m)))
         return rc;
     float *input = NULL, *output = NULL;
     FILE *f = NULL;

@@ -75,6 +75,18 @@ static float *tensor_values(const Onnx__TensorProto *t, size_t *count)
     return v;
 }
 
+/* The case's model.onnx, unpacked, or NULL. */
+static Onnx__ModelProto *read_model(const char *dir)
+{
+    char path[8192];
+    snprintf(path, sizeof path, "%s/model.onnx", dir);
+    size_t size;
+    unsigned char *bytes = read_bytes(path, &size);
+    Onnx__ModelProto *model = bytes ? onnx__model_proto__unpack(NULL, size, bytes) : NULL;
+    free(bytes);
+    return model;
+}
+
 typedef enum { CASE_PASS, CASE_FAIL, CASE_SKIP } outcome;
 
 static int is_initializer(const Onnx__GraphProto *g, const char *name)
@@ -90,11 +102,7 @@ static int is_initializer(const Onnx__GraphProto *g, const char *name)
 static outcome engine_set(const char *dir, const char *set, char *why, size_t why_size, int threads)
 {
     char path[8192];
-    snprintf(path, sizeof path, "%s/model.onnx", dir);
-    size_t size;
-    unsigned char *bytes = read_bytes(path, &size);
-    Onnx__ModelProto *model = bytes ? onnx__model_proto__unpack(NULL, size, bytes) : NULL;
-    free(bytes);
+    Onnx__ModelProto *model = read_model(dir);
     if (!model || !model->graph) {
         snprintf(why, why_size, "cannot read model.onnx");
         if (model)
@@ -341,12 +349,7 @@ done:
 static outcome run_set(const char *dir, const char *set, char *why, size_t why_size, int threads,
                        int *engine_ran)
 {
-    char path[8192];
-    snprintf(path, sizeof path, "%s/model.onnx", dir);
-    size_t size;
-    unsigned char *bytes = read_bytes(path, &size);
-    Onnx__ModelProto *model = bytes ? onnx__model_proto__unpack(NULL, size, bytes) : NULL;
-    free(bytes);
+    Onnx__ModelProto *model = read_model(dir);
     int plain = model && model->graph &&
                 plain_tensors((const Onnx__ValueInfoProto *const *)model->graph->input, model->graph->n_input) &&
                 plain_tensors((const Onnx__ValueInfoProto *const *)model->graph->output, model->graph->n_output);

@@ -296,6 +296,8 @@ int incept_onnx_graph_inputs(const incept_onnx_graph *graph);
 int incept_onnx_graph_outputs(const incept_onnx_graph *graph);
 const char *incept_onnx_graph_input_name(const incept_onnx_graph *graph, int i);
 const char *incept_onnx_graph_output_name(const incept_onnx_graph *graph, int i);
+/* Input i's declared rank (-1 when the file gives none) and sizes (-1 where dynamic). */
+int incept_onnx_graph_input_shape(const incept_onnx_graph *graph, int i, long long dims[INCEPT_MAX_RANK]);
 incept_status incept_onnx_graph_set_threads(incept_onnx_graph *graph, int threads);
 /* Evaluates the graph on inputs[0 .. inputs()-1] (read, not kept) and fills outputs[0 ..
  * outputs()-1] with new arrays; release each with incept_array_free. On failure no output is

@@ -100,6 +100,30 @@ static void test_cli(void)
     free(expect);
     unlink("/tmp/incept_cli_out.bin");
 
+    /* a graph the engine does not take: .pb arrays through the ONNX graph evaluator */
+    const char *several = "tests/fixtures/opset13_several_inputs";
+    char args[1024];
+    snprintf(args, sizeof args, "run %s.onnx --input %s.input_0.pb,%s.input_1.pb,%s.input_2.pb "
+             "--output /tmp/incept_cli_0.pb,/tmp/incept_cli_1.pb", several, several, several, several);
+    CHECK_MSG(cli(args, err, sizeof err) == 0, "%s", err);
+    incept_array indices = {0}, expect_indices = {0};
+    snprintf(args, sizeof args, "%s.output_1.pb", several);
+    CHECK(incept_array_load("/tmp/incept_cli_1.pb", &indices) == INCEPT_OK &&
+          incept_array_load(args, &expect_indices) == INCEPT_OK);
+    CHECK(indices.dtype == INCEPT_INT64 && incept_array_count(&indices) == 72 &&
+          incept_array_count(&expect_indices) == 72 &&
+          !memcmp(indices.data, expect_indices.data, 72 * sizeof(long long)));
+    incept_array_free(&indices), incept_array_free(&expect_indices);
+    unlink("/tmp/incept_cli_0.pb"), unlink("/tmp/incept_cli_1.pb");
+    snprintf(args, sizeof args, "run %s.onnx --input %s.input_0.pb --output /tmp/incept_cli_0.pb", several,
+             several);
+    CHECK(cli(args, err, sizeof err) == 2 && strstr(err, "takes 3 input(s)"));
+    /* raw files for a model the engine refuses: the evaluator, which needs one input */
+    snprintf(args, sizeof args, "run %s.onnx --input tests/fixtures/opset13_same_upper.input.bin "
+             "--output /tmp/incept_cli_out.bin", several);
+    CHECK_MSG(cli(args, err, sizeof err) == 1 && strstr(err, "graph evaluator") && strstr(err, "one input"),
+              "%s", err);
+
     /* bench: a profile table, then the summary line last */
     char out[16384];
     CHECK(cli_output("bench tests/fixtures/opset13_same_upper.onnx --batch 3 --threads 2 --seconds 1 "

@@ -240,6 +240,21 @@ const char *incept_onnx_graph_output_name(const incept_onnx_graph *g, int i)
     return g && i >= 0 && i < g->n_outputs ? g->values[g->outputs[i]].name : NULL;
 }
 
+int incept_onnx_graph_input_shape(const incept_onnx_graph *g, int i, long long dims[INCEPT_MAX_RANK])
+{
+    if (!g || i < 0 || i >= g->n_inputs)
+        return -1;
+    const Onnx__TypeProto *type = g->input_info[i]->type;
+    if (!type || type->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE || !type->tensor_type->shape ||
+        type->tensor_type->shape->n_dim > INCEPT_MAX_RANK)
+        return -1;
+    const Onnx__TensorShapeProto *shape = type->tensor_type->shape;
+    for (size_t d = 0; d < shape->n_dim; d++)
+        dims[d] = shape->dim[d]->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE
+                      ? (long long)shape->dim[d]->dim_value : -1;
+    return (int)shape->n_dim;
+}
+
 incept_status incept_onnx_graph_set_threads(incept_onnx_graph *g, int threads)
 {
     if (!g || threads < 1)

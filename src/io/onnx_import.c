@@ -695,6 +695,11 @@ static incept_status import_input(importer *im)
                                    "the first (only the batch may be dynamic)", im->path, v->name);
             dims[d] = (int)dim->dim_value;
         }
+        for (size_t k = i + 1; k < g->n_input; k++)
+            if (g->input[k]->name && !incept_onnx_find_binding(im, g->input[k]->name))
+                return incept_fail(INCEPT_ERR_UNSUPPORTED, "%s: input '%s' is a second activation input "
+                                   "(the engine takes one; incept_onnx_graph runs such graphs)", im->path,
+                                   g->input[k]->name);
         input_rank = (int)s->n_dim;
         incept_status st = incept_graph_set_input(im->graph, v->name, dims[0], dims[1], dims[2]);
         if (st)
