@@ -252,7 +252,8 @@ static int plain_tensors(const Onnx__ValueInfoProto *const *values, size_t n)
         if (!t || t->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE)
             return 0;
         int type = t->tensor_type->elem_type;
-        if (type != 1 && type != 2 && type != 6 && type != 7 && type != 9) /* float32, uint8, int32, int64, bool */
+        /* float32, uint8, int32, int64, bool */
+        if (type != 1 && type != 2 && type != 6 && type != 7 && type != 9)
             return 0;
     }
     return 1;
@@ -350,9 +351,9 @@ static outcome run_set(const char *dir, const char *set, char *why, size_t why_s
                        int *engine_ran)
 {
     Onnx__ModelProto *model = read_model(dir);
-    int plain = model && model->graph &&
-                plain_tensors((const Onnx__ValueInfoProto *const *)model->graph->input, model->graph->n_input) &&
-                plain_tensors((const Onnx__ValueInfoProto *const *)model->graph->output, model->graph->n_output);
+    const Onnx__GraphProto *g = model ? model->graph : NULL;
+    int plain = g && plain_tensors((const Onnx__ValueInfoProto *const *)g->input, g->n_input) &&
+                plain_tensors((const Onnx__ValueInfoProto *const *)g->output, g->n_output);
     if (model)
         onnx__model_proto__free_unpacked(model, NULL);
     if (!model) {

@@ -269,7 +269,8 @@ incept_status incept_model_save_onnx(const incept_model *model, const char *path
 
 #define INCEPT_MAX_RANK 8
 
-typedef enum { INCEPT_FLOAT32 = 1, INCEPT_UINT8 = 2, INCEPT_INT64 = 7, INCEPT_BOOL = 9 } incept_dtype; /* ONNX's */
+/* ONNX's codes; int32 data is held as int64 */
+typedef enum { INCEPT_FLOAT32 = 1, INCEPT_UINT8 = 2, INCEPT_INT64 = 7, INCEPT_BOOL = 9 } incept_dtype;
 
 typedef struct {
     incept_dtype dtype;

@@ -163,6 +163,8 @@ incept_status interp_array_from_tensor(const char *path, const Onnx__TensorProto
                                (long long)t->dims[d]);
         a->dims[d] = (long long)t->dims[d];
         count *= (size_t)t->dims[d];
+        if (count > ((size_t)1 << 40))
+            return incept_fail(INCEPT_ERR_FORMAT, "%s: tensor '%s' has more than 2^40 elements", path, name);
     }
     if (!payload && t->has_raw_data)
         payload = t->raw_data.data, payload_len = t->raw_data.len;
@@ -204,7 +206,8 @@ incept_status interp_array_from_tensor(const char *path, const Onnx__TensorProto
 
 static const char *dtype_name(incept_dtype dtype)
 {
-    return dtype == INCEPT_FLOAT32 ? "float32" : dtype == INCEPT_INT64 ? "int64" : dtype == INCEPT_UINT8 ? "uint8" : "bool";
+    return dtype == INCEPT_FLOAT32 ? "float32" : dtype == INCEPT_INT64 ? "int64"
+           : dtype == INCEPT_UINT8 ? "uint8" : "bool";
 }
 
 incept_status interp_expect(const interp_context *ctx, const incept_array *const *in, int n_in,

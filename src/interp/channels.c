@@ -14,7 +14,8 @@ INTERP_OP(lrn)
     if (st || (st = interp_array_alloc(ctx, out, INCEPT_FLOAT32, in[0]->rank, in[0]->dims)))
         return st;
     long long size = interp_attr_int(ctx->node, "size", 0);
-    float alpha = interp_attr_float(ctx->node, "alpha", 1e-4f), beta = interp_attr_float(ctx->node, "beta", 0.75f);
+    float alpha = interp_attr_float(ctx->node, "alpha", 1e-4f);
+    float beta = interp_attr_float(ctx->node, "beta", 0.75f);
     float bias = interp_attr_float(ctx->node, "bias", 1.0f);
     if (size < 1)
         return interp_fail(ctx, INCEPT_ERR_FORMAT, "size must be a positive odd number");
@@ -24,7 +25,8 @@ INTERP_OP(lrn)
     float *y = out->data;
     for (long long n = 0; n < batch; n++)
         for (long long c = 0; c < channels; c++) {
-            long long lo = c - below < 0 ? 0 : c - below, hi = c + above >= channels ? channels - 1 : c + above;
+            long long lo = c - below < 0 ? 0 : c - below;
+            long long hi = c + above >= channels ? channels - 1 : c + above;
             for (size_t i = 0; i < plane; i++) {
                 float sum = 0.0f;
                 for (long long k = lo; k <= hi; k++) {

@@ -44,7 +44,8 @@ INTERP_OP(gemm)
         return st;
     int trans_a = interp_attr_int(ctx->node, "transA", 0) != 0;
     int trans_b = interp_attr_int(ctx->node, "transB", 0) != 0;
-    float alpha = interp_attr_float(ctx->node, "alpha", 1.0f), beta = interp_attr_float(ctx->node, "beta", 1.0f);
+    float alpha = interp_attr_float(ctx->node, "alpha", 1.0f);
+    float beta = interp_attr_float(ctx->node, "beta", 1.0f);
     const incept_array *a = in[0], *b = in[1], *c = n_in > 2 ? in[2] : NULL;
     long long m = a->dims[trans_a], k = a->dims[!trans_a], n = b->dims[!trans_b];
     if (b->dims[trans_b] != k)
@@ -105,7 +106,8 @@ INTERP_OP(matmul)
     memcpy(a_batch.dims, a->dims, sizeof(long long) * (size_t)a_batch.rank);
     memcpy(b_batch.dims, b->dims, sizeof(long long) * (size_t)b_batch.rank);
     long long m = a->rank == 1 ? 1 : a->dims[a->rank - 2], k = a->dims[a->rank - 1];
-    long long kb = b->rank == 1 ? b->dims[0] : b->dims[b->rank - 2], n = b->rank == 1 ? 1 : b->dims[b->rank - 1];
+    long long kb = b->rank == 1 ? b->dims[0] : b->dims[b->rank - 2];
+    long long n = b->rank == 1 ? 1 : b->dims[b->rank - 1];
     if (k != kb)
         return interp_fail(ctx, INCEPT_ERR_SHAPE, "A has %lld columns and B %lld rows", k, kb);
     if (!fits_int(m) || !fits_int(n) || !fits_int(k))

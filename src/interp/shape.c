@@ -178,11 +178,12 @@ INTERP_OP(concat)
     size_t outer = interp_span(in[0], 0, axis), size = interp_dtype_size(in[0]->dtype);
     size_t row = interp_span(out, axis, out->rank) * size;
     char *dst = out->data;
-    for (int k = 0, offset = 0; k < n_in; k++) {
+    size_t offset = 0;
+    for (int k = 0; k < n_in; k++) {
         size_t chunk = interp_span(in[k], axis, in[k]->rank) * size;
         for (size_t o = 0; o < outer && chunk; o++)
             memcpy(dst + o * row + offset, (const char *)in[k]->data + o * chunk, chunk);
-        offset += (int)chunk;
+        offset += chunk;
     }
     return INCEPT_OK;
 }
@@ -302,14 +303,16 @@ INTERP_OP(pad)
     long long pads[2 * INCEPT_MAX_RANK], given[2 * INCEPT_MAX_RANK], axes[INCEPT_MAX_RANK];
     double value = 0.0;
     if (ctx->opset < 11) {
-        n_pads = interp_attr_ints(ctx->node, ctx->opset < 2 ? "paddings" : "pads", given, 2 * INCEPT_MAX_RANK);
+        const char *name = ctx->opset < 2 ? "paddings" : "pads";
+        n_pads = interp_attr_ints(ctx->node, name, given, 2 * INCEPT_MAX_RANK);
         value = interp_attr_float(ctx->node, "value", 0.0f);
     } else {
         if ((st = int_input(ctx, in, n_in, 1, given, 2 * INCEPT_MAX_RANK, &n_pads)))
             return st;
         if (n_in > 2 && in[2]) {
             if (in[2]->dtype != x->dtype || incept_array_count(in[2]) != 1)
-                return interp_fail(ctx, INCEPT_ERR_SHAPE, "constant_value must be one value of the data's type");
+                return interp_fail(ctx, INCEPT_ERR_SHAPE, "constant_value must be one value of the "
+                                   "data's type");
             value = x->dtype == INCEPT_FLOAT32 ? *(const float *)in[2]->data
                     : x->dtype == INCEPT_INT64 ? (double)*(const long long *)in[2]->data
                                                : *(const unsigned char *)in[2]->data;
