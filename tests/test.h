@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "incept.h"
+
 static int test_passed, test_failed;
 
 #define CHECK(cond)                                                                              \
@@ -107,6 +109,26 @@ static inline float *read_floats(const char *dir, const char *rel, size_t n)
         return NULL;
     }
     return p;
+}
+
+/* An ONNX fixture's input and PyTorch's output for `batch` samples through m
+ * (tests/fixtures/NAME.input.bin, NAME.output.bin); both NULL when either is missing. */
+static inline void read_fixture(const char *name, incept_model *m, int batch, float **x, float **expect,
+                                size_t *n_in, size_t *n_out)
+{
+    int c, h, w, oc, oh, ow;
+    char rel[512];
+    incept_model_input_dims(m, &c, &h, &w);
+    incept_model_output_dims(m, &oc, &oh, &ow);
+    *n_in = (size_t)batch * c * h * w, *n_out = (size_t)batch * oc * oh * ow;
+    snprintf(rel, sizeof rel, "%s.input.bin", name);
+    *x = read_floats("tests/fixtures", rel, *n_in);
+    snprintf(rel, sizeof rel, "%s.output.bin", name);
+    *expect = read_floats("tests/fixtures", rel, *n_out);
+    if (!*x || !*expect) {
+        free(*x), free(*expect);
+        *x = *expect = NULL;
+    }
 }
 
 /* The element count of a shape. */

@@ -44,14 +44,9 @@ static void fixture_case(const char *name, int batch)
     CHECK_OK(incept_model_load(path, NULL, &m));
     if (!m)
         return;
-    int c, h, w, oc, oh, ow;
-    incept_model_input_dims(m, &c, &h, &w);
-    incept_model_output_dims(m, &oc, &oh, &ow);
-    size_t n_in = (size_t)batch * c * h * w, n_out = (size_t)batch * oc * oh * ow;
-    snprintf(path, sizeof path, "%s.input.bin", name);
-    float *x = read_floats("tests/fixtures", path, n_in);
-    snprintf(path, sizeof path, "%s.output.bin", name);
-    float *expect = read_floats("tests/fixtures", path, n_out);
+    float *x, *expect;
+    size_t n_in, n_out;
+    read_fixture(name, m, batch, &x, &expect, &n_in, &n_out);
     float *y = malloc(n_out * sizeof(float));
     CHECK_MSG(x && expect, "%s: fixture tensors match the model's dims", name);
     if (x && expect) {

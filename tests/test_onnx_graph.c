@@ -106,14 +106,11 @@ static void engine_fixture(const char *name, int batch)
         incept_onnx_graph_free(g);
         return;
     }
-    int c, h, w, oc, oh, ow;
+    int c, h, w;
+    float *x, *expect;
+    size_t n_in, n_out;
     incept_model_input_dims(m, &c, &h, &w);
-    incept_model_output_dims(m, &oc, &oh, &ow);
-    size_t n_in = (size_t)batch * c * h * w, n_out = (size_t)batch * oc * oh * ow;
-    snprintf(path, sizeof path, "%s.input.bin", name);
-    float *x = read_floats("tests/fixtures", path, n_in);
-    snprintf(path, sizeof path, "%s.output.bin", name);
-    float *expect = read_floats("tests/fixtures", path, n_out);
+    read_fixture(name, m, batch, &x, &expect, &n_in, &n_out);
     float *engine = malloc(n_out * sizeof(float));
     incept_array in = {.dtype = INCEPT_FLOAT32, .rank = 4, .dims = {batch, c, h, w}, .data = x}, out = {0};
     if (x && expect && engine && incept_model_forward(m, x, batch, engine) == INCEPT_OK) {
