@@ -105,6 +105,10 @@ static void test_winograd(void)
             winograd_case(tile, 2, 3, 8, 8, 13, 0, 0, 2);    /* no padding */
             winograd_case(tile, 1, 16, 28, 28, 24, 1, 1, 3);
             winograd_case(tile, 1, 4, 3, 3, 2, 1, 0, 1);     /* a single tile */
+            /* one tile block with more transformed filters than a block of U: output channels
+             * taken in blocks, the last one partial */
+            int in_c = tile == 4 ? 128 : 160, size = tile == 4 ? 16 : 14;
+            winograd_case(tile, 1, in_c, size, size, 250, 1, 1, 2);
         }
     }
     incept_gemm_force_isa(NULL);

@@ -177,6 +177,24 @@ static size_t tile_block(int tiles) { return tiles < TILE_BLOCK ? (size_t)tiles 
 
 static size_t round_up(size_t x, size_t to) { return (x + to - 1) / to * to; }
 
+/* Transformed filters of at most this many floats (2 MiB) at a time: when a call's tiles fit in
+ * one block (batch 1 at 28x28 and 14x14), its output channels are taken in blocks whose U fits
+ * the bound, so the workspace, the largest scratch buffer of a batch-1 forward pass, holds a
+ * block's U and M rather than the whole layer's (GoogLeNet's inception_3b 3x3: 6.0 -> 3.9 MB in
+ * two blocks; the batch-1 workspace 6.1 -> 4.1 MB, now conv2's, at the same speed). With several
+ * tile blocks U is transformed once for all of them, as a whole. */
+#define U_BLOCK_FLOATS (512 * 1024)
+
+/* Output channels per block: a multiple of mr, all of them (padded) when unblocked. */
+static int channel_block(const variant *v, int in_c, int out_c, int tiles, int mr)
+{
+    int padded = (int)round_up((size_t)out_c, (size_t)mr);
+    if (tiles > TILE_BLOCK)
+        return padded;
+    int fit = (int)(U_BLOCK_FLOATS / ((size_t)v->positions * in_c) / (size_t)mr) * mr;
+    return fit < mr ? mr : fit > padded ? padded : fit;
+}
+
 #ifndef INCEPT_WINOGRAD_ENTRY
 /* Built once plainly (this file), and again by winograd_avx2.c and winograd_avx512.c with the
  * compiler flags of those instruction sets; incept_winograd_conv picks the copy that matches
@@ -199,12 +217,14 @@ int incept_winograd_tiles(int tile, int batch, int out_h, int out_w)
 size_t incept_winograd_workspace(int tile, int in_c, int out_c, int batch, int out_h, int out_w)
 {
     const variant *v = variant_for(tile);
-    size_t block = tile_block(tile_count(v, batch, out_h, out_w));
+    int tiles = tile_count(v, batch, out_h, out_w);
+    size_t block = tile_block(tiles);
     int mr, nr;
     incept_gemm_tile(&mr, &nr);
-    return (size_t)v->positions * round_up((size_t)out_c, (size_t)mr) * in_c  /* U, packed */
-           + (size_t)v->positions * in_c * round_up(block, (size_t)nr)        /* V, packed */
-           + (size_t)v->positions * out_c * block;                           /* M */
+    size_t channels = (size_t)channel_block(v, in_c, out_c, tiles, mr);
+    return (size_t)v->positions * channels * in_c                       /* U, packed */
+           + (size_t)v->positions * in_c * round_up(block, (size_t)nr) /* V, packed */
+           + (size_t)v->positions * channels * block;                  /* M */
 }
 #endif
 
@@ -349,13 +369,13 @@ INLINE void winograd_run(const variant *vr, const float *input, size_t in_batch_
     int mr, nr;
     incept_gemm_tile(&mr, &nr);
     const int out_c_padded = (int)round_up((size_t)out_c, (size_t)mr);
-    const size_t u_stride = (size_t)out_c_padded * in_c;
+    const int channels = channel_block(vr, in_c, out_c, tiles, mr); /* per output-channel block */
+    const size_t u_stride = (size_t)channels * in_c;
     const size_t v_stride = round_up((size_t)block, (size_t)nr) * in_c;
-    const size_t m_stride = (size_t)out_c * block;
+    const size_t m_stride = (size_t)channels * block;
     float *u = workspace;
     float *v = u + positions * u_stride;
     float *mm = v + positions * v_stride;
-    const int panels = out_c_padded / mr;
     const input_geometry ig = {input, in_batch_stride, in_c, in_h, in_w, pad_top, pad_left,
                                tiles_w, per_sample};
     const output_geometry og = {output, out_batch_stride, out_h, out_w, tiles_w, per_sample,
@@ -363,11 +383,6 @@ INLINE void winograd_run(const variant *vr, const float *input, size_t in_batch_
 
 #pragma omp parallel num_threads(threads)
     {
-#pragma omp for schedule(static)
-        for (int job = 0; job < panels * in_c; job++)
-            (vr->tile == 4 ? filters_f4 : filters_f2)(weight, in_c, out_c, job / in_c, job % in_c, mr,
-                                                      u, u_stride);
-
         for (int first = 0; first < tiles; first += block) {
             const int count = tiles - first < block ? tiles - first : block;
             const int tile_groups = (int)round_up((size_t)count, (size_t)nr) / LANES; /* padded */
@@ -377,15 +392,29 @@ INLINE void winograd_run(const variant *vr, const float *input, size_t in_batch_
                 (vr->tile == 4 ? inputs_f4 : inputs_f2)(&ig, job / tile_groups, first,
                                                         (job % tile_groups) * LANES, count, nr, v,
                                                         v_stride);
-#pragma omp for schedule(dynamic, 1)
-            for (int xi = 0; xi < positions; xi++)
-                incept_gemm_prepacked(out_c, count, in_c, u + xi * u_stride, v + xi * v_stride,
-                                      mm + xi * m_stride, block);
+            for (int o0 = 0; o0 < out_c_padded; o0 += channels) { /* one pass unless blocked */
+                const int rows = out_c - o0 < channels ? out_c - o0 : channels;
+                const int panels = (int)round_up((size_t)rows, (size_t)mr) / mr;
+                const float *block_weight = weight + (size_t)o0 * in_c * 9;
+                output_geometry block_og = og;
+                block_og.output = output + (size_t)o0 * out_h * out_w;
+                block_og.bias = bias ? bias + o0 : NULL;
+                if (channels < out_c_padded || first == 0) { /* U: per block, or once */
 #pragma omp for schedule(static)
-            for (int job = 0; job < out_c * output_groups; job++)
-                (vr->tile == 4 ? outputs_f4 : outputs_f2)(&og, job / output_groups, first,
-                                                          (job % output_groups) * LANES, count, mm,
-                                                          m_stride, block);
+                    for (int job = 0; job < panels * in_c; job++)
+                        (vr->tile == 4 ? filters_f4 : filters_f2)(block_weight, in_c, out_c - o0,
+                                                                  job / in_c, job % in_c, mr, u, u_stride);
+                }
+#pragma omp for schedule(dynamic, 1)
+                for (int xi = 0; xi < positions; xi++)
+                    incept_gemm_prepacked(rows, count, in_c, u + xi * u_stride, v + xi * v_stride,
+                                          mm + xi * m_stride, block);
+#pragma omp for schedule(static)
+                for (int job = 0; job < rows * output_groups; job++)
+                    (vr->tile == 4 ? outputs_f4 : outputs_f2)(&block_og, job / output_groups, first,
+                                                              (job % output_groups) * LANES, count, mm,
+                                                              m_stride, block);
+            }
         }
     }
 }
