@@ -1,12 +1,14 @@
 /* plot.c — the training curves as a PNG (cairo): loss per epoch on the left axis, test top-1
- * accuracy on the right, redrawn after every epoch. Only the command-line program uses this; the
- * library does not depend on cairo. */
+ * accuracy on the right, redrawn after every epoch. Built as a module of its own
+ * (libincept_plot.so, beside the incept program) that `incept train --plot` loads when asked
+ * (plot_loader.c): cairo brings the X11 and font stack, 1.6 MB of resident memory in every
+ * process that maps it, which inference has no use for. The library does not depend on cairo. */
 #define _DEFAULT_SOURCE /* M_PI */
 #include <cairo.h>
 #include <math.h>
 #include <stdio.h>
 
-#include "cli.h"
+#include "plot.h"
 
 #define W 720
 #define H 420
@@ -43,7 +45,7 @@ static void polyline(cairo_t *cr, const double *v, int n, double lo, double hi, 
     }
 }
 
-int cli_plot(const char *path, const double *loss, const double *accuracy, int epochs)
+int incept_plot_training(const char *path, const double *loss, const double *accuracy, int epochs)
 {
     double lo = INFINITY, hi = -INFINITY, alo = INFINITY, ahi = -INFINITY;
     for (int i = 0; i < epochs; i++) {

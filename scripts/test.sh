@@ -27,4 +27,4 @@ CC=clang cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DINCEPT_WER
 cmake --build build-asan -j"$jobs"
 note_skips
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  INCEPT_CLI="$PWD/build-asan/incept" ctest --test-dir build-asan --output-on-failure
+  LSAN_OPTIONS=suppressions="$PWD/tests/lsan.supp" INCEPT_CLI="$PWD/build-asan/incept" ctest --test-dir build-asan --output-on-failure

@@ -233,6 +233,17 @@ static void test_kill_and_resume(void)
     char args[4096], err[4096];
     snprintf(args, sizeof args, "train /tmp/incept_kill.incept %s --batch 8 --steps 60 --seed 3 "
              "--schedule cosine --warmup 5 --out /tmp/incept_kill_a.w", common);
+    /* --plot: the curves as a PNG, drawn by the plotting module the CLI loads on demand */
+    char plot_args[4096];
+    snprintf(plot_args, sizeof plot_args, "train /tmp/incept_kill.incept %s --batch 8 --epochs 2 "
+             "--plot /tmp/incept_plot_test.png", common);
+    CHECK_MSG(cli(plot_args, err, sizeof err) == 0, "%s", err);
+    FILE *png = fopen("/tmp/incept_plot_test.png", "rb");
+    unsigned char magic[8] = {0};
+    CHECK(png && fread(magic, 1, 8, png) == 8 && !memcmp(magic, "\x89PNG\r\n\x1a\n", 8));
+    if (png)
+        fclose(png);
+    unlink("/tmp/incept_plot_test.png");
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     CHECK_MSG(cli(args, err, sizeof err) == 0, "%s", err);
