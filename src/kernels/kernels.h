@@ -57,14 +57,14 @@ void incept_gemm_tile(int *mr, int *nr);
 void incept_gemm_prepacked(int m, int n, int k, const float *a_packed, const float *b_packed,
                            float *c, int ldc);
 
-/* Winograd F(tile x tile, 3x3), tile 4 or 2: 3x3 stride-1 convolution with 36 multiplies per
- * 16 outputs (tile 4) or 16 per 4 (tile 2) instead of 9 per output. Reassociates the sums, so
- * results differ from direct convolution by ~1e-6 relative. Threads share each call. */
-int incept_winograd_tiles(int tile, int batch, int out_h, int out_w);
-size_t incept_winograd_workspace(int tile, int in_c, int out_c, int batch, int out_h, int out_w);
-void incept_winograd_conv(int tile, const float *input, size_t in_batch_stride, int batch, int in_c,
-                          int in_h, int in_w, const float *weight, const float *bias, int out_c,
-                          int pad_top, int pad_left, int relu, float *output, size_t out_batch_stride,
-                          int out_h, int out_w, float *workspace, int threads);
+/* Winograd F(4x4, 3x3): 3x3 stride-1 convolution with 36 multiplies per 16 outputs instead of
+ * 9 per output. Reassociates the sums, so results differ from direct convolution by ~1e-6
+ * relative. Threads share each call. */
+int incept_winograd_tiles(int batch, int out_h, int out_w);
+size_t incept_winograd_workspace(int in_c, int out_c, int batch, int out_h, int out_w);
+void incept_winograd_conv(const float *input, size_t in_batch_stride, int batch, int in_c, int in_h,
+                          int in_w, const float *weight, const float *bias, int out_c, int pad_top,
+                          int pad_left, int relu, float *output, size_t out_batch_stride, int out_h,
+                          int out_w, float *workspace, int threads);
 
 #endif

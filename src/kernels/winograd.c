@@ -1,14 +1,14 @@
-/* winograd.c — 3x3 stride-1 convolution by Winograd's minimal filtering, F(4x4, 3x3) and
- * F(2x2, 3x3) (Lavin and Gray, "Fast Algorithms for Convolutional Neural Networks", 2015).
+/* winograd.c — 3x3 stride-1 convolution by Winograd's minimal filtering, F(4x4, 3x3) (Lavin and
+ * Gray, "Fast Algorithms for Convolutional Neural Networks", 2015).
  *
  * Each TxT output tile comes from a (T+2)x(T+2) input patch d and the 3x3 filter g as
  *     Y = A^T [ (G g G^T) .* (B^T d B) ] A
- * so the 9*T*T multiplies of direct convolution become (T+2)^2: 36 for 16 outputs with F(4x4),
- * 16 for 4 with F(2x2). They are done as independent GEMMs, one per position xi of the
- * transformed tile, over all channels and tiles:
+ * so the 9*T*T multiplies of direct convolution become (T+2)^2: 36 for 16 outputs with T = 4.
+ * They are done as independent GEMMs, one per position xi of the transformed tile, over all
+ * channels and tiles:
  *     M[xi] (out_c x tiles) = U[xi] (out_c x in_c) * V[xi] (in_c x tiles).
- * F(4x4) saves more; F(2x2) has four times the tiles, which small images (14x14 at batch 1)
- * need to keep the GEMMs efficient, and cheaper transforms.
+ * (F(2x2, 3x3), with four times the tiles, was measured slower than im2col + GEMM at 14x14 and
+ * batch 1, its one use, at 1 and 2 threads, and was dropped.)
  * The transforms work on LANES tiles (or input channels) at once, so each formula is a loop the
  * compiler vectorizes and each write is a contiguous run. Tiles are processed in blocks so the
  * scratch stays bounded at any batch size. Interpolation points: 0, +-1, +-2 and infinity. */
@@ -24,8 +24,9 @@
 
 typedef float lanes[LANES];
 
-/* The transforms and the driver are written once over a variant and forced inline into one copy
- * per variant, so every tile size, loop bound and transform call is a compile-time constant. */
+/* The transforms and the driver are written over a variant (tile, patch and position counts and
+ * the three transforms) and forced inline into a copy for F(4x4), so every tile size, loop bound
+ * and transform call is a compile-time constant. */
 #if defined(__GNUC__)
 #define INLINE static inline __attribute__((always_inline))
 #else
@@ -74,39 +75,7 @@ static inline void output_transform(const lanes *m, int is, lanes *r, int os)
     }
 }
 
-/* The same three for F(2x2, 3x3). */
-static inline void input_transform_f2(const lanes *d, int is, lanes *r, int os)
-{
-    for (int l = 0; l < LANES; l++) {
-        float d0 = d[0][l], d1 = d[is][l], d2 = d[2 * is][l], d3 = d[3 * is][l];
-        r[0][l] = d0 - d2;
-        r[os][l] = d1 + d2;
-        r[2 * os][l] = d2 - d1;
-        r[3 * os][l] = d1 - d3;
-    }
-}
-
-static inline void filter_transform_f2(const lanes *g, int is, lanes *r, int os)
-{
-    for (int l = 0; l < LANES; l++) {
-        float g0 = g[0][l], g1 = g[is][l], g2 = g[2 * is][l];
-        r[0][l] = g0;
-        r[os][l] = 0.5f * (g0 + g1 + g2);
-        r[2 * os][l] = 0.5f * (g0 - g1 + g2);
-        r[3 * os][l] = g2;
-    }
-}
-
-static inline void output_transform_f2(const lanes *m, int is, lanes *r, int os)
-{
-    for (int l = 0; l < LANES; l++) {
-        float m0 = m[0][l], m1 = m[is][l], m2 = m[2 * is][l], m3 = m[3 * is][l];
-        r[0][l] = m0 + m1 + m2;
-        r[os][l] = m1 - m2 - m3;
-    }
-}
-
-/* The 2-D transforms of each variant: columns, then rows. */
+/* The 2-D transforms: columns, then rows. */
 INLINE void filter_2d_f4(const lanes *g, lanes *u)
 {
     lanes tmp[6 * 3];
@@ -134,33 +103,6 @@ INLINE void output_2d_f4(const lanes *m, lanes *y)
         output_transform(tmp + i * 6, 1, y + i * 4, 1);
 }
 
-INLINE void filter_2d_f2(const lanes *g, lanes *u)
-{
-    lanes tmp[4 * 3];
-    for (int j = 0; j < 3; j++)
-        filter_transform_f2(g + j, 3, tmp + j, 3);
-    for (int i = 0; i < 4; i++)
-        filter_transform_f2(tmp + i * 3, 1, u + i * 4, 1);
-}
-
-INLINE void input_2d_f2(const lanes *d, lanes *v)
-{
-    lanes tmp[16];
-    for (int j = 0; j < 4; j++)
-        input_transform_f2(d + j, 4, tmp + j, 4);
-    for (int i = 0; i < 4; i++)
-        input_transform_f2(tmp + i * 4, 1, v + i * 4, 1);
-}
-
-INLINE void output_2d_f2(const lanes *m, lanes *y)
-{
-    lanes tmp[4 * 2];
-    for (int j = 0; j < 4; j++)
-        output_transform_f2(m + j, 4, tmp + j, 4);
-    for (int i = 0; i < 2; i++)
-        output_transform_f2(tmp + i * 4, 1, y + i * 2, 1);
-}
-
 typedef struct {
     int tile, patch, positions;
     void (*filter)(const lanes *g, lanes *u);  /* 9 -> positions */
@@ -169,9 +111,6 @@ typedef struct {
 } variant;
 
 static const variant f4 = {4, 6, 36, filter_2d_f4, input_2d_f4, output_2d_f4};
-static const variant f2 = {2, 4, 16, filter_2d_f2, input_2d_f2, output_2d_f2};
-
-static const variant *variant_for(int tile) { return tile == 2 ? &f2 : &f4; }
 
 static size_t tile_block(int tiles) { return tiles < TILE_BLOCK ? (size_t)tiles : TILE_BLOCK; }
 
@@ -209,14 +148,11 @@ static int tile_count(const variant *v, int batch, int out_h, int out_w)
     return batch * ((out_h + v->tile - 1) / v->tile) * ((out_w + v->tile - 1) / v->tile);
 }
 
-int incept_winograd_tiles(int tile, int batch, int out_h, int out_w)
-{
-    return tile_count(variant_for(tile), batch, out_h, out_w);
-}
+int incept_winograd_tiles(int batch, int out_h, int out_w) { return tile_count(&f4, batch, out_h, out_w); }
 
-size_t incept_winograd_workspace(int tile, int in_c, int out_c, int batch, int out_h, int out_w)
+size_t incept_winograd_workspace(int in_c, int out_c, int batch, int out_h, int out_w)
 {
-    const variant *v = variant_for(tile);
+    const variant *v = &f4;
     int tiles = tile_count(v, batch, out_h, out_w);
     size_t block = tile_block(tiles);
     int mr, nr;
@@ -356,7 +292,6 @@ INLINE void transform_outputs(const variant *vr, const output_geometry *og, int 
         transform_outputs(&V, og, o, first, t0, count, mm, m_stride, block);                      \
     }
 PER_VARIANT(f4)
-PER_VARIANT(f2)
 
 INLINE void winograd_run(const variant *vr, const float *input, size_t in_batch_stride, int batch,
                          int in_c, int in_h, int in_w, const float *weight, const float *bias,
@@ -389,7 +324,7 @@ INLINE void winograd_run(const variant *vr, const float *input, size_t in_batch_
             const int output_groups = (count + LANES - 1) / LANES;
 #pragma omp for schedule(static)
             for (int job = 0; job < in_c * tile_groups; job++)
-                (vr->tile == 4 ? inputs_f4 : inputs_f2)(&ig, job / tile_groups, first,
+                inputs_f4(&ig, job / tile_groups, first,
                                                         (job % tile_groups) * LANES, count, nr, v,
                                                         v_stride);
             for (int o0 = 0; o0 < out_c_padded; o0 += channels) { /* one pass unless blocked */
@@ -402,7 +337,7 @@ INLINE void winograd_run(const variant *vr, const float *input, size_t in_batch_
                 if (channels < out_c_padded || first == 0) { /* U: per block, or once */
 #pragma omp for schedule(static)
                     for (int job = 0; job < panels * in_c; job++)
-                        (vr->tile == 4 ? filters_f4 : filters_f2)(block_weight, in_c, out_c - o0,
+                        filters_f4(block_weight, in_c, out_c - o0,
                                                                   job / in_c, job % in_c, mr, u, u_stride);
                 }
 #pragma omp for schedule(dynamic, 1)
@@ -411,7 +346,7 @@ INLINE void winograd_run(const variant *vr, const float *input, size_t in_batch_
                                           mm + xi * m_stride, block);
 #pragma omp for schedule(static)
                 for (int job = 0; job < rows * output_groups; job++)
-                    (vr->tile == 4 ? outputs_f4 : outputs_f2)(&block_og, job / output_groups, first,
+                    outputs_f4(&block_og, job / output_groups, first,
                                                               (job % output_groups) * LANES, count, mm,
                                                               m_stride, block);
             }
@@ -419,35 +354,35 @@ INLINE void winograd_run(const variant *vr, const float *input, size_t in_batch_
     }
 }
 
-void INCEPT_WINOGRAD_ENTRY(int tile, const float *input, size_t in_batch_stride, int batch,
+void INCEPT_WINOGRAD_ENTRY(const float *input, size_t in_batch_stride, int batch,
                            int in_c, int in_h, int in_w, const float *weight, const float *bias,
                            int out_c, int pad_top, int pad_left, int relu, float *output,
                            size_t out_batch_stride, int out_h, int out_w, float *workspace,
                            int threads)
 {
-    winograd_run(variant_for(tile), input, in_batch_stride, batch, in_c, in_h, in_w, weight, bias,
+    winograd_run(&f4, input, in_batch_stride, batch, in_c, in_h, in_w, weight, bias,
                  out_c, pad_top, pad_left, relu, output, out_batch_stride, out_h, out_w, workspace,
                  threads);
 }
 
 #ifdef INCEPT_WINOGRAD_SHARED
-void incept_winograd_conv_avx2(int tile, const float *input, size_t in_batch_stride, int batch,
+void incept_winograd_conv_avx2(const float *input, size_t in_batch_stride, int batch,
                                int in_c, int in_h, int in_w, const float *weight, const float *bias,
                                int out_c, int pad_top, int pad_left, int relu, float *output,
                                size_t out_batch_stride, int out_h, int out_w, float *workspace,
                                int threads);
-void incept_winograd_conv_avx512(int tile, const float *input, size_t in_batch_stride, int batch,
+void incept_winograd_conv_avx512(const float *input, size_t in_batch_stride, int batch,
                                  int in_c, int in_h, int in_w, const float *weight, const float *bias,
                                  int out_c, int pad_top, int pad_left, int relu, float *output,
                                  size_t out_batch_stride, int out_h, int out_w, float *workspace,
                                  int threads);
 
-void incept_winograd_conv(int tile, const float *input, size_t in_batch_stride, int batch, int in_c,
+void incept_winograd_conv(const float *input, size_t in_batch_stride, int batch, int in_c,
                           int in_h, int in_w, const float *weight, const float *bias, int out_c,
                           int pad_top, int pad_left, int relu, float *output, size_t out_batch_stride,
                           int out_h, int out_w, float *workspace, int threads)
 {
-    void (*run)(int, const float *, size_t, int, int, int, int, const float *, const float *, int,
+    void (*run)(const float *, size_t, int, int, int, int, const float *, const float *, int,
                 int, int, int, float *, size_t, int, int, float *, int) = incept_winograd_conv_generic;
 #ifdef INCEPT_HAVE_X86_KERNELS
     const char *isa = incept_gemm_current()->name;
@@ -456,7 +391,7 @@ void incept_winograd_conv(int tile, const float *input, size_t in_batch_stride, 
     else if (strcmp(isa, "avx2") == 0)
         run = incept_winograd_conv_avx2;
 #endif
-    run(tile, input, in_batch_stride, batch, in_c, in_h, in_w, weight, bias, out_c, pad_top,
+    run(input, in_batch_stride, batch, in_c, in_h, in_w, weight, bias, out_c, pad_top,
         pad_left, relu, output, out_batch_stride, out_h, out_w, workspace, threads);
 }
 #endif

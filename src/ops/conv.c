@@ -2,7 +2,7 @@
  * with bias and an optionally fused ReLU.
  *
  * Weight [out_channels, in_channels/groups, kernel_h, kernel_w], bias [out_channels].
- * Forward: 3x3 stride-1 convolutions go through Winograd F(4x4 or 2x2, 3x3) unless exact mode asks
+ * Forward: 3x3 stride-1 convolutions go through Winograd F(4x4, 3x3) unless exact mode asks
  * for direct sums; the rest per sample and group as one SGEMM, out[M, HW] = W[M, K] * col[K, HW],
  * where col is the im2col matrix unfolded panel by panel inside the GEMM (for 1x1 / stride 1 /
  * no pad it is the input itself), with bias and ReLU applied as each tile finishes.
@@ -79,19 +79,15 @@ static int conv_is_pointwise(const incept_attrs *a)
            a->pad_top == 0 && a->pad_left == 0 && a->pad_bottom == 0 && a->pad_right == 0;
 }
 
-/* The Winograd tile for this convolution, or 0 for im2col + GEMM: F(4x4, 3x3) where a call has
- * at least 32 of its tiles, else F(2x2, 3x3) where it has 32 of those (14x14 at batch 1); below
- * that (7x7 at batch 1) the small GEMMs lose to one im2col GEMM. Never in exact mode. */
-static int conv_winograd_tile(const incept_attrs *a, int batch, int out_h, int out_w, int exact)
+/* Whether this convolution goes through Winograd F(4x4, 3x3): where a call has at least 32 of
+ * its 4x4 tiles (28x28 and larger at batch 1, 14x14 from batch 2); below that (14x14 at batch 1:
+ * 16 tiles) the per-position GEMMs are too small and one im2col GEMM is faster (F(2x2) lost to it
+ * too). Never in exact mode. */
+static int conv_uses_winograd(const incept_attrs *a, int batch, int out_h, int out_w, int exact)
 {
-    if (exact || a->kernel_h != 3 || a->kernel_w != 3 || a->stride_h != 1 || a->stride_w != 1 ||
-        a->dilation_h != 1 || a->dilation_w != 1 || a->groups != 1)
-        return 0;
-    if (incept_winograd_tiles(4, batch, out_h, out_w) >= 32)
-        return 4;
-    if (incept_winograd_tiles(2, batch, out_h, out_w) >= 32)
-        return 2;
-    return 0;
+    return !exact && a->kernel_h == 3 && a->kernel_w == 3 && a->stride_h == 1 && a->stride_w == 1 &&
+           a->dilation_h == 1 && a->dilation_w == 1 && a->groups == 1 &&
+           incept_winograd_tiles(batch, out_h, out_w) >= 32;
 }
 
 /* When the batch covers the threads, each thread takes whole samples (its own im2col buffer);
@@ -138,9 +134,8 @@ static size_t conv_workspace(const incept_graph *g, const incept_node *n, const 
 {
     const incept_value *in = incept_node_input(g, n, 0), *out = &g->values[n->output];
     const incept_attrs *a = &n->attrs;
-    int tile = conv_winograd_tile(a, cfg->batch, out->h, out->w, cfg->exact);
-    if (tile)
-        return incept_winograd_workspace(tile, in->c, out->c, cfg->batch, out->h, out->w);
+    if (conv_uses_winograd(a, cfg->batch, out->h, out->w, cfg->exact))
+        return incept_winograd_workspace(in->c, out->c, cfg->batch, out->h, out->w);
     if (conv_threads_per_sample(cfg->batch, cfg->threads) > 1)
         return incept_gemm_workspace(out->c / a->groups, out->h * out->w,
                                      in->c / a->groups * a->kernel_h * a->kernel_w, cfg->threads);
@@ -188,9 +183,8 @@ static void conv_forward(const incept_op_args *args)
 {
     const incept_attrs *a = &args->node->attrs;
     const incept_tensor *in = &args->inputs[0], *out = &args->output;
-    int tile = conv_winograd_tile(a, in->n, out->h, out->w, args->exact);
-    if (tile) {
-        incept_winograd_conv(tile, in->data, in->batch_stride, in->n, in->c, in->h, in->w, args->weight,
+    if (conv_uses_winograd(a, in->n, out->h, out->w, args->exact)) {
+        incept_winograd_conv(in->data, in->batch_stride, in->n, in->c, in->h, in->w, args->weight,
                              args->bias, out->c, a->pad_top, a->pad_left, a->relu, out->data,
                              out->batch_stride, out->h, out->w, args->workspace, args->threads);
         return;
