@@ -210,6 +210,11 @@ static void test_pools(void)
     naive_window p3s1 = {3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1};
     pool_case("max 3x3/1 pad 1 ceil (Inception pool branch)", "maxpool", 2, 5, 7, 7, p3s1, 1, 0);
     pool_case("max 3x3/1 pad 1 on 1x1", "maxpool", 3, 4, 1, 1, p3s1, 1, 0);
+    pool_case("max 3x3/1 pad 1, 14x14 planes (flat path)", "maxpool", 2, 6, 14, 14, p3s1, 0, 0);
+    pool_case("max 3x3/1 pad 1, 2x9 and 9x2 (flat path edges)", "maxpool", 1, 3, 2, 9, p3s1, 0, 0);
+    pool_case("max 3x3/1 pad 1, 9x2", "maxpool", 1, 3, 9, 2, p3s1, 0, 0);
+    pool_case("max 3x3/1 pad 1, 1x5 (separable path)", "maxpool", 1, 2, 1, 5, p3s1, 0, 0);
+    pool_case("max 3x3/1 pad 1, 70x70 (past the flat path)", "maxpool", 1, 2, 70, 70, p3s1, 0, 0);
     naive_window asym = {3, 2, 2, 3, 1, 0, 2, 1, 1, 1, 1};
     pool_case("max asymmetric pads and strides", "maxpool", 1, 3, 9, 10, asym, 0, 0);
     pool_case("max asymmetric ceil", "maxpool", 1, 3, 9, 10, asym, 1, 0);

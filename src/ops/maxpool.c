@@ -118,6 +118,35 @@ static void maxpool_plane_separable(const float *x, float *y, const incept_attrs
     }
 }
 
+/* 3x3, stride 1, padding 1 (every Inception module's pool branch) on a plane of at most
+ * PLANE_LIMIT values and at least 2x2, in whole-plane passes that vectorize over the plane rather
+ * than over rows of 14 or 7: the max of each value with the values above and below, then with
+ * those left and right, each row's two ends fixed after (their outer neighbour is another row's).
+ * The same maxima as the window loops, ~5x faster on GoogLeNet's 14x14 planes. */
+INCEPT_VECTOR_CLONES
+static void maxpool_plane_same3(const float *restrict x, float *restrict y, int h, int w)
+{
+    float v[PLANE_LIMIT];
+    const int n = h * w;
+    for (int i = 0; i < w; i++)
+        v[i] = x[i + w] > x[i] ? x[i + w] : x[i];
+    for (int i = w; i < n - w; i++) {
+        float m = x[i - w] > x[i] ? x[i - w] : x[i];
+        v[i] = x[i + w] > m ? x[i + w] : m;
+    }
+    for (int i = n - w; i < n; i++)
+        v[i] = x[i - w] > x[i] ? x[i - w] : x[i];
+    for (int i = 1; i < n - 1; i++) {
+        float m = v[i - 1] > v[i] ? v[i - 1] : v[i];
+        y[i] = v[i + 1] > m ? v[i + 1] : m;
+    }
+    for (int r = 0; r < h; r++) {
+        int first = r * w, last = first + w - 1;
+        y[first] = v[first + 1] > v[first] ? v[first + 1] : v[first];
+        y[last] = v[last - 1] > v[last] ? v[last - 1] : v[last];
+    }
+}
+
 static void maxpool_forward(const incept_op_args *args)
 {
     const incept_attrs *a = &args->node->attrs;
@@ -125,12 +154,18 @@ static void maxpool_forward(const incept_op_args *args)
     int planes = in->n * in->c;
     int separable = in->w <= ROW_LIMIT && a->kernel_w <= PAD_LIMIT && a->dilation_h == 1 &&
                     a->dilation_w == 1;
+    int same3 = a->kernel_h == 3 && a->kernel_w == 3 && a->stride_h == 1 && a->stride_w == 1 &&
+                a->pad_top == 1 && a->pad_left == 1 && a->pad_bottom == 1 && a->pad_right == 1 &&
+                a->dilation_h == 1 && a->dilation_w == 1 && out->h == in->h && out->w == in->w &&
+                in->h >= 2 && in->w >= 2 && in->h * in->w <= PLANE_LIMIT;
 #pragma omp parallel for num_threads(args->threads) schedule(static)
     for (int p = 0; p < planes; p++) {
         int s = p / in->c, ch = p % in->c;
         const float *x = in->data + s * in->batch_stride + (size_t)ch * in->h * in->w;
         float *y = out->data + s * out->batch_stride + (size_t)ch * out->h * out->w;
-        if (separable)
+        if (same3)
+            maxpool_plane_same3(x, y, in->h, in->w);
+        else if (separable)
             maxpool_plane_separable(x, y, a, in->h, in->w, out->h, out->w);
         else
             maxpool_plane_direct(x, y, a, in->h, in->w, out->h, out->w);
