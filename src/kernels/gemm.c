@@ -136,6 +136,37 @@ static void pack_bt_block(const float *bt, int ldb, int pc, int kc, int j0, int 
     }
 }
 
+/* Packs columns [j0, j1) of B's rows [pc, pc + kc) into panels at dst. */
+static void pack_b(const b_source *src, int pc, int kc, int j0, int j1, int nr, float *dst)
+{
+    if (src->conv)
+        incept_im2col_pack(src->conv, pc, kc, j0, j1, nr, dst);
+    else if (src->transposed)
+        pack_bt_block(src->b, src->ldb, pc, kc, j0, j1, nr, dst);
+    else
+        pack_b_block(src->b, src->ldb, pc, kc, j0, j1, nr, dst);
+}
+
+/* C's row panels [p0, p1) times the packed block of B's columns [jc, j1). */
+static void multiply_block(const incept_gemm_isa *isa, int m, int p0, int p1, int jc, int j1, int pc,
+                           int kc, int last, const float *a, int lda, const float *b_packed, float *c,
+                           int ldc, const float *bias, int relu, int accumulate)
+{
+    const int mr = isa->mr, nr = isa->nr;
+    for (int p = p0; p < p1; p++) {
+        int rows = m - p * mr < mr ? m - p * mr : mr;
+        const float *a_rows = a + (size_t)p * mr * lda + pc;
+        for (int q = 0; jc + q * nr < j1; q++) {
+            int col = jc + q * nr, cols = j1 - col < nr ? j1 - col : nr;
+            float *tile = c + (size_t)p * mr * ldc + col;
+            isa->kernel(kc, a_rows, lda, b_packed + (size_t)q * kc * nr, tile, ldc, rows, cols,
+                        pc > 0 || accumulate);
+            if (last && (bias || relu))
+                bias_relu_tile(tile, ldc, rows, cols, bias ? bias + p * mr : NULL, relu);
+        }
+    }
+}
+
 static void gemm(int threads, int m, int n, int k, const float *a, int lda, const b_source *src,
                  float *c, int ldc, const float *bias, int relu, int accumulate, float *workspace)
 {
@@ -157,39 +188,39 @@ static void gemm(int threads, int m, int n, int k, const float *a, int lda, cons
         tid = omp_get_thread_num();
         nth = omp_get_num_threads();
 #endif
-
-        int n0 = 0, n1 = n, p0 = 0, p1 = panels;
-        if (split_columns) {
+        if (split_columns || nth == 1) {
+            /* each thread its own columns, packed into its own block */
             int per = (column_panels + nth - 1) / nth * nr;
-            n0 = tid * per < n ? tid * per : n;
-            n1 = n0 + per < n ? n0 + per : n;
+            int n0 = tid * per < n ? tid * per : n, n1 = n0 + per < n ? n0 + per : n;
+            float *b_packed = b_packs + (size_t)tid * KC * NC;
+            for (int pc = 0; pc < k && n0 < n1; pc += KC) {
+                int kc = k - pc < KC ? k - pc : KC;
+                for (int jc = n0; jc < n1; jc += NC) {
+                    int j1 = jc + NC < n1 ? jc + NC : n1;
+                    pack_b(src, pc, kc, jc, j1, nr, b_packed);
+                    multiply_block(isa, m, 0, panels, jc, j1, pc, kc, pc + kc == k, a, lda, b_packed,
+                                   c, ldc, bias, relu, accumulate);
+                }
+            }
         } else {
+            /* each thread its own row panels, all of them reading one packed block of B that
+             * they pack together (a share of its column panels each), so no thread repeats
+             * another's packing: for an im2col B that is most of a small convolution's cost */
             int per = (panels + nth - 1) / nth;
-            p0 = tid * per < panels ? tid * per : panels;
-            p1 = p0 + per < panels ? p0 + per : panels;
-        }
-        float *b_packed = b_packs + (size_t)tid * KC * NC;
-        for (int pc = 0; pc < k && n0 < n1 && p0 < p1; pc += KC) {
-            int kc = k - pc < KC ? k - pc : KC, last = pc + kc == k;
-            for (int jc = n0; jc < n1; jc += NC) {
-                int j1 = jc + NC < n1 ? jc + NC : n1;
-                if (src->conv)
-                    incept_im2col_pack(src->conv, pc, kc, jc, j1, nr, b_packed);
-                else if (src->transposed)
-                    pack_bt_block(src->b, src->ldb, pc, kc, jc, j1, nr, b_packed);
-                else
-                    pack_b_block(src->b, src->ldb, pc, kc, jc, j1, nr, b_packed);
-                for (int p = p0; p < p1; p++) {
-                    int rows = m - p * mr < mr ? m - p * mr : mr;
-                    const float *a_rows = a + (size_t)p * mr * lda + pc;
-                    for (int q = 0; jc + q * nr < j1; q++) {
-                        int col = jc + q * nr, cols = j1 - col < nr ? j1 - col : nr;
-                        float *tile = c + (size_t)p * mr * ldc + col;
-                        isa->kernel(kc, a_rows, lda, b_packed + (size_t)q * kc * nr, tile, ldc,
-                                    rows, cols, pc > 0 || accumulate);
-                        if (last && (bias || relu))
-                            bias_relu_tile(tile, ldc, rows, cols, bias ? bias + p * mr : NULL, relu);
-                    }
+            int p0 = tid * per < panels ? tid * per : panels, p1 = p0 + per < panels ? p0 + per : panels;
+            for (int pc = 0; pc < k; pc += KC) {
+                int kc = k - pc < KC ? k - pc : KC;
+                for (int jc = 0; jc < n; jc += NC) {
+                    int j1 = jc + NC < n ? jc + NC : n, block_panels = (j1 - jc + nr - 1) / nr;
+                    int share = (block_panels + nth - 1) / nth, q0 = tid * share;
+                    int q1 = q0 + share < block_panels ? q0 + share : block_panels;
+                    if (q0 < q1)
+                        pack_b(src, pc, kc, jc + q0 * nr, q1 * nr + jc < j1 ? jc + q1 * nr : j1, nr,
+                               b_packs + (size_t)q0 * kc * nr);
+#pragma omp barrier
+                    multiply_block(isa, m, p0, p1, jc, j1, pc, kc, pc + kc == k, a, lda, b_packs, c,
+                                   ldc, bias, relu, accumulate);
+#pragma omp barrier
                 }
             }
         }
