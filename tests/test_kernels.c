@@ -72,6 +72,53 @@ static void test_gemm(void)
     free(a), free(b), free(c1), free(c2), free(ws);
 }
 
+/* Stacked parts (rows not multiples of any micro-kernel's, their own bias, ReLU, C and strides)
+ * give each part the bits incept_gemm gives it alone, for 1 and 2 threads and both splits. */
+static void stacked_case(int n, int k, int threads)
+{
+    const int rows[3] = {13, 30, 5}, relu[3] = {1, 0, 1};
+    float *b = malloc(sizeof(float) * (size_t)k * n);
+    float *ws = malloc(sizeof(float) * incept_gemm_workspace(48, n, k, threads));
+    float *a[3], *bias[3], *alone[3], *stacked[3];
+    incept_gemm_part parts[3];
+    fill_random(b, (size_t)k * n, 11);
+    for (int i = 0; i < 3; i++) {
+        int lda = k + i, ldc = n + 2 * i;
+        a[i] = malloc(sizeof(float) * (size_t)rows[i] * lda);
+        bias[i] = malloc(sizeof(float) * (size_t)rows[i]);
+        alone[i] = calloc((size_t)rows[i] * ldc, sizeof(float));
+        stacked[i] = calloc((size_t)rows[i] * ldc, sizeof(float));
+        fill_random(a[i], (size_t)rows[i] * lda, (unsigned)(20 + i));
+        fill_random(bias[i], (size_t)rows[i], (unsigned)(30 + i));
+        incept_gemm(threads, rows[i], n, k, a[i], lda, b, n, alone[i], ldc, i == 1 ? NULL : bias[i], relu[i],
+                    ws);
+        parts[i] = (incept_gemm_part){a[i], lda, rows[i], stacked[i], ldc, i == 1 ? NULL : bias[i], relu[i]};
+    }
+    incept_gemm_stacked(threads, n, k, parts, 3, b, n, ws);
+    for (int i = 0; i < 3; i++) {
+        CHECK_MSG(!memcmp(alone[i], stacked[i], sizeof(float) * (size_t)rows[i] * (n + 2 * i)),
+                  "stacked gemm part %d (%d x %d x %d, %d threads) differs from its own gemm", i, rows[i], n,
+                  k, threads);
+        free(a[i]), free(bias[i]), free(alone[i]), free(stacked[i]);
+    }
+    free(b), free(ws);
+}
+
+static void test_stacked_gemm(void)
+{
+    static const char *isas[] = {"generic", "avx2", "avx512"};
+    for (size_t i = 0; i < sizeof isas / sizeof isas[0]; i++) {
+        if (!incept_gemm_force_isa(isas[i]))
+            continue;
+        for (int threads = 1; threads <= 2; threads++) {
+            stacked_case(196, 300, threads); /* rows split */
+            stacked_case(784, 70, threads);  /* columns split */
+            stacked_case(49, 600, threads);
+        }
+    }
+    incept_gemm_force_isa(NULL);
+}
+
 static void winograd_case(int batch, int in_c, int h, int w, int out_c, int pad, int relu, int threads)
 {
     int oh = h + 2 * pad - 2, ow = w + 2 * pad - 2;
@@ -115,6 +162,7 @@ static void test_winograd(void)
 int main(void)
 {
     test_gemm();
+    test_stacked_gemm();
     test_winograd();
     return test_summary("test_kernels");
 }

@@ -147,31 +147,54 @@ static void pack_b(const b_source *src, int pc, int kc, int j0, int j1, int nr, 
         pack_b_block(src->b, src->ldb, pc, kc, j0, j1, nr, dst);
 }
 
+/* The row panel p of the stacked parts: which part, and its first row there. */
+static const incept_gemm_part *panel_part(const incept_gemm_part *parts, int n_parts, int mr, int p,
+                                          int *row)
+{
+    for (int i = 0; i < n_parts - 1; i++) {
+        int panels = (parts[i].rows + mr - 1) / mr;
+        if (p < panels) {
+            *row = p * mr;
+            return &parts[i];
+        }
+        p -= panels;
+    }
+    *row = p * mr;
+    return &parts[n_parts - 1];
+}
+
 /* C's row panels [p0, p1) times the packed block of B's columns [jc, j1). */
-static void multiply_block(const incept_gemm_isa *isa, int m, int p0, int p1, int jc, int j1, int pc,
-                           int kc, int last, const float *a, int lda, const float *b_packed, float *c,
-                           int ldc, const float *bias, int relu, int accumulate)
+static void multiply_block(const incept_gemm_isa *isa, const incept_gemm_part *parts, int n_parts,
+                           int p0, int p1, int jc, int j1, int pc, int kc, int last,
+                           const float *b_packed, int accumulate)
 {
     const int mr = isa->mr, nr = isa->nr;
     for (int p = p0; p < p1; p++) {
-        int rows = m - p * mr < mr ? m - p * mr : mr;
-        const float *a_rows = a + (size_t)p * mr * lda + pc;
+        int row;
+        const incept_gemm_part *part = panel_part(parts, n_parts, mr, p, &row);
+        int rows = part->rows - row < mr ? part->rows - row : mr;
+        const float *a_rows = part->a + (size_t)row * part->lda + pc;
         for (int q = 0; jc + q * nr < j1; q++) {
             int col = jc + q * nr, cols = j1 - col < nr ? j1 - col : nr;
-            float *tile = c + (size_t)p * mr * ldc + col;
-            isa->kernel(kc, a_rows, lda, b_packed + (size_t)q * kc * nr, tile, ldc, rows, cols,
-                        pc > 0 || accumulate);
-            if (last && (bias || relu))
-                bias_relu_tile(tile, ldc, rows, cols, bias ? bias + p * mr : NULL, relu);
+            float *tile = part->c + (size_t)row * part->ldc + col;
+            isa->kernel(kc, a_rows, part->lda, b_packed + (size_t)q * kc * nr, tile, part->ldc, rows,
+                        cols, pc > 0 || accumulate);
+            if (last && (part->bias || part->relu))
+                bias_relu_tile(tile, part->ldc, rows, cols, part->bias ? part->bias + row : NULL,
+                               part->relu);
         }
     }
 }
 
-static void gemm(int threads, int m, int n, int k, const float *a, int lda, const b_source *src,
-                 float *c, int ldc, const float *bias, int relu, int accumulate, float *workspace)
+/* The parts' rows stacked as one A (each part its own rows, C and bias), times one B. */
+static void gemm_parts(int threads, int n, int k, const incept_gemm_part *parts, int n_parts,
+                       const b_source *src, int accumulate, float *workspace)
 {
     const incept_gemm_isa *isa = incept_gemm_current();
-    const int mr = isa->mr, nr = isa->nr, panels = (m + mr - 1) / mr;
+    const int mr = isa->mr, nr = isa->nr;
+    int panels = 0;
+    for (int i = 0; i < n_parts; i++)
+        panels += (parts[i].rows + mr - 1) / mr;
     float *b_packs = workspace;
     /* Split the columns or the row panels, whichever leaves the busiest thread fewer tiles
      * (columns on a tie: then no two threads pack the same part of B). */
@@ -198,8 +221,8 @@ static void gemm(int threads, int m, int n, int k, const float *a, int lda, cons
                 for (int jc = n0; jc < n1; jc += NC) {
                     int j1 = jc + NC < n1 ? jc + NC : n1;
                     pack_b(src, pc, kc, jc, j1, nr, b_packed);
-                    multiply_block(isa, m, 0, panels, jc, j1, pc, kc, pc + kc == k, a, lda, b_packed,
-                                   c, ldc, bias, relu, accumulate);
+                    multiply_block(isa, parts, n_parts, 0, panels, jc, j1, pc, kc, pc + kc == k,
+                                   b_packed, accumulate);
                 }
             }
         } else {
@@ -218,13 +241,27 @@ static void gemm(int threads, int m, int n, int k, const float *a, int lda, cons
                         pack_b(src, pc, kc, jc + q0 * nr, q1 * nr + jc < j1 ? jc + q1 * nr : j1, nr,
                                b_packs + (size_t)q0 * kc * nr);
 #pragma omp barrier
-                    multiply_block(isa, m, p0, p1, jc, j1, pc, kc, pc + kc == k, a, lda, b_packs, c,
-                                   ldc, bias, relu, accumulate);
+                    multiply_block(isa, parts, n_parts, p0, p1, jc, j1, pc, kc, pc + kc == k, b_packs,
+                                   accumulate);
 #pragma omp barrier
                 }
             }
         }
     }
+}
+
+static void gemm(int threads, int m, int n, int k, const float *a, int lda, const b_source *src,
+                 float *c, int ldc, const float *bias, int relu, int accumulate, float *workspace)
+{
+    incept_gemm_part part = {a, lda, m, c, ldc, bias, relu};
+    gemm_parts(threads, n, k, &part, 1, src, accumulate, workspace);
+}
+
+void incept_gemm_stacked(int threads, int n, int k, const incept_gemm_part *parts, int n_parts,
+                         const float *b, int ldb, float *workspace)
+{
+    b_source src = {b, ldb, 0, NULL};
+    gemm_parts(threads, n, k, parts, n_parts, &src, 0, workspace);
 }
 
 void incept_gemm(int threads, int m, int n, int k, const float *a, int lda, const float *b, int ldb,

@@ -12,6 +12,21 @@ size_t incept_gemm_workspace(int m, int n, int k, int threads);
 void incept_gemm(int threads, int m, int n, int k, const float *a, int lda, const float *b, int ldb,
                  float *c, int ldc, const float *bias, int relu, float *workspace);
 
+/* Several GEMMs with one B: C_i[rows_i, N] = A_i[rows_i, K] * B[K, N] (+ bias_i, ReLU_i), computed
+ * as one GEMM over the parts' rows stacked, so B is packed once and the threads split the whole.
+ * Each part's results are the bits incept_gemm gives it alone. For the 1x1 convolutions of an
+ * Inception module that read the same input. */
+typedef struct {
+    const float *a;
+    int lda, rows;
+    float *c;
+    int ldc;
+    const float *bias;
+    int relu;
+} incept_gemm_part;
+void incept_gemm_stacked(int threads, int n, int k, const incept_gemm_part *parts, int n_parts,
+                         const float *b, int ldb, float *workspace);
+
 /* C[M, N] = A[M, K] * B[K, N] with B given transposed: bt[N, K] (row stride ldbt), as for a
  * fully connected layer's weight. No bias or ReLU. */
 void incept_gemm_bt(int threads, int m, int n, int k, const float *a, int lda, const float *bt,
