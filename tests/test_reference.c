@@ -119,6 +119,9 @@ static void test_googlenet(const char *ref)
     for (int threads = 1; threads <= 2; threads++)
         for (int exact = 0; exact <= 1; exact++)
             check_logits("googlenet.onnx", onnx, input, batch, logits, 1000, threads, exact);
+    /* batch 1 with 2 threads: the threads share each GEMM (and each stacked 1x1 GEMM) */
+    check_logits("googlenet.onnx, sample 0 alone", onnx, input, 1, logits, 1000, 2, 1);
+    check_logits("googlenet.onnx, sample 0 alone", onnx, input, 1, logits, 1000, 2, 0);
     check_evaluator(path, input, batch, 3, 224, 224, logits, 1000);
 
     CHECK_MSG(copy_weights(onnx, desc), "%s", "the description's parameters match the ONNX graph's");

@@ -151,6 +151,10 @@ struct incept_model {
     int planned_training;  /* the plan keeps everything backward needs and has gradients */
     int *order;        /* node indices to run, in order */
     int n_order;
+    /* Stacked pointwise convolutions (inference plans): per order position, the position of the
+     * next convolution computed with this one (-1: none), and whether an earlier one computes it. */
+    int *stack_next;
+    unsigned char *stacked;
     incept_tensor *views; /* per value */
     float *arena;
     size_t arena_floats;

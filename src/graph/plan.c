@@ -7,6 +7,9 @@
  *  3. one activation arena: each buffer lives from its producer to its last reader, and buffers
  *     whose lifetimes do not overlap share memory (first fit by offset);
  *  4. one workspace, sized to the largest scratch request of any node.
+ * Inference plans also stack the pointwise convolutions that read one input (an Inception
+ * module's #1x1, #3x3 reduce and #5x5 reduce) into one GEMM, run at the first one's place; their
+ * outputs are born there.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +25,10 @@ static size_t round_up(size_t n) { return (n + ALIGN_FLOATS - 1) / ALIGN_FLOATS 
 void incept_model_drop_plan(incept_model *m)
 {
     free(m->order);
+    free(m->stack_next);
+    free(m->stacked);
+    m->stack_next = NULL;
+    m->stacked = NULL;
     free(m->views);
     free(m->grad_arena);
     free(m->grad_views);
@@ -96,6 +103,7 @@ incept_status incept_model_plan(incept_model *m, int batch, int training)
 
     int *needed = incept_calloc((size_t)nn, sizeof(int));
     int *position = incept_malloc(sizeof(int) * (size_t)nn);  /* node -> place in order */
+    int *runs_at = incept_malloc(sizeof(int) * (size_t)nn);   /* place -> where it is computed */
     int *readers = incept_calloc((size_t)nv, sizeof(int));    /* needed readers per value */
     int *last_read = incept_malloc(sizeof(int) * (size_t)nv);
     int *root = incept_malloc(sizeof(int) * (size_t)nv);
@@ -103,10 +111,12 @@ incept_status incept_model_plan(incept_model *m, int batch, int training)
     block *blocks = incept_malloc(sizeof(block) * (size_t)nv);
     int *block_of = incept_malloc(sizeof(int) * (size_t)nv);
     m->order = incept_malloc(sizeof(int) * (size_t)nn);
+    m->stack_next = incept_malloc(sizeof(int) * (size_t)nn);
+    m->stacked = incept_calloc((size_t)nn, 1);
     m->views = incept_calloc((size_t)nv, sizeof(incept_tensor));
     incept_status st = INCEPT_ERR_NOMEM;
-    if (!needed || !position || !readers || !last_read || !root || !channel_offset || !blocks ||
-        !block_of || !m->order || !m->views)
+    if (!needed || !position || !runs_at || !readers || !last_read || !root || !channel_offset || !blocks ||
+        !block_of || !m->order || !m->views || !m->stack_next || !m->stacked)
         goto done;
 
     /* 1. order: walk back from the output (nodes are stored in topological order) */
@@ -130,6 +140,26 @@ incept_status incept_model_plan(incept_model *m, int batch, int training)
         m->order[m->n_order++] = i;
         if (g->nodes[i].n_inputs > max_inputs)
             max_inputs = g->nodes[i].n_inputs;
+    }
+    /* stacks: later pointwise convolutions of a leader's input run with it (and are born there) */
+    for (int p = 0; p < m->n_order; p++) {
+        m->stack_next[p] = -1;
+        runs_at[p] = p;
+    }
+    for (int p = 0; p < m->n_order && !training; p++) {
+        const incept_node *lead = &g->nodes[m->order[p]];
+        if (m->stacked[p] || !incept_conv_can_stack(lead))
+            continue;
+        for (int q = p + 1, last = p, members = 1; q < m->n_order && members < INCEPT_STACK_MAX; q++) {
+            const incept_node *n = &g->nodes[m->order[q]];
+            if (m->stacked[q] || !incept_conv_can_stack(n) || n->inputs[0] != lead->inputs[0])
+                continue;
+            m->stack_next[last] = q;
+            m->stacked[q] = 1;
+            runs_at[q] = p;
+            last = q;
+            members++;
+        }
     }
     for (int v = 0; v < nv; v++) {
         last_read[v] = -1;
@@ -198,7 +228,7 @@ incept_status incept_model_plan(incept_model *m, int batch, int training)
             n_blocks++;
         }
         block *b = &blocks[block_of[r]];
-        int born = position[val->producer];
+        int born = runs_at[position[val->producer]];
         int dies = last_read[v] < born ? born : last_read[v];
         if (born < b->start)
             b->start = born;
@@ -264,6 +294,7 @@ incept_status incept_model_plan(incept_model *m, int batch, int training)
 done:
     free(needed);
     free(position);
+    free(runs_at);
     free(readers);
     free(last_read);
     free(root);

@@ -144,6 +144,14 @@ incept_status incept_model_profile_report(const incept_model *m, FILE *out)
         double bwd = back_passes ? backward[m->order[p]] / back_passes : 0.0;
         forward_total += fwd, backward_total += bwd;
         long long macs = n->op->multiply_adds ? n->op->multiply_adds(g, n) : 0;
+        const char *op_name = n->op->name;
+        if (m->stacked[p]) /* its time and work are its stack leader's */
+            macs = 0, op_name = "conv (stacked)";
+        for (int q = m->stack_next[p]; q >= 0 && !m->stacked[p]; q = m->stack_next[q]) {
+            const incept_node *member = &g->nodes[m->order[q]];
+            macs += member->op->multiply_adds(g, member);
+            op_name = "conv + stacked";
+        }
         char rate[32] = "", back[32] = "";
         /* a training step does the forward's multiply-adds three times (forward, dX, dW) */
         int work = back_passes ? 3 : 1;
@@ -152,7 +160,7 @@ incept_status incept_model_profile_report(const incept_model *m, FILE *out)
                      2.0 * work * (double)macs * m->planned_batch / (fwd + bwd) * 1e-9);
         if (back_passes)
             snprintf(back, sizeof back, " %10.3f", bwd * 1e3);
-        fprintf(out, "%-28s %-14s %10.3f%s %9s %6.1f%%\n", n->name, n->op->name, fwd * 1e3, back,
+        fprintf(out, "%-28s %-14s %10.3f%s %9s %6.1f%%\n", n->name, op_name, fwd * 1e3, back,
                 rate, total > 0 ? 100.0 * (fwd + bwd) / total : 0.0);
     }
     if (back_passes)
@@ -166,6 +174,30 @@ incept_status incept_model_profile_report(const incept_model *m, FILE *out)
     return INCEPT_OK;
 }
 
+/* The stack of pointwise convolutions led by order position p, as one GEMM (inference only). */
+static void run_stack(incept_model *m, int p)
+{
+    const incept_graph *g = &m->graph;
+    incept_op_args members[INCEPT_STACK_MAX];
+    int count = 0;
+    for (int q = p; q >= 0 && count < INCEPT_STACK_MAX; q = m->stack_next[q]) {
+        const incept_node *n = &g->nodes[m->order[q]];
+        members[count++] = (incept_op_args){
+            .graph = g,
+            .node = n,
+            .inputs = &m->views[n->inputs[0]],
+            .n_inputs = 1,
+            .output = m->views[n->output],
+            .weight = incept_graph_param_data(g, n->weight),
+            .bias = n->bias >= 0 ? incept_graph_param_data(g, n->bias) : NULL,
+            .workspace = m->workspace,
+            .threads = m->threads,
+            .exact = m->exact,
+        };
+    }
+    incept_conv_stacked_forward(members, count);
+}
+
 void incept_model_run_forward(incept_model *m, const float *input, int training, int dropout,
                               unsigned long long seed)
 {
@@ -173,7 +205,15 @@ void incept_model_run_forward(incept_model *m, const float *input, int training,
     m->views[g->input].data = (float *)input; /* ops never write their inputs */
     for (int p = 0; p < m->n_order; p++) {
         const incept_node *n = &g->nodes[m->order[p]];
+        if (m->stacked[p])
+            continue; /* computed with an earlier pointwise convolution of the same input */
         double started = m->profiling ? incept_now_seconds() : 0.0;
+        if (m->stack_next[p] >= 0) {
+            run_stack(m, p);
+            if (m->profiling)
+                m->node_seconds[m->order[p]] += incept_now_seconds() - started;
+            continue;
+        }
         for (int k = 0; k < n->n_inputs; k++)
             m->node_inputs[k] = m->views[n->inputs[k]];
         incept_op_args args = {

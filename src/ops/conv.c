@@ -79,6 +79,12 @@ static int conv_is_pointwise(const incept_attrs *a)
            a->pad_top == 0 && a->pad_left == 0 && a->pad_bottom == 0 && a->pad_right == 0;
 }
 
+int incept_conv_can_stack(const incept_node *n)
+{
+    return n->op == &incept_op_conv && conv_is_pointwise(&n->attrs) && n->attrs.groups == 1 &&
+           n->weight >= 0;
+}
+
 /* Whether this convolution goes through Winograd F(4x4, 3x3): where a call has at least 32 of
  * its 4x4 tiles (28x28 and larger at batch 1, 14x14 from batch 2); below that (14x14 at batch 1:
  * 16 tiles) the per-position GEMMs are too small and one im2col GEMM is faster (F(2x2) lost to it
@@ -336,6 +342,47 @@ static void conv_backward(const incept_backward_args *args)
             args->weight_grad[i] += dw[i];
         for (size_t i = 0; i < z.out_c && args->bias_grad; i++)
             args->bias_grad[i] += db[i];
+    }
+}
+
+/* Pointwise convolutions of one input (an Inception module's #1x1, #3x3 reduce and #5x5 reduce)
+ * as one GEMM per sample: their weights stacked as the rows of one A over the input, which is
+ * packed once instead of once per convolution and split between the threads as a whole. Each
+ * output gets the bits its own forward would give. */
+void incept_conv_stacked_forward(const incept_op_args *members, int count)
+{
+    incept_gemm_part parts[INCEPT_STACK_MAX];
+    const incept_tensor *in = &members[0].inputs[0];
+    const int plane = in->h * in->w, k = in->c, threads = members[0].threads;
+    const size_t per_thread = incept_gemm_workspace(0, plane, k, 1);
+    if (conv_threads_per_sample(in->n, threads) > 1) { /* the threads share each sample's GEMM */
+        for (int s = 0; s < in->n; s++) {
+            for (int i = 0; i < count; i++) {
+                const incept_op_args *m = &members[i];
+                parts[i] = (incept_gemm_part){m->weight, k, m->output.c,
+                                              m->output.data + s * m->output.batch_stride, plane,
+                                              m->bias, m->node->attrs.relu};
+            }
+            incept_gemm_stacked(threads, plane, k, parts, count, in->data + s * in->batch_stride, plane,
+                                members[0].workspace);
+        }
+        return;
+    }
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
+    for (int s = 0; s < in->n; s++) { /* each thread whole samples */
+        int t = 0;
+#ifdef _OPENMP
+        t = omp_get_thread_num();
+#endif
+        incept_gemm_part own[INCEPT_STACK_MAX];
+        for (int i = 0; i < count; i++) {
+            const incept_op_args *m = &members[i];
+            own[i] = (incept_gemm_part){m->weight, k, m->output.c,
+                                        m->output.data + s * m->output.batch_stride, plane, m->bias,
+                                        m->node->attrs.relu};
+        }
+        incept_gemm_stacked(1, plane, k, own, count, in->data + s * in->batch_stride, plane,
+                            members[0].workspace + (size_t)t * per_thread);
     }
 }
 

@@ -70,6 +70,12 @@ typedef struct incept_op {
 
 const incept_op *incept_op_find(const char *name);
 
+/* Pointwise convolutions reading one input, computed together as one stacked GEMM (conv.c): the
+ * planner groups up to INCEPT_STACK_MAX of them in inference plans. */
+#define INCEPT_STACK_MAX 4
+int incept_conv_can_stack(const incept_node *n);
+void incept_conv_stacked_forward(const incept_op_args *members, int count);
+
 extern const incept_op incept_op_conv;
 extern const incept_op incept_op_relu;
 extern const incept_op incept_op_maxpool;
