@@ -115,8 +115,8 @@ incept_status incept_model_plan(incept_model *m, int batch, int training)
     m->stacked = incept_calloc((size_t)nn, 1);
     m->views = incept_calloc((size_t)nv, sizeof(incept_tensor));
     incept_status st = INCEPT_ERR_NOMEM;
-    if (!needed || !position || !runs_at || !readers || !last_read || !root || !channel_offset || !blocks ||
-        !block_of || !m->order || !m->views || !m->stack_next || !m->stacked)
+    if (!needed || !position || !runs_at || !readers || !last_read || !root || !channel_offset ||
+        !blocks || !block_of || !m->order || !m->views || !m->stack_next || !m->stacked)
         goto done;
 
     /* 1. order: walk back from the output (nodes are stored in topological order) */
