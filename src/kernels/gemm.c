@@ -9,7 +9,9 @@
  * place by the micro-kernel, MR rows at a time; at batch 1 the 7x7 and 14x14 layers spent as
  * long repacking their weights on every call as multiplying them (a 7x7 3x3 conv: 0.69 ->
  * 0.49 ms). A micro-kernel per instruction set (gemm_avx512.c, gemm_avx2.c, gemm_generic.c) is
- * chosen from CPUID; bias and ReLU are applied to each tile as it finishes. Threads split the columns when there are enough, else the row panels.
+ * chosen from CPUID; bias and ReLU are applied to each tile as it finishes. Threads split the
+ * columns when there are enough, else the row panels (then packing each block of B together).
+ * Several A's can share one B (incept_gemm_stacked: an Inception module's 1x1 convolutions).
  * Results do not depend on the thread count: every element is summed over k in the same order. */
 #include <pthread.h>
 #include <stdlib.h>
