@@ -3,6 +3,7 @@
 #ifndef INCEPT_TEST_H
 #define INCEPT_TEST_H
 
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,21 @@
 #include "incept.h"
 
 static int test_passed, test_failed;
+
+/* The tests write fixed names under /tmp (/tmp/incept_*), so two runs at once (two checkouts,
+ * ctest -j) would overwrite each other's files. Each test program takes this lock before main
+ * and holds it until it exits (the kernel drops it then, whatever happens), so such runs take
+ * turns. A POSIX record lock: per process, not inherited by the CLI runs it starts. */
+#if defined(__GNUC__)
+__attribute__((constructor))
+#endif
+static void test_take_tmp_lock(void)
+{
+    int fd = open("/tmp/incept_tests.lock", O_RDWR | O_CREAT, 0666);
+    struct flock whole = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0};
+    if (fd < 0 || fcntl(fd, F_SETLKW, &whole) != 0)
+        fprintf(stderr, "note: no lock on /tmp/incept_tests.lock; a concurrent run may collide\n");
+}
 
 #define CHECK(cond)                                                                              \
     do {                                                                                         \
