@@ -22,43 +22,14 @@ incept_status interp_fail(const interp_context *ctx, incept_status st, const cha
 
 /* ---- attributes ---- */
 
-const Onnx__AttributeProto *interp_attr(const Onnx__NodeProto *n, const char *name)
-{
-    for (size_t i = 0; i < n->n_attribute; i++)
-        if (n->attribute[i]->name && strcmp(n->attribute[i]->name, name) == 0)
-            return n->attribute[i];
-    return NULL;
-}
-
-long long interp_attr_int(const Onnx__NodeProto *n, const char *name, long long fallback)
-{
-    const Onnx__AttributeProto *a = interp_attr(n, name);
-    return a && a->has_i ? (long long)a->i : fallback;
-}
-
-float interp_attr_float(const Onnx__NodeProto *n, const char *name, float fallback)
-{
-    const Onnx__AttributeProto *a = interp_attr(n, name);
-    return a && a->has_f ? a->f : fallback;
-}
-
 int interp_attr_ints(const Onnx__NodeProto *n, const char *name, long long *out, int max)
 {
-    const Onnx__AttributeProto *a = interp_attr(n, name);
+    const Onnx__AttributeProto *a = incept_onnx_attr(n, name);
     if (!a)
         return 0;
     for (size_t i = 0; i < a->n_ints && (int)i < max; i++)
         out[i] = (long long)a->ints[i];
     return (int)a->n_ints;
-}
-
-int interp_attr_string_is(const Onnx__NodeProto *n, const char *name, const char *fallback,
-                          const char *value)
-{
-    const Onnx__AttributeProto *a = interp_attr(n, name);
-    if (!a || !a->has_s)
-        return strcmp(fallback, value) == 0;
-    return a->s.len == strlen(value) && memcmp(a->s.data, value, a->s.len) == 0;
 }
 
 /* ---- arrays ---- */

@@ -13,10 +13,10 @@ INTERP_OP(lrn)
     incept_status st = interp_expect(ctx, in, n_in, 0, INCEPT_FLOAT32, 2, 0);
     if (st || (st = interp_array_alloc(ctx, out, INCEPT_FLOAT32, in[0]->rank, in[0]->dims)))
         return st;
-    long long size = interp_attr_int(ctx->node, "size", 0);
-    float alpha = interp_attr_float(ctx->node, "alpha", 1e-4f);
-    float beta = interp_attr_float(ctx->node, "beta", 0.75f);
-    float bias = interp_attr_float(ctx->node, "bias", 1.0f);
+    long long size = incept_onnx_attr_int(ctx->node, "size", 0);
+    float alpha = incept_onnx_attr_float(ctx->node, "alpha", 1e-4f);
+    float beta = incept_onnx_attr_float(ctx->node, "beta", 0.75f);
+    float bias = incept_onnx_attr_float(ctx->node, "bias", 1.0f);
     if (size < 1)
         return interp_fail(ctx, INCEPT_ERR_FORMAT, "size must be a positive odd number");
     long long batch = in[0]->dims[0], channels = in[0]->dims[1], below = (size - 1) / 2, above = size / 2;
@@ -54,11 +54,11 @@ INTERP_OP(batchnorm)
             return interp_fail(ctx, INCEPT_ERR_SHAPE, "input %d has %lld values for %lld channels", i,
                                in[i]->dims[0], channels);
     }
-    if (interp_attr_int(ctx->node, "spatial", 1) != 1)
+    if (incept_onnx_attr_int(ctx->node, "spatial", 1) != 1)
         return interp_fail(ctx, INCEPT_ERR_UNSUPPORTED, "spatial = 0 (statistics per element)");
-    float epsilon = interp_attr_float(ctx->node, "epsilon", 1e-5f);
-    float momentum = interp_attr_float(ctx->node, "momentum", 0.9f);
-    int training = ctx->opset >= 14 ? interp_attr_int(ctx->node, "training_mode", 0) != 0 : n_out > 1;
+    float epsilon = incept_onnx_attr_float(ctx->node, "epsilon", 1e-5f);
+    float momentum = incept_onnx_attr_float(ctx->node, "momentum", 0.9f);
+    int training = ctx->opset >= 14 ? incept_onnx_attr_int(ctx->node, "training_mode", 0) != 0 : n_out > 1;
     if (!training && n_out > 1)
         return interp_fail(ctx, INCEPT_ERR_FORMAT, "statistics outputs outside training mode");
     if ((st = interp_array_alloc(ctx, &out[0], INCEPT_FLOAT32, x->rank, x->dims)))
@@ -110,7 +110,7 @@ INTERP_OP(softmax)
     (void)n_out;
     incept_status st = interp_expect(ctx, in, n_in, 0, INCEPT_FLOAT32, 0, 0);
     int rank = in[0] ? in[0]->rank : 0, axis;
-    if (st || (st = interp_axis(ctx, interp_attr_int(ctx->node, "axis", ctx->opset >= 13 ? -1 : 1),
+    if (st || (st = interp_axis(ctx, incept_onnx_attr_int(ctx->node, "axis", ctx->opset >= 13 ? -1 : 1),
                                 rank ? rank : 1, 0, &axis)) ||
         (st = interp_array_alloc(ctx, out, INCEPT_FLOAT32, rank, in[0]->dims)))
         return st;

@@ -143,7 +143,7 @@ INTERP_OP(dropout)
     incept_status st = interp_expect(ctx, in, n_in, 0, INCEPT_FLOAT32, 0, 0);
     if (st)
         return st;
-    float ratio = interp_attr_float(ctx->node, "ratio", 0.5f);
+    float ratio = incept_onnx_attr_float(ctx->node, "ratio", 0.5f);
     int training = 0;
     if (ctx->opset >= 12) {
         if (n_in > 1 && in[1]) {

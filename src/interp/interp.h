@@ -10,6 +10,7 @@
 
 #include "core/rng.h"
 #include "incept.h"
+#include "io/onnx_file.h"
 #include "onnx.pb-c.h"
 
 /* What an op sees besides its arrays. */
@@ -36,15 +37,9 @@ incept_status interp_fail(const interp_context *ctx, incept_status st, const cha
 #endif
     ;
 
-/* ---- attributes ---- */
-const Onnx__AttributeProto *interp_attr(const Onnx__NodeProto *n, const char *name);
-long long interp_attr_int(const Onnx__NodeProto *n, const char *name, long long fallback);
-float interp_attr_float(const Onnx__NodeProto *n, const char *name, float fallback);
-/* Copies up to max ints; returns how many the attribute has (0 when absent). */
+/* ---- attributes (the rest: incept_onnx_attr* in io/onnx_file.h) ---- */
+/* An ints attribute into long longs (up to max); returns how many it has (0 when absent). */
 int interp_attr_ints(const Onnx__NodeProto *n, const char *name, long long *out, int max);
-/* Whether a string attribute equals value (absent: whether fallback does). */
-int interp_attr_string_is(const Onnx__NodeProto *n, const char *name, const char *fallback,
-                          const char *value);
 
 /* ---- arrays ---- */
 size_t interp_dtype_size(incept_dtype dtype);

@@ -42,10 +42,10 @@ INTERP_OP(gemm)
     if ((st = interp_expect(ctx, in, n_in, 0, INCEPT_FLOAT32, 2, 2)) ||
         (st = interp_expect(ctx, in, n_in, 1, INCEPT_FLOAT32, 2, 2)))
         return st;
-    int trans_a = interp_attr_int(ctx->node, "transA", 0) != 0;
-    int trans_b = interp_attr_int(ctx->node, "transB", 0) != 0;
-    float alpha = interp_attr_float(ctx->node, "alpha", 1.0f);
-    float beta = interp_attr_float(ctx->node, "beta", 1.0f);
+    int trans_a = incept_onnx_attr_int(ctx->node, "transA", 0) != 0;
+    int trans_b = incept_onnx_attr_int(ctx->node, "transB", 0) != 0;
+    float alpha = incept_onnx_attr_float(ctx->node, "alpha", 1.0f);
+    float beta = incept_onnx_attr_float(ctx->node, "beta", 1.0f);
     const incept_array *a = in[0], *b = in[1], *c = n_in > 2 ? in[2] : NULL;
     long long m = a->dims[trans_a], k = a->dims[!trans_a], n = b->dims[!trans_b];
     if (b->dims[trans_b] != k)

@@ -129,12 +129,7 @@ static incept_status plan_graph(incept_onnx_graph *g)
 {
     const Onnx__GraphProto *graph = g->file.graph;
     incept_status st;
-    g->opset = -1;
-    for (size_t i = 0; i < g->file.n_opsets; i++) {
-        const Onnx__OperatorSetIdProto *o = g->file.opsets[i];
-        if (!o->domain || !*o->domain || strcmp(o->domain, "ai.onnx") == 0)
-            g->opset = (int)o->version;
-    }
+    g->opset = incept_onnx_file_opset(&g->file);
     if (g->opset < 1)
         return incept_fail(INCEPT_ERR_FORMAT, "%s: no default-domain opset_import", g->path);
     if (!(g->constants = incept_calloc(g->file.n_initializers + 1, sizeof *g->constants)))

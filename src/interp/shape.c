@@ -51,7 +51,7 @@ INTERP_OP(reshape)
     if (rank > INCEPT_MAX_RANK)
         return interp_fail(ctx, INCEPT_ERR_UNSUPPORTED, "a shape of rank %d (at most %d)", rank,
                            INCEPT_MAX_RANK);
-    int allow_zero = interp_attr_int(ctx->node, "allowzero", 0) != 0, infer = -1;
+    int allow_zero = incept_onnx_attr_int(ctx->node, "allowzero", 0) != 0, infer = -1;
     size_t known = 1;
     for (int d = 0; d < rank; d++) {
         if (shape[d] == 0 && !allow_zero) {
@@ -84,7 +84,7 @@ INTERP_OP(flatten)
     (void)n_out;
     int axis;
     incept_status st = interp_expect(ctx, in, n_in, 0, in[0] ? in[0]->dtype : INCEPT_FLOAT32, 0, 0);
-    if (st || (st = interp_axis(ctx, interp_attr_int(ctx->node, "axis", 1), in[0]->rank, 1, &axis)))
+    if (st || (st = interp_axis(ctx, incept_onnx_attr_int(ctx->node, "axis", 1), in[0]->rank, 1, &axis)))
         return st;
     long long dims[2] = {(long long)interp_span(in[0], 0, axis),
                          (long long)interp_span(in[0], axis, in[0]->rank)};
@@ -159,7 +159,7 @@ INTERP_OP(concat)
     (void)n_out;
     int axis;
     incept_status st = interp_expect(ctx, in, n_in, 0, in[0] ? in[0]->dtype : INCEPT_FLOAT32, 1, 0);
-    if (st || (st = interp_axis(ctx, interp_attr_int(ctx->node, "axis", 1), in[0]->rank, 0, &axis)))
+    if (st || (st = interp_axis(ctx, incept_onnx_attr_int(ctx->node, "axis", 1), in[0]->rank, 0, &axis)))
         return st;
     long long dims[INCEPT_MAX_RANK];
     memcpy(dims, in[0]->dims, sizeof dims);
@@ -194,7 +194,7 @@ INTERP_OP(gather)
     int axis;
     incept_status st = interp_expect(ctx, in, n_in, 0, in[0] ? in[0]->dtype : INCEPT_FLOAT32, 1, 0);
     if (st || (st = interp_expect(ctx, in, n_in, 1, INCEPT_INT64, 0, 0)) ||
-        (st = interp_axis(ctx, interp_attr_int(ctx->node, "axis", 0), in[0]->rank, 0, &axis)))
+        (st = interp_axis(ctx, incept_onnx_attr_int(ctx->node, "axis", 0), in[0]->rank, 0, &axis)))
         return st;
     const incept_array *data = in[0], *indices = in[1];
     int rank = data->rank - 1 + indices->rank;
@@ -233,7 +233,8 @@ INTERP_OP(shape)
     if (n_in < 1 || !in[0])
         return interp_fail(ctx, INCEPT_ERR_FORMAT, "input 0 is missing");
     int rank = in[0]->rank, start, end;
-    long long s = interp_attr_int(ctx->node, "start", 0), e = interp_attr_int(ctx->node, "end", rank);
+    long long s = incept_onnx_attr_int(ctx->node, "start", 0);
+    long long e = incept_onnx_attr_int(ctx->node, "end", rank);
     s = s < 0 ? s + rank : s, e = e < 0 ? e + rank : e; /* clamped, as the spec says */
     start = s < 0 ? 0 : s > rank ? rank : (int)s;
     end = e < 0 ? 0 : e > rank ? rank : (int)e;
@@ -249,21 +250,21 @@ INTERP_OP(constant)
     (void)in, (void)n_in, (void)n_out;
     const Onnx__NodeProto *n = ctx->node;
     const Onnx__AttributeProto *a;
-    if ((a = interp_attr(n, "value")) && a->t)
+    if ((a = incept_onnx_attr(n, "value")) && a->t)
         return interp_array_from_tensor(ctx->path, a->t, NULL, 0, out);
     long long one = 1;
     incept_status st;
-    if ((a = interp_attr(n, "value_float")) && a->has_f) {
+    if ((a = incept_onnx_attr(n, "value_float")) && a->has_f) {
         if (!(st = interp_array_alloc(ctx, out, INCEPT_FLOAT32, 0, NULL)))
             *(float *)out->data = a->f;
-    } else if ((a = interp_attr(n, "value_int")) && a->has_i) {
+    } else if ((a = incept_onnx_attr(n, "value_int")) && a->has_i) {
         if (!(st = interp_array_alloc(ctx, out, INCEPT_INT64, 0, NULL)))
             *(long long *)out->data = (long long)a->i;
-    } else if ((a = interp_attr(n, "value_floats"))) {
+    } else if ((a = incept_onnx_attr(n, "value_floats"))) {
         one = (long long)a->n_floats;
         if (!(st = interp_array_alloc(ctx, out, INCEPT_FLOAT32, 1, &one)) && one)
             memcpy(out->data, a->floats, sizeof(float) * a->n_floats);
-    } else if ((a = interp_attr(n, "value_ints"))) {
+    } else if ((a = incept_onnx_attr(n, "value_ints"))) {
         one = (long long)a->n_ints;
         if (!(st = interp_array_alloc(ctx, out, INCEPT_INT64, 1, &one)))
             for (size_t i = 0; i < a->n_ints; i++)
@@ -305,7 +306,7 @@ INTERP_OP(pad)
     if (ctx->opset < 11) {
         const char *name = ctx->opset < 2 ? "paddings" : "pads";
         n_pads = interp_attr_ints(ctx->node, name, given, 2 * INCEPT_MAX_RANK);
-        value = interp_attr_float(ctx->node, "value", 0.0f);
+        value = incept_onnx_attr_float(ctx->node, "value", 0.0f);
     } else {
         if ((st = int_input(ctx, in, n_in, 1, given, 2 * INCEPT_MAX_RANK, &n_pads)))
             return st;
@@ -332,10 +333,10 @@ INTERP_OP(pad)
             return st;
         pads[axis] = given[k], pads[rank + axis] = given[n_axes + k];
     }
-    int mode = interp_attr_string_is(ctx->node, "mode", "constant", "constant") ? 0
-               : interp_attr_string_is(ctx->node, "mode", "constant", "edge")   ? 1
-               : interp_attr_string_is(ctx->node, "mode", "constant", "reflect") ? 2
-               : interp_attr_string_is(ctx->node, "mode", "constant", "wrap")    ? 3 : -1;
+    int mode = incept_onnx_attr_string_is(ctx->node, "mode", "constant", "constant") ? 0
+               : incept_onnx_attr_string_is(ctx->node, "mode", "constant", "edge")   ? 1
+               : incept_onnx_attr_string_is(ctx->node, "mode", "constant", "reflect") ? 2
+               : incept_onnx_attr_string_is(ctx->node, "mode", "constant", "wrap")    ? 3 : -1;
     if (mode < 0)
         return interp_fail(ctx, INCEPT_ERR_UNSUPPORTED, "an unknown mode");
     long long dims[INCEPT_MAX_RANK], idx[INCEPT_MAX_RANK] = {0}, stride[INCEPT_MAX_RANK];

@@ -52,11 +52,12 @@ static incept_status window_of(const interp_context *ctx, const incept_array *x,
         return interp_fail(ctx, INCEPT_ERR_FORMAT, "pads must give %d values", 2 * axes);
     for (int d = 0; d < count / 2; d++)
         w->pad_begin[d] = values[d], w->pad_end[d] = values[axes + d];
-    int ceil_mode = pooling && interp_attr_int(n, "ceil_mode", 0) != 0;
-    int same_upper = interp_attr_string_is(n, "auto_pad", "NOTSET", "SAME_UPPER");
-    int same_lower = interp_attr_string_is(n, "auto_pad", "NOTSET", "SAME_LOWER");
-    int valid = interp_attr_string_is(n, "auto_pad", "NOTSET", "VALID");
-    if (!same_upper && !same_lower && !valid && !interp_attr_string_is(n, "auto_pad", "NOTSET", "NOTSET"))
+    int ceil_mode = pooling && incept_onnx_attr_int(n, "ceil_mode", 0) != 0;
+    int same_upper = incept_onnx_attr_string_is(n, "auto_pad", "NOTSET", "SAME_UPPER");
+    int same_lower = incept_onnx_attr_string_is(n, "auto_pad", "NOTSET", "SAME_LOWER");
+    int valid = incept_onnx_attr_string_is(n, "auto_pad", "NOTSET", "VALID");
+    if (!same_upper && !same_lower && !valid &&
+        !incept_onnx_attr_string_is(n, "auto_pad", "NOTSET", "NOTSET"))
         return interp_fail(ctx, INCEPT_ERR_UNSUPPORTED, "an unknown auto_pad");
     w->in_size = w->out_size = w->kernel_size = 1;
     for (int d = 0; d < axes; d++) {
@@ -144,7 +145,7 @@ INTERP_OP(conv)
         (st = interp_expect(ctx, in, n_in, 1, INCEPT_FLOAT32, in[0]->rank, in[0]->rank)))
         return st;
     const incept_array *x = in[0], *weight = in[1], *bias = n_in > 2 ? in[2] : NULL;
-    long long groups = interp_attr_int(ctx->node, "group", 1), channels = x->dims[1];
+    long long groups = incept_onnx_attr_int(ctx->node, "group", 1), channels = x->dims[1];
     long long filters = weight->dims[0], group_in = weight->dims[1];
     if (groups < 1 || channels != group_in * groups || filters % groups)
         return interp_fail(ctx, INCEPT_ERR_SHAPE, "%lld input channels, weights of %lld x %lld, %lld "
@@ -214,8 +215,8 @@ static incept_status pool(const interp_context *ctx, const incept_array *const *
             return st;
         indices = out[1].data;
     }
-    int include_pad = interp_attr_int(ctx->node, "count_include_pad", 0) != 0;
-    int column_major = interp_attr_int(ctx->node, "storage_order", 0) != 0;
+    int include_pad = incept_onnx_attr_int(ctx->node, "count_include_pad", 0) != 0;
+    int column_major = incept_onnx_attr_int(ctx->node, "storage_order", 0) != 0;
     size_t planes = (size_t)(in[0]->dims[0] * in[0]->dims[1]);
     const float *x = in[0]->data;
     float *y = out[0].data;

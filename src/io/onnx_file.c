@@ -274,3 +274,55 @@ void incept_onnx_file_close(onnx_file *file)
     free(file->opsets);
     memset(file, 0, sizeof *file);
 }
+
+int incept_onnx_file_opset(const onnx_file *file)
+{
+    int opset = -1;
+    for (size_t i = 0; i < file->n_opsets; i++) {
+        const Onnx__OperatorSetIdProto *o = file->opsets[i];
+        if (!o->domain || !*o->domain || strcmp(o->domain, "ai.onnx") == 0)
+            opset = (int)o->version;
+    }
+    return opset;
+}
+
+/* ---- node attributes ---- */
+
+const Onnx__AttributeProto *incept_onnx_attr(const Onnx__NodeProto *n, const char *name)
+{
+    for (size_t i = 0; i < n->n_attribute; i++)
+        if (n->attribute[i]->name && strcmp(n->attribute[i]->name, name) == 0)
+            return n->attribute[i];
+    return NULL;
+}
+
+int64_t incept_onnx_attr_int(const Onnx__NodeProto *n, const char *name, int64_t fallback)
+{
+    const Onnx__AttributeProto *a = incept_onnx_attr(n, name);
+    return a && a->has_i ? a->i : fallback;
+}
+
+float incept_onnx_attr_float(const Onnx__NodeProto *n, const char *name, float fallback)
+{
+    const Onnx__AttributeProto *a = incept_onnx_attr(n, name);
+    return a && a->has_f ? a->f : fallback;
+}
+
+size_t incept_onnx_attr_ints(const Onnx__NodeProto *n, const char *name, int64_t *out, size_t max)
+{
+    const Onnx__AttributeProto *a = incept_onnx_attr(n, name);
+    if (!a)
+        return 0;
+    for (size_t i = 0; i < a->n_ints && i < max; i++)
+        out[i] = a->ints[i];
+    return a->n_ints;
+}
+
+int incept_onnx_attr_string_is(const Onnx__NodeProto *n, const char *name, const char *fallback,
+                               const char *expected)
+{
+    const Onnx__AttributeProto *a = incept_onnx_attr(n, name);
+    if (!a || !a->has_s)
+        return strcmp(fallback, expected) == 0;
+    return a->s.len == strlen(expected) && memcmp(a->s.data, expected, a->s.len) == 0;
+}

@@ -1,5 +1,6 @@
 /* onnx_file.h — an ONNX file mapped and split into its graph and its initializers, with the
- * initializers' large payloads left in the mapping (see onnx_file.c). */
+ * initializers' large payloads left in the mapping (see onnx_file.c); and the reading of opsets
+ * and node attributes that the importer and the graph evaluator share. */
 #ifndef INCEPT_IO_ONNX_FILE_H
 #define INCEPT_IO_ONNX_FILE_H
 
@@ -31,5 +32,18 @@ incept_status incept_onnx_file_open(const char *path, onnx_file *file);
 /* Drops the pages of an initializer's payload once it has been copied out. */
 void incept_onnx_file_release(onnx_file *file, const onnx_initializer *init);
 void incept_onnx_file_close(onnx_file *file);
+
+/* The default domain's opset version, or -1 when the file imports none. */
+int incept_onnx_file_opset(const onnx_file *file);
+
+/* Node attributes, as the importer and the graph evaluator read them. */
+const Onnx__AttributeProto *incept_onnx_attr(const Onnx__NodeProto *n, const char *name);
+int64_t incept_onnx_attr_int(const Onnx__NodeProto *n, const char *name, int64_t fallback);
+float incept_onnx_attr_float(const Onnx__NodeProto *n, const char *name, float fallback);
+/* Copies up to `max` ints; returns how many the attribute has (0 if absent). */
+size_t incept_onnx_attr_ints(const Onnx__NodeProto *n, const char *name, int64_t *out, size_t max);
+/* Whether a string attribute equals `expected` (absent: whether `fallback` does). */
+int incept_onnx_attr_string_is(const Onnx__NodeProto *n, const char *name, const char *fallback,
+                               const char *expected);
 
 #endif

@@ -61,48 +61,6 @@ incept_status incept_onnx_bind(importer *im, const char *name, int value, const 
     return INCEPT_OK;
 }
 
-/* ---- attributes ---- */
-
-static const Onnx__AttributeProto *attr(const Onnx__NodeProto *n, const char *name)
-{
-    for (size_t i = 0; i < n->n_attribute; i++)
-        if (n->attribute[i]->name && strcmp(n->attribute[i]->name, name) == 0)
-            return n->attribute[i];
-    return NULL;
-}
-
-int64_t incept_onnx_attr_int(const Onnx__NodeProto *n, const char *name, int64_t fallback)
-{
-    const Onnx__AttributeProto *a = attr(n, name);
-    return a && a->has_i ? a->i : fallback;
-}
-
-float incept_onnx_attr_float(const Onnx__NodeProto *n, const char *name, float fallback)
-{
-    const Onnx__AttributeProto *a = attr(n, name);
-    return a && a->has_f ? a->f : fallback;
-}
-
-/* Copies up to `max` ints; returns how many the attribute has (0 if absent). */
-size_t incept_onnx_attr_ints(const Onnx__NodeProto *n, const char *name, int64_t *out, size_t max)
-{
-    const Onnx__AttributeProto *a = attr(n, name);
-    if (!a)
-        return 0;
-    for (size_t i = 0; i < a->n_ints && i < max; i++)
-        out[i] = a->ints[i];
-    return a->n_ints;
-}
-
-static int attr_string_is(const Onnx__NodeProto *n, const char *name, const char *fallback,
-                          const char *expected)
-{
-    const Onnx__AttributeProto *a = attr(n, name);
-    if (!a || !a->has_s)
-        return strcmp(fallback, expected) == 0;
-    return a->s.len == strlen(expected) && memcmp(a->s.data, expected, a->s.len) == 0;
-}
-
 /* ---- tensors ---- */
 
 static size_t tensor_count(const Onnx__TensorProto *t)
@@ -302,14 +260,14 @@ static incept_status spatial_pads(importer *im, const Onnx__NodeProto *n, const 
         pads[2] = pads[1], pads[1] = 0;
     a->pad_top = (int)pads[0], a->pad_left = (int)pads[1];
     a->pad_bottom = (int)pads[2], a->pad_right = (int)pads[3];
-    if (attr_string_is(n, "auto_pad", "NOTSET", "NOTSET"))
+    if (incept_onnx_attr_string_is(n, "auto_pad", "NOTSET", "NOTSET"))
         return INCEPT_OK;
-    if (attr_string_is(n, "auto_pad", "NOTSET", "VALID")) {
+    if (incept_onnx_attr_string_is(n, "auto_pad", "NOTSET", "VALID")) {
         a->pad_top = a->pad_left = a->pad_bottom = a->pad_right = 0;
         return INCEPT_OK;
     }
-    int upper = attr_string_is(n, "auto_pad", "NOTSET", "SAME_UPPER");
-    if (!upper && !attr_string_is(n, "auto_pad", "NOTSET", "SAME_LOWER"))
+    int upper = incept_onnx_attr_string_is(n, "auto_pad", "NOTSET", "SAME_UPPER");
+    if (!upper && !incept_onnx_attr_string_is(n, "auto_pad", "NOTSET", "SAME_LOWER"))
         return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "unknown auto_pad");
     int sizes[2] = {in->h, in->w}, kernels[2] = {a->kernel_h, a->kernel_w};
     int strides[2] = {a->stride_h, a->stride_w}, dil[2] = {a->dilation_h, a->dilation_w};
@@ -472,7 +430,7 @@ static incept_status import_pad(importer *im, const Onnx__NodeProto *n, binding 
                                   "constant_value must be one float constant");
         }
     }
-    if (!attr_string_is(n, "mode", "constant", "constant"))
+    if (!incept_onnx_attr_string_is(n, "mode", "constant", "constant"))
         return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "modes other than 'constant'");
     if (np != 8)
         return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s",
@@ -552,7 +510,7 @@ static incept_status import_node(importer *im, const Onnx__NodeProto *n)
     if (n->n_output < 1 || !n->output[0][0])
         return incept_onnx_node_error(im, n, INCEPT_ERR_FORMAT, "%s", "a node without outputs");
     if (strcmp(op, "Constant") == 0) {
-        const Onnx__AttributeProto *v = attr(n, "value");
+        const Onnx__AttributeProto *v = incept_onnx_attr(n, "value");
         if (!v || !v->t)
             return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "Constant without a 'value' tensor");
         return incept_onnx_bind(im, n->output[0], -1, v->t, 0);
@@ -713,13 +671,8 @@ static incept_status import_input(importer *im)
 static incept_status import_model(importer *im, onnx_file *file)
 {
     incept_status st;
-    im->opset = -1;
     im->file = file;
-    for (size_t i = 0; i < file->n_opsets; i++) {
-        const Onnx__OperatorSetIdProto *o = file->opsets[i];
-        if (!o->domain || !*o->domain || strcmp(o->domain, "ai.onnx") == 0)
-            im->opset = (int)o->version;
-    }
+    im->opset = incept_onnx_file_opset(file);
     if (im->opset < 0)
         return incept_fail(INCEPT_ERR_FORMAT, "%s: no default-domain opset_import", im->path);
     if (im->opset < MIN_OPSET || im->opset > MAX_OPSET)

@@ -54,9 +54,6 @@ binding *incept_onnx_find_binding(importer *im, const char *name);
 /* Binds an ONNX name to a value (activation) or a constant tensor. */
 incept_status incept_onnx_bind(importer *im, const char *name, int value,
                                const Onnx__TensorProto *t, int rank);
-int64_t incept_onnx_attr_int(const Onnx__NodeProto *n, const char *name, int64_t fallback);
-float incept_onnx_attr_float(const Onnx__NodeProto *n, const char *name, float fallback);
-size_t incept_onnx_attr_ints(const Onnx__NodeProto *n, const char *name, int64_t *out, size_t max);
 long incept_onnx_tensor_int64s(const Onnx__TensorProto *t, int64_t *out, size_t max);
 int incept_onnx_has_input(const Onnx__NodeProto *n, size_t i);
 /* Input i of the node as an activation, or an error naming it. */
