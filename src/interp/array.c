@@ -7,6 +7,7 @@
 
 #include "core/status.h"
 #include "interp/interp.h"
+#include "io/io.h"
 
 incept_status interp_fail(const interp_context *ctx, incept_status st, const char *fmt, ...)
 {
@@ -250,25 +251,16 @@ incept_status incept_array_load(const char *path, incept_array *out)
     if (!path || !out)
         return incept_fail(INCEPT_ERR_ARG, "array_load needs a path and an array");
     memset(out, 0, sizeof *out);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return incept_fail(INCEPT_ERR_IO, "%s: cannot open", path);
-    unsigned char *bytes = NULL;
-    long size = -1;
-    if (fseek(f, 0, SEEK_END) == 0 && (size = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
-        (bytes = incept_malloc((size_t)size + 1)) && fread(bytes, 1, (size_t)size, f) != (size_t)size) {
-        free(bytes);
-        bytes = NULL;
-        size = -1;
-    }
-    fclose(f);
-    if (!bytes)
-        return size < 0 ? incept_fail(INCEPT_ERR_IO, "%s: cannot read", path) : INCEPT_ERR_NOMEM;
-    Onnx__TensorProto *t = onnx__tensor_proto__unpack(NULL, (size_t)size, bytes);
+    char *bytes;
+    size_t size;
+    incept_status st = incept_read_file(path, &bytes, &size);
+    if (st)
+        return st;
+    Onnx__TensorProto *t = onnx__tensor_proto__unpack(NULL, size, (const uint8_t *)bytes);
     free(bytes);
     if (!t)
         return incept_fail(INCEPT_ERR_FORMAT, "%s: not a serialized ONNX TensorProto", path);
-    incept_status st = interp_array_from_tensor(path, t, NULL, 0, out);
+    st = interp_array_from_tensor(path, t, NULL, 0, out);
     onnx__tensor_proto__free_unpacked(t, NULL);
     return st;
 }
@@ -294,10 +286,7 @@ incept_status incept_array_save(const char *path, const incept_array *a)
     if (!bytes)
         return INCEPT_ERR_NOMEM;
     onnx__tensor_proto__pack(&t, bytes);
-    FILE *f = fopen(path, "wb");
-    int ok = f && fwrite(bytes, 1, size, f) == size;
-    if (f && fclose(f) != 0)
-        ok = 0;
+    incept_status st = incept_write_atomically(path, bytes, size);
     free(bytes);
-    return ok ? INCEPT_OK : incept_fail(INCEPT_ERR_IO, "%s: cannot write", path);
+    return st;
 }
