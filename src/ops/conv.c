@@ -349,40 +349,39 @@ static void conv_backward(const incept_backward_args *args)
  * as one GEMM per sample: their weights stacked as the rows of one A over the input, which is
  * packed once instead of once per convolution and split between the threads as a whole. Each
  * output gets the bits its own forward would give. */
-void incept_conv_stacked_forward(const incept_op_args *members, int count)
+/* Sample s of every member through one stacked GEMM. */
+static void stacked_sample(const incept_op_args *members, int count, int s, int threads, float *workspace)
 {
     incept_gemm_part parts[INCEPT_STACK_MAX];
     const incept_tensor *in = &members[0].inputs[0];
-    const int plane = in->h * in->w, k = in->c, threads = members[0].threads;
-    const size_t per_thread = incept_gemm_workspace(0, plane, k, 1);
+    const int plane = in->h * in->w;
+    for (int i = 0; i < count; i++) {
+        const incept_op_args *m = &members[i];
+        parts[i] = (incept_gemm_part){m->weight, in->c, m->output.c,
+                                      m->output.data + s * m->output.batch_stride, plane, m->bias,
+                                      m->node->attrs.relu};
+    }
+    incept_gemm_stacked(threads, plane, in->c, parts, count, in->data + s * in->batch_stride, plane,
+                        workspace);
+}
+
+void incept_conv_stacked_forward(const incept_op_args *members, int count)
+{
+    const incept_tensor *in = &members[0].inputs[0];
+    const int threads = members[0].threads;
     if (conv_threads_per_sample(in->n, threads) > 1) { /* the threads share each sample's GEMM */
-        for (int s = 0; s < in->n; s++) {
-            for (int i = 0; i < count; i++) {
-                const incept_op_args *m = &members[i];
-                parts[i] = (incept_gemm_part){m->weight, k, m->output.c,
-                                              m->output.data + s * m->output.batch_stride, plane,
-                                              m->bias, m->node->attrs.relu};
-            }
-            incept_gemm_stacked(threads, plane, k, parts, count, in->data + s * in->batch_stride, plane,
-                                members[0].workspace);
-        }
+        for (int s = 0; s < in->n; s++)
+            stacked_sample(members, count, s, threads, members[0].workspace);
         return;
     }
+    const size_t per_thread = incept_gemm_workspace(0, in->h * in->w, in->c, 1);
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
     for (int s = 0; s < in->n; s++) { /* each thread whole samples */
         int t = 0;
 #ifdef _OPENMP
         t = omp_get_thread_num();
 #endif
-        incept_gemm_part own[INCEPT_STACK_MAX];
-        for (int i = 0; i < count; i++) {
-            const incept_op_args *m = &members[i];
-            own[i] = (incept_gemm_part){m->weight, k, m->output.c,
-                                        m->output.data + s * m->output.batch_stride, plane, m->bias,
-                                        m->node->attrs.relu};
-        }
-        incept_gemm_stacked(1, plane, k, own, count, in->data + s * in->batch_stride, plane,
-                            members[0].workspace + (size_t)t * per_thread);
+        stacked_sample(members, count, s, 1, members[0].workspace + (size_t)t * per_thread);
     }
 }
 
