@@ -27,6 +27,12 @@ int cli_fail(const char *what);
  * named; returns 0 or an exit code. */
 int cli_load_or(const options *o, const char *fallback, incept_model **m);
 int cli_load(const options *o, incept_model **m);
+/* Reads a raw float32 file of whole samples of `sample_floats` values (`shape` names them in
+ * messages); returns 0 with a malloc'd *data and *batch, or an exit code after a message. */
+int cli_read_samples(const char *path, size_t sample_floats, const char *shape, float **data,
+                     int *batch);
+/* Writes count floats raw; returns 0 or an exit code after a message. */
+int cli_write_floats(const char *path, const float *data, size_t count);
 double cli_now(void);
 int cli_valid_schedule(const char *name);
 

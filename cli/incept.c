@@ -289,6 +289,46 @@ static int demo(void)
     return status;
 }
 
+int cli_read_samples(const char *path, size_t sample_floats, const char *shape, float **data,
+                     int *batch)
+{
+    *data = NULL;
+    FILE *f = fopen(path, "rb");
+    long size = -1;
+    int rc = 1;
+    const size_t per_sample = sample_floats * sizeof(float);
+    if (!f || fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0)
+        fprintf(stderr, "incept: %s: cannot read: %s\n", path, strerror(errno));
+    else if (size == 0 || per_sample == 0 || (size_t)size % per_sample != 0)
+        fprintf(stderr, "incept: %s: %ld bytes is not a whole number of %s float32 samples "
+                        "(%zu bytes each)\n", path, size, shape, per_sample);
+    else if (!(*data = malloc((size_t)size)))
+        fprintf(stderr, "incept: out of memory for %ld bytes of input\n", size);
+    else if (fread(*data, 1, (size_t)size, f) != (size_t)size)
+        fprintf(stderr, "incept: %s: read failed\n", path);
+    else {
+        *batch = (int)((size_t)size / per_sample);
+        rc = 0;
+    }
+    if (f)
+        fclose(f);
+    if (rc) {
+        free(*data);
+        *data = NULL;
+    }
+    return rc;
+}
+
+int cli_write_floats(const char *path, const float *data, size_t count)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(data, sizeof(float), count, f) != count || fclose(f) != 0) {
+        fprintf(stderr, "incept: %s: cannot write: %s\n", path, strerror(errno));
+        return 1;
+    }
+    return 0;
+}
+
 int cli_load_or(const options *o, const char *fallback, incept_model **m)
 {
     if (!o->model && !fallback) {
@@ -380,55 +420,29 @@ static int cmd_run(const options *o)
     } else if ((rc = cli_load(o, &m)))
         return rc;
     float *input = NULL, *output = NULL;
-    FILE *f = NULL;
-    int c, h, w, oc, oh, ow;
+    int c, h, w, oc, oh, ow, batch;
     incept_model_input_dims(m, &c, &h, &w);
     incept_model_output_dims(m, &oc, &oh, &ow);
-    size_t per_sample = (size_t)c * h * w * sizeof(float), out_sample = (size_t)oc * oh * ow;
-    long size = -1;
+    size_t out_sample = (size_t)oc * oh * ow;
+    char shape[64];
+    snprintf(shape, sizeof shape, "%dx%dx%d", c, h, w);
+    if ((rc = cli_read_samples(o->input, (size_t)c * h * w, shape, &input, &batch)))
+        goto done;
     rc = 1;
-    f = fopen(o->input, "rb");
-    if (!f || fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
-        fprintf(stderr, "incept: %s: cannot read: %s\n", o->input, strerror(errno));
-        goto done;
-    }
-    if (size == 0 || (size_t)size % per_sample != 0) {
-        fprintf(stderr, "incept: %s: %ld bytes is not a whole number of %dx%dx%d float32 samples "
-                        "(%zu bytes each)\n", o->input, size, c, h, w, per_sample);
-        goto done;
-    }
-    int batch = (int)((size_t)size / per_sample);
-    input = malloc((size_t)size);
-    output = malloc(out_sample * (size_t)batch * sizeof(float));
-    if (!input || !output) {
+    if (!(output = malloc(out_sample * (size_t)batch * sizeof(float)))) {
         fprintf(stderr, "incept: out of memory for a batch of %d\n", batch);
         goto done;
     }
-    if (fread(input, 1, (size_t)size, f) != (size_t)size) {
-        fprintf(stderr, "incept: %s: read failed\n", o->input);
-        goto done;
-    }
-    fclose(f);
-    f = NULL;
     if (incept_model_set_threads(m, o->threads) || incept_model_set_exact(m, o->exact) ||
         incept_model_forward(m, input, batch, output)) {
         rc = cli_fail("forward");
         goto done;
     }
-    f = fopen(o->output, "wb");
-    if (!f || fwrite(output, sizeof(float), out_sample * batch, f) != out_sample * batch ||
-        fclose(f) != 0) {
-        fprintf(stderr, "incept: %s: cannot write: %s\n", o->output, strerror(errno));
-        f = NULL;
+    if ((rc = cli_write_floats(o->output, output, out_sample * batch)))
         goto done;
-    }
-    f = NULL;
     fprintf(stderr, "incept: %d sample(s) -> %s [%d x %d x %d x %d]\n", batch, o->output, batch, oc,
             oh, ow);
-    rc = 0;
 done:
-    if (f)
-        fclose(f);
     free(input);
     free(output);
     incept_model_free(m);

@@ -78,7 +78,6 @@ int cmd_run_graph_raw(const options *o)
 {
     incept_onnx_graph *g = NULL;
     incept_array in = {.dtype = INCEPT_FLOAT32}, out = {0};
-    FILE *f = NULL;
     int rc = 1;
     if (incept_onnx_graph_load(o->model, &g))
         return cli_fail("run");
@@ -91,41 +90,31 @@ int cmd_run_graph_raw(const options *o)
                         "give .pb arrays (--input A.pb[,B.pb...])\n", o->model);
         goto done;
     }
-    long size = -1;
-    f = fopen(o->input, "rb");
-    if (!f || fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0 ||
-        size == 0 || (size_t)size % (sample * sizeof(float)) != 0) {
-        fprintf(stderr, "incept: %s: cannot read, or not a whole number of samples of %zu floats\n",
-                o->input, sample);
+    char shape[32];
+    snprintf(shape, sizeof shape, "%zu-value", sample);
+    int batch;
+    float *data;
+    if ((rc = cli_read_samples(o->input, sample, shape, &data, &batch)))
         goto done;
-    }
-    in.dims[0] = (long long)((size_t)size / (sample * sizeof(float)));
-    if (!(in.data = malloc((size_t)size)) || fread(in.data, 1, (size_t)size, f) != (size_t)size) {
-        fprintf(stderr, "incept: %s: read failed\n", o->input);
-        goto done;
-    }
-    fclose(f);
-    f = NULL;
+    rc = 1;
+    in.data = data;
+    in.dims[0] = batch;
     if (incept_onnx_graph_set_threads(g, o->threads) || incept_onnx_graph_run(g, &in, &out)) {
         rc = cli_fail("run");
         goto done;
     }
-    size_t count = incept_array_count(&out);
-    f = out.dtype == INCEPT_FLOAT32 ? fopen(o->output, "wb") : NULL;
-    if (!f || fwrite(out.data, sizeof(float), count, f) != count || fclose(f) != 0) {
-        fprintf(stderr, "incept: %s: cannot write a float32 output\n", o->output);
-        f = NULL;
+    if (out.dtype != INCEPT_FLOAT32) {
+        fprintf(stderr, "incept: %s: output 0 is not float32; give --output Y.pb\n", o->model);
         goto done;
     }
-    f = NULL;
+    if ((rc = cli_write_floats(o->output, out.data, incept_array_count(&out))))
+        goto done;
     fprintf(stderr, "incept: %lld sample(s) -> %s [", in.dims[0], o->output);
     for (int d = 0; d < out.rank; d++)
         fprintf(stderr, d ? " x %lld" : "%lld", out.dims[d]);
     fprintf(stderr, "] (ONNX graph evaluator)\n");
     rc = 0;
 done:
-    if (f)
-        fclose(f);
     free(in.data);
     incept_array_free(&out);
     incept_onnx_graph_free(g);
