@@ -126,7 +126,7 @@ static void winograd_case(int batch, int in_c, int h, int w, int out_c, int pad,
     float *x = malloc(in_n * sizeof(float)), *weight = malloc(sizeof(float) * out_c * in_c * 9);
     float *bias = malloc(sizeof(float) * out_c), *y = malloc(out_n * sizeof(float));
     float *expect = malloc(out_n * sizeof(float));
-    float *ws = malloc(sizeof(float) * incept_winograd_workspace(in_c, out_c, batch, oh, ow));
+    float *ws = malloc(sizeof(float) * incept_winograd_workspace(in_c, out_c, batch, oh, ow, threads));
     fill_random(x, in_n, 3);
     fill_random(weight, (size_t)out_c * in_c * 9, 4);
     fill_random(bias, (size_t)out_c, 6);

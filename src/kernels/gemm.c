@@ -302,7 +302,7 @@ void incept_gemm_tile(int *mr, int *nr)
     *nr = isa->nr;
 }
 
-void incept_gemm_prepacked(int m, int n, int k, const float *a_packed, const float *b_packed,
+void incept_gemm_prepacked(int m, int n, int k, const float *a, int lda, const float *b_packed,
                            float *c, int ldc)
 {
     const incept_gemm_isa *isa = incept_gemm_current();
@@ -311,7 +311,8 @@ void incept_gemm_prepacked(int m, int n, int k, const float *a_packed, const flo
         int cols = n - q * nr < nr ? n - q * nr : nr;
         for (int p = 0; p * mr < m; p++) {
             int rows = m - p * mr < mr ? m - p * mr : mr;
-            isa->kernel(k, a_packed + (size_t)p * mr * k, 0, b_packed + (size_t)q * nr * k,
+            const float *a_panel = lda ? a + (size_t)p * mr * lda : a + (size_t)p * mr * k;
+            isa->kernel(k, a_panel, lda, b_packed + (size_t)q * nr * k,
                         c + (size_t)p * mr * ldc + q * nr, ldc, rows, cols, 0);
         }
     }

@@ -63,20 +63,21 @@ void incept_col2im_add(const incept_im2col *conv, const float *col, float *image
 void incept_im2col_pack(const incept_im2col *conv, int k0, int kc, int j0, int j1, int nr,
                         float *dst);
 
-/* The same product from operands already in the micro-kernel's packed layouts, over the whole
- * depth k at once, single-threaded: A as panels of MR rows (k steps of MR values, panel p at
- * p*MR*k), B as panels of NR columns (k steps of NR values, panel q at q*NR*k); MR and NR are
- * incept_gemm_tile()'s. For callers that produce their operands (Winograd transforms) directly
- * in this layout instead of packing them afterwards. */
+/* The same product from a B already in the micro-kernel's packed layout, over the whole depth k
+ * at once, single-threaded: B as panels of NR columns (k steps of NR values, panel q at
+ * q*NR*k); A either packed too (lda 0: panels of MR rows, k steps of MR values, panel p at
+ * p*MR*k) or row-major with row stride lda. MR and NR are incept_gemm_tile()'s. For callers
+ * that produce their operands (Winograd transforms) directly in these layouts. */
 void incept_gemm_tile(int *mr, int *nr);
-void incept_gemm_prepacked(int m, int n, int k, const float *a_packed, const float *b_packed,
+void incept_gemm_prepacked(int m, int n, int k, const float *a, int lda, const float *b_packed,
                            float *c, int ldc);
 
 /* Winograd F(4x4, 3x3): 3x3 stride-1 convolution with 36 multiplies per 16 outputs instead of
  * 9 per output. Reassociates the sums, so results differ from direct convolution by ~1e-6
  * relative. Threads share each call. */
 int incept_winograd_tiles(int batch, int out_h, int out_w);
-size_t incept_winograd_workspace(int in_c, int out_c, int batch, int out_h, int out_w);
+size_t incept_winograd_workspace(int in_c, int out_c, int batch, int out_h, int out_w,
+                                 int threads);
 void incept_winograd_conv(const float *input, size_t in_batch_stride, int batch, int in_c, int in_h,
                           int in_w, const float *weight, const float *bias, int out_c, int pad_top,
                           int pad_left, int relu, float *output, size_t out_batch_stride, int out_h,

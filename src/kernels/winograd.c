@@ -9,10 +9,17 @@
  *     M[xi] (out_c x tiles) = U[xi] (out_c x in_c) * V[xi] (in_c x tiles).
  * (F(2x2, 3x3), with four times the tiles, was measured slower than im2col + GEMM at 14x14 and
  * batch 1, its one use, at 1 and 2 threads, and was dropped.)
- * The transforms work on LANES tiles (or input channels) at once, so each formula is a loop the
- * compiler vectorizes and each write is a contiguous run. Tiles are processed in blocks so the
- * scratch stays bounded at any batch size. Interpolation points: 0, +-1, +-2 and infinity. */
+ * The transforms work on LANES tiles (or channels) at once, so each formula is a loop the
+ * compiler vectorizes and each write is a contiguous run. Two schedules: with one block of
+ * tiles (batch 1 at 28x28 and 14x14) each thread takes panels of output channels and keeps a
+ * panel's transformed filters in its cache (run_by_panels); with more, the filters are
+ * transformed once and the tiles go in blocks, so the scratch stays bounded at any batch size
+ * (run_by_blocks). Interpolation points: 0, +-1, +-2 and infinity. */
 #include <string.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "kernels/gemm_kernels.h"
 #include "kernels/kernels.h"
@@ -53,11 +60,12 @@ static inline void filter_transform(const lanes *g, int is, lanes *r, int os)
 {
     for (int l = 0; l < LANES; l++) {
         float g0 = g[0][l], g1 = g[is][l], g2 = g[2 * is][l];
+        const float sixth = 1.0f / 6.0f, even = (g0 + 4.0f * g2) * (1.0f / 24.0f), odd = g1 * (1.0f / 12.0f);
         r[0][l] = 0.25f * g0;
-        r[os][l] = -(g0 + g1 + g2) / 6.0f;
-        r[2 * os][l] = -(g0 - g1 + g2) / 6.0f;
-        r[3 * os][l] = g0 / 24.0f + g1 / 12.0f + g2 / 6.0f;
-        r[4 * os][l] = g0 / 24.0f - g1 / 12.0f + g2 / 6.0f;
+        r[os][l] = -(g0 + g1 + g2) * sixth;
+        r[2 * os][l] = -(g0 - g1 + g2) * sixth;
+        r[3 * os][l] = even + odd;
+        r[4 * os][l] = even - odd;
         r[5 * os][l] = g2;
     }
 }
@@ -116,24 +124,6 @@ static size_t tile_block(int tiles) { return tiles < TILE_BLOCK ? (size_t)tiles 
 
 static size_t round_up(size_t x, size_t to) { return (x + to - 1) / to * to; }
 
-/* Transformed filters of at most this many floats (2 MiB) at a time: when a call's tiles fit in
- * one block (batch 1 at 28x28 and 14x14), its output channels are taken in blocks whose U fits
- * the bound, so the workspace, the largest scratch buffer of a batch-1 forward pass, holds a
- * block's U and M rather than the whole layer's (GoogLeNet's inception_3b 3x3: 6.0 -> 3.9 MB in
- * two blocks; the batch-1 workspace 6.1 -> 4.1 MB, now conv2's, at the same speed). With several
- * tile blocks U is transformed once for all of them, as a whole. */
-#define U_BLOCK_FLOATS (512 * 1024)
-
-/* Output channels per block: a multiple of mr, all of them (padded) when unblocked. */
-static int channel_block(const variant *v, int in_c, int out_c, int tiles, int mr)
-{
-    int padded = (int)round_up((size_t)out_c, (size_t)mr);
-    if (tiles > TILE_BLOCK)
-        return padded;
-    int fit = (int)(U_BLOCK_FLOATS / ((size_t)v->positions * in_c) / (size_t)mr) * mr;
-    return fit < mr ? mr : fit > padded ? padded : fit;
-}
-
 #ifndef INCEPT_WINOGRAD_ENTRY
 /* Built once plainly (this file), and again by winograd_avx2.c and winograd_avx512.c with the
  * compiler flags of those instruction sets; incept_winograd_conv picks the copy that matches
@@ -150,17 +140,18 @@ static int tile_count(const variant *v, int batch, int out_h, int out_w)
 
 int incept_winograd_tiles(int batch, int out_h, int out_w) { return tile_count(&f4, batch, out_h, out_w); }
 
-size_t incept_winograd_workspace(int in_c, int out_c, int batch, int out_h, int out_w)
+size_t incept_winograd_workspace(int in_c, int out_c, int batch, int out_h, int out_w, int threads)
 {
     const variant *v = &f4;
     int tiles = tile_count(v, batch, out_h, out_w);
     size_t block = tile_block(tiles);
     int mr, nr;
     incept_gemm_tile(&mr, &nr);
-    size_t channels = (size_t)channel_block(v, in_c, out_c, tiles, mr);
-    return (size_t)v->positions * channels * in_c                       /* U, packed */
-           + (size_t)v->positions * in_c * round_up(block, (size_t)nr) /* V, packed */
-           + (size_t)v->positions * channels * block;                  /* M */
+    size_t v_floats = (size_t)v->positions * in_c * round_up(block, (size_t)nr); /* V, packed */
+    if (tiles <= TILE_BLOCK) /* per thread: one panel's U and M */
+        return v_floats + (size_t)threads * v->positions * mr * (in_c + block);
+    return (size_t)v->positions * round_up((size_t)out_c, (size_t)mr) * in_c /* U, packed */
+           + v_floats + (size_t)v->positions * round_up((size_t)out_c, (size_t)mr) * block; /* M */
 }
 #endif
 
@@ -184,6 +175,38 @@ INLINE void transform_filters(const variant *v, const float *weight, int in_c, i
             dst[xi * u_stride + l] = t[xi][l];
 }
 
+/* U[xi] for output channels [0, rows) of `weight` as row-major matrices (row r at r * in_c, one
+ * matrix every u_stride floats), the layout the micro-kernel reads A in place: lanes are input
+ * channels, so each write is a contiguous run. */
+INLINE void transform_filter_rows(const variant *v, const float *weight, int in_c, int rows,
+                                  float *u, size_t u_stride)
+{
+    lanes g[9], t[MAX_POSITIONS];
+    for (int r = 0; r < rows; r++)
+        for (int c0 = 0; c0 < in_c; c0 += LANES) {
+            const int n = in_c - c0 < LANES ? in_c - c0 : LANES;
+            const float *src = weight + ((size_t)r * in_c + c0) * 9;
+            if (n == LANES) {
+                for (int k = 0; k < 9; k++)
+                    for (int l = 0; l < LANES; l++)
+                        g[k][l] = src[l * 9 + k];
+            } else {
+                for (int l = 0; l < LANES; l++)
+                    for (int k = 0; k < 9; k++)
+                        g[k][l] = l < n ? src[l * 9 + k] : 0.0f;
+            }
+            v->filter(g, t);
+            float *dst = u + (size_t)r * in_c + c0;
+            for (int xi = 0; xi < v->positions; xi++) {
+                if (n == LANES) /* a fixed size: one vector store */
+                    memcpy(dst + xi * u_stride, t[xi], sizeof(lanes));
+                else
+                    for (int l = 0; l < n; l++)
+                        dst[xi * u_stride + l] = t[xi][l];
+            }
+        }
+}
+
 typedef struct {
     const float *input;
     size_t in_batch_stride;
@@ -200,6 +223,12 @@ INLINE void transform_inputs(const variant *vr, const input_geometry *ig, int c,
     const int tile = vr->tile, patch = vr->patch;
     lanes d[MAX_PATCH * MAX_PATCH], tr[MAX_POSITIONS];
     int n = count - t0 < LANES ? count - t0 : LANES;
+    float *dst = v + (size_t)(t0 / nr) * nr * ig->in_c + (size_t)c * nr + t0 % nr;
+    if (n <= 0) { /* padding of the last panel: zeros, no transform needed */
+        for (int xi = 0; xi < vr->positions; xi++)
+            memset(dst + xi * v_stride, 0, sizeof(lanes));
+        return;
+    }
     for (int l = 0; l < LANES; l++) {
         if (l >= n) {
             for (int k = 0; k < patch * patch; k++)
@@ -220,10 +249,8 @@ INLINE void transform_inputs(const variant *vr, const input_geometry *ig, int c,
         }
     }
     vr->input(d, tr);
-    float *dst = v + (size_t)(t0 / nr) * nr * ig->in_c + (size_t)c * nr + t0 % nr;
     for (int xi = 0; xi < vr->positions; xi++)
-        for (int l = 0; l < LANES; l++)
-            dst[xi * v_stride + l] = tr[xi][l];
+        memcpy(dst + xi * v_stride, tr[xi], sizeof(lanes));
 }
 
 typedef struct {
@@ -281,6 +308,10 @@ INLINE void transform_outputs(const variant *vr, const output_geometry *og, int 
     {                                                                                             \
         transform_filters(&V, weight, in_c, out_c, p, c, mr, u, u_stride);                        \
     }                                                                                             \
+    static void filter_rows_##V(const float *weight, int in_c, int rows, float *u, size_t u_stride) \
+    {                                                                                             \
+        transform_filter_rows(&V, weight, in_c, rows, u, u_stride);                               \
+    }                                                                                             \
     static void inputs_##V(const input_geometry *ig, int c, int first, int t0, int count, int nr, \
                            float *v, size_t v_stride)                                             \
     {                                                                                             \
@@ -293,6 +324,92 @@ INLINE void transform_outputs(const variant *vr, const output_geometry *og, int 
     }
 PER_VARIANT(f4)
 
+/* One block of tiles (all of a batch-1 layer at 28x28 or 14x14): each thread takes panels of mr
+ * output channels and, for each, transforms their filters, multiplies them by V at every
+ * position and transforms the products back, so a panel's U and M never leave its core's
+ * cache. U is four times the size of the weights; written out for a whole layer and read back
+ * it cost more than the GEMMs at 14x14 (GoogLeNet's inception_4e: 1.5 ms, against 0.9 ms for
+ * im2col + GEMM). */
+INLINE void run_by_panels(const variant *vr, const input_geometry *ig, const output_geometry *og,
+                          const float *weight, int in_c, int out_c, int tiles, float *workspace,
+                          int threads)
+{
+    const int positions = vr->positions;
+    int mr, nr;
+    incept_gemm_tile(&mr, &nr);
+    const size_t v_stride = round_up((size_t)tiles, (size_t)nr) * in_c;
+    const size_t u_stride = (size_t)mr * in_c, m_stride = (size_t)mr * tiles;
+    const int panels = (out_c + mr - 1) / mr;
+    float *v = workspace, *per_thread = v + positions * v_stride;
+#pragma omp parallel num_threads(threads)
+    {
+        int tid = 0;
+#ifdef _OPENMP
+        tid = omp_get_thread_num();
+#endif
+        float *u = per_thread + (size_t)tid * positions * (u_stride + m_stride);
+        float *mm = u + positions * u_stride;
+        const int tile_groups = (int)round_up((size_t)tiles, (size_t)nr) / LANES; /* padded */
+        const int output_groups = (tiles + LANES - 1) / LANES;
+#pragma omp for schedule(static)
+        for (int job = 0; job < in_c * tile_groups; job++)
+            inputs_f4(ig, job / tile_groups, 0, (job % tile_groups) * LANES, tiles, nr, v, v_stride);
+#pragma omp for schedule(dynamic, 1)
+        for (int p = 0; p < panels; p++) {
+            const int o0 = p * mr, rows = out_c - o0 < mr ? out_c - o0 : mr;
+            filter_rows_f4(weight + (size_t)o0 * in_c * 9, in_c, rows, u, u_stride);
+            for (int xi = 0; xi < positions; xi++)
+                incept_gemm_prepacked(rows, tiles, in_c, u + xi * u_stride, in_c, v + xi * v_stride,
+                                      mm + xi * m_stride, tiles);
+            output_geometry panel = *og;
+            panel.output += (size_t)o0 * og->out_h * og->out_w;
+            panel.bias = og->bias ? og->bias + o0 : NULL;
+            for (int job = 0; job < rows * output_groups; job++)
+                outputs_f4(&panel, job / output_groups, 0, (job % output_groups) * LANES, tiles, mm,
+                           m_stride, tiles);
+        }
+    }
+}
+
+/* Several blocks of tiles: U is transformed once for the whole layer, then each block's V, the
+ * GEMMs (one per position) and the output transforms. */
+INLINE void run_by_blocks(const variant *vr, const input_geometry *ig, const output_geometry *og,
+                          const float *weight, int in_c, int out_c, int tiles, float *workspace,
+                          int threads)
+{
+    const int block = (int)tile_block(tiles), positions = vr->positions;
+    int mr, nr;
+    incept_gemm_tile(&mr, &nr);
+    const int padded = (int)round_up((size_t)out_c, (size_t)mr), panels = padded / mr;
+    const size_t u_stride = (size_t)padded * in_c;
+    const size_t v_stride = round_up((size_t)block, (size_t)nr) * in_c;
+    const size_t m_stride = (size_t)padded * block;
+    float *u = workspace, *v = u + positions * u_stride, *mm = v + positions * v_stride;
+#pragma omp parallel num_threads(threads)
+    {
+#pragma omp for schedule(static)
+        for (int job = 0; job < panels * in_c; job++)
+            filters_f4(weight, in_c, out_c, job / in_c, job % in_c, mr, u, u_stride);
+        for (int first = 0; first < tiles; first += block) {
+            const int count = tiles - first < block ? tiles - first : block;
+            const int tile_groups = (int)round_up((size_t)count, (size_t)nr) / LANES; /* padded */
+            const int output_groups = (count + LANES - 1) / LANES;
+#pragma omp for schedule(static)
+            for (int job = 0; job < in_c * tile_groups; job++)
+                inputs_f4(ig, job / tile_groups, first, (job % tile_groups) * LANES, count, nr, v,
+                          v_stride);
+#pragma omp for schedule(dynamic, 1)
+            for (int xi = 0; xi < positions; xi++)
+                incept_gemm_prepacked(out_c, count, in_c, u + xi * u_stride, 0, v + xi * v_stride,
+                                      mm + xi * m_stride, block);
+#pragma omp for schedule(static)
+            for (int job = 0; job < out_c * output_groups; job++)
+                outputs_f4(og, job / output_groups, first, (job % output_groups) * LANES, count, mm,
+                           m_stride, block);
+        }
+    }
+}
+
 INLINE void winograd_run(const variant *vr, const float *input, size_t in_batch_stride, int batch,
                          int in_c, int in_h, int in_w, const float *weight, const float *bias,
                          int out_c, int pad_top, int pad_left, int relu, float *output,
@@ -300,58 +417,14 @@ INLINE void winograd_run(const variant *vr, const float *input, size_t in_batch_
 {
     const int tiles_w = (out_w + vr->tile - 1) / vr->tile;
     const int per_sample = ((out_h + vr->tile - 1) / vr->tile) * tiles_w, tiles = batch * per_sample;
-    const int block = (int)tile_block(tiles), positions = vr->positions;
-    int mr, nr;
-    incept_gemm_tile(&mr, &nr);
-    const int out_c_padded = (int)round_up((size_t)out_c, (size_t)mr);
-    const int channels = channel_block(vr, in_c, out_c, tiles, mr); /* per output-channel block */
-    const size_t u_stride = (size_t)channels * in_c;
-    const size_t v_stride = round_up((size_t)block, (size_t)nr) * in_c;
-    const size_t m_stride = (size_t)channels * block;
-    float *u = workspace;
-    float *v = u + positions * u_stride;
-    float *mm = v + positions * v_stride;
     const input_geometry ig = {input, in_batch_stride, in_c, in_h, in_w, pad_top, pad_left,
                                tiles_w, per_sample};
     const output_geometry og = {output, out_batch_stride, out_h, out_w, tiles_w, per_sample,
                                 relu, bias};
-
-#pragma omp parallel num_threads(threads)
-    {
-        for (int first = 0; first < tiles; first += block) {
-            const int count = tiles - first < block ? tiles - first : block;
-            const int tile_groups = (int)round_up((size_t)count, (size_t)nr) / LANES; /* padded */
-            const int output_groups = (count + LANES - 1) / LANES;
-#pragma omp for schedule(static)
-            for (int job = 0; job < in_c * tile_groups; job++)
-                inputs_f4(&ig, job / tile_groups, first,
-                                                        (job % tile_groups) * LANES, count, nr, v,
-                                                        v_stride);
-            for (int o0 = 0; o0 < out_c_padded; o0 += channels) { /* one pass unless blocked */
-                const int rows = out_c - o0 < channels ? out_c - o0 : channels;
-                const int panels = (int)round_up((size_t)rows, (size_t)mr) / mr;
-                const float *block_weight = weight + (size_t)o0 * in_c * 9;
-                output_geometry block_og = og;
-                block_og.output = output + (size_t)o0 * out_h * out_w;
-                block_og.bias = bias ? bias + o0 : NULL;
-                if (channels < out_c_padded || first == 0) { /* U: per block, or once */
-#pragma omp for schedule(static)
-                    for (int job = 0; job < panels * in_c; job++)
-                        filters_f4(block_weight, in_c, out_c - o0,
-                                                                  job / in_c, job % in_c, mr, u, u_stride);
-                }
-#pragma omp for schedule(dynamic, 1)
-                for (int xi = 0; xi < positions; xi++)
-                    incept_gemm_prepacked(rows, count, in_c, u + xi * u_stride, v + xi * v_stride,
-                                          mm + xi * m_stride, block);
-#pragma omp for schedule(static)
-                for (int job = 0; job < rows * output_groups; job++)
-                    outputs_f4(&block_og, job / output_groups, first,
-                                                              (job % output_groups) * LANES, count, mm,
-                                                              m_stride, block);
-            }
-        }
-    }
+    if (tiles <= TILE_BLOCK)
+        run_by_panels(vr, &ig, &og, weight, in_c, out_c, tiles, workspace, threads);
+    else
+        run_by_blocks(vr, &ig, &og, weight, in_c, out_c, tiles, workspace, threads);
 }
 
 void INCEPT_WINOGRAD_ENTRY(const float *input, size_t in_batch_stride, int batch,
