@@ -26,7 +26,7 @@
 
 #define MAX_PATCH 6
 #define MAX_POSITIONS 36
-#define TILE_BLOCK 64
+#define PANEL_TILES 256 /* tiles per block: V for them stays in L2 */
 #define LANES 16
 
 typedef float lanes[LANES];
@@ -120,8 +120,6 @@ typedef struct {
 
 static const variant f4 = {4, 6, 36, filter_2d_f4, input_2d_f4, output_2d_f4};
 
-static size_t tile_block(int tiles) { return tiles < TILE_BLOCK ? (size_t)tiles : TILE_BLOCK; }
-
 static size_t round_up(size_t x, size_t to) { return (x + to - 1) / to * to; }
 
 #ifndef INCEPT_WINOGRAD_ENTRY
@@ -142,38 +140,15 @@ int incept_winograd_tiles(int batch, int out_h, int out_w) { return tile_count(&
 
 size_t incept_winograd_workspace(int in_c, int out_c, int batch, int out_h, int out_w, int threads)
 {
+    (void)out_c; /* output channels go a panel at a time */
     const variant *v = &f4;
-    int tiles = tile_count(v, batch, out_h, out_w);
-    size_t block = tile_block(tiles);
+    int tiles = tile_count(v, batch, out_h, out_w), block = tiles < PANEL_TILES ? tiles : PANEL_TILES;
     int mr, nr;
     incept_gemm_tile(&mr, &nr);
-    size_t v_floats = (size_t)v->positions * in_c * round_up(block, (size_t)nr); /* V, packed */
-    if (tiles <= TILE_BLOCK) /* per thread: one panel's U and M */
-        return v_floats + (size_t)threads * v->positions * mr * (in_c + block);
-    return (size_t)v->positions * round_up((size_t)out_c, (size_t)mr) * in_c /* U, packed */
-           + v_floats + (size_t)v->positions * round_up((size_t)out_c, (size_t)mr) * block; /* M */
+    return (size_t)v->positions * in_c * round_up((size_t)block, (size_t)nr) /* V, packed */
+           + (size_t)threads * v->positions * mr * ((size_t)in_c + block); /* U and M per thread */
 }
 #endif
-
-/* U[xi] for input channel c and the mr output channels of panel p (lanes are output channels),
- * written straight into the GEMM's packed-A layout: panels of mr output channels, each input
- * channel a contiguous step of mr values. Output channels past out_c are zero padding. */
-INLINE void transform_filters(const variant *v, const float *weight, int in_c, int out_c, int p,
-                              int c, int mr, float *u, size_t u_stride)
-{
-    lanes g[9], t[MAX_POSITIONS];
-    for (int l = 0; l < LANES; l++) {
-        int o = p * mr + l;
-        const float *src = weight + ((size_t)o * in_c + c) * 9;
-        for (int k = 0; k < 9; k++)
-            g[k][l] = l < mr && o < out_c ? src[k] : 0.0f;
-    }
-    v->filter(g, t);
-    float *dst = u + (size_t)p * mr * in_c + (size_t)c * mr;
-    for (int xi = 0; xi < v->positions; xi++)
-        for (int l = 0; l < mr; l++)
-            dst[xi * u_stride + l] = t[xi][l];
-}
 
 /* U[xi] for output channels [0, rows) of `weight` as row-major matrices (row r at r * in_c, one
  * matrix every u_stride floats), the layout the micro-kernel reads A in place: lanes are input
@@ -303,11 +278,6 @@ INLINE void transform_outputs(const variant *vr, const output_geometry *og, int 
 /* One copy of each transform per variant, so that inside the parallel region (which the
  * compiler outlines before it inlines) every transform still sees a constant variant. */
 #define PER_VARIANT(V)                                                                           \
-    static void filters_##V(const float *weight, int in_c, int out_c, int p, int c, int mr,       \
-                            float *u, size_t u_stride)                                            \
-    {                                                                                             \
-        transform_filters(&V, weight, in_c, out_c, p, c, mr, u, u_stride);                        \
-    }                                                                                             \
     static void filter_rows_##V(const float *weight, int in_c, int rows, float *u, size_t u_stride) \
     {                                                                                             \
         transform_filter_rows(&V, weight, in_c, rows, u, u_stride);                               \
@@ -324,21 +294,22 @@ INLINE void transform_outputs(const variant *vr, const output_geometry *og, int 
     }
 PER_VARIANT(f4)
 
-/* One block of tiles (all of a batch-1 layer at 28x28 or 14x14): each thread takes panels of mr
+/* Tiles in blocks of at most PANEL_TILES (one block for a batch-1 layer at 56x56 and below).
+ * For each block, the threads transform its inputs into V; then each thread takes panels of mr
  * output channels and, for each, transforms their filters, multiplies them by V at every
  * position and transforms the products back, so a panel's U and M never leave its core's
- * cache. U is four times the size of the weights; written out for a whole layer and read back
+ * cache. U is four times the size of the weights: written out for a whole layer and read back,
  * it cost more than the GEMMs at 14x14 (GoogLeNet's inception_4e: 1.5 ms, against 0.9 ms for
- * im2col + GEMM). */
+ * im2col + GEMM) and half again at 56x56 (conv2: 1.75 -> 1.15 ms with panels). */
 INLINE void run_by_panels(const variant *vr, const input_geometry *ig, const output_geometry *og,
                           const float *weight, int in_c, int out_c, int tiles, float *workspace,
                           int threads)
 {
-    const int positions = vr->positions;
+    const int positions = vr->positions, block = tiles < PANEL_TILES ? tiles : PANEL_TILES;
     int mr, nr;
     incept_gemm_tile(&mr, &nr);
-    const size_t v_stride = round_up((size_t)tiles, (size_t)nr) * in_c;
-    const size_t u_stride = (size_t)mr * in_c, m_stride = (size_t)mr * tiles;
+    const size_t v_stride = round_up((size_t)block, (size_t)nr) * in_c;
+    const size_t u_stride = (size_t)mr * in_c, m_stride = (size_t)mr * block;
     const int panels = (out_c + mr - 1) / mr;
     float *v = workspace, *per_thread = v + positions * v_stride;
 #pragma omp parallel num_threads(threads)
@@ -349,47 +320,6 @@ INLINE void run_by_panels(const variant *vr, const input_geometry *ig, const out
 #endif
         float *u = per_thread + (size_t)tid * positions * (u_stride + m_stride);
         float *mm = u + positions * u_stride;
-        const int tile_groups = (int)round_up((size_t)tiles, (size_t)nr) / LANES; /* padded */
-        const int output_groups = (tiles + LANES - 1) / LANES;
-#pragma omp for schedule(static)
-        for (int job = 0; job < in_c * tile_groups; job++)
-            inputs_f4(ig, job / tile_groups, 0, (job % tile_groups) * LANES, tiles, nr, v, v_stride);
-#pragma omp for schedule(dynamic, 1)
-        for (int p = 0; p < panels; p++) {
-            const int o0 = p * mr, rows = out_c - o0 < mr ? out_c - o0 : mr;
-            filter_rows_f4(weight + (size_t)o0 * in_c * 9, in_c, rows, u, u_stride);
-            for (int xi = 0; xi < positions; xi++)
-                incept_gemm_prepacked(rows, tiles, in_c, u + xi * u_stride, in_c, v + xi * v_stride,
-                                      mm + xi * m_stride, tiles);
-            output_geometry panel = *og;
-            panel.output += (size_t)o0 * og->out_h * og->out_w;
-            panel.bias = og->bias ? og->bias + o0 : NULL;
-            for (int job = 0; job < rows * output_groups; job++)
-                outputs_f4(&panel, job / output_groups, 0, (job % output_groups) * LANES, tiles, mm,
-                           m_stride, tiles);
-        }
-    }
-}
-
-/* Several blocks of tiles: U is transformed once for the whole layer, then each block's V, the
- * GEMMs (one per position) and the output transforms. */
-INLINE void run_by_blocks(const variant *vr, const input_geometry *ig, const output_geometry *og,
-                          const float *weight, int in_c, int out_c, int tiles, float *workspace,
-                          int threads)
-{
-    const int block = (int)tile_block(tiles), positions = vr->positions;
-    int mr, nr;
-    incept_gemm_tile(&mr, &nr);
-    const int padded = (int)round_up((size_t)out_c, (size_t)mr), panels = padded / mr;
-    const size_t u_stride = (size_t)padded * in_c;
-    const size_t v_stride = round_up((size_t)block, (size_t)nr) * in_c;
-    const size_t m_stride = (size_t)padded * block;
-    float *u = workspace, *v = u + positions * u_stride, *mm = v + positions * v_stride;
-#pragma omp parallel num_threads(threads)
-    {
-#pragma omp for schedule(static)
-        for (int job = 0; job < panels * in_c; job++)
-            filters_f4(weight, in_c, out_c, job / in_c, job % in_c, mr, u, u_stride);
         for (int first = 0; first < tiles; first += block) {
             const int count = tiles - first < block ? tiles - first : block;
             const int tile_groups = (int)round_up((size_t)count, (size_t)nr) / LANES; /* padded */
@@ -399,13 +329,19 @@ INLINE void run_by_blocks(const variant *vr, const input_geometry *ig, const out
                 inputs_f4(ig, job / tile_groups, first, (job % tile_groups) * LANES, count, nr, v,
                           v_stride);
 #pragma omp for schedule(dynamic, 1)
-            for (int xi = 0; xi < positions; xi++)
-                incept_gemm_prepacked(out_c, count, in_c, u + xi * u_stride, 0, v + xi * v_stride,
-                                      mm + xi * m_stride, block);
-#pragma omp for schedule(static)
-            for (int job = 0; job < out_c * output_groups; job++)
-                outputs_f4(og, job / output_groups, first, (job % output_groups) * LANES, count, mm,
-                           m_stride, block);
+            for (int p = 0; p < panels; p++) {
+                const int o0 = p * mr, rows = out_c - o0 < mr ? out_c - o0 : mr;
+                filter_rows_f4(weight + (size_t)o0 * in_c * 9, in_c, rows, u, u_stride);
+                for (int xi = 0; xi < positions; xi++)
+                    incept_gemm_prepacked(rows, count, in_c, u + xi * u_stride, in_c,
+                                          v + xi * v_stride, mm + xi * m_stride, count);
+                output_geometry panel = *og;
+                panel.output += (size_t)o0 * og->out_h * og->out_w;
+                panel.bias = og->bias ? og->bias + o0 : NULL;
+                for (int job = 0; job < rows * output_groups; job++)
+                    outputs_f4(&panel, job / output_groups, first, (job % output_groups) * LANES,
+                               count, mm, m_stride, count);
+            }
         }
     }
 }
@@ -421,10 +357,7 @@ INLINE void winograd_run(const variant *vr, const float *input, size_t in_batch_
                                tiles_w, per_sample};
     const output_geometry og = {output, out_batch_stride, out_h, out_w, tiles_w, per_sample,
                                 relu, bias};
-    if (tiles <= TILE_BLOCK)
-        run_by_panels(vr, &ig, &og, weight, in_c, out_c, tiles, workspace, threads);
-    else
-        run_by_blocks(vr, &ig, &og, weight, in_c, out_c, tiles, workspace, threads);
+    run_by_panels(vr, &ig, &og, weight, in_c, out_c, tiles, workspace, threads);
 }
 
 void INCEPT_WINOGRAD_ENTRY(const float *input, size_t in_batch_stride, int batch,
