@@ -119,24 +119,27 @@ static void test_stacked_gemm(void)
     incept_gemm_force_isa(NULL);
 }
 
-static void winograd_case(int batch, int in_c, int h, int w, int out_c, int pad, int relu, int threads)
+static void winograd_case(int kernel, int batch, int in_c, int h, int w, int out_c, int pad, int relu,
+                          int threads)
 {
-    int oh = h + 2 * pad - 2, ow = w + 2 * pad - 2;
+    int oh = h + 2 * pad - kernel + 1, ow = w + 2 * pad - kernel + 1, taps = kernel * kernel;
     size_t in_n = (size_t)batch * in_c * h * w, out_n = (size_t)batch * out_c * oh * ow;
-    float *x = malloc(in_n * sizeof(float)), *weight = malloc(sizeof(float) * out_c * in_c * 9);
+    float *x = malloc(in_n * sizeof(float)), *weight = malloc(sizeof(float) * out_c * in_c * taps);
     float *bias = malloc(sizeof(float) * out_c), *y = malloc(out_n * sizeof(float));
     float *expect = malloc(out_n * sizeof(float));
-    float *ws = malloc(sizeof(float) * incept_winograd_workspace(in_c, out_c, batch, oh, ow, threads));
+    float *ws = malloc(sizeof(float) *
+                       incept_winograd_workspace(kernel, in_c, out_c, batch, oh, ow, threads));
     fill_random(x, in_n, 3);
-    fill_random(weight, (size_t)out_c * in_c * 9, 4);
+    fill_random(weight, (size_t)out_c * in_c * taps, 4);
     fill_random(bias, (size_t)out_c, 6);
-    incept_winograd_conv(x, (size_t)in_c * h * w, batch, in_c, h, w, weight, bias, out_c, pad, pad, relu,
-                         y, (size_t)out_c * oh * ow, oh, ow, ws, threads);
-    naive_window win = {3, 3, 1, 1, pad, pad, pad, pad, 1, 1, 1};
+    incept_winograd_args args = {x, (size_t)in_c * h * w, batch, in_c, h, w, weight, bias, kernel,
+                                 out_c, pad, pad, relu, y, (size_t)out_c * oh * ow, oh, ow};
+    incept_winograd_conv(&args, ws, threads);
+    naive_window win = {kernel, kernel, 1, 1, pad, pad, pad, pad, 1, 1, 1};
     naive_conv(x, batch, in_c, h, w, weight, bias, out_c, &win, relu, expect, oh, ow);
     float diff = max_abs_diff(y, expect, out_n), scale = max_abs(expect, out_n);
-    CHECK_MSG(diff <= 1e-5f * scale * 4, "winograd %dx%dx%dx%d -> %d pad %d: max diff %g of %g", batch,
-              in_c, h, w, out_c, pad, (double)diff, (double)scale);
+    CHECK_MSG(diff <= 1e-5f * scale * 4, "winograd %dx%d %dx%dx%dx%d -> %d pad %d: max diff %g of %g",
+              kernel, kernel, batch, in_c, h, w, out_c, pad, (double)diff, (double)scale);
     free(x), free(weight), free(bias), free(y), free(expect), free(ws);
 }
 
@@ -146,15 +149,16 @@ static void test_winograd(void)
     for (size_t i = 0; i < sizeof isas / sizeof isas[0]; i++) {
         if (!incept_gemm_force_isa(isas[i]))
             continue;
-        winograd_case(1, 5, 9, 11, 7, 1, 0, 1);    /* edges: partial tiles */
-        winograd_case(3, 17, 14, 14, 33, 1, 1, 2); /* batch, odd channels, ReLU */
-        winograd_case(2, 3, 8, 8, 13, 0, 0, 2);    /* no padding */
-        winograd_case(1, 16, 28, 28, 24, 1, 1, 3);
-        winograd_case(1, 4, 3, 3, 2, 1, 0, 1);     /* a single tile */
-        winograd_case(5, 24, 28, 28, 40, 1, 1, 2); /* several tile blocks (245 tiles) */
-        /* one tile block with more transformed filters than a block of U: output channels
-         * taken in blocks, the last one partial */
-        winograd_case(1, 128, 16, 16, 250, 1, 1, 2);
+        for (int kernel = 3; kernel <= 5; kernel += 2) {
+            int pad = kernel / 2;
+            winograd_case(kernel, 1, 5, 9, 11, 7, pad, 0, 1);    /* edges: partial tiles */
+            winograd_case(kernel, 3, 17, 14, 14, 33, pad, 1, 2); /* batch, odd channels, ReLU */
+            winograd_case(kernel, 2, 3, 8, 8, 13, 0, 0, 2);      /* no padding */
+            winograd_case(kernel, 1, 16, 28, 28, 24, pad, 1, 3);
+            winograd_case(kernel, 1, 4, kernel, kernel, 2, pad, 0, 1); /* a single tile */
+            winograd_case(kernel, 6, 24, 28, 28, 40, pad, 1, 2); /* two tile blocks (294 tiles) */
+            winograd_case(kernel, 1, 128, 16, 16, 250, pad, 1, 2); /* 21 panels, the last partial */
+        }
     }
     incept_gemm_force_isa(NULL);
 }

@@ -72,15 +72,24 @@ void incept_gemm_tile(int *mr, int *nr);
 void incept_gemm_prepacked(int m, int n, int k, const float *a, int lda, const float *b_packed,
                            float *c, int ldc);
 
-/* Winograd F(4x4, 3x3): 3x3 stride-1 convolution with 36 multiplies per 16 outputs instead of
- * 9 per output. Reassociates the sums, so results differ from direct convolution by ~1e-6
- * relative. Threads share each call. */
-int incept_winograd_tiles(int batch, int out_h, int out_w);
-size_t incept_winograd_workspace(int in_c, int out_c, int batch, int out_h, int out_w,
+/* Winograd F(4x4, 3x3) and F(4x4, 5x5): stride-1 convolution by 3x3 filters with 36 multiplies
+ * per 16 outputs instead of 9 per output, and by 5x5 filters with 64 instead of 25 per output.
+ * Reassociates the sums, so results differ from direct convolution (~1e-6 relative for 3x3,
+ * ~1e-5 for 5x5). Threads share each call. */
+typedef struct {
+    const float *input; /* batch x in_c x in_h x in_w, samples in_batch_stride apart */
+    size_t in_batch_stride;
+    int batch, in_c, in_h, in_w;
+    const float *weight, *bias; /* out_c x in_c x kernel x kernel; bias may be NULL */
+    int kernel;                 /* 3 or 5 */
+    int out_c, pad_top, pad_left, relu;
+    float *output; /* batch x out_c x out_h x out_w, samples out_batch_stride apart */
+    size_t out_batch_stride;
+    int out_h, out_w;
+} incept_winograd_args;
+int incept_winograd_tiles(int kernel, int batch, int out_h, int out_w);
+size_t incept_winograd_workspace(int kernel, int in_c, int out_c, int batch, int out_h, int out_w,
                                  int threads);
-void incept_winograd_conv(const float *input, size_t in_batch_stride, int batch, int in_c, int in_h,
-                          int in_w, const float *weight, const float *bias, int out_c, int pad_top,
-                          int pad_left, int relu, float *output, size_t out_batch_stride, int out_h,
-                          int out_w, float *workspace, int threads);
+void incept_winograd_conv(const incept_winograd_args *args, float *workspace, int threads);
 
 #endif

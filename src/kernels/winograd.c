@@ -1,20 +1,19 @@
-/* winograd.c — 3x3 stride-1 convolution by Winograd's minimal filtering, F(4x4, 3x3) (Lavin and
- * Gray, "Fast Algorithms for Convolutional Neural Networks", 2015).
+/* winograd.c — stride-1 convolution by Winograd's minimal filtering: F(4x4, 3x3) and F(4x4, 5x5)
+ * (Lavin and Gray, "Fast Algorithms for Convolutional Neural Networks", 2015).
  *
- * Each TxT output tile comes from a (T+2)x(T+2) input patch d and the 3x3 filter g as
+ * Each 4x4 output tile comes from a PxP input patch d (P = 4 + taps - 1) and the filter g as
  *     Y = A^T [ (G g G^T) .* (B^T d B) ] A
- * so the 9*T*T multiplies of direct convolution become (T+2)^2: 36 for 16 outputs with T = 4.
- * They are done as independent GEMMs, one per position xi of the transformed tile, over all
- * channels and tiles:
+ * so the 16 * taps^2 multiplies of direct convolution become P^2: 36 for a 3x3 filter (4x
+ * fewer), 64 for a 5x5 (6.25x fewer). They are done as independent GEMMs, one per position xi
+ * of the transformed tile, over all channels and tiles:
  *     M[xi] (out_c x tiles) = U[xi] (out_c x in_c) * V[xi] (in_c x tiles).
- * (F(2x2, 3x3), with four times the tiles, was measured slower than im2col + GEMM at 14x14 and
- * batch 1, its one use, at 1 and 2 threads, and was dropped.)
+ * Interpolation points 0, +-1, +-2 (and +-1/2 for 5x5) and infinity; the matrices come from
+ * scripts/winograd_matrices.py, which derives and checks them. (F(2x2, 3x3), with four times
+ * the tiles, was measured slower than im2col + GEMM at 14x14 and batch 1 and was dropped.)
  * The transforms work on LANES tiles (or channels) at once, so each formula is a loop the
- * compiler vectorizes and each write is a contiguous run. Two schedules: with one block of
- * tiles (batch 1 at 28x28 and 14x14) each thread takes panels of output channels and keeps a
- * panel's transformed filters in its cache (run_by_panels); with more, the filters are
- * transformed once and the tiles go in blocks, so the scratch stays bounded at any batch size
- * (run_by_blocks). Interpolation points: 0, +-1, +-2 and infinity. */
+ * compiler vectorizes and each write is a contiguous run. Tiles go in blocks (run_by_panels);
+ * within a block each thread takes panels of output channels and keeps a panel's transformed
+ * filters in its cache. */
 #include <string.h>
 
 #ifdef _OPENMP
@@ -24,16 +23,17 @@
 #include "kernels/gemm_kernels.h"
 #include "kernels/kernels.h"
 
-#define MAX_PATCH 6
-#define MAX_POSITIONS 36
+#define MAX_TAPS 5
+#define MAX_PATCH 8
+#define MAX_POSITIONS 64
 #define PANEL_TILES 256 /* tiles per block: V for them stays in L2 */
 #define LANES 16
 
 typedef float lanes[LANES];
 
 /* The transforms and the driver are written over a variant (tile, patch and position counts and
- * the three transforms) and forced inline into a copy for F(4x4), so every tile size, loop bound
- * and transform call is a compile-time constant. */
+ * the three transforms) and forced inline into a copy per variant (PER_VARIANT), so every tile
+ * size, loop bound and transform call is a compile-time constant. */
 #if defined(__GNUC__)
 #define INLINE static inline __attribute__((always_inline))
 #else
@@ -83,6 +83,62 @@ static inline void output_transform(const lanes *m, int is, lanes *r, int os)
     }
 }
 
+/* F(4, 5), the same interpolation points and +-1/2: r = G g for five vectors g[0..4]. */
+static inline void filter_transform_k5(const lanes *g, int is, lanes *r, int os)
+{
+    for (int l = 0; l < LANES; l++) {
+        float g0 = g[0][l], g1 = g[is][l], g2 = g[2 * is][l], g3 = g[3 * is][l], g4 = g[4 * is][l];
+        const float sum = g0 + g2 + g4, alternate = g1 + g3;
+        const float even2 = (g0 + 4.0f * g2 + 16.0f * g4) * (1.0f / 90.0f);
+        const float odd2 = (2.0f * g1 + 8.0f * g3) * (1.0f / 90.0f);
+        const float even_half = (32.0f * g0 + 8.0f * g2 + 2.0f * g4) * (1.0f / 45.0f);
+        const float odd_half = (16.0f * g1 + 4.0f * g3) * (1.0f / 45.0f);
+        r[0][l] = -g0;
+        r[os][l] = (sum + alternate) * (-2.0f / 9.0f);
+        r[2 * os][l] = (sum - alternate) * (-2.0f / 9.0f);
+        r[3 * os][l] = even2 + odd2;
+        r[4 * os][l] = even2 - odd2;
+        r[5 * os][l] = even_half + odd_half;
+        r[6 * os][l] = even_half - odd_half;
+        r[7 * os][l] = g4;
+    }
+}
+
+/* r = B^T d for eight vectors d[0..7]. */
+static inline void input_transform_k5(const lanes *d, int is, lanes *r, int os)
+{
+    for (int l = 0; l < LANES; l++) {
+        float d0 = d[0][l], d1 = d[is][l], d2 = d[2 * is][l], d3 = d[3 * is][l];
+        float d4 = d[4 * is][l], d5 = d[5 * is][l], d6 = d[6 * is][l], d7 = d[7 * is][l];
+        const float even1 = d2 + d6 - 4.25f * d4, odd1 = d1 + d5 - 4.25f * d3;
+        const float even2 = 0.25f * d2 - 1.25f * d4 + d6, odd2 = 0.5f * d1 - 2.5f * d3 + 2.0f * d5;
+        const float even_half = 4.0f * d2 - 5.0f * d4 + d6, odd_half = 2.0f * d1 - 2.5f * d3 + 0.5f * d5;
+        r[0][l] = d6 - d0 + 5.25f * (d2 - d4);
+        r[os][l] = even1 + odd1;
+        r[2 * os][l] = even1 - odd1;
+        r[3 * os][l] = even2 + odd2;
+        r[4 * os][l] = even2 - odd2;
+        r[5 * os][l] = even_half + odd_half;
+        r[6 * os][l] = even_half - odd_half;
+        r[7 * os][l] = d7 - d1 + 5.25f * (d3 - d5);
+    }
+}
+
+/* r = A^T m for eight vectors m[0..7], four results. */
+static inline void output_transform_k5(const lanes *m, int is, lanes *r, int os)
+{
+    for (int l = 0; l < LANES; l++) {
+        float m1 = m[is][l], m2 = m[2 * is][l], m3 = m[3 * is][l], m4 = m[4 * is][l];
+        float m5 = m[5 * is][l], m6 = m[6 * is][l];
+        const float sum1 = m1 + m2, diff1 = m1 - m2, sum2 = m3 + m4, diff2 = m3 - m4;
+        const float sum_half = m5 + m6, diff_half = m5 - m6;
+        r[0][l] = m[0][l] + sum1 + sum2 + sum_half;
+        r[os][l] = diff1 + 2.0f * diff2 + 0.5f * diff_half;
+        r[2 * os][l] = sum1 + 4.0f * sum2 + 0.25f * sum_half;
+        r[3 * os][l] = diff1 + 8.0f * diff2 + 0.125f * diff_half + m[7 * is][l];
+    }
+}
+
 /* The 2-D transforms: columns, then rows. */
 INLINE void filter_2d_f4(const lanes *g, lanes *u)
 {
@@ -111,14 +167,44 @@ INLINE void output_2d_f4(const lanes *m, lanes *y)
         output_transform(tmp + i * 6, 1, y + i * 4, 1);
 }
 
+INLINE void filter_2d_f4_k5(const lanes *g, lanes *u)
+{
+    lanes tmp[8 * 5];
+    for (int j = 0; j < 5; j++)
+        filter_transform_k5(g + j, 5, tmp + j, 5);
+    for (int i = 0; i < 8; i++)
+        filter_transform_k5(tmp + i * 5, 1, u + i * 8, 1);
+}
+
+INLINE void input_2d_f4_k5(const lanes *d, lanes *v)
+{
+    lanes tmp[64];
+    for (int j = 0; j < 8; j++)
+        input_transform_k5(d + j, 8, tmp + j, 8);
+    for (int i = 0; i < 8; i++)
+        input_transform_k5(tmp + i * 8, 1, v + i * 8, 1);
+}
+
+INLINE void output_2d_f4_k5(const lanes *m, lanes *y)
+{
+    lanes tmp[8 * 4];
+    for (int j = 0; j < 8; j++)
+        output_transform_k5(m + j, 8, tmp + j, 8);
+    for (int i = 0; i < 4; i++)
+        output_transform_k5(tmp + i * 8, 1, y + i * 4, 1);
+}
+
 typedef struct {
-    int tile, patch, positions;
-    void (*filter)(const lanes *g, lanes *u);  /* 9 -> positions */
+    int taps, tile, patch, positions;          /* taps: the filter is taps x taps */
+    void (*filter)(const lanes *g, lanes *u);  /* taps*taps -> positions */
     void (*input)(const lanes *d, lanes *v);   /* patch*patch -> positions */
     void (*output)(const lanes *m, lanes *y);  /* positions -> tile*tile */
 } variant;
 
-static const variant f4 = {4, 6, 36, filter_2d_f4, input_2d_f4, output_2d_f4};
+static const variant f4_k3 = {3, 4, 6, 36, filter_2d_f4, input_2d_f4, output_2d_f4};
+static const variant f4_k5 = {5, 4, 8, 64, filter_2d_f4_k5, input_2d_f4_k5, output_2d_f4_k5};
+
+static const variant *variant_for(int kernel) { return kernel == 5 ? &f4_k5 : &f4_k3; }
 
 static size_t round_up(size_t x, size_t to) { return (x + to - 1) / to * to; }
 
@@ -136,12 +222,16 @@ static int tile_count(const variant *v, int batch, int out_h, int out_w)
     return batch * ((out_h + v->tile - 1) / v->tile) * ((out_w + v->tile - 1) / v->tile);
 }
 
-int incept_winograd_tiles(int batch, int out_h, int out_w) { return tile_count(&f4, batch, out_h, out_w); }
+int incept_winograd_tiles(int kernel, int batch, int out_h, int out_w)
+{
+    return tile_count(variant_for(kernel), batch, out_h, out_w);
+}
 
-size_t incept_winograd_workspace(int in_c, int out_c, int batch, int out_h, int out_w, int threads)
+size_t incept_winograd_workspace(int kernel, int in_c, int out_c, int batch, int out_h, int out_w,
+                                 int threads)
 {
     (void)out_c; /* output channels go a panel at a time */
-    const variant *v = &f4;
+    const variant *v = variant_for(kernel);
     int tiles = tile_count(v, batch, out_h, out_w), block = tiles < PANEL_TILES ? tiles : PANEL_TILES;
     int mr, nr;
     incept_gemm_tile(&mr, &nr);
@@ -156,19 +246,20 @@ size_t incept_winograd_workspace(int in_c, int out_c, int batch, int out_h, int 
 INLINE void transform_filter_rows(const variant *v, const float *weight, int in_c, int rows,
                                   float *u, size_t u_stride)
 {
-    lanes g[9], t[MAX_POSITIONS];
+    const int taps = v->taps * v->taps;
+    lanes g[MAX_TAPS * MAX_TAPS], t[MAX_POSITIONS];
     for (int r = 0; r < rows; r++)
         for (int c0 = 0; c0 < in_c; c0 += LANES) {
             const int n = in_c - c0 < LANES ? in_c - c0 : LANES;
-            const float *src = weight + ((size_t)r * in_c + c0) * 9;
+            const float *src = weight + ((size_t)r * in_c + c0) * taps;
             if (n == LANES) {
-                for (int k = 0; k < 9; k++)
+                for (int k = 0; k < taps; k++)
                     for (int l = 0; l < LANES; l++)
-                        g[k][l] = src[l * 9 + k];
+                        g[k][l] = src[l * taps + k];
             } else {
                 for (int l = 0; l < LANES; l++)
-                    for (int k = 0; k < 9; k++)
-                        g[k][l] = l < n ? src[l * 9 + k] : 0.0f;
+                    for (int k = 0; k < taps; k++)
+                        g[k][l] = l < n ? src[l * taps + k] : 0.0f;
             }
             v->filter(g, t);
             float *dst = u + (size_t)r * in_c + c0;
@@ -292,7 +383,19 @@ INLINE void transform_outputs(const variant *vr, const output_geometry *og, int 
     {                                                                                             \
         transform_outputs(&V, og, o, first, t0, count, mm, m_stride, block);                      \
     }
-PER_VARIANT(f4)
+PER_VARIANT(f4_k3)
+PER_VARIANT(f4_k5)
+
+typedef struct {
+    void (*filter_rows)(const float *weight, int in_c, int rows, float *u, size_t u_stride);
+    void (*inputs)(const input_geometry *ig, int c, int first, int t0, int count, int nr, float *v,
+                   size_t v_stride);
+    void (*outputs)(const output_geometry *og, int o, int first, int t0, int count,
+                    const float *mm, size_t m_stride, int block);
+} variant_code;
+
+static const variant_code code_f4_k3 = {filter_rows_f4_k3, inputs_f4_k3, outputs_f4_k3};
+static const variant_code code_f4_k5 = {filter_rows_f4_k5, inputs_f4_k5, outputs_f4_k5};
 
 /* Tiles in blocks of at most PANEL_TILES (one block for a batch-1 layer at 56x56 and below).
  * For each block, the threads transform its inputs into V; then each thread takes panels of mr
@@ -301,7 +404,7 @@ PER_VARIANT(f4)
  * cache. U is four times the size of the weights: written out for a whole layer and read back,
  * it cost more than the GEMMs at 14x14 (GoogLeNet's inception_4e: 1.5 ms, against 0.9 ms for
  * im2col + GEMM) and half again at 56x56 (conv2: 1.75 -> 1.15 ms with panels). */
-INLINE void run_by_panels(const variant *vr, const input_geometry *ig, const output_geometry *og,
+INLINE void run_by_panels(const variant *vr, const variant_code *code, const input_geometry *ig, const output_geometry *og,
                           const float *weight, int in_c, int out_c, int tiles, float *workspace,
                           int threads)
 {
@@ -326,12 +429,12 @@ INLINE void run_by_panels(const variant *vr, const input_geometry *ig, const out
             const int output_groups = (count + LANES - 1) / LANES;
 #pragma omp for schedule(static)
             for (int job = 0; job < in_c * tile_groups; job++)
-                inputs_f4(ig, job / tile_groups, first, (job % tile_groups) * LANES, count, nr, v,
+                code->inputs(ig, job / tile_groups, first, (job % tile_groups) * LANES, count, nr, v,
                           v_stride);
 #pragma omp for schedule(dynamic, 1)
             for (int p = 0; p < panels; p++) {
                 const int o0 = p * mr, rows = out_c - o0 < mr ? out_c - o0 : mr;
-                filter_rows_f4(weight + (size_t)o0 * in_c * 9, in_c, rows, u, u_stride);
+                code->filter_rows(weight + (size_t)o0 * in_c * vr->taps * vr->taps, in_c, rows, u, u_stride);
                 for (int xi = 0; xi < positions; xi++)
                     incept_gemm_prepacked(rows, count, in_c, u + xi * u_stride, in_c,
                                           v + xi * v_stride, mm + xi * m_stride, count);
@@ -339,57 +442,33 @@ INLINE void run_by_panels(const variant *vr, const input_geometry *ig, const out
                 panel.output += (size_t)o0 * og->out_h * og->out_w;
                 panel.bias = og->bias ? og->bias + o0 : NULL;
                 for (int job = 0; job < rows * output_groups; job++)
-                    outputs_f4(&panel, job / output_groups, first, (job % output_groups) * LANES,
+                    code->outputs(&panel, job / output_groups, first, (job % output_groups) * LANES,
                                count, mm, m_stride, count);
             }
         }
     }
 }
 
-INLINE void winograd_run(const variant *vr, const float *input, size_t in_batch_stride, int batch,
-                         int in_c, int in_h, int in_w, const float *weight, const float *bias,
-                         int out_c, int pad_top, int pad_left, int relu, float *output,
-                         size_t out_batch_stride, int out_h, int out_w, float *workspace, int threads)
+void INCEPT_WINOGRAD_ENTRY(const incept_winograd_args *a, float *workspace, int threads)
 {
-    const int tiles_w = (out_w + vr->tile - 1) / vr->tile;
-    const int per_sample = ((out_h + vr->tile - 1) / vr->tile) * tiles_w, tiles = batch * per_sample;
-    const input_geometry ig = {input, in_batch_stride, in_c, in_h, in_w, pad_top, pad_left,
-                               tiles_w, per_sample};
-    const output_geometry og = {output, out_batch_stride, out_h, out_w, tiles_w, per_sample,
-                                relu, bias};
-    run_by_panels(vr, &ig, &og, weight, in_c, out_c, tiles, workspace, threads);
-}
-
-void INCEPT_WINOGRAD_ENTRY(const float *input, size_t in_batch_stride, int batch,
-                           int in_c, int in_h, int in_w, const float *weight, const float *bias,
-                           int out_c, int pad_top, int pad_left, int relu, float *output,
-                           size_t out_batch_stride, int out_h, int out_w, float *workspace,
-                           int threads)
-{
-    winograd_run(&f4, input, in_batch_stride, batch, in_c, in_h, in_w, weight, bias,
-                 out_c, pad_top, pad_left, relu, output, out_batch_stride, out_h, out_w, workspace,
-                 threads);
+    const variant *vr = variant_for(a->kernel);
+    const int tiles_w = (a->out_w + vr->tile - 1) / vr->tile;
+    const int per_sample = ((a->out_h + vr->tile - 1) / vr->tile) * tiles_w;
+    const input_geometry ig = {a->input, a->in_batch_stride, a->in_c, a->in_h, a->in_w,
+                               a->pad_top, a->pad_left, tiles_w, per_sample};
+    const output_geometry og = {a->output, a->out_batch_stride, a->out_h, a->out_w, tiles_w,
+                                per_sample, a->relu, a->bias};
+    run_by_panels(vr, a->kernel == 5 ? &code_f4_k5 : &code_f4_k3, &ig, &og, a->weight, a->in_c,
+                  a->out_c, a->batch * per_sample, workspace, threads);
 }
 
 #ifdef INCEPT_WINOGRAD_SHARED
-void incept_winograd_conv_avx2(const float *input, size_t in_batch_stride, int batch,
-                               int in_c, int in_h, int in_w, const float *weight, const float *bias,
-                               int out_c, int pad_top, int pad_left, int relu, float *output,
-                               size_t out_batch_stride, int out_h, int out_w, float *workspace,
-                               int threads);
-void incept_winograd_conv_avx512(const float *input, size_t in_batch_stride, int batch,
-                                 int in_c, int in_h, int in_w, const float *weight, const float *bias,
-                                 int out_c, int pad_top, int pad_left, int relu, float *output,
-                                 size_t out_batch_stride, int out_h, int out_w, float *workspace,
-                                 int threads);
+void incept_winograd_conv_avx2(const incept_winograd_args *a, float *workspace, int threads);
+void incept_winograd_conv_avx512(const incept_winograd_args *a, float *workspace, int threads);
 
-void incept_winograd_conv(const float *input, size_t in_batch_stride, int batch, int in_c,
-                          int in_h, int in_w, const float *weight, const float *bias, int out_c,
-                          int pad_top, int pad_left, int relu, float *output, size_t out_batch_stride,
-                          int out_h, int out_w, float *workspace, int threads)
+void incept_winograd_conv(const incept_winograd_args *a, float *workspace, int threads)
 {
-    void (*run)(const float *, size_t, int, int, int, int, const float *, const float *, int,
-                int, int, int, float *, size_t, int, int, float *, int) = incept_winograd_conv_generic;
+    void (*run)(const incept_winograd_args *, float *, int) = incept_winograd_conv_generic;
 #ifdef INCEPT_HAVE_X86_KERNELS
     const char *isa = incept_gemm_current()->name;
     if (strcmp(isa, "avx512") == 0)
@@ -397,7 +476,6 @@ void incept_winograd_conv(const float *input, size_t in_batch_stride, int batch,
     else if (strcmp(isa, "avx2") == 0)
         run = incept_winograd_conv_avx2;
 #endif
-    run(input, in_batch_stride, batch, in_c, in_h, in_w, weight, bias, out_c, pad_top,
-        pad_left, relu, output, out_batch_stride, out_h, out_w, workspace, threads);
+    run(a, workspace, threads);
 }
 #endif

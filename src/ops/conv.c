@@ -85,15 +85,16 @@ int incept_conv_can_stack(const incept_node *n)
            n->weight >= 0;
 }
 
-/* Whether this convolution goes through Winograd F(4x4, 3x3): where a call has at least 16 of
- * its 4x4 tiles (14x14 and larger at batch 1, 7x7 from batch 4). Below that (7x7 at batch 1:
- * 4 tiles, padded to the GEMM's 16 columns) it multiplies more than im2col + GEMM. Measured at
- * 14x14, batch 1, 2 threads (inception_4e): 0.61 ms against 0.84 ms. Never in exact mode. */
+/* Whether this convolution goes through Winograd F(4x4, 3x3) or F(4x4, 5x5): where a call has at
+ * least 16 of its 4x4 tiles (14x14 and larger at batch 1, 7x7 from batch 4). Below that (7x7 at
+ * batch 1: 4 tiles, padded to the GEMM's 16 columns) it is slower than im2col + GEMM (5x5
+ * 32 -> 128: 0.15 against 0.08 ms). Measured at 14x14, batch 1, 2 threads: inception_4e's 3x3
+ * 0.61 against 0.84 ms, its 5x5 0.16 against 0.31 ms. Never in exact mode. */
 static int conv_uses_winograd(const incept_attrs *a, int batch, int out_h, int out_w, int exact)
 {
-    return !exact && a->kernel_h == 3 && a->kernel_w == 3 && a->stride_h == 1 && a->stride_w == 1 &&
-           a->dilation_h == 1 && a->dilation_w == 1 && a->groups == 1 &&
-           incept_winograd_tiles(batch, out_h, out_w) >= 16;
+    return !exact && (a->kernel_h == 3 || a->kernel_h == 5) && a->kernel_w == a->kernel_h &&
+           a->stride_h == 1 && a->stride_w == 1 && a->dilation_h == 1 && a->dilation_w == 1 &&
+           a->groups == 1 && incept_winograd_tiles(a->kernel_h, batch, out_h, out_w) >= 16;
 }
 
 /* When the batch covers the threads, each thread takes whole samples (its own im2col buffer);
@@ -141,7 +142,8 @@ static size_t conv_workspace(const incept_graph *g, const incept_node *n, const 
     const incept_value *in = incept_node_input(g, n, 0), *out = &g->values[n->output];
     const incept_attrs *a = &n->attrs;
     if (conv_uses_winograd(a, cfg->batch, out->h, out->w, cfg->exact))
-        return incept_winograd_workspace(in->c, out->c, cfg->batch, out->h, out->w, cfg->threads);
+        return incept_winograd_workspace(a->kernel_h, in->c, out->c, cfg->batch, out->h, out->w,
+                                         cfg->threads);
     if (conv_threads_per_sample(cfg->batch, cfg->threads) > 1)
         return incept_gemm_workspace(out->c / a->groups, out->h * out->w,
                                      in->c / a->groups * a->kernel_h * a->kernel_w, cfg->threads);
@@ -190,9 +192,10 @@ static void conv_forward(const incept_op_args *args)
     const incept_attrs *a = &args->node->attrs;
     const incept_tensor *in = &args->inputs[0], *out = &args->output;
     if (conv_uses_winograd(a, in->n, out->h, out->w, args->exact)) {
-        incept_winograd_conv(in->data, in->batch_stride, in->n, in->c, in->h, in->w, args->weight,
-                             args->bias, out->c, a->pad_top, a->pad_left, a->relu, out->data,
-                             out->batch_stride, out->h, out->w, args->workspace, args->threads);
+        incept_winograd_args w = {in->data, in->batch_stride, in->n, in->c, in->h, in->w,
+                                  args->weight, args->bias, a->kernel_h, out->c, a->pad_top,
+                                  a->pad_left, a->relu, out->data, out->batch_stride, out->h, out->w};
+        incept_winograd_conv(&w, args->workspace, args->threads);
         return;
     }
     if (conv_threads_per_sample(in->n, args->threads) > 1) {
