@@ -273,20 +273,34 @@ INLINE void transform_filter_rows(const variant *v, const float *weight, int in_
         }
 }
 
+/* Where a tile lies: its sample and its output rows and columns from (y, x). Tabled once per
+ * block of tiles, so the transforms need no divisions per tile and channel. */
+typedef struct {
+    int sample, y, x;
+} tile_origin;
+
+static void tile_origins(int first, int count, int tile, int tiles_w, int per_sample,
+                         tile_origin *origins)
+{
+    for (int t = 0; t < count; t++) {
+        int r = (first + t) % per_sample;
+        origins[t] = (tile_origin){(first + t) / per_sample, (r / tiles_w) * tile, (r % tiles_w) * tile};
+    }
+}
+
 typedef struct {
     const float *input;
     size_t in_batch_stride;
     int in_c, in_h, in_w, pad_top, pad_left;
-    int tiles_w, per_sample;
 } input_geometry;
 
 /* V[xi] for channel c and LANES tiles from t0 (of `count` in the block), written straight into
  * the GEMM's packed-B layout (panels of nr tiles, each channel a step of nr values); lanes past
  * `count` are zeros that pad the last panel. */
-INLINE void transform_inputs(const variant *vr, const input_geometry *ig, int c, int first, int t0,
-                             int count, int nr, float *v, size_t v_stride)
+INLINE void transform_inputs(const variant *vr, const input_geometry *ig, const tile_origin *origins,
+                             int c, int t0, int count, int nr, float *v, size_t v_stride)
 {
-    const int tile = vr->tile, patch = vr->patch;
+    const int patch = vr->patch, in_h = ig->in_h, in_w = ig->in_w;
     lanes d[MAX_PATCH * MAX_PATCH], tr[MAX_POSITIONS];
     int n = count - t0 < LANES ? count - t0 : LANES;
     float *dst = v + (size_t)(t0 / nr) * nr * ig->in_c + (size_t)c * nr + t0 % nr;
@@ -301,16 +315,22 @@ INLINE void transform_inputs(const variant *vr, const input_geometry *ig, int c,
                 d[k][l] = 0.0f;
             continue;
         }
-        int t = first + t0 + l, s = t / ig->per_sample, r = t % ig->per_sample;
-        int y0 = (r / ig->tiles_w) * tile - ig->pad_top, x0 = (r % ig->tiles_w) * tile - ig->pad_left;
-        const float *plane = ig->input + s * ig->in_batch_stride + (size_t)c * ig->in_h * ig->in_w;
-        int inside = y0 >= 0 && x0 >= 0 && y0 + patch <= ig->in_h && x0 + patch <= ig->in_w;
+        const tile_origin *o = &origins[t0 + l];
+        const int y0 = o->y - ig->pad_top, x0 = o->x - ig->pad_left;
+        const float *plane = ig->input + o->sample * ig->in_batch_stride + (size_t)c * in_h * in_w;
+        if (y0 >= 0 && x0 >= 0 && y0 + patch <= in_h && x0 + patch <= in_w) {
+            const float *corner = plane + (size_t)y0 * in_w + x0;
+            for (int i = 0; i < patch; i++)
+                for (int j = 0; j < patch; j++)
+                    d[i * patch + j][l] = corner[(size_t)i * in_w + j];
+            continue;
+        }
         for (int i = 0; i < patch; i++) {
             int y = y0 + i;
             for (int j = 0; j < patch; j++) {
                 int x = x0 + j;
-                d[i * patch + j][l] = (inside || (y >= 0 && y < ig->in_h && x >= 0 && x < ig->in_w))
-                                          ? plane[(size_t)y * ig->in_w + x] : 0.0f;
+                d[i * patch + j][l] = y >= 0 && y < in_h && x >= 0 && x < in_w
+                                          ? plane[(size_t)y * in_w + x] : 0.0f;
             }
         }
     }
@@ -322,13 +342,14 @@ INLINE void transform_inputs(const variant *vr, const input_geometry *ig, int c,
 typedef struct {
     float *output;
     size_t out_batch_stride;
-    int out_h, out_w, tiles_w, per_sample, relu;
+    int out_h, out_w, relu;
     const float *bias;
 } output_geometry;
 
 /* Y = A^T m A (+ bias, ReLU) for LANES tiles of output channel o, written into the output. */
-INLINE void transform_outputs(const variant *vr, const output_geometry *og, int o, int first,
-                              int t0, int count, const float *mm, size_t m_stride, int block)
+INLINE void transform_outputs(const variant *vr, const output_geometry *og,
+                              const tile_origin *origins, int o, int t0, int count, const float *mm,
+                              size_t m_stride, int block)
 {
     const int tile = vr->tile;
     lanes m[MAX_POSITIONS], y[16];
@@ -357,12 +378,18 @@ INLINE void transform_outputs(const variant *vr, const output_geometry *og, int 
                 y[k][l] += b;
     }
     for (int l = 0; l < n; l++) {
-        int t = first + t0 + l, s = t / og->per_sample, r = t % og->per_sample;
-        int y0 = (r / og->tiles_w) * tile, x0 = (r % og->tiles_w) * tile;
-        float *plane = og->output + s * og->out_batch_stride + (size_t)o * og->out_h * og->out_w;
-        for (int i = 0; i < tile && y0 + i < og->out_h; i++)
-            for (int j = 0; j < tile && x0 + j < og->out_w; j++)
-                plane[(size_t)(y0 + i) * og->out_w + x0 + j] = y[i * tile + j][l];
+        const tile_origin *at = &origins[t0 + l];
+        float *corner = og->output + at->sample * og->out_batch_stride +
+                        (size_t)o * og->out_h * og->out_w + (size_t)at->y * og->out_w + at->x;
+        if (at->y + tile <= og->out_h && at->x + tile <= og->out_w) {
+            for (int i = 0; i < tile; i++)
+                for (int j = 0; j < tile; j++)
+                    corner[(size_t)i * og->out_w + j] = y[i * tile + j][l];
+            continue;
+        }
+        for (int i = 0; i < tile && at->y + i < og->out_h; i++)
+            for (int j = 0; j < tile && at->x + j < og->out_w; j++)
+                corner[(size_t)i * og->out_w + j] = y[i * tile + j][l];
     }
 }
 
@@ -373,24 +400,24 @@ INLINE void transform_outputs(const variant *vr, const output_geometry *og, int 
     {                                                                                             \
         transform_filter_rows(&V, weight, in_c, rows, u, u_stride);                               \
     }                                                                                             \
-    static void inputs_##V(const input_geometry *ig, int c, int first, int t0, int count, int nr, \
-                           float *v, size_t v_stride)                                             \
+    static void inputs_##V(const input_geometry *ig, const tile_origin *origins, int c, int t0,   \
+                           int count, int nr, float *v, size_t v_stride)                          \
     {                                                                                             \
-        transform_inputs(&V, ig, c, first, t0, count, nr, v, v_stride);                           \
+        transform_inputs(&V, ig, origins, c, t0, count, nr, v, v_stride);                         \
     }                                                                                             \
-    static void outputs_##V(const output_geometry *og, int o, int first, int t0, int count,       \
-                            const float *mm, size_t m_stride, int block)                          \
+    static void outputs_##V(const output_geometry *og, const tile_origin *origins, int o, int t0, \
+                            int count, const float *mm, size_t m_stride, int block)               \
     {                                                                                             \
-        transform_outputs(&V, og, o, first, t0, count, mm, m_stride, block);                      \
+        transform_outputs(&V, og, origins, o, t0, count, mm, m_stride, block);                    \
     }
 PER_VARIANT(f4_k3)
 PER_VARIANT(f4_k5)
 
 typedef struct {
     void (*filter_rows)(const float *weight, int in_c, int rows, float *u, size_t u_stride);
-    void (*inputs)(const input_geometry *ig, int c, int first, int t0, int count, int nr, float *v,
-                   size_t v_stride);
-    void (*outputs)(const output_geometry *og, int o, int first, int t0, int count,
+    void (*inputs)(const input_geometry *ig, const tile_origin *origins, int c, int t0, int count,
+                   int nr, float *v, size_t v_stride);
+    void (*outputs)(const output_geometry *og, const tile_origin *origins, int o, int t0, int count,
                     const float *mm, size_t m_stride, int block);
 } variant_code;
 
@@ -404,11 +431,16 @@ static const variant_code code_f4_k5 = {filter_rows_f4_k5, inputs_f4_k5, outputs
  * cache. U is four times the size of the weights: written out for a whole layer and read back,
  * it cost more than the GEMMs at 14x14 (GoogLeNet's inception_4e: 1.5 ms, against 0.9 ms for
  * im2col + GEMM) and half again at 56x56 (conv2: 1.75 -> 1.15 ms with panels). */
-INLINE void run_by_panels(const variant *vr, const variant_code *code, const input_geometry *ig, const output_geometry *og,
-                          const float *weight, int in_c, int out_c, int tiles, float *workspace,
-                          int threads)
+static void run_by_panels(const variant *vr, const variant_code *code, const incept_winograd_args *a,
+                          float *workspace, int threads)
 {
+    const int tiles_w = (a->out_w + vr->tile - 1) / vr->tile;
+    const int per_sample = ((a->out_h + vr->tile - 1) / vr->tile) * tiles_w, tiles = a->batch * per_sample;
     const int positions = vr->positions, block = tiles < PANEL_TILES ? tiles : PANEL_TILES;
+    const int in_c = a->in_c, out_c = a->out_c, taps = vr->taps * vr->taps;
+    const input_geometry ig = {a->input, a->in_batch_stride, in_c, a->in_h, a->in_w, a->pad_top,
+                               a->pad_left};
+    const output_geometry og = {a->output, a->out_batch_stride, a->out_h, a->out_w, a->relu, a->bias};
     int mr, nr;
     incept_gemm_tile(&mr, &nr);
     const size_t v_stride = round_up((size_t)block, (size_t)nr) * in_c;
@@ -423,27 +455,29 @@ INLINE void run_by_panels(const variant *vr, const variant_code *code, const inp
 #endif
         float *u = per_thread + (size_t)tid * positions * (u_stride + m_stride);
         float *mm = u + positions * u_stride;
+        tile_origin origins[PANEL_TILES];
         for (int first = 0; first < tiles; first += block) {
             const int count = tiles - first < block ? tiles - first : block;
             const int tile_groups = (int)round_up((size_t)count, (size_t)nr) / LANES; /* padded */
             const int output_groups = (count + LANES - 1) / LANES;
+            tile_origins(first, count, vr->tile, tiles_w, per_sample, origins);
 #pragma omp for schedule(static)
             for (int job = 0; job < in_c * tile_groups; job++)
-                code->inputs(ig, job / tile_groups, first, (job % tile_groups) * LANES, count, nr, v,
-                          v_stride);
+                code->inputs(&ig, origins, job / tile_groups, (job % tile_groups) * LANES, count, nr,
+                             v, v_stride);
 #pragma omp for schedule(dynamic, 1)
             for (int p = 0; p < panels; p++) {
                 const int o0 = p * mr, rows = out_c - o0 < mr ? out_c - o0 : mr;
-                code->filter_rows(weight + (size_t)o0 * in_c * vr->taps * vr->taps, in_c, rows, u, u_stride);
+                code->filter_rows(a->weight + (size_t)o0 * in_c * taps, in_c, rows, u, u_stride);
                 for (int xi = 0; xi < positions; xi++)
                     incept_gemm_prepacked(rows, count, in_c, u + xi * u_stride, in_c,
                                           v + xi * v_stride, mm + xi * m_stride, count);
-                output_geometry panel = *og;
-                panel.output += (size_t)o0 * og->out_h * og->out_w;
-                panel.bias = og->bias ? og->bias + o0 : NULL;
+                output_geometry panel = og;
+                panel.output += (size_t)o0 * og.out_h * og.out_w;
+                panel.bias = og.bias ? og.bias + o0 : NULL;
                 for (int job = 0; job < rows * output_groups; job++)
-                    code->outputs(&panel, job / output_groups, first, (job % output_groups) * LANES,
-                               count, mm, m_stride, count);
+                    code->outputs(&panel, origins, job / output_groups, (job % output_groups) * LANES,
+                                  count, mm, m_stride, count);
             }
         }
     }
@@ -452,14 +486,7 @@ INLINE void run_by_panels(const variant *vr, const variant_code *code, const inp
 void INCEPT_WINOGRAD_ENTRY(const incept_winograd_args *a, float *workspace, int threads)
 {
     const variant *vr = variant_for(a->kernel);
-    const int tiles_w = (a->out_w + vr->tile - 1) / vr->tile;
-    const int per_sample = ((a->out_h + vr->tile - 1) / vr->tile) * tiles_w;
-    const input_geometry ig = {a->input, a->in_batch_stride, a->in_c, a->in_h, a->in_w,
-                               a->pad_top, a->pad_left, tiles_w, per_sample};
-    const output_geometry og = {a->output, a->out_batch_stride, a->out_h, a->out_w, tiles_w,
-                                per_sample, a->relu, a->bias};
-    run_by_panels(vr, a->kernel == 5 ? &code_f4_k5 : &code_f4_k3, &ig, &og, a->weight, a->in_c,
-                  a->out_c, a->batch * per_sample, workspace, threads);
+    run_by_panels(vr, a->kernel == 5 ? &code_f4_k5 : &code_f4_k3, a, workspace, threads);
 }
 
 #ifdef INCEPT_WINOGRAD_SHARED
