@@ -9,7 +9,7 @@
  * place by the micro-kernel, MR rows at a time; at batch 1 the 7x7 and 14x14 layers spent as
  * long repacking their weights on every call as multiplying them (a 7x7 3x3 conv: 0.69 ->
  * 0.49 ms). A micro-kernel per instruction set (gemm_avx512.c, gemm_avx2.c, gemm_generic.c) is
- * chosen from CPUID; bias and ReLU are applied to each tile as it finishes. Threads split the
+ * chosen from CPUID; bias and ReLU are applied by it as each tile is stored. Threads split the
  * columns when there are enough, else the row panels (then packing each block of B together).
  * Several A's can share one B (incept_gemm_stacked: an Inception module's 1x1 convolutions).
  * Results do not depend on the thread count: every element is summed over k in the same order. */
@@ -105,17 +105,6 @@ static void pack_b_block(const float *b, int ldb, int pc, int kc, int j0, int j1
     }
 }
 
-static void bias_relu_tile(float *c, int ldc, int rows, int cols, const float *bias, int relu)
-{
-    for (int r = 0; r < rows; r++) {
-        float *row = c + (size_t)r * ldc, b = bias ? bias[r] : 0.0f;
-        for (int j = 0; j < cols; j++) {
-            float v = row[j] + b;
-            row[j] = relu && v < 0.0f ? 0.0f : v;
-        }
-    }
-}
-
 /* B is a dense matrix or the im2col matrix of a convolution. */
 typedef struct {
     const float *b;
@@ -171,19 +160,17 @@ static void multiply_block(const incept_gemm_isa *isa, const incept_gemm_part *p
                            const float *b_packed, int accumulate)
 {
     const int mr = isa->mr, nr = isa->nr;
-    for (int p = p0; p < p1; p++) {
-        int row;
-        const incept_gemm_part *part = panel_part(parts, n_parts, mr, p, &row);
-        int rows = part->rows - row < mr ? part->rows - row : mr;
-        const float *a_rows = part->a + (size_t)row * part->lda + pc;
-        for (int q = 0; jc + q * nr < j1; q++) {
-            int col = jc + q * nr, cols = j1 - col < nr ? j1 - col : nr;
+    for (int q = 0; jc + q * nr < j1; q++) {
+        int col = jc + q * nr, cols = j1 - col < nr ? j1 - col : nr;
+        for (int p = p0; p < p1; p++) {
+            int row;
+            const incept_gemm_part *part = panel_part(parts, n_parts, mr, p, &row);
+            int rows = part->rows - row < mr ? part->rows - row : mr;
+            const float *a_rows = part->a + (size_t)row * part->lda + pc;
             float *tile = part->c + (size_t)row * part->ldc + col;
             isa->kernel(kc, a_rows, part->lda, b_packed + (size_t)q * kc * nr, tile, part->ldc, rows,
-                        cols, pc > 0 || accumulate);
-            if (last && (part->bias || part->relu))
-                bias_relu_tile(tile, part->ldc, rows, cols, part->bias ? part->bias + row : NULL,
-                               part->relu);
+                        cols, pc > 0 || accumulate, last && part->bias ? part->bias + row : NULL,
+                        last && part->relu);
         }
     }
 }
@@ -313,7 +300,7 @@ void incept_gemm_prepacked(int m, int n, int k, const float *a, int lda, const f
             int rows = m - p * mr < mr ? m - p * mr : mr;
             const float *a_panel = lda ? a + (size_t)p * mr * lda : a + (size_t)p * mr * k;
             isa->kernel(k, a_panel, lda, b_packed + (size_t)q * nr * k,
-                        c + (size_t)p * mr * ldc + q * nr, ldc, rows, cols, 0);
+                        c + (size_t)p * mr * ldc + q * nr, ldc, rows, cols, 0, NULL, 0);
         }
     }
 }

@@ -8,7 +8,7 @@
 #define NR 16
 
 static void kernel_avx2(int kc, const float *a, int lda, const float *b, float *c, int ldc,
-                        int rows, int cols, int accumulate)
+                        int rows, int cols, int accumulate, const float *bias, int relu)
 {
     __m256 acc[MR][2];
 #pragma GCC unroll 6
@@ -38,11 +38,21 @@ static void kernel_avx2(int kc, const float *a, int lda, const float *b, float *
         }
     }
     if (cols == NR) {
+        const __m256 zero = _mm256_setzero_ps();
         for (int r = 0; r < rows; r++) {
             float *row = c + (long)r * ldc;
             if (accumulate) {
                 acc[r][0] = _mm256_add_ps(acc[r][0], _mm256_loadu_ps(row));
                 acc[r][1] = _mm256_add_ps(acc[r][1], _mm256_loadu_ps(row + 8));
+            }
+            if (bias) {
+                const __m256 br = _mm256_set1_ps(bias[r]);
+                acc[r][0] = _mm256_add_ps(acc[r][0], br);
+                acc[r][1] = _mm256_add_ps(acc[r][1], br);
+            }
+            if (relu) { /* max(0, v): a NaN stays NaN, as in the scalar path */
+                acc[r][0] = _mm256_max_ps(zero, acc[r][0]);
+                acc[r][1] = _mm256_max_ps(zero, acc[r][1]);
             }
             _mm256_storeu_ps(row, acc[r][0]);
             _mm256_storeu_ps(row + 8, acc[r][1]);
@@ -54,8 +64,12 @@ static void kernel_avx2(int kc, const float *a, int lda, const float *b, float *
         float *row = c + (long)r * ldc;
         _mm256_storeu_ps(tile, acc[r][0]);
         _mm256_storeu_ps(tile + 8, acc[r][1]);
-        for (int j = 0; j < cols; j++)
-            row[j] = accumulate ? row[j] + tile[j] : tile[j];
+        for (int j = 0; j < cols; j++) {
+            float v = accumulate ? row[j] + tile[j] : tile[j];
+            if (bias)
+                v += bias[r];
+            row[j] = relu && v < 0.0f ? 0.0f : v;
+        }
     }
 }
 

@@ -9,7 +9,7 @@
 #define NR 32
 
 static void kernel_avx512(int kc, const float *a, int lda, const float *b, float *c, int ldc,
-                          int rows, int cols, int accumulate)
+                          int rows, int cols, int accumulate, const float *bias, int relu)
 {
     __m512 acc[MR][2];
 #pragma GCC unroll 12
@@ -63,6 +63,15 @@ static void kernel_avx512(int kc, const float *a, int lda, const float *b, float
         if (accumulate) {
             acc[r][0] = _mm512_add_ps(acc[r][0], _mm512_maskz_loadu_ps(m0, row));
             acc[r][1] = _mm512_add_ps(acc[r][1], _mm512_maskz_loadu_ps(m1, row + 16));
+        }
+        if (bias) {
+            const __m512 br = _mm512_set1_ps(bias[r]);
+            acc[r][0] = _mm512_add_ps(acc[r][0], br);
+            acc[r][1] = _mm512_add_ps(acc[r][1], br);
+        }
+        if (relu) { /* max(0, v): a NaN stays NaN, as in the scalar path */
+            acc[r][0] = _mm512_max_ps(_mm512_setzero_ps(), acc[r][0]);
+            acc[r][1] = _mm512_max_ps(_mm512_setzero_ps(), acc[r][1]);
         }
         _mm512_mask_storeu_ps(row, m0, acc[r][0]);
         _mm512_mask_storeu_ps(row + 16, m1, acc[r][1]);

@@ -7,7 +7,7 @@
 #define NR 16
 
 static void kernel_generic(int kc, const float *a, int lda, const float *b, float *c, int ldc,
-                           int rows, int cols, int accumulate)
+                           int rows, int cols, int accumulate, const float *bias, int relu)
 {
     float acc[MR][NR] = {{0}};
     for (int k = 0; k < kc; k++)
@@ -17,8 +17,12 @@ static void kernel_generic(int kc, const float *a, int lda, const float *b, floa
                 acc[r][j] += ar * b[k * NR + j];
         }
     for (int r = 0; r < rows; r++)
-        for (int j = 0; j < cols; j++)
-            c[(long)r * ldc + j] = accumulate ? c[(long)r * ldc + j] + acc[r][j] : acc[r][j];
+        for (int j = 0; j < cols; j++) {
+            float v = accumulate ? c[(long)r * ldc + j] + acc[r][j] : acc[r][j];
+            if (bias)
+                v += bias[r];
+            c[(long)r * ldc + j] = relu && v < 0.0f ? 0.0f : v;
+        }
 }
 
 const incept_gemm_isa incept_gemm_generic = {"generic", MR, NR, kernel_generic};

@@ -4,12 +4,15 @@
  *      with lda > 0, A itself: row r at a + r*lda (only rows below `rows` are read)
  *   b: a packed panel, kc steps of NR values (columns of B, zero-padded past `cols`)
  *   C[0..rows, 0..cols] (row stride ldc) = (accumulate ? C : 0) + a * b
- * Only the valid rows and columns of C are read or written. */
+ * then, as each value is stored, + bias[r] (when bias is not NULL) and max(0, .) (when relu),
+ * so a convolution's bias and ReLU cost no extra pass over C. Only the valid rows and columns of
+ * C are read or written. */
 #ifndef INCEPT_KERNELS_GEMM_KERNELS_H
 #define INCEPT_KERNELS_GEMM_KERNELS_H
 
 typedef void (*incept_gemm_micro_kernel)(int kc, const float *a, int lda, const float *b, float *c,
-                                         int ldc, int rows, int cols, int accumulate);
+                                         int ldc, int rows, int cols, int accumulate,
+                                         const float *bias, int relu);
 
 typedef struct {
     const char *name; /* "avx512", "avx2", "generic" */
