@@ -2,7 +2,9 @@
  * one at run time from CPUID. Each computes one MR x NR tile of C from
  *   a: with lda = 0, a packed panel: kc steps of MR values (rows of A, zero-padded past `rows`);
  *      with lda > 0, A itself: row r at a + r*lda (only rows below `rows` are read)
- *   b: a packed panel, kc steps of NR values (columns of B, zero-padded past `cols`)
+ *   b: a packed panel, kc steps of NR values (columns of B, zero-padded past `cols` to a
+ *      multiple of 16; no kernel reads further, so a panel with at most 16 columns needs
+ *      only its first 16 values of each step written)
  *   C[0..rows, 0..cols] (row stride ldc) = (accumulate ? C : 0) + a * b
  * then, as each value is stored, + bias[r] (when bias is not NULL) and max(0, .) (when relu),
  * so a convolution's bias and ReLU cost no extra pass over C. Only the valid rows and columns of

@@ -304,11 +304,6 @@ INLINE void transform_inputs(const variant *vr, const input_geometry *ig, const 
     lanes d[MAX_PATCH * MAX_PATCH], tr[MAX_POSITIONS];
     int n = count - t0 < LANES ? count - t0 : LANES;
     float *dst = v + (size_t)(t0 / nr) * nr * ig->in_c + (size_t)c * nr + t0 % nr;
-    if (n <= 0) { /* padding of the last panel: zeros, no transform needed */
-        for (int xi = 0; xi < vr->positions; xi++)
-            memset(dst + xi * v_stride, 0, sizeof(lanes));
-        return;
-    }
     for (int l = 0; l < LANES; l++) {
         if (l >= n) {
             for (int k = 0; k < patch * patch; k++)
@@ -458,13 +453,15 @@ static void run_by_panels(const variant *vr, const variant_code *code, const inc
         tile_origin origins[PANEL_TILES];
         for (int first = 0; first < tiles; first += block) {
             const int count = tiles - first < block ? tiles - first : block;
-            const int tile_groups = (int)round_up((size_t)count, (size_t)nr) / LANES; /* padded */
-            const int output_groups = (count + LANES - 1) / LANES;
+            /* Lanes past `count` in the last group are zeros. A last panel of nr columns with at
+             * most LANES of them is multiplied only that wide, so its other lanes are never
+             * written (at 14x14 that was half of V). */
+            const int groups = (count + LANES - 1) / LANES;
             tile_origins(first, count, vr->tile, tiles_w, per_sample, origins);
 #pragma omp for schedule(static)
-            for (int job = 0; job < in_c * tile_groups; job++)
-                code->inputs(&ig, origins, job / tile_groups, (job % tile_groups) * LANES, count, nr,
-                             v, v_stride);
+            for (int job = 0; job < in_c * groups; job++)
+                code->inputs(&ig, origins, job / groups, (job % groups) * LANES, count, nr, v,
+                             v_stride);
 #pragma omp for schedule(dynamic, 1)
             for (int p = 0; p < panels; p++) {
                 const int o0 = p * mr, rows = out_c - o0 < mr ? out_c - o0 : mr;
@@ -475,9 +472,9 @@ static void run_by_panels(const variant *vr, const variant_code *code, const inc
                 output_geometry panel = og;
                 panel.output += (size_t)o0 * og.out_h * og.out_w;
                 panel.bias = og.bias ? og.bias + o0 : NULL;
-                for (int job = 0; job < rows * output_groups; job++)
-                    code->outputs(&panel, origins, job / output_groups, (job % output_groups) * LANES,
-                                  count, mm, m_stride, count);
+                for (int job = 0; job < rows * groups; job++)
+                    code->outputs(&panel, origins, job / groups, (job % groups) * LANES, count, mm,
+                                  m_stride, count);
             }
         }
     }
