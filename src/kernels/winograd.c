@@ -27,6 +27,10 @@
 #define MAX_PATCH 8
 #define MAX_POSITIONS 64
 #define PANEL_TILES 256 /* tiles per block: V for them stays in L2 */
+/* At most this many tiles in a block (14x14 at batch 1: 16), each thread transforms all the
+ * inputs itself: a small V costs less to build twice than to share between cores behind a
+ * barrier (inception_4e's 3x3 at 2 threads: 0.55 against 0.67 ms; no gain at 28x28). */
+#define PRIVATE_V_TILES 32
 #define LANES 16
 
 typedef float lanes[LANES];
@@ -235,8 +239,11 @@ size_t incept_winograd_workspace(int kernel, int in_c, int out_c, int batch, int
     int tiles = tile_count(v, batch, out_h, out_w), block = tiles < PANEL_TILES ? tiles : PANEL_TILES;
     int mr, nr;
     incept_gemm_tile(&mr, &nr);
-    return (size_t)v->positions * in_c * round_up((size_t)block, (size_t)nr) /* V, packed */
-           + (size_t)threads * v->positions * mr * ((size_t)in_c + block); /* U and M per thread */
+    const size_t v_floats = (size_t)v->positions * in_c * round_up((size_t)block, (size_t)nr);
+    const size_t per_thread = (size_t)v->positions * mr * ((size_t)in_c + block); /* U and M */
+    if (block <= PRIVATE_V_TILES) /* each thread its own V */
+        return (size_t)threads * (per_thread + v_floats);
+    return v_floats + (size_t)threads * per_thread; /* U and M per thread */
 }
 #endif
 
@@ -441,15 +448,17 @@ static void run_by_panels(const variant *vr, const variant_code *code, const inc
     const size_t v_stride = round_up((size_t)block, (size_t)nr) * in_c;
     const size_t u_stride = (size_t)mr * in_c, m_stride = (size_t)mr * block;
     const int panels = (out_c + mr - 1) / mr;
-    float *v = workspace, *per_thread = v + positions * v_stride;
+    const int private_v = block <= PRIVATE_V_TILES;
+    float *shared_v = workspace, *per_thread = private_v ? workspace : shared_v + positions * v_stride;
+    const size_t thread_floats = positions * (u_stride + m_stride + (private_v ? v_stride : 0));
 #pragma omp parallel num_threads(threads)
     {
         int tid = 0;
 #ifdef _OPENMP
         tid = omp_get_thread_num();
 #endif
-        float *u = per_thread + (size_t)tid * positions * (u_stride + m_stride);
-        float *mm = u + positions * u_stride;
+        float *u = per_thread + (size_t)tid * thread_floats;
+        float *mm = u + positions * u_stride, *v = private_v ? mm + positions * m_stride : shared_v;
         tile_origin origins[PANEL_TILES];
         for (int first = 0; first < tiles; first += block) {
             const int count = tiles - first < block ? tiles - first : block;
@@ -458,10 +467,16 @@ static void run_by_panels(const variant *vr, const variant_code *code, const inc
              * written (at 14x14 that was half of V). */
             const int groups = (count + LANES - 1) / LANES;
             tile_origins(first, count, vr->tile, tiles_w, per_sample, origins);
+            if (private_v) {
+                for (int job = 0; job < in_c * groups; job++)
+                    code->inputs(&ig, origins, job / groups, (job % groups) * LANES, count, nr, v,
+                                 v_stride);
+            } else {
 #pragma omp for schedule(static)
-            for (int job = 0; job < in_c * groups; job++)
-                code->inputs(&ig, origins, job / groups, (job % groups) * LANES, count, nr, v,
-                             v_stride);
+                for (int job = 0; job < in_c * groups; job++)
+                    code->inputs(&ig, origins, job / groups, (job % groups) * LANES, count, nr, v,
+                                 v_stride);
+            }
 #pragma omp for schedule(dynamic, 1)
             for (int p = 0; p < panels; p++) {
                 const int o0 = p * mr, rows = out_c - o0 < mr ? out_c - o0 : mr;
