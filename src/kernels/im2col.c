@@ -88,9 +88,17 @@ void incept_im2col_pack(const incept_im2col *g, int k0, int kc, int j0, int j1, 
             unfold_row(g, c, tap / g->kernel_w, tap % g->kernel_w, c0, count, row);
             for (int t = count; t < padded; t++)
                 row[t] = 0.0f;
-            for (int q = 0; q * nr < padded; q++)
-                memcpy(dst + (size_t)(first_panel + q) * kc * nr + (size_t)kk * nr, row + q * nr,
-                       sizeof(float) * nr);
+            float *to = dst + (size_t)first_panel * kc * nr + (size_t)kk * nr;
+            const size_t panel = (size_t)kc * nr;
+            if (nr == 32) /* the AVX-512 kernel's width: fixed-size copies, inlined */
+                for (int q = 0; q * 32 < padded; q++)
+                    memcpy(to + q * panel, row + q * 32, sizeof(float) * 32);
+            else if (nr == 16) /* AVX2 and portable */
+                for (int q = 0; q * 16 < padded; q++)
+                    memcpy(to + q * panel, row + q * 16, sizeof(float) * 16);
+            else
+                for (int q = 0; q * nr < padded; q++)
+                    memcpy(to + q * panel, row + q * nr, sizeof(float) * nr);
         }
     }
 }
