@@ -64,7 +64,8 @@ static inline void filter_transform(const lanes *g, int is, lanes *r, int os)
 {
     for (int l = 0; l < LANES; l++) {
         float g0 = g[0][l], g1 = g[is][l], g2 = g[2 * is][l];
-        const float sixth = 1.0f / 6.0f, even = (g0 + 4.0f * g2) * (1.0f / 24.0f), odd = g1 * (1.0f / 12.0f);
+        const float sixth = 1.0f / 6.0f, odd = g1 * (1.0f / 12.0f);
+        const float even = (g0 + 4.0f * g2) * (1.0f / 24.0f);
         r[0][l] = 0.25f * g0;
         r[os][l] = -(g0 + g1 + g2) * sixth;
         r[2 * os][l] = -(g0 - g1 + g2) * sixth;
@@ -116,7 +117,8 @@ static inline void input_transform_k5(const lanes *d, int is, lanes *r, int os)
         float d4 = d[4 * is][l], d5 = d[5 * is][l], d6 = d[6 * is][l], d7 = d[7 * is][l];
         const float even1 = d2 + d6 - 4.25f * d4, odd1 = d1 + d5 - 4.25f * d3;
         const float even2 = 0.25f * d2 - 1.25f * d4 + d6, odd2 = 0.5f * d1 - 2.5f * d3 + 2.0f * d5;
-        const float even_half = 4.0f * d2 - 5.0f * d4 + d6, odd_half = 2.0f * d1 - 2.5f * d3 + 0.5f * d5;
+        const float even_half = 4.0f * d2 - 5.0f * d4 + d6;
+        const float odd_half = 2.0f * d1 - 2.5f * d3 + 0.5f * d5;
         r[0][l] = d6 - d0 + 5.25f * (d2 - d4);
         r[os][l] = even1 + odd1;
         r[2 * os][l] = even1 - odd1;
@@ -143,60 +145,23 @@ static inline void output_transform_k5(const lanes *m, int is, lanes *r, int os)
     }
 }
 
-/* The 2-D transforms: columns, then rows. */
-INLINE void filter_2d_f4(const lanes *g, lanes *u)
-{
-    lanes tmp[6 * 3];
-    for (int j = 0; j < 3; j++)
-        filter_transform(g + j, 3, tmp + j, 3);
-    for (int i = 0; i < 6; i++)
-        filter_transform(tmp + i * 3, 1, u + i * 6, 1);
-}
-
-INLINE void input_2d_f4(const lanes *d, lanes *v)
-{
-    lanes tmp[36];
-    for (int j = 0; j < 6; j++)
-        input_transform(d + j, 6, tmp + j, 6);
-    for (int i = 0; i < 6; i++)
-        input_transform(tmp + i * 6, 1, v + i * 6, 1);
-}
-
-INLINE void output_2d_f4(const lanes *m, lanes *y)
-{
-    lanes tmp[6 * 4];
-    for (int j = 0; j < 6; j++)
-        output_transform(m + j, 6, tmp + j, 6);
-    for (int i = 0; i < 4; i++)
-        output_transform(tmp + i * 6, 1, y + i * 4, 1);
-}
-
-INLINE void filter_2d_f4_k5(const lanes *g, lanes *u)
-{
-    lanes tmp[8 * 5];
-    for (int j = 0; j < 5; j++)
-        filter_transform_k5(g + j, 5, tmp + j, 5);
-    for (int i = 0; i < 8; i++)
-        filter_transform_k5(tmp + i * 5, 1, u + i * 8, 1);
-}
-
-INLINE void input_2d_f4_k5(const lanes *d, lanes *v)
-{
-    lanes tmp[64];
-    for (int j = 0; j < 8; j++)
-        input_transform_k5(d + j, 8, tmp + j, 8);
-    for (int i = 0; i < 8; i++)
-        input_transform_k5(tmp + i * 8, 1, v + i * 8, 1);
-}
-
-INLINE void output_2d_f4_k5(const lanes *m, lanes *y)
-{
-    lanes tmp[8 * 4];
-    for (int j = 0; j < 8; j++)
-        output_transform_k5(m + j, 8, tmp + j, 8);
-    for (int i = 0; i < 4; i++)
-        output_transform_k5(tmp + i * 8, 1, y + i * 4, 1);
-}
+/* The 2-D transforms, N x N values to M x M by a 1-D transform of N values to M: down the
+ * columns, then along the rows. */
+#define TRANSFORM_2D(NAME, N, M, ONE_D)                                                            \
+    INLINE void NAME(const lanes *in, lanes *out)                                                \
+    {                                                                                            \
+        lanes tmp[(M) * (N)];                                                                    \
+        for (int j = 0; j < (N); j++)                                                            \
+            ONE_D(in + j, N, tmp + j, N);                                                        \
+        for (int i = 0; i < (M); i++)                                                            \
+            ONE_D(tmp + i * (N), 1, out + i * (M), 1);                                           \
+    }
+TRANSFORM_2D(filter_2d_f4, 3, 6, filter_transform)
+TRANSFORM_2D(input_2d_f4, 6, 6, input_transform)
+TRANSFORM_2D(output_2d_f4, 6, 4, output_transform)
+TRANSFORM_2D(filter_2d_f4_k5, 5, 8, filter_transform_k5)
+TRANSFORM_2D(input_2d_f4_k5, 8, 8, input_transform_k5)
+TRANSFORM_2D(output_2d_f4_k5, 8, 4, output_transform_k5)
 
 typedef struct {
     int taps, tile, patch, positions;          /* taps: the filter is taps x taps */
@@ -236,7 +201,8 @@ size_t incept_winograd_workspace(int kernel, int in_c, int out_c, int batch, int
 {
     (void)out_c; /* output channels go a panel at a time */
     const variant *v = variant_for(kernel);
-    int tiles = tile_count(v, batch, out_h, out_w), block = tiles < PANEL_TILES ? tiles : PANEL_TILES;
+    int tiles = tile_count(v, batch, out_h, out_w);
+    int block = tiles < PANEL_TILES ? tiles : PANEL_TILES;
     int mr, nr;
     incept_gemm_tile(&mr, &nr);
     const size_t v_floats = (size_t)v->positions * in_c * round_up((size_t)block, (size_t)nr);
@@ -291,7 +257,8 @@ static void tile_origins(int first, int count, int tile, int tiles_w, int per_sa
 {
     for (int t = 0; t < count; t++) {
         int r = (first + t) % per_sample;
-        origins[t] = (tile_origin){(first + t) / per_sample, (r / tiles_w) * tile, (r % tiles_w) * tile};
+        origins[t] =
+            (tile_origin){(first + t) / per_sample, (r / tiles_w) * tile, (r % tiles_w) * tile};
     }
 }
 
@@ -304,8 +271,9 @@ typedef struct {
 /* V[xi] for channel c and LANES tiles from t0 (of `count` in the block), written straight into
  * the GEMM's packed-B layout (panels of nr tiles, each channel a step of nr values); lanes past
  * `count` are zeros that pad the last panel. */
-INLINE void transform_inputs(const variant *vr, const input_geometry *ig, const tile_origin *origins,
-                             int c, int t0, int count, int nr, float *v, size_t v_stride)
+INLINE void transform_inputs(const variant *vr, const input_geometry *ig,
+                             const tile_origin *origins, int c, int t0, int count, int nr,
+                             float *v, size_t v_stride)
 {
     const int patch = vr->patch, in_h = ig->in_h, in_w = ig->in_w;
     lanes d[MAX_PATCH * MAX_PATCH], tr[MAX_POSITIONS];
@@ -398,7 +366,8 @@ INLINE void transform_outputs(const variant *vr, const output_geometry *og,
 /* One copy of each transform per variant, so that inside the parallel region (which the
  * compiler outlines before it inlines) every transform still sees a constant variant. */
 #define PER_VARIANT(V)                                                                           \
-    static void filter_rows_##V(const float *weight, int in_c, int rows, float *u, size_t u_stride) \
+    static void filter_rows_##V(const float *weight, int in_c, int rows, float *u,               \
+                                size_t u_stride)                                                  \
     {                                                                                             \
         transform_filter_rows(&V, weight, in_c, rows, u, u_stride);                               \
     }                                                                                             \
@@ -433,23 +402,26 @@ static const variant_code code_f4_k5 = {filter_rows_f4_k5, inputs_f4_k5, outputs
  * cache. U is four times the size of the weights: written out for a whole layer and read back,
  * it cost more than the GEMMs at 14x14 (GoogLeNet's inception_4e: 1.5 ms, against 0.9 ms for
  * im2col + GEMM) and half again at 56x56 (conv2: 1.75 -> 1.15 ms with panels). */
-static void run_by_panels(const variant *vr, const variant_code *code, const incept_winograd_args *a,
-                          float *workspace, int threads)
+static void run_by_panels(const variant *vr, const variant_code *code,
+                          const incept_winograd_args *a, float *workspace, int threads)
 {
     const int tiles_w = (a->out_w + vr->tile - 1) / vr->tile;
-    const int per_sample = ((a->out_h + vr->tile - 1) / vr->tile) * tiles_w, tiles = a->batch * per_sample;
+    const int per_sample = ((a->out_h + vr->tile - 1) / vr->tile) * tiles_w;
+    const int tiles = a->batch * per_sample;
     const int positions = vr->positions, block = tiles < PANEL_TILES ? tiles : PANEL_TILES;
     const int in_c = a->in_c, out_c = a->out_c, taps = vr->taps * vr->taps;
     const input_geometry ig = {a->input, a->in_batch_stride, in_c, a->in_h, a->in_w, a->pad_top,
                                a->pad_left};
-    const output_geometry og = {a->output, a->out_batch_stride, a->out_h, a->out_w, a->relu, a->bias};
+    const output_geometry og = {a->output, a->out_batch_stride, a->out_h, a->out_w, a->relu,
+                                a->bias};
     int mr, nr;
     incept_gemm_tile(&mr, &nr);
     const size_t v_stride = round_up((size_t)block, (size_t)nr) * in_c;
     const size_t u_stride = (size_t)mr * in_c, m_stride = (size_t)mr * block;
     const int panels = (out_c + mr - 1) / mr;
     const int private_v = block <= PRIVATE_V_TILES;
-    float *shared_v = workspace, *per_thread = private_v ? workspace : shared_v + positions * v_stride;
+    float *shared_v = workspace;
+    float *per_thread = private_v ? workspace : shared_v + positions * v_stride;
     const size_t thread_floats = positions * (u_stride + m_stride + (private_v ? v_stride : 0));
 #pragma omp parallel num_threads(threads)
     {
