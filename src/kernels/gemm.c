@@ -302,8 +302,7 @@ void incept_gemm_prepacked(int m, int n, int k, const float *a, int lda, const f
         int cols = n - q * nr < nr ? n - q * nr : nr;
         for (int p = 0; p * mr < m; p++) {
             int rows = m - p * mr < mr ? m - p * mr : mr;
-            const float *a_panel = lda ? a + (size_t)p * mr * lda : a + (size_t)p * mr * k;
-            isa->kernel(k, a_panel, lda, b_packed + (size_t)q * nr * k,
+            isa->kernel(k, a + (size_t)p * mr * lda, lda, b_packed + (size_t)q * nr * k,
                         c + (size_t)p * mr * ldc + q * nr, ldc, rows, cols, 0, NULL, 0);
         }
     }

@@ -65,9 +65,8 @@ void incept_im2col_pack(const incept_im2col *conv, int k0, int kc, int j0, int j
 
 /* The same product from a B already in the micro-kernel's packed layout, over the whole depth k
  * at once, single-threaded: B as panels of NR columns (k steps of NR values, panel q at
- * q*NR*k); A either packed too (lda 0: panels of MR rows, k steps of MR values, panel p at
- * p*MR*k) or row-major with row stride lda. MR and NR are incept_gemm_tile()'s. For callers
- * that produce their operands (Winograd transforms) directly in these layouts. */
+ * q*NR*k), A row-major with row stride lda (>= k). MR and NR are incept_gemm_tile()'s. For
+ * callers that produce B (Winograd's transformed inputs) directly in this layout. */
 void incept_gemm_tile(int *mr, int *nr);
 void incept_gemm_prepacked(int m, int n, int k, const float *a, int lda, const float *b_packed,
                            float *c, int ldc);

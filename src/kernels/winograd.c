@@ -209,7 +209,7 @@ size_t incept_winograd_workspace(int kernel, int in_c, int out_c, int batch, int
     const size_t per_thread = (size_t)v->positions * mr * ((size_t)in_c + block); /* U and M */
     if (block <= PRIVATE_V_TILES) /* each thread its own V */
         return (size_t)threads * (per_thread + v_floats);
-    return v_floats + (size_t)threads * per_thread; /* U and M per thread */
+    return v_floats + (size_t)threads * per_thread; /* one V for all */
 }
 #endif
 
