@@ -174,26 +174,34 @@ incept_status incept_model_profile_report(const incept_model *m, FILE *out)
     return INCEPT_OK;
 }
 
+/* A node's forward arguments over the plan's views (inputs, training and dropout are the
+ * caller's). */
+static incept_op_args forward_args(const incept_model *m, const incept_node *n,
+                                   const incept_tensor *inputs, int n_inputs)
+{
+    const incept_graph *g = &m->graph;
+    return (incept_op_args){
+        .graph = g,
+        .node = n,
+        .inputs = inputs,
+        .n_inputs = n_inputs,
+        .output = m->views[n->output],
+        .weight = n->weight >= 0 ? incept_graph_param_data(g, n->weight) : NULL,
+        .bias = n->bias >= 0 ? incept_graph_param_data(g, n->bias) : NULL,
+        .workspace = m->workspace,
+        .threads = m->threads,
+        .exact = m->exact,
+    };
+}
+
 /* The stack of pointwise convolutions led by order position p, as one GEMM (inference only). */
 static void run_stack(incept_model *m, int p)
 {
-    const incept_graph *g = &m->graph;
     incept_op_args members[INCEPT_STACK_MAX];
     int count = 0;
     for (int q = p; q >= 0 && count < INCEPT_STACK_MAX; q = m->stack_next[q]) {
-        const incept_node *n = &g->nodes[m->order[q]];
-        members[count++] = (incept_op_args){
-            .graph = g,
-            .node = n,
-            .inputs = &m->views[n->inputs[0]],
-            .n_inputs = 1,
-            .output = m->views[n->output],
-            .weight = incept_graph_param_data(g, n->weight),
-            .bias = n->bias >= 0 ? incept_graph_param_data(g, n->bias) : NULL,
-            .workspace = m->workspace,
-            .threads = m->threads,
-            .exact = m->exact,
-        };
+        const incept_node *n = &m->graph.nodes[m->order[q]];
+        members[count++] = forward_args(m, n, &m->views[n->inputs[0]], 1);
     }
     incept_conv_stacked_forward(members, count);
 }
@@ -210,28 +218,16 @@ void incept_model_run_forward(incept_model *m, const float *input, int training,
         double started = m->profiling ? incept_now_seconds() : 0.0;
         if (m->stack_next[p] >= 0) {
             run_stack(m, p);
-            if (m->profiling)
-                m->node_seconds[m->order[p]] += incept_now_seconds() - started;
-            continue;
+        } else {
+            for (int k = 0; k < n->n_inputs; k++)
+                m->node_inputs[k] = m->views[n->inputs[k]];
+            incept_op_args args = forward_args(m, n, m->node_inputs, n->n_inputs);
+            args.training = training;
+            args.dropout = training && dropout;
+            args.dropout_seed =
+                seed ^ (0x9e3779b97f4a7c15ULL * (unsigned long long)(m->order[p] + 1));
+            n->op->forward(&args);
         }
-        for (int k = 0; k < n->n_inputs; k++)
-            m->node_inputs[k] = m->views[n->inputs[k]];
-        incept_op_args args = {
-            .graph = g,
-            .node = n,
-            .inputs = m->node_inputs,
-            .n_inputs = n->n_inputs,
-            .output = m->views[n->output],
-            .weight = n->weight >= 0 ? incept_graph_param_data(g, n->weight) : NULL,
-            .bias = n->bias >= 0 ? incept_graph_param_data(g, n->bias) : NULL,
-            .workspace = m->workspace,
-            .threads = m->threads,
-            .exact = m->exact,
-            .training = training,
-            .dropout = training && dropout,
-            .dropout_seed = seed ^ (0x9e3779b97f4a7c15ULL * (unsigned long long)(m->order[p] + 1)),
-        };
-        n->op->forward(&args);
         if (m->profiling)
             m->node_seconds[m->order[p]] += incept_now_seconds() - started;
     }

@@ -10,7 +10,8 @@
  * long repacking their weights on every call as multiplying them (a 7x7 3x3 conv: 0.69 ->
  * 0.49 ms). A micro-kernel per instruction set (gemm_avx512.c, gemm_avx2.c, gemm_generic.c) is
  * chosen from CPUID; bias and ReLU are applied by it as each tile is stored. Threads split the
- * columns when there are enough, else the row panels (then packing each block of B together).
+ * columns, or the row panels where that is a quarter better (then packing each block of B
+ * together).
  * Several A's can share one B (incept_gemm_stacked: an Inception module's 1x1 convolutions).
  * Results do not depend on the thread count: every element is summed over k in the same order. */
 #include <pthread.h>
@@ -223,7 +224,8 @@ static void gemm_parts(int threads, int n, int k, const incept_gemm_part *parts,
              * they pack together (a share of its column panels each), so no thread repeats
              * another's packing: for an im2col B that is most of a small convolution's cost */
             int per = (panels + nth - 1) / nth;
-            int p0 = tid * per < panels ? tid * per : panels, p1 = p0 + per < panels ? p0 + per : panels;
+            int p0 = tid * per < panels ? tid * per : panels;
+            int p1 = p0 + per < panels ? p0 + per : panels;
             for (int pc = 0; pc < k; pc += KC) {
                 int kc = k - pc < KC ? k - pc : KC;
                 for (int jc = 0; jc < n; jc += NC) {

@@ -2,10 +2,11 @@
  * with bias and an optionally fused ReLU.
  *
  * Weight [out_channels, in_channels/groups, kernel_h, kernel_w], bias [out_channels].
- * Forward: 3x3 stride-1 convolutions go through Winograd F(4x4, 3x3) unless exact mode asks
- * for direct sums; the rest per sample and group as one SGEMM, out[M, HW] = W[M, K] * col[K, HW],
- * where col is the im2col matrix unfolded panel by panel inside the GEMM (for 1x1 / stride 1 /
- * no pad it is the input itself), with bias and ReLU applied as each tile finishes.
+ * Forward: 3x3 and 5x5 stride-1 convolutions go through Winograd F(4x4, 3x3) and F(4x4, 5x5)
+ * (where a call has enough tiles) unless exact mode asks for direct sums; the rest per sample
+ * and group as one SGEMM, out[M, HW] = W[M, K] * col[K, HW], where col is the im2col matrix
+ * unfolded panel by panel inside the GEMM (for 1x1 / stride 1 / no pad it is the input itself),
+ * with bias and ReLU applied as each tile is stored.
  */
 #include <string.h>
 
@@ -348,11 +349,7 @@ static void conv_backward(const incept_backward_args *args)
     }
 }
 
-/* Pointwise convolutions of one input (an Inception module's #1x1, #3x3 reduce and #5x5 reduce)
- * as one GEMM per sample: their weights stacked as the rows of one A over the input, which is
- * packed once instead of once per convolution and split between the threads as a whole. Each
- * output gets the bits its own forward would give. */
-/* Sample s of every member through one stacked GEMM. */
+/* Sample s of every member of a stack through one GEMM. */
 static void stacked_sample(const incept_op_args *members, int count, int s, int threads, float *workspace)
 {
     incept_gemm_part parts[INCEPT_STACK_MAX];
@@ -368,6 +365,10 @@ static void stacked_sample(const incept_op_args *members, int count, int s, int 
                         workspace);
 }
 
+/* Pointwise convolutions of one input (an Inception module's #1x1, #3x3 reduce and #5x5 reduce)
+ * as one GEMM per sample: their weights stacked as the rows of one A over the input, which is
+ * packed once instead of once per convolution and split between the threads as a whole. Each
+ * output gets the bits its own forward would give. */
 void incept_conv_stacked_forward(const incept_op_args *members, int count)
 {
     const incept_tensor *in = &members[0].inputs[0];
