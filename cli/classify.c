@@ -129,9 +129,11 @@ int cmd_classify(const options *o)
     if (incept_preprocess_preset(o->preset ? o->preset : "caffe", &pre))
         return cli_fail("--preset");
     incept_model *nets[64] = {0};
+    incept_session *runs[64] = {0};
     int classes = 0, c = 0, h = 0, w = 0, ends_in_softmax[64] = {0};
     for (int k = 0; k < n_models; k++) {
-        if (incept_model_load(models[k], k == 0 ? o->weights : NULL, &nets[k])) {
+        if (incept_model_load(models[k], k == 0 ? o->weights : NULL, &nets[k]) ||
+            incept_session_new(nets[k], &runs[k])) {
             rc = cli_fail(models[k]);
             goto done;
         }
@@ -140,13 +142,13 @@ int cmd_classify(const options *o)
         incept_model_output_dims(nets[k], &oc, &oh, &ow);
         if (k == 0)
             classes = oc * oh * ow, c = mc, h = mh, w = mw;
-        if (mc != 3 || mh != h || mw != w || oc * oh * ow != classes) {
+        if (mc != 3 || mh != h || mw != w || oc * oh * ow != classes || classes < 1) {
             fprintf(stderr, "incept: %s: every model of an ensemble takes 3x%dx%d images and gives %d "
                             "classes\n", models[k], h, w, classes);
             rc = 1;
             goto done;
         }
-        incept_model_set_threads(nets[k], o->threads);
+        incept_session_set_threads(runs[k], o->threads);
         ends_in_softmax[k] = incept_model_output_is_probability(nets[k]);
     }
     (void)c;
@@ -182,7 +184,7 @@ int cmd_classify(const options *o)
                                                          corner[which % 5][1], which >= 5, dst);
             }
             for (int m = 0; m < n_models && !st; m++) {
-                st = incept_model_forward(nets[m], batch, count, logits);
+                st = incept_session_forward(runs[m], batch, count, logits);
                 for (int k = 0; k < count && !st; k++)
                     add_probabilities(logits + (size_t)k * classes, classes, ends_in_softmax[m],
                                       1.0f / ((float)crops * n_models), probs);
@@ -238,7 +240,9 @@ int cmd_classify(const options *o)
         free(labels[j]);
     free(labels);
 done:
-    for (int k = 0; k < n_models; k++)
+    for (int k = 0; k < n_models; k++) {
+        incept_session_free(runs[k]);
         incept_model_free(nets[k]);
+    }
     return rc;
 }

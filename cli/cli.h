@@ -27,6 +27,13 @@ int cli_fail(const char *what);
  * named; returns 0 or an exit code. */
 int cli_load_or(const options *o, const char *fallback, incept_model **m);
 int cli_load(const options *o, incept_model **m);
+/* A session of m running on `threads` threads; returns 0 or an exit code after a message. */
+int cli_session(incept_model *m, int threads, incept_session **s);
+/* For a model's single float32 input (output 0 when `output`) with declared sizes after the
+ * first: the values per sample into *sample and its declared shape into dims; returns its rank,
+ * or 0 when the model has no such input (output). */
+int cli_sample_size(const incept_model *m, int output, size_t *sample,
+                    long long dims[INCEPT_MAX_RANK]);
 /* Reads a raw float32 file of whole samples of `sample_floats` values (`shape` names them in
  * messages); returns 0 with a malloc'd *data and *batch, or an exit code after a message. */
 int cli_read_samples(const char *path, size_t sample_floats, const char *shape, float **data,
@@ -43,10 +50,8 @@ int cli_plot(const char *path, const double *loss, const double *accuracy, int e
 void cli_training_defaults(options *o);
 int cmd_train(const options *o);
 int cmd_classify(const options *o);
-/* `run` with .pb arrays: the ONNX graph evaluator. */
-int cmd_run_graph(const options *o);
-/* `run` with raw float32 files, through the evaluator (for ONNX models the engine refuses). */
-int cmd_run_graph_raw(const options *o);
+/* `run`: raw float32 files, or .pb arrays (serialized TensorProtos). */
+int cmd_run(const options *o);
 int cmd_eval(const options *o);
 int cmd_onnx_test(const options *o);
 

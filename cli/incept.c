@@ -238,15 +238,23 @@ static int compare_double(const void *a, const void *b)
 static int demo(void)
 {
     incept_model *m;
+    incept_session *session;
     if (incept_model_googlenet(1000, 0, &m))
         return cli_fail("building GoogLeNet");
+    int threads = default_threads();
+    if (cli_session(m, threads, &session)) {
+        incept_model_free(m);
+        return 1;
+    }
     printf("GoogLeNet (Szegedy et al., 2014), Table 1, built from Inception modules:\n\n");
     incept_totals totals;
     if (incept_model_summary(m, stdout, &totals)) {
+        int rc = cli_fail("summary");
+        incept_session_free(session);
         incept_model_free(m);
-        return cli_fail("summary");
+        return rc;
     }
-    int c, h, w, classes, threads = default_threads();
+    int c, h, w, classes;
     incept_model_input_dims(m, &c, &h, &w);
     incept_model_output_dims(m, &classes, NULL, NULL);
     size_t n_in = (size_t)c * h * w;
@@ -254,6 +262,7 @@ static int demo(void)
     if (!input || !output) {
         free(input);
         free(output);
+        incept_session_free(session);
         incept_model_free(m);
         fprintf(stderr, "incept: out of memory\n");
         return 1;
@@ -263,12 +272,11 @@ static int demo(void)
         s = s * 1664525u + 1013904223u;
         input[i] = (float)(s >> 8) / 8388608.0f - 1.0f;
     }
-    incept_model_set_threads(m, threads);
     double times[7];
     int status = 0;
     for (int r = 0; r < 7 && !status; r++) {
         double t0 = cli_now();
-        if (incept_model_forward(m, input, 1, output))
+        if (incept_session_forward(session, input, 1, output))
             status = cli_fail("forward");
         times[r] = cli_now() - t0;
     }
@@ -285,6 +293,7 @@ static int demo(void)
     }
     free(input);
     free(output);
+    incept_session_free(session);
     incept_model_free(m);
     return status;
 }
@@ -351,6 +360,35 @@ int cli_load_or(const options *o, const char *fallback, incept_model **m)
 
 int cli_load(const options *o, incept_model **m) { return cli_load_or(o, NULL, m); }
 
+int cli_session(incept_model *m, int threads, incept_session **s)
+{
+    *s = NULL;
+    if (incept_session_new(m, s) || incept_session_set_threads(*s, threads)) {
+        int rc = cli_fail("a session");
+        incept_session_free(*s);
+        *s = NULL;
+        return rc;
+    }
+    return 0;
+}
+
+int cli_sample_size(const incept_model *m, int output, size_t *sample,
+                    long long dims[INCEPT_MAX_RANK])
+{
+    incept_dtype dtype = INCEPT_FLOAT32;
+    int rank = output ? incept_model_output_shape(m, 0, &dtype, dims)
+                      : incept_model_input_shape(m, 0, &dtype, dims);
+    if ((!output && incept_model_inputs(m) != 1) || rank < 1 || dtype != INCEPT_FLOAT32)
+        return 0;
+    *sample = 1;
+    for (int d = 1; d < rank; d++) {
+        if (dims[d] <= 0)
+            return 0;
+        *sample *= (size_t)dims[d];
+    }
+    return rank;
+}
+
 static int cmd_summary(const options *o)
 {
     incept_model *m;
@@ -396,59 +434,6 @@ static int cmd_init_weights(const options *o)
     return rc;
 }
 
-static int cmd_run(const options *o)
-{
-    if (!o->input || !o->output) {
-        fprintf(stderr, "incept: run needs --input IN.bin and --output OUT.bin\n");
-        return EXIT_USAGE;
-    }
-    size_t len = strlen(o->input);
-    if (o->model && len > 3 && strcmp(o->input + len - 3, ".pb") == 0)
-        return cmd_run_graph(o);
-    incept_model *m;
-    size_t model_len = o->model ? strlen(o->model) : 0;
-    int rc;
-    if (model_len > 5 && strcmp(o->model + model_len - 5, ".onnx") == 0 && !o->weights) {
-        incept_status st = incept_model_load(o->model, NULL, &m);
-        if (st == INCEPT_ERR_UNSUPPORTED) { /* a graph outside the engine's shape */
-            fprintf(stderr, "incept: the engine does not take it (%s); running the ONNX graph "
-                            "evaluator\n", incept_last_error());
-            return cmd_run_graph_raw(o);
-        }
-        if (st)
-            return cli_fail("loading the model");
-    } else if ((rc = cli_load(o, &m)))
-        return rc;
-    float *input = NULL, *output = NULL;
-    int c, h, w, oc, oh, ow, batch;
-    incept_model_input_dims(m, &c, &h, &w);
-    incept_model_output_dims(m, &oc, &oh, &ow);
-    size_t out_sample = (size_t)oc * oh * ow;
-    char shape[64];
-    snprintf(shape, sizeof shape, "%dx%dx%d", c, h, w);
-    if ((rc = cli_read_samples(o->input, (size_t)c * h * w, shape, &input, &batch)))
-        goto done;
-    rc = 1;
-    if (!(output = malloc(out_sample * (size_t)batch * sizeof(float)))) {
-        fprintf(stderr, "incept: out of memory for a batch of %d\n", batch);
-        goto done;
-    }
-    if (incept_model_set_threads(m, o->threads) || incept_model_set_exact(m, o->exact) ||
-        incept_model_forward(m, input, batch, output)) {
-        rc = cli_fail("forward");
-        goto done;
-    }
-    if ((rc = cli_write_floats(o->output, output, out_sample * batch)))
-        goto done;
-    fprintf(stderr, "incept: %d sample(s) -> %s [%d x %d x %d x %d]\n", batch, o->output, batch, oc,
-            oh, ow);
-done:
-    free(input);
-    free(output);
-    incept_model_free(m);
-    return rc;
-}
-
 static double peak_rss_mb(void)
 {
     struct rusage u;
@@ -457,48 +442,61 @@ static double peak_rss_mb(void)
 
 /* One timed step: a forward pass, or with --train a training step (aux heads, dropout) and an
  * SGD update with the settings of ../shared/bench/peers.py --train. */
-static incept_status bench_step(incept_model *m, const options *o, const float *input,
+static incept_status bench_step(incept_session *s, const options *o, const float *input,
                                 const int *labels, float *output)
 {
     if (!o->train)
-        return incept_model_forward(m, input, o->batch, output);
+        return incept_session_forward(s, input, o->batch, output);
     static const incept_sgd sgd = {0.01f, 0.9f, 2e-4f, 1};
     float loss;
-    incept_status st = incept_model_train_step(m, input, labels, o->batch, &loss);
-    return st ? st : incept_model_sgd_step(m, &sgd);
+    incept_status st = incept_session_train_step(s, input, labels, o->batch, &loss);
+    return st ? st : incept_session_sgd_step(s, &sgd);
 }
 
-/* Times forward passes for about --seconds (at least 5 after a warm-up) and prints the median. */
+/* Times forward passes for about --seconds (at least 5 after a warm-up) and prints the median.
+ * A model on the ONNX graph evaluator is timed too (one float input and output of declared
+ * sizes); it has no multiply-add count (gflops=0.0) and no per-layer profile. */
 static int cmd_bench(const options *o)
 {
     incept_model *m;
+    incept_session *s = NULL;
     int rc = cli_load(o, &m);
     if (rc)
         return rc;
-    int c, h, w, oc, oh, ow;
-    incept_model_input_dims(m, &c, &h, &w);
-    incept_model_output_dims(m, &oc, &oh, &ow);
-    incept_totals totals;
-    size_t n_in = (size_t)o->batch * c * h * w;
-    float *input = malloc(n_in * sizeof(float));
-    float *output = malloc((size_t)o->batch * oc * oh * ow * sizeof(float));
-    double *times = malloc(100000 * sizeof(double));
-    int *labels = malloc(sizeof(int) * (size_t)o->batch);
+    long long dims[INCEPT_MAX_RANK];
+    size_t in_sample = 0, out_sample = 0;
+    incept_totals totals = {0, 0, 0, 0};
+    float *input = NULL, *output = NULL;
+    double *times = NULL;
+    int *labels = NULL;
+    if (!cli_sample_size(m, 0, &in_sample, dims) || !cli_sample_size(m, 1, &out_sample, dims)) {
+        fprintf(stderr, "incept: %s: bench needs one float32 input and output with declared sizes "
+                        "after the first\n", o->model);
+        rc = 1;
+        goto done;
+    }
+    if ((rc = cli_session(m, o->threads, &s)))
+        goto done;
+    size_t n_in = (size_t)o->batch * in_sample;
+    input = malloc(n_in * sizeof(float));
+    output = malloc((size_t)o->batch * out_sample * sizeof(float));
+    times = malloc(100000 * sizeof(double));
+    labels = malloc(sizeof(int) * (size_t)o->batch);
     rc = 1;
     if (!input || !output || !times || !labels) {
         fprintf(stderr, "incept: out of memory\n");
         goto done;
     }
-    unsigned s = 7u;
+    unsigned noise = 7u;
     for (size_t i = 0; i < n_in; i++) {
-        s = s * 1664525u + 1013904223u;
-        input[i] = (float)(s >> 8) / 8388608.0f - 1.0f;
+        noise = noise * 1664525u + 1013904223u;
+        input[i] = (float)(noise >> 8) / 8388608.0f - 1.0f;
     }
     for (int i = 0; i < o->batch; i++)
-        labels[i] = (int)((unsigned)(i * 2654435761u) % (unsigned)(oc * oh * ow));
-    if (incept_model_summary(m, NULL, &totals) || incept_model_set_threads(m, o->threads) ||
-        incept_model_set_exact(m, o->exact) || bench_step(m, o, input, labels, output) ||
-        (o->profile && incept_model_set_profiling(m, 1))) {
+        labels[i] = (int)((unsigned)(i * 2654435761u) % (unsigned)out_sample);
+    if ((!incept_model_is_evaluated(m) && incept_model_summary(m, NULL, &totals)) ||
+        incept_session_set_exact(s, o->exact) || bench_step(s, o, input, labels, output) ||
+        (o->profile && incept_session_set_profiling(s, 1))) {
         rc = cli_fail("bench");
         goto done;
     }
@@ -506,7 +504,7 @@ static int cmd_bench(const options *o)
     double started = cli_now();
     while (reps < 100000 && (reps < 5 || cli_now() - started < o->seconds)) {
         double t0 = cli_now();
-        if (bench_step(m, o, input, labels, output)) {
+        if (bench_step(s, o, input, labels, output)) {
             rc = cli_fail(o->train ? "training step" : "forward");
             goto done;
         }
@@ -514,10 +512,8 @@ static int cmd_bench(const options *o)
     }
     qsort(times, (size_t)reps, sizeof(double), compare_double);
     double median = times[reps / 2];
-    if (o->profile && incept_model_profile_report(m, stdout)) {
-        rc = cli_fail("profile");
-        goto done;
-    }
+    if (o->profile && incept_session_profile_report(s, stdout))
+        cli_fail("profile"); /* none for a model on the evaluator: the timing still counts */
     /* a training step does about three times the multiply-adds of inference, heads included */
     double flops = 2.0 * (double)(o->train ? 3 * (totals.multiply_adds + totals.aux_multiply_adds)
                                            : totals.multiply_adds);
@@ -532,6 +528,7 @@ done:
     free(output);
     free(times);
     free(labels);
+    incept_session_free(s);
     incept_model_free(m);
     return rc;
 }

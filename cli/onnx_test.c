@@ -2,11 +2,12 @@
  * and test_data_set_N folders of input_N.pb and output_N.pb, as Debian's libonnx-testdata installs them) and
  * prints a line per case and, last, `N passed, N failed, N skipped`.
  *
- * Every case runs through the ONNX graph evaluator (incept_onnx_graph_*), every output compared.
- * Where the engine imports the model as well (incept_model_load_onnx: one activation input, so
- * the model's other inputs, a Conv's W or a Gemm's B and C, are written into it as initializers
- * first), its output 0 must match too; the line says which paths ran. Cases with sequence or
- * optional values, or data other than float32, uint8, int32, int64 and bool, are skipped. */
+ * Every case runs through the ONNX graph evaluator (a model of incept_model_load_onnx_evaluated),
+ * every output compared. Where the engine imports the model as well (incept_model_load_onnx gives
+ * a model not on the evaluator: one activation input, so the model's other inputs, a Conv's W or a
+ * Gemm's B and C, are written into it as initializers first), its output 0 must match too; the
+ * line says which paths ran. Cases with sequence or optional values, or data other than float32,
+ * uint8, int32, int64 and bool, are skipped. */
 #include <dirent.h>
 #include <math.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "graph/graph.h" /* incept_model_load_onnx_evaluated */
 #include "incept.h"
 #include "onnx.pb-c.h"
 
@@ -116,6 +118,7 @@ static outcome engine_set(const char *dir, const char *set, char *why, size_t wh
     outcome result = CASE_FAIL;
     Onnx__ValueInfoProto *data_input = NULL; /* the one input left a graph input */
     incept_model *m = NULL;
+    incept_session *s = NULL;
     float *x = NULL, *y = NULL, *want = NULL;
     size_t n_extra = 0;
     if (!extra) {
@@ -192,28 +195,26 @@ static outcome engine_set(const char *dir, const char *set, char *why, size_t wh
     }
     incept_status st = incept_model_load_onnx(model_path, &m);
     remove(model_path);
-    if (st) {
-        snprintf(why, why_size, "%s", incept_last_error());
+    if (st || incept_model_is_evaluated(m)) {
+        snprintf(why, why_size, "%s", st ? incept_last_error() : "the engine does not take it");
         result = CASE_SKIP;
         goto done;
     }
-    size_t nx, ny;
+    size_t nx, ny, in_sample = 0, out_sample = 0; /* per sample, from the shapes (any rank) */
     x = tensor_values(input, &nx);
     want = tensor_values(expect, &ny);
-    int c, h, w, oc, oh, ow;
-    incept_model_input_dims(m, &c, &h, &w);
-    incept_model_output_dims(m, &oc, &oh, &ow);
+    long long dims[INCEPT_MAX_RANK];
     int batch = input->n_dims ? (int)input->dims[0] : 1;
-    if (!x || !want || batch < 1 || nx != (size_t)batch * c * h * w ||
-        ny != (size_t)batch * oc * oh * ow) {
-        snprintf(why, why_size, "output of %d x %d x %d x %d where %zu values are expected", batch, oc,
-                 oh, ow, ny);
+    if (!cli_sample_size(m, 0, &in_sample, dims) || !cli_sample_size(m, 1, &out_sample, dims) ||
+        !x || !want || batch < 1 || nx != (size_t)batch * in_sample ||
+        ny != (size_t)batch * out_sample) {
+        snprintf(why, why_size, "%d samples of %zu values in and %zu out where %zu and %zu values are "
+                 "given", batch, in_sample, out_sample, nx, ny);
         goto done;
     }
     y = malloc(sizeof(float) * (ny ? ny : 1));
-    incept_model_set_threads(m, threads);
-    incept_model_set_exact(m, 1);
-    if (!y || incept_model_forward(m, x, batch, y)) {
+    if (!y || incept_session_new(m, &s) || incept_session_set_threads(s, threads) ||
+        incept_session_set_exact(s, 1) || incept_session_forward(s, x, batch, y)) {
         snprintf(why, why_size, "%s", incept_last_error());
         goto done;
     }
@@ -239,6 +240,7 @@ done:
     free(x);
     free(y);
     free(want);
+    incept_session_free(s);
     incept_model_free(m);
     onnx__model_proto__free_unpacked(model, NULL);
     return result;
@@ -261,7 +263,7 @@ static int plain_tensors(const Onnx__ValueInfoProto *const *values, size_t n)
 
 /* Whether got matches want: shape, type, and values (float32 at the ONNX backend tests'
  * tolerance, rtol 1e-3 and atol 1e-7; integers and bools exactly). */
-static int same_array(const incept_array *got, const incept_array *want, char *why, size_t why_size)
+static int same_array(const incept_tensor *got, const incept_tensor *want, char *why, size_t why_size)
 {
     int same_shape = got->rank == want->rank && got->dtype == want->dtype;
     for (int d = 0; same_shape && d < got->rank; d++)
@@ -269,7 +271,7 @@ static int same_array(const incept_array *got, const incept_array *want, char *w
     if (!same_shape) {
         char shapes[2][160];
         for (int k = 0; k < 2; k++) {
-            const incept_array *a = k ? want : got;
+            const incept_tensor *a = k ? want : got;
             int used = snprintf(shapes[k], sizeof shapes[k], "type %d [", a->dtype);
             for (int d = 0; d < a->rank && used < 140; d++)
                 used += snprintf(shapes[k] + used, sizeof shapes[k] - (size_t)used, d ? " %lld" : "%lld",
@@ -279,7 +281,7 @@ static int same_array(const incept_array *got, const incept_array *want, char *w
         snprintf(why, why_size, "a result of %s where %s is expected", shapes[0], shapes[1]);
         return 0;
     }
-    size_t n = incept_array_count(got);
+    size_t n = incept_tensor_count(got);
     double worst = 0.0;
     for (size_t i = 0; i < n; i++) {
         double a, b;
@@ -304,15 +306,18 @@ static outcome evaluator_set(const char *dir, const char *set, char *why, size_t
 {
     char path[8192];
     snprintf(path, sizeof path, "%s/model.onnx", dir);
-    incept_onnx_graph *g = NULL;
-    if (incept_onnx_graph_load(path, &g)) {
+    incept_model *m = NULL;
+    incept_session *s = NULL;
+    if (incept_model_load_onnx_evaluated(path, &m) || incept_session_new(m, &s) ||
+        incept_session_set_threads(s, threads)) {
         snprintf(why, why_size, "%s", incept_last_error());
+        incept_session_free(s);
+        incept_model_free(m);
         return CASE_FAIL;
     }
-    incept_onnx_graph_set_threads(g, threads);
-    int n_in = incept_onnx_graph_inputs(g), n_out = incept_onnx_graph_outputs(g);
-    incept_array *arrays = calloc((size_t)(n_in + 2 * n_out) + 1, sizeof *arrays);
-    incept_array *outputs = arrays + n_in, *expected = arrays + n_in + n_out;
+    int n_in = incept_model_inputs(m), n_out = incept_model_outputs(m);
+    incept_tensor *arrays = calloc((size_t)(n_in + 2 * n_out) + 1, sizeof *arrays);
+    incept_tensor *outputs = arrays + n_in, *expected = arrays + n_in + n_out;
     outcome result = CASE_FAIL;
     if (!arrays) {
         snprintf(why, why_size, "out of memory");
@@ -321,12 +326,12 @@ static outcome evaluator_set(const char *dir, const char *set, char *why, size_t
     for (int i = 0; i < n_in + n_out; i++) {
         snprintf(path, sizeof path, "%s/%s/%s_%d.pb", dir, set, i < n_in ? "input" : "output",
                  i < n_in ? i : i - n_in);
-        if (incept_array_load(path, i < n_in ? &arrays[i] : &expected[i - n_in])) {
+        if (incept_tensor_load(path, i < n_in ? &arrays[i] : &expected[i - n_in])) {
             snprintf(why, why_size, "%s", incept_last_error());
             goto done;
         }
     }
-    if (incept_onnx_graph_run(g, arrays, outputs)) {
+    if (incept_session_run(s, n_in, NULL, arrays, n_out, NULL, outputs)) {
         snprintf(why, why_size, "%s", incept_last_error());
         goto done;
     }
@@ -334,15 +339,16 @@ static outcome evaluator_set(const char *dir, const char *set, char *why, size_t
     for (int i = 0; i < n_out && result == CASE_PASS; i++) {
         char what[900];
         if (!same_array(&outputs[i], &expected[i], what, sizeof what)) {
-            snprintf(why, why_size, "output '%s': %s", incept_onnx_graph_output_name(g, i), what);
+            snprintf(why, why_size, "output '%s': %s", incept_model_output_name(m, i), what);
             result = CASE_FAIL;
         }
     }
 done:
     for (int i = 0; arrays && i < n_in + 2 * n_out; i++)
-        incept_array_free(&arrays[i]);
+        incept_tensor_free(&arrays[i]);
     free(arrays);
-    incept_onnx_graph_free(g);
+    incept_session_free(s);
+    incept_model_free(m);
     return result;
 }
 

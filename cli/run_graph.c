@@ -1,6 +1,8 @@
-/* run_graph.c — `incept run MODEL.onnx --input A.pb[,B.pb...] --output Y.pb[,...]`: an ONNX graph
- * through the ONNX graph evaluator, for models the engine does not take (several inputs, other
- * ranks and types), with the arrays as serialized TensorProtos, the form of ONNX test data. */
+/* run_graph.c — `incept run MODEL`: raw float32 files (the batch from the file size), or
+ * serialized TensorProtos (--input A.pb[,B.pb...], the form of ONNX test data: several inputs,
+ * any rank and type), through incept_session_run. An ONNX model the engine does not take runs on
+ * the node-by-node ONNX graph evaluator, which the library chooses by itself; a line on stderr
+ * says so. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,13 +18,21 @@ static int split(char *list, char **items, int max)
     return n;
 }
 
-int cmd_run_graph(const options *o)
+static void print_dims(const long long *dims, int rank)
+{
+    fprintf(stderr, "[");
+    for (int d = 0; d < rank; d++)
+        fprintf(stderr, d ? " x %lld" : "%lld", dims[d]);
+    fprintf(stderr, "]\n");
+}
+
+/* .pb tensors in, one per model input in order, and the first outputs out. */
+static int run_tensors(const options *o, incept_model *m, incept_session *s)
 {
     char *input_list = strdup(o->input), *output_list = strdup(o->output);
     char *inputs[64], *outputs[64];
-    incept_array in[64], out[64];
-    incept_onnx_graph *g = NULL;
-    int n_in = 0, n_out = 0, loaded = 0, rc = 1;
+    incept_tensor in[64], out[64];
+    int n_in = 0, n_out = 0, rc = 1;
     memset(in, 0, sizeof in);
     memset(out, 0, sizeof out);
     if (!input_list || !output_list) {
@@ -31,92 +41,103 @@ int cmd_run_graph(const options *o)
     }
     n_in = split(input_list, inputs, 64);
     n_out = split(output_list, outputs, 64);
-    if (incept_onnx_graph_load(o->model, &g)) {
-        rc = cli_fail("run");
-        goto done;
-    }
-    if (n_in != incept_onnx_graph_inputs(g) || n_out < 1 || n_out > incept_onnx_graph_outputs(g) ||
-        incept_onnx_graph_outputs(g) > 64) {
-        fprintf(stderr, "incept: %s takes %d input(s) and gives %d output(s); --input names %d file(s), "
-                        "--output %d\n", o->model, incept_onnx_graph_inputs(g), incept_onnx_graph_outputs(g),
-                n_in, n_out);
+    if (n_in != incept_model_inputs(m) || n_out < 1 || n_out > incept_model_outputs(m)) {
+        fprintf(stderr, "incept: %s takes %d input(s) and gives %d output(s); --input names %d "
+                        "file(s), --output %d\n", o->model, incept_model_inputs(m),
+                incept_model_outputs(m), n_in, n_out);
         rc = 2;
         goto done;
     }
-    for (; loaded < n_in; loaded++)
-        if (incept_array_load(inputs[loaded], &in[loaded])) {
+    for (int k = 0; k < n_in; k++)
+        if (incept_tensor_load(inputs[k], &in[k])) {
             rc = cli_fail("run");
             goto done;
         }
-    if (incept_onnx_graph_set_threads(g, o->threads) || incept_onnx_graph_run(g, in, out)) {
+    if (incept_session_run(s, n_in, NULL, in, n_out, NULL, out)) {
         rc = cli_fail("run");
         goto done;
     }
     rc = 0;
     for (int k = 0; k < n_out && !rc; k++) {
-        if (incept_array_save(outputs[k], &out[k]))
+        if (incept_tensor_save(outputs[k], &out[k])) {
             rc = cli_fail("run");
-        else {
-            fprintf(stderr, "incept: %s -> %s [", incept_onnx_graph_output_name(g, k), outputs[k]);
-            for (int d = 0; d < out[k].rank; d++)
-                fprintf(stderr, d ? " x %lld" : "%lld", out[k].dims[d]);
-            fprintf(stderr, "]\n");
+        } else {
+            fprintf(stderr, "incept: %s -> %s ", incept_model_output_name(m, k), outputs[k]);
+            print_dims(out[k].dims, out[k].rank);
         }
     }
 done:
     for (int k = 0; k < 64; k++)
-        incept_array_free(&in[k]), incept_array_free(&out[k]);
-    incept_onnx_graph_free(g);
+        incept_tensor_free(&in[k]), incept_tensor_free(&out[k]);
     free(input_list);
     free(output_list);
     return rc;
 }
 
-/* `run` on raw float32 files for an ONNX model the engine does not take: one float input whose
- * sizes after the first are declared (the batch comes from the file size), output 0 written raw. */
-int cmd_run_graph_raw(const options *o)
+/* Raw float32 in and out: one float input whose sizes after the batch are declared, the batch
+ * from the file size, output 0 written raw (its shape as the run gives it). */
+static int run_raw(const options *o, incept_model *m, incept_session *s)
 {
-    incept_onnx_graph *g = NULL;
-    incept_array in = {.dtype = INCEPT_FLOAT32}, out = {0};
-    int rc = 1;
-    if (incept_onnx_graph_load(o->model, &g))
-        return cli_fail("run");
-    in.rank = incept_onnx_graph_input_shape(g, 0, in.dims);
-    size_t sample = 1;
-    for (int d = 1; d < in.rank; d++)
-        sample *= in.dims[d] > 0 ? (size_t)in.dims[d] : 0;
-    if (incept_onnx_graph_inputs(g) != 1 || in.rank < 1 || sample == 0) {
-        fprintf(stderr, "incept: %s: raw --input needs one input with declared sizes after the first; "
-                        "give .pb arrays (--input A.pb[,B.pb...])\n", o->model);
-        goto done;
+    incept_tensor in = {.dtype = INCEPT_FLOAT32}, out = {0};
+    size_t sample;
+    in.rank = cli_sample_size(m, 0, &sample, in.dims);
+    if (!in.rank) {
+        fprintf(stderr, "incept: %s: raw --input needs one input (float32) with declared sizes "
+                        "after the first; give .pb arrays (--input A.pb[,B.pb...])\n", o->model);
+        return 1;
     }
-    char shape[32];
-    snprintf(shape, sizeof shape, "%zu-value", sample);
-    int batch;
+    char shape[64];
+    int c, h, w, batch, rc;
+    incept_model_input_dims(m, &c, &h, &w);
+    if ((size_t)c * h * w == sample && sample)
+        snprintf(shape, sizeof shape, "%dx%dx%d", c, h, w);
+    else
+        snprintf(shape, sizeof shape, "%zu-value", sample);
     float *data;
     if ((rc = cli_read_samples(o->input, sample, shape, &data, &batch)))
-        goto done;
-    rc = 1;
+        return rc;
     in.data = data;
     in.dims[0] = batch;
-    if (incept_onnx_graph_set_threads(g, o->threads) || incept_onnx_graph_run(g, &in, &out)) {
-        rc = cli_fail("run");
-        goto done;
-    }
-    if (out.dtype != INCEPT_FLOAT32) {
+    rc = 1;
+    if (incept_session_run(s, 1, NULL, &in, 1, NULL, &out))
+        rc = cli_fail("forward");
+    else if (out.dtype != INCEPT_FLOAT32)
         fprintf(stderr, "incept: %s: output 0 is not float32; give --output Y.pb\n", o->model);
-        goto done;
+    else if (!(rc = cli_write_floats(o->output, out.data, incept_tensor_count(&out)))) {
+        fprintf(stderr, "incept: %d sample(s) -> %s ", batch, o->output);
+        print_dims(out.dims, out.rank);
     }
-    if ((rc = cli_write_floats(o->output, out.data, incept_array_count(&out))))
-        goto done;
-    fprintf(stderr, "incept: %lld sample(s) -> %s [", in.dims[0], o->output);
-    for (int d = 0; d < out.rank; d++)
-        fprintf(stderr, d ? " x %lld" : "%lld", out.dims[d]);
-    fprintf(stderr, "] (ONNX graph evaluator)\n");
-    rc = 0;
-done:
-    free(in.data);
-    incept_array_free(&out);
-    incept_onnx_graph_free(g);
+    free(data);
+    incept_tensor_free(&out);
+    return rc;
+}
+
+int cmd_run(const options *o)
+{
+    if (!o->input || !o->output) {
+        fprintf(stderr, "incept: run needs --input IN.bin and --output OUT.bin\n");
+        return 2;
+    }
+    incept_model *m;
+    incept_session *s;
+    int rc = cli_load(o, &m);
+    if (rc)
+        return rc;
+    if ((rc = cli_session(m, o->threads, &s))) {
+        incept_model_free(m);
+        return rc;
+    }
+    if (incept_model_is_evaluated(m))
+        fprintf(stderr, "incept: the engine does not take it (%s); running the ONNX graph "
+                        "evaluator\n", incept_model_evaluated_reason(m));
+    size_t len = strlen(o->input);
+    if (incept_session_set_exact(s, o->exact))
+        rc = cli_fail("run");
+    else if (len > 3 && strcmp(o->input + len - 3, ".pb") == 0)
+        rc = run_tensors(o, m, s);
+    else
+        rc = run_raw(o, m, s);
+    incept_session_free(s);
+    incept_model_free(m);
     return rc;
 }

@@ -113,15 +113,20 @@ void cli_training_defaults(options *o)
 int cmd_train(const options *o)
 {
     incept_model *m;
+    incept_session *s = NULL;
     incept_train_state t;
     memset(&t, 0, sizeof t);
     int rc = 0;
-    if (o->resume) {
-        if (incept_checkpoint_load(o->resume, &m, &t))
+    if (o->resume) { /* the session comes back with its momentum, average and step */
+        if (incept_checkpoint_load(o->resume, &m, &s, &t))
             return cli_fail("resuming");
     } else {
         if ((rc = cli_load_or(o, "fashion", &m)))
             return rc;
+        if (incept_session_new(m, &s)) {
+            incept_model_free(m);
+            return cli_fail("a session");
+        }
         t.seed = o->seed;
         t.batch = o->batch;
         t.shuffle = !o->no_shuffle;
@@ -133,9 +138,11 @@ int cmd_train(const options *o)
         snprintf(t.schedule, sizeof t.schedule, "%s", o->schedule);
         t.warmup = o->warmup;
         t.average_decay = o->average;
-        if (incept_model_set_averaging(m, t.average_decay)) {
+        if (incept_session_set_averaging(s, t.average_decay)) {
+            rc = cli_fail("--average");
+            incept_session_free(s);
             incept_model_free(m);
-            return cli_fail("--average");
+            return rc;
         }
     }
     int c, h, w, classes;
@@ -158,8 +165,8 @@ int cmd_train(const options *o)
         goto done;
     }
     incept_loader_options lo = {t.batch, t.shuffle, t.augment, t.crop_pad, 1, t.seed};
-    if (incept_model_set_threads(m, o->threads) ||
-        (!o->resume && incept_model_set_training(m, t.aux_weight, t.dropout, t.seed)) ||
+    if (incept_session_set_threads(s, o->threads) ||
+        (!o->resume && incept_session_set_training(s, t.aux_weight, t.dropout, t.seed)) ||
         incept_loader_new(train, &lo, t.step, &loader)) {
         rc = cli_fail("setting up training");
         goto done;
@@ -198,7 +205,8 @@ int cmd_train(const options *o)
         float loss;
         incept_loader_next(loader, &images, &labels, &count);
         sgd.learning_rate = learning_rate(&t, step, per_epoch);
-        if (incept_model_train_step(m, images, labels, count, &loss) || incept_model_sgd_step(m, &sgd)) {
+        if (incept_session_train_step(s, images, labels, count, &loss) ||
+            incept_session_sgd_step(s, &sgd)) {
             rc = cli_fail("training step");
             goto done;
         }
@@ -212,7 +220,7 @@ int cmd_train(const options *o)
         loss_count++;
         t.step = step + 1;
         if (o->checkpoint && (t.step % every == 0 || t.step == total) &&
-            incept_checkpoint_save(m, &t, o->checkpoint)) {
+            incept_checkpoint_save(s, &t, o->checkpoint)) {
             rc = cli_fail("writing the checkpoint");
             goto done;
         }
@@ -225,9 +233,9 @@ int cmd_train(const options *o)
         if ((step + 1) % per_epoch == 0 || step + 1 == total) {
             double top1 = NAN, top5 = NAN;
             int averaged = t.average_decay > 0.0f; /* evaluate the Polyak average, as the paper */
-            if (test && ((averaged && incept_model_use_average(m, 1)) ||
-                         incept_model_evaluate(m, test, 256, &top1, &top5, NULL) ||
-                         (averaged && incept_model_use_average(m, 0)))) {
+            if (test && ((averaged && incept_session_use_average(s, 1)) ||
+                         incept_session_evaluate(s, test, 256, &top1, &top5, NULL) ||
+                         (averaged && incept_session_use_average(s, 0)))) {
                 rc = cli_fail("evaluation");
                 goto done;
             }
@@ -257,7 +265,7 @@ int cmd_train(const options *o)
             loss_count = 0;
         }
     }
-    if (o->out && t.average_decay > 0.0f && incept_model_use_average(m, 1)) {
+    if (o->out && t.average_decay > 0.0f && incept_session_use_average(s, 1)) {
         rc = cli_fail("the averaged weights");
         goto done;
     }
@@ -279,6 +287,7 @@ done:
     incept_loader_free(loader);
     incept_dataset_free(train);
     incept_dataset_free(test);
+    incept_session_free(s);
     incept_model_free(m);
     return rc;
 }
@@ -286,6 +295,7 @@ done:
 int cmd_eval(const options *o)
 {
     incept_model *m;
+    incept_session *s = NULL;
     int rc = cli_load_or(o, "fashion", &m);
     if (rc)
         return rc;
@@ -302,8 +312,8 @@ int cmd_eval(const options *o)
         incept_model_free(m);
         return 2;
     }
-    if (st || incept_model_set_threads(m, o->threads) ||
-        incept_model_evaluate(m, data, o->batch > 1 ? o->batch : 256, &top1, &top5, &n)) {
+    if (st || incept_session_new(m, &s) || incept_session_set_threads(s, o->threads) ||
+        incept_session_evaluate(s, data, o->batch > 1 ? o->batch : 256, &top1, &top5, &n)) {
         rc = cli_fail("evaluation");
     } else {
         incept_dataset_dims(data, &all, NULL, NULL, NULL, NULL);
@@ -312,6 +322,7 @@ int cmd_eval(const options *o)
         printf("eval: top1=%.4f top5=%.4f n=%d\n", top1, top5, n);
     }
     incept_dataset_free(data);
+    incept_session_free(s);
     incept_model_free(m);
     return rc;
 }

@@ -2,7 +2,8 @@
  *
  *   example_forward MODEL [INPUT.bin]
  *
- * Without INPUT.bin the input is generated. Build: cc forward.c -lincept (see CMakeLists.txt). */
+ * A model holds the network and its weights; a session runs it. Without INPUT.bin the input is
+ * generated. Build: cc forward.c -lincept (see CMakeLists.txt). */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -15,8 +16,14 @@ int main(int argc, char **argv)
         return 2;
     }
     incept_model *model;
+    incept_session *session;
     if (incept_model_load(argv[1], NULL, &model) != INCEPT_OK) {
         fprintf(stderr, "error: %s\n", incept_last_error());
+        return 1;
+    }
+    if (incept_session_new(model, &session) != INCEPT_OK) {
+        fprintf(stderr, "error: %s\n", incept_last_error());
+        incept_model_free(model);
         return 1;
     }
     int c, h, w, classes;
@@ -40,8 +47,8 @@ int main(int argc, char **argv)
         for (size_t i = 0; i < n; i++)
             input[i] = (float)((i * 2654435761u) % 1000) / 500.0f - 1.0f;
     }
-    incept_model_set_threads(model, 2);
-    if (incept_model_forward(model, input, 1, logits) != INCEPT_OK) {
+    incept_session_set_threads(session, 2);
+    if (incept_session_forward(session, input, 1, logits) != INCEPT_OK) {
         fprintf(stderr, "error: %s\n", incept_last_error());
         goto done;
     }
@@ -57,6 +64,7 @@ int main(int argc, char **argv)
 done:
     free(input);
     free(logits);
+    incept_session_free(session);
     incept_model_free(model);
     return rc;
 }

@@ -2,10 +2,11 @@
  * ("Going deeper with convolutions", Szegedy et al., 2014).
  *
  * Conventions:
- *  - Opaque handles (incept_model) and integer status codes. Every call that can fail returns an
+ *  - Opaque handles (incept_model, incept_session) and integer status codes. Every call that can fail returns an
  *    incept_status; incept_last_error() then says what failed, naming the file, line, node or op.
  *    The message is per thread and stays valid until the next failing call on that thread.
- *  - Tensors are float32, NCHW, row-major. The batch size N is chosen per call.
+ *  - A model is immutable while it runs; a session holds one run's state (plan, arena,
+ *    gradients). Tensors are N-d and row-major; images are NCHW float32, the batch chosen per call.
  *  - The library never exits or aborts on bad input.
  */
 #ifndef INCEPT_H
@@ -18,7 +19,7 @@
 extern "C" {
 #endif
 
-#define INCEPT_VERSION "0.1.0"
+#define INCEPT_VERSION "0.2.0"
 
 typedef enum {
     INCEPT_OK = 0,
@@ -35,14 +36,50 @@ const char *incept_status_string(incept_status status);
 /* The message of the last failure on this thread ("" if none). */
 const char *incept_last_error(void);
 
+/* ---- Tensors ----------------------------------------------------------------------------- */
+
+#define INCEPT_MAX_RANK 8
+
+/* Element types, by ONNX's codes; int32 data is held as int64. */
+typedef enum { INCEPT_FLOAT32 = 1, INCEPT_UINT8 = 2, INCEPT_INT64 = 7, INCEPT_BOOL = 9 } incept_dtype;
+
+/* An N-d tensor: row-major data of float, unsigned char, long long or unsigned char (0/1)
+ * values. The batch, where a model has one, is dims[0]. */
+typedef struct {
+    incept_dtype dtype;
+    int rank;
+    long long dims[INCEPT_MAX_RANK];
+    void *data;
+} incept_tensor;
+
+/* The number of elements (the product of the dims; 1 for rank 0). */
+size_t incept_tensor_count(const incept_tensor *t);
+/* Frees the data of a tensor the library allocated (incept_session_run's outputs, loads). */
+void incept_tensor_free(incept_tensor *t);
+/* Reads a tensor from a file holding one serialized ONNX TensorProto (the input_N.pb /
+ * output_N.pb of ONNX test data; numpy_helper.from_array(x).SerializeToString() in Python). */
+incept_status incept_tensor_load(const char *path, incept_tensor *out);
+/* Writes a tensor as one serialized TensorProto (numpy_helper.to_array reads it back). */
+incept_status incept_tensor_save(const char *path, const incept_tensor *t);
+
+/* The library's version, "MAJOR.MINOR.PATCH" (INCEPT_VERSION of the build). */
+const char *incept_version(void);
+
 /* ---- Models ------------------------------------------------------------------------------ */
 
+/* A model is a graph and its parameters. Once built it is only read by inference, so any number
+ * of threads may run sessions of one model at once. Training (a session's SGD step, Polyak
+ * averaging) and the parameter calls below write its parameters: do those while no other
+ * session of the model runs. */
 typedef struct incept_model incept_model;
 
 /* Loads a model by file name: ".onnx" → ONNX import, anything else → a network description
  * (see models/googlenet.incept). weights_path may be NULL: an ONNX file carries its own weights,
  * and a description without weights gets He-initialized weights from a fixed seed. */
 incept_status incept_model_load(const char *path, const char *weights_path, incept_model **out);
+/* An ONNX file. A graph the engine's planner does not take yet (several inputs, reshapes across
+ * the batch, other ranks and types, second outputs) is evaluated node by node as written
+ * (inference only: no training, summary or export); incept_model_is_evaluated says which. */
 incept_status incept_model_load_onnx(const char *path, incept_model **out);
 incept_status incept_model_load_description(const char *path, incept_model **out);
 /* Parses a description held in memory; source_name is used in error messages. */
@@ -56,36 +93,70 @@ void incept_model_free(incept_model *model);
  * "fashion" (models/fashion.incept, for 28x28 images); NULL for other names. */
 const char *incept_builtin_description(const char *name);
 
-/* Whether the output is already a probability distribution (the network ends in a softmax). */
-int incept_model_output_is_probability(const incept_model *model);
-/* Per-sample input and output dimensions (C, H, W); an FC output has H = W = 1. */
+/* 1 when the model runs on the node-by-node ONNX evaluator rather than the planned engine, and
+ * then why the engine did not take it (NULL otherwise). */
+int incept_model_is_evaluated(const incept_model *model);
+const char *incept_model_evaluated_reason(const incept_model *model);
+
+/* The model's inputs and outputs, by name, in order. The declared shape's rank is returned
+ * (-1 if the file declares none); dims holds -1 where a size is chosen per run (the batch). */
+int incept_model_inputs(const incept_model *model);
+int incept_model_outputs(const incept_model *model);
+const char *incept_model_input_name(const incept_model *model, int i);
+const char *incept_model_output_name(const incept_model *model, int i);
+int incept_model_input_shape(const incept_model *model, int i, incept_dtype *dtype,
+                             long long dims[INCEPT_MAX_RANK]);
+int incept_model_output_shape(const incept_model *model, int i, incept_dtype *dtype,
+                              long long dims[INCEPT_MAX_RANK]);
+/* For a model of one batch-first image input: its per-sample dims (C, H, W), and those of the
+ * first output (an FC output has H = W = 1). Zeros where the model has no such input. */
 void incept_model_input_dims(const incept_model *model, int *c, int *h, int *w);
 void incept_model_output_dims(const incept_model *model, int *c, int *h, int *w);
+/* Whether the output is already a probability distribution (the network ends in a softmax). */
+int incept_model_output_is_probability(const incept_model *model);
 
-/* Threads used by the forward pass (default: 1). */
-incept_status incept_model_set_threads(incept_model *model, int threads);
+/* Layers (nodes) in execution order: name, op and output shape (dims[0] = -1: the batch).
+ * Every layer's output can be asked for by name in incept_session_run. */
+int incept_model_layer_count(const incept_model *model);
+incept_status incept_model_layer(const incept_model *model, int index, const char **name,
+                                 const char **op, int *rank, long long dims[INCEPT_MAX_RANK]);
 
-/* Keep every intermediate activation after a forward pass so incept_model_tensor() can read it
- * (costs memory: no reuse of the activation arena). Off by default. */
-incept_status incept_model_keep_activations(incept_model *model, int keep);
+/* ---- Sessions ---------------------------------------------------------------------------- */
 
-/* Runs inference on `batch` samples: input is batch*C*H*W floats, output batch*C*H*W of the
- * output dims. Auxiliary (training-only) heads are not run. */
-incept_status incept_model_forward(incept_model *model, const float *input, int batch, float *output);
+/* A session runs a model: it holds the plan for the batch size last run, the activation arena,
+ * the workspace, the profile and, once it trains, the gradients, SGD momentum and Polyak average.
+ * One thread uses a session at a time; sessions of one model are independent. */
+typedef struct incept_session incept_session;
 
-/* After a forward pass with keep_activations on: the activation named `name` (a layer or ONNX
- * node output name). shape receives N, C, H, W; data points into the model's arena. */
-incept_status incept_model_tensor(const incept_model *model, const char *name, const float **data,
-                                  int shape[4]);
+incept_status incept_session_new(incept_model *model, incept_session **out);
+void incept_session_free(incept_session *session);
+incept_model *incept_session_model(const incept_session *session);
 
+/* Threads of this session's passes (default: 1). */
+incept_status incept_session_set_threads(incept_session *session, int threads);
 /* Exact mode: no reassociating transforms (no Winograd), results within 1e-5 of a direct
  * computation. Off by default: the fast path stays within 1e-4 of max |logit|. */
-incept_status incept_model_set_exact(incept_model *model, int exact);
+incept_status incept_session_set_exact(incept_session *session, int exact);
 
-/* Per-layer timing: while on, every forward pass adds each layer's wall time; the report prints
- * a table (time per pass, GFLOP/s, share) over the passes since profiling was switched on. */
-incept_status incept_model_set_profiling(incept_model *model, int on);
-incept_status incept_model_profile_report(const incept_model *model, FILE *out);
+/* Runs inference. inputs[k] is the value named input_names[k] (NULL: the model's inputs in
+ * order); outputs[k] receives the value named output_names[k], which may be any layer's output
+ * (NULL: the model's outputs in order). An output whose data is NULL is allocated (release it
+ * with incept_tensor_free); otherwise its dtype, rank and dims must be what the model computes and
+ * the result is written into its data. Auxiliary (training-only) heads are not run. At most 64
+ * outputs a call; a failed run leaves none of the outputs it allocated. */
+incept_status incept_session_run(incept_session *session, int n_inputs,
+                                 const char *const *input_names, const incept_tensor *inputs,
+                                 int n_outputs, const char *const *output_names,
+                                 incept_tensor *outputs);
+/* The common case: one float32 batch-first input of batch*C*H*W values, the first output into
+ * batch * (its per-sample size) floats. */
+incept_status incept_session_forward(incept_session *session, const float *input, int batch,
+                                     float *output);
+
+/* Per-layer timing: while on, every pass adds each layer's wall time; the report prints a table
+ * (time per pass, GFLOP/s, share) over the passes since profiling was switched on. */
+incept_status incept_session_set_profiling(incept_session *session, int on);
+incept_status incept_session_profile_report(const incept_session *session, FILE *out);
 
 /* ---- Parameters -------------------------------------------------------------------------- */
 
@@ -105,30 +176,32 @@ incept_status incept_model_load_weights(incept_model *model, const char *path);
 
 /* One forward and backward pass over a labelled batch (labels: class indices). The loss is the
  * mean softmax cross-entropy of the main output plus aux_weight (0.3, as in the paper) times
- * that of each auxiliary classifier; *loss receives it. Afterwards incept_model_param_grad gives
- * each parameter's gradient (the gradients of this batch only). Dropout is on unless switched
- * off; its masks come from the training seed and the step count. */
-incept_status incept_model_train_step(incept_model *model, const float *input, const int *labels,
-                                      int batch, float *loss);
-incept_status incept_model_param_grad(const incept_model *model, int index, const float **grad);
+ * that of each auxiliary classifier; *loss receives it. Afterwards incept_session_param_grad
+ * gives each parameter's gradient (the gradients of this batch only). Dropout is on unless
+ * switched off; its masks come from the training seed and the step count. */
+incept_status incept_session_train_step(incept_session *session, const float *input,
+                                        const int *labels, int batch, float *loss);
+incept_status incept_session_param_grad(const incept_session *session, int index,
+                                        const float **grad);
 /* aux_weight: the auxiliary heads' share of the loss; dropout: 0 turns it off in training;
  * seed: the dropout masks' seed. */
-incept_status incept_model_set_training(incept_model *model, float aux_weight, int dropout,
-                                        unsigned long long seed);
+incept_status incept_session_set_training(incept_session *session, float aux_weight, int dropout,
+                                          unsigned long long seed);
 
 /* SGD with momentum and weight decay in PyTorch's form: v = momentum v + (g + decay w);
- * w -= learning_rate v. decay_biases 0 leaves biases (1-D parameters) undecayed. */
+ * w -= learning_rate v, on the model's parameters. decay_biases 0 leaves biases (1-D
+ * parameters) undecayed. */
 typedef struct {
     float learning_rate, momentum, weight_decay;
     int decay_biases;
 } incept_sgd;
-incept_status incept_model_sgd_step(incept_model *model, const incept_sgd *sgd);
+incept_status incept_session_sgd_step(incept_session *session, const incept_sgd *sgd);
 
 /* Polyak averaging (the paper used it for the final model): with decay d > 0, every SGD step
- * also updates avg = d avg + (1 - d) w. incept_model_use_average(model, 1) swaps the averaged
- * weights in (to evaluate or save them), 0 swaps the trained ones back. */
-incept_status incept_model_set_averaging(incept_model *model, float decay);
-incept_status incept_model_use_average(incept_model *model, int on);
+ * also updates avg = d avg + (1 - d) w. incept_session_use_average(session, 1) swaps the
+ * averaged weights into the model (to evaluate or save them), 0 swaps the trained ones back. */
+incept_status incept_session_set_averaging(incept_session *session, float decay);
+incept_status incept_session_use_average(incept_session *session, int on);
 
 /* ---- Images ------------------------------------------------------------------------------ */
 
@@ -222,10 +295,10 @@ void incept_loader_free(incept_loader *loader);
  * the last such message (naming the file) into last. */
 long incept_loader_errors(incept_loader *loader, char *last, size_t size);
 
-/* Top-1 and top-5 accuracy of the model over a dataset, in batches of `batch`. Images of a folder
+/* Top-1 and top-5 accuracy of the session's model over a dataset, in batches of `batch`. Images of a folder
  * that cannot be decoded are left out (not counted in *evaluated, which may be NULL). */
-incept_status incept_model_evaluate(incept_model *model, const incept_dataset *data, int batch,
-                                    double *top1, double *top5, int *evaluated);
+incept_status incept_session_evaluate(incept_session *session, const incept_dataset *data,
+                                      int batch, double *top1, double *top5, int *evaluated);
 
 /* Checkpoints: everything a training run needs to continue exactly where it stopped, in one
  * versioned, CRC-checked file written atomically (temporary file, fsync, rename): the model's
@@ -243,11 +316,12 @@ typedef struct {
     long warmup;
     float average_decay;      /* Polyak averaging, 0 = off */
 } incept_train_state;
-incept_status incept_checkpoint_save(const incept_model *model, const incept_train_state *state,
-                                     const char *path);
-/* Rebuilds the model from the checkpoint and restores its parameters, momentum and step. */
+incept_status incept_checkpoint_save(const incept_session *session,
+                                     const incept_train_state *state, const char *path);
+/* Rebuilds the model from the checkpoint with its parameters, and a session of it with the SGD
+ * momentum, Polyak average and step restored (free the session before the model). */
 incept_status incept_checkpoint_load(const char *path, incept_model **model,
-                                     incept_train_state *state);
+                                     incept_session **session, incept_train_state *state);
 
 /* Writes the model as ONNX. A model imported from ONNX is written as that file with every
  * initializer replaced by the model's current parameter of the same name (so weights trained
@@ -255,56 +329,6 @@ incept_status incept_checkpoint_load(const char *path, incept_model **model,
  * new opset-11 graph of its inference path (auxiliary heads left out), parameters under their
  * names, the batch axis dynamic. */
 incept_status incept_model_save_onnx(const incept_model *model, const char *path);
-
-/* ---- ONNX graphs as written ------------------------------------------------------------- */
-
-/* incept_model holds networks of the Inception family: one NCHW activation input, batch first,
- * trainable. An ONNX graph outside that shape (several inputs, reshapes across the batch axis,
- * tensors of rank 5, second outputs such as a MaxPool's indices or a Dropout's mask) is
- * evaluated here as the file writes it: node by node in file order, on tensors of any rank up
- * to INCEPT_MAX_RANK, each value freed after its last reader. Inference only.
- * Ops: Conv, MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool, LRN, BatchNormalization
- * (inference and training mode), Concat, Relu, Gemm, MatMul, Softmax, Dropout, Flatten, Reshape,
- * Squeeze, Unsqueeze, Shape, Identity, Pad, Add, Sub, Mul, Div, Sum, Gather, Constant. */
-
-#define INCEPT_MAX_RANK 8
-
-/* ONNX's codes; int32 data is held as int64 */
-typedef enum { INCEPT_FLOAT32 = 1, INCEPT_UINT8 = 2, INCEPT_INT64 = 7, INCEPT_BOOL = 9 } incept_dtype;
-
-typedef struct {
-    incept_dtype dtype;
-    int rank;
-    long long dims[INCEPT_MAX_RANK];
-    void *data; /* row-major float, unsigned char, long long or unsigned char (0/1) values */
-} incept_array;
-
-size_t incept_array_count(const incept_array *a);
-/* Frees the data of an array the library filled in (outputs of incept_onnx_graph_run). */
-void incept_array_free(incept_array *a);
-
-/* Reads an array from a file holding one serialized ONNX TensorProto (the input_N.pb / output_N.pb
- * of ONNX test data; numpy_helper.from_array(x).SerializeToString() in Python). */
-incept_status incept_array_load(const char *path, incept_array *out);
-/* Writes an array as one serialized TensorProto (numpy_helper.to_array reads it back). */
-incept_status incept_array_save(const char *path, const incept_array *a);
-
-typedef struct incept_onnx_graph incept_onnx_graph;
-incept_status incept_onnx_graph_load(const char *path, incept_onnx_graph **out);
-void incept_onnx_graph_free(incept_onnx_graph *graph);
-/* The graph's inputs (initializers excluded) and outputs, in the file's order. */
-int incept_onnx_graph_inputs(const incept_onnx_graph *graph);
-int incept_onnx_graph_outputs(const incept_onnx_graph *graph);
-const char *incept_onnx_graph_input_name(const incept_onnx_graph *graph, int i);
-const char *incept_onnx_graph_output_name(const incept_onnx_graph *graph, int i);
-/* Input i's declared rank (-1 when the file gives none) and sizes (-1 where dynamic). */
-int incept_onnx_graph_input_shape(const incept_onnx_graph *graph, int i, long long dims[INCEPT_MAX_RANK]);
-incept_status incept_onnx_graph_set_threads(incept_onnx_graph *graph, int threads);
-/* Evaluates the graph on inputs[0 .. inputs()-1] (read, not kept) and fills outputs[0 ..
- * outputs()-1] with new arrays; release each with incept_array_free. On failure no output is
- * left allocated and the message names the node. */
-incept_status incept_onnx_graph_run(incept_onnx_graph *graph, const incept_array *inputs,
-                                    incept_array *outputs);
 
 /* ---- Reporting --------------------------------------------------------------------------- */
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test.sh — builds everything and runs every test, twice: a gcc release build with -Werror, then
-# a clang build under AddressSanitizer and UndefinedBehaviorSanitizer. The last line printed is
-# ctest's summary of the sanitizer run (the first run's failures stop the script before it).
+# a clang build under AddressSanitizer and UndefinedBehaviorSanitizer; between them, the test of
+# sessions shared across threads under ThreadSanitizer. The last line printed is ctest's summary
+# of the ASan run (earlier failures stop the script before it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -21,6 +22,11 @@ CC=gcc cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DINCEPT_WERROR=ON
 cmake --build build -j"$jobs"
 note_skips
 ctest --test-dir build --output-on-failure
+
+echo "== thread sanitizer build (clang, TSan, -Werror): test_threads =="
+CC=clang cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DINCEPT_WERROR=ON -DINCEPT_TSAN=ON
+cmake --build build-tsan -j"$jobs" --target test_threads
+TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build-tsan -R '^test_threads$' --output-on-failure
 
 echo "== sanitizer build (clang, ASan + UBSan, -Werror) =="
 CC=clang cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DINCEPT_WERROR=ON -DINCEPT_SANITIZE=ON

@@ -38,21 +38,26 @@ static void test_table1(void)
     free(text_a);
     free(text_b);
 
-    /* the plan: auxiliary heads are not run, activations share memory */
+    /* the plan (a session's): auxiliary heads are not run, activations share memory */
+    incept_session *s = NULL;
+    CHECK_OK(incept_session_new(built, &s));
+    if (!s)
+        goto done;
     float *x = calloc(3 * 224 * 224, sizeof(float)), y[1000];
-    CHECK_OK(incept_model_forward(built, x, 1, y));
+    CHECK_OK(incept_session_forward(s, x, 1, y));
     int aux_run = 0;
     size_t all = 0;
-    for (int p = 0; p < built->n_order; p++)
-        aux_run += built->graph.nodes[built->order[p]].aux;
+    for (int p = 0; p < s->n_order; p++)
+        aux_run += built->graph.nodes[s->order[p]].aux;
     for (int v = 0; v < built->graph.n_values; v++)
         all += (size_t)built->graph.values[v].c * built->graph.values[v].h * built->graph.values[v].w;
     CHECK(aux_run == 0);
-    CHECK_MSG(built->arena_floats * 4 < all, "arena %zu floats for %zu floats of activations",
-              built->arena_floats, all);
+    CHECK_MSG(s->arena_floats * 4 < all, "arena %zu floats for %zu floats of activations",
+              s->arena_floats, all);
     printf("GoogLeNet batch 1: arena %.1f MB for %.1f MB of activations, workspace %.1f MB\n",
-           (double)built->arena_floats * 4e-6, (double)all * 4e-6, (double)built->workspace_floats * 4e-6);
+           (double)s->arena_floats * 4e-6, (double)all * 4e-6, (double)s->workspace_floats * 4e-6);
     free(x);
+    incept_session_free(s);
 done:
     incept_model_free(built);
     incept_model_free(described);
@@ -91,29 +96,41 @@ static void test_variants(void)
     CHECK(incept_graph_find_value(&m->graph, "naive/3x3_reduce") < 0);
 
     /* batch changes re-plan; every sample's output is independent of the batch */
+    incept_session *s = NULL;
+    CHECK_OK(incept_session_new(m, &s));
+    if (!s) {
+        incept_model_free(m);
+        return;
+    }
     size_t per = 3 * 96 * 96;
     float *x = malloc(3 * per * sizeof(float)), y3[30], y1[10];
     fill_random(x, 3 * per, 4);
-    CHECK_OK(incept_model_forward(m, x + per, 1, y1));
-    CHECK_OK(incept_model_forward(m, x, 3, y3));
+    CHECK_OK(incept_session_forward(s, x + per, 1, y1));
+    CHECK_OK(incept_session_forward(s, x, 3, y3));
     CHECK(max_abs_diff(y1, y3 + 10, 10) < 1e-5f);
-    CHECK_OK(incept_model_forward(m, x + per, 1, y1));
+    CHECK_OK(incept_session_forward(s, x + per, 1, y1));
     CHECK(max_abs_diff(y1, y3 + 10, 10) < 1e-5f);
-    CHECK_OK(incept_model_set_threads(m, 2));
+    CHECK_OK(incept_session_set_threads(s, 2));
     float y3b[30];
-    CHECK_OK(incept_model_forward(m, x, 3, y3b));
+    CHECK_OK(incept_session_forward(s, x, 3, y3b));
     CHECK(max_abs_diff(y3, y3b, 30) < 1e-5f);
     free(x);
+    incept_session_free(s);
     incept_model_free(m);
 }
 
 static void test_weights_file(void)
 {
     incept_model *a = NULL, *b = NULL, *other = NULL;
+    incept_session *sa = NULL, *sb = NULL;
     CHECK_OK(incept_model_load("models/tiny.incept", NULL, &a));
     CHECK_OK(incept_model_load("models/tiny.incept", NULL, &b));
     CHECK_OK(incept_model_googlenet(10, 0, &other));
     if (!a || !b || !other)
+        goto done;
+    CHECK_OK(incept_session_new(a, &sa));
+    CHECK_OK(incept_session_new(b, &sb));
+    if (!sa || !sb)
         goto done;
     incept_model_init_weights(a, 77);
     char path[] = "/tmp/incept_test_weights_XXXXXX";
@@ -123,14 +140,20 @@ static void test_weights_file(void)
     CHECK_OK(incept_model_load_weights(b, path));
     float x[2 * 3 * 15 * 15], ya[10], yb[10];
     fill_random(x, sizeof x / sizeof x[0], 8);
-    CHECK_OK(incept_model_forward(a, x, 2, ya));
-    CHECK_OK(incept_model_forward(b, x, 2, yb));
+    CHECK_OK(incept_session_forward(sa, x, 2, ya));
+    CHECK_OK(incept_session_forward(sb, x, 2, yb));
     CHECK(memcmp(ya, yb, sizeof ya) == 0);
 
     incept_model *loaded = NULL; /* the CLI's path: description plus weights */
+    incept_session *sl = NULL;
     CHECK_OK(incept_model_load("models/tiny.incept", path, &loaded));
-    CHECK_OK(incept_model_forward(loaded, x, 2, yb));
-    CHECK(memcmp(ya, yb, sizeof ya) == 0);
+    if (loaded)
+        CHECK_OK(incept_session_new(loaded, &sl));
+    if (sl) {
+        CHECK_OK(incept_session_forward(sl, x, 2, yb));
+        CHECK(memcmp(ya, yb, sizeof ya) == 0);
+    }
+    incept_session_free(sl);
     incept_model_free(loaded);
 
     CHECK(incept_model_load_weights(other, path) == INCEPT_ERR_SHAPE);
@@ -143,16 +166,18 @@ static void test_weights_file(void)
     fputc(byte ^ 0x40, f);
     fclose(f);
     incept_model_init_weights(b, 5);
-    CHECK_OK(incept_model_forward(b, x, 2, yb));
+    CHECK_OK(incept_session_forward(sb, x, 2, yb));
     CHECK(incept_model_load_weights(b, path) == INCEPT_ERR_FORMAT);
     CHECK(strstr(incept_last_error(), "checksum") != NULL);
     float yc[10];
-    CHECK_OK(incept_model_forward(b, x, 2, yc));
+    CHECK_OK(incept_session_forward(sb, x, 2, yc));
     CHECK(memcmp(yb, yc, sizeof yb) == 0); /* a rejected file changes nothing */
     CHECK(truncate(path, 100) == 0);
     CHECK(incept_model_load_weights(b, path) == INCEPT_ERR_FORMAT);
     unlink(path);
 done:
+    incept_session_free(sa);
+    incept_session_free(sb);
     incept_model_free(a);
     incept_model_free(b);
     incept_model_free(other);

@@ -49,14 +49,18 @@ static void fixture_case(const char *name, int batch)
     read_fixture(name, m, batch, &x, &expect, &n_in, &n_out);
     float *y = malloc(n_out * sizeof(float));
     CHECK_MSG(x && expect, "%s: fixture tensors match the model's dims", name);
-    if (x && expect) {
-        CHECK_OK(incept_model_forward(m, x, batch, y));
+    CHECK_MSG(!incept_model_is_evaluated(m), "%s: the engine takes it", name);
+    incept_session *s = NULL;
+    CHECK_OK(incept_session_new(m, &s));
+    if (x && expect && s) {
+        CHECK_OK(incept_session_forward(s, x, batch, y));
         float diff = max_abs_diff(y, expect, n_out);
         CHECK_MSG(diff < 1e-5f, "%s: max diff %g against PyTorch", name, (double)diff);
     }
     free(x);
     free(expect);
     free(y);
+    incept_session_free(s);
     incept_model_free(m);
 }
 
@@ -111,10 +115,13 @@ static void test_bad_files(void)
             int c, h, w, oc, oh, ow;
             incept_model_input_dims(m, &c, &h, &w);
             incept_model_output_dims(m, &oc, &oh, &ow);
-            if ((size_t)c * h * w <= sizeof x / sizeof x[0] && (size_t)oc * oh * ow <= 64) {
+            incept_session *run = NULL;
+            if ((size_t)c * h * w <= sizeof x / sizeof x[0] && (size_t)oc * oh * ow <= 64 &&
+                incept_session_new(m, &run) == INCEPT_OK) {
                 memset(x, 0, sizeof x);
-                incept_model_forward(m, x, 1, y);
+                incept_session_forward(run, x, 1, y);
             }
+            incept_session_free(run);
             incept_model_free(m);
         }
         free(bad);
@@ -163,15 +170,22 @@ static void export_case(const char *model_path, const char *weights, int batch, 
     float *x = malloc(n * sizeof(float)), *a = malloc(sizeof(float) * batch * oc);
     float *b = malloc(sizeof(float) * batch * oc);
     fill_random(x, n, 31);
-    CHECK_OK(incept_model_set_exact(m, 1));
-    CHECK_OK(incept_model_forward(m, x, batch, a));
-    if (back) {
-        CHECK_OK(incept_model_set_exact(back, 1));
-        CHECK_OK(incept_model_forward(back, x, batch, b));
-        CHECK_MSG(max_abs_diff(a, b, (size_t)batch * oc) <= 1e-5f * max_abs(a, (size_t)batch * oc),
-                  "%s exported and read back", model_path);
+    incept_session *s = NULL, *s_back = NULL;
+    CHECK_OK(incept_session_new(m, &s));
+    if (s) {
+        CHECK_OK(incept_session_set_exact(s, 1));
+        CHECK_OK(incept_session_forward(s, x, batch, a));
     }
-    if (opencv && system("/usr/bin/python3 -c 'import cv2' >/dev/null 2>&1") == 0) {
+    if (back && s) {
+        CHECK_OK(incept_session_new(back, &s_back));
+        if (s_back) {
+            CHECK_OK(incept_session_set_exact(s_back, 1));
+            CHECK_OK(incept_session_forward(s_back, x, batch, b));
+            CHECK_MSG(max_abs_diff(a, b, (size_t)batch * oc) <= 1e-5f * max_abs(a, (size_t)batch * oc),
+                      "%s exported and read back", model_path);
+        }
+    }
+    if (s && opencv && system("/usr/bin/python3 -c 'import cv2' >/dev/null 2>&1") == 0) {
         FILE *f = fopen("/tmp/incept_export_x.bin", "wb");
         fwrite(x, sizeof(float), n, f);
         fclose(f);
@@ -190,10 +204,12 @@ static void export_case(const char *model_path, const char *weights, int batch, 
         free(y);
         unlink("/tmp/incept_export_x.bin");
         unlink("/tmp/incept_export_y.bin");
-    } else if (opencv) {
+    } else if (s && opencv) {
         printf("SKIP OpenCV check of the export of %s: python3-opencv is not installed\n", model_path);
     }
     free(x), free(a), free(b);
+    incept_session_free(s);
+    incept_session_free(s_back);
     incept_model_free(m);
     incept_model_free(back);
     unlink("/tmp/incept_export.onnx");

@@ -10,6 +10,7 @@
 /* A one-op model: input [c,h,w] -> op -> output, with optional weight/bias params. */
 typedef struct {
     incept_model *model;
+    incept_session *session;
     float *input, *output;
     int n, c, h, w, oc, oh, ow;
 } single;
@@ -60,12 +61,20 @@ static int run_single(single *s, const char *op, int n, int c, int h, int w, con
     s->input = malloc(in_count * sizeof(float));
     s->output = malloc(out_count * sizeof(float));
     fill_random(s->input, in_count, seed);
-    CHECK_OK(incept_model_forward(s->model, s->input, n, s->output));
+    CHECK_OK(incept_session_new(s->model, &s->session));
+    if (!s->session) {
+        incept_model_free(s->model);
+        free(s->input);
+        free(s->output);
+        return 0;
+    }
+    CHECK_OK(incept_session_forward(s->session, s->input, n, s->output));
     return 1;
 }
 
 static void free_single(single *s)
 {
+    incept_session_free(s->session);
     incept_model_free(s->model);
     free(s->input);
     free(s->output);
@@ -176,16 +185,16 @@ static void maxpool_backward_case(const char *label, int n, int c, int h, int w,
     size_t in_count = (size_t)n * c * h * w, out_count = (size_t)n * c * s.oh * s.ow;
     for (size_t i = 0; i < in_count; i++) /* four levels: ties in nearly every window */
         s.input[i] = (float)(int)(s.input[i] * 2.0f) * 0.5f;
-    CHECK_OK(incept_model_forward(s.model, s.input, n, s.output));
+    CHECK_OK(incept_session_forward(s.session, s.input, n, s.output));
     float *dy = malloc(out_count * sizeof(float)), *dx = malloc(in_count * sizeof(float));
     float *expect = malloc(in_count * sizeof(float));
     fill_random(dy, out_count, 7);
     fill_random(dx, in_count, 8);
     memcpy(expect, dx, in_count * sizeof(float));
     naive_maxpool_backward(s.input, n, c, h, w, &win, dy, s.oh, s.ow, expect);
-    incept_tensor in = {s.input, n, c, h, w, (size_t)c * h * w};
-    incept_tensor out = {s.output, n, c, s.oh, s.ow, (size_t)c * s.oh * s.ow};
-    incept_tensor grad_out = out, grad_in = in;
+    incept_view in = {s.input, n, c, h, w, (size_t)c * h * w};
+    incept_view out = {s.output, n, c, s.oh, s.ow, (size_t)c * s.oh * s.ow};
+    incept_view grad_out = out, grad_in = in;
     grad_out.data = dy, grad_in.data = dx;
     incept_backward_args args = {
         .graph = &s.model->graph, .node = &s.model->graph.nodes[0], .inputs = &in,
@@ -295,20 +304,28 @@ static void test_in_place(void)
     CHECK_OK(incept_graph_add_node(&g, "relu", "r2", &norm, 1, &plain, -1, -1, NULL, &node));
     r2 = g.nodes[node].output;
     g.output = r2;
-    incept_model *m;
+    incept_model *m = NULL;
+    incept_session *s = NULL;
     CHECK_OK(incept_model_wrap(&g, &m));
+    if (m)
+        CHECK_OK(incept_session_new(m, &s));
+    if (!s) {
+        incept_model_free(m);
+        return;
+    }
     size_t count = (size_t)n * c * h * w;
     float *x = malloc(count * sizeof(float)), *y = malloc(count * sizeof(float));
     float *relu = malloc(count * sizeof(float)), *expect = malloc(count * sizeof(float));
     fill_random(x, count, 17);
-    CHECK_OK(incept_model_forward(m, x, n, y));
-    CHECK(m->views[r1].data == m->views[norm].data && m->views[norm].data == m->views[r2].data);
+    CHECK_OK(incept_session_forward(s, x, n, y));
+    CHECK(s->views[r1].data == s->views[norm].data && s->views[norm].data == s->views[r2].data);
     for (size_t i = 0; i < count; i++)
         relu[i] = x[i] > 0 ? x[i] : 0.0f;
     naive_lrn(relu, n, c, h, w, a.size, a.alpha, a.beta, a.bias, expect);
     CHECK_MSG(max_abs_diff(y, expect, count) < 1e-6f, "in-place LRN: max diff %g",
               (double)max_abs_diff(y, expect, count));
     free(x), free(y), free(relu), free(expect);
+    incept_session_free(s);
     incept_model_free(m);
 }
 
@@ -455,31 +472,48 @@ static void test_concat(void)
     outer = g.nodes[node].output;
     g.output = outer;
     CHECK(g.values[outer].c == 2 + 4 + 3);
-    incept_model *m;
+    incept_model *m = NULL;
+    incept_session *s = NULL;
     CHECK_OK(incept_model_wrap(&g, &m));
+    if (m)
+        CHECK_OK(incept_session_new(m, &s));
+    if (!s) {
+        incept_model_free(m);
+        return;
+    }
     incept_model_init_weights(m, 5);
-    float x[2 * 3 * 4 * 5], y[2 * 9 * 20], keep_y[2 * 9 * 20], ya[2 * 4 * 20], yb[2 * 2 * 20];
+    float x[2 * 3 * 4 * 5], y[2 * 9 * 20], ya[2 * 4 * 20], yb[2 * 2 * 20];
     fill_random(x, sizeof x / sizeof x[0], 21);
-    CHECK_OK(incept_model_forward(m, x, n, y));
+    CHECK_OK(incept_session_forward(s, x, n, y));
     naive_window w1 = {1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1}, w3 = {3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1};
     naive_conv(x, n, c, h, w, incept_graph_param_data(&m->graph, 0),
                incept_graph_param_data(&m->graph, 1), 4, &w1, 0, ya, h, w);
     naive_conv(x, n, c, h, w, incept_graph_param_data(&m->graph, 2),
                incept_graph_param_data(&m->graph, 3), 2, &w3, 0, yb, h, w);
     float expect[2 * 9 * 20];
-    for (int s = 0; s < n; s++) {
-        memcpy(expect + s * 180, yb + s * 40, 40 * sizeof(float));
-        memcpy(expect + s * 180 + 40, ya + s * 80, 80 * sizeof(float));
-        memcpy(expect + s * 180 + 120, x + s * 60, 60 * sizeof(float));
+    for (int i = 0; i < n; i++) {
+        memcpy(expect + i * 180, yb + i * 40, 40 * sizeof(float));
+        memcpy(expect + i * 180 + 40, ya + i * 80, 80 * sizeof(float));
+        memcpy(expect + i * 180 + 120, x + i * 60, 60 * sizeof(float));
     }
     CHECK_MSG(max_abs_diff(y, expect, 360) < 1e-5f, "nested concat: %g",
               (double)max_abs_diff(y, expect, 360));
     /* the planner wrote the convs in place: their views are slices of the outer buffer */
-    CHECK(m->views[a_out].data == m->views[outer].data + 2 * 20);
-    CHECK(m->views[a_out].batch_stride == 9 * 20);
-    CHECK_OK(incept_model_keep_activations(m, 1));
-    CHECK_OK(incept_model_forward(m, x, n, keep_y));
-    CHECK(memcmp(y, keep_y, sizeof y) == 0);
+    CHECK(s->views[a_out].data == s->views[outer].data + 2 * 20);
+    CHECK(s->views[a_out].batch_stride == 9 * 20);
+    /* with every activation kept (an intermediate asked for by name): the same output, and the
+     * branch's own values */
+    const char *names[2] = {"outer", "a"};
+    incept_tensor in = {.dtype = INCEPT_FLOAT32, .rank = 4, .dims = {n, c, h, w}, .data = x};
+    incept_tensor out[2] = {{0}, {0}};
+    CHECK_OK(incept_session_run(s, 1, NULL, &in, 2, names, out));
+    CHECK(out[0].data && out[0].rank == 4 && out[0].dims[0] == n && out[0].dims[1] == 9 &&
+          out[0].dims[2] == h && out[0].dims[3] == w && memcmp(y, out[0].data, sizeof y) == 0);
+    CHECK(out[1].data && out[1].rank == 4 && out[1].dims[1] == 4 && incept_tensor_count(&out[1]) == 2 * 4 * 20 &&
+          max_abs_diff(out[1].data, ya, 2 * 4 * 20) < 1e-5f);
+    incept_tensor_free(&out[0]);
+    incept_tensor_free(&out[1]);
+    incept_session_free(s);
     incept_model_free(m);
 }
 
@@ -490,9 +524,14 @@ static void test_batchnorm(void)
 {
     const int n = 3, c = 5, h = 4, w = 6, plane = h * w;
     incept_model *m = NULL;
+    incept_session *session = NULL;
     CHECK_OK(incept_model_parse_description("input x 5 4 6\nbatchnorm bn relu\n", "bn", &m));
-    if (!m)
+    if (m)
+        CHECK_OK(incept_session_new(m, &session));
+    if (!session) {
+        incept_model_free(m);
         return;
+    }
     float *gamma, *beta, *mean, *var, x[3 * 5 * 4 * 6], y[3 * 5 * 4 * 6];
     incept_model_param(m, 0, NULL, NULL, NULL, &gamma);
     incept_model_param(m, 1, NULL, NULL, NULL, &beta);
@@ -507,7 +546,7 @@ static void test_batchnorm(void)
     fill_random(x, sizeof x / sizeof x[0], 5);
     for (size_t i = 0; i < sizeof x / sizeof x[0]; i++)
         x[i] = 3.0f * x[i] + 1.0f; /* statistics far from (0, 1) */
-    CHECK_OK(incept_model_forward(m, x, n, y));
+    CHECK_OK(incept_session_forward(session, x, n, y));
     float worst = 0.0f;
     for (int s = 0; s < n; s++)
         for (int k = 0; k < c; k++)
@@ -521,9 +560,9 @@ static void test_batchnorm(void)
     float old_mean[5], old_var[5];
     memcpy(old_mean, mean, sizeof old_mean);
     memcpy(old_var, var, sizeof old_var);
-    CHECK_OK(incept_model_plan(m, n, 1));
-    incept_model_run_forward(m, x, 1, 0, 0);
-    const incept_tensor *out = &m->views[m->graph.output];
+    CHECK_OK(incept_session_plan(session, n, 1, 1));
+    incept_session_run_forward(session, x, 1, 0, 0);
+    const incept_view *out = &session->views[m->graph.output];
     float worst_y = 0.0f, worst_stats = 0.0f;
     for (int k = 0; k < c; k++) {
         double sum = 0.0, squares = 0.0, count = (double)n * plane;
@@ -547,6 +586,7 @@ static void test_batchnorm(void)
     }
     CHECK_MSG(worst_y < 1e-5f, "batchnorm training forward: max diff %g", (double)worst_y);
     CHECK_MSG(worst_stats < 1e-5f, "batchnorm running statistics: max diff %g", (double)worst_stats);
+    incept_session_free(session);
     incept_model_free(m);
 }
 

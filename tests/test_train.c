@@ -10,35 +10,48 @@
 
 /* ---- finite differences ---------------------------------------------------------------- */
 
+/* Frees a session and then its model. */
+static void free_session_and_model(incept_session *s)
+{
+    incept_model *m = incept_session_model(s);
+    incept_session_free(s);
+    incept_model_free(m);
+}
+
 /* Builds input [c,h,w] -> conv "first" (3x3, pad 1, 5 channels) -> the op under test (from a
- * description line) -> fc to 4 classes, He-initialized. */
-static incept_model *probe_model(const char *op_line, int c, int h, int w)
+ * description line) -> fc to 4 classes, He-initialized; returns a session of it (its model:
+ * incept_session_model). */
+static incept_session *probe_model(const char *op_line, int c, int h, int w)
 {
     char text[1024];
     snprintf(text, sizeof text,
              "input x %d %d %d\nconv first 5 3x3 pad 1\n%s\nflatten flat\nfc out 4\n", c, h, w,
              op_line);
     incept_model *m = NULL;
-    if (incept_model_parse_description(text, op_line, &m) != INCEPT_OK) {
+    incept_session *s = NULL;
+    if (incept_model_parse_description(text, op_line, &m) != INCEPT_OK ||
+        incept_session_new(m, &s) != INCEPT_OK) {
         fprintf(stderr, "%s: %s\n", op_line, incept_last_error());
+        incept_model_free(m);
         return NULL;
     }
     incept_model_init_weights(m, 3);
-    incept_model_set_training(m, 0.3f, 0, 1);
-    incept_model_set_exact(m, 1);
-    return m;
+    CHECK_OK(incept_session_set_training(s, 0.3f, 0, 1));
+    CHECK_OK(incept_session_set_exact(s, 1));
+    return s;
 }
 
-static double loss_at(incept_model *m, const float *x, const int *labels, int batch)
+static double loss_at(incept_session *s, const float *x, const int *labels, int batch)
 {
     float loss = 0.0f;
-    incept_model_train_step(m, x, labels, batch, &loss);
+    incept_session_train_step(s, x, labels, batch, &loss);
     return loss;
 }
 
 /* A copy of every parameter's gradient, times `scale`; *counts gets their sizes. */
-static float **gradient_copies(incept_model *m, float scale, size_t **counts)
+static float **gradient_copies(incept_session *s, float scale, size_t **counts)
 {
+    incept_model *m = incept_session_model(s);
     int n_params = incept_model_param_count(m);
     float **copies = calloc((size_t)n_params, sizeof(float *));
     *counts = calloc((size_t)n_params, sizeof(size_t));
@@ -47,7 +60,7 @@ static float **gradient_copies(incept_model *m, float scale, size_t **counts)
         const float *grad;
         incept_model_param(m, p, NULL, &nd, dims, NULL);
         (*counts)[p] = dims_count(nd, dims);
-        CHECK_OK(incept_model_param_grad(m, p, &grad));
+        CHECK_OK(incept_session_param_grad(s, p, &grad));
         copies[p] = malloc((*counts)[p] * sizeof(float));
         for (size_t i = 0; i < (*counts)[p]; i++)
             copies[p][i] = scale * grad[i];
@@ -58,20 +71,21 @@ static float **gradient_copies(incept_model *m, float scale, size_t **counts)
 /* Compares d loss / d (the first conv's weights and the fc's weights) with central differences. */
 static void gradient_check(const char *op_line, int c, int h, int w, float eps)
 {
-    incept_model *m = probe_model(op_line, c, h, w);
-    CHECK_MSG(m != NULL, "%s builds", op_line);
-    if (!m)
+    incept_session *s = probe_model(op_line, c, h, w);
+    CHECK_MSG(s != NULL, "%s builds", op_line);
+    if (!s)
         return;
+    incept_model *m = incept_session_model(s);
     int batch = 3, labels[3] = {0, 3, 1};
     size_t n = (size_t)batch * c * h * w;
     float *x = malloc(n * sizeof(float));
     fill_random(x, n, 11);
     float loss;
-    CHECK_OK(incept_model_train_step(m, x, labels, batch, &loss));
+    CHECK_OK(incept_session_train_step(s, x, labels, batch, &loss));
     /* every analytic gradient first: each finite-difference step recomputes them */
     int n_params = incept_model_param_count(m);
     size_t *counts;
-    float **analytic = gradient_copies(m, 1.0f, &counts);
+    float **analytic = gradient_copies(s, 1.0f, &counts);
     int worst_param = -1;
     double worst = 0.0, worst_numeric = 0.0, worst_analytic = 0.0;
     for (int p = 0; p < n_params; p++) {
@@ -84,9 +98,9 @@ static void gradient_check(const char *op_line, int c, int h, int w, float eps)
             for (int scale = 0; scale < 2; scale++) {
                 float step = scale ? eps / 4 : eps, keep = data[i];
                 data[i] = keep + step;
-                double up = loss_at(m, x, labels, batch);
+                double up = loss_at(s, x, labels, batch);
                 data[i] = keep - step;
-                double down = loss_at(m, x, labels, batch);
+                double down = loss_at(s, x, labels, batch);
                 data[i] = keep;
                 double estimate = (up - down) / (2.0 * step);
                 if (!scale || fabs(estimate - analytic[p][i]) < fabs(numeric - analytic[p][i]))
@@ -108,7 +122,7 @@ static void gradient_check(const char *op_line, int c, int h, int w, float eps)
     CHECK_MSG(worst < 2e-2, "%s: gradient differs from finite differences by %.3g (parameter %d: "
               "%.6g analytic, %.6g numeric)", op_line, worst, worst_param, worst_analytic, worst_numeric);
     free(x);
-    incept_model_free(m);
+    free_session_and_model(s);
 }
 
 /* Steps of 1e-2 for smooth ops; 1e-3 where a max or a ReLU has kinks that a larger step would
@@ -147,22 +161,22 @@ static void test_op_gradients(void)
 static void test_chunked_backward(void)
 {
     const char *line = "conv mid 6 3x3 pad 1 relu\nconv wide 4 5x5 pad 2";
-    incept_model *m = probe_model(line, 3, 9, 9);
-    CHECK_MSG(m != NULL, "%s builds", line);
-    if (!m)
+    incept_session *session = probe_model(line, 3, 9, 9);
+    CHECK_MSG(session != NULL, "%s builds", line);
+    if (!session)
         return;
-    int labels[5] = {0, 3, 1, 2, 3}, n_params = incept_model_param_count(m);
+    int labels[5] = {0, 3, 1, 2, 3}, n_params = incept_model_param_count(incept_session_model(session));
     size_t per_sample = 3 * 9 * 9;
     float x[5 * 3 * 9 * 9], loss;
     fill_random(x, 5 * per_sample, 21);
-    CHECK_OK(incept_model_train_step(m, x, labels, 5, &loss));
+    CHECK_OK(incept_session_train_step(session, x, labels, 5, &loss));
     size_t *counts;
-    float **batch = gradient_copies(m, 5.0f, &counts), worst = 0.0f; /* the loss: a batch mean */
+    float **batch = gradient_copies(session, 5.0f, &counts), worst = 0.0f; /* the loss: a batch mean */
     for (int s = 0; s < 5; s++) {
-        CHECK_OK(incept_model_train_step(m, x + s * per_sample, labels + s, 1, &loss));
+        CHECK_OK(incept_session_train_step(session, x + s * per_sample, labels + s, 1, &loss));
         for (int p = 0; p < n_params; p++) {
             const float *grad;
-            CHECK_OK(incept_model_param_grad(m, p, &grad));
+            CHECK_OK(incept_session_param_grad(session, p, &grad));
             for (size_t i = 0; i < counts[p]; i++)
                 batch[p][i] -= grad[i];
         }
@@ -174,18 +188,18 @@ static void test_chunked_backward(void)
     CHECK_MSG(worst < 1e-4f, "batch gradients differ from the per-sample sum by %g", (double)worst);
     free(batch);
     free(counts);
-    incept_model_free(m);
+    free_session_and_model(session);
 }
 
 /* The settings of the PyTorch comparisons: dropout off, direct convolutions, labels from the
  * reference's float32 class indices, and the reference's SGD (lr 0.05, momentum 0.9, weight
  * decay 5e-4 on every parameter). */
-static incept_sgd pytorch_setup(incept_model *m, const float *y, int *labels, int n)
+static incept_sgd pytorch_setup(incept_session *s, const float *y, int *labels, int n)
 {
     for (int i = 0; i < n; i++)
         labels[i] = (int)y[i];
-    CHECK_OK(incept_model_set_training(m, 0.3f, 0, 0));
-    CHECK_OK(incept_model_set_exact(m, 1));
+    CHECK_OK(incept_session_set_training(s, 0.3f, 0, 0));
+    CHECK_OK(incept_session_set_exact(s, 1));
     return (incept_sgd){0.05f, 0.9f, 5e-4f, 1};
 }
 
@@ -208,17 +222,20 @@ static void test_tiny(const char *ref)
     char path[4200];
     snprintf(path, sizeof path, "%s/tiny/tiny.onnx", ref);
     incept_model *m = NULL;
+    incept_session *s = NULL;
     CHECK_OK(incept_model_load(path, NULL, &m));
+    if (m)
+        CHECK_OK(incept_session_new(m, &s));
     float *x = read_floats(ref, "tiny/input.bin", 4 * 3 * 15 * 15);
     float *y = read_floats(ref, "tiny/labels.bin", 4);
-    if (!m || !x || !y)
+    if (!s || !x || !y)
         goto done;
     int labels[4];
-    const incept_sgd sgd = pytorch_setup(m, y, labels, 4);
+    const incept_sgd sgd = pytorch_setup(s, y, labels, 4);
     for (int step = 1; step <= 2; step++) {
         float loss;
         char rel[512];
-        CHECK_OK(incept_model_train_step(m, x, labels, 4, &loss));
+        CHECK_OK(incept_session_train_step(s, x, labels, 4, &loss));
         snprintf(rel, sizeof rel, "tiny/step%d/loss.bin", step);
         float err = relative_error(&loss, ref, rel, 1);
         printf("tiny step %d: loss %.6f, relative error %.2g\n", step, (double)loss, (double)err);
@@ -230,13 +247,13 @@ static void test_tiny(const char *ref)
             const float *grad;
             incept_model_param(m, p, &name, &nd, dims, NULL);
             size_t count = dims_count(nd, dims);
-            CHECK_OK(incept_model_param_grad(m, p, &grad));
+            CHECK_OK(incept_session_param_grad(s, p, &grad));
             snprintf(rel, sizeof rel, "tiny/step%d/grad/%s.bin", step, name);
             float e = relative_error(grad, ref, rel, count);
             CHECK_MSG(e < 1e-4f, "step %d gradient of %s: relative error %g", step, name, (double)e);
             worst_grad = e > worst_grad ? e : worst_grad;
         }
-        CHECK_OK(incept_model_sgd_step(m, &sgd));
+        CHECK_OK(incept_session_sgd_step(s, &sgd));
         float worst_param = 0.0f;
         for (int p = 0; p < incept_model_param_count(m); p++) {
             const char *name;
@@ -255,6 +272,7 @@ static void test_tiny(const char *ref)
 done:
     free(x);
     free(y);
+    incept_session_free(s);
     incept_model_free(m);
 }
 
@@ -267,21 +285,24 @@ static void test_batchnorm_fixture(void)
 {
     const char *dir = "tests/fixtures";
     incept_model *m = NULL, *expect = NULL;
+    incept_session *s = NULL;
     CHECK_OK(incept_model_load("tests/fixtures/bn_train.incept", "tests/fixtures/bn_train.init.weights",
                                &m));
+    if (m)
+        CHECK_OK(incept_session_new(m, &s));
     CHECK_OK(incept_model_load("tests/fixtures/bn_train.incept",
                                "tests/fixtures/bn_train.after.weights", &expect));
     float *x = read_floats(dir, "bn_train.x.bin", 4 * 3 * 10 * 10);
     float *y = read_floats(dir, "bn_train.y.bin", 4);
     float *losses = read_floats(dir, "bn_train.loss.bin", 2);
-    if (!m || !expect || !x || !y || !losses)
+    if (!s || !expect || !x || !y || !losses)
         goto done;
     int labels[4];
-    const incept_sgd sgd = pytorch_setup(m, y, labels, 4);
+    const incept_sgd sgd = pytorch_setup(s, y, labels, 4);
     for (int step = 0; step < 2; step++) {
         float loss;
-        CHECK_OK(incept_model_train_step(m, x, labels, 4, &loss));
-        CHECK_OK(incept_model_sgd_step(m, &sgd));
+        CHECK_OK(incept_session_train_step(s, x, labels, 4, &loss));
+        CHECK_OK(incept_session_sgd_step(s, &sgd));
         float err = fabsf(loss - losses[step]) / fabsf(losses[step]);
         CHECK_MSG(err < 1e-5f, "batchnorm step %d: loss %.7f, PyTorch %.7f", step + 1, (double)loss,
                   (double)losses[step]);
@@ -307,6 +328,7 @@ done:
     free(x);
     free(y);
     free(losses);
+    incept_session_free(s);
     incept_model_free(m);
     incept_model_free(expect);
 }
@@ -316,9 +338,14 @@ done:
 static void test_imported_constants_stay(void)
 {
     incept_model *m = NULL;
+    incept_session *s = NULL;
     CHECK_OK(incept_model_load("tests/fixtures/opset13_torchvision_layout.onnx", NULL, &m));
-    if (!m)
+    if (m)
+        CHECK_OK(incept_session_new(m, &s));
+    if (!s) {
+        incept_model_free(m);
         return;
+    }
     int c, h, w, frozen = 0, moved = 0;
     incept_model_input_dims(m, &c, &h, &w);
     size_t n = (size_t)2 * c * h * w;
@@ -328,9 +355,9 @@ static void test_imported_constants_stay(void)
     int labels[2] = {1, 3};
     float loss;
     const incept_sgd sgd = {0.1f, 0.9f, 5e-4f, 1};
-    CHECK_OK(incept_model_set_training(m, 0.3f, 0, 0));
-    CHECK_OK(incept_model_train_step(m, x, labels, 2, &loss));
-    CHECK_OK(incept_model_sgd_step(m, &sgd));
+    CHECK_OK(incept_session_set_training(s, 0.3f, 0, 0));
+    CHECK_OK(incept_session_train_step(s, x, labels, 2, &loss));
+    CHECK_OK(incept_session_sgd_step(s, &sgd));
     for (int p = 0; p < m->graph.n_params; p++) {
         const incept_param *q = &m->graph.params[p];
         int same = !memcmp(before + q->offset, m->graph.param_data + q->offset,
@@ -345,6 +372,7 @@ static void test_imported_constants_stay(void)
     CHECK_MSG(frozen >= 6 && moved > 0, "%d constant-derived parameters, %d trained", frozen, moved);
     free(x);
     free(before);
+    incept_session_free(s);
     incept_model_free(m);
 }
 
@@ -370,8 +398,9 @@ static int load_named(incept_model *m, const char *ours, const char *ref, const 
     return 0;
 }
 
-static const float *grad_named(incept_model *m, const char *ours, size_t *count)
+static const float *grad_named(incept_session *s, const char *ours, size_t *count)
 {
+    incept_model *m = incept_session_model(s);
     for (int p = 0; p < incept_model_param_count(m); p++) {
         const char *name;
         int nd, dims[4];
@@ -380,7 +409,7 @@ static const float *grad_named(incept_model *m, const char *ours, size_t *count)
         if (strcmp(name, ours) != 0)
             continue;
         *count = dims_count(nd, dims);
-        return incept_model_param_grad(m, p, &grad) == INCEPT_OK ? grad : NULL;
+        return incept_session_param_grad(s, p, &grad) == INCEPT_OK ? grad : NULL;
     }
     return NULL;
 }
@@ -390,11 +419,14 @@ static void test_googlenet(const char *ref)
     char path[4200];
     snprintf(path, sizeof path, "%s/googlenet.onnx", ref);
     incept_model *onnx = NULL, *m = NULL;
+    incept_session *s = NULL;
     CHECK_OK(incept_model_load(path, NULL, &onnx));
     CHECK_OK(incept_model_load("models/googlenet.incept", NULL, &m));
+    if (m)
+        CHECK_OK(incept_session_new(m, &s));
     float *x = read_floats(ref, "input.bin", (size_t)2 * 3 * 224 * 224);
     float *y = read_floats(ref, "train/labels.bin", 2);
-    if (!onnx || !m || !x || !y)
+    if (!onnx || !s || !x || !y)
         goto done;
     /* the main network's weights from the ONNX file, in order; the heads' from aux_param/ */
     int k = 0;
@@ -423,10 +455,10 @@ static void test_googlenet(const char *ref)
         }
     int labels[2] = {(int)y[0], (int)y[1]};
     float loss;
-    CHECK_OK(incept_model_set_training(m, 0.3f, 0, 0));
-    CHECK_OK(incept_model_set_threads(m, 2));
-    CHECK_OK(incept_model_set_exact(m, 1));
-    CHECK_OK(incept_model_train_step(m, x, labels, 2, &loss));
+    CHECK_OK(incept_session_set_training(s, 0.3f, 0, 0));
+    CHECK_OK(incept_session_set_threads(s, 2));
+    CHECK_OK(incept_session_set_exact(s, 1));
+    CHECK_OK(incept_session_train_step(s, x, labels, 2, &loss));
     float err = relative_error(&loss, ref, "train/loss.bin", 1);
     printf("GoogLeNet with auxiliary heads: loss %.6f, relative error %.2g\n", (double)loss, (double)err);
     CHECK_MSG(err < 1e-4f, "%s", "GoogLeNet training loss");
@@ -441,7 +473,7 @@ static void test_googlenet(const char *ref)
     };
     for (size_t i = 0; i < sizeof grads / sizeof grads[0]; i++) {
         size_t count = 0;
-        const float *g = grad_named(m, grads[i][0], &count);
+        const float *g = grad_named(s, grads[i][0], &count);
         char rel[256];
         snprintf(rel, sizeof rel, "train/grad/%s.bin", grads[i][1]);
         float e = g ? relative_error(g, ref, rel, count) : INFINITY;
@@ -453,13 +485,14 @@ static void test_googlenet(const char *ref)
 done:
     free(x);
     free(y);
+    incept_session_free(s);
     incept_model_free(onnx);
     incept_model_free(m);
 }
 
 /* Six steps straight, and three steps, a checkpoint, a fresh process's worth of loading, three
  * more: the same parameters to the bit, and the same losses. */
-static void train_steps(incept_model *m, incept_loader *l, const incept_sgd *sgd, int steps,
+static void train_steps(incept_session *session, incept_loader *l, const incept_sgd *sgd, int steps,
                         float *losses)
 {
     for (int s = 0; s < steps; s++) {
@@ -467,8 +500,8 @@ static void train_steps(incept_model *m, incept_loader *l, const incept_sgd *sgd
         const int *y;
         int count;
         incept_loader_next(l, &x, &y, &count);
-        CHECK_OK(incept_model_train_step(m, x, y, count, &losses[s]));
-        CHECK_OK(incept_model_sgd_step(m, sgd));
+        CHECK_OK(incept_session_train_step(session, x, y, count, &losses[s]));
+        CHECK_OK(incept_session_sgd_step(session, sgd));
     }
 }
 
@@ -476,12 +509,17 @@ static void train_steps(incept_model *m, incept_loader *l, const incept_sgd *sgd
 static void test_averaging(void)
 {
     incept_model *m = NULL;
+    incept_session *s = NULL;
     CHECK_OK(incept_model_parse_description("input x 2 4 4\nconv c 3 3x3 pad 1 relu\n"
                                             "globalavgpool g\nfc out 3\n", "avg", &m));
-    if (!m)
+    if (m)
+        CHECK_OK(incept_session_new(m, &s));
+    if (!s) {
+        incept_model_free(m);
         return;
-    CHECK(incept_model_use_average(m, 1) == INCEPT_ERR_ARG);
-    CHECK_OK(incept_model_set_averaging(m, 0.8f));
+    }
+    CHECK(incept_session_use_average(s, 1) == INCEPT_ERR_ARG);
+    CHECK_OK(incept_session_set_averaging(s, 0.8f));
     float x[4 * 32], w[64], avg[64], *data;
     int labels[4] = {0, 1, 2, 1}, nd, dims[4];
     fill_random(x, sizeof x / sizeof x[0], 2);
@@ -490,19 +528,20 @@ static void test_averaging(void)
     size_t count = dims_count(nd, dims);
     for (int step = 0; step < 4; step++) {
         float loss;
-        CHECK_OK(incept_model_train_step(m, x, labels, 4, &loss));
-        CHECK_OK(incept_model_sgd_step(m, &sgd));
+        CHECK_OK(incept_session_train_step(s, x, labels, 4, &loss));
+        CHECK_OK(incept_session_sgd_step(s, &sgd));
         memcpy(w, data, count * sizeof(float));
         for (size_t i = 0; i < count; i++)
             avg[i] = step == 0 ? w[i] : 0.8f * avg[i] + 0.2f * w[i];
     }
-    CHECK_OK(incept_model_use_average(m, 1));
+    CHECK_OK(incept_session_use_average(s, 1));
     incept_model_param(m, 0, NULL, NULL, NULL, &data);
     CHECK(max_abs_diff(data, avg, count) < 1e-6f);
-    CHECK(incept_model_sgd_step(m, &sgd) == INCEPT_ERR_ARG); /* not while swapped in */
-    CHECK_OK(incept_model_use_average(m, 0));
+    CHECK(incept_session_sgd_step(s, &sgd) == INCEPT_ERR_ARG); /* not while swapped in */
+    CHECK_OK(incept_session_use_average(s, 0));
     incept_model_param(m, 0, NULL, NULL, NULL, &data);
     CHECK(memcmp(data, w, count * sizeof(float)) == 0);
+    incept_session_free(s);
     incept_model_free(m);
 }
 
@@ -548,38 +587,45 @@ static void test_checkpoint_resume(void)
     snprintf(state.schedule, sizeof state.schedule, "constant");
 
     incept_model *straight = NULL, *first = NULL, *resumed = NULL;
+    incept_session *straight_s = NULL, *first_s = NULL, *resumed_s = NULL;
     incept_loader *l = NULL;
     float a[6], b[6];
     CHECK_OK(incept_model_parse_description(text, "ckpt", &straight));
-    CHECK_OK(incept_model_set_training(straight, 0.3f, 1, 9));
-    CHECK_OK(incept_model_set_averaging(straight, 0.9f));
+    if (straight)
+        CHECK_OK(incept_session_new(straight, &straight_s));
+    CHECK_OK(incept_session_set_training(straight_s, 0.3f, 1, 9));
+    CHECK_OK(incept_session_set_averaging(straight_s, 0.9f));
     CHECK_OK(incept_loader_new(d, &lo, 0, &l));
-    train_steps(straight, l, &sgd, 6, a);
+    train_steps(straight_s, l, &sgd, 6, a);
     incept_loader_free(l);
 
     CHECK_OK(incept_model_parse_description(text, "ckpt", &first));
-    CHECK_OK(incept_model_set_training(first, 0.3f, 1, 9));
-    CHECK_OK(incept_model_set_averaging(first, 0.9f));
+    if (first)
+        CHECK_OK(incept_session_new(first, &first_s));
+    CHECK_OK(incept_session_set_training(first_s, 0.3f, 1, 9));
+    CHECK_OK(incept_session_set_averaging(first_s, 0.9f));
     CHECK_OK(incept_loader_new(d, &lo, 0, &l));
-    train_steps(first, l, &sgd, 3, b);
+    train_steps(first_s, l, &sgd, 3, b);
     incept_loader_free(l);
     state.step = 3;
-    CHECK_OK(incept_checkpoint_save(first, &state, "/tmp/incept_test.ckpt"));
+    CHECK_OK(incept_checkpoint_save(first_s, &state, "/tmp/incept_test.ckpt"));
+    incept_session_free(first_s);
     incept_model_free(first);
 
     incept_train_state loaded;
-    CHECK_OK(incept_checkpoint_load("/tmp/incept_test.ckpt", &resumed, &loaded));
+    CHECK_OK(incept_checkpoint_load("/tmp/incept_test.ckpt", &resumed, &resumed_s, &loaded));
     CHECK(loaded.step == 3 && loaded.total_steps == 6 && loaded.seed == 9);
-    if (resumed) {
+    CHECK((resumed == NULL) == (resumed_s == NULL) && incept_session_model(resumed_s) == resumed);
+    if (resumed && resumed_s && straight_s) {
         CHECK_OK(incept_loader_new(d, &lo, loaded.step, &l));
-        train_steps(resumed, l, &sgd, 3, b + 3);
+        train_steps(resumed_s, l, &sgd, 3, b + 3);
         incept_loader_free(l);
         CHECK_MSG(memcmp(a, b, sizeof a) == 0, "losses: %g %g ... %g vs %g", (double)a[0],
                   (double)a[5], (double)b[0], (double)b[5]);
         CHECK_MSG(same_params(straight, resumed), "%s",
                   "resumed parameters equal the uninterrupted run's bit for bit");
-        CHECK_OK(incept_model_use_average(straight, 1)); /* and so do their Polyak averages */
-        CHECK_OK(incept_model_use_average(resumed, 1));
+        CHECK_OK(incept_session_use_average(straight_s, 1)); /* and so do their Polyak averages */
+        CHECK_OK(incept_session_use_average(resumed_s, 1));
         CHECK_MSG(same_params(straight, resumed), "%s", "resumed Polyak averages equal the uninterrupted run's");
     }
     /* a damaged checkpoint is refused, never half-loaded */
@@ -588,13 +634,16 @@ static void test_checkpoint_resume(void)
     fputc('!', f);
     fclose(f);
     incept_model *bad = (incept_model *)&bad;
-    CHECK(incept_checkpoint_load("/tmp/incept_test.ckpt", &bad, &loaded) == INCEPT_ERR_FORMAT);
-    CHECK(bad == NULL && strstr(incept_last_error(), "checksum"));
+    incept_session *bad_s = (incept_session *)&bad_s;
+    CHECK(incept_checkpoint_load("/tmp/incept_test.ckpt", &bad, &bad_s, &loaded) == INCEPT_ERR_FORMAT);
+    CHECK(bad == NULL && bad_s == NULL && strstr(incept_last_error(), "checksum"));
     CHECK(truncate("/tmp/incept_test.ckpt", 50) == 0);
-    CHECK(incept_checkpoint_load("/tmp/incept_test.ckpt", &bad, &loaded) == INCEPT_ERR_FORMAT);
+    CHECK(incept_checkpoint_load("/tmp/incept_test.ckpt", &bad, &bad_s, &loaded) == INCEPT_ERR_FORMAT);
     unlink("/tmp/incept_test.ckpt");
     unlink("/tmp/incept_ckpt_x");
     unlink("/tmp/incept_ckpt_y");
+    incept_session_free(straight_s);
+    incept_session_free(resumed_s);
     incept_model_free(straight);
     incept_model_free(resumed);
     incept_dataset_free(d);

@@ -6,8 +6,8 @@
 #define INCEPT_CORE_CPU_H
 
 #if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define INCEPT_NO_CLONES 1 /* clang's ASan: keep one plain copy */
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define INCEPT_NO_CLONES 1 /* clang's ASan and TSan: keep one plain copy */
 #endif
 #endif
 

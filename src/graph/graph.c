@@ -32,6 +32,7 @@ void incept_graph_free(incept_graph *g)
         free(g->folds[i].mean_scale);
     }
     free(g->folds);
+    free(g->output_name);
     free(g->nodes);
     free(g->values);
     free(g->params);

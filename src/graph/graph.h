@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 
+#include "core/rng.h"
 #include "incept.h"
 
 /* A view of an activation: sample i starts at data + i * batch_stride. batch_stride exceeds
@@ -17,7 +18,7 @@ typedef struct {
     float *data;
     int n, c, h, w;
     size_t batch_stride;
-} incept_tensor;
+} incept_view;
 
 /* Attributes of every op kind in one struct; each op reads the fields it needs. */
 typedef struct {
@@ -107,6 +108,9 @@ typedef struct {
     int n_folds;
     int input;  /* value index of the network input, -1 until set */
     int output; /* value index of the main output, -1 until set */
+    int input_rank;  /* the input's rank as the model's source declares it (0: 4) */
+    int output_rank; /* the output's rank as the model's source declares it (0: as derived) */
+    char *output_name; /* the output's name there when it differs from the value's, or NULL */
 } incept_graph;
 
 void incept_graph_init(incept_graph *g);
@@ -132,21 +136,31 @@ incept_status incept_graph_add_node(incept_graph *g, const char *op_name, const 
 /* Attributes with the neutral defaults (stride 1, dilation 1, groups 1, ...). */
 incept_attrs incept_attrs_default(void);
 
-/* ---- The model: a graph plus what is needed to run it ------------------------------------ */
+/* ---- The model and the session --------------------------------------------------------- */
 
+struct interp_graph; /* the node-by-node ONNX evaluator's graph (interp/interp.h) */
+
+/* A graph, its parameters and where it came from. Inference only reads it. */
 struct incept_model {
     incept_graph graph;
     char *onnx_source; /* the ONNX file the model was imported from, or NULL */
     char *description; /* the description text it was built from, or NULL */
+    struct interp_graph *evaluated; /* non-NULL: run node by node by the evaluator, graph empty */
+    char *why_evaluated;            /* then: why the engine's planner did not take it */
+};
+
+/* Everything a run of a model needs: the plan for one batch size, arenas, profile, training. */
+struct incept_session {
+    incept_model *model;
     int threads;
-    int keep_activations;
     int exact;             /* no Winograd or other reassociating transforms */
     int profiling;
     double *node_seconds;  /* per node forward, then per node backward, summed over passes */
     int profiled_passes, profiled_backward_passes;
+    incept_rng rng;        /* the evaluator's random draws (Dropout in training mode) */
     /* The plan for `planned_batch` (0 = none yet). */
     int planned_batch;
-    int planned_keep;
+    int planned_keep;      /* every activation stays readable after the pass */
     int planned_threads;
     int planned_training;  /* the plan keeps everything backward needs and has gradients */
     int *order;        /* node indices to run, in order */
@@ -155,22 +169,22 @@ struct incept_model {
      * next convolution computed with this one (-1: none), and whether an earlier one computes it. */
     int *stack_next;
     unsigned char *stacked;
-    incept_tensor *views; /* per value */
+    incept_view *views; /* per value */
     float *arena;
     size_t arena_floats;
     float *workspace;
     size_t workspace_floats;
-    incept_tensor *node_inputs; /* scratch for one node's input views */
+    incept_view *node_inputs; /* scratch for one node's input views */
     /* Training: gradients of every value (a second arena laid out like the first), of the
      * parameters (parallel to param_data), SGD momentum, and which values carry a loss. */
     float *grad_arena;
-    incept_tensor *grad_views;
-    incept_tensor *node_input_grads;
+    incept_view *grad_views;
+    incept_view *node_input_grads;
     float *param_grads;
     float *momentum;
     float *average;      /* Polyak average of the parameters, or NULL */
     float average_decay;
-    int average_in_use;  /* param_data and average are swapped */
+    int average_in_use;  /* the model's param_data and average are swapped */
     int *loss_values;
     float *loss_weights;
     int n_losses;
@@ -181,19 +195,31 @@ struct incept_model {
 
 /* Makes (or keeps) the plan for this batch size: execution order of the inference graph,
  * activation offsets in one arena reused after each value's last reader, and one workspace.
- * For training: every node (auxiliary heads too), every activation kept, nothing in place,
- * and a gradient arena laid out like the activations. */
-incept_status incept_model_plan(incept_model *m, int batch, int training);
+ * keep: every activation stays readable afterwards (no reuse). For training: every node
+ * (auxiliary heads too), every activation kept, nothing in place, and a gradient arena laid out
+ * like the activations. */
+incept_status incept_session_plan(incept_session *s, int batch, int training, int keep);
 /* Runs the planned nodes forward on `input`. training: the forward of a training step (batch
  * normalization uses and updates batch statistics; with `dropout`, dropout drops with `seed`). */
-void incept_model_run_forward(incept_model *m, const float *input, int training, int dropout,
-                              unsigned long long seed);
+void incept_session_run_forward(incept_session *s, const float *input, int training, int dropout,
+                                unsigned long long seed);
 /* A monotonic clock in seconds, for the per-node profile. */
 double incept_now_seconds(void);
 /* Frees the plan's memory. */
-void incept_model_drop_plan(incept_model *m);
+void incept_session_drop_plan(incept_session *s);
 /* Builds a fresh model around an already built graph (takes ownership, allocates its
  * parameters if that has not happened yet). */
 incept_status incept_model_wrap(incept_graph *g, incept_model **out);
+/* A model of the graph as written, always on the evaluator (incept_model_load_onnx takes it only
+ * for what the engine refuses): for tests that compare the two. */
+incept_status incept_model_load_onnx_evaluated(const char *path, incept_model **out);
+
+/* INCEPT_OK for a model the engine runs; else fails naming `what` and why the engine did not
+ * take the model. */
+incept_status incept_model_require_engine(const incept_model *m, const char *what);
+/* The value's rank as the model's user sees it: 2 for [N, C] (FC outputs, flattened), else 4. */
+int incept_value_rank(const incept_graph *g, int value);
+/* Its shape with the batch as -1 ([-1, C], [-1, C, H] or [-1, C, H, W]); returns the rank. */
+int incept_value_shape(const incept_graph *g, int value, long long *dims);
 
 #endif

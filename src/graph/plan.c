@@ -22,29 +22,29 @@
 
 static size_t round_up(size_t n) { return (n + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS; }
 
-void incept_model_drop_plan(incept_model *m)
+void incept_session_drop_plan(incept_session *s)
 {
-    free(m->order);
-    free(m->stack_next);
-    free(m->stacked);
-    m->stack_next = NULL;
-    m->stacked = NULL;
-    free(m->views);
-    free(m->grad_arena);
-    free(m->grad_views);
-    free(m->node_input_grads);
-    m->grad_arena = NULL;
-    m->grad_views = m->node_input_grads = NULL;
-    free(m->arena);
-    free(m->workspace);
-    free(m->node_inputs);
-    m->order = NULL;
-    m->views = NULL;
-    m->arena = m->workspace = NULL;
-    m->node_inputs = NULL;
-    m->n_order = 0;
-    m->arena_floats = m->workspace_floats = 0;
-    m->planned_batch = 0;
+    free(s->order);
+    free(s->stack_next);
+    free(s->stacked);
+    s->stack_next = NULL;
+    s->stacked = NULL;
+    free(s->views);
+    free(s->grad_arena);
+    free(s->grad_views);
+    free(s->node_input_grads);
+    s->grad_arena = NULL;
+    s->grad_views = s->node_input_grads = NULL;
+    free(s->arena);
+    free(s->workspace);
+    free(s->node_inputs);
+    s->order = NULL;
+    s->views = NULL;
+    s->arena = s->workspace = NULL;
+    s->node_inputs = NULL;
+    s->n_order = 0;
+    s->arena_floats = s->workspace_floats = 0;
+    s->planned_batch = 0;
 }
 
 /* A buffer in the arena: one root value and everything aliased into it. */
@@ -89,14 +89,14 @@ static size_t place_blocks(block *blocks, int count)
     return arena;
 }
 
-incept_status incept_model_plan(incept_model *m, int batch, int training)
+incept_status incept_session_plan(incept_session *s, int batch, int training, int keep)
 {
-    if (m->planned_batch == batch && m->planned_keep == m->keep_activations &&
-        m->planned_threads == m->threads && m->planned_training == training)
+    keep = keep || training;
+    if (s->planned_batch == batch && s->planned_keep == keep && s->planned_threads == s->threads &&
+        s->planned_training == training)
         return INCEPT_OK;
-    const int keep = m->keep_activations || training;
-    incept_model_drop_plan(m);
-    const incept_graph *g = &m->graph;
+    incept_session_drop_plan(s);
+    const incept_graph *g = &s->model->graph;
     int nv = g->n_values, nn = g->n_nodes;
     if (g->input < 0 || g->output < 0)
         return incept_fail(INCEPT_ERR_ARG, "the model has no input or no output");
@@ -110,13 +110,13 @@ incept_status incept_model_plan(incept_model *m, int batch, int training)
     size_t *channel_offset = incept_calloc((size_t)nv, sizeof(size_t));
     block *blocks = incept_malloc(sizeof(block) * (size_t)nv);
     int *block_of = incept_malloc(sizeof(int) * (size_t)nv);
-    m->order = incept_malloc(sizeof(int) * (size_t)nn);
-    m->stack_next = incept_malloc(sizeof(int) * (size_t)nn);
-    m->stacked = incept_calloc((size_t)nn, 1);
-    m->views = incept_calloc((size_t)nv, sizeof(incept_tensor));
+    s->order = incept_malloc(sizeof(int) * (size_t)nn);
+    s->stack_next = incept_malloc(sizeof(int) * (size_t)nn);
+    s->stacked = incept_calloc((size_t)nn, 1);
+    s->views = incept_calloc((size_t)nv, sizeof(incept_view));
     incept_status st = INCEPT_ERR_NOMEM;
     if (!needed || !position || !runs_at || !readers || !last_read || !root || !channel_offset ||
-        !blocks || !block_of || !m->order || !m->views || !m->stack_next || !m->stacked)
+        !blocks || !block_of || !s->order || !s->views || !s->stack_next || !s->stacked)
         goto done;
 
     /* 1. order: walk back from the output (nodes are stored in topological order) */
@@ -131,31 +131,31 @@ incept_status incept_model_plan(incept_model *m, int batch, int training)
     }
     memset(readers, 0, sizeof(int) * (size_t)nv);
     int max_inputs = 1;
-    m->n_order = 0;
+    s->n_order = 0;
     for (int i = 0; i < nn; i++) {
         position[i] = -1;
         if (!needed[i])
             continue;
-        position[i] = m->n_order;
-        m->order[m->n_order++] = i;
+        position[i] = s->n_order;
+        s->order[s->n_order++] = i;
         if (g->nodes[i].n_inputs > max_inputs)
             max_inputs = g->nodes[i].n_inputs;
     }
     /* stacks: later pointwise convolutions of a leader's input run with it (and are born there) */
-    for (int p = 0; p < m->n_order; p++) {
-        m->stack_next[p] = -1;
+    for (int p = 0; p < s->n_order; p++) {
+        s->stack_next[p] = -1;
         runs_at[p] = p;
     }
-    for (int p = 0; p < m->n_order && !training; p++) {
-        const incept_node *lead = &g->nodes[m->order[p]];
-        if (m->stacked[p] || !incept_conv_can_stack(lead))
+    for (int p = 0; p < s->n_order && !training; p++) {
+        const incept_node *lead = &g->nodes[s->order[p]];
+        if (s->stacked[p] || !incept_conv_can_stack(lead))
             continue;
-        for (int q = p + 1, last = p, members = 1; q < m->n_order && members < INCEPT_STACK_MAX; q++) {
-            const incept_node *n = &g->nodes[m->order[q]];
-            if (m->stacked[q] || !incept_conv_can_stack(n) || n->inputs[0] != lead->inputs[0])
+        for (int q = p + 1, last = p, members = 1; q < s->n_order && members < INCEPT_STACK_MAX; q++) {
+            const incept_node *n = &g->nodes[s->order[q]];
+            if (s->stacked[q] || !incept_conv_can_stack(n) || n->inputs[0] != lead->inputs[0])
                 continue;
-            m->stack_next[last] = q;
-            m->stacked[q] = 1;
+            s->stack_next[last] = q;
+            s->stacked[q] = 1;
             runs_at[q] = p;
             last = q;
             members++;
@@ -165,8 +165,8 @@ incept_status incept_model_plan(incept_model *m, int batch, int training)
         last_read[v] = -1;
         root[v] = v;
     }
-    for (int p = 0; p < m->n_order; p++) {
-        const incept_node *n = &g->nodes[m->order[p]];
+    for (int p = 0; p < s->n_order; p++) {
+        const incept_node *n = &g->nodes[s->order[p]];
         for (int k = 0; k < n->n_inputs; k++) {
             readers[n->inputs[k]]++;
             last_read[n->inputs[k]] = p;
@@ -174,12 +174,12 @@ incept_status incept_model_plan(incept_model *m, int batch, int training)
     }
     if (keep)
         for (int v = 0; v < nv; v++)
-            last_read[v] = m->n_order;
-    last_read[g->output] = m->n_order;
+            last_read[v] = s->n_order;
+    last_read[g->output] = s->n_order;
 
     /* 2. concat inputs written in place; outer concats first so nested ones chain */
-    for (int p = m->n_order - 1; p >= 0; p--) {
-        const incept_node *n = &g->nodes[m->order[p]];
+    for (int p = s->n_order - 1; p >= 0; p--) {
+        const incept_node *n = &g->nodes[s->order[p]];
         if (n->op != &incept_op_concat)
             continue;
         size_t offset = 0;
@@ -195,8 +195,8 @@ incept_status incept_model_plan(incept_model *m, int batch, int training)
     }
 
     /* in place: last node first, so each output's final place is known when its input joins it */
-    for (int p = m->n_order - 1; p >= 0 && !keep; p--) {
-        const incept_node *n = &g->nodes[m->order[p]];
+    for (int p = s->n_order - 1; p >= 0 && !keep; p--) {
+        const incept_node *n = &g->nodes[s->order[p]];
         int u = n->inputs[0], out = n->output;
         const incept_value *uv = &g->values[u], *ov = &g->values[out];
         if (!n->op->in_place || uv->producer < 0 || readers[u] != 1 || u == g->output || root[u] != u)
@@ -222,7 +222,7 @@ incept_status incept_model_plan(incept_model *m, int batch, int training)
             block_of[r] = n_blocks;
             const incept_value *rv = &g->values[r];
             blocks[n_blocks].root = r;
-            blocks[n_blocks].start = m->n_order;
+            blocks[n_blocks].start = s->n_order;
             blocks[n_blocks].end = -1;
             blocks[n_blocks].size = round_up((size_t)batch * rv->c * rv->h * rv->w);
             n_blocks++;
@@ -235,14 +235,14 @@ incept_status incept_model_plan(incept_model *m, int batch, int training)
         if (dies > b->end)
             b->end = dies;
     }
-    m->arena_floats = place_blocks(blocks, n_blocks);
+    s->arena_floats = place_blocks(blocks, n_blocks);
     for (int i = 0; i < n_blocks; i++)
         block_of[blocks[i].root] = i; /* sorting moved them */
 
     size_t workspace = 0;
-    incept_run_config config = {batch, m->threads, m->exact, training};
-    for (int p = 0; p < m->n_order; p++) {
-        const incept_node *n = &g->nodes[m->order[p]];
+    incept_run_config config = {batch, s->threads, s->exact, training};
+    for (int p = 0; p < s->n_order; p++) {
+        const incept_node *n = &g->nodes[s->order[p]];
         size_t need = n->op->workspace_floats ? n->op->workspace_floats(g, n, &config) : 0;
         if (need > workspace)
             workspace = need;
@@ -256,40 +256,40 @@ incept_status incept_model_plan(incept_model *m, int batch, int training)
         if (need > workspace)
             workspace = need;
     }
-    m->workspace_floats = workspace;
-    m->arena = incept_alloc_floats(m->arena_floats);
-    m->workspace = incept_alloc_floats(workspace);
-    m->node_inputs = incept_malloc(sizeof(incept_tensor) * (size_t)max_inputs);
-    if (!m->arena || !m->workspace || !m->node_inputs)
+    s->workspace_floats = workspace;
+    s->arena = incept_alloc_floats(s->arena_floats);
+    s->workspace = incept_alloc_floats(workspace);
+    s->node_inputs = incept_malloc(sizeof(incept_view) * (size_t)max_inputs);
+    if (!s->arena || !s->workspace || !s->node_inputs)
         goto done;
     if (training) {
-        m->grad_arena = incept_alloc_floats(m->arena_floats);
-        m->grad_views = incept_calloc((size_t)nv, sizeof(incept_tensor));
-        m->node_input_grads = incept_malloc(sizeof(incept_tensor) * (size_t)max_inputs);
-        if (!m->grad_arena || !m->grad_views || !m->node_input_grads)
+        s->grad_arena = incept_alloc_floats(s->arena_floats);
+        s->grad_views = incept_calloc((size_t)nv, sizeof(incept_view));
+        s->node_input_grads = incept_malloc(sizeof(incept_view) * (size_t)max_inputs);
+        if (!s->grad_arena || !s->grad_views || !s->node_input_grads)
             goto done;
     }
 
     for (int v = 0; v < nv; v++) {
         const incept_value *val = &g->values[v];
-        incept_tensor *t = &m->views[v];
+        incept_view *t = &s->views[v];
         t->n = batch, t->c = val->c, t->h = val->h, t->w = val->w;
         t->batch_stride = (size_t)val->c * val->h * val->w;
         if (block_of[root[v]] < 0 || v == g->input)
             continue; /* the input points at the caller's buffer at run time */
         const incept_value *rv = &g->values[root[v]];
-        t->data = m->arena + blocks[block_of[root[v]]].offset + channel_offset[v] * val->h * val->w;
+        t->data = s->arena + blocks[block_of[root[v]]].offset + channel_offset[v] * val->h * val->w;
         t->batch_stride = (size_t)rv->c * rv->h * rv->w;
     }
     for (int v = 0; v < nv && training; v++) { /* gradients: the same layout in their own arena */
-        m->grad_views[v] = m->views[v];
-        if (m->views[v].data)
-            m->grad_views[v].data = m->grad_arena + (m->views[v].data - m->arena);
+        s->grad_views[v] = s->views[v];
+        if (s->views[v].data)
+            s->grad_views[v].data = s->grad_arena + (s->views[v].data - s->arena);
     }
-    m->planned_batch = batch;
-    m->planned_keep = m->keep_activations;
-    m->planned_threads = m->threads;
-    m->planned_training = training;
+    s->planned_batch = batch;
+    s->planned_keep = keep;
+    s->planned_threads = s->threads;
+    s->planned_training = training;
     st = INCEPT_OK;
 done:
     free(needed);
@@ -302,6 +302,6 @@ done:
     free(blocks);
     free(block_of);
     if (st)
-        incept_model_drop_plan(m);
+        incept_session_drop_plan(s);
     return st;
 }

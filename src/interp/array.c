@@ -35,7 +35,7 @@ int interp_attr_ints(const Onnx__NodeProto *n, const char *name, long long *out,
 
 /* ---- arrays ---- */
 
-size_t incept_array_count(const incept_array *a)
+size_t incept_tensor_count(const incept_tensor *a)
 {
     size_t count = 1;
     for (int d = 0; d < a->rank; d++)
@@ -43,7 +43,7 @@ size_t incept_array_count(const incept_array *a)
     return count;
 }
 
-void incept_array_free(incept_array *a)
+void incept_tensor_free(incept_tensor *a)
 {
     if (!a)
         return;
@@ -56,7 +56,7 @@ size_t interp_dtype_size(incept_dtype dtype)
     return dtype == INCEPT_FLOAT32 ? sizeof(float) : dtype == INCEPT_INT64 ? sizeof(long long) : 1;
 }
 
-size_t interp_span(const incept_array *a, int from, int to)
+size_t interp_span(const incept_tensor *a, int from, int to)
 {
     size_t n = 1;
     for (int d = from; d < to; d++)
@@ -64,7 +64,7 @@ size_t interp_span(const incept_array *a, int from, int to)
     return n;
 }
 
-incept_status interp_array_alloc(const interp_context *ctx, incept_array *a, incept_dtype dtype,
+incept_status interp_array_alloc(const interp_context *ctx, incept_tensor *a, incept_dtype dtype,
                                  int rank, const long long *dims)
 {
     long long shape[INCEPT_MAX_RANK];
@@ -89,11 +89,11 @@ incept_status interp_array_alloc(const interp_context *ctx, incept_array *a, inc
     return INCEPT_OK;
 }
 
-incept_status interp_array_copy(const interp_context *ctx, incept_array *dst, const incept_array *src)
+incept_status interp_array_copy(const interp_context *ctx, incept_tensor *dst, const incept_tensor *src)
 {
     incept_status st = interp_array_alloc(ctx, dst, src->dtype, src->rank, src->dims);
     if (!st)
-        memcpy(dst->data, src->data, incept_array_count(src) * interp_dtype_size(src->dtype));
+        memcpy(dst->data, src->data, incept_tensor_count(src) * interp_dtype_size(src->dtype));
     return st;
 }
 
@@ -104,7 +104,7 @@ incept_status interp_array_copy(const interp_context *ctx, incept_array *dst, co
 #define ONNX_BOOL 9
 
 incept_status interp_array_from_tensor(const char *path, const Onnx__TensorProto *t,
-                                       const uint8_t *payload, size_t payload_len, incept_array *a)
+                                       const uint8_t *payload, size_t payload_len, incept_tensor *a)
 {
     const char *name = t->name && *t->name ? t->name : "?";
     memset(a, 0, sizeof *a);
@@ -182,7 +182,7 @@ static const char *dtype_name(incept_dtype dtype)
            : dtype == INCEPT_UINT8 ? "uint8" : "bool";
 }
 
-incept_status interp_expect(const interp_context *ctx, const incept_array *const *in, int n_in,
+incept_status interp_expect(const interp_context *ctx, const incept_tensor *const *in, int n_in,
                             int i, incept_dtype dtype, int rank_min, int rank_max)
 {
     if (i >= n_in || !in[i])
@@ -206,7 +206,7 @@ incept_status interp_axis(const interp_context *ctx, long long axis, int rank, i
 
 /* ---- broadcasting ---- */
 
-incept_status interp_broadcast_shape(const interp_context *ctx, const incept_array *const *arrays,
+incept_status interp_broadcast_shape(const interp_context *ctx, const incept_tensor *const *arrays,
                                      int n, int *rank, long long *dims)
 {
     int r = 0;
@@ -215,7 +215,7 @@ incept_status interp_broadcast_shape(const interp_context *ctx, const incept_arr
     for (int d = 0; d < r; d++)
         dims[d] = 1;
     for (int k = 0; k < n; k++) {
-        const incept_array *a = arrays[k];
+        const incept_tensor *a = arrays[k];
         for (int d = 0; d < a->rank; d++) {
             long long *o = &dims[r - a->rank + d], v = a->dims[d];
             if (v == *o || v == 1)
@@ -230,7 +230,7 @@ incept_status interp_broadcast_shape(const interp_context *ctx, const incept_arr
     return INCEPT_OK;
 }
 
-void interp_broadcast_strides(const incept_array *a, int rank, const long long *dims, long long *strides)
+void interp_broadcast_strides(const incept_tensor *a, int rank, const long long *dims, long long *strides)
 {
     long long stride = 1;
     for (int d = rank - 1; d >= 0; d--) {
@@ -246,7 +246,7 @@ void interp_broadcast_strides(const incept_array *a, int rank, const long long *
     }
 }
 
-incept_status incept_array_load(const char *path, incept_array *out)
+incept_status incept_tensor_load(const char *path, incept_tensor *out)
 {
     if (!path || !out)
         return incept_fail(INCEPT_ERR_ARG, "array_load needs a path and an array");
@@ -265,9 +265,9 @@ incept_status incept_array_load(const char *path, incept_array *out)
     return st;
 }
 
-incept_status incept_array_save(const char *path, const incept_array *a)
+incept_status incept_tensor_save(const char *path, const incept_tensor *a)
 {
-    if (!path || !a || a->rank < 0 || a->rank > INCEPT_MAX_RANK || (!a->data && incept_array_count(a)))
+    if (!path || !a || a->rank < 0 || a->rank > INCEPT_MAX_RANK || (!a->data && incept_tensor_count(a)))
         return incept_fail(INCEPT_ERR_ARG, "array_save needs a path and an array with data");
     Onnx__TensorProto t;
     onnx__tensor_proto__init(&t);
@@ -279,7 +279,7 @@ incept_status incept_array_save(const char *path, const incept_array *a)
     t.has_data_type = 1;
     t.data_type = (int32_t)a->dtype;
     t.has_raw_data = 1;
-    t.raw_data.len = incept_array_count(a) * interp_dtype_size(a->dtype);
+    t.raw_data.len = incept_tensor_count(a) * interp_dtype_size(a->dtype);
     t.raw_data.data = a->data;
     size_t size = onnx__tensor_proto__get_packed_size(&t);
     unsigned char *bytes = incept_malloc(size + 1);

@@ -45,7 +45,7 @@ INTERP_OP(batchnorm)
     incept_status st = interp_expect(ctx, in, n_in, 0, INCEPT_FLOAT32, 2, 0);
     if (st)
         return st;
-    const incept_array *x = in[0];
+    const incept_tensor *x = in[0];
     long long channels = x->dims[1];
     for (int i = 1; i < 5; i++) {
         if ((st = interp_expect(ctx, in, n_in, i, INCEPT_FLOAT32, 1, 1)))

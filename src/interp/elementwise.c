@@ -8,14 +8,14 @@
 typedef enum { ARITH_COPY, ARITH_ADD, ARITH_SUB, ARITH_MUL, ARITH_DIV } arith;
 
 /* out = a (op) b elementwise, a and b broadcast to out's shape; out may be a. */
-static incept_status apply(const interp_context *ctx, incept_array *out, const incept_array *a,
-                           const incept_array *b, arith op)
+static incept_status apply(const interp_context *ctx, incept_tensor *out, const incept_tensor *a,
+                           const incept_tensor *b, arith op)
 {
     long long sa[INCEPT_MAX_RANK], sb[INCEPT_MAX_RANK], idx[INCEPT_MAX_RANK] = {0};
     int rank = out->rank;
     interp_broadcast_strides(a, rank, out->dims, sa);
     interp_broadcast_strides(b, rank, out->dims, sb);
-    size_t count = incept_array_count(out);
+    size_t count = incept_tensor_count(out);
     long long oa = 0, ob = 0;
     const float *fa = a->data, *fb = b->data;
     const long long *ia = a->data, *ib = b->data;
@@ -52,8 +52,8 @@ static incept_status apply(const interp_context *ctx, incept_array *out, const i
 }
 
 /* Sum of all inputs (or the binary op for two), broadcast together. */
-static incept_status fold(const interp_context *ctx, const incept_array *const *in, int n_in,
-                          incept_array *out, arith op)
+static incept_status fold(const interp_context *ctx, const incept_tensor *const *in, int n_in,
+                          incept_tensor *out, arith op)
 {
     if (n_in < 1)
         return interp_fail(ctx, INCEPT_ERR_FORMAT, "no inputs");
@@ -76,8 +76,8 @@ static incept_status fold(const interp_context *ctx, const incept_array *const *
     return st;
 }
 
-static incept_status binary(const interp_context *ctx, const incept_array *const *in, int n_in,
-                            incept_array *out, arith op)
+static incept_status binary(const interp_context *ctx, const incept_tensor *const *in, int n_in,
+                            incept_tensor *out, arith op)
 {
     if (n_in != 2)
         return interp_fail(ctx, INCEPT_ERR_FORMAT, "%d inputs where 2 are expected", n_in);
@@ -122,7 +122,7 @@ INTERP_OP(relu)
         return st;
     const float *x = in[0]->data;
     float *y = out->data;
-    for (size_t i = 0, n = incept_array_count(in[0]); i < n; i++)
+    for (size_t i = 0, n = incept_tensor_count(in[0]); i < n; i++)
         y[i] = x[i] > 0.0f ? x[i] : 0.0f;
     return INCEPT_OK;
 }
@@ -147,12 +147,12 @@ INTERP_OP(dropout)
     int training = 0;
     if (ctx->opset >= 12) {
         if (n_in > 1 && in[1]) {
-            if (in[1]->dtype != INCEPT_FLOAT32 || incept_array_count(in[1]) != 1)
+            if (in[1]->dtype != INCEPT_FLOAT32 || incept_tensor_count(in[1]) != 1)
                 return interp_fail(ctx, INCEPT_ERR_FORMAT, "ratio must be one float");
             ratio = *(const float *)in[1]->data;
         }
         if (n_in > 2 && in[2]) {
-            if (in[2]->dtype != INCEPT_BOOL || incept_array_count(in[2]) != 1)
+            if (in[2]->dtype != INCEPT_BOOL || incept_tensor_count(in[2]) != 1)
                 return interp_fail(ctx, INCEPT_ERR_FORMAT, "training_mode must be one bool");
             training = *(const unsigned char *)in[2]->data != 0;
         }
@@ -173,7 +173,7 @@ INTERP_OP(dropout)
             float_mask = out[1].data;
     }
     float *y = out[0].data, keep_scale = training ? 1.0f / (1.0f - ratio) : 1.0f;
-    for (size_t i = 0, n = incept_array_count(in[0]); i < n; i++) {
+    for (size_t i = 0, n = incept_tensor_count(in[0]); i < n; i++) {
         int keep = !training || incept_rng_uniform(ctx->rng) >= ratio;
         y[i] = keep ? y[i] * keep_scale : 0.0f;
         if (mask)

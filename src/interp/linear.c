@@ -46,7 +46,7 @@ INTERP_OP(gemm)
     int trans_b = incept_onnx_attr_int(ctx->node, "transB", 0) != 0;
     float alpha = incept_onnx_attr_float(ctx->node, "alpha", 1.0f);
     float beta = incept_onnx_attr_float(ctx->node, "beta", 1.0f);
-    const incept_array *a = in[0], *b = in[1], *c = n_in > 2 ? in[2] : NULL;
+    const incept_tensor *a = in[0], *b = in[1], *c = n_in > 2 ? in[2] : NULL;
     long long m = a->dims[trans_a], k = a->dims[!trans_a], n = b->dims[!trans_b];
     if (b->dims[trans_b] != k)
         return interp_fail(ctx, INCEPT_ERR_SHAPE, "A has %lld columns and B %lld rows", k, b->dims[trans_b]);
@@ -99,10 +99,10 @@ INTERP_OP(matmul)
     if ((st = interp_expect(ctx, in, n_in, 0, INCEPT_FLOAT32, 1, 0)) ||
         (st = interp_expect(ctx, in, n_in, 1, INCEPT_FLOAT32, 1, 0)))
         return st;
-    const incept_array *a = in[0], *b = in[1];
+    const incept_tensor *a = in[0], *b = in[1];
     /* the batch axes as arrays of their own, to broadcast them */
-    incept_array a_batch = {.rank = a->rank > 2 ? a->rank - 2 : 0};
-    incept_array b_batch = {.rank = b->rank > 2 ? b->rank - 2 : 0};
+    incept_tensor a_batch = {.rank = a->rank > 2 ? a->rank - 2 : 0};
+    incept_tensor b_batch = {.rank = b->rank > 2 ? b->rank - 2 : 0};
     memcpy(a_batch.dims, a->dims, sizeof(long long) * (size_t)a_batch.rank);
     memcpy(b_batch.dims, b->dims, sizeof(long long) * (size_t)b_batch.rank);
     long long m = a->rank == 1 ? 1 : a->dims[a->rank - 2], k = a->dims[a->rank - 1];
@@ -112,7 +112,7 @@ INTERP_OP(matmul)
         return interp_fail(ctx, INCEPT_ERR_SHAPE, "A has %lld columns and B %lld rows", k, kb);
     if (!fits_int(m) || !fits_int(n) || !fits_int(k))
         return interp_fail(ctx, INCEPT_ERR_UNSUPPORTED, "a product of %lld x %lld x %lld", m, n, k);
-    const incept_array *batches[2] = {&a_batch, &b_batch};
+    const incept_tensor *batches[2] = {&a_batch, &b_batch};
     int batch_rank;
     long long dims[INCEPT_MAX_RANK + 2], sa[INCEPT_MAX_RANK], sb[INCEPT_MAX_RANK], idx[INCEPT_MAX_RANK] = {0};
     if ((st = interp_broadcast_shape(ctx, batches, 2, &batch_rank, dims)))

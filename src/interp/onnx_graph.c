@@ -1,4 +1,5 @@
-/* onnx_graph.c — an ONNX graph evaluated as the file writes it (incept_onnx_graph_* in incept.h):
+/* onnx_graph.c — an ONNX graph evaluated as the file writes it (interp_graph_* in interp.h; the
+ * public face is a model whose sessions run it, graph/session.c):
  * loading resolves every node's op and value names once and notes where each value is read
  * last; a run walks the nodes in file order, hands each op its input arrays, and frees every
  * value after its last reader, so peak memory is the live values, not the whole graph. */
@@ -46,23 +47,23 @@ typedef struct {
     int constant;    /* index into constants, or -1 */
 } value_info;
 
-struct incept_onnx_graph {
+struct interp_graph {
     char *path;
     onnx_file file;
-    int opset, threads;
-    incept_rng rng;
+    int opset;
     value_info *values;
     int n_values, cap_values;
-    incept_array *constants;
+    incept_tensor *constants;
     int n_constants;
     node_plan *nodes;
     int n_nodes;
     int *inputs, n_inputs;   /* value indices of the graph's inputs */
     int *outputs, n_outputs; /* and outputs */
     const Onnx__ValueInfoProto **input_info;
+    const Onnx__ValueInfoProto **output_info;
 };
 
-static int find_value(const incept_onnx_graph *g, const char *name)
+static int find_value(const interp_graph *g, const char *name)
 {
     for (int v = 0; v < g->n_values; v++)
         if (strcmp(g->values[v].name, name) == 0)
@@ -70,7 +71,7 @@ static int find_value(const incept_onnx_graph *g, const char *name)
     return -1;
 }
 
-static incept_status add_value(incept_onnx_graph *g, const char *name, int constant, int *index)
+static incept_status add_value(interp_graph *g, const char *name, int constant, int *index)
 {
     if (!name || !*name)
         return incept_fail(INCEPT_ERR_FORMAT, "%s: a value without a name", g->path);
@@ -89,7 +90,7 @@ static const char *node_name(const Onnx__NodeProto *n)
     return n->name && *n->name ? n->name : "?";
 }
 
-static incept_status plan_node(incept_onnx_graph *g, int k)
+static incept_status plan_node(interp_graph *g, int k)
 {
     const Onnx__NodeProto *n = g->file.graph->node[k];
     node_plan *plan = &g->nodes[k];
@@ -125,7 +126,7 @@ static incept_status plan_node(incept_onnx_graph *g, int k)
     return INCEPT_OK;
 }
 
-static incept_status plan_graph(incept_onnx_graph *g)
+static incept_status plan_graph(interp_graph *g)
 {
     const Onnx__GraphProto *graph = g->file.graph;
     incept_status st;
@@ -147,8 +148,9 @@ static incept_status plan_graph(incept_onnx_graph *g)
     g->inputs = incept_calloc(graph->n_input + 1, sizeof(int));
     g->input_info = incept_calloc(graph->n_input + 1, sizeof *g->input_info);
     g->outputs = incept_calloc(graph->n_output + 1, sizeof(int));
+    g->output_info = incept_calloc(graph->n_output + 1, sizeof *g->output_info);
     g->nodes = incept_calloc(graph->n_node + 1, sizeof *g->nodes);
-    if (!g->inputs || !g->input_info || !g->outputs || !g->nodes)
+    if (!g->inputs || !g->input_info || !g->outputs || !g->output_info || !g->nodes)
         return INCEPT_ERR_NOMEM;
     for (size_t i = 0; i < graph->n_input; i++) {
         const Onnx__ValueInfoProto *info = graph->input[i];
@@ -169,22 +171,21 @@ static incept_status plan_graph(incept_onnx_graph *g)
         if (v < 0)
             return incept_fail(INCEPT_ERR_FORMAT, "%s: output '%s' is computed by no node", g->path,
                                graph->output[i]->name ? graph->output[i]->name : "?");
+        g->output_info[g->n_outputs] = graph->output[i];
         g->outputs[g->n_outputs++] = v;
         g->values[v].last_reader = g->n_nodes;
     }
     return INCEPT_OK;
 }
 
-incept_status incept_onnx_graph_load(const char *path, incept_onnx_graph **out)
+incept_status interp_graph_load(const char *path, interp_graph **out)
 {
     if (!path || !out)
-        return incept_fail(INCEPT_ERR_ARG, "onnx_graph_load needs a path and an output handle");
+        return incept_fail(INCEPT_ERR_ARG, "graph load needs a path and an output handle");
     *out = NULL;
-    incept_onnx_graph *g = incept_calloc(1, sizeof *g);
+    interp_graph *g = incept_calloc(1, sizeof *g);
     if (!g)
         return INCEPT_ERR_NOMEM;
-    g->threads = 1;
-    incept_rng_seed(&g->rng, 0x1ce9);
     if (!(g->path = incept_strdup(path))) {
         free(g);
         return INCEPT_ERR_NOMEM;
@@ -196,19 +197,19 @@ incept_status incept_onnx_graph_load(const char *path, incept_onnx_graph **out)
         return st;
     }
     if ((st = plan_graph(g))) {
-        incept_onnx_graph_free(g);
+        interp_graph_free(g);
         return st;
     }
     *out = g;
     return INCEPT_OK;
 }
 
-void incept_onnx_graph_free(incept_onnx_graph *g)
+void interp_graph_free(interp_graph *g)
 {
     if (!g)
         return;
     for (int i = 0; i < g->n_constants; i++)
-        incept_array_free(&g->constants[i]);
+        incept_tensor_free(&g->constants[i]);
     for (int k = 0; g->nodes && k < g->n_nodes; k++)
         free(g->nodes[k].inputs), free(g->nodes[k].outputs);
     free(g->constants);
@@ -216,54 +217,62 @@ void incept_onnx_graph_free(incept_onnx_graph *g)
     free(g->values);
     free(g->inputs);
     free(g->input_info);
+    free(g->output_info);
     free(g->outputs);
     incept_onnx_file_close(&g->file);
     free(g->path);
     free(g);
 }
 
-int incept_onnx_graph_inputs(const incept_onnx_graph *g) { return g ? g->n_inputs : 0; }
-int incept_onnx_graph_outputs(const incept_onnx_graph *g) { return g ? g->n_outputs : 0; }
+int interp_graph_inputs(const interp_graph *g) { return g ? g->n_inputs : 0; }
+int interp_graph_outputs(const interp_graph *g) { return g ? g->n_outputs : 0; }
 
-const char *incept_onnx_graph_input_name(const incept_onnx_graph *g, int i)
+const char *interp_graph_input_name(const interp_graph *g, int i)
 {
     return g && i >= 0 && i < g->n_inputs ? g->values[g->inputs[i]].name : NULL;
 }
 
-const char *incept_onnx_graph_output_name(const incept_onnx_graph *g, int i)
+const char *interp_graph_output_name(const interp_graph *g, int i)
 {
     return g && i >= 0 && i < g->n_outputs ? g->values[g->outputs[i]].name : NULL;
 }
 
-int incept_onnx_graph_input_shape(const incept_onnx_graph *g, int i, long long dims[INCEPT_MAX_RANK])
+int interp_graph_value_shape(const interp_graph *g, int input, int i, incept_dtype *dtype,
+                             long long dims[INCEPT_MAX_RANK])
 {
-    if (!g || i < 0 || i >= g->n_inputs)
+    if (!g || i < 0 || i >= (input ? g->n_inputs : g->n_outputs))
         return -1;
-    const Onnx__TypeProto *type = g->input_info[i]->type;
-    if (!type || type->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE || !type->tensor_type->shape ||
-        type->tensor_type->shape->n_dim > INCEPT_MAX_RANK)
+    const Onnx__TypeProto *type = (input ? g->input_info : g->output_info)[i]->type;
+    if (!type || type->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE)
         return -1;
-    const Onnx__TensorShapeProto *shape = type->tensor_type->shape;
+    const Onnx__TypeProto__Tensor *tensor = type->tensor_type;
+    if (dtype) /* int32 is held as int64 */
+        *dtype = tensor->elem_type == 6 ? INCEPT_INT64 : (incept_dtype)tensor->elem_type;
+    if (!tensor->shape || tensor->shape->n_dim > INCEPT_MAX_RANK)
+        return -1;
+    const Onnx__TensorShapeProto *shape = tensor->shape;
     for (size_t d = 0; d < shape->n_dim; d++)
         dims[d] = shape->dim[d]->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE
                       ? (long long)shape->dim[d]->dim_value : -1;
     return (int)shape->n_dim;
 }
 
-incept_status incept_onnx_graph_set_threads(incept_onnx_graph *g, int threads)
+int interp_graph_nodes(const interp_graph *g) { return g ? g->n_nodes : 0; }
+
+const char *interp_graph_node_name(const interp_graph *g, int k)
 {
-    if (!g || threads < 1)
-        return incept_fail(INCEPT_ERR_ARG, "set_threads needs a graph and a thread count of at least 1");
-    g->threads = threads;
-    return INCEPT_OK;
+    const Onnx__NodeProto *n = g->nodes[k].proto;
+    return n->name && *n->name ? n->name : n->n_output ? n->output[0] : "";
 }
 
+const char *interp_graph_node_op(const interp_graph *g, int k) { return g->nodes[k].proto->op_type; }
+
 /* The caller's array i against the graph's declaration of it (type and fixed sizes). */
-static incept_status check_input(const incept_onnx_graph *g, int i, const incept_array *a)
+static incept_status check_input(const interp_graph *g, int i, const incept_tensor *a)
 {
     const Onnx__ValueInfoProto *info = g->input_info[i];
     const char *name = g->values[g->inputs[i]].name;
-    if (!a->data && incept_array_count(a) > 0)
+    if (!a->data && incept_tensor_count(a) > 0)
         return incept_fail(INCEPT_ERR_ARG, "%s: input '%s' has no data", g->path, name);
     if (a->rank < 0 || a->rank > INCEPT_MAX_RANK ||
         (a->dtype != INCEPT_FLOAT32 && a->dtype != INCEPT_UINT8 && a->dtype != INCEPT_INT64 &&
@@ -295,11 +304,12 @@ static incept_status check_input(const incept_onnx_graph *g, int i, const incept
 }
 
 /* Evaluates the nodes; values[] holds each value's array, owned[] whether the run allocated it. */
-static incept_status evaluate(incept_onnx_graph *g, incept_array *values, unsigned char *owned)
+static incept_status evaluate(const interp_graph *g, int threads, incept_rng *rng,
+                              incept_tensor *values, unsigned char *owned)
 {
-    interp_context ctx = {.path = g->path, .opset = g->opset, .threads = g->threads, .rng = &g->rng};
-    const incept_array *in_arrays[64];
-    incept_array results[8];
+    interp_context ctx = {.path = g->path, .opset = g->opset, .threads = threads, .rng = rng};
+    const incept_tensor *in_arrays[64];
+    incept_tensor results[8];
     for (int k = 0; k < g->n_nodes; k++) {
         const node_plan *plan = &g->nodes[k];
         const Onnx__NodeProto *n = plan->proto;
@@ -318,7 +328,7 @@ static incept_status evaluate(incept_onnx_graph *g, incept_array *values, unsign
                                  n->output[j]);
         for (size_t j = 0; j < n->n_output; j++) {
             if (st || plan->outputs[j] < 0 || g->values[plan->outputs[j]].last_reader < 0) {
-                incept_array_free(&results[j]);
+                incept_tensor_free(&results[j]);
                 continue;
             }
             values[plan->outputs[j]] = results[j];
@@ -329,7 +339,7 @@ static incept_status evaluate(incept_onnx_graph *g, incept_array *values, unsign
         for (size_t i = 0; i < n->n_input; i++) { /* values read for the last time */
             int v = plan->inputs[i];
             if (v >= 0 && owned[v] && g->values[v].last_reader == k) {
-                incept_array_free(&values[v]);
+                incept_tensor_free(&values[v]);
                 owned[v] = 0;
             }
         }
@@ -337,16 +347,17 @@ static incept_status evaluate(incept_onnx_graph *g, incept_array *values, unsign
     return INCEPT_OK;
 }
 
-incept_status incept_onnx_graph_run(incept_onnx_graph *g, const incept_array *inputs, incept_array *outputs)
+incept_status interp_graph_run(const interp_graph *g, int threads, incept_rng *rng,
+                               const incept_tensor *inputs, incept_tensor *outputs)
 {
     if (!g || (!inputs && g->n_inputs) || !outputs)
-        return incept_fail(INCEPT_ERR_ARG, "onnx_graph_run needs a graph, its inputs and room for its "
+        return incept_fail(INCEPT_ERR_ARG, "graph run needs a graph, its inputs and room for its "
                            "outputs");
     incept_status st;
     for (int i = 0; i < g->n_inputs; i++)
         if ((st = check_input(g, i, &inputs[i])))
             return st;
-    incept_array *values = incept_calloc((size_t)g->n_values + 1, sizeof *values);
+    incept_tensor *values = incept_calloc((size_t)g->n_values + 1, sizeof *values);
     unsigned char *owned = incept_calloc((size_t)g->n_values + 1, 1);
     if (!values || !owned) {
         free(values), free(owned);
@@ -359,7 +370,7 @@ incept_status incept_onnx_graph_run(incept_onnx_graph *g, const incept_array *in
         values[g->inputs[i]] = inputs[i]; /* borrowed */
     memset(outputs, 0, sizeof *outputs * (size_t)g->n_outputs);
     interp_context ctx = {.path = g->path};
-    st = evaluate(g, values, owned);
+    st = evaluate(g, threads, rng, values, owned);
     for (int i = 0; !st && i < g->n_outputs; i++) {
         int v = g->outputs[i];
         if (owned[v]) { /* handed over */
@@ -370,10 +381,10 @@ incept_status incept_onnx_graph_run(incept_onnx_graph *g, const incept_array *in
     }
     for (int v = 0; v < g->n_values; v++)
         if (owned[v])
-            incept_array_free(&values[v]);
+            incept_tensor_free(&values[v]);
     if (st)
         for (int i = 0; i < g->n_outputs; i++)
-            incept_array_free(&outputs[i]);
+            incept_tensor_free(&outputs[i]);
     free(values);
     free(owned);
     return st;

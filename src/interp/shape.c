@@ -6,15 +6,15 @@
 #include "interp/interp.h"
 
 /* A copy of in with another shape of the same element count. */
-static incept_status reshaped(const interp_context *ctx, const incept_array *in, int rank,
-                              const long long *dims, incept_array *out)
+static incept_status reshaped(const interp_context *ctx, const incept_tensor *in, int rank,
+                              const long long *dims, incept_tensor *out)
 {
     size_t count = 1;
     for (int d = 0; d < rank; d++)
         count *= (size_t)dims[d];
-    if (count != incept_array_count(in))
+    if (count != incept_tensor_count(in))
         return interp_fail(ctx, INCEPT_ERR_SHAPE, "a shape of %zu elements for an input of %zu", count,
-                           incept_array_count(in));
+                           incept_tensor_count(in));
     incept_status st = interp_array_alloc(ctx, out, in->dtype, rank, dims);
     if (!st)
         memcpy(out->data, in->data, count * interp_dtype_size(in->dtype));
@@ -22,13 +22,13 @@ static incept_status reshaped(const interp_context *ctx, const incept_array *in,
 }
 
 /* An int64 input's values (at most max). */
-static incept_status int_input(const interp_context *ctx, const incept_array *const *in, int n_in,
+static incept_status int_input(const interp_context *ctx, const incept_tensor *const *in, int n_in,
                                int i, long long *values, int max, int *count)
 {
     incept_status st = interp_expect(ctx, in, n_in, i, INCEPT_INT64, 0, 1);
     if (st)
         return st;
-    size_t n = incept_array_count(in[i]);
+    size_t n = incept_tensor_count(in[i]);
     if (n > (size_t)max)
         return interp_fail(ctx, INCEPT_ERR_UNSUPPORTED, "input %d has %zu values (at most %d)", i, n, max);
     memcpy(values, in[i]->data, n * sizeof(long long));
@@ -70,7 +70,7 @@ INTERP_OP(reshape)
         known *= (size_t)shape[d];
     }
     if (infer >= 0) {
-        size_t count = incept_array_count(in[0]);
+        size_t count = incept_tensor_count(in[0]);
         if (known == 0 || count % known)
             return interp_fail(ctx, INCEPT_ERR_SHAPE, "cannot infer the -1 of a shape for %zu elements",
                                count);
@@ -92,7 +92,7 @@ INTERP_OP(flatten)
 }
 
 /* Squeeze and Unsqueeze: axes from the attribute (before opset 13) or input 1. */
-static incept_status axes_of(const interp_context *ctx, const incept_array *const *in, int n_in,
+static incept_status axes_of(const interp_context *ctx, const incept_tensor *const *in, int n_in,
                              long long *axes, int *count)
 {
     if (ctx->opset < 13) {
@@ -196,7 +196,7 @@ INTERP_OP(gather)
     if (st || (st = interp_expect(ctx, in, n_in, 1, INCEPT_INT64, 0, 0)) ||
         (st = interp_axis(ctx, incept_onnx_attr_int(ctx->node, "axis", 0), in[0]->rank, 0, &axis)))
         return st;
-    const incept_array *data = in[0], *indices = in[1];
+    const incept_tensor *data = in[0], *indices = in[1];
     int rank = data->rank - 1 + indices->rank;
     if (rank > INCEPT_MAX_RANK)
         return interp_fail(ctx, INCEPT_ERR_UNSUPPORTED, "a result of rank %d", rank);
@@ -210,7 +210,7 @@ INTERP_OP(gather)
         dims[r++] = data->dims[d];
     if ((st = interp_array_alloc(ctx, out, data->dtype, rank, dims)))
         return st;
-    size_t outer = interp_span(data, 0, axis), n_index = incept_array_count(indices);
+    size_t outer = interp_span(data, 0, axis), n_index = incept_tensor_count(indices);
     size_t size = interp_dtype_size(data->dtype), inner = interp_span(data, axis + 1, data->rank) * size;
     long long extent = data->dims[axis];
     const long long *index = indices->data;
@@ -299,7 +299,7 @@ INTERP_OP(pad)
     incept_status st = interp_expect(ctx, in, n_in, 0, in[0] ? in[0]->dtype : INCEPT_FLOAT32, 0, 0);
     if (st)
         return st;
-    const incept_array *x = in[0];
+    const incept_tensor *x = in[0];
     int rank = x->rank, n_pads = 0, n_axes = rank;
     long long pads[2 * INCEPT_MAX_RANK], given[2 * INCEPT_MAX_RANK], axes[INCEPT_MAX_RANK];
     double value = 0.0;
@@ -311,7 +311,7 @@ INTERP_OP(pad)
         if ((st = int_input(ctx, in, n_in, 1, given, 2 * INCEPT_MAX_RANK, &n_pads)))
             return st;
         if (n_in > 2 && in[2]) {
-            if (in[2]->dtype != x->dtype || incept_array_count(in[2]) != 1)
+            if (in[2]->dtype != x->dtype || incept_tensor_count(in[2]) != 1)
                 return interp_fail(ctx, INCEPT_ERR_SHAPE, "constant_value must be one value of the "
                                    "data's type");
             value = x->dtype == INCEPT_FLOAT32 ? *(const float *)in[2]->data
@@ -363,7 +363,7 @@ INTERP_OP(pad)
         fill.b = value != 0.0;
     const char *src = x->data;
     char *y = out->data;
-    for (size_t i = 0, n = incept_array_count(out); i < n; i++) {
+    for (size_t i = 0, n = incept_tensor_count(out); i < n; i++) {
         long long offset = 0;
         for (int d = 0; d < rank && offset >= 0; d++) {
             long long s = pad_source(idx[d], pads[d], x->dims[d], mode);

@@ -20,7 +20,7 @@ typedef struct {
 } window;
 
 /* Reads kernel (when not given), strides, dilations, pads, auto_pad and ceil_mode. */
-static incept_status window_of(const interp_context *ctx, const incept_array *x, const long long *kernel,
+static incept_status window_of(const interp_context *ctx, const incept_tensor *x, const long long *kernel,
                                int pooling, window *w)
 {
     const Onnx__NodeProto *n = ctx->node;
@@ -92,8 +92,8 @@ static incept_status window_of(const interp_context *ctx, const incept_array *x,
 }
 
 /* The output array [N, channels, out...]. */
-static incept_status window_output(const interp_context *ctx, const incept_array *x, long long channels,
-                                   const window *w, incept_array *out)
+static incept_status window_output(const interp_context *ctx, const incept_tensor *x, long long channels,
+                                   const window *w, incept_tensor *out)
 {
     long long dims[INCEPT_MAX_RANK] = {x->dims[0], channels};
     for (int d = 0; d < w->axes; d++)
@@ -144,7 +144,7 @@ INTERP_OP(conv)
     if ((st = interp_expect(ctx, in, n_in, 0, INCEPT_FLOAT32, 3, 0)) ||
         (st = interp_expect(ctx, in, n_in, 1, INCEPT_FLOAT32, in[0]->rank, in[0]->rank)))
         return st;
-    const incept_array *x = in[0], *weight = in[1], *bias = n_in > 2 ? in[2] : NULL;
+    const incept_tensor *x = in[0], *weight = in[1], *bias = n_in > 2 ? in[2] : NULL;
     long long groups = incept_onnx_attr_int(ctx->node, "group", 1), channels = x->dims[1];
     long long filters = weight->dims[0], group_in = weight->dims[1];
     if (groups < 1 || channels != group_in * groups || filters % groups)
@@ -201,8 +201,8 @@ INTERP_OP(conv)
 
 /* MaxPool (maximum, first of equals; its index into the flattened input, row-major or, with
  * storage_order 1, column-major within the plane) or AveragePool. */
-static incept_status pool(const interp_context *ctx, const incept_array *const *in, int n_in,
-                          incept_array *out, int n_out, int max)
+static incept_status pool(const interp_context *ctx, const incept_tensor *const *in, int n_in,
+                          incept_tensor *out, int n_out, int max)
 {
     incept_status st = interp_expect(ctx, in, n_in, 0, INCEPT_FLOAT32, 3, 0);
     window w;
@@ -258,18 +258,18 @@ INTERP_OP(maxpool)
 {
     if (n_in < 1 || !in[0] || in[0]->dtype != INCEPT_UINT8)
         return pool(ctx, in, n_in, out, n_out, 1);
-    incept_array wide = {0}, pooled = {0};
-    const incept_array *wide_in[1] = {&wide};
+    incept_tensor wide = {0}, pooled = {0};
+    const incept_tensor *wide_in[1] = {&wide};
     incept_status st = interp_array_alloc(ctx, &wide, INCEPT_FLOAT32, in[0]->rank, in[0]->dims);
-    size_t n = incept_array_count(in[0]);
+    size_t n = incept_tensor_count(in[0]);
     for (size_t i = 0; !st && i < n; i++)
         ((float *)wide.data)[i] = ((const unsigned char *)in[0]->data)[i];
     if (!st && !(st = pool(ctx, wide_in, 1, out, n_out, 1)))
         st = interp_array_alloc(ctx, &pooled, INCEPT_UINT8, out[0].rank, out[0].dims);
-    for (size_t i = 0, m = st ? 0 : incept_array_count(&pooled); i < m; i++)
+    for (size_t i = 0, m = st ? 0 : incept_tensor_count(&pooled); i < m; i++)
         ((unsigned char *)pooled.data)[i] = (unsigned char)((const float *)out[0].data)[i];
-    incept_array_free(&wide);
-    incept_array_free(&out[0]);
+    incept_tensor_free(&wide);
+    incept_tensor_free(&out[0]);
     out[0] = pooled;
     return st;
 }
@@ -279,8 +279,8 @@ INTERP_OP(averagepool)
     return pool(ctx, in, n_in, out, n_out, 0);
 }
 
-static incept_status global_pool(const interp_context *ctx, const incept_array *const *in, int n_in,
-                                 incept_array *out, int max)
+static incept_status global_pool(const interp_context *ctx, const incept_tensor *const *in, int n_in,
+                                 incept_tensor *out, int max)
 {
     incept_status st = interp_expect(ctx, in, n_in, 0, INCEPT_FLOAT32, 2, 0);
     if (st)

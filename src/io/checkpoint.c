@@ -32,31 +32,35 @@ static int put_record(incept_bytes *b, uint32_t tag, const void *data, uint64_t 
     return put(b, &tag, 4) && put(b, &length, 8) && put(b, data, (size_t)length);
 }
 
-incept_status incept_checkpoint_save(const incept_model *m, const incept_train_state *state,
+incept_status incept_checkpoint_save(const incept_session *s, const incept_train_state *state,
                                      const char *path)
 {
-    if (!m || !state || !path)
-        return incept_fail(INCEPT_ERR_ARG, "checkpoint_save needs a model, a state and a path");
+    if (!s || !state || !path)
+        return incept_fail(INCEPT_ERR_ARG, "checkpoint_save needs a session, a state and a path");
+    const incept_model *m = s->model;
+    incept_status engine = incept_model_require_engine(m, "a checkpoint");
+    if (engine)
+        return engine;
     if (!m->description && !m->onnx_source)
         return incept_fail(INCEPT_ERR_UNSUPPORTED, "%s: the model was built in C, not from a "
                            "description or an ONNX file: a checkpoint could not rebuild it", path);
     const incept_graph *g = &m->graph;
     incept_bytes b = {0};
     uint32_t version = CHECKPOINT_VERSION;
-    uint8_t trained = m->momentum != NULL;
+    uint8_t trained = s->momentum != NULL;
     int ok = put(&b, magic, sizeof magic) && put(&b, &version, 4);
     if (m->description)
         ok = ok && put_record(&b, TAG_DESCRIPTION, m->description, strlen(m->description));
     else
         ok = ok && put_record(&b, TAG_ONNX, m->onnx_source, strlen(m->onnx_source));
     ok = ok && put_record(&b, TAG_STATE, state, sizeof *state);
-    ok = ok && put_record(&b, TAG_PARAMS, m->average_in_use ? m->average : g->param_data,
+    ok = ok && put_record(&b, TAG_PARAMS, s->average_in_use ? s->average : g->param_data,
                           g->param_floats * sizeof(float));
     ok = ok && put_record(&b, TAG_TRAINED, &trained, 1);
     if (trained)
-        ok = ok && put_record(&b, TAG_MOMENTUM, m->momentum, g->param_floats * sizeof(float));
-    if (m->average) /* the trained weights are PARAMS, the average AVERAGE, whichever is swapped in */
-        ok = ok && put_record(&b, TAG_AVERAGE, m->average_in_use ? g->param_data : m->average,
+        ok = ok && put_record(&b, TAG_MOMENTUM, s->momentum, g->param_floats * sizeof(float));
+    if (s->average) /* the trained weights are PARAMS, the average AVERAGE, whichever is swapped in */
+        ok = ok && put_record(&b, TAG_AVERAGE, s->average_in_use ? g->param_data : s->average,
                               g->param_floats * sizeof(float));
     uint32_t crc = ok ? (uint32_t)crc32(0L, b.data, (uInt)b.size) : 0;
     ok = ok && put(&b, &crc, 4);
@@ -65,11 +69,15 @@ incept_status incept_checkpoint_save(const incept_model *m, const incept_train_s
     return st;
 }
 
-incept_status incept_checkpoint_load(const char *path, incept_model **out, incept_train_state *state)
+incept_status incept_checkpoint_load(const char *path, incept_model **out, incept_session **session,
+                                     incept_train_state *state)
 {
-    if (!path || !out || !state)
-        return incept_fail(INCEPT_ERR_ARG, "checkpoint_load needs a path, a model handle and a state");
+    if (!path || !out || !session || !state)
+        return incept_fail(INCEPT_ERR_ARG, "checkpoint_load needs a path, model and session handles "
+                           "and a state");
     *out = NULL;
+    *session = NULL;
+    incept_session *s = NULL;
     char *file;
     size_t size;
     incept_status st = incept_read_file(path, &file, &size);
@@ -155,6 +163,10 @@ incept_status incept_checkpoint_load(const char *path, incept_model **out, incep
     copy[text_len] = '\0';
     st = onnx ? incept_model_load_onnx(copy, &m) : incept_model_parse_description(copy, path, &m);
     free(copy);
+    if (!st)
+        st = incept_model_require_engine(m, "a checkpoint");
+    if (!st)
+        st = incept_session_new(m, &s);
     if (st)
         goto done;
     const incept_graph *g = &m->graph;
@@ -166,29 +178,31 @@ incept_status incept_checkpoint_load(const char *path, incept_model **out, incep
     }
     memcpy(g->param_data, params, (size_t)params_len);
     if (momentum) {
-        if (!(m->momentum = incept_alloc_floats(g->param_floats))) {
+        if (!(s->momentum = incept_alloc_floats(g->param_floats))) {
             st = INCEPT_ERR_NOMEM;
             goto done;
         }
-        memcpy(m->momentum, momentum, (size_t)momentum_len);
+        memcpy(s->momentum, momentum, (size_t)momentum_len);
     }
     if (average) {
-        if (!(m->average = incept_alloc_floats(g->param_floats))) {
+        if (!(s->average = incept_alloc_floats(g->param_floats))) {
             st = INCEPT_ERR_NOMEM;
             goto done;
         }
-        memcpy(m->average, average, (size_t)average_len);
+        memcpy(s->average, average, (size_t)average_len);
     }
-    if ((st = incept_model_set_training(m, state->aux_weight, state->dropout, state->seed)) ||
-        (st = incept_model_set_averaging(m, state->average_decay)))
+    if ((st = incept_session_set_training(s, state->aux_weight, state->dropout, state->seed)) ||
+        (st = incept_session_set_averaging(s, state->average_decay)))
         goto done;
-    m->train_steps = (unsigned long long)state->step;
+    s->train_steps = (unsigned long long)state->step;
 done:
     free(file);
     if (st) {
+        incept_session_free(s);
         incept_model_free(m);
         return st;
     }
     *out = m;
+    *session = s;
     return INCEPT_OK;
 }

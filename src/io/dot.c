@@ -33,6 +33,9 @@ incept_status incept_model_dot(const incept_model *m, FILE *f)
 {
     if (!m || !f)
         return incept_fail(INCEPT_ERR_ARG, "dot needs a model and a stream");
+    incept_status engine = incept_model_require_engine(m, "the graph drawing");
+    if (engine)
+        return engine;
     const incept_graph *g = &m->graph;
     char label[256];
     fprintf(f, "digraph incept {\n  rankdir=TB;\n  node [shape=box, style=\"rounded,filled\", "

@@ -15,6 +15,7 @@
 #include "graph/graph.h"
 #include "io/io.h"
 #include "io/onnx_file.h"
+#include "interp/interp.h"
 #include "io/onnx_import.h"
 #include "onnx.pb-c.h"
 #include "ops/op.h"
@@ -656,9 +657,10 @@ static incept_status import_input(importer *im)
         for (size_t k = i + 1; k < g->n_input; k++)
             if (g->input[k]->name && !incept_onnx_find_binding(im, g->input[k]->name))
                 return incept_fail(INCEPT_ERR_UNSUPPORTED, "%s: input '%s' is a second activation input "
-                                   "(the engine takes one; incept_onnx_graph runs such graphs)", im->path,
+                                   "(the engine takes one; the ONNX graph evaluator runs such graphs)", im->path,
                                    g->input[k]->name);
         input_rank = (int)s->n_dim;
+        im->graph->input_rank = input_rank;
         incept_status st = incept_graph_set_input(im->graph, v->name, dims[0], dims[1], dims[2]);
         if (st)
             return incept_fail_prefix(st, "%s: ", im->path);
@@ -694,12 +696,37 @@ static incept_status import_model(importer *im, onnx_file *file)
             return st;
     if (im->onnx->n_output < 1)
         return incept_fail(INCEPT_ERR_FORMAT, "%s: the graph has no output", im->path);
+    if (!im->onnx->output[0]->name || !*im->onnx->output[0]->name)
+        return incept_fail(INCEPT_ERR_FORMAT, "%s: the graph's output has no name", im->path);
     binding *out = incept_onnx_find_binding(im, im->onnx->output[0]->name);
     if (!out || out->value < 0)
         return incept_fail(INCEPT_ERR_FORMAT, "%s: output '%s' is not computed by any node",
                            im->path, im->onnx->output[0]->name);
     im->graph->output = out->value;
+    im->graph->output_rank = out->rank;
+    if (strcmp(im->onnx->output[0]->name, im->graph->values[out->value].name) != 0 &&
+        !(im->graph->output_name = incept_strdup(im->onnx->output[0]->name)))
+        return INCEPT_ERR_NOMEM;
     return copy_parameters(im);
+}
+
+incept_status incept_model_load_onnx_evaluated(const char *path, incept_model **out)
+{
+    if (!path || !out)
+        return incept_fail(INCEPT_ERR_ARG, "load_onnx needs a path and an output handle");
+    *out = NULL;
+    incept_model *m = incept_calloc(1, sizeof *m);
+    if (!m)
+        return INCEPT_ERR_NOMEM;
+    incept_graph_init(&m->graph);
+    incept_status st = (m->onnx_source = incept_strdup(path)) ? interp_graph_load(path, &m->evaluated)
+                                                              : INCEPT_ERR_NOMEM;
+    if (st) {
+        incept_model_free(m);
+        return st;
+    }
+    *out = m;
+    return INCEPT_OK;
 }
 
 incept_status incept_model_load_onnx(const char *path, incept_model **out)
@@ -722,7 +749,19 @@ incept_status incept_model_load_onnx(const char *path, incept_model **out)
     incept_onnx_file_close(&file);
     if (st) {
         incept_graph_free(&g);
-        return st;
+        if (st != INCEPT_ERR_UNSUPPORTED)
+            return st;
+        char *why = incept_strdup(incept_last_error());
+        if (!why)
+            return INCEPT_ERR_NOMEM;
+        if ((st = incept_model_load_onnx_evaluated(path, out))) {
+            if (st == INCEPT_ERR_UNSUPPORTED) /* neither takes it: the engine's reason is the first */
+                incept_fail(st, "%s", why);
+            free(why);
+            return st;
+        }
+        (*out)->why_evaluated = why;
+        return INCEPT_OK;
     }
     if ((st = incept_model_wrap(&g, out)))
         return st;

@@ -181,6 +181,9 @@ incept_status incept_model_summary(const incept_model *m, FILE *f, incept_totals
 {
     if (!m)
         return incept_fail(INCEPT_ERR_ARG, "summary needs a model");
+    incept_status engine = incept_model_require_engine(m, "the summary");
+    if (engine)
+        return engine;
     const incept_graph *g = &m->graph;
     char *needed = incept_calloc((size_t)g->n_nodes + 1, 1);
     if (!needed)

@@ -74,6 +74,9 @@ incept_status incept_model_save_weights(const incept_model *m, const char *path)
 {
     if (!m || !path)
         return incept_fail(INCEPT_ERR_ARG, "save_weights needs a model and a path");
+    incept_status engine = incept_model_require_engine(m, "saving weights");
+    if (engine)
+        return engine;
     const incept_graph *g = &m->graph;
     incept_bytes b = {0};
     incept_status st = incept_bytes_put(&b, magic, sizeof magic);
@@ -108,6 +111,9 @@ incept_status incept_model_load_weights(incept_model *m, const char *path)
 {
     if (!m || !path)
         return incept_fail(INCEPT_ERR_ARG, "load_weights needs a model and a path");
+    incept_status engine = incept_model_require_engine(m, "loading weights");
+    if (engine)
+        return engine;
     char *file;
     size_t size;
     incept_status st = incept_read_file(path, &file, &size);

@@ -18,7 +18,7 @@ static incept_status add_infer(const incept_graph *g, const incept_node *n, int 
 
 static void add_forward(const incept_op_args *args)
 {
-    const incept_tensor *out = &args->output;
+    const incept_view *out = &args->output;
     size_t count = (size_t)out->c * out->h * out->w;
     for (int s = 0; s < out->n; s++) {
         float *y = out->data + s * out->batch_stride;
@@ -33,9 +33,9 @@ static void add_forward(const incept_op_args *args)
 static void add_backward(const incept_backward_args *args)
 {
     for (int i = 0; i < args->n_inputs; i++) {
-        incept_tensor dx = args->input_grads[i];
+        incept_view dx = args->input_grads[i];
         if (dx.data)
-            incept_tensor_accumulate(&dx, &args->output_grad);
+            incept_view_accumulate(&dx, &args->output_grad);
     }
 }
 

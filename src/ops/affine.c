@@ -19,7 +19,7 @@ static incept_status affine_infer(const incept_graph *g, const incept_node *n, i
 
 static void affine_forward(const incept_op_args *args)
 {
-    const incept_tensor *in = &args->inputs[0], *out = &args->output;
+    const incept_view *in = &args->inputs[0], *out = &args->output;
     const incept_graph *g = args->graph;
     const int per_channel_scale = g->params[args->node->weight].count > 1;
     const int per_channel_shift = g->params[args->node->bias].count > 1;
@@ -37,7 +37,7 @@ static void affine_forward(const incept_op_args *args)
 
 static void affine_backward(const incept_backward_args *args)
 {
-    const incept_tensor *in = &args->inputs[0], *dy = &args->output_grad, *dx = &args->input_grads[0];
+    const incept_view *in = &args->inputs[0], *dy = &args->output_grad, *dx = &args->input_grads[0];
     const incept_graph *g = args->graph;
     const int per_channel_scale = g->params[args->node->weight].count > 1;
     const int per_channel_shift = g->params[args->node->bias].count > 1;

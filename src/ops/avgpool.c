@@ -28,7 +28,7 @@ static window window_at(const incept_attrs *a, int in_h, int in_w, int oy, int o
 static void avgpool_forward(const incept_op_args *args)
 {
     const incept_attrs *a = &args->node->attrs;
-    const incept_tensor *in = &args->inputs[0], *out = &args->output;
+    const incept_view *in = &args->inputs[0], *out = &args->output;
     int planes = in->n * in->c;
 #pragma omp parallel for num_threads(args->threads) schedule(static)
     for (int p = 0; p < planes; p++) {
@@ -51,7 +51,7 @@ static void avgpool_forward(const incept_op_args *args)
 static void avgpool_backward(const incept_backward_args *args)
 {
     const incept_attrs *a = &args->node->attrs;
-    const incept_tensor *dy = &args->output_grad, *dx = &args->input_grads[0];
+    const incept_view *dy = &args->output_grad, *dx = &args->input_grads[0];
     if (!dx->data)
         return;
     int planes = dx->n * dx->c;

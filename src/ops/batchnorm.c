@@ -92,15 +92,15 @@ static void plane_input_grad(const float *restrict x, const float *restrict y,
     }
 }
 
-static const float *plane_of(const incept_tensor *t, int s, int ch)
+static const float *plane_of(const incept_view *t, int s, int ch)
 {
     return t->data + s * t->batch_stride + (size_t)ch * t->h * t->w;
 }
 
 /* Mean and biased variance of channel ch over the batch and the plane; with the gradient given,
  * also sum g and sum g (x - mean) (g = dy masked by the ReLU where `y` is off). */
-static void channel_moments(const incept_tensor *x, const incept_tensor *y,
-                            const incept_tensor *dy, int relu, int ch, double *mean, double *var,
+static void channel_moments(const incept_view *x, const incept_view *y,
+                            const incept_view *dy, int relu, int ch, double *mean, double *var,
                             double *sum_g, double *sum_gx)
 {
     const size_t plane = (size_t)x->h * x->w;
@@ -130,7 +130,7 @@ static void batchnorm_forward(const incept_op_args *args)
 {
     const incept_node *n = args->node;
     const incept_attrs *a = &n->attrs;
-    const incept_tensor *in = &args->inputs[0], *out = &args->output;
+    const incept_view *in = &args->inputs[0], *out = &args->output;
     const incept_graph *g = args->graph;
     float *running_mean = incept_graph_param_data(g, a->running_mean);
     float *running_var = incept_graph_param_data(g, a->running_var);
@@ -164,8 +164,8 @@ static void batchnorm_backward(const incept_backward_args *args)
 {
     const incept_node *n = args->node;
     const incept_attrs *a = &n->attrs;
-    const incept_tensor *in = &args->inputs[0], *out = &args->output, *dy = &args->output_grad;
-    const incept_tensor *dx = &args->input_grads[0];
+    const incept_view *in = &args->inputs[0], *out = &args->output, *dy = &args->output_grad;
+    const incept_view *dx = &args->input_grads[0];
     const size_t plane = (size_t)in->h * in->w;
     const double count = (double)in->n * plane;
 #pragma omp parallel for num_threads(args->threads) schedule(static)

@@ -18,7 +18,7 @@ static incept_status channels_infer(const incept_graph *g, const incept_node *n,
 
 static void channels_forward(const incept_op_args *args)
 {
-    const incept_tensor *in = &args->inputs[0], *out = &args->output;
+    const incept_view *in = &args->inputs[0], *out = &args->output;
     size_t plane = (size_t)in->h * in->w, count = (size_t)out->c * plane;
     for (int s = 0; s < in->n; s++)
         memcpy(out->data + s * out->batch_stride,
@@ -28,13 +28,13 @@ static void channels_forward(const incept_op_args *args)
 
 static void channels_backward(const incept_backward_args *args)
 {
-    const incept_tensor *dy = &args->output_grad;
-    incept_tensor dx = args->input_grads[0];
+    const incept_view *dy = &args->output_grad;
+    incept_view dx = args->input_grads[0];
     if (!dx.data)
         return;
     dx.data += (size_t)args->node->attrs.groups * dx.h * dx.w; /* the slice the output came from */
     dx.c = dy->c;
-    incept_tensor_accumulate(&dx, dy);
+    incept_view_accumulate(&dx, dy);
 }
 
 const incept_op incept_op_channels = {

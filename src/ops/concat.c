@@ -23,10 +23,10 @@ static incept_status concat_infer(const incept_graph *g, const incept_node *n, i
 
 static void concat_forward(const incept_op_args *args)
 {
-    const incept_tensor *out = &args->output;
+    const incept_view *out = &args->output;
     size_t plane = (size_t)out->h * out->w, channel_offset = 0;
     for (int i = 0; i < args->n_inputs; i++) {
-        const incept_tensor *in = &args->inputs[i];
+        const incept_view *in = &args->inputs[i];
         size_t count = (size_t)in->c * plane;
         for (int s = 0; s < out->n; s++) {
             float *dst = out->data + s * out->batch_stride + channel_offset * plane;
@@ -42,15 +42,15 @@ static void concat_forward(const incept_op_args *args)
  * share that memory, the others get it added. */
 static void concat_backward(const incept_backward_args *args)
 {
-    const incept_tensor *dy = &args->output_grad;
+    const incept_view *dy = &args->output_grad;
     size_t plane = (size_t)dy->h * dy->w, channel_offset = 0;
     for (int i = 0; i < args->n_inputs; i++) {
-        incept_tensor dx = args->input_grads[i];
-        incept_tensor slice = *dy;
+        incept_view dx = args->input_grads[i];
+        incept_view slice = *dy;
         slice.data = dy->data + channel_offset * plane;
         slice.c = args->inputs[i].c;
         if (dx.data)
-            incept_tensor_accumulate(&dx, &slice);
+            incept_view_accumulate(&dx, &slice);
         channel_offset += (size_t)args->inputs[i].c;
     }
 }

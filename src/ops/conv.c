@@ -117,7 +117,7 @@ static int conv_chunk(const incept_attrs *a, int plane, int batch)
 }
 
 static incept_im2col conv_geometry(const incept_attrs *a, const float *x, int channels,
-                                   const incept_tensor *in, const incept_tensor *out, int images,
+                                   const incept_view *in, const incept_view *out, int images,
                                    size_t image_stride)
 {
     incept_im2col geometry = {x, channels, in->h, in->w, a->kernel_h, a->kernel_w,
@@ -159,7 +159,7 @@ static void conv_chunk_forward(const incept_op_args *args, int s0, int count, fl
                                size_t packing, int threads)
 {
     const incept_attrs *a = &args->node->attrs;
-    const incept_tensor *in = &args->inputs[0], *out = &args->output;
+    const incept_view *in = &args->inputs[0], *out = &args->output;
     int groups = a->groups, cin_g = in->c / groups, cout_g = out->c / groups;
     int k = cin_g * a->kernel_h * a->kernel_w, plane = out->h * out->w, columns = count * plane;
     size_t in_plane = (size_t)in->h * in->w;
@@ -191,7 +191,7 @@ static void conv_chunk_forward(const incept_op_args *args, int s0, int count, fl
 static void conv_forward(const incept_op_args *args)
 {
     const incept_attrs *a = &args->node->attrs;
-    const incept_tensor *in = &args->inputs[0], *out = &args->output;
+    const incept_view *in = &args->inputs[0], *out = &args->output;
     if (conv_uses_winograd(a, in->n, out->h, out->w, args->exact)) {
         incept_winograd_args w = {in->data, in->batch_stride, in->n, in->c, in->h, in->w,
                                   args->weight, args->bias, a->kernel_h, out->c, a->pad_top,
@@ -260,8 +260,8 @@ static size_t conv_backward_workspace(const incept_graph *g, const incept_node *
 static void conv_backward(const incept_backward_args *args)
 {
     const incept_attrs *a = &args->node->attrs;
-    const incept_tensor *in = &args->inputs[0], *dx = &args->input_grads[0];
-    incept_tensor dy = args->output_grad;
+    const incept_view *in = &args->inputs[0], *dx = &args->input_grads[0];
+    incept_view dy = args->output_grad;
     if (a->relu)
         incept_relu_mask_grad(&args->output, &dy);
     const conv_backward_sizes z = backward_sizes(args->graph, args->node, in->n);
@@ -353,7 +353,7 @@ static void conv_backward(const incept_backward_args *args)
 static void stacked_sample(const incept_op_args *members, int count, int s, int threads, float *workspace)
 {
     incept_gemm_part parts[INCEPT_STACK_MAX];
-    const incept_tensor *in = &members[0].inputs[0];
+    const incept_view *in = &members[0].inputs[0];
     const int plane = in->h * in->w;
     for (int i = 0; i < count; i++) {
         const incept_op_args *m = &members[i];
@@ -371,7 +371,7 @@ static void stacked_sample(const incept_op_args *members, int count, int s, int 
  * output gets the bits its own forward would give. */
 void incept_conv_stacked_forward(const incept_op_args *members, int count)
 {
-    const incept_tensor *in = &members[0].inputs[0];
+    const incept_view *in = &members[0].inputs[0];
     const int threads = members[0].threads;
     if (conv_threads_per_sample(in->n, threads) > 1) { /* the threads share each sample's GEMM */
         for (int s = 0; s < in->n; s++)

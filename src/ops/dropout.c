@@ -15,7 +15,7 @@ static void dropout_forward(const incept_op_args *args)
         incept_copy_forward(args);
         return;
     }
-    const incept_tensor *in = &args->inputs[0], *out = &args->output;
+    const incept_view *in = &args->inputs[0], *out = &args->output;
     size_t count = (size_t)in->c * in->h * in->w;
     for (int s = 0; s < in->n; s++) {
         const float *x = in->data + s * in->batch_stride;
@@ -28,12 +28,12 @@ static void dropout_forward(const incept_op_args *args)
 static void dropout_backward(const incept_backward_args *args)
 {
     const float ratio = args->node->attrs.ratio;
-    const incept_tensor *dy = &args->output_grad;
-    incept_tensor dx = args->input_grads[0];
+    const incept_view *dy = &args->output_grad;
+    incept_view dx = args->input_grads[0];
     if (!dx.data)
         return;
     if (!args->dropout || ratio == 0.0f) {
-        incept_tensor_accumulate(&dx, dy);
+        incept_view_accumulate(&dx, dy);
         return;
     }
     size_t count = (size_t)dy->c * dy->h * dy->w;

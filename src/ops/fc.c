@@ -63,7 +63,7 @@ static size_t fc_workspace(const incept_graph *g, const incept_node *n, const in
 
 static void fc_forward(const incept_op_args *args)
 {
-    const incept_tensor *in = &args->inputs[0], *out = &args->output;
+    const incept_view *in = &args->inputs[0], *out = &args->output;
     const int k = in->c * in->h * in->w, m = out->c, relu = args->node->attrs.relu;
     if (in->n > GEMV_BATCH) {
         incept_gemm_bt(args->threads, in->n, m, k, in->data, (int)in->batch_stride, args->weight, k,
@@ -99,8 +99,8 @@ static size_t fc_backward_workspace(const incept_graph *g, const incept_node *n,
 
 static void fc_backward(const incept_backward_args *args)
 {
-    const incept_tensor *in = &args->inputs[0], *dx = &args->input_grads[0];
-    incept_tensor dy = args->output_grad;
+    const incept_view *in = &args->inputs[0], *dx = &args->input_grads[0];
+    incept_view dy = args->output_grad;
     if (args->node->attrs.relu)
         incept_relu_mask_grad(&args->output, &dy);
     const int n = in->n, k = in->c * in->h * in->w, m = dy.c;

@@ -29,7 +29,7 @@ static incept_status reshape_infer(const incept_graph *g, const incept_node *n, 
 /* Also the inference pass of dropout: a copy, unless the planner made input and output one. */
 void incept_copy_forward(const incept_op_args *args)
 {
-    const incept_tensor *in = &args->inputs[0], *out = &args->output;
+    const incept_view *in = &args->inputs[0], *out = &args->output;
     size_t count = (size_t)in->c * in->h * in->w;
     for (int s = 0; s < in->n; s++) {
         float *dst = out->data + s * out->batch_stride;
@@ -42,9 +42,9 @@ void incept_copy_forward(const incept_op_args *args)
 /* The data order is unchanged: dx += dy. */
 static void flatten_backward(const incept_backward_args *args)
 {
-    incept_tensor dx = args->input_grads[0];
+    incept_view dx = args->input_grads[0];
     if (dx.data)
-        incept_tensor_accumulate(&dx, &args->output_grad);
+        incept_view_accumulate(&dx, &args->output_grad);
 }
 
 const incept_op incept_op_flatten = {

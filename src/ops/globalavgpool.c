@@ -10,7 +10,7 @@ static incept_status gap_infer(const incept_graph *g, const incept_node *n, int 
 
 static void gap_forward(const incept_op_args *args)
 {
-    const incept_tensor *in = &args->inputs[0], *out = &args->output;
+    const incept_view *in = &args->inputs[0], *out = &args->output;
     size_t plane = (size_t)in->h * in->w;
     for (int s = 0; s < in->n; s++)
         for (int ch = 0; ch < in->c; ch++) {
@@ -24,7 +24,7 @@ static void gap_forward(const incept_op_args *args)
 
 static void gap_backward(const incept_backward_args *args)
 {
-    const incept_tensor *dy = &args->output_grad, *dx = &args->input_grads[0];
+    const incept_view *dy = &args->output_grad, *dx = &args->input_grads[0];
     size_t plane = (size_t)dx->h * dx->w;
     for (int s = 0; s < dx->n && dx->data; s++)
         for (int ch = 0; ch < dx->c; ch++) {

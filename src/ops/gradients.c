@@ -4,7 +4,7 @@
 
 #include "ops/op.h"
 
-void incept_relu_mask_grad(const incept_tensor *output, incept_tensor *grad)
+void incept_relu_mask_grad(const incept_view *output, incept_view *grad)
 {
     size_t count = (size_t)output->c * output->h * output->w;
     for (int s = 0; s < output->n; s++) {
@@ -15,7 +15,7 @@ void incept_relu_mask_grad(const incept_tensor *output, incept_tensor *grad)
     }
 }
 
-void incept_tensor_accumulate(incept_tensor *dst, const incept_tensor *src)
+void incept_view_accumulate(incept_view *dst, const incept_view *src)
 {
     size_t count = (size_t)src->c * src->h * src->w;
     for (int s = 0; s < src->n; s++) {

@@ -85,7 +85,7 @@ static void lrn_pixels_in_place(float *x, int channels, size_t plane, size_t i0,
 static void lrn_forward(const incept_op_args *args)
 {
     const incept_attrs *a = &args->node->attrs;
-    const incept_tensor *in = &args->inputs[0], *out = &args->output;
+    const incept_view *in = &args->inputs[0], *out = &args->output;
     const size_t plane = (size_t)in->h * in->w;
     const int before = (a->size - 1) / 2, after = a->size / 2;
     const float scale = a->alpha / (float)a->size;
@@ -115,8 +115,8 @@ static void lrn_forward(const incept_op_args *args)
 static void lrn_backward(const incept_backward_args *args)
 {
     const incept_attrs *a = &args->node->attrs;
-    const incept_tensor *in = &args->inputs[0], *out = &args->output, *dy = &args->output_grad;
-    const incept_tensor *dx = &args->input_grads[0];
+    const incept_view *in = &args->inputs[0], *out = &args->output, *dy = &args->output_grad;
+    const incept_view *dx = &args->input_grads[0];
     if (!dx->data)
         return;
     const size_t plane = (size_t)in->h * in->w;

@@ -150,7 +150,7 @@ static void maxpool_plane_same3(const float *restrict x, float *restrict y, int 
 static void maxpool_forward(const incept_op_args *args)
 {
     const incept_attrs *a = &args->node->attrs;
-    const incept_tensor *in = &args->inputs[0], *out = &args->output;
+    const incept_view *in = &args->inputs[0], *out = &args->output;
     int planes = in->n * in->c;
     int separable = in->w <= ROW_LIMIT && a->kernel_w <= PAD_LIMIT && a->dilation_h == 1 &&
                     a->dilation_w == 1;
@@ -302,8 +302,8 @@ static void maxpool_same_backward(const float *restrict x, const float *restrict
 static void maxpool_backward(const incept_backward_args *args)
 {
     const incept_attrs *a = &args->node->attrs;
-    const incept_tensor *in = &args->inputs[0], *out = &args->output, *dy = &args->output_grad;
-    const incept_tensor *dx = &args->input_grads[0];
+    const incept_view *in = &args->inputs[0], *out = &args->output, *dy = &args->output_grad;
+    const incept_view *dx = &args->input_grads[0];
     if (!dx->data)
         return;
     int planes = in->n * in->c;

@@ -19,9 +19,9 @@ typedef struct {
 typedef struct {
     const incept_graph *graph;
     const incept_node *node;
-    const incept_tensor *inputs;
+    const incept_view *inputs;
     int n_inputs;
-    incept_tensor output;
+    incept_view output;
     const float *weight, *bias; /* NULL when the node has none */
     float *workspace;           /* at least workspace_floats(...) floats */
     int threads;
@@ -37,11 +37,11 @@ typedef struct {
 typedef struct {
     const incept_graph *graph;
     const incept_node *node;
-    const incept_tensor *inputs;
-    const incept_tensor *input_grads; /* .data NULL where no gradient is wanted */
+    const incept_view *inputs;
+    const incept_view *input_grads; /* .data NULL where no gradient is wanted */
     int n_inputs;
-    incept_tensor output;
-    incept_tensor output_grad; /* may be modified (ReLU masking) */
+    incept_view output;
+    incept_view output_grad; /* may be modified (ReLU masking) */
     const float *weight, *bias;
     float *weight_grad, *bias_grad;
     float *workspace; /* at least backward_workspace_floats(...) floats */
@@ -101,9 +101,9 @@ int incept_window_output(int in, int kernel, int stride, int pad_begin, int pad_
                          int ceil_mode);
 
 /* dY *= (Y > 0) over a tensor: the backward of a ReLU fused into conv and fc. */
-void incept_relu_mask_grad(const incept_tensor *output, incept_tensor *grad);
+void incept_relu_mask_grad(const incept_view *output, incept_view *grad);
 /* dst += src over a tensor of dims src's (both may be channel slices). */
-void incept_tensor_accumulate(incept_tensor *dst, const incept_tensor *src);
+void incept_view_accumulate(incept_view *dst, const incept_view *src);
 /* The keep-scale of element i of a dropout mask: 0 or 1/(1-ratio), the same in forward and
  * backward for the same seed (a counter-based hash: nothing is stored). */
 float incept_dropout_scale(unsigned long long seed, size_t i, float ratio);

@@ -18,7 +18,7 @@ static incept_status pad_infer(const incept_graph *g, const incept_node *n, int 
 static void pad_forward(const incept_op_args *args)
 {
     const incept_attrs *a = &args->node->attrs;
-    const incept_tensor *in = &args->inputs[0], *out = &args->output;
+    const incept_view *in = &args->inputs[0], *out = &args->output;
     for (int s = 0; s < in->n; s++)
         for (int ch = 0; ch < in->c; ch++) {
             const float *x = in->data + s * in->batch_stride + (size_t)ch * in->h * in->w;
@@ -37,7 +37,7 @@ static void pad_forward(const incept_op_args *args)
 static void pad_backward(const incept_backward_args *args)
 {
     const incept_attrs *a = &args->node->attrs;
-    const incept_tensor *dy = &args->output_grad, *dx = &args->input_grads[0];
+    const incept_view *dy = &args->output_grad, *dx = &args->input_grads[0];
     for (int s = 0; s < dx->n && dx->data; s++)
         for (int ch = 0; ch < dx->c; ch++) {
             float *d = dx->data + s * dx->batch_stride + (size_t)ch * dx->h * dx->w;

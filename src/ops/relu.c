@@ -11,7 +11,7 @@ static incept_status relu_infer(const incept_graph *g, const incept_node *n, int
 
 static void relu_forward(const incept_op_args *args)
 {
-    const incept_tensor *in = &args->inputs[0], *out = &args->output;
+    const incept_view *in = &args->inputs[0], *out = &args->output;
     size_t count = (size_t)in->c * in->h * in->w;
     for (int s = 0; s < in->n; s++) {
         const float *x = in->data + s * in->batch_stride;
@@ -26,10 +26,10 @@ static void relu_backward(const incept_backward_args *args)
 {
     if (!args->input_grads[0].data)
         return;
-    incept_tensor dy = args->output_grad;
+    incept_view dy = args->output_grad;
     incept_relu_mask_grad(&args->output, &dy);
-    incept_tensor dx = args->input_grads[0];
-    incept_tensor_accumulate(&dx, &dy);
+    incept_view dx = args->input_grads[0];
+    incept_view_accumulate(&dx, &dy);
 }
 
 const incept_op incept_op_relu = {

@@ -45,7 +45,7 @@ static void softmax_strided(const float *x, float *y, int count, size_t stride)
 
 static void softmax_forward(const incept_op_args *args)
 {
-    const incept_tensor *in = &args->inputs[0], *out = &args->output;
+    const incept_view *in = &args->inputs[0], *out = &args->output;
     int outer, len;
     size_t stride;
     softmax_layout(&args->node->attrs, in->c, in->h, in->w, &outer, &len, &stride);
@@ -62,7 +62,7 @@ static void softmax_forward(const incept_op_args *args)
 /* dx = y * (dy - sum(dy * y)) over each softmax group. */
 static void softmax_backward(const incept_backward_args *args)
 {
-    const incept_tensor *y = &args->output, *dy = &args->output_grad, *dx = &args->input_grads[0];
+    const incept_view *y = &args->output, *dy = &args->output_grad, *dx = &args->input_grads[0];
     int outer, len;
     size_t stride;
     softmax_layout(&args->node->attrs, y->c, y->h, y->w, &outer, &len, &stride);

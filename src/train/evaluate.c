@@ -1,14 +1,15 @@
-/* evaluate.c — top-1 and top-5 accuracy of a model over a dataset (inference mode). */
+/* evaluate.c — top-1 and top-5 accuracy of a session's model over a dataset (inference mode). */
 #include <stdlib.h>
 
 #include "core/status.h"
 #include "incept.h"
 
-incept_status incept_model_evaluate(incept_model *m, const incept_dataset *data, int batch,
-                                    double *top1, double *top5, int *evaluated)
+incept_status incept_session_evaluate(incept_session *session, const incept_dataset *data,
+                                      int batch, double *top1, double *top5, int *evaluated)
 {
-    if (!m || !data || batch < 1)
-        return incept_fail(INCEPT_ERR_ARG, "evaluate needs a model, a dataset and batch >= 1");
+    if (!session || !data || batch < 1)
+        return incept_fail(INCEPT_ERR_ARG, "evaluate needs a session, a dataset and batch >= 1");
+    const incept_model *m = incept_session_model(session);
     int n, c, h, w, mc, mh, mw, classes;
     incept_dataset_dims(data, &n, &c, &h, &w, NULL);
     incept_model_input_dims(m, &mc, &mh, &mw);
@@ -40,7 +41,7 @@ incept_status incept_model_evaluate(incept_model *m, const incept_dataset *data,
         }
         if (!used)
             continue;
-        st = incept_model_forward(m, x, used, out);
+        st = incept_session_forward(session, x, used, out);
         total += used;
         for (int s = 0; s < used && !st; s++) {
             const float *z = out + (size_t)s * classes;

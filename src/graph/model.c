@@ -1,0 +1,257 @@
+/* model.c — the model handle: creating and freeing it, what it takes and gives (inputs, outputs,
+ * layers), its parameters and their default initialization. A model is only read by inference;
+ * everything a run changes lives in its sessions (session.c). */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/rng.h"
+#include "core/status.h"
+#include "graph/graph.h"
+#include "interp/interp.h"
+#include "ops/op.h"
+
+const char *incept_version(void) { return INCEPT_VERSION; }
+
+incept_status incept_model_wrap(incept_graph *g, incept_model **out)
+{
+    *out = NULL;
+    incept_model *m = incept_graph_allocate_params(g) ? NULL : incept_calloc(1, sizeof *m);
+    if (!m) {
+        incept_graph_free(g);
+        return INCEPT_ERR_NOMEM;
+    }
+    m->graph = *g;
+    incept_graph_init(g);
+    *out = m;
+    return INCEPT_OK;
+}
+
+void incept_model_free(incept_model *m)
+{
+    if (!m)
+        return;
+    incept_graph_free(&m->graph);
+    interp_graph_free(m->evaluated);
+    free(m->why_evaluated);
+    free(m->onnx_source);
+    free(m->description);
+    free(m);
+}
+
+int incept_model_is_evaluated(const incept_model *m) { return m && m->evaluated; }
+
+const char *incept_model_evaluated_reason(const incept_model *m)
+{
+    return m && m->evaluated && m->why_evaluated ? m->why_evaluated : NULL;
+}
+
+incept_status incept_model_require_engine(const incept_model *m, const char *what)
+{
+    if (!m->evaluated)
+        return INCEPT_OK;
+    return incept_fail(INCEPT_ERR_UNSUPPORTED, "%s: %s is not available for a model run by the ONNX "
+                       "graph evaluator (the engine does not take it: %s)", m->onnx_source, what,
+                       m->why_evaluated ? m->why_evaluated : "?");
+}
+
+int incept_value_rank(const incept_graph *g, int v)
+{
+    for (;;) { /* ops that keep their input's rank pass the question up */
+        int producer = g->values[v].producer;
+        if (producer < 0)
+            return g->input_rank > 0 ? g->input_rank : 4;
+        const incept_node *n = &g->nodes[producer];
+        if (n->op == &incept_op_fc || n->op == &incept_op_flatten)
+            return 2;
+        if (n->op == &incept_op_reshape)
+            return n->attrs.shape[0];
+        if (n->op == &incept_op_conv || n->n_inputs == 0)
+            return 4;
+        v = n->inputs[0];
+    }
+}
+
+int incept_value_shape(const incept_graph *g, int v, long long *dims)
+{
+    const incept_value *val = &g->values[v];
+    int rank = v == g->output && g->output_rank > 0 ? g->output_rank : incept_value_rank(g, v);
+    const int sample[3] = {val->c, val->h, val->w};
+    dims[0] = -1;
+    for (int d = 1; d < rank; d++)
+        dims[d] = sample[d - 1];
+    return rank;
+}
+
+int incept_model_inputs(const incept_model *m)
+{
+    return !m ? 0 : m->evaluated ? interp_graph_inputs(m->evaluated) : m->graph.input >= 0;
+}
+
+int incept_model_outputs(const incept_model *m)
+{
+    return !m ? 0 : m->evaluated ? interp_graph_outputs(m->evaluated) : m->graph.output >= 0;
+}
+
+const char *incept_model_input_name(const incept_model *m, int i)
+{
+    if (!m || i < 0 || i >= incept_model_inputs(m))
+        return NULL;
+    return m->evaluated ? interp_graph_input_name(m->evaluated, i) : m->graph.values[m->graph.input].name;
+}
+
+const char *incept_model_output_name(const incept_model *m, int i)
+{
+    if (!m || i < 0 || i >= incept_model_outputs(m))
+        return NULL;
+    if (m->evaluated)
+        return interp_graph_output_name(m->evaluated, i);
+    return m->graph.output_name ? m->graph.output_name : m->graph.values[m->graph.output].name;
+}
+
+int incept_model_input_shape(const incept_model *m, int i, incept_dtype *dtype,
+                             long long dims[INCEPT_MAX_RANK])
+{
+    if (!m || i < 0 || i >= incept_model_inputs(m) || !dims)
+        return -1;
+    if (m->evaluated)
+        return interp_graph_value_shape(m->evaluated, 1, i, dtype, dims);
+    if (dtype)
+        *dtype = INCEPT_FLOAT32;
+    return incept_value_shape(&m->graph, m->graph.input, dims);
+}
+
+int incept_model_output_shape(const incept_model *m, int i, incept_dtype *dtype,
+                              long long dims[INCEPT_MAX_RANK])
+{
+    if (!m || i < 0 || i >= incept_model_outputs(m) || !dims)
+        return -1;
+    if (m->evaluated)
+        return interp_graph_value_shape(m->evaluated, 0, i, dtype, dims);
+    if (dtype)
+        *dtype = INCEPT_FLOAT32;
+    return incept_value_shape(&m->graph, m->graph.output, dims);
+}
+
+/* Per-sample C, H, W of a batch-first float input or output of rank 1-4 (zeros otherwise). */
+static void sample_dims(const incept_model *m, int input, int *c, int *h, int *w)
+{
+    if (!m->evaluated) {
+        const incept_value *v = &m->graph.values[input ? m->graph.input : m->graph.output];
+        if (c) *c = v->c;
+        if (h) *h = v->h;
+        if (w) *w = v->w;
+        return;
+    }
+    long long dims[INCEPT_MAX_RANK];
+    incept_dtype dtype = INCEPT_FLOAT32;
+    int rank = input ? incept_model_input_shape(m, 0, &dtype, dims)
+                     : incept_model_output_shape(m, 0, &dtype, dims);
+    int got[3] = {0, 0, 0};
+    if (rank >= 1 && rank <= 4 && dtype == INCEPT_FLOAT32) {
+        got[0] = got[1] = got[2] = 1;
+        for (int d = 1; d < rank; d++)
+            got[d - 1] = dims[d] > 0 && dims[d] <= INT32_MAX ? (int)dims[d] : 0;
+    }
+    if (c) *c = got[0];
+    if (h) *h = got[1];
+    if (w) *w = got[2];
+}
+
+void incept_model_input_dims(const incept_model *m, int *c, int *h, int *w)
+{
+    sample_dims(m, 1, c, h, w);
+}
+
+void incept_model_output_dims(const incept_model *m, int *c, int *h, int *w)
+{
+    sample_dims(m, 0, c, h, w);
+}
+
+int incept_model_output_is_probability(const incept_model *m)
+{
+    if (!m || m->evaluated)
+        return 0;
+    int producer = m->graph.values[m->graph.output].producer;
+    return producer >= 0 && m->graph.nodes[producer].op == &incept_op_softmax;
+}
+
+int incept_model_layer_count(const incept_model *m)
+{
+    return !m ? 0 : m->evaluated ? interp_graph_nodes(m->evaluated) : m->graph.n_nodes;
+}
+
+incept_status incept_model_layer(const incept_model *m, int index, const char **name,
+                                 const char **op, int *rank, long long dims[INCEPT_MAX_RANK])
+{
+    if (!m || index < 0 || index >= incept_model_layer_count(m))
+        return incept_fail(INCEPT_ERR_ARG, "no layer %d", index);
+    if (m->evaluated) { /* shapes are known only when it runs */
+        if (name) *name = interp_graph_node_name(m->evaluated, index);
+        if (op) *op = interp_graph_node_op(m->evaluated, index);
+        if (rank) *rank = -1;
+        return INCEPT_OK;
+    }
+    const incept_node *n = &m->graph.nodes[index];
+    long long shape[INCEPT_MAX_RANK];
+    int r = incept_value_shape(&m->graph, n->output, shape);
+    if (name) *name = n->name;
+    if (op) *op = n->op->name;
+    if (rank) *rank = r;
+    if (dims)
+        memcpy(dims, shape, sizeof(long long) * (size_t)r);
+    return INCEPT_OK;
+}
+
+int incept_model_param_count(const incept_model *m) { return m ? m->graph.n_params : 0; }
+
+incept_status incept_model_param(incept_model *m, int index, const char **name, int *ndim,
+                                 int dims[4], float **data)
+{
+    if (!m || index < 0 || index >= m->graph.n_params)
+        return incept_fail(INCEPT_ERR_ARG, "no parameter %d", index);
+    const incept_param *p = &m->graph.params[index];
+    if (name) *name = p->name;
+    if (ndim) *ndim = p->ndim;
+    if (dims) {
+        memset(dims, 0, sizeof(int) * 4);
+        memcpy(dims, p->dims, sizeof(int) * p->ndim);
+    }
+    if (data) *data = incept_graph_param_data(&m->graph, index);
+    return INCEPT_OK;
+}
+
+void incept_model_init_weights(incept_model *m, unsigned long long seed)
+{
+    incept_rng rng;
+    incept_rng_seed(&rng, seed);
+    const incept_graph *g = &m->graph;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const incept_node *n = &g->nodes[i];
+        if (n->op == &incept_op_batchnorm) { /* the identity: scale 1, shift 0, N(0, 1) */
+            const float start[4] = {1.0f, 0.0f, 0.0f, 1.0f};
+            const int params[4] = {n->weight, n->bias, n->attrs.running_mean, n->attrs.running_var};
+            for (int k = 0; k < 4; k++) {
+                float *data = incept_graph_param_data(g, params[k]);
+                for (size_t j = 0; j < g->params[params[k]].count; j++)
+                    data[j] = start[k];
+            }
+            continue;
+        }
+        if (n->weight >= 0) {
+            const incept_param *p = &g->params[n->weight];
+            size_t fan_in = p->count / (size_t)p->dims[0];
+            float stddev = sqrtf(2.0f / (float)fan_in);
+            float *w = incept_graph_param_data(g, n->weight);
+            for (size_t k = 0; k < p->count; k++)
+                w[k] = stddev * incept_rng_normal(&rng);
+        }
+        if (n->bias >= 0) {
+            const incept_param *p = &g->params[n->bias];
+            float *b = incept_graph_param_data(g, n->bias);
+            for (size_t k = 0; k < p->count; k++)
+                b[k] = 0.2f * (incept_rng_uniform(&rng) - 0.5f);
+        }
+    }
+}

@@ -1,0 +1,451 @@
+/* session.c — sessions: the state of running a model (its plan, arenas, profile), running the
+ * planned forward pass, inputs and outputs by name as N-d tensors, and the per-layer profile.
+ * Training's state and steps are in train/train.c; the plan itself in plan.c. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/rng.h"
+#include "core/status.h"
+#include "graph/graph.h"
+#include "interp/interp.h"
+#include "ops/op.h"
+
+incept_status incept_session_new(incept_model *model, incept_session **out)
+{
+    if (!model || !out)
+        return incept_fail(INCEPT_ERR_ARG, "session_new needs a model and an output handle");
+    incept_session *s = incept_calloc(1, sizeof *s);
+    if (!(*out = s))
+        return INCEPT_ERR_NOMEM;
+    s->model = model;
+    s->threads = 1;
+    s->aux_weight = 0.3f;
+    incept_rng_seed(&s->rng, 0x1ce9);
+    return INCEPT_OK;
+}
+
+void incept_session_free(incept_session *s)
+{
+    if (!s)
+        return;
+    if (s->average_in_use) /* the model gets its trained weights back */
+        incept_session_use_average(s, 0);
+    incept_session_drop_plan(s);
+    free(s->node_seconds);
+    free(s->param_grads);
+    free(s->momentum);
+    free(s->average);
+    free(s->loss_values);
+    free(s->loss_weights);
+    free(s);
+}
+
+incept_model *incept_session_model(const incept_session *s) { return s ? s->model : NULL; }
+
+incept_status incept_session_set_threads(incept_session *s, int threads)
+{
+    if (!s || threads < 1 || threads > 1024)
+        return incept_fail(INCEPT_ERR_ARG, "threads must be between 1 and 1024, got %d", threads);
+    s->threads = threads;
+    return INCEPT_OK;
+}
+
+double incept_now_seconds(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+incept_status incept_session_set_exact(incept_session *s, int exact)
+{
+    if (!s)
+        return incept_fail(INCEPT_ERR_ARG, "no session");
+    if (s->exact != (exact != 0))
+        incept_session_drop_plan(s); /* the plan depends on the algorithms chosen */
+    s->exact = exact != 0;
+    return INCEPT_OK;
+}
+
+incept_status incept_session_set_profiling(incept_session *s, int on)
+{
+    if (!s)
+        return incept_fail(INCEPT_ERR_ARG, "no session");
+    incept_status engine = incept_model_require_engine(s->model, "the per-layer profile");
+    if (engine)
+        return engine;
+    if (on && !s->node_seconds) {
+        s->node_seconds = incept_calloc(2 * (size_t)s->model->graph.n_nodes + 1, sizeof(double));
+        if (!s->node_seconds)
+            return INCEPT_ERR_NOMEM;
+    }
+    if (on && s->node_seconds)
+        memset(s->node_seconds, 0, sizeof(double) * 2 * (size_t)s->model->graph.n_nodes);
+    s->profiled_passes = 0;
+    s->profiled_backward_passes = 0;
+    s->profiling = on != 0;
+    return INCEPT_OK;
+}
+
+incept_status incept_session_profile_report(const incept_session *s, FILE *out)
+{
+    if (!s || !out || !s->node_seconds || !s->profiled_passes || !s->planned_batch)
+        return incept_fail(INCEPT_ERR_ARG, "no profile: switch profiling on and run forward first");
+    const incept_graph *g = &s->model->graph;
+    const double *backward = s->node_seconds + g->n_nodes; /* per node, when training was timed */
+    const int passes = s->profiled_passes, back_passes = s->profiled_backward_passes;
+    double total = 0.0;
+    for (int p = 0; p < s->n_order; p++) {
+        total += s->node_seconds[s->order[p]] / passes;
+        if (back_passes)
+            total += backward[s->order[p]] / back_passes;
+    }
+    if (back_passes)
+        fprintf(out, "%-28s %-14s %10s %10s %9s %7s\n", "layer", "op", "fwd ms", "bwd ms",
+                "GFLOP/s", "share");
+    else
+        fprintf(out, "%-28s %-14s %10s %9s %7s\n", "layer", "op", "ms/pass", "GFLOP/s", "share");
+    double forward_total = 0.0, backward_total = 0.0;
+    for (int p = 0; p < s->n_order; p++) {
+        const incept_node *n = &g->nodes[s->order[p]];
+        double fwd = s->node_seconds[s->order[p]] / passes;
+        double bwd = back_passes ? backward[s->order[p]] / back_passes : 0.0;
+        forward_total += fwd, backward_total += bwd;
+        long long macs = n->op->multiply_adds ? n->op->multiply_adds(g, n) : 0;
+        const char *op_name = n->op->name;
+        if (s->stacked[p]) /* its time and work are its stack leader's */
+            macs = 0, op_name = "conv (stacked)";
+        for (int q = s->stack_next[p]; q >= 0 && !s->stacked[p]; q = s->stack_next[q]) {
+            const incept_node *member = &g->nodes[s->order[q]];
+            macs += member->op->multiply_adds(g, member);
+            op_name = "conv + stacked";
+        }
+        char rate[32] = "", back[32] = "";
+        /* a training step does the forward's multiply-adds three times (forward, dX, dW) */
+        int work = back_passes ? 3 : 1;
+        if (macs && fwd + bwd > 0)
+            snprintf(rate, sizeof rate, "%.1f",
+                     2.0 * work * (double)macs * s->planned_batch / (fwd + bwd) * 1e-9);
+        if (back_passes)
+            snprintf(back, sizeof back, " %10.3f", bwd * 1e3);
+        fprintf(out, "%-28s %-14s %10.3f%s %9s %6.1f%%\n", n->name, op_name, fwd * 1e3, back,
+                rate, total > 0 ? 100.0 * (fwd + bwd) / total : 0.0);
+    }
+    if (back_passes)
+        fprintf(out, "%-28s %-14s %10.3f %10.3f\n", "total", "", forward_total * 1e3,
+                backward_total * 1e3);
+    else
+        fprintf(out, "%-28s %-14s %10.3f\n", "total", "", forward_total * 1e3);
+    fprintf(out, "memory: parameters %.1f MB, activations %.1f MB, workspace %.1f MB\n",
+            (double)g->param_floats * 4e-6, (double)s->arena_floats * 4e-6,
+            (double)s->workspace_floats * 4e-6);
+    return INCEPT_OK;
+}
+
+/* A node's forward arguments over the plan's views (inputs, training and dropout are the
+ * caller's). */
+static incept_op_args forward_args(const incept_session *s, const incept_node *n,
+                                   const incept_view *inputs, int n_inputs)
+{
+    const incept_graph *g = &s->model->graph;
+    return (incept_op_args){
+        .graph = g,
+        .node = n,
+        .inputs = inputs,
+        .n_inputs = n_inputs,
+        .output = s->views[n->output],
+        .weight = n->weight >= 0 ? incept_graph_param_data(g, n->weight) : NULL,
+        .bias = n->bias >= 0 ? incept_graph_param_data(g, n->bias) : NULL,
+        .workspace = s->workspace,
+        .threads = s->threads,
+        .exact = s->exact,
+    };
+}
+
+/* The stack of pointwise convolutions led by order position p, as one GEMM (inference only). */
+static void run_stack(incept_session *s, int p)
+{
+    incept_op_args members[INCEPT_STACK_MAX];
+    int count = 0;
+    for (int q = p; q >= 0 && count < INCEPT_STACK_MAX; q = s->stack_next[q]) {
+        const incept_node *n = &s->model->graph.nodes[s->order[q]];
+        members[count++] = forward_args(s, n, &s->views[n->inputs[0]], 1);
+    }
+    incept_conv_stacked_forward(members, count);
+}
+
+void incept_session_run_forward(incept_session *s, const float *input, int training, int dropout,
+                              unsigned long long seed)
+{
+    const incept_graph *g = &s->model->graph;
+    s->views[g->input].data = (float *)input; /* ops never write their inputs */
+    for (int p = 0; p < s->n_order; p++) {
+        const incept_node *n = &g->nodes[s->order[p]];
+        if (s->stacked[p])
+            continue; /* computed with an earlier pointwise convolution of the same input */
+        double started = s->profiling ? incept_now_seconds() : 0.0;
+        if (s->stack_next[p] >= 0) {
+            run_stack(s, p);
+        } else {
+            for (int k = 0; k < n->n_inputs; k++)
+                s->node_inputs[k] = s->views[n->inputs[k]];
+            incept_op_args args = forward_args(s, n, s->node_inputs, n->n_inputs);
+            args.training = training;
+            args.dropout = training && dropout;
+            args.dropout_seed =
+                seed ^ (0x9e3779b97f4a7c15ULL * (unsigned long long)(s->order[p] + 1));
+            n->op->forward(&args);
+        }
+        if (s->profiling)
+            s->node_seconds[s->order[p]] += incept_now_seconds() - started;
+    }
+    s->profiled_passes += s->profiling;
+}
+
+/* The value named `name`: a value, the node computing it, or the model's declared output name. */
+static int find_value(const incept_graph *g, const char *name)
+{
+    if (g->output_name && strcmp(name, g->output_name) == 0)
+        return g->output;
+    int v = incept_graph_find_value(g, name);
+    for (int i = 0; v < 0 && i < g->n_nodes; i++)
+        if (strcmp(g->nodes[i].name, name) == 0)
+            v = g->nodes[i].output;
+    return v;
+}
+
+/* Output tensor t for a value of `rank` and `dims`: allocated when its data is NULL, else checked. */
+static incept_status prepare_output(incept_tensor *t, const char *name, int rank, const long long *dims)
+{
+    if (t->data) {
+        int same = t->dtype == INCEPT_FLOAT32 && t->rank == rank;
+        for (int d = 0; same && d < rank; d++)
+            same = t->dims[d] == dims[d];
+        if (!same)
+            return incept_fail(INCEPT_ERR_SHAPE, "output '%s' is float32 of rank %d (%lld x %lld ...); "
+                               "the buffer given is of another type or shape", name, rank, dims[0],
+                               dims[1]);
+        return INCEPT_OK;
+    }
+    t->dtype = INCEPT_FLOAT32;
+    t->rank = rank;
+    memcpy(t->dims, dims, sizeof(long long) * (size_t)rank);
+    t->data = incept_malloc(incept_tensor_count(t) * sizeof(float));
+    return t->data ? INCEPT_OK : INCEPT_ERR_NOMEM;
+}
+
+/* The evaluator's run: every graph output is computed; the ones asked for are handed over. */
+static incept_status run_evaluated(incept_session *s, int n_in, const char *const *in_names,
+                                   const incept_tensor *in, int n_out, const char *const *out_names,
+                                   incept_tensor *out)
+{
+    const interp_graph *g = s->model->evaluated;
+    const int n_inputs = interp_graph_inputs(g), n_outputs = interp_graph_outputs(g);
+    const incept_tensor **ordered = incept_calloc((size_t)n_inputs + 1, sizeof *ordered);
+    incept_tensor *inputs = incept_calloc((size_t)n_inputs + 1, sizeof *inputs);
+    incept_tensor *results = incept_calloc((size_t)n_outputs + 1, sizeof *results);
+    int *wanted = incept_malloc(sizeof(int) * ((size_t)n_out + 1));
+    incept_status st = !ordered || !inputs || !results || !wanted ? INCEPT_ERR_NOMEM : INCEPT_OK;
+    for (int k = 0; !st && k < n_in; k++) {
+        int i = k;
+        if (in_names)
+            for (i = 0; i < n_inputs && strcmp(interp_graph_input_name(g, i), in_names[k]); i++) {}
+        if (i >= n_inputs)
+            st = incept_fail(INCEPT_ERR_ARG, "the model has no input named '%s'", in_names[k]);
+        else
+            ordered[i] = &in[k];
+    }
+    for (int i = 0; !st && i < n_inputs; i++) {
+        if (!ordered[i])
+            st = incept_fail(INCEPT_ERR_ARG, "input '%s' is not given", interp_graph_input_name(g, i));
+        else
+            inputs[i] = *ordered[i];
+    }
+    for (int k = 0; !st && k < n_out; k++) {
+        int i = k;
+        if (out_names)
+            for (i = 0; i < n_outputs && strcmp(interp_graph_output_name(g, i), out_names[k]); i++) {}
+        if (i >= n_outputs)
+            st = incept_fail(INCEPT_ERR_ARG, "'%s' is not an output of the model (the ONNX evaluator "
+                             "keeps only the graph's outputs)", out_names ? out_names[k] : "?");
+        wanted[k] = i;
+    }
+    if (!st)
+        st = interp_graph_run(g, s->threads, &s->rng, inputs, results);
+    for (int k = 0; !st && k < n_out; k++) {
+        incept_tensor *r = &results[wanted[k]], *t = &out[k];
+        if (!t->data) { /* handed over, or copied when a later request wants it too */
+            int again = 0;
+            for (int later = k + 1; later < n_out; later++)
+                again |= wanted[later] == wanted[k];
+            if (!again) {
+                *t = *r;
+                r->data = NULL;
+                continue;
+            }
+            size_t bytes = incept_tensor_count(r) * interp_dtype_size(r->dtype);
+            *t = *r;
+            if (!(t->data = incept_malloc(bytes ? bytes : 1)))
+                st = INCEPT_ERR_NOMEM;
+            else
+                memcpy(t->data, r->data, bytes);
+            continue;
+        }
+        int same = t->dtype == r->dtype && t->rank == r->rank;
+        for (int d = 0; same && d < r->rank; d++)
+            same = t->dims[d] == r->dims[d];
+        if (!same)
+            st = incept_fail(INCEPT_ERR_SHAPE, "output '%s': the buffer given is not of its type and "
+                             "shape", interp_graph_output_name(g, wanted[k]));
+        else
+            memcpy(t->data, r->data, incept_tensor_count(r) * interp_dtype_size(r->dtype));
+    }
+    for (int i = 0; i < n_outputs && results; i++)
+        incept_tensor_free(&results[i]);
+    free(ordered);
+    free(inputs);
+    free(results);
+    free(wanted);
+    return st;
+}
+
+static incept_status run(incept_session *s, int n_inputs, const char *const *input_names,
+                         const incept_tensor *inputs, int n_outputs,
+                         const char *const *output_names, incept_tensor *outputs);
+
+incept_status incept_session_run(incept_session *s, int n_inputs, const char *const *input_names,
+                                 const incept_tensor *inputs, int n_outputs,
+                                 const char *const *output_names, incept_tensor *outputs)
+{
+    unsigned char given[64] = {0}; /* which outputs came with the caller's buffer */
+    for (int k = 0; outputs && k < n_outputs && k < 64; k++)
+        given[k] = outputs[k].data != NULL;
+    incept_status st = run(s, n_inputs, input_names, inputs, n_outputs, output_names, outputs);
+    for (int k = 0; st && outputs && k < n_outputs; k++) /* a failed run leaves nothing allocated */
+        if (k < 64 && !given[k])
+            incept_tensor_free(&outputs[k]);
+    return st;
+}
+
+static incept_status run(incept_session *s, int n_inputs, const char *const *input_names,
+                         const incept_tensor *inputs, int n_outputs,
+                         const char *const *output_names, incept_tensor *outputs)
+{
+    if (!s || n_inputs < 0 || n_outputs < 0 || n_outputs > 64 || (n_inputs && !inputs) ||
+        (n_outputs && !outputs))
+        return incept_fail(INCEPT_ERR_ARG, "session_run needs a session, its inputs and room for "
+                           "its outputs (at most 64)");
+    const incept_model *m = s->model;
+    if (n_inputs != incept_model_inputs(m))
+        return incept_fail(INCEPT_ERR_ARG, "the model takes %d input(s), %d given",
+                           incept_model_inputs(m), n_inputs);
+    for (int k = 0; k < n_outputs; k++)
+        if (output_names && !output_names[k])
+            return incept_fail(INCEPT_ERR_ARG, "output name %d is NULL", k);
+    if (m->evaluated)
+        return run_evaluated(s, n_inputs, input_names, inputs, n_outputs, output_names, outputs);
+
+    const incept_graph *g = &m->graph;
+    const incept_value *iv = &g->values[g->input];
+    const incept_tensor *x = &inputs[0];
+    if (input_names && input_names[0] && strcmp(input_names[0], iv->name) != 0)
+        return incept_fail(INCEPT_ERR_ARG, "the model has no input named '%s' (its input is '%s')",
+                           input_names[0], iv->name);
+    long long want[INCEPT_MAX_RANK];
+    int rank = incept_value_shape(g, g->input, want), fits = x->dtype == INCEPT_FLOAT32 &&
+        x->rank == rank && x->dims[0] >= 1 && x->dims[0] <= INT32_MAX && x->data;
+    for (int d = 1; fits && d < rank; d++)
+        fits = x->dims[d] == want[d];
+    if (!fits)
+        return incept_fail(INCEPT_ERR_SHAPE, "input '%s' must be float32 of rank %d: [N, %d, %d, %d] "
+                           "of which the first %d, with data", iv->name, rank, iv->c, iv->h, iv->w,
+                           rank);
+    const int batch = (int)x->dims[0];
+    int keep = 0;
+    int *values = incept_malloc(sizeof(int) * ((size_t)n_outputs + 1));
+    if (!values)
+        return INCEPT_ERR_NOMEM;
+    incept_status st = INCEPT_OK;
+    for (int k = 0; k < n_outputs && !st; k++) {
+        values[k] = output_names ? find_value(g, output_names[k]) : g->output;
+        if (values[k] < 0)
+            st = incept_fail(INCEPT_ERR_ARG, "the model has no value or layer named '%s'",
+                             output_names[k]);
+        keep |= values[k] != g->output;
+    }
+    if (!st)
+        st = incept_session_plan(s, batch, 0, keep);
+    for (int k = 0; k < n_outputs && !st; k++) { /* computed by the inference plan? */
+        int producer = g->values[values[k]].producer, found = producer < 0;
+        for (int p = 0; p < s->n_order && !found; p++)
+            found = s->order[p] == producer;
+        if (!found)
+            st = incept_fail(INCEPT_ERR_ARG, "'%s' belongs to a training-only head: inference does "
+                             "not compute it", output_names[k]);
+    }
+    if (st) {
+        free(values);
+        return st;
+    }
+    incept_session_run_forward(s, x->data, 0, 0, 0);
+    for (int k = 0; k < n_outputs && !st; k++) {
+        const incept_view *view = &s->views[values[k]];
+        long long dims[INCEPT_MAX_RANK];
+        int rank = incept_value_shape(g, values[k], dims);
+        dims[0] = batch;
+        const char *name = output_names ? output_names[k] : incept_model_output_name(m, 0);
+        if ((st = prepare_output(&outputs[k], name, rank, dims)))
+            break;
+        const size_t per_sample = (size_t)view->c * view->h * view->w;
+        float *dst = outputs[k].data;
+        for (int i = 0; i < batch; i++)
+            memcpy(dst + (size_t)i * per_sample, view->data + (size_t)i * view->batch_stride,
+                   per_sample * sizeof(float));
+    }
+    free(values);
+    return st;
+}
+
+incept_status incept_session_forward(incept_session *s, const float *input, int batch, float *output)
+{
+    if (!s || !input || !output || batch < 1)
+        return incept_fail(INCEPT_ERR_ARG, "forward needs a session, input, output and batch >= 1");
+    const incept_model *m = s->model;
+    if (m->evaluated) { /* one float input, batch first: the declared shape with the batch set */
+        incept_tensor in = {INCEPT_FLOAT32, 0, {0}, (void *)input}, out = {0};
+        incept_dtype dtype = INCEPT_FLOAT32;
+        in.rank = incept_model_input_shape(m, 0, &dtype, in.dims);
+        int fixed = in.rank >= 1 && dtype == INCEPT_FLOAT32 && incept_model_inputs(m) == 1;
+        for (int d = 1; fixed && d < in.rank; d++)
+            fixed = in.dims[d] > 0;
+        if (!fixed)
+            return incept_fail(INCEPT_ERR_ARG, "%s: forward takes a model of one float input with "
+                               "fixed sizes but the batch; use incept_session_run", m->onnx_source);
+        in.dims[0] = batch;
+        incept_status st = incept_session_run(s, 1, NULL, &in, 1, NULL, &out);
+        if (st)
+            return st;
+        int oc, oh, ow;
+        incept_model_output_dims(m, &oc, &oh, &ow);
+        if (out.dtype != INCEPT_FLOAT32 || out.rank < 1 || out.dims[0] != batch ||
+            incept_tensor_count(&out) != (size_t)batch * oc * oh * ow || !oc) {
+            incept_tensor_free(&out);
+            return incept_fail(INCEPT_ERR_SHAPE, "%s: the output is not float32 [%d, ...] of the "
+                               "declared per-sample size; use incept_session_run", m->onnx_source, batch);
+        }
+        memcpy(output, out.data, incept_tensor_count(&out) * interp_dtype_size(out.dtype));
+        incept_tensor_free(&out);
+        return INCEPT_OK;
+    }
+    incept_status st = incept_session_plan(s, batch, 0, 0);
+    if (st)
+        return st;
+    incept_session_run_forward(s, input, 0, 0, 0);
+    const incept_view *out = &s->views[m->graph.output];
+    size_t per_sample = (size_t)out->c * out->h * out->w;
+    for (int i = 0; i < batch; i++)
+        memcpy(output + i * per_sample, out->data + i * out->batch_stride, per_sample * sizeof(float));
+    return INCEPT_OK;
+}
