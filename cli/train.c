@@ -1,7 +1,6 @@
-/* train.c — the `incept train` and `incept eval` commands: datasets from files, the learning-rate
- * schedule, progress on a terminal (plain lines otherwise), a CSV log. All the work is the
- * library's; this file only wires options to it. */
-#define _DEFAULT_SOURCE /* M_PI */
+/* train.c — the `incept train` and `incept eval` commands: datasets from files, progress on a
+ * terminal (plain lines otherwise), a CSV log and the plot. The run itself is the library's
+ * trainer (incept_train); this file only wires options and reports to it. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,28 +45,6 @@ static incept_status load_split(const options *o, int test, incept_dataset **out
     return st;
 }
 
-/* The learning rate at `step`: linear warm-up, then the schedule. */
-static float learning_rate(const incept_train_state *t, long step, int steps_per_epoch)
-{
-    float lr = t->sgd.learning_rate;
-    if (t->warmup > 0 && step < t->warmup)
-        return lr * (float)(step + 1) / (float)t->warmup;
-    double progress = t->total_steps > 0 ? (double)step / (double)t->total_steps : 0.0;
-    if (!strcmp(t->schedule, "cosine"))
-        return (float)(lr * 0.5 * (1.0 + cos(M_PI * progress)));
-    if (!strcmp(t->schedule, "step"))
-        return lr * (progress >= 0.75 ? 0.01f : progress >= 0.5 ? 0.1f : 1.0f);
-    if (!strcmp(t->schedule, "paper")) /* the paper: -4% every 8 epochs */
-        return lr * powf(0.96f, (float)(step / steps_per_epoch / 8));
-    return lr;
-}
-
-int cli_valid_schedule(const char *name)
-{
-    return !strcmp(name, "constant") || !strcmp(name, "cosine") || !strcmp(name, "step") ||
-           !strcmp(name, "paper");
-}
-
 static void progress(int terminal, int epoch, int epochs, long step, long total, double loss,
                      double rate, double eta)
 {
@@ -110,6 +87,47 @@ void cli_training_defaults(options *o)
         o->crop_pad = builtin ? RECIPE_CROP_PAD : 2;
 }
 
+/* What the progress callback needs: the terminal, the log and the per-epoch history for --plot. */
+typedef struct {
+    const options *o;
+    int terminal;
+    FILE *log;
+    double *epoch_loss, *epoch_top1;
+    long bad_reported;
+    int failed;
+} reporter;
+
+static int report(const incept_train_progress *p, void *user)
+{
+    reporter *r = user;
+    if (!p->end_of_epoch) {
+        progress(r->terminal, p->epoch, p->epochs, p->step, p->total_steps, p->loss,
+                 p->images_per_second, p->eta_seconds);
+        return 0;
+    }
+    if (p->bad_images > r->bad_reported) {
+        fprintf(stderr, "%sincept: %ld image(s) could not be decoded and trained as zeros; the last: "
+                        "%s\n", r->terminal ? "\n" : "", p->bad_images, p->last_bad_image);
+        r->bad_reported = p->bad_images;
+    }
+    char accuracy[96] = "";
+    if (!isnan(p->test_top1))
+        snprintf(accuracy, sizeof accuracy, " test top1 %.2f%% top5 %.2f%%", p->test_top1 * 100,
+                 p->test_top5 * 100);
+    fprintf(stderr, "%sepoch %d/%d step %ld loss %.4f%s %.0f img/s %.0f s\n", r->terminal ? "\r" : "",
+            p->epoch, p->epochs, p->step, p->loss, accuracy, p->images_per_second, p->seconds);
+    if (r->log) {
+        fprintf(r->log, "%d,%ld,%g,%.6f,%.4f,%.4f,%.1f\n", p->epoch, p->step,
+                (double)p->learning_rate, p->loss, p->test_top1, p->test_top5, p->seconds);
+        fflush(r->log);
+    }
+    r->epoch_loss[p->epoch - 1] = p->loss;
+    r->epoch_top1[p->epoch - 1] = p->test_top1;
+    if (r->o->plot && cli_plot(r->o->plot, r->epoch_loss, r->epoch_top1, p->epoch))
+        return r->failed = 1;
+    return 0;
+}
+
 int cmd_train(const options *o)
 {
     incept_model *m;
@@ -138,133 +156,59 @@ int cmd_train(const options *o)
         snprintf(t.schedule, sizeof t.schedule, "%s", o->schedule);
         t.warmup = o->warmup;
         t.average_decay = o->average;
-        if (incept_session_set_averaging(s, t.average_decay)) {
-            rc = cli_fail("--average");
-            incept_session_free(s);
-            incept_model_free(m);
-            return rc;
-        }
+        t.total_steps = o->steps > 0 ? o->steps : 0; /* 0: the trainer counts o->epochs */
     }
-    int c, h, w, classes;
+    int c, h, w;
     incept_model_input_dims(m, &c, &h, &w);
-    incept_model_output_dims(m, &classes, NULL, NULL);
     incept_dataset *train = NULL, *test = NULL;
-    incept_loader *loader = NULL;
-    FILE *log = NULL;
-    double *epoch_loss = NULL, *epoch_top1 = NULL; /* for --plot */
+    reporter r = {.o = o, .terminal = isatty(STDERR_FILENO)};
     rc = 1;
     if (load_split(o, 0, &train, c, h, w) || load_split(o, 1, &test, c, h, w)) {
         rc = cli_fail("loading the data");
         goto done;
     }
-    int n, dc, dh, dw, dclasses;
-    incept_dataset_dims(train, &n, &dc, &dh, &dw, &dclasses);
-    if (dc != c || dh != h || dw != w || dclasses > classes) {
-        fprintf(stderr, "incept: the data is %dx%dx%d with %d classes; the model takes %dx%dx%d and "
-                        "has %d outputs\n", dc, dh, dw, dclasses, c, h, w, classes);
-        goto done;
-    }
-    incept_loader_options lo = {t.batch, t.shuffle, t.augment, t.crop_pad, 1, t.seed};
-    if (incept_session_set_threads(s, o->threads) ||
-        (!o->resume && incept_session_set_training(s, t.aux_weight, t.dropout, t.seed)) ||
-        incept_loader_new(train, &lo, t.step, &loader)) {
-        rc = cli_fail("setting up training");
-        goto done;
-    }
-    if (o->log && !(log = fopen(o->log, o->resume ? "a" : "w"))) {
-        fprintf(stderr, "incept: %s: cannot create the log\n", o->log);
-        goto done;
-    }
-    if (log && !o->resume)
-        fprintf(log, "epoch,step,lr,loss,test_top1,test_top5,seconds\n");
-    const int per_epoch = incept_loader_batches_per_epoch(loader);
-    if (!o->resume)
-        t.total_steps = o->steps > 0 ? o->steps : (long)o->epochs * per_epoch;
-    const long total = t.total_steps;
-    const long every = o->checkpoint_every > 0 ? o->checkpoint_every : per_epoch;
-    const int epochs = (int)((total + per_epoch - 1) / per_epoch);
-    const int terminal = isatty(STDERR_FILENO);
-    incept_sgd sgd = t.sgd;
-    double started = cli_now(), loss_sum = 0.0;
-    long seen = 0, loss_count = 0, first_step = t.step;
-    epoch_loss = calloc((size_t)epochs + 1, sizeof(double));
-    epoch_top1 = calloc((size_t)epochs + 1, sizeof(double));
-    if (!epoch_loss || !epoch_top1) {
+    int n;
+    incept_dataset_dims(train, &n, NULL, NULL, NULL, NULL);
+    const int per_epoch = (n + t.batch - 1) / (t.batch > 0 ? t.batch : 1);
+    const long total = t.total_steps ? t.total_steps : (long)o->epochs * per_epoch;
+    const int epochs = per_epoch > 0 ? (int)(total / per_epoch + (total % per_epoch != 0)) : 0;
+    r.epoch_loss = calloc((size_t)epochs + 1, sizeof(double));
+    r.epoch_top1 = calloc((size_t)epochs + 1, sizeof(double));
+    if (!r.epoch_loss || !r.epoch_top1) {
         fprintf(stderr, "incept: out of memory\n");
         goto done;
     }
     for (int e = 0; e <= epochs; e++)
-        epoch_loss[e] = epoch_top1[e] = NAN;
+        r.epoch_loss[e] = r.epoch_top1[e] = NAN;
+    if (o->log && !(r.log = fopen(o->log, o->resume ? "a" : "w"))) {
+        fprintf(stderr, "incept: %s: cannot create the log\n", o->log);
+        goto done;
+    }
+    if (r.log && !o->resume)
+        fprintf(r.log, "epoch,step,lr,loss,test_top1,test_top5,seconds\n");
+    if (incept_session_set_threads(s, o->threads)) {
+        rc = cli_fail("setting up training");
+        goto done;
+    }
     fprintf(stderr, "incept: training %s on %d images (%d steps of %d per epoch), steps %ld to %ld\n",
             o->resume ? o->resume : o->model ? o->model : "the built-in model", n, per_epoch, t.batch,
             t.step + 1, total);
-    for (long step = t.step; step < total; step++) {
-        const float *images;
-        const int *labels;
-        int count;
-        float loss;
-        incept_loader_next(loader, &images, &labels, &count);
-        sgd.learning_rate = learning_rate(&t, step, per_epoch);
-        if (incept_session_train_step(s, images, labels, count, &loss) ||
-            incept_session_sgd_step(s, &sgd)) {
-            rc = cli_fail("training step");
-            goto done;
-        }
-        if (!isfinite(loss)) {
-            fprintf(stderr, "\nincept: the loss diverged at step %ld (lr %g): try a smaller --lr\n",
-                    step + 1, (double)sgd.learning_rate);
-            goto done;
-        }
-        seen += count;
-        loss_sum += loss;
-        loss_count++;
-        t.step = step + 1;
-        if (o->checkpoint && (t.step % every == 0 || t.step == total) &&
-            incept_checkpoint_save(s, &t, o->checkpoint)) {
-            rc = cli_fail("writing the checkpoint");
-            goto done;
-        }
-        double elapsed = cli_now() - started;
-        long every = terminal ? 10 : (per_epoch >= 10 ? per_epoch / 5 : 1);
-        if ((step + 1) % every == 0 && (step + 1) % per_epoch != 0)
-            progress(terminal, (int)(step / per_epoch) + 1, epochs, step + 1, total,
-                     loss_sum / loss_count, seen / elapsed,
-                     elapsed / (step + 1 - first_step) * (total - step - 1));
-        if ((step + 1) % per_epoch == 0 || step + 1 == total) {
-            double top1 = NAN, top5 = NAN;
-            int averaged = t.average_decay > 0.0f; /* evaluate the Polyak average, as the paper */
-            if (test && ((averaged && incept_session_use_average(s, 1)) ||
-                         incept_session_evaluate(s, test, 256, &top1, &top5, NULL) ||
-                         (averaged && incept_session_use_average(s, 0)))) {
-                rc = cli_fail("evaluation");
-                goto done;
-            }
-            int epoch = (int)(step / per_epoch) + 1;
-            char accuracy[96] = "", last_bad[512];
-            long bad = incept_loader_errors(loader, last_bad, sizeof last_bad);
-            if (bad)
-                fprintf(stderr, "%sincept: %ld image(s) could not be decoded and trained as zeros; "
-                                "the last: %s\n", terminal ? "\n" : "", bad, last_bad);
-            if (test)
-                snprintf(accuracy, sizeof accuracy, " test top1 %.2f%% top5 %.2f%%", top1 * 100,
-                         top5 * 100);
-            fprintf(stderr, "%sepoch %d/%d step %ld loss %.4f%s %.0f img/s %.0f s\n",
-                    terminal ? "\r" : "", epoch, epochs, step + 1, loss_sum / loss_count, accuracy,
-                    seen / elapsed, elapsed);
-            if (log) {
-                fprintf(log, "%d,%ld,%g,%.6f,%.4f,%.4f,%.1f\n", epoch, step + 1,
-                        (double)sgd.learning_rate, loss_sum / loss_count, top1, top5, elapsed);
-                fflush(log);
-            }
-            epoch_loss[epoch - 1] = loss_sum / loss_count;
-            epoch_top1[epoch - 1] = top1;
-            if (o->plot && cli_plot(o->plot, epoch_loss, epoch_top1, epoch)) {
-                goto done;
-            }
-            loss_sum = 0.0;
-            loss_count = 0;
-        }
+    incept_train_options to = {
+        .epochs = o->epochs,
+        .checkpoint = o->checkpoint,
+        .checkpoint_every = o->checkpoint_every,
+        .report_every = r.terminal ? 10 : (per_epoch >= 10 ? per_epoch / 5 : 1),
+        .progress = report,
+        .user = &r,
+    };
+    if (incept_train(s, train, test, &t, &to)) {
+        if (r.terminal)
+            fputc('\n', stderr);
+        rc = cli_fail("training");
+        goto done;
     }
+    if (r.failed)
+        goto done;
     if (o->out && t.average_decay > 0.0f && incept_session_use_average(s, 1)) {
         rc = cli_fail("the averaged weights");
         goto done;
@@ -280,11 +224,10 @@ int cmd_train(const options *o)
     }
     rc = 0;
 done:
-    free(epoch_loss);
-    free(epoch_top1);
-    if (log)
-        fclose(log);
-    incept_loader_free(loader);
+    free(r.epoch_loss);
+    free(r.epoch_top1);
+    if (r.log)
+        fclose(r.log);
     incept_dataset_free(train);
     incept_dataset_free(test);
     incept_session_free(s);
@@ -326,3 +269,5 @@ int cmd_eval(const options *o)
     incept_model_free(m);
     return rc;
 }
+
+int cli_valid_schedule(const char *name) { return incept_schedule_valid(name); }

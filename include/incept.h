@@ -323,6 +323,53 @@ incept_status incept_checkpoint_save(const incept_session *session,
 incept_status incept_checkpoint_load(const char *path, incept_model **model,
                                      incept_session **session, incept_train_state *state);
 
+/* ---- The trainer ------------------------------------------------------------------------- */
+
+/* What the trainer reports: every `report_every` steps and at the end of every epoch. */
+typedef struct {
+    int epoch, epochs;          /* the epoch this step belongs to (1-based) and the run's count */
+    long step, total_steps;     /* steps done, and the run's */
+    int steps_per_epoch;
+    float learning_rate;        /* of the last step */
+    double loss;                /* mean training loss since the epoch began */
+    double images_per_second, seconds, eta_seconds; /* since this call began (the seconds
+                                   include earlier epochs' evaluations, not this one's) */
+    int end_of_epoch;           /* an epoch ended (or the run): test accuracy was measured */
+    double test_top1, test_top5; /* then; NaN without test data */
+    long bad_images;            /* images of a folder that could not be decoded so far (trained */
+    const char *last_bad_image; /* as zeros), and the last one's message */
+} incept_train_progress;
+
+/* Non-zero stops training after this step (incept_train then returns INCEPT_OK, state->step
+ * saying how far it got). */
+typedef int (*incept_train_callback)(const incept_train_progress *progress, void *user);
+
+typedef struct {
+    int epochs;              /* when state->total_steps is 0: train this many epochs (default 1) */
+    const char *checkpoint;  /* write a checkpoint here every checkpoint_every steps (0: each
+                                epoch) and at the end; NULL: none */
+    long checkpoint_every;
+    int eval_batch;          /* batch of the per-epoch evaluation (0: 256) */
+    long report_every;       /* steps between progress reports (0: only at epoch ends) */
+    incept_train_callback progress;
+    void *user;
+} incept_train_options;
+
+/* Trains the session's model with SGD from state->step to state->total_steps: batches from
+ * `train` (shuffled, cropped and flipped as the state says, a pure function of seed and step),
+ * the learning rate of state->schedule after a linear warm-up of state->warmup steps, the
+ * Polyak average if state->average_decay > 0, and after every epoch the test accuracy on `test`
+ * (may be NULL; the averaged weights are evaluated when averaging is on). state->step advances
+ * as it goes, so a checkpoint written from the same state resumes exactly. Fails if the loss
+ * stops being finite (naming the step and learning rate). */
+incept_status incept_train(incept_session *session, const incept_dataset *train,
+                           const incept_dataset *test, incept_train_state *state,
+                           const incept_train_options *options);
+/* The learning rate at `step` under the state's schedule: "constant", "cosine" (to 0 over
+ * total_steps), "step" (x0.1 from 50%, x0.01 from 75%) or "paper" (-4% every 8 epochs). */
+float incept_learning_rate(const incept_train_state *state, long step, int steps_per_epoch);
+int incept_schedule_valid(const char *name);
+
 /* Writes the model as ONNX. A model imported from ONNX is written as that file with every
  * initializer replaced by the model's current parameter of the same name (so weights trained
  * here go back to PyTorch, OpenCV or ncnn under their original names); any other model as a

@@ -1,0 +1,143 @@
+/* trainer.c — a whole training run (incept_train): the epoch loop over a loader's batches, the
+ * learning-rate schedule and warm-up, SGD steps, the evaluation after each epoch (of the Polyak
+ * average when there is one), checkpoints at a fixed cadence, and progress reports to a
+ * callback. What a run computes is a function of the state alone, so a run resumed from a
+ * checkpoint continues exactly where the interrupted one was. */
+#define _DEFAULT_SOURCE /* M_PI */
+#include <math.h>
+#include <string.h>
+
+#include "core/status.h"
+#include "graph/graph.h"
+#include "incept.h"
+
+int incept_schedule_valid(const char *name)
+{
+    return name && (!strcmp(name, "constant") || !strcmp(name, "cosine") || !strcmp(name, "step") ||
+                    !strcmp(name, "paper"));
+}
+
+float incept_learning_rate(const incept_train_state *t, long step, int steps_per_epoch)
+{
+    float lr = t->sgd.learning_rate;
+    if (t->warmup > 0 && step < t->warmup)
+        return lr * (float)(step + 1) / (float)t->warmup;
+    double progress = t->total_steps > 0 ? (double)step / (double)t->total_steps : 0.0;
+    if (!strcmp(t->schedule, "cosine"))
+        return (float)(lr * 0.5 * (1.0 + cos(M_PI * progress)));
+    if (!strcmp(t->schedule, "step"))
+        return lr * (progress >= 0.75 ? 0.01f : progress >= 0.5 ? 0.1f : 1.0f);
+    if (!strcmp(t->schedule, "paper") && steps_per_epoch > 0) /* the paper: -4% every 8 epochs */
+        return lr * powf(0.96f, (float)(step / steps_per_epoch / 8));
+    return lr;
+}
+
+/* Test accuracy of the weights the run reports: the Polyak average when there is one. */
+static incept_status evaluate(incept_session *s, const incept_dataset *test,
+                              const incept_train_state *t, int batch, double *top1, double *top5)
+{
+    *top1 = *top5 = NAN;
+    if (!test)
+        return INCEPT_OK;
+    int averaged = t->average_decay > 0.0f && s->average;
+    incept_status st = averaged ? incept_session_use_average(s, 1) : INCEPT_OK;
+    if (!st)
+        st = incept_session_evaluate(s, test, batch, top1, top5, NULL);
+    if (averaged) {
+        incept_status back = incept_session_use_average(s, 0);
+        st = st ? st : back;
+    }
+    return st;
+}
+
+static incept_status check_state(const incept_session *s, const incept_dataset *train,
+                                 const incept_train_state *t)
+{
+    int c, h, w, classes, n, dc, dh, dw, dclasses;
+    incept_model_input_dims(s->model, &c, &h, &w);
+    incept_model_output_dims(s->model, &classes, NULL, NULL);
+    incept_dataset_dims(train, &n, &dc, &dh, &dw, &dclasses);
+    if (dc != c || dh != h || dw != w || dclasses > classes)
+        return incept_fail(INCEPT_ERR_SHAPE, "the data is %dx%dx%d with %d classes; the model takes "
+                           "%dx%dx%d and has %d outputs", dc, dh, dw, dclasses, c, h, w, classes);
+    if (t->batch < 1 || t->step < 0 || t->total_steps < 0 || t->warmup < 0 || t->crop_pad < 0 ||
+        !incept_schedule_valid(t->schedule) || !(t->sgd.learning_rate >= 0.0f))
+        return incept_fail(INCEPT_ERR_ARG, "training state out of range (batch %d, step %ld of %ld, "
+                           "warm-up %ld, crop padding %d, schedule '%.16s')", t->batch, t->step,
+                           t->total_steps, t->warmup, t->crop_pad, t->schedule);
+    return INCEPT_OK;
+}
+
+incept_status incept_train(incept_session *s, const incept_dataset *train,
+                           const incept_dataset *test, incept_train_state *t,
+                           const incept_train_options *options)
+{
+    if (!s || !train || !t)
+        return incept_fail(INCEPT_ERR_ARG, "train needs a session, training data and a state");
+    const incept_train_options defaults = {0};
+    const incept_train_options *o = options ? options : &defaults;
+    incept_status st = check_state(s, train, t);
+    if (st || (st = incept_session_set_training(s, t->aux_weight, t->dropout, t->seed)) ||
+        (st = incept_session_set_averaging(s, t->average_decay)))
+        return st;
+    incept_loader_options lo = {t->batch, t->shuffle, t->augment, t->crop_pad, 1, t->seed};
+    incept_loader *loader;
+    if ((st = incept_loader_new(train, &lo, t->step, &loader)))
+        return st;
+    const int per_epoch = incept_loader_batches_per_epoch(loader);
+    if (t->total_steps == 0)
+        t->total_steps = (long)(o->epochs > 0 ? o->epochs : 1) * per_epoch;
+    const long total = t->total_steps, first_step = t->step;
+    const long every = o->checkpoint_every > 0 ? o->checkpoint_every : per_epoch;
+    const int eval_batch = o->eval_batch > 0 ? o->eval_batch : 256;
+    incept_train_progress p = {.epochs = (int)(total / per_epoch + (total % per_epoch != 0)),
+                               .total_steps = total, .steps_per_epoch = per_epoch};
+    incept_sgd sgd = t->sgd;
+    const double started = incept_now_seconds();
+    double loss_sum = 0.0;
+    long seen = 0, loss_count = 0;
+    char last_bad[512] = "";
+    for (long step = t->step; step < total && !st; step++) {
+        const float *images;
+        const int *labels;
+        int count;
+        float loss;
+        incept_loader_next(loader, &images, &labels, &count);
+        sgd.learning_rate = incept_learning_rate(t, step, per_epoch);
+        if ((st = incept_session_train_step(s, images, labels, count, &loss)) ||
+            (st = incept_session_sgd_step(s, &sgd)))
+            break;
+        if (!isfinite(loss)) {
+            st = incept_fail(INCEPT_ERR_ARG, "the loss diverged at step %ld (learning rate %g): "
+                             "try a smaller one", step + 1, (double)sgd.learning_rate);
+            break;
+        }
+        seen += count, loss_sum += loss, loss_count++;
+        t->step = step + 1;
+        if (o->checkpoint && (t->step % every == 0 || t->step == total) &&
+            (st = incept_checkpoint_save(s, t, o->checkpoint)))
+            break;
+        p.end_of_epoch = t->step % per_epoch == 0 || t->step == total;
+        int report = p.end_of_epoch || (o->report_every > 0 && t->step % o->report_every == 0);
+        if (!report || !o->progress)
+            continue;
+        p.seconds = incept_now_seconds() - started; /* training time: before the evaluation */
+        p.test_top1 = p.test_top5 = NAN;
+        if (p.end_of_epoch && (st = evaluate(s, test, t, eval_batch, &p.test_top1, &p.test_top5)))
+            break;
+        p.epoch = (int)(step / per_epoch) + 1;
+        p.step = t->step;
+        p.learning_rate = sgd.learning_rate;
+        p.loss = loss_sum / loss_count;
+        p.images_per_second = p.seconds > 0 ? seen / p.seconds : 0.0;
+        p.eta_seconds = p.seconds / (double)(t->step - first_step) * (double)(total - t->step);
+        p.bad_images = incept_loader_errors(loader, last_bad, sizeof last_bad);
+        p.last_bad_image = last_bad;
+        if (p.end_of_epoch)
+            loss_sum = 0.0, loss_count = 0;
+        if (o->progress(&p, o->user))
+            break;
+    }
+    incept_loader_free(loader);
+    return st;
+}
