@@ -110,28 +110,29 @@ const char *incept_model_output_name(const incept_model *m, int i)
     return m->graph.output_name ? m->graph.output_name : m->graph.values[m->graph.output].name;
 }
 
+/* The declared shape of input (input = 1) or output i. */
+static int declared_shape(const incept_model *m, int input, int i, incept_dtype *dtype, long long *dims)
+{
+    int count = input ? incept_model_inputs(m) : incept_model_outputs(m);
+    if (!m || i < 0 || i >= count || !dims)
+        return -1;
+    if (m->evaluated)
+        return interp_graph_value_shape(m->evaluated, input, i, dtype, dims);
+    if (dtype)
+        *dtype = INCEPT_FLOAT32;
+    return incept_value_shape(&m->graph, input ? m->graph.input : m->graph.output, dims);
+}
+
 int incept_model_input_shape(const incept_model *m, int i, incept_dtype *dtype,
                              long long dims[INCEPT_MAX_RANK])
 {
-    if (!m || i < 0 || i >= incept_model_inputs(m) || !dims)
-        return -1;
-    if (m->evaluated)
-        return interp_graph_value_shape(m->evaluated, 1, i, dtype, dims);
-    if (dtype)
-        *dtype = INCEPT_FLOAT32;
-    return incept_value_shape(&m->graph, m->graph.input, dims);
+    return declared_shape(m, 1, i, dtype, dims);
 }
 
 int incept_model_output_shape(const incept_model *m, int i, incept_dtype *dtype,
                               long long dims[INCEPT_MAX_RANK])
 {
-    if (!m || i < 0 || i >= incept_model_outputs(m) || !dims)
-        return -1;
-    if (m->evaluated)
-        return interp_graph_value_shape(m->evaluated, 0, i, dtype, dims);
-    if (dtype)
-        *dtype = INCEPT_FLOAT32;
-    return incept_value_shape(&m->graph, m->graph.output, dims);
+    return declared_shape(m, 0, i, dtype, dims);
 }
 
 /* Per-sample C, H, W of a batch-first float input or output of rank 1-4 (zeros otherwise). */
