@@ -4,6 +4,9 @@
 
 #include "incept.h"
 
+/* What the arguments say, filled by cli/incept.c from the command's option table: its options'
+ * defaults, then the arguments; a field the command takes no option for stays 0 (lr NAN, warmup
+ * and crop_pad -1: unset, for cli_training_defaults). */
 typedef struct {
     const char *model, *weights, *input, *output, *extra;
     int threads, batch, profile, exact, train;
@@ -41,7 +44,6 @@ int cli_read_samples(const char *path, size_t sample_floats, const char *shape, 
 /* Writes count floats raw; returns 0 or an exit code after a message. */
 int cli_write_floats(const char *path, const float *data, size_t count);
 double cli_now(void);
-int cli_valid_schedule(const char *name);
 
 /* Draws loss and test accuracy per epoch into a PNG; returns 0 or 1 (after a message). */
 int cli_plot(const char *path, const double *loss, const double *accuracy, int epochs);

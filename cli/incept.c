@@ -1,7 +1,10 @@
 /* incept.c — the command-line program. It parses arguments and calls the library; every
- * library failure is printed with its message and becomes a non-zero exit code. */
+ * library failure is printed with its message and becomes a non-zero exit code. Each command
+ * lists the options it takes in a table (kind, range, default, help): the parser, the per-command
+ * --help and the overall usage are all read from those tables. */
 #include <errno.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,55 +17,311 @@
 
 #define EXIT_USAGE 2
 
-static int usage(FILE *f)
-{
-    fprintf(f,
-            "incept %s — the Inception architecture (GoogLeNet) in C\n\n"
-            "usage:\n"
-            "  incept                         GoogLeNet's Table 1 and a timed forward pass (built-in model)\n"
-            "  incept summary MODEL [--dot]   the model as the paper's Table 1, with totals (or as\n"
-            "                                 Graphviz, modules drawn as Figure 3: | dot -Tsvg)\n"
-            "  incept run MODEL --input IN.bin --output OUT.bin [--threads T] [--exact]\n"
-            "                                 inference on raw float32 NCHW (batch from the file size)\n"
-            "  incept run MODEL.onnx --input A.pb[,B.pb...] --output Y.pb[,Z.pb...] [--threads T]\n"
-            "                                 any ONNX graph of the supported ops (several inputs, any\n"
-            "                                 rank), arrays as serialized TensorProtos (ONNX test data)\n"
-            "  incept bench MODEL [--batch N] [--threads T] [--seconds S] [--profile] [--exact] [--train]\n"
-            "                                 time inference (or, --train, SGD steps with the auxiliary\n"
-            "                                 heads); the last line sums it up\n"
-            "  incept init-weights MODEL OUT  write He-initialized weights for a description [--seed S]\n"
-            "  incept export MODEL OUT.onnx   write the model as ONNX [--weights W]\n"
-            "  incept classify MODEL... IMAGE... [--labels FILE] [--top K] [--preset caffe|torchvision]\n"
-            "               [--crops 1|10|144] [--json]  top-K labels per JPEG/PNG; several models: an ensemble\n"
-            "  incept train [MODEL] [--epochs E | --steps S] [--batch N] [--lr X] [--momentum X]\n"
-            "               [--weight-decay X] [--schedule constant|step|cosine|paper] [--warmup S]\n"
-            "               [--crop-pad P] [--seed S] [--threads T] [--no-shuffle] [--no-augment]\n"
-            "               [--out W] [--log CSV]\n"
-            "               [--train-images I --train-labels L --test-images I --test-labels L]\n"
-            "               [--inputs X.bin --labels Y.bin] [--train-dir D --test-dir D [--preset P]]\n"
-            "                                 SGD on Fashion-MNIST (default: the built-in fashion model and\n"
-            "                                 its recipe, 11 epochs, ~14 min, 93%%; Debian's\n"
-            "                                 dataset-fashion-mnist), idx files or raw tensors\n"
-            "  incept eval MODEL [--weights W] [--test-images I --test-labels L | --inputs X --labels Y |\n"
-            "               --test-dir D [--preset P]]\n"
-            "                                 top-1 / top-5 accuracy; last line: eval: top1=... top5=... n=...\n"
-            "  incept onnx-test DIR...        run ONNX backend node tests (folders with model.onnx and\n"
-            "                                 test_data_set_*); last line: N passed, N failed, N skipped\n"
-            "  incept version | help\n\n"
-            "MODEL is an .onnx file or a network description (models/*.incept); a description takes\n"
-            "its weights from --weights FILE (else He initialization from seed 0). --exact computes\n"
-            "every convolution directly (no Winograd): within 1e-5 of PyTorch instead of 1e-4.\n",
-            INCEPT_VERSION);
-    return f == stdout ? 0 : EXIT_USAGE;
-}
-
 int cli_fail(const char *what)
 {
     fprintf(stderr, "incept: %s: %s\n", what, incept_last_error());
     return 1;
 }
 
-/* Options shared by the commands. */
+/* The options: what an argument is, and where in `options` it goes. */
+
+typedef enum {
+    OPT_FLAG,     /* no value: sets the field to 1 */
+    OPT_INT,      /* an integer in [min, max] */
+    OPT_NUMBER,   /* a non-negative number, at most 1e6 */
+    OPT_STRING,   /* any text: a path, a name */
+    OPT_SCHEDULE  /* a learning-rate schedule's name (incept_schedule_valid) */
+} opt_kind;
+
+typedef enum { FIELD_INT, FIELD_LONG, FIELD_ULL, FIELD_DOUBLE, FIELD_FLOAT, FIELD_STRING } field_type;
+
+typedef struct {
+    const char *name;    /* "--batch" */
+    const char *value;   /* the value's name in usage lines ("N"); NULL for a flag */
+    opt_kind kind;
+    size_t offset;       /* where in `options` */
+    field_type field;
+    long min, max;       /* OPT_INT's range */
+    const char *initial; /* the default, parsed as an argument would be, before the arguments */
+    const char *shown;   /* the default as --help tells it when it is not `initial` */
+    const char *help;
+} opt_spec;
+
+/* The field's offset and, from its declared type, how to store into it (a field of any other
+ * type does not compile). */
+#define FIELD(f)                                                                             \
+    offsetof(options, f), _Generic(((options *)0)->f, int: FIELD_INT, long: FIELD_LONG,     \
+                                   unsigned long long: FIELD_ULL, double: FIELD_DOUBLE,     \
+                                   float: FIELD_FLOAT, const char *: FIELD_STRING)
+#define FLAG(name, f, help) {name, NULL, OPT_FLAG, FIELD(f), 0, 0, NULL, NULL, help}
+#define INT(name, value, f, min, max, initial, shown, help) \
+    {name, value, OPT_INT, FIELD(f), min, max, initial, shown, help}
+#define NUMBER(name, value, f, initial, shown, help) \
+    {name, value, OPT_NUMBER, FIELD(f), 0, 0, initial, shown, help}
+#define STRING(name, value, f, shown, help) {name, value, OPT_STRING, FIELD(f), 0, 0, NULL, shown, help}
+#define END {NULL, NULL, OPT_FLAG, 0, FIELD_INT, 0, 0, NULL, NULL, NULL}
+
+#define MAX_STEPS 2000000000L
+#define THREADS INT("--threads", "T", threads, 1, 1024, NULL, "the CPU cores", "worker threads")
+#define WEIGHTS STRING("--weights", "W", weights, NULL, "an incept weights file for a description's " \
+                       "parameters; without it, He initialization from seed 0")
+#define EXACT FLAG("--exact", exact, "every convolution computed directly (no Winograd): within " \
+                   "1e-5 of PyTorch instead of 1e-4")
+#define PRESET(shown) STRING("--preset", "P", preset, shown, "image normalization: caffe or torchvision")
+
+static const opt_spec demo_options[] = {THREADS, END};
+
+static const opt_spec summary_options[] = {
+    FLAG("--dot", dot, "print Graphviz instead, each module drawn as Figure 3 (| dot -Tsvg)"),
+    WEIGHTS, END};
+
+static const opt_spec run_options[] = {
+    STRING("--input", "IN", input, NULL, "raw float32 NCHW (IN.bin), or A.pb[,B.pb...]: one "
+           "serialized TensorProto per model input"),
+    STRING("--output", "OUT", output, NULL, "raw float32 (OUT.bin), or Y.pb[,Z.pb...]: the first "
+           "outputs as TensorProtos"),
+    THREADS, WEIGHTS, EXACT, END};
+
+static const opt_spec bench_options[] = {
+    INT("--batch", "N", batch, 1, 65536, "1", NULL, "images per pass"),
+    THREADS,
+    INT("--seconds", "S", seconds, 1, 3600, "5", NULL, "seconds to time, at least 5 runs after "
+        "a warm-up"),
+    FLAG("--profile", profile, "a table per layer (time, GFLOP/s, share) and the memory in use"),
+    EXACT,
+    FLAG("--train", train, "time training steps (auxiliary heads, dropout, SGD) instead"),
+    WEIGHTS, END};
+
+static const opt_spec init_weights_options[] = {
+    INT("--seed", "S", seed, 0, 2147483647L, "0", NULL, "the initialization's random seed"), END};
+
+static const opt_spec export_options[] = {WEIGHTS, END};
+
+static const opt_spec train_options[] = {
+    INT("--epochs", "E", epochs, 1, 100000, NULL, "11 in the built-in recipe, else 1",
+        "passes over the training set"),
+    INT("--steps", "S", steps, 1, MAX_STEPS, NULL, "the epochs' steps", "SGD steps to take, "
+        "instead of --epochs"),
+    INT("--batch", "N", batch, 1, 65536, "128", NULL, "images per step"),
+    NUMBER("--lr", "X", lr, NULL, "0.1 in the built-in recipe, else 0.05", "the learning rate"),
+    NUMBER("--momentum", "X", momentum, "0.9", NULL, "SGD momentum"),
+    NUMBER("--weight-decay", "X", weight_decay, "5e-4", NULL, "L2 weight decay, in PyTorch's form"),
+    {"--schedule", "constant|step|cosine|paper", OPT_SCHEDULE, FIELD(schedule), 0, 0, NULL,
+     "cosine in the built-in recipe, else constant", "the learning rate's decay; paper: -4% "
+     "every 8 epochs"},
+    INT("--warmup", "S", warmup, 0, MAX_STEPS, NULL, "200 in the built-in recipe, else 0",
+        "steps of linear learning-rate warm-up"),
+    INT("--crop-pad", "P", crop_pad, 0, 64, NULL, "0 in the built-in recipe, else 2",
+        "random crops of the image padded by P; 0: flips only"),
+    INT("--seed", "S", seed, 0, 2147483647L, "0", NULL, "seed of the shuffle, crops and dropout"),
+    THREADS,
+    FLAG("--no-shuffle", no_shuffle, "take the training set in order"),
+    FLAG("--no-augment", no_augment, "no random crops or flips"),
+    STRING("--out", "FILE", out, NULL, "write the trained weights (FILE.onnx: the model as ONNX)"),
+    STRING("--log", "CSV", log, NULL, "a CSV line per epoch: lr, loss, test accuracy, time"),
+    STRING("--train-images", "I", train_images, "Fashion-MNIST's", "training images (idx)"),
+    STRING("--train-labels", "L", train_labels, "Fashion-MNIST's", "training labels (idx)"),
+    STRING("--test-images", "I", test_images, "Fashion-MNIST's", "test images (idx)"),
+    STRING("--test-labels", "L", test_labels, "Fashion-MNIST's", "test labels (idx)"),
+    STRING("--inputs", "X.bin", inputs, NULL, "raw float32 NCHW training images (with --labels)"),
+    STRING("--labels", "Y.bin", labels_file, NULL, "raw float32 class indices for --inputs"),
+    STRING("--train-dir", "D", train_dir, NULL, "an image folder, one subfolder per class "
+           "(ImageNet layout)"),
+    STRING("--test-dir", "D", test_dir, NULL, "a test image folder in the same layout"),
+    PRESET("torchvision"),
+    STRING("--checkpoint", "C", checkpoint, NULL, "write a checkpoint now and then and at the end"),
+    INT("--checkpoint-every", "S", checkpoint_every, 1, MAX_STEPS, NULL, "every epoch",
+        "steps between checkpoints"),
+    STRING("--resume", "C", resume, NULL, "continue from a checkpoint (give the data options "
+           "again)"),
+    STRING("--plot", "P.png", plot, NULL, "draw loss and test accuracy per epoch"),
+    NUMBER("--average", "D", average, NULL, "0, off", "keep a Polyak average of the weights with "
+           "decay D (e.g. 0.999) for evaluation and --out"),
+    WEIGHTS, END};
+
+static const opt_spec classify_options[] = {
+    STRING("--labels", "FILE", labels_file, "class numbers", "class names, one a line"),
+    INT("--top", "K", top, 1, 100000, "5", NULL, "classes printed per image"),
+    PRESET("caffe"),
+    INT("--crops", "N", crops, 1, 100000, "1", NULL, "1 (centre), 10 (corners, centre, mirrored) "
+        "or 144 (the paper's)"),
+    FLAG("--json", json, "one JSON object per image"),
+    STRING("--weights", "W", weights, NULL, "an incept weights file for the first model"),
+    THREADS, END};
+
+static const opt_spec onnx_test_options[] = {THREADS, END};
+
+static const opt_spec eval_options[] = {
+    WEIGHTS,
+    STRING("--test-images", "I", test_images, "Fashion-MNIST's", "test images (idx)"),
+    STRING("--test-labels", "L", test_labels, "Fashion-MNIST's", "test labels (idx)"),
+    STRING("--inputs", "X.bin", inputs, NULL, "raw float32 NCHW images (with --labels)"),
+    STRING("--labels", "Y.bin", labels_file, NULL, "raw float32 class indices for --inputs"),
+    STRING("--test-dir", "D", test_dir, NULL, "an image folder, one subfolder per class"),
+    PRESET("torchvision"),
+    INT("--batch", "N", batch, 1, 65536, "256", NULL, "images per evaluation pass"),
+    THREADS, END};
+
+static const opt_spec no_options[] = {END};
+
+typedef struct {
+    const char *name;     /* "" for the demo, run without a command */
+    const char *args;     /* the positional arguments in usage lines */
+    int max_args;         /* how many there may be; -1: any number */
+    const opt_spec *opts;
+    int (*run)(const options *o);
+    const char *about;    /* lines for the usage */
+} command;
+
+static int demo(const options *o);
+static int cmd_summary(const options *o);
+static int cmd_bench(const options *o);
+static int cmd_init_weights(const options *o);
+static int cmd_export(const options *o);
+static int train_command(const options *o);
+static int eval_command(const options *o);
+static int version_command(const options *o);
+static int help_command(const options *o);
+
+static const command commands[] = {
+    {"", "", 0, demo_options, demo,
+     "GoogLeNet's Table 1 and a timed forward pass (built-in model)"},
+    {"summary", "MODEL", 1, summary_options, cmd_summary,
+     "the model as the paper's Table 1, with totals (or as Graphviz)"},
+    {"run", "MODEL", 1, run_options, cmd_run,
+     "inference on raw float32 NCHW (batch from the file size), or on .pb arrays (serialized\n"
+     "TensorProtos, as ONNX test data) for any ONNX graph of the supported ops"},
+    {"bench", "MODEL", 1, bench_options, cmd_bench,
+     "time inference (or, --train, SGD steps with the auxiliary heads); the last line sums it up"},
+    {"init-weights", "MODEL OUT", 2, init_weights_options, cmd_init_weights,
+     "write He-initialized weights for a description"},
+    {"export", "MODEL OUT.onnx", 2, export_options, cmd_export, "write the model as ONNX"},
+    {"train", "[MODEL]", 1, train_options, train_command,
+     "SGD on Fashion-MNIST (default: the built-in fashion model and its recipe, 11 epochs,\n"
+     "~14 min, 93%; Debian's dataset-fashion-mnist), idx files, raw tensors or image folders"},
+    {"classify", "MODEL... IMAGE...", -1, classify_options, cmd_classify,
+     "top-K labels per JPEG/PNG; several models: an ensemble"},
+    {"onnx-test", "DIR...", -1, onnx_test_options, cmd_onnx_test,
+     "run ONNX backend node tests (folders with model.onnx and test_data_set_*);\n"
+     "last line: N passed, N failed, N skipped"},
+    {"eval", "[MODEL]", 1, eval_options, eval_command,
+     "top-1 / top-5 accuracy; last line: eval: top1=... top5=... n=..."},
+    {"version", "", 0, no_options, version_command, "the version"},
+    {"help", "[COMMAND]", 1, no_options, help_command, "this usage, or a command's options"},
+};
+#define N_COMMANDS (sizeof commands / sizeof commands[0])
+
+static const command *find_command(const char *name)
+{
+    for (size_t c = 0; c < N_COMMANDS; c++)
+        if (!strcmp(commands[c].name, name))
+            return &commands[c];
+    return NULL;
+}
+
+static const opt_spec *find_option(const opt_spec *opts, const char *name, size_t len)
+{
+    for (; opts->name; opts++)
+        if (strlen(opts->name) == len && !strncmp(opts->name, name, len))
+            return opts;
+    return NULL;
+}
+
+/* "incept train --help", or for the demo "incept --help": where a usage error points. */
+static const char *help_hint(const command *c, char *buf, size_t size)
+{
+    snprintf(buf, size, "incept %s%s--help", c->name, c->name[0] ? " " : "");
+    return buf;
+}
+
+/* Usage lines. */
+
+/* Prints the words of `text` (split at `breaks`: " ", or "" for one word) after column `col`,
+ * each after a space, wrapping to `indent` before a word that would pass column 100; returns the
+ * column after them. */
+static int put_wrapped(FILE *f, const char *text, const char *breaks, int col, int indent)
+{
+    while (*text) {
+        int len = (int)strcspn(text, breaks);
+        if (col > indent && col + 1 + len > 100) {
+            fprintf(f, "\n%*s", indent, "");
+            col = indent;
+        } else if (col > 0) {
+            fputc(' ', f);
+            col++;
+        }
+        fprintf(f, "%.*s", len, text);
+        col += len;
+        text += len;
+        text += strspn(text, breaks);
+    }
+    return col;
+}
+
+/* "  incept train [MODEL] [--epochs E] ..." wrapped under the command's name. */
+static void print_synopsis(FILE *f, const command *c, int with_options)
+{
+    char head[96], item[128];
+    snprintf(head, sizeof head, "  incept%s%s%s%s", c->name[0] ? " " : "", c->name,
+             c->args[0] ? " " : "", c->args);
+    fputs(head, f);
+    int col = (int)strlen(head), indent = (int)strlen(c->name) + 10;
+    for (const opt_spec *s = c->opts; with_options && s->name; s++) {
+        snprintf(item, sizeof item, s->value ? "[%s %s]" : "[%s]", s->name, s->value);
+        col = put_wrapped(f, item, "", col, indent);
+    }
+    fputc('\n', f);
+}
+
+static void print_lines(FILE *f, const char *text, int indent)
+{
+    while (*text) {
+        size_t n = strcspn(text, "\n");
+        fprintf(f, "%*s%.*s\n", indent, "", (int)n, text);
+        text += n + (text[n] == '\n');
+    }
+}
+
+static int usage(FILE *f)
+{
+    fprintf(f, "incept %s — the Inception architecture (GoogLeNet) in C\n\nusage:\n", INCEPT_VERSION);
+    for (size_t c = 0; c < N_COMMANDS; c++) {
+        print_synopsis(f, &commands[c], 1);
+        print_lines(f, commands[c].about, 6);
+    }
+    fputs("\nMODEL is an .onnx file or a network description (models/*.incept); a description takes\n"
+          "its weights from --weights FILE (else He initialization from seed 0). An option a\n"
+          "command does not take is an error (exit code 2). incept COMMAND --help (or incept help\n"
+          "COMMAND) lists the command's options with their defaults.\n", f);
+    return f == stdout ? 0 : EXIT_USAGE;
+}
+
+static void command_help(FILE *f, const command *c)
+{
+    fprintf(f, "usage: incept%s%s%s%s [options]\n\n", c->name[0] ? " " : "", c->name,
+            c->args[0] ? " " : "", c->args);
+    print_lines(f, c->about, 2);
+    fputs("\noptions:\n", f);
+    for (const opt_spec *s = c->opts; s->name; s++) {
+        char left[96];
+        snprintf(left, sizeof left, s->value ? "%s %s" : "%s", s->name, s->value);
+        const char *def = s->initial ? s->initial : s->shown;
+        char text[512];
+        snprintf(text, sizeof text, "%s%s%s%s", s->help, def ? " (default: " : "", def ? def : "",
+                 def ? ")" : "");
+        int col = fprintf(f, "  %s", left);
+        if (col > 30) { /* a long value name (the schedules): the help on the next line */
+            fprintf(f, "\n%30s", "");
+        } else {
+            fprintf(f, "%*s", 30 - col, "");
+        }
+        put_wrapped(f, text, " ", 30, 31);
+        fputc('\n', f);
+    }
+    fprintf(f, "  %-27s  this help\n", "-h, --help");
+}
+
+/* Parsing. */
 
 static int parse_int_arg(const char *flag, const char *value, long min, long max, long *out)
 {
@@ -90,142 +349,133 @@ static int parse_float_arg(const char *flag, const char *value, float *out)
     return 1;
 }
 
-static int parse_options(int argc, char **argv, options *o)
+/* Stores `value` (NULL for a flag) into the option's field; 0 after a message when it is not
+ * of the option's kind. */
+static int set_option(const opt_spec *s, const char *value, options *o)
 {
-    long v;
-    for (int i = 2; i < argc; i++) {
-        const char *a = argv[i], *next = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--weights") && next)
-            o->weights = argv[++i];
-        else if (!strcmp(a, "--input") && next)
-            o->input = argv[++i];
-        else if (!strcmp(a, "--output") && next)
-            o->output = argv[++i];
-        else if (!strcmp(a, "--threads")) {
-            if (!parse_int_arg(a, next, 1, 1024, &v))
-                return 0;
-            o->threads = (int)v, i++;
-        } else if (!strcmp(a, "--seed")) {
-            if (!parse_int_arg(a, next, 0, 2147483647L, &v))
-                return 0;
-            o->seed = (unsigned long long)v, i++;
-        } else if (!strcmp(a, "--batch")) {
-            if (!parse_int_arg(a, next, 1, 65536, &v))
-                return 0;
-            o->batch = (int)v, i++;
-        } else if (!strcmp(a, "--seconds")) {
-            if (!parse_int_arg(a, next, 1, 3600, &v))
-                return 0;
-            o->seconds = (double)v, i++;
-        } else if (!strcmp(a, "--profile")) {
-            o->profile = 1;
-        } else if (!strcmp(a, "--exact")) {
-            o->exact = 1;
-        } else if (!strcmp(a, "--train")) {
-            o->train = 1;
-        } else if (!strcmp(a, "--no-shuffle")) {
-            o->no_shuffle = 1;
-        } else if (!strcmp(a, "--no-augment")) {
-            o->no_augment = 1;
-        } else if (!strcmp(a, "--epochs")) {
-            if (!parse_int_arg(a, next, 1, 100000, &v))
-                return 0;
-            o->epochs = (int)v, i++;
-        } else if (!strcmp(a, "--steps")) {
-            if (!parse_int_arg(a, next, 1, 2000000000L, &v))
-                return 0;
-            o->steps = v, i++;
-        } else if (!strcmp(a, "--crop-pad")) {
-            if (!parse_int_arg(a, next, 0, 64, &v))
-                return 0;
-            o->crop_pad = v, i++;
-        } else if (!strcmp(a, "--warmup")) {
-            if (!parse_int_arg(a, next, 0, 2000000000L, &v))
-                return 0;
-            o->warmup = v, i++;
-        } else if (!strcmp(a, "--lr") || !strcmp(a, "--momentum") || !strcmp(a, "--weight-decay") ||
-                   !strcmp(a, "--average")) {
-            float f;
-            if (!parse_float_arg(a, next, &f))
-                return 0;
-            *(!strcmp(a, "--lr") ? &o->lr : !strcmp(a, "--momentum") ? &o->momentum
-              : !strcmp(a, "--average") ? &o->average : &o->weight_decay) = f;
-            i++;
-        } else if (!strcmp(a, "--schedule") && next) {
-            if (!cli_valid_schedule(next)) {
-                fprintf(stderr, "incept: --schedule is constant, step, cosine or paper\n");
-                return 0;
-            }
-            o->schedule = argv[++i];
-        } else if (!strcmp(a, "--train-dir") && next) {
-            o->train_dir = argv[++i];
-        } else if (!strcmp(a, "--test-dir") && next) {
-            o->test_dir = argv[++i];
-        } else if (!strcmp(a, "--train-images") && next) {
-            o->train_images = argv[++i];
-        } else if (!strcmp(a, "--train-labels") && next) {
-            o->train_labels = argv[++i];
-        } else if (!strcmp(a, "--test-images") && next) {
-            o->test_images = argv[++i];
-        } else if (!strcmp(a, "--test-labels") && next) {
-            o->test_labels = argv[++i];
-        } else if (!strcmp(a, "--inputs") && next) {
-            o->inputs = argv[++i];
-        } else if (!strcmp(a, "--labels") && next) {
-            o->labels_file = argv[++i];
-        } else if (!strcmp(a, "--out") && next) {
-            o->out = argv[++i];
-        } else if (!strcmp(a, "--log") && next) {
-            o->log = argv[++i];
-        } else if (!strcmp(a, "--json")) {
-            o->json = 1;
-        } else if (!strcmp(a, "--dot")) {
-            o->dot = 1;
-        } else if (!strcmp(a, "--preset") && next) {
-            o->preset = argv[++i];
-        } else if (!strcmp(a, "--crops") || !strcmp(a, "--top")) {
-            if (!parse_int_arg(a, next, 1, 100000, &v))
-                return 0;
-            *(!strcmp(a, "--crops") ? &o->crops : &o->top) = (int)v, i++;
-        } else if (!strcmp(a, "--plot") && next) {
-            o->plot = argv[++i];
-        } else if (!strcmp(a, "--checkpoint") && next) {
-            o->checkpoint = argv[++i];
-        } else if (!strcmp(a, "--resume") && next) {
-            o->resume = argv[++i];
-        } else if (!strcmp(a, "--checkpoint-every")) {
-            if (!parse_int_arg(a, next, 1, 2000000000L, &v))
-                return 0;
-            o->checkpoint_every = v, i++;
-        } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "incept: unknown option '%s' (or it lacks its value)\n", a);
+    char *field = (char *)o + s->offset;
+    long v = 1;
+    float x = 0.0f;
+    switch (s->kind) {
+    case OPT_FLAG:
+        break;
+    case OPT_INT:
+        if (!parse_int_arg(s->name, value, s->min, s->max, &v))
             return 0;
-        } else {
-            o->positional[o->n_positional++] = a;
-            if (!o->model)
-                o->model = a;
-            else if (!o->extra)
-                o->extra = a;
-            else if (strcmp(argv[1], "classify") != 0 && strcmp(argv[1], "onnx-test") != 0) {
-                fprintf(stderr, "incept: unexpected argument '%s'\n", a);
-                return 0;
-            }
+        break;
+    case OPT_NUMBER:
+        if (!parse_float_arg(s->name, value, &x))
+            return 0;
+        break;
+    case OPT_SCHEDULE:
+        if (!incept_schedule_valid(value)) {
+            fprintf(stderr, "incept: %s is constant, step, cosine or paper\n", s->name);
+            return 0;
         }
+        break;
+    case OPT_STRING:
+        break;
+    }
+    int number = s->kind == OPT_NUMBER;
+    switch (s->field) {
+    case FIELD_INT: *(int *)(void *)field = (int)v; break;
+    case FIELD_LONG: *(long *)(void *)field = v; break;
+    case FIELD_ULL: *(unsigned long long *)(void *)field = (unsigned long long)v; break;
+    case FIELD_DOUBLE: *(double *)(void *)field = number ? (double)x : (double)v; break;
+    case FIELD_FLOAT: *(float *)(void *)field = number ? x : (float)v; break;
+    case FIELD_STRING: *(const char **)(void *)field = value; break;
     }
     return 1;
 }
 
+/* The defaults before any argument: the cores, unset markers for what train decides itself
+ * (cli_training_defaults), then the initial value of each option the command takes. */
+static void initial_options(const command *c, options *o, const char **positional)
+{
+    memset(o, 0, sizeof *o);
+    o->positional = positional;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    o->threads = cores > 0 && cores <= 1024 ? (int)cores : 1;
+    o->lr = NAN;
+    o->warmup = -1;
+    o->crop_pad = -1;
+    for (const opt_spec *s = c->opts; s->name; s++)
+        if (s->initial)
+            set_option(s, s->initial, o);
+}
+
+/* Reads argv[first...] by the command's table; returns -1 to go on, or the exit code: 0 after
+ * --help, EXIT_USAGE after a message. */
+static int parse_options(const command *c, int argc, char **argv, int first, options *o)
+{
+    char hint[64];
+    int only_positional = 0;
+    help_hint(c, hint, sizeof hint);
+    for (int i = first; i < argc; i++) {
+        const char *a = argv[i];
+        if (!only_positional && !strcmp(a, "--")) {
+            only_positional = 1;
+            continue;
+        }
+        if (!only_positional && a[0] == '-' && a[1]) {
+            if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+                command_help(stdout, c);
+                return 0;
+            }
+            const char *eq = strchr(a, '='), *value = NULL;
+            size_t len = eq && a[1] == '-' ? (size_t)(eq - a) : strlen(a);
+            const opt_spec *s = find_option(c->opts, a, len);
+            if (!s) {
+                int elsewhere = 0;
+                for (size_t k = 0; k < N_COMMANDS && !elsewhere; k++)
+                    elsewhere = find_option(commands[k].opts, a, len) != NULL;
+                if (elsewhere && c->name[0])
+                    fprintf(stderr, "incept: %s does not take %.*s (see %s)\n", c->name, (int)len, a,
+                            hint);
+                else if (elsewhere)
+                    fprintf(stderr, "incept: without a command, incept does not take %.*s (see "
+                                    "incept --help)\n", (int)len, a);
+                else
+                    fprintf(stderr, "incept: unknown option '%.*s' (see %s)\n", (int)len, a, hint);
+                return EXIT_USAGE;
+            }
+            if (s->kind == OPT_FLAG && len < strlen(a)) {
+                fprintf(stderr, "incept: %s takes no value (see %s)\n", s->name, hint);
+                return EXIT_USAGE;
+            }
+            if (s->kind != OPT_FLAG) {
+                value = len < strlen(a) ? a + len + 1 : i + 1 < argc ? argv[++i] : NULL;
+                if (!value) {
+                    fprintf(stderr, "incept: %s needs a value: %s %s (see %s)\n", s->name, s->name,
+                            s->value, hint);
+                    return EXIT_USAGE;
+                }
+            }
+            if (!set_option(s, value, o))
+                return EXIT_USAGE;
+            continue;
+        }
+        if (c->max_args >= 0 && o->n_positional >= c->max_args) {
+            if (c->max_args)
+                fprintf(stderr, "incept: unexpected argument '%s': %s takes %s (see %s)\n", a,
+                        c->name, c->args, hint);
+            else
+                fprintf(stderr, "incept: unexpected argument '%s' (see %s)\n", a, hint);
+            return EXIT_USAGE;
+        }
+        o->positional[o->n_positional++] = a;
+        if (!o->model)
+            o->model = a;
+        else if (!o->extra)
+            o->extra = a;
+    }
+    return -1;
+}
 double cli_now(void)
 {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
-static int default_threads(void)
-{
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 && n < 1024 ? (int)n : 1;
 }
 
 static int compare_double(const void *a, const void *b)
@@ -235,13 +485,13 @@ static int compare_double(const void *a, const void *b)
 }
 
 /* The main job on the embedded default: GoogLeNet's Table 1, then timed forward passes. */
-static int demo(void)
+static int demo(const options *o)
 {
     incept_model *m;
     incept_session *session;
     if (incept_model_googlenet(1000, 0, &m))
         return cli_fail("building GoogLeNet");
-    int threads = default_threads();
+    int threads = o->threads;
     if (cli_session(m, threads, &session)) {
         incept_model_free(m);
         return 1;
@@ -533,72 +783,71 @@ done:
     return rc;
 }
 
-static int run_command(const char *cmd, options *o);
+/* `train`: the recipe or plain defaults for what was not given (cli_training_defaults). */
+static int train_command(const options *given)
+{
+    options o = *given;
+    cli_training_defaults(&o);
+    if ((o.inputs != NULL) != (o.labels_file != NULL)) {
+        fprintf(stderr, "incept: --inputs and --labels go together\n");
+        return EXIT_USAGE;
+    }
+    return cmd_train(&o);
+}
+
+static int eval_command(const options *o)
+{
+    if ((o->inputs != NULL) != (o->labels_file != NULL)) {
+        fprintf(stderr, "incept: --inputs and --labels go together\n");
+        return EXIT_USAGE;
+    }
+    return cmd_eval(o);
+}
+
+static int version_command(const options *o)
+{
+    (void)o;
+    printf("incept %s\n", INCEPT_VERSION);
+    return 0;
+}
+
+static int help_command(const options *o)
+{
+    if (!o->model)
+        return usage(stdout);
+    const command *c = find_command(o->model);
+    if (!c || !c->name[0]) {
+        fprintf(stderr, "incept: unknown command '%s' (see incept --help)\n", o->model);
+        return EXIT_USAGE;
+    }
+    command_help(stdout, c);
+    return 0;
+}
 
 int main(int argc, char **argv)
 {
-    if (argc < 2)
-        return demo();
-    const char *cmd = argv[1];
-    if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h"))
+    const char *name = argc > 1 ? argv[1] : "";
+    if (!strcmp(name, "--help") || !strcmp(name, "-h"))
         return usage(stdout);
-    if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
-        printf("incept %s\n", INCEPT_VERSION);
-        return 0;
+    if (!strcmp(name, "--version"))
+        name = "version";
+    /* no command, or only options: the demo */
+    int first = argc < 2 || name[0] == '-' ? 1 : 2;
+    const command *c = find_command(first == 1 ? "" : name);
+    if (!c || (first == 2 && !c->name[0])) {
+        fprintf(stderr, "incept: unknown command '%s' (see incept --help)\n", name);
+        return EXIT_USAGE;
     }
-    options o = {0};
-    const char **positional = calloc((size_t)argc, sizeof(char *));
+    const char **positional = calloc((size_t)argc + 1, sizeof(char *));
     if (!positional) {
         fprintf(stderr, "incept: out of memory\n");
         return 1;
     }
-    o.positional = positional;
-    o.crops = 1;
-    o.top = 5;
-    o.threads = default_threads();
-    o.batch = 1;
-    o.seconds = 5.0;
-    o.epochs = 0;     /* these four: unset, so train can tell its built-in recipe from */
-    o.lr = NAN;       /* what was asked for (cli_training_defaults) */
-    o.warmup = -1;
-    o.crop_pad = -1;
-    o.schedule = NULL;
-    o.momentum = 0.9f;
-    o.weight_decay = 5e-4f;
-    int rc = parse_options(argc, argv, &o) ? run_command(cmd, &o) : EXIT_USAGE;
+    options o;
+    initial_options(c, &o, positional);
+    int rc = parse_options(c, argc, argv, first, &o);
+    if (rc < 0)
+        rc = c->run(&o);
     free(positional);
     return rc;
-}
-
-static int run_command(const char *cmd, options *o_ptr)
-{
-    options o = *o_ptr;
-    if (!strcmp(cmd, "summary"))
-        return cmd_summary(&o);
-    if (!strcmp(cmd, "run"))
-        return cmd_run(&o);
-    if (!strcmp(cmd, "bench"))
-        return cmd_bench(&o);
-    if (!strcmp(cmd, "train")) {
-        if (o.batch == 1)
-            o.batch = 128;
-        cli_training_defaults(&o);
-        if ((o.inputs != NULL) != (o.labels_file != NULL)) {
-            fprintf(stderr, "incept: --inputs and --labels go together\n");
-            return EXIT_USAGE;
-        }
-        return cmd_train(&o);
-    }
-    if (!strcmp(cmd, "eval"))
-        return cmd_eval(&o);
-    if (!strcmp(cmd, "classify"))
-        return cmd_classify(&o);
-    if (!strcmp(cmd, "export"))
-        return cmd_export(&o);
-    if (!strcmp(cmd, "init-weights"))
-        return cmd_init_weights(&o);
-    if (!strcmp(cmd, "onnx-test"))
-        return cmd_onnx_test(&o);
-    fprintf(stderr, "incept: unknown command '%s'\n\n", cmd);
-    return usage(stderr);
 }

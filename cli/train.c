@@ -256,7 +256,7 @@ int cmd_eval(const options *o)
         return 2;
     }
     if (st || incept_session_new(m, &s) || incept_session_set_threads(s, o->threads) ||
-        incept_session_evaluate(s, data, o->batch > 1 ? o->batch : 256, &top1, &top5, &n)) {
+        incept_session_evaluate(s, data, o->batch, &top1, &top5, &n)) {
         rc = cli_fail("evaluation");
     } else {
         incept_dataset_dims(data, &all, NULL, NULL, NULL, NULL);
@@ -269,5 +269,3 @@ int cmd_eval(const options *o)
     incept_model_free(m);
     return rc;
 }
-
-int cli_valid_schedule(const char *name) { return incept_schedule_valid(name); }

@@ -151,6 +151,28 @@ static void test_cli(void)
     CHECK(strstr(out, "GFLOP/s") && strstr(out, "memory: parameters"));
     CHECK(cli("bench tests/fixtures/opset13_same_upper.onnx --batch 0", err, sizeof err) == 2);
 
+    /* each command takes its own options: another command's, or an unknown one, is a usage error
+     * that names it and the command */
+    CHECK_MSG(cli("summary models/tiny.incept --lr 5", err, sizeof err) == 2 && strstr(err, "--lr") &&
+              strstr(err, "summary"), "%s", err);
+    CHECK_MSG(cli("bench models/tiny.incept --epochs 2", err, sizeof err) == 2 && strstr(err, "--epochs"),
+              "%s", err);
+    CHECK_MSG(cli("summary models/tiny.incept --frobnicate", err, sizeof err) == 2 &&
+              strstr(err, "--frobnicate"), "%s", err);
+    CHECK(cli("train --frobnicate=3", err, sizeof err) == 2 && strstr(err, "--frobnicate"));
+    CHECK(cli("summary models/tiny.incept --dot=yes", err, sizeof err) == 2);
+    CHECK(cli("train --batch", err, sizeof err) == 2 && strstr(err, "--batch")); /* no value */
+    CHECK(cli("summary models/tiny.incept models/tiny.incept", err, sizeof err) == 2);
+    /* --help: the command's options with their defaults, on stdout, exit 0 */
+    CHECK_MSG(cli_output("train --help", out, sizeof out, 1) == 0 && strstr(out, "--batch N") &&
+              strstr(out, "(default: 128)") && strstr(out, "--checkpoint-every"), "%s", out);
+    CHECK(cli_output("help bench", out, sizeof out, 1) == 0 && strstr(out, "--seconds") &&
+          strstr(out, "(default: 1)") && !strstr(out, "--epochs"));
+    CHECK(cli_output("eval -h", out, sizeof out, 1) == 0 && strstr(out, "(default: 256)"));
+    CHECK(cli_output("--help", out, sizeof out, 1) == 0 && strstr(out, "incept train [MODEL]") &&
+          strstr(out, "incept onnx-test DIR..."));
+    CHECK(cli("help frobnicate", err, sizeof err) == 2);
+
     /* description + weights through the CLI */
     CHECK(cli("init-weights models/tiny.incept /tmp/incept_cli_tiny.w --seed 3", err, sizeof err) == 0);
     CHECK(cli("summary models/tiny.incept --weights /tmp/incept_cli_tiny.w", err, sizeof err) == 0);
@@ -261,6 +283,9 @@ static void test_kill_and_resume(void)
     if (png)
         fclose(png);
     unlink("/tmp/incept_plot_test.png");
+    /* an explicit --batch 1 trains at 1 (train's own default is 128) */
+    snprintf(plot_args, sizeof plot_args, "train /tmp/incept_kill.incept %s --batch 1 --steps=2", common);
+    CHECK_MSG(cli(plot_args, err, sizeof err) == 0 && strstr(err, "(64 steps of 1 per epoch)"), "%s", err);
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     CHECK_MSG(cli(args, err, sizeof err) == 0, "%s", err);
