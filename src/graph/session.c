@@ -216,14 +216,20 @@ static int find_value(const incept_graph *g, const char *name)
     return v;
 }
 
+/* Whether the caller's tensor t is of this type and shape. */
+static int matches(const incept_tensor *t, incept_dtype dtype, int rank, const long long *dims)
+{
+    int same = t->dtype == dtype && t->rank == rank;
+    for (int d = 0; same && d < rank; d++)
+        same = t->dims[d] == dims[d];
+    return same;
+}
+
 /* Output tensor t for a value of `rank` and `dims`: allocated when its data is NULL, else checked. */
 static incept_status prepare_output(incept_tensor *t, const char *name, int rank, const long long *dims)
 {
     if (t->data) {
-        int same = t->dtype == INCEPT_FLOAT32 && t->rank == rank;
-        for (int d = 0; same && d < rank; d++)
-            same = t->dims[d] == dims[d];
-        if (!same)
+        if (!matches(t, INCEPT_FLOAT32, rank, dims))
             return incept_fail(INCEPT_ERR_SHAPE, "output '%s' is float32 of rank %d (%lld x %lld ...); "
                                "the buffer given is of another type or shape", name, rank, dims[0],
                                dims[1]);
@@ -274,6 +280,7 @@ static incept_status run_evaluated(incept_session *s, int n_in, const char *cons
     }
     if (!st)
         st = interp_graph_run(g, s->threads, &s->rng, inputs, results);
+    const interp_context ctx = {.path = s->model->onnx_source};
     for (int k = 0; !st && k < n_out; k++) {
         incept_tensor *r = &results[wanted[k]], *t = &out[k];
         if (!t->data) { /* handed over, or copied when a later request wants it too */
@@ -285,18 +292,10 @@ static incept_status run_evaluated(incept_session *s, int n_in, const char *cons
                 r->data = NULL;
                 continue;
             }
-            size_t bytes = incept_tensor_count(r) * interp_dtype_size(r->dtype);
-            *t = *r;
-            if (!(t->data = incept_malloc(bytes ? bytes : 1)))
-                st = INCEPT_ERR_NOMEM;
-            else
-                memcpy(t->data, r->data, bytes);
+            st = interp_array_copy(&ctx, t, r);
             continue;
         }
-        int same = t->dtype == r->dtype && t->rank == r->rank;
-        for (int d = 0; same && d < r->rank; d++)
-            same = t->dims[d] == r->dims[d];
-        if (!same)
+        if (!matches(t, r->dtype, r->rank, r->dims))
             st = incept_fail(INCEPT_ERR_SHAPE, "output '%s': the buffer given is not of its type and "
                              "shape", interp_graph_output_name(g, wanted[k]));
         else
