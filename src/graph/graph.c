@@ -4,6 +4,7 @@
 #include "graph/graph.h"
 
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 
 #include "core/status.h"
@@ -56,6 +57,8 @@ incept_attrs incept_attrs_default(void)
     a.epsilon = 1e-5f;
     a.momentum = 0.1f;
     a.running_mean = a.running_var = -1;
+    a.clip_min = -INFINITY;
+    a.clip_max = INFINITY;
     return a;
 }
 

@@ -321,6 +321,10 @@ static incept_status parse_layer(line_ctx *l, parse_state *ps)
         if (a.softmax_axis > 3)
             return syntax(l, "%s", "softmax axis is 1 (C), 2 (H) or 3 (W)");
         st = incept_build_op(&b, "softmax", name, &x, 1, &a, INCEPT_ROLE_NONE, &out);
+    } else if (strcmp(kind, "clip") == 0) { /* clip min=0 max=6: ReLU6 */
+        if ((st = key_float(l, "min", &a.clip_min)) || (st = key_float(l, "max", &a.clip_max)))
+            return st;
+        st = incept_build_op(&b, "clip", name, &x, 1, &a, INCEPT_ROLE_NONE, &out);
     } else if (strcmp(kind, "batchnorm") == 0) {
         st = incept_build_batchnorm(&b, name, x, has_flag(l, "relu"), NULL, &out);
     } else if (strcmp(kind, "concat") == 0 || strcmp(kind, "relu") == 0 ||
@@ -329,8 +333,8 @@ static incept_status parse_layer(line_ctx *l, parse_state *ps)
         st = incept_build_op(&b, kind, name, inputs, n_inputs, &a, INCEPT_ROLE_NONE, &out);
     } else {
         return syntax(l, "unknown layer kind '%s' (expected input, conv, maxpool, avgpool, "
-                         "globalavgpool, lrn, relu, inception, aux, fc, flatten, dropout, softmax, "
-                         "pad, batchnorm, concat or output)", kind);
+                         "globalavgpool, lrn, relu, clip, inception, aux, fc, flatten, dropout, "
+                         "softmax, pad, batchnorm, concat or output)", kind);
     }
     if (st)
         return incept_fail_prefix(st, "%s:%d: ", l->source, l->line);

@@ -43,7 +43,7 @@ binding *incept_onnx_find_binding(importer *im, const char *name)
 {
     for (int i = im->n_bindings - 1; i >= 0; i--)
         if (strcmp(im->bindings[i].name, name) == 0)
-            return &im->bindings[i];
+            return im->bindings[i].alias >= 0 ? &im->bindings[im->bindings[i].alias] : &im->bindings[i];
     return NULL;
 }
 
@@ -59,6 +59,7 @@ incept_status incept_onnx_bind(importer *im, const char *name, int value, const 
     b->init = NULL;
     b->rank = rank;
     b->param = -1;
+    b->alias = -1;
     return INCEPT_OK;
 }
 
@@ -516,6 +517,18 @@ static incept_status import_node(importer *im, const Onnx__NodeProto *n)
             return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "Constant without a 'value' tensor");
         return incept_onnx_bind(im, n->output[0], -1, v->t, 0);
     }
+    if (strcmp(op, "Identity") == 0 && n->n_input >= 1) {
+        /* of a constant (PyTorch's exporter shares one initializer among equal ones this way):
+         * the output is the same constant, and a parameter made of it stays one */
+        binding *c = incept_onnx_find_binding(im, n->input[0]);
+        if (c && c->value < 0) {
+            int target = (int)(c - im->bindings);
+            incept_status st = incept_onnx_bind(im, n->output[0], -1, c->tensor, 0);
+            if (!st)
+                im->bindings[im->n_bindings - 1].alias = target;
+            return st;
+        }
+    }
     if (strcmp(op, "Conv") == 0)
         return import_conv(im, n);
     if (strcmp(op, "Gemm") == 0)
@@ -537,18 +550,11 @@ static incept_status import_node(importer *im, const Onnx__NodeProto *n)
         return st;
     incept_attrs a = incept_attrs_default();
     const incept_value *in = &im->graph->values[x->value];
-    if (strcmp(op, "Relu") == 0) {
-        incept_graph *g = im->graph;
-        int producer = in->producer;
-        if (producer >= 0 && producer == g->n_nodes - 1 && !g->nodes[producer].attrs.relu &&
-            (strcmp(g->nodes[producer].op->name, "conv") == 0 ||
-             strcmp(g->nodes[producer].op->name, "fc") == 0) &&
-            incept_onnx_readers_of(im->onnx, n->input[0]) == 1) {
-            g->nodes[producer].attrs.relu = 1; /* fused: the Relu's output is the conv's */
-            return incept_onnx_bind(im, n->output[0], x->value, NULL, x->rank);
-        }
-        return incept_onnx_emit(im, n, "relu", &x->value, 1, &a, -1, -1, x->rank);
-    }
+    (void)in;
+    if (strcmp(op, "Relu") == 0)
+        return incept_onnx_import_relu(im, n, x);
+    if (strcmp(op, "Clip") == 0)
+        return incept_onnx_import_clip(im, n, x);
     if (strcmp(op, "Identity") == 0)
         return incept_onnx_bind(im, n->output[0], x->value, NULL, x->rank);
     if (strcmp(op, "Dropout") == 0) {

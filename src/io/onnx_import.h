@@ -22,6 +22,8 @@ typedef struct {
     const onnx_initializer *init;    /* for initializers: where its data lies in the file */
     int rank;                       /* rank of an activation as ONNX sees it */
     int param;                      /* parameter index once the tensor became one, else -1 */
+    int alias;                      /* another binding this name stands for (Identity of a
+                                     * constant: tied weights stay one parameter), else -1 */
 } binding;
 
 /* A parameter whose data is copied once the graph is complete: from its initializer, or (binding
@@ -81,6 +83,10 @@ int incept_onnx_readers_of(const Onnx__GraphProto *g, const char *name);
 
 /* ---- onnx_import_ops.c ---- */
 
+/* Relu: fused into the conv or fc just before it when nothing else reads that one's output. */
+incept_status incept_onnx_import_relu(importer *im, const Onnx__NodeProto *n, binding *x);
+/* Clip (ReLU6): bounds from attributes (opset < 11) or constant inputs; [0, inf) is a Relu. */
+incept_status incept_onnx_import_clip(importer *im, const Onnx__NodeProto *n, binding *x);
 incept_status incept_onnx_import_arithmetic(importer *im, const Onnx__NodeProto *n, int add);
 incept_status incept_onnx_import_batchnorm(importer *im, const Onnx__NodeProto *n);
 incept_status incept_onnx_import_gather(importer *im, const Onnx__NodeProto *n, binding *x);

@@ -2,6 +2,7 @@
  * constants (a per-channel affine), BatchNormalization (folded into the convolution before it
  * when it can be, and remembered so export can unfold it), and the layout ops Gather, Reshape,
  * Unsqueeze, MatMul. The shared machinery is in onnx_import.c (see onnx_import.h). */
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -370,4 +371,58 @@ incept_status incept_onnx_import_matmul(importer *im, const Onnx__NodeProto *n, 
     incept_attrs a = incept_attrs_default();
     a.out_channels = dims[0];
     return incept_onnx_emit(im, n, "fc", &x->value, 1, &a, weight, -1, 2);
+}
+
+/* ---- Relu and Clip ---- */
+
+incept_status incept_onnx_import_relu(importer *im, const Onnx__NodeProto *n, binding *x)
+{
+    incept_graph *g = im->graph;
+    int producer = g->values[x->value].producer;
+    if (producer >= 0 && producer == g->n_nodes - 1 && !g->nodes[producer].attrs.relu &&
+        (strcmp(g->nodes[producer].op->name, "conv") == 0 ||
+         strcmp(g->nodes[producer].op->name, "fc") == 0) &&
+        incept_onnx_readers_of(im->onnx, n->input[0]) == 1) {
+        g->nodes[producer].attrs.relu = 1; /* fused: the Relu's output is the conv's */
+        return incept_onnx_bind(im, n->output[0], x->value, NULL, x->rank);
+    }
+    incept_attrs a = incept_attrs_default();
+    return incept_onnx_emit(im, n, "relu", &x->value, 1, &a, -1, -1, x->rank);
+}
+
+/* Clip's bound at input i (opset 11 on), a scalar constant; absent: *bound unchanged. */
+static incept_status clip_bound(importer *im, const Onnx__NodeProto *n, size_t i, float *bound)
+{
+    if (!incept_onnx_has_input(n, i))
+        return INCEPT_OK;
+    size_t count = 0;
+    float *v;
+    incept_status st = incept_onnx_constant_floats(im, n, i, &count, &v);
+    if (st)
+        return st;
+    if (!v || count != 1) {
+        free(v);
+        return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "bound '%s' must be a constant "
+                                      "scalar", n->input[i]);
+    }
+    *bound = v[0];
+    free(v);
+    return INCEPT_OK;
+}
+
+incept_status incept_onnx_import_clip(importer *im, const Onnx__NodeProto *n, binding *x)
+{
+    incept_attrs a = incept_attrs_default();
+    incept_status st;
+    if (im->opset < 11) {
+        a.clip_min = incept_onnx_attr_float(n, "min", -FLT_MAX);
+        a.clip_max = incept_onnx_attr_float(n, "max", FLT_MAX);
+    } else if ((st = clip_bound(im, n, 1, &a.clip_min)) || (st = clip_bound(im, n, 2, &a.clip_max))) {
+        return st;
+    }
+    if (!(a.clip_min <= a.clip_max))
+        return incept_onnx_node_error(im, n, INCEPT_ERR_FORMAT, "%s", "min is above max");
+    if (a.clip_min == 0.0f && a.clip_max >= FLT_MAX)
+        return incept_onnx_import_relu(im, n, x);
+    return incept_onnx_emit(im, n, "clip", &x->value, 1, &a, -1, -1, x->rank);
 }

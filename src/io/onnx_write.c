@@ -295,6 +295,16 @@ static incept_status write_node(writer *w, const incept_graph *g, const incept_n
         ok = add_initializer(w, pads_name, ONNX_INT64, &eight, 1, amounts, sizeof amounts) &&
              add_initializer(w, value_name, ONNX_FLOAT, &none, 0, &a->value, sizeof a->value) &&
              add_node(w, "Pad", n->name, ins, out, NULL);
+    } else if (!strcmp(op, "clip")) { /* opset 11: the bounds are scalar inputs */
+        const int64_t none = 0;
+        char lo_name[1100], hi_name[1100];
+        snprintf(lo_name, sizeof lo_name, "%s/min", n->name);
+        snprintf(hi_name, sizeof hi_name, "%s/max", n->name);
+        const char *ins[] = {in, lo_name, hi_name, NULL};
+        ok = add_initializer(w, lo_name, ONNX_FLOAT, &none, 0, &a->clip_min, sizeof a->clip_min) &&
+             add_initializer(w, hi_name, ONNX_FLOAT, &none, 0, &a->clip_max, sizeof a->clip_max) &&
+             add_node(w, "Clip", n->name, ins, out, NULL);
+        rank[n->output] = rank[n->inputs[0]];
     } else if (!strcmp(op, "reshape")) { /* Reshape to [0, C, H, W] cut to its rank */
         const int64_t target[4] = {0, a->shape[1], a->shape[2], a->shape[3]}, count = a->shape[0];
         char shape_name[1100];

@@ -64,7 +64,7 @@ static const char *type_name(const incept_node *n)
         {"conv", "convolution"}, {"maxpool", "max pool"}, {"avgpool", "avg pool"},
         {"globalavgpool", "avg pool"}, {"lrn", "LRN"}, {"fc", "linear"}, {"dropout", "dropout"},
         {"softmax", "softmax"}, {"flatten", "flatten"}, {"relu", "ReLU"}, {"concat", "concat"},
-        {"pad", "pad"}, {"reshape", "reshape"}, {"batchnorm", "batch norm"},
+        {"pad", "pad"}, {"reshape", "reshape"}, {"batchnorm", "batch norm"}, {"clip", "clip"},
     };
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (strcmp(names[i].op, n->op->name) == 0)

@@ -78,6 +78,7 @@ void incept_conv_stacked_forward(const incept_op_args *members, int count);
 
 extern const incept_op incept_op_conv;
 extern const incept_op incept_op_relu;
+extern const incept_op incept_op_clip;
 extern const incept_op incept_op_maxpool;
 extern const incept_op incept_op_avgpool;
 extern const incept_op incept_op_globalavgpool;

@@ -8,7 +8,7 @@ static const incept_op *const all_ops[] = {
     &incept_op_globalavgpool, &incept_op_lrn, &incept_op_concat, &incept_op_fc,
     &incept_op_flatten, &incept_op_dropout, &incept_op_softmax, &incept_op_pad,
     &incept_op_channels, &incept_op_affine, &incept_op_add, &incept_op_reshape,
-    &incept_op_batchnorm,
+    &incept_op_batchnorm, &incept_op_clip,
 };
 
 const incept_op *incept_op_find(const char *name)

@@ -1,0 +1,55 @@
+/* clip.c — y = min(max(x, lo), hi): ONNX's Clip, which PyTorch exports for ReLU6 (lo 0, hi 6) in
+ * MobileNet. Runs in place; its gradient passes where lo < y < hi (PyTorch's hardtanh). A Clip
+ * with lo 0 and no upper bound is a ReLU, and the importer makes it one (fused into a conv). */
+#include "core/status.h"
+#include "ops/op.h"
+
+static incept_status clip_infer(const incept_graph *g, const incept_node *n, int *c, int *h, int *w)
+{
+    const incept_value *in = incept_node_input(g, n, 0);
+    if (!(n->attrs.clip_min <= n->attrs.clip_max))
+        return incept_fail(INCEPT_ERR_ARG, "clip bounds %g > %g", (double)n->attrs.clip_min,
+                           (double)n->attrs.clip_max);
+    *c = in->c, *h = in->h, *w = in->w;
+    return INCEPT_OK;
+}
+
+static void clip_forward(const incept_op_args *args)
+{
+    const incept_view *in = &args->inputs[0], *out = &args->output;
+    const float lo = args->node->attrs.clip_min, hi = args->node->attrs.clip_max;
+    size_t count = (size_t)in->c * in->h * in->w;
+    for (int s = 0; s < in->n; s++) {
+        const float *x = in->data + s * in->batch_stride;
+        float *y = out->data + s * out->batch_stride;
+        for (size_t i = 0; i < count; i++) {
+            float v = x[i] < lo ? lo : x[i]; /* a NaN stays NaN, as in PyTorch */
+            y[i] = v > hi ? hi : v;
+        }
+    }
+}
+
+/* dx += dy where lo < y < hi. */
+static void clip_backward(const incept_backward_args *args)
+{
+    if (!args->input_grads[0].data)
+        return;
+    const incept_view *out = &args->output;
+    incept_view dy = args->output_grad;
+    const float lo = args->node->attrs.clip_min, hi = args->node->attrs.clip_max;
+    size_t count = (size_t)out->c * out->h * out->w;
+    for (int s = 0; s < out->n; s++) {
+        const float *y = out->data + s * out->batch_stride;
+        float *g = dy.data + s * dy.batch_stride;
+        for (size_t i = 0; i < count; i++)
+            g[i] = y[i] > lo && y[i] < hi ? g[i] : 0.0f;
+    }
+    incept_view dx = args->input_grads[0];
+    incept_view_accumulate(&dx, &dy);
+}
+
+const incept_op incept_op_clip = {
+    .name = "clip", .min_inputs = 1, .max_inputs = 1, .in_place = 1,
+    .infer = clip_infer, .forward = clip_forward,
+    .backward = clip_backward,
+};
