@@ -7,9 +7,10 @@
  *  3. one activation arena: each buffer lives from its producer to its last reader, and buffers
  *     whose lifetimes do not overlap share memory (first fit by offset);
  *  4. one workspace, sized to the largest scratch request of any node.
- * Inference plans also stack the pointwise convolutions that read one input (an Inception
- * module's #1x1, #3x3 reduce and #5x5 reduce) into one GEMM, run at the first one's place; their
- * outputs are born there.
+ * Inference plans also stack nodes of an op that can compute several readers of one input
+ * together (the pointwise convolutions of an Inception module: #1x1, #3x3 reduce and #5x5 reduce
+ * as one GEMM), run at the first one's place; their outputs are born there. The planner knows
+ * ops only by their flags and hooks (in place, inputs as channel slices, stacking).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -148,11 +149,12 @@ incept_status incept_session_plan(incept_session *s, int batch, int training, in
     }
     for (int p = 0; p < s->n_order && !training; p++) {
         const incept_node *lead = &g->nodes[s->order[p]];
-        if (s->stacked[p] || !incept_conv_can_stack(lead))
+        if (s->stacked[p] || !lead->op->can_stack || !lead->op->can_stack(lead))
             continue;
         for (int q = p + 1, last = p, members = 1; q < s->n_order && members < INCEPT_STACK_MAX; q++) {
             const incept_node *n = &g->nodes[s->order[q]];
-            if (s->stacked[q] || !incept_conv_can_stack(n) || n->inputs[0] != lead->inputs[0])
+            if (s->stacked[q] || n->op != lead->op || !n->op->can_stack(n) ||
+                n->inputs[0] != lead->inputs[0])
                 continue;
             s->stack_next[last] = q;
             s->stacked[q] = 1;
@@ -180,7 +182,7 @@ incept_status incept_session_plan(incept_session *s, int batch, int training, in
     /* 2. concat inputs written in place; outer concats first so nested ones chain */
     for (int p = s->n_order - 1; p >= 0; p--) {
         const incept_node *n = &g->nodes[s->order[p]];
-        if (n->op != &incept_op_concat)
+        if (!n->op->inputs_are_channel_slices)
             continue;
         size_t offset = 0;
         for (int k = 0; k < n->n_inputs; k++) {

@@ -114,13 +114,14 @@ incept_status incept_session_profile_report(const incept_session *s, FILE *out)
         double bwd = back_passes ? backward[s->order[p]] / back_passes : 0.0;
         forward_total += fwd, backward_total += bwd;
         long long macs = n->op->multiply_adds ? n->op->multiply_adds(g, n) : 0;
-        const char *op_name = n->op->name;
+        char op_name[64];
+        snprintf(op_name, sizeof op_name, "%s", n->op->name);
         if (s->stacked[p]) /* its time and work are its stack leader's */
-            macs = 0, op_name = "conv (stacked)";
+            macs = 0, snprintf(op_name, sizeof op_name, "%.40s (stacked)", n->op->name);
         for (int q = s->stack_next[p]; q >= 0 && !s->stacked[p]; q = s->stack_next[q]) {
             const incept_node *member = &g->nodes[s->order[q]];
-            macs += member->op->multiply_adds(g, member);
-            op_name = "conv + stacked";
+            macs += member->op->multiply_adds ? member->op->multiply_adds(g, member) : 0;
+            snprintf(op_name, sizeof op_name, "%.40s + stacked", n->op->name);
         }
         char rate[32] = "", back[32] = "";
         /* a training step does the forward's multiply-adds three times (forward, dX, dW) */
@@ -173,7 +174,7 @@ static void run_stack(incept_session *s, int p)
         const incept_node *n = &s->model->graph.nodes[s->order[q]];
         members[count++] = forward_args(s, n, &s->views[n->inputs[0]], 1);
     }
-    incept_conv_stacked_forward(members, count);
+    members[0].node->op->stacked_forward(members, count);
 }
 
 void incept_session_run_forward(incept_session *s, const float *input, int training, int dropout,

@@ -56,7 +56,7 @@ static void concat_backward(const incept_backward_args *args)
 }
 
 const incept_op incept_op_concat = {
-    .name = "concat", .min_inputs = 1, .max_inputs = 0,
+    .name = "concat", .min_inputs = 1, .max_inputs = 0, .inputs_are_channel_slices = 1,
     .infer = concat_infer, .forward = concat_forward,
     .backward = concat_backward,
 };

@@ -80,7 +80,7 @@ static int conv_is_pointwise(const incept_attrs *a)
            a->pad_top == 0 && a->pad_left == 0 && a->pad_bottom == 0 && a->pad_right == 0;
 }
 
-int incept_conv_can_stack(const incept_node *n)
+static int conv_can_stack(const incept_node *n)
 {
     return n->op == &incept_op_conv && conv_is_pointwise(&n->attrs) && n->attrs.groups == 1 &&
            n->weight >= 0;
@@ -369,7 +369,7 @@ static void stacked_sample(const incept_op_args *members, int count, int s, int 
  * as one GEMM per sample: their weights stacked as the rows of one A over the input, which is
  * packed once instead of once per convolution and split between the threads as a whole. Each
  * output gets the bits its own forward would give. */
-void incept_conv_stacked_forward(const incept_op_args *members, int count)
+static void conv_stacked_forward(const incept_op_args *members, int count)
 {
     const incept_view *in = &members[0].inputs[0];
     const int threads = members[0].threads;
@@ -394,6 +394,8 @@ const incept_op incept_op_conv = {
     .min_inputs = 1,
     .max_inputs = 1,
     .infer = conv_infer,
+    .can_stack = conv_can_stack,
+    .stacked_forward = conv_stacked_forward,
     .multiply_adds = conv_macs,
     .workspace_floats = conv_workspace,
     .forward = conv_forward,

@@ -54,6 +54,9 @@ typedef struct incept_op {
     const char *name;
     int min_inputs, max_inputs; /* max_inputs 0 = any number */
     int in_place; /* the output may take the input's memory (forward handles in == out) */
+    /* the inputs may be written straight into consecutive channel slices of the output (a
+     * concat: the planner makes each producer write there and the forward copies nothing) */
+    int inputs_are_channel_slices;
     /* Computes the output dims (per sample) from the inputs'; fills an error naming what is
      * wrong (the caller prefixes the node name). */
     incept_status (*infer)(const incept_graph *g, const incept_node *node, int *c, int *h, int *w);
@@ -66,15 +69,17 @@ typedef struct incept_op {
     size_t (*backward_workspace_floats)(const incept_graph *g, const incept_node *node,
                                         const incept_run_config *config);
     void (*backward)(const incept_backward_args *args); /* NULL: not trainable */
+    /* Nodes of this op reading the same input that can be computed together in inference plans
+     * (up to INCEPT_STACK_MAX, run at the first one's place): can_stack says which nodes may
+     * join, stacked_forward runs them (NULL: the op does not stack). */
+    int (*can_stack)(const incept_node *n);
+    void (*stacked_forward)(const incept_op_args *members, int count);
 } incept_op;
 
 const incept_op *incept_op_find(const char *name);
 
-/* Pointwise convolutions reading one input, computed together as one stacked GEMM (conv.c): the
- * planner groups up to INCEPT_STACK_MAX of them in inference plans. */
+/* The most nodes one stack computes together (conv.c's pointwise convolutions: one GEMM). */
 #define INCEPT_STACK_MAX 4
-int incept_conv_can_stack(const incept_node *n);
-void incept_conv_stacked_forward(const incept_op_args *members, int count);
 
 extern const incept_op incept_op_conv;
 extern const incept_op incept_op_relu;
