@@ -175,7 +175,7 @@ int incept_model_output_is_probability(const incept_model *m)
     if (!m || m->evaluated)
         return 0;
     int producer = m->graph.values[m->graph.output].producer;
-    return producer >= 0 && m->graph.nodes[producer].op == &incept_op_softmax;
+    return producer >= 0 && m->graph.nodes[producer].op->gives_probabilities;
 }
 
 int incept_model_layer_count(const incept_model *m)
@@ -230,14 +230,8 @@ void incept_model_init_weights(incept_model *m, unsigned long long seed)
     const incept_graph *g = &m->graph;
     for (int i = 0; i < g->n_nodes; i++) {
         const incept_node *n = &g->nodes[i];
-        if (n->op == &incept_op_batchnorm) { /* the identity: scale 1, shift 0, N(0, 1) */
-            const float start[4] = {1.0f, 0.0f, 0.0f, 1.0f};
-            const int params[4] = {n->weight, n->bias, n->attrs.running_mean, n->attrs.running_var};
-            for (int k = 0; k < 4; k++) {
-                float *data = incept_graph_param_data(g, params[k]);
-                for (size_t j = 0; j < g->params[params[k]].count; j++)
-                    data[j] = start[k];
-            }
+        if (n->op->init_params) {
+            n->op->init_params(g, n, &rng);
             continue;
         }
         if (n->weight >= 0) {

@@ -186,7 +186,21 @@ static void batchnorm_backward(const incept_backward_args *args)
     }
 }
 
+/* The identity to start from: scale 1, shift 0, running statistics N(0, 1). */
+static void batchnorm_init_params(const incept_graph *g, const incept_node *n, incept_rng *rng)
+{
+    (void)rng;
+    const float start[4] = {1.0f, 0.0f, 0.0f, 1.0f};
+    const int params[4] = {n->weight, n->bias, n->attrs.running_mean, n->attrs.running_var};
+    for (int k = 0; k < 4; k++) {
+        float *data = incept_graph_param_data(g, params[k]);
+        for (size_t j = 0; j < g->params[params[k]].count; j++)
+            data[j] = start[k];
+    }
+}
+
 const incept_op incept_op_batchnorm = {
     .name = "batchnorm", .min_inputs = 1, .max_inputs = 1, .in_place = 1,
     .infer = batchnorm_infer, .forward = batchnorm_forward, .backward = batchnorm_backward,
+    .init_params = batchnorm_init_params,
 };

@@ -57,6 +57,7 @@ typedef struct incept_op {
     /* the inputs may be written straight into consecutive channel slices of the output (a
      * concat: the planner makes each producer write there and the forward copies nothing) */
     int inputs_are_channel_slices;
+    int gives_probabilities; /* its output sums to 1 per sample (softmax): no softmax on top */
     /* Computes the output dims (per sample) from the inputs'; fills an error naming what is
      * wrong (the caller prefixes the node name). */
     incept_status (*infer)(const incept_graph *g, const incept_node *node, int *c, int *h, int *w);
@@ -72,6 +73,8 @@ typedef struct incept_op {
     /* Nodes of this op reading the same input that can be computed together in inference plans
      * (up to INCEPT_STACK_MAX, run at the first one's place): can_stack says which nodes may
      * join, stacked_forward runs them (NULL: the op does not stack). */
+    /* Fresh parameters for a node (NULL: He-normal weights, small uniform biases). */
+    void (*init_params)(const incept_graph *g, const incept_node *n, incept_rng *rng);
     int (*can_stack)(const incept_node *n);
     void (*stacked_forward)(const incept_op_args *members, int count);
 } incept_op;

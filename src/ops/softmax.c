@@ -81,7 +81,7 @@ static void softmax_backward(const incept_backward_args *args)
 }
 
 const incept_op incept_op_softmax = {
-    .name = "softmax", .min_inputs = 1, .max_inputs = 1,
+    .name = "softmax", .min_inputs = 1, .max_inputs = 1, .gives_probabilities = 1,
     .infer = softmax_infer, .forward = softmax_forward,
     .backward = softmax_backward,
 };
