@@ -704,8 +704,8 @@ static incept_status bench_step(incept_session *s, const options *o, const float
 }
 
 /* Times forward passes for about --seconds (at least 5 after a warm-up) and prints the median.
- * A model on the ONNX graph evaluator is timed too (one float input and output of declared
- * sizes); it has no multiply-add count (gflops=0.0) and no per-layer profile. */
+ * A model with generic (N-d) nodes is timed too (one float input and output of declared sizes);
+ * it has no multiply-add count (gflops=0.0); its per-layer profile names the generic nodes' ops. */
 static int cmd_bench(const options *o)
 {
     incept_model *m;
@@ -744,7 +744,7 @@ static int cmd_bench(const options *o)
     }
     for (int i = 0; i < o->batch; i++)
         labels[i] = (int)((unsigned)(i * 2654435761u) % (unsigned)out_sample);
-    if ((!incept_model_is_evaluated(m) && incept_model_summary(m, NULL, &totals)) ||
+    if ((!incept_model_generic_nodes(m) && incept_model_summary(m, NULL, &totals)) ||
         incept_session_set_exact(s, o->exact) || bench_step(s, o, input, labels, output) ||
         (o->profile && incept_session_set_profiling(s, 1))) {
         rc = cli_fail("bench");
@@ -763,7 +763,7 @@ static int cmd_bench(const options *o)
     qsort(times, (size_t)reps, sizeof(double), compare_double);
     double median = times[reps / 2];
     if (o->profile && incept_session_profile_report(s, stdout))
-        cli_fail("profile"); /* none for a model on the evaluator: the timing still counts */
+        cli_fail("profile"); /* the timing still counts */
     /* a training step does about three times the multiply-adds of inference, heads included */
     double flops = 2.0 * (double)(o->train ? 3 * (totals.multiply_adds + totals.aux_multiply_adds)
                                            : totals.multiply_adds);

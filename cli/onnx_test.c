@@ -2,11 +2,12 @@
  * and test_data_set_N folders of input_N.pb and output_N.pb, as Debian's libonnx-testdata installs them) and
  * prints a line per case and, last, `N passed, N failed, N skipped`.
  *
- * Every case runs through the ONNX graph evaluator (a model of incept_model_load_onnx_evaluated),
- * every output compared; a case of an op only the engine has (Clip) through the engine alone. Where the engine imports the model as well (incept_model_load_onnx gives
- * a model not on the evaluator: one activation input, so the model's other inputs, a Conv's W or a
- * Gemm's B and C, are written into it as initializers first), its output 0 must match too; the
- * line says which paths ran. Cases with sequence or optional values, or data other than float32,
+ * Every case runs through the model incept_model_load_onnx makes (the one engine: fast path
+ * where it takes a node, the generic N-d path after), every output compared; then through a
+ * model with every node generic (incept_model_load_onnx_generic: each op's N-d reference), where
+ * every op has one; then, where the fast path takes the whole model once the model's other
+ * inputs (a Conv's W, a Gemm's B and C) are written into it as initializers, its output 0. The
+ *  * line says which paths ran: fast, generic or both. Cases with sequence or optional values, or data other than float32,
  * uint8, int32, int64 and bool, are skipped. */
 #include <dirent.h>
 #include <math.h>
@@ -17,7 +18,7 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "graph/graph.h" /* incept_model_load_onnx_evaluated */
+#include "graph/graph.h" /* incept_model_load_onnx_generic */
 #include "incept.h"
 #include "onnx.pb-c.h"
 
@@ -195,8 +196,8 @@ static outcome engine_set(const char *dir, const char *set, char *why, size_t wh
     }
     incept_status st = incept_model_load_onnx(model_path, &m);
     remove(model_path);
-    if (st || incept_model_is_evaluated(m)) {
-        snprintf(why, why_size, "%s", st ? incept_last_error() : "the engine does not take it");
+    if (st || incept_model_generic_nodes(m)) {
+        snprintf(why, why_size, "%s", st ? incept_last_error() : "the fast path does not take it");
         result = CASE_SKIP;
         goto done;
     }
@@ -246,7 +247,7 @@ done:
     return result;
 }
 
-/* Whether every value the graph takes or gives is a tensor of a type the evaluator holds. */
+/* Whether every value the graph takes or gives is a tensor of a type the engine holds. */
 static int plain_tensors(const Onnx__ValueInfoProto *const *values, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
@@ -301,15 +302,16 @@ static int same_array(const incept_tensor *got, const incept_tensor *want, char 
     return 1;
 }
 
-/* One test_data_set through the ONNX graph evaluator, every output compared. */
-static outcome evaluator_set(const char *dir, const char *set, char *why, size_t why_size, int threads,
-                             int *unsupported)
+/* One test_data_set through a model of the file, every output compared: as incept_model_load_onnx
+ * makes it (generic = 0), or with every node on the generic N-d path (1). */
+static outcome model_set(const char *dir, const char *set, char *why, size_t why_size, int threads,
+                         int generic, int *unsupported)
 {
     char path[8192];
     snprintf(path, sizeof path, "%s/model.onnx", dir);
     incept_model *m = NULL;
     incept_session *s = NULL;
-    incept_status st = incept_model_load_onnx_evaluated(path, &m);
+    incept_status st = generic ? incept_model_load_onnx_generic(path, &m) : incept_model_load_onnx(path, &m);
     *unsupported = st == INCEPT_ERR_UNSUPPORTED;
     if (st || incept_session_new(m, &s) || incept_session_set_threads(s, threads)) {
         snprintf(why, why_size, "%s", incept_last_error());
@@ -354,9 +356,11 @@ done:
     return result;
 }
 
-/* One test_data_set: the evaluator must pass it, and the engine too where it takes the model. */
+/* One test_data_set: the model incept_model_load_onnx makes must pass it; so must the model all on
+ * the generic path (where every op has an N-d reference) and the fast path alone (where it takes
+ * the model with the other inputs written in as initializers). */
 static outcome run_set(const char *dir, const char *set, char *why, size_t why_size, int threads,
-                       int *engine_ran, int *evaluator_ran)
+                       int *fast_ran, int *generic_ran)
 {
     Onnx__ModelProto *model = read_model(dir);
     const Onnx__GraphProto *g = model ? model->graph : NULL;
@@ -369,23 +373,25 @@ static outcome run_set(const char *dir, const char *set, char *why, size_t why_s
         return CASE_FAIL;
     }
     if (!plain) {
-        snprintf(why, why_size, "sequence or optional values, or data of another type (the evaluator "
+        snprintf(why, why_size, "sequence or optional values, or data of another type (the engine "
                                 "holds tensors of float32, uint8, int32, int64 and bool)");
         return CASE_SKIP;
     }
     int unsupported;
-    outcome r = evaluator_set(dir, set, why, why_size, threads, &unsupported);
-    if (r != CASE_PASS && !unsupported)
+    outcome r = model_set(dir, set, why, why_size, threads, 0, &unsupported);
+    if (r != CASE_PASS)
         return r;
-    char engine_why[1024];
-    outcome engine = engine_set(dir, set, engine_why, sizeof engine_why, threads);
-    *engine_ran = engine == CASE_PASS;
-    *evaluator_ran = r == CASE_PASS;
-    if (r != CASE_PASS) /* an op only the engine has: it alone must pass */
-        return engine == CASE_PASS ? CASE_PASS : r;
-    r = engine;
-    if (r == CASE_FAIL) {
-        snprintf(why, why_size, "engine: %.1000s", engine_why);
+    char other_why[1024];
+    outcome generic = model_set(dir, set, other_why, sizeof other_why, threads, 1, &unsupported);
+    *generic_ran = generic == CASE_PASS;
+    if (generic != CASE_PASS && !unsupported) {
+        snprintf(why, why_size, "generic path: %.1000s", other_why);
+        return CASE_FAIL;
+    }
+    outcome fast = engine_set(dir, set, other_why, sizeof other_why, threads);
+    *fast_ran = fast == CASE_PASS;
+    if (fast == CASE_FAIL) {
+        snprintf(why, why_size, "fast path: %.1000s", other_why);
         return CASE_FAIL;
     }
     return CASE_PASS;
@@ -435,12 +441,12 @@ static outcome run_case(const char *dir, int threads, int *counts)
     outcome result = n ? CASE_PASS : CASE_FAIL;
     if (!n)
         snprintf(worst_why, sizeof worst_why, "no test_data_set_*");
-    int engine_ran = 1, evaluator_ran = 1;
+    int fast_ran = 1, generic_ran = 1;
     for (int i = 0; i < n; i++) {
-        int engine = 0, evaluator = 0;
-        outcome r = run_set(dir, sets[i], why, sizeof why, threads, &engine, &evaluator);
-        engine_ran &= engine;
-        evaluator_ran &= evaluator;
+        int fast = 0, generic = 0;
+        outcome r = run_set(dir, sets[i], why, sizeof why, threads, &fast, &generic);
+        fast_ran &= fast;
+        generic_ran &= generic;
         if (r != CASE_PASS && result == CASE_PASS) {
             result = r;
             snprintf(worst_why, sizeof worst_why, "%s: %s", sets[i], why);
@@ -449,7 +455,8 @@ static outcome run_case(const char *dir, int threads, int *counts)
     free_list(sets, n);
     const char *name = strrchr(dir, '/') ? strrchr(dir, '/') + 1 : dir;
     if (result == CASE_PASS)
-        printf("PASS %s [%s]\n", name, !evaluator_ran ? "engine" : engine_ran ? "engine+evaluator" : "evaluator");
+        printf("PASS %s [%s]\n", name, fast_ran && generic_ran ? "fast+generic" : fast_ran ? "fast"
+                                        : generic_ran ? "generic" : "mixed");
     else
         printf("%s %s: %s\n", result == CASE_SKIP ? "SKIP" : "FAIL", name, worst_why);
     counts[result]++;

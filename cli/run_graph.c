@@ -1,8 +1,7 @@
 /* run_graph.c — `incept run MODEL`: raw float32 files (the batch from the file size), or
  * serialized TensorProtos (--input A.pb[,B.pb...], the form of ONNX test data: several inputs,
- * any rank and type), through incept_session_run. An ONNX model the engine does not take runs on
- * the node-by-node ONNX graph evaluator, which the library chooses by itself; a line on stderr
- * says so. */
+ * any rank and type), through incept_session_run. Where some nodes of an ONNX model run on the
+ * generic N-d path (the library chooses), a line on stderr says how many and why. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,9 +126,10 @@ int cmd_run(const options *o)
         incept_model_free(m);
         return rc;
     }
-    if (incept_model_is_evaluated(m))
-        fprintf(stderr, "incept: the engine does not take it (%s); running the ONNX graph "
-                        "evaluator\n", incept_model_evaluated_reason(m));
+    if (incept_model_generic_nodes(m))
+        fprintf(stderr, "incept: %d of %d nodes run on the generic N-d path (the first because %s)\n",
+                incept_model_generic_nodes(m), incept_model_layer_count(m),
+                incept_model_generic_reason(m) ? incept_model_generic_reason(m) : "?");
     size_t len = strlen(o->input);
     if (incept_session_set_exact(s, o->exact))
         rc = cli_fail("run");

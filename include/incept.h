@@ -77,9 +77,11 @@ typedef struct incept_model incept_model;
  * (see models/googlenet.incept). weights_path may be NULL: an ONNX file carries its own weights,
  * and a description without weights gets He-initialized weights from a fixed seed. */
 incept_status incept_model_load(const char *path, const char *weights_path, incept_model **out);
-/* An ONNX file. A graph the engine's planner does not take yet (several inputs, reshapes across
- * the batch, other ranks and types, second outputs) is evaluated node by node as written
- * (inference only: no training, summary or export); incept_model_is_evaluated says which. */
+/* An ONNX file. Every node goes onto the engine's NCHW fast path (GEMM, Winograd, fusion,
+ * training) where it can; a node the fast path does not take (an op it lacks, other ranks and
+ * types, shape arithmetic, a second input) and every node after it run on the generic N-d path:
+ * each op's reference implementation on tensors of any rank and dtype, shaped as the run goes
+ * (inference only: no training, summary or export of those models yet). */
 incept_status incept_model_load_onnx(const char *path, incept_model **out);
 incept_status incept_model_load_description(const char *path, incept_model **out);
 /* Parses a description held in memory; source_name is used in error messages. */
@@ -93,10 +95,10 @@ void incept_model_free(incept_model *model);
  * "fashion" (models/fashion.incept, for 28x28 images); NULL for other names. */
 const char *incept_builtin_description(const char *name);
 
-/* 1 when the model runs on the node-by-node ONNX evaluator rather than the planned engine, and
- * then why the engine did not take it (NULL otherwise). */
-int incept_model_is_evaluated(const incept_model *model);
-const char *incept_model_evaluated_reason(const incept_model *model);
+/* How many of the model's nodes run on the generic N-d path (0: all on the fast path), and then
+ * why the first of them is not on the fast path (NULL otherwise). */
+int incept_model_generic_nodes(const incept_model *model);
+const char *incept_model_generic_reason(const incept_model *model);
 
 /* The model's inputs and outputs, by name, in order. The declared shape's rank is returned
  * (-1 if the file declares none); dims holds -1 where a size is chosen per run (the batch). */

@@ -117,7 +117,7 @@ static void test_cli(void)
     free(expect);
     unlink("/tmp/incept_cli_out.bin");
 
-    /* a graph the engine does not take: .pb arrays through the ONNX graph evaluator */
+    /* a graph of three inputs (two on the generic N-d path): .pb arrays */
     const char *several = "tests/fixtures/opset13_several_inputs";
     char args[1024];
     snprintf(args, sizeof args, "run %s.onnx --input %s.input_0.pb,%s.input_1.pb,%s.input_2.pb "
@@ -135,10 +135,10 @@ static void test_cli(void)
     snprintf(args, sizeof args, "run %s.onnx --input %s.input_0.pb --output /tmp/incept_cli_0.pb", several,
              several);
     CHECK(cli(args, err, sizeof err) == 2 && strstr(err, "takes 3 input(s)"));
-    /* raw files for a model the engine refuses: the evaluator, which needs one input */
+    /* raw files for a model with generic nodes: needs one input */
     snprintf(args, sizeof args, "run %s.onnx --input tests/fixtures/opset13_same_upper.input.bin "
              "--output /tmp/incept_cli_out.bin", several);
-    CHECK_MSG(cli(args, err, sizeof err) == 1 && strstr(err, "graph evaluator") && strstr(err, "one input"),
+    CHECK_MSG(cli(args, err, sizeof err) == 1 && strstr(err, "generic N-d path") && strstr(err, "one input"),
               "%s", err);
 
     /* bench: a profile table, then the summary line last */

@@ -1,7 +1,7 @@
-/* test_onnx_graph.c — the ONNX graph evaluator (models that incept_model_load_onnx hands to it,
+/* test_onnx_graph.c — the generic N-d path (the nodes incept_model_load_onnx puts on it,
  * run by incept_session_run): a graph of three inputs and three outputs (MaxPool indices, a bool
  * Dropout mask, reshapes across the batch axis) against PyTorch's values; the engine's ONNX
- * fixtures through the evaluator (incept_model_load_onnx_evaluated), against PyTorch and against
+ * fixtures on the generic path (incept_model_load_onnx_generic), against PyTorch and against
  * the engine; bad files, bad inputs, and a failed allocation at every step (none may crash or
  * leak: the suite runs under ASan in CI). The ONNX node tests (ctest onnx_conformance) check
  * each op on its own. */
@@ -50,11 +50,11 @@ static void test_several_inputs(void)
     const char *name = "opset13_several_inputs";
     incept_model *g = NULL;
     incept_session *s = NULL;
-    /* the engine does not take it (three inputs): the public loader hands it to the evaluator */
+    /* the engine does not take it (three inputs): the public loader hands it to the generic path */
     CHECK_OK(incept_model_load_onnx(FIXTURES "opset13_several_inputs.onnx", &g));
     if (!g)
         return;
-    CHECK(incept_model_is_evaluated(g));
+    CHECK(incept_model_generic_nodes(g));
     CHECK_OK(incept_session_new(g, &s));
     if (!s) {
         incept_model_free(g);
@@ -105,7 +105,7 @@ static void test_several_inputs(void)
     incept_model_free(g);
 }
 
-/* A fixture of test_onnx through the evaluator: PyTorch's output, and the engine's. */
+/* A fixture of test_onnx on the generic path: PyTorch's output, and the engine's. */
 static void engine_fixture(const char *name, int batch)
 {
     char path[256];
@@ -113,7 +113,7 @@ static void engine_fixture(const char *name, int batch)
     incept_model *m = NULL, *g = NULL;
     incept_session *ms = NULL, *gs = NULL;
     CHECK_OK(incept_model_load(path, NULL, &m));
-    CHECK_OK(incept_model_load_onnx_evaluated(path, &g));
+    CHECK_OK(incept_model_load_onnx_generic(path, &g));
     if (m)
         CHECK_OK(incept_session_new(m, &ms));
     if (g)
@@ -125,8 +125,8 @@ static void engine_fixture(const char *name, int batch)
         incept_model_free(g);
         return;
     }
-    CHECK_MSG(!incept_model_is_evaluated(m) && incept_model_is_evaluated(g),
-              "%s: the engine's model and the evaluator's", name);
+    CHECK_MSG(!incept_model_generic_nodes(m) && incept_model_generic_nodes(g),
+              "%s: the engine's model and the generic path's", name);
     int c, h, w;
     float *x, *expect;
     size_t n_in, n_out;
@@ -157,17 +157,17 @@ static void engine_fixture(const char *name, int batch)
 static void test_bad_files(void)
 {
     incept_model *g = (incept_model *)&g; /* must be reset to NULL on failure */
-    CHECK(incept_model_load_onnx_evaluated(FIXTURES "unsupported_op.onnx", &g) == INCEPT_ERR_UNSUPPORTED);
+    CHECK(incept_model_load_onnx_generic(FIXTURES "unsupported_op.onnx", &g) == INCEPT_ERR_UNSUPPORTED);
     CHECK(g == NULL);
     CHECK_MSG(strstr(incept_last_error(), "my_tanh") && strstr(incept_last_error(), "Tanh"),
               "message names node and op: %s", incept_last_error());
-    /* through the public loader too: neither the engine nor the evaluator takes it */
+    /* through the public loader too: neither the engine nor the generic path takes it */
     g = (incept_model *)&g;
     CHECK(incept_model_load_onnx(FIXTURES "unsupported_op.onnx", &g) == INCEPT_ERR_UNSUPPORTED);
     CHECK(g == NULL);
     CHECK_MSG(strstr(incept_last_error(), "my_tanh") && strstr(incept_last_error(), "Tanh"),
               "message names node and op: %s", incept_last_error());
-    CHECK(incept_model_load_onnx_evaluated(FIXTURES "no_such_file.onnx", &g) == INCEPT_ERR_IO);
+    CHECK(incept_model_load_onnx_generic(FIXTURES "no_such_file.onnx", &g) == INCEPT_ERR_IO);
     incept_tensor a;
     CHECK(incept_tensor_load(FIXTURES "no_such_file.pb", &a) == INCEPT_ERR_IO);
     CHECK(incept_tensor_load(FIXTURES "opset13_several_inputs.onnx", &a) != INCEPT_OK);
@@ -188,7 +188,7 @@ static void test_bad_files(void)
             fwrite(bytes, 1, len, t);
             fclose(t);
         }
-        if (incept_model_load_onnx_evaluated(tmp, &g) != INCEPT_OK) {
+        if (incept_model_load_onnx_generic(tmp, &g) != INCEPT_OK) {
             rejected++;
             continue;
         }
@@ -212,7 +212,7 @@ static void test_bad_files(void)
 }
 
 /* The N-th allocation fails, for every N until a whole load (the engine's attempt, then the
- * evaluator's), session and run succeed. */
+ * generic path's), session and run succeed. */
 static void test_allocation_failures(void)
 {
     incept_tensor in[3] = {{0}}, out[3];

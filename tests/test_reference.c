@@ -1,7 +1,7 @@
 /* test_reference.c — whole models against PyTorch's reference tensors in ../shared/reference:
  * GoogLeNet imported from ONNX (logits, batch from MANIFEST.txt), GoogLeNet built from models/googlenet.incept
  * with the same weights (logits and every tap), and the tiny Inception net; both ONNX files through
- * the ONNX graph evaluator too. Skips loudly when the reference data is absent. */
+ * the generic N-d path too. Skips loudly when the reference data is absent. */
 #include "graph/graph.h"
 #include "incept.h"
 #include "test.h"
@@ -63,15 +63,15 @@ static void check_logits(const char *label, incept_session *s, const float *inpu
     free(logits);
 }
 
-/* The ONNX file through the graph evaluator (file order, no fusion, no Winograd): within 1e-5 of
+/* The ONNX file all on the generic N-d path (file order, no fusion, no Winograd): within 1e-5 of
  * max |logit|. */
-static void check_evaluator(const char *path, const float *input, int batch, int c, int h, int w,
+static void check_generic(const char *path, const float *input, int batch, int c, int h, int w,
                             const float *expect, int classes)
 {
     incept_model *g = NULL;
     incept_session *s = NULL;
-    CHECK_OK(incept_model_load_onnx_evaluated(path, &g));
-    CHECK(incept_model_is_evaluated(g));
+    CHECK_OK(incept_model_load_onnx_generic(path, &g));
+    CHECK(incept_model_generic_nodes(g));
     if (g)
         CHECK_OK(incept_session_new(g, &s));
     incept_tensor in = {.dtype = INCEPT_FLOAT32, .rank = 4, .dims = {batch, c, h, w}, .data = (void *)input};
@@ -79,13 +79,13 @@ static void check_evaluator(const char *path, const float *input, int batch, int
     if (s && incept_session_set_threads(s, 2) == INCEPT_OK)
         CHECK_OK(incept_session_run(s, 1, NULL, &in, 1, NULL, &out));
     size_t n = (size_t)batch * classes;
-    CHECK_MSG(out.data && incept_tensor_count(&out) == n, "%s: evaluator output of %zu values", path,
+    CHECK_MSG(out.data && incept_tensor_count(&out) == n, "%s: generic path output of %zu values", path,
               out.data ? incept_tensor_count(&out) : 0);
     if (out.data && incept_tensor_count(&out) == n) {
         float diff = max_abs_diff(out.data, expect, n), scale = max_abs(expect, n);
-        printf("%s (ONNX graph evaluator): max |diff| %.3g, max |logit| %.3g, ratio %.3g\n", path,
+        printf("%s (generic N-d path): max |diff| %.3g, max |logit| %.3g, ratio %.3g\n", path,
                (double)diff, (double)scale, (double)(diff / scale));
-        CHECK_MSG(diff <= 1e-5f * scale, "%s through the evaluator: max diff %g, max |logit| %g", path,
+        CHECK_MSG(diff <= 1e-5f * scale, "%s on the generic path: max diff %g, max |logit| %g", path,
                   (double)diff, (double)scale);
     }
     incept_tensor_free(&out);
@@ -121,7 +121,7 @@ static void test_googlenet(const char *ref)
     incept_session *onnx_s = NULL, *desc_s = NULL;
     CHECK_OK(incept_model_load(path, NULL, &onnx));
     CHECK_OK(incept_model_load("models/googlenet.incept", NULL, &desc));
-    CHECK(!incept_model_is_evaluated(onnx));
+    CHECK(!incept_model_generic_nodes(onnx));
     if (onnx)
         CHECK_OK(incept_session_new(onnx, &onnx_s));
     if (desc)
@@ -137,7 +137,7 @@ static void test_googlenet(const char *ref)
     /* batch 1 with 2 threads: the threads share each GEMM (and each stacked 1x1 GEMM) */
     check_logits("googlenet.onnx, sample 0 alone", onnx_s, input, 1, logits, 1000, 2, 1);
     check_logits("googlenet.onnx, sample 0 alone", onnx_s, input, 1, logits, 1000, 2, 0);
-    check_evaluator(path, input, batch, 3, 224, 224, logits, 1000);
+    check_generic(path, input, batch, 3, 224, 224, logits, 1000);
 
     CHECK_MSG(copy_weights(onnx, desc), "%s", "the description's parameters match the ONNX graph's");
     check_logits("models/googlenet.incept", desc_s, input, batch, logits, 1000, 2, 1);
@@ -194,12 +194,12 @@ static void test_tiny(const char *ref)
         incept_model_input_dims(m, &c, &h, &w);
         incept_model_output_dims(m, &classes, NULL, NULL);
         CHECK(c == 3 && h == 15 && w == 15 && classes == 5);
-        CHECK(!incept_model_is_evaluated(m));
+        CHECK(!incept_model_generic_nodes(m));
         for (int exact = 0; exact <= 1; exact++) {
             check_logits("tiny.onnx", s, input, 4, logits, 5, 1, exact);
             check_logits("tiny.onnx", s, input, 4, logits, 5, 2, exact);
         }
-        check_evaluator(path, input, 4, 3, 15, 15, logits, 5);
+        check_generic(path, input, 4, 3, 15, 15, logits, 5);
     }
     free(input);
     free(logits);

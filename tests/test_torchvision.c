@@ -3,7 +3,7 @@
  * tests/fixtures/torchvision (scripts/make_torchvision_fixtures.py): googlenet, inception_v3,
  * resnet18, densenet121, squeezenet1_1 and mobilenet_v2 built from torchvision's own classes at
  * 1/10 to 1/32 of their width, each exported at opsets 11, 13 and 17. Every one must load into
- * the engine (not the evaluator) and match PyTorch's logits within 1e-5 of max |logit| in exact
+ * the engine (not the generic path) and match PyTorch's logits within 1e-5 of max |logit| in exact
  * mode and 1e-4 in the default mode, at 1 and 2 threads. Then squeezenet_train: two SGD steps on
  * an imported SqueezeNet against PyTorch's losses and weights (1e-4).
  *
@@ -39,8 +39,8 @@ static void check_case(const char *dir, const char *name, const char *file, cons
     CHECK_OK(incept_model_load(path, NULL, &m));
     if (!m)
         return;
-    CHECK_MSG(!incept_model_is_evaluated(m), "%s runs on the engine (%s)", file,
-              incept_model_evaluated_reason(m) ? incept_model_evaluated_reason(m) : "");
+    CHECK_MSG(!incept_model_generic_nodes(m), "%s runs on the engine (%s)", file,
+              incept_model_generic_reason(m) ? incept_model_generic_reason(m) : "");
     CHECK_OK(incept_session_new(m, &s));
     float *x = test_input(batch, c, h, w);
     float *expect = read_floats(dir, expected, (size_t)batch * classes);
@@ -100,7 +100,7 @@ static void check_training(const char *dir)
     float *losses = read_floats(dir, "squeezenet_train.loss.bin", 2);
     if (!s || !expect || !x || !y || !losses)
         goto done;
-    CHECK(!incept_model_is_evaluated(m));
+    CHECK(!incept_model_generic_nodes(m));
     int labels[4];
     for (int i = 0; i < batch; i++)
         labels[i] = (int)y[i];

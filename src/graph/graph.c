@@ -21,8 +21,16 @@ void incept_graph_free(incept_graph *g)
     for (int i = 0; i < g->n_nodes; i++) {
         free(g->nodes[i].name);
         free(g->nodes[i].inputs);
+        free(g->nodes[i].outputs);
         free(g->nodes[i].group);
     }
+    for (int i = 0; i < g->n_constants; i++)
+        incept_tensor_free(&g->constants[i]);
+    free(g->constants);
+    free(g->inputs);
+    free(g->outputs);
+    free(g->source);
+    free(g->why_generic);
     for (int i = 0; i < g->n_values; i++)
         free(g->values[i].name);
     for (int i = 0; i < g->n_params; i++)
@@ -81,11 +89,107 @@ static incept_status add_value(incept_graph *g, const char *name, int c, int h, 
     if (!copy)
         return INCEPT_ERR_NOMEM;
     incept_value *v = &g->values[g->n_values];
+    memset(v, 0, sizeof *v);
     v->name = copy;
     v->c = c, v->h = h, v->w = w;
     v->producer = producer;
+    v->constant = -1;
+    v->declared_rank = -1;
     *index = g->n_values++;
     return INCEPT_OK;
+}
+
+/* Appends value v to a list of graph inputs or outputs. */
+static incept_status list_value(int **list, int *count, int v)
+{
+    int *grown = realloc(*list, sizeof(int) * (size_t)(*count + 1));
+    if (!grown)
+        return INCEPT_ERR_NOMEM;
+    grown[(*count)++] = v;
+    *list = grown;
+    return INCEPT_OK;
+}
+
+incept_status incept_graph_add_generic_input(incept_graph *g, const char *name, int *index)
+{
+    incept_status st = add_value(g, name, 0, 0, 0, -1, index);
+    if (st)
+        return st;
+    g->values[*index].generic = 1;
+    return list_value(&g->inputs, &g->n_inputs, *index);
+}
+
+incept_status incept_graph_add_constant(incept_graph *g, const char *name, incept_tensor *t, int *index)
+{
+    incept_tensor *grown = realloc(g->constants, sizeof *grown * (size_t)(g->n_constants + 1));
+    if (!grown) {
+        incept_tensor_free(t);
+        return INCEPT_ERR_NOMEM;
+    }
+    g->constants = grown;
+    g->constants[g->n_constants] = *t;
+    memset(t, 0, sizeof *t);
+    incept_status st = add_value(g, name, 0, 0, 0, -1, index);
+    if (st) {
+        incept_tensor_free(&g->constants[g->n_constants]);
+        return st;
+    }
+    g->values[*index].generic = 1;
+    g->values[*index].constant = g->n_constants++;
+    return INCEPT_OK;
+}
+
+incept_status incept_graph_add_output(incept_graph *g, int v)
+{
+    return list_value(&g->outputs, &g->n_outputs, v);
+}
+
+incept_status incept_graph_add_generic(incept_graph *g, const char *name, const char *onnx_op,
+                                       incept_nd_fn nd, const void *onnx_node, const int *inputs,
+                                       int n_inputs, const char *const *output_names, int n_outputs,
+                                       int *node_index)
+{
+    for (int i = 0; i < n_inputs; i++)
+        if (inputs[i] < -1 || inputs[i] >= g->n_values)
+            return incept_fail(INCEPT_ERR_ARG, "%s: input %d does not exist", name, i);
+    if (incept_grow((void **)&g->nodes, &g->cap_nodes, g->n_nodes, sizeof *g->nodes))
+        return INCEPT_ERR_NOMEM;
+    incept_node *n = &g->nodes[g->n_nodes];
+    memset(n, 0, sizeof *n);
+    n->op = &incept_op_generic;
+    n->attrs = incept_attrs_default();
+    n->weight = n->bias = -1;
+    n->output = -1;
+    n->nd = nd;
+    n->onnx_node = onnx_node;
+    n->onnx_op = onnx_op;
+    n->name = incept_strdup(name);
+    n->inputs = incept_malloc(sizeof(int) * (size_t)(n_inputs + 1));
+    n->outputs = incept_malloc(sizeof(int) * (size_t)(n_outputs + 1));
+    incept_status st = INCEPT_ERR_NOMEM;
+    if (!n->name || !n->inputs || !n->outputs)
+        goto fail;
+    memcpy(n->inputs, inputs, sizeof(int) * (size_t)n_inputs);
+    n->n_inputs = n_inputs;
+    n->n_outputs = n_outputs;
+    for (int k = 0; k < n_outputs; k++) {
+        n->outputs[k] = -1;
+        if (output_names[k] && (st = add_value(g, output_names[k], 0, 0, 0, g->n_nodes, &n->outputs[k])))
+            goto fail;
+        if (output_names[k])
+            g->values[n->outputs[k]].generic = 1;
+    }
+    n->output = n_outputs ? n->outputs[0] : -1;
+    if (node_index)
+        *node_index = g->n_nodes;
+    g->n_nodes++;
+    g->n_generic++;
+    return INCEPT_OK;
+fail:
+    free(n->name);
+    free(n->inputs);
+    free(n->outputs);
+    return st;
 }
 
 incept_status incept_graph_set_input(incept_graph *g, const char *name, int c, int h, int w)
@@ -95,7 +199,8 @@ incept_status incept_graph_set_input(incept_graph *g, const char *name, int c, i
     if (c <= 0 || h <= 0 || w <= 0)
         return incept_fail(INCEPT_ERR_SHAPE, "input '%s' has dims %dx%dx%d; all must be positive",
                            name, c, h, w);
-    return add_value(g, name, c, h, w, -1, &g->input);
+    incept_status st = add_value(g, name, c, h, w, -1, &g->input);
+    return st ? st : list_value(&g->inputs, &g->n_inputs, g->input);
 }
 
 incept_status incept_graph_add_param(incept_graph *g, const char *name, int ndim, const int *dims,

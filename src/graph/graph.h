@@ -1,8 +1,15 @@
-/* graph.h — the engine's network representation: values (activations), nodes (ops), parameters
- * (one contiguous float array), and the model that adds an execution plan to a graph.
+/* graph.h — the engine's network representation: values, nodes (ops), parameters (one
+ * contiguous float array), the model (a graph and its weights) and the session that runs it.
  *
- * Activations are 4-D NCHW. Rank-2 tensors [N, C] are stored as [N, C, 1, 1]. Shapes are kept per
- * sample (C, H, W); the batch N is chosen at run time and the plan is remade when it changes.
+ * Two kinds of values share one graph. NCHW values: float activations laid out batch first, of
+ * per-sample C, H, W known when the graph is built (rank-2 [N, C] stored as [N, C, 1, 1]); the
+ * batch N is chosen at run time and the plan is remade when it changes. The fast ops (conv
+ * through GEMM and Winograd, fused pools, in-place and concat aliasing, training) read and write
+ * only these. Generic values: N-d tensors of any dtype (shapes, indices, masks, ranks other than
+ * NCHW, several inputs) whose shapes are known only when a run computes them; generic nodes
+ * evaluate one ONNX op on them (ops/nd: the N-d reference of every op). A generic node may read
+ * NCHW values, never the other way round: the importer makes a node generic when its inputs or
+ * attributes leave the NCHW fast path, and so every node after it.
  */
 #ifndef INCEPT_GRAPH_H
 #define INCEPT_GRAPH_H
@@ -56,12 +63,25 @@ typedef enum {
 
 struct incept_op;
 
+struct incept_nd_context;
+/* A generic node's evaluation: in[i] NULL for an omitted optional input, out[] zeroed tensors it
+ * allocates and fills (ops/nd/nd.h). */
+typedef incept_status (*incept_nd_fn)(const struct incept_nd_context *ctx, const incept_tensor *const *in,
+                                      int n_in, incept_tensor *out, int n_out);
+
 typedef struct {
     const struct incept_op *op;
     char *name;
-    int *inputs;   /* value indices */
+    int *inputs;   /* value indices (generic nodes: -1 for an omitted optional input) */
     int n_inputs;
-    int output;    /* value index */
+    int output;    /* value index (generic nodes: outputs[0]) */
+    /* generic nodes: the N-d evaluation, the ONNX node it evaluates (an Onnx__NodeProto of the
+     * model's kept ONNX file: its attributes) and every output (-1: omitted); else NULL, 0 */
+    incept_nd_fn nd;
+    const void *onnx_node;
+    const char *onnx_op;
+    int *outputs;
+    int n_outputs;
     incept_attrs attrs;
     int weight, bias; /* parameter indices, or -1 */
     int aux;          /* part of a training-only (auxiliary) head */
@@ -71,8 +91,15 @@ typedef struct {
 
 typedef struct {
     char *name;
-    int c, h, w;      /* per sample */
-    int producer;     /* node index, or -1 for the graph input */
+    int c, h, w;      /* per sample (NCHW values) */
+    int producer;     /* node index, or -1 for a graph input or a constant */
+    int generic;      /* a generic value (N-d, any dtype, shaped at run time) */
+    int constant;     /* a constant generic nodes read: index into incept_graph.constants, or -1 */
+    /* graph inputs and outputs: the type and shape the source declares (rank -1: not given;
+     * dims -1 where dynamic) */
+    incept_dtype declared_dtype;
+    int declared_rank;
+    long long declared_dims[INCEPT_MAX_RANK];
 } incept_value;
 
 typedef struct {
@@ -107,8 +134,16 @@ typedef struct {
     size_t param_floats;
     incept_bn_fold *folds; /* ONNX import only */
     int n_folds;
-    int input;  /* value index of the network input, -1 until set */
-    int output; /* value index of the main output, -1 until set */
+    int input;  /* value index of the NCHW input (what the fast ops and training read), or -1 */
+    int output; /* value index of the main output (outputs[0]), -1 until set */
+    int *inputs, n_inputs;   /* every graph input in the source's order (input among them) */
+    int *outputs, n_outputs; /* every graph output (output first) */
+    incept_tensor *constants; /* what generic nodes read of initializers and Constant nodes */
+    int n_constants;
+    int opset;                /* of the ONNX file generic nodes come from */
+    char *source;             /* its path, for messages */
+    int n_generic;            /* generic nodes */
+    char *why_generic;        /* why the first one is not on the fast path, or NULL */
     int input_rank;  /* the input's rank as the model's source declares it (0: 4) */
     int output_rank; /* the output's rank as the model's source declares it (0: as derived) */
     char *output_name; /* the output's name there when it differs from the value's, or NULL */
@@ -139,15 +174,14 @@ incept_attrs incept_attrs_default(void);
 
 /* ---- The model and the session --------------------------------------------------------- */
 
-struct interp_graph; /* the node-by-node ONNX evaluator's graph (interp/interp.h) */
+struct onnx_file; /* io/onnx_file.h */
 
 /* A graph, its parameters and where it came from. Inference only reads it. */
 struct incept_model {
     incept_graph graph;
     char *onnx_source; /* the ONNX file the model was imported from, or NULL */
     char *description; /* the description text it was built from, or NULL */
-    struct interp_graph *evaluated; /* non-NULL: run node by node by the evaluator, graph empty */
-    char *why_evaluated;            /* then: why the engine's planner did not take it */
+    struct onnx_file *onnx; /* kept open while generic nodes read its node attributes, or NULL */
 };
 
 /* Everything a run of a model needs: the plan for one batch size, arenas, profile, training. */
@@ -158,7 +192,7 @@ struct incept_session {
     int profiling;
     double *node_seconds;  /* per node forward, then per node backward, summed over passes */
     int profiled_passes, profiled_backward_passes;
-    incept_rng rng;        /* the evaluator's random draws (Dropout in training mode) */
+    incept_rng rng;        /* generic nodes' random draws (Dropout in training mode) */
     /* The plan for `planned_batch` (0 = none yet). */
     int planned_batch;
     int planned_keep;      /* every activation stays readable after the pass */
@@ -176,6 +210,10 @@ struct incept_session {
     float *workspace;
     size_t workspace_floats;
     incept_view *node_inputs; /* scratch for one node's input views */
+    /* generic values during a run: their tensors (owned: freed after the last reader) */
+    incept_tensor *nd_values;
+    unsigned char *nd_owned;
+    int *last_reader;          /* per value: the order position reading it last (n_order: kept) */
     /* Training: gradients of every value (a second arena laid out like the first), of the
      * parameters (parallel to param_data), SGD momentum, and which values carry a loss. */
     float *grad_arena;
@@ -200,10 +238,14 @@ struct incept_session {
  * (auxiliary heads too), every activation kept, nothing in place, and a gradient arena laid out
  * like the activations. */
 incept_status incept_session_plan(incept_session *s, int batch, int training, int keep);
-/* Runs the planned nodes forward on `input`. training: the forward of a training step (batch
- * normalization uses and updates batch statistics; with `dropout`, dropout drops with `seed`). */
-void incept_session_run_forward(incept_session *s, const float *input, int training, int dropout,
-                                unsigned long long seed);
+/* Runs the planned nodes forward on `input` (the NCHW input; generic inputs are set in
+ * nd_values first). training: the forward of a training step (batch normalization uses and
+ * updates batch statistics; with `dropout`, dropout drops with `seed`). Fails only in a generic
+ * node (a shape it cannot take), naming it; nd_values then holds nothing owned. */
+incept_status incept_session_run_forward(incept_session *s, const float *input, int training,
+                                         int dropout, unsigned long long seed);
+/* Frees the generic values a run left (owned ones). */
+void incept_session_clear_values(incept_session *s);
 /* A monotonic clock in seconds, for the per-node profile. */
 double incept_now_seconds(void);
 /* Frees the plan's memory. */
@@ -211,13 +253,25 @@ void incept_session_drop_plan(incept_session *s);
 /* Builds a fresh model around an already built graph (takes ownership, allocates its
  * parameters if that has not happened yet). */
 incept_status incept_model_wrap(incept_graph *g, incept_model **out);
-/* A model of the graph as written, always on the evaluator (incept_model_load_onnx takes it only
- * for what the engine refuses): for tests that compare the two. */
-incept_status incept_model_load_onnx_evaluated(const char *path, incept_model **out);
+/* The model with every node generic (the N-d reference path, as incept_model_load_onnx uses it
+ * only where the fast path does not take a node): for tests that compare the two. */
+incept_status incept_model_load_onnx_generic(const char *path, incept_model **out);
 
-/* INCEPT_OK for a model the engine runs; else fails naming `what` and why the engine did not
- * take the model. */
+/* INCEPT_OK for a model without generic nodes; else fails naming `what`, the first generic node
+ * and why it is one. */
 incept_status incept_model_require_engine(const incept_model *m, const char *what);
+/* Adds a generic node evaluating `nd` (for the ONNX node onnx_node of type onnx_op) on inputs
+ * (-1: omitted), writing new generic values named output_names (NULL: omitted). */
+incept_status incept_graph_add_generic(incept_graph *g, const char *name, const char *onnx_op,
+                                       incept_nd_fn nd, const void *onnx_node, const int *inputs,
+                                       int n_inputs, const char *const *output_names, int n_outputs,
+                                       int *node_index);
+/* Appends value v to the graph's outputs. */
+incept_status incept_graph_add_output(incept_graph *g, int v);
+/* A generic graph input or a constant (takes the tensor) as a new value. */
+incept_status incept_graph_add_generic_input(incept_graph *g, const char *name, int *index);
+incept_status incept_graph_add_constant(incept_graph *g, const char *name, incept_tensor *t,
+                                        int *index);
 /* The value's rank as the model's user sees it: 2 for [N, C] (FC outputs, flattened), else 4. */
 int incept_value_rank(const incept_graph *g, int value);
 /* Its shape with the batch as -1 ([-1, C], [-1, C, H] or [-1, C, H, W]); returns the rank. */

@@ -9,7 +9,7 @@
 #include "core/rng.h"
 #include "core/status.h"
 #include "graph/graph.h"
-#include "interp/interp.h"
+#include "io/onnx_file.h"
 #include "ops/op.h"
 
 const char *incept_version(void) { return INCEPT_VERSION; }
@@ -24,6 +24,18 @@ incept_status incept_model_wrap(incept_graph *g, incept_model **out)
     }
     m->graph = *g;
     incept_graph_init(g);
+    incept_graph *mg = &m->graph; /* builders and descriptions name one input and one output */
+    incept_status st = INCEPT_OK;
+    if (!mg->n_inputs && mg->input >= 0 && !(mg->inputs = incept_malloc(sizeof(int))))
+        st = INCEPT_ERR_NOMEM;
+    else if (!mg->n_inputs && mg->input >= 0)
+        mg->inputs[mg->n_inputs++] = mg->input;
+    if (!st && !mg->n_outputs && mg->output >= 0)
+        st = incept_graph_add_output(mg, mg->output);
+    if (st) {
+        incept_model_free(m);
+        return st;
+    }
     *out = m;
     return INCEPT_OK;
 }
@@ -33,32 +45,42 @@ void incept_model_free(incept_model *m)
     if (!m)
         return;
     incept_graph_free(&m->graph);
-    interp_graph_free(m->evaluated);
-    free(m->why_evaluated);
+    if (m->onnx) {
+        incept_onnx_file_close(m->onnx);
+        free(m->onnx);
+    }
     free(m->onnx_source);
     free(m->description);
     free(m);
 }
 
-int incept_model_is_evaluated(const incept_model *m) { return m && m->evaluated; }
+int incept_model_generic_nodes(const incept_model *m) { return m ? m->graph.n_generic : 0; }
 
-const char *incept_model_evaluated_reason(const incept_model *m)
+const char *incept_model_generic_reason(const incept_model *m)
 {
-    return m && m->evaluated && m->why_evaluated ? m->why_evaluated : NULL;
+    return m && m->graph.n_generic ? m->graph.why_generic : NULL;
 }
 
 incept_status incept_model_require_engine(const incept_model *m, const char *what)
 {
-    if (!m->evaluated)
+    const incept_graph *g = &m->graph;
+    if (!g->n_generic)
         return INCEPT_OK;
-    return incept_fail(INCEPT_ERR_UNSUPPORTED, "%s: %s is not available for a model run by the ONNX "
-                       "graph evaluator (the engine does not take it: %s)", m->onnx_source, what,
-                       m->why_evaluated ? m->why_evaluated : "?");
+    const incept_node *first = NULL;
+    for (int i = 0; i < g->n_nodes && !first; i++)
+        if (g->nodes[i].nd)
+            first = &g->nodes[i];
+    return incept_fail(INCEPT_ERR_UNSUPPORTED, "%s: %s is not available for a model with generic "
+                       "(N-d) nodes, such as '%s' (%s)%s%s", m->onnx_source ? m->onnx_source : "model",
+                       what, first ? first->name : "?", first ? first->onnx_op : "?",
+                       g->why_generic ? ": " : "", g->why_generic ? g->why_generic : "");
 }
 
 int incept_value_rank(const incept_graph *g, int v)
 {
     for (;;) { /* ops that keep their input's rank pass the question up */
+        if (g->values[v].generic)
+            return g->values[v].declared_rank;
         int producer = g->values[v].producer;
         if (producer < 0)
             return g->input_rank > 0 ? g->input_rank : 4;
@@ -76,6 +98,11 @@ int incept_value_rank(const incept_graph *g, int v)
 int incept_value_shape(const incept_graph *g, int v, long long *dims)
 {
     const incept_value *val = &g->values[v];
+    if (val->generic) { /* known when a run computes it: the declaration, if any */
+        if (val->declared_rank > 0)
+            memcpy(dims, val->declared_dims, sizeof(long long) * (size_t)val->declared_rank);
+        return val->declared_rank;
+    }
     int rank = v == g->output && g->output_rank > 0 ? g->output_rank : incept_value_rank(g, v);
     const int sample[3] = {val->c, val->h, val->w};
     dims[0] = -1;
@@ -84,30 +111,24 @@ int incept_value_shape(const incept_graph *g, int v, long long *dims)
     return rank;
 }
 
-int incept_model_inputs(const incept_model *m)
-{
-    return !m ? 0 : m->evaluated ? interp_graph_inputs(m->evaluated) : m->graph.input >= 0;
-}
+int incept_model_inputs(const incept_model *m) { return m ? m->graph.n_inputs : 0; }
 
-int incept_model_outputs(const incept_model *m)
-{
-    return !m ? 0 : m->evaluated ? interp_graph_outputs(m->evaluated) : m->graph.output >= 0;
-}
+int incept_model_outputs(const incept_model *m) { return m ? m->graph.n_outputs : 0; }
 
 const char *incept_model_input_name(const incept_model *m, int i)
 {
     if (!m || i < 0 || i >= incept_model_inputs(m))
         return NULL;
-    return m->evaluated ? interp_graph_input_name(m->evaluated, i) : m->graph.values[m->graph.input].name;
+    return m->graph.values[m->graph.inputs[i]].name;
 }
 
 const char *incept_model_output_name(const incept_model *m, int i)
 {
     if (!m || i < 0 || i >= incept_model_outputs(m))
         return NULL;
-    if (m->evaluated)
-        return interp_graph_output_name(m->evaluated, i);
-    return m->graph.output_name ? m->graph.output_name : m->graph.values[m->graph.output].name;
+    if (i == 0 && m->graph.output_name)
+        return m->graph.output_name;
+    return m->graph.values[m->graph.outputs[i]].name;
 }
 
 /* The declared shape of input (input = 1) or output i. */
@@ -116,11 +137,18 @@ static int declared_shape(const incept_model *m, int input, int i, incept_dtype 
     int count = input ? incept_model_inputs(m) : incept_model_outputs(m);
     if (!m || i < 0 || i >= count || !dims)
         return -1;
-    if (m->evaluated)
-        return interp_graph_value_shape(m->evaluated, input, i, dtype, dims);
+    const incept_graph *g = &m->graph;
+    int v = input ? g->inputs[i] : g->outputs[i];
+    const incept_value *val = &g->values[v];
     if (dtype)
-        *dtype = INCEPT_FLOAT32;
-    return incept_value_shape(&m->graph, input ? m->graph.input : m->graph.output, dims);
+        *dtype = val->generic ? val->declared_dtype : INCEPT_FLOAT32;
+    if (input && v == g->input) { /* its own rank, though it may be an output of another too */
+        const long long nchw[4] = {-1, val->c, val->h, val->w};
+        int rank = g->input_rank > 0 ? g->input_rank : 4;
+        memcpy(dims, nchw, sizeof(long long) * (size_t)rank);
+        return rank;
+    }
+    return incept_value_shape(g, v, dims);
 }
 
 int incept_model_input_shape(const incept_model *m, int i, incept_dtype *dtype,
@@ -138,22 +166,20 @@ int incept_model_output_shape(const incept_model *m, int i, incept_dtype *dtype,
 /* Per-sample C, H, W of a batch-first float input or output of rank 1-4 (zeros otherwise). */
 static void sample_dims(const incept_model *m, int input, int *c, int *h, int *w)
 {
-    if (!m->evaluated) {
-        const incept_value *v = &m->graph.values[input ? m->graph.input : m->graph.output];
-        if (c) *c = v->c;
-        if (h) *h = v->h;
-        if (w) *w = v->w;
-        return;
-    }
-    long long dims[INCEPT_MAX_RANK];
-    incept_dtype dtype = INCEPT_FLOAT32;
-    int rank = input ? incept_model_input_shape(m, 0, &dtype, dims)
-                     : incept_model_output_shape(m, 0, &dtype, dims);
+    const incept_graph *g = &m->graph;
+    int v = input ? (g->n_inputs ? g->inputs[0] : -1) : (g->n_outputs ? g->outputs[0] : -1);
     int got[3] = {0, 0, 0};
-    if (rank >= 1 && rank <= 4 && dtype == INCEPT_FLOAT32) {
-        got[0] = got[1] = got[2] = 1;
-        for (int d = 1; d < rank; d++)
-            got[d - 1] = dims[d] > 0 && dims[d] <= INT32_MAX ? (int)dims[d] : 0;
+    if (v >= 0 && !g->values[v].generic) {
+        got[0] = g->values[v].c, got[1] = g->values[v].h, got[2] = g->values[v].w;
+    } else if (v >= 0) {
+        long long dims[INCEPT_MAX_RANK];
+        incept_dtype dtype = INCEPT_FLOAT32;
+        int rank = declared_shape(m, input, 0, &dtype, dims);
+        if (rank >= 1 && rank <= 4 && dtype == INCEPT_FLOAT32) {
+            got[0] = got[1] = got[2] = 1;
+            for (int d = 1; d < rank; d++)
+                got[d - 1] = dims[d] > 0 && dims[d] <= INT32_MAX ? (int)dims[d] : 0;
+        }
     }
     if (c) *c = got[0];
     if (h) *h = got[1];
@@ -172,29 +198,26 @@ void incept_model_output_dims(const incept_model *m, int *c, int *h, int *w)
 
 int incept_model_output_is_probability(const incept_model *m)
 {
-    if (!m || m->evaluated)
+    if (!m || m->graph.output < 0)
         return 0;
     int producer = m->graph.values[m->graph.output].producer;
     return producer >= 0 && m->graph.nodes[producer].op->gives_probabilities;
 }
 
-int incept_model_layer_count(const incept_model *m)
-{
-    return !m ? 0 : m->evaluated ? interp_graph_nodes(m->evaluated) : m->graph.n_nodes;
-}
+int incept_model_layer_count(const incept_model *m) { return m ? m->graph.n_nodes : 0; }
 
 incept_status incept_model_layer(const incept_model *m, int index, const char **name,
                                  const char **op, int *rank, long long dims[INCEPT_MAX_RANK])
 {
     if (!m || index < 0 || index >= incept_model_layer_count(m))
         return incept_fail(INCEPT_ERR_ARG, "no layer %d", index);
-    if (m->evaluated) { /* shapes are known only when it runs */
-        if (name) *name = interp_graph_node_name(m->evaluated, index);
-        if (op) *op = interp_graph_node_op(m->evaluated, index);
+    const incept_node *n = &m->graph.nodes[index];
+    if (n->nd) { /* generic: its shapes are known only when a run computes them */
+        if (name) *name = n->name;
+        if (op) *op = n->onnx_op;
         if (rank) *rank = -1;
         return INCEPT_OK;
     }
-    const incept_node *n = &m->graph.nodes[index];
     long long shape[INCEPT_MAX_RANK];
     int r = incept_value_shape(&m->graph, n->output, shape);
     if (name) *name = n->name;

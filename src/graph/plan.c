@@ -39,6 +39,13 @@ void incept_session_drop_plan(incept_session *s)
     free(s->arena);
     free(s->workspace);
     free(s->node_inputs);
+    incept_session_clear_values(s);
+    free(s->nd_values);
+    free(s->nd_owned);
+    free(s->last_reader);
+    s->nd_values = NULL;
+    s->nd_owned = NULL;
+    s->last_reader = NULL;
     s->order = NULL;
     s->views = NULL;
     s->arena = s->workspace = NULL;
@@ -99,8 +106,8 @@ incept_status incept_session_plan(incept_session *s, int batch, int training, in
     incept_session_drop_plan(s);
     const incept_graph *g = &s->model->graph;
     int nv = g->n_values, nn = g->n_nodes;
-    if (g->input < 0 || g->output < 0)
-        return incept_fail(INCEPT_ERR_ARG, "the model has no input or no output");
+    if (g->output < 0)
+        return incept_fail(INCEPT_ERR_ARG, "the model has no output");
 
     int *needed = incept_calloc((size_t)nn, sizeof(int));
     int *position = incept_malloc(sizeof(int) * (size_t)nn);  /* node -> place in order */
@@ -115,20 +122,33 @@ incept_status incept_session_plan(incept_session *s, int batch, int training, in
     s->stack_next = incept_malloc(sizeof(int) * (size_t)nn);
     s->stacked = incept_calloc((size_t)nn, 1);
     s->views = incept_calloc((size_t)nv, sizeof(incept_view));
+    s->nd_values = incept_calloc((size_t)nv, sizeof *s->nd_values);
+    s->nd_owned = incept_calloc((size_t)nv, 1);
+    s->last_reader = incept_malloc(sizeof(int) * (size_t)nv);
     incept_status st = INCEPT_ERR_NOMEM;
     if (!needed || !position || !runs_at || !readers || !last_read || !root || !channel_offset ||
-        !blocks || !block_of || !s->order || !s->views || !s->stack_next || !s->stacked)
+        !blocks || !block_of || !s->order || !s->views || !s->stack_next || !s->stacked ||
+        !s->nd_values || !s->nd_owned || !s->last_reader)
         goto done;
 
-    /* 1. order: walk back from the output (nodes are stored in topological order) */
+    /* 1. order: walk back from the outputs (nodes are stored in topological order) */
     int *value_needed = readers; /* borrowed as a flag array for this walk */
     value_needed[g->output] = 1;
+    for (int i = 0; i < g->n_outputs; i++)
+        value_needed[g->outputs[i]] = 1;
     for (int i = nn - 1; i >= 0; i--) {
-        if (!value_needed[g->nodes[i].output] && !training) /* training runs the aux heads too */
+        const incept_node *n = &g->nodes[i];
+        int wanted = training; /* training runs the aux heads too */
+        for (int k = 0; k < (n->nd ? n->n_outputs : 1) && !wanted; k++) {
+            int v = n->nd ? n->outputs[k] : n->output;
+            wanted = v >= 0 && value_needed[v];
+        }
+        if (!wanted)
             continue;
         needed[i] = 1;
-        for (int k = 0; k < g->nodes[i].n_inputs; k++)
-            value_needed[g->nodes[i].inputs[k]] = 1;
+        for (int k = 0; k < n->n_inputs; k++)
+            if (n->inputs[k] >= 0)
+                value_needed[n->inputs[k]] = 1;
     }
     memset(readers, 0, sizeof(int) * (size_t)nv);
     int max_inputs = 1;
@@ -170,6 +190,8 @@ incept_status incept_session_plan(incept_session *s, int batch, int training, in
     for (int p = 0; p < s->n_order; p++) {
         const incept_node *n = &g->nodes[s->order[p]];
         for (int k = 0; k < n->n_inputs; k++) {
+            if (n->inputs[k] < 0)
+                continue;
             readers[n->inputs[k]]++;
             last_read[n->inputs[k]] = p;
         }
@@ -178,6 +200,9 @@ incept_status incept_session_plan(incept_session *s, int batch, int training, in
         for (int v = 0; v < nv; v++)
             last_read[v] = s->n_order;
     last_read[g->output] = s->n_order;
+    for (int i = 0; i < g->n_outputs; i++)
+        last_read[g->outputs[i]] = s->n_order;
+    memcpy(s->last_reader, last_read, sizeof(int) * (size_t)nv);
 
     /* 2. concat inputs written in place; outer concats first so nested ones chain */
     for (int p = s->n_order - 1; p >= 0; p--) {
@@ -199,9 +224,11 @@ incept_status incept_session_plan(incept_session *s, int batch, int training, in
     /* in place: last node first, so each output's final place is known when its input joins it */
     for (int p = s->n_order - 1; p >= 0 && !keep; p--) {
         const incept_node *n = &g->nodes[s->order[p]];
+        if (!n->op->in_place)
+            continue;
         int u = n->inputs[0], out = n->output;
         const incept_value *uv = &g->values[u], *ov = &g->values[out];
-        if (!n->op->in_place || uv->producer < 0 || readers[u] != 1 || u == g->output || root[u] != u)
+        if (uv->producer < 0 || readers[u] != 1 || last_read[u] == s->n_order || root[u] != u)
             continue;
         if (uv->c == ov->c && uv->h == ov->h && uv->w == ov->w) {
             root[u] = root[out];
@@ -217,8 +244,8 @@ incept_status incept_session_plan(incept_session *s, int batch, int training, in
         block_of[v] = -1;
     for (int v = 0; v < nv; v++) {
         const incept_value *val = &g->values[v];
-        if (v == g->input || val->producer < 0 || !needed[val->producer])
-            continue;
+        if (v == g->input || val->generic || val->producer < 0 || !needed[val->producer])
+            continue; /* generic values live in their own buffers, made as they are computed */
         int r = root[v];
         if (block_of[r] < 0) {
             block_of[r] = n_blocks;
@@ -249,8 +276,9 @@ incept_status incept_session_plan(incept_session *s, int batch, int training, in
         if (need > workspace)
             workspace = need;
         if (training && !n->op->backward) {
-            st = incept_fail(INCEPT_ERR_UNSUPPORTED, "node '%s': op '%s' cannot be trained", n->name,
-                             n->op->name);
+            st = incept_fail(INCEPT_ERR_UNSUPPORTED, "node '%s': op '%s' cannot be trained%s", n->name,
+                             n->nd ? n->onnx_op : n->op->name,
+                             n->nd ? " (it runs on the generic N-d path, which has no backward)" : "");
             goto done;
         }
         need = training && n->op->backward_workspace_floats
@@ -275,6 +303,8 @@ incept_status incept_session_plan(incept_session *s, int batch, int training, in
     for (int v = 0; v < nv; v++) {
         const incept_value *val = &g->values[v];
         incept_view *t = &s->views[v];
+        if (val->generic)
+            continue;
         t->n = batch, t->c = val->c, t->h = val->h, t->w = val->w;
         t->batch_stride = (size_t)val->c * val->h * val->w;
         if (block_of[root[v]] < 0 || v == g->input)

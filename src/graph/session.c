@@ -9,7 +9,7 @@
 #include "core/rng.h"
 #include "core/status.h"
 #include "graph/graph.h"
-#include "interp/interp.h"
+#include "nd/nd.h"
 #include "ops/op.h"
 
 incept_status incept_session_new(incept_model *model, incept_session **out)
@@ -73,9 +73,6 @@ incept_status incept_session_set_profiling(incept_session *s, int on)
 {
     if (!s)
         return incept_fail(INCEPT_ERR_ARG, "no session");
-    incept_status engine = incept_model_require_engine(s->model, "the per-layer profile");
-    if (engine)
-        return engine;
     if (on && !s->node_seconds) {
         s->node_seconds = incept_calloc(2 * (size_t)s->model->graph.n_nodes + 1, sizeof(double));
         if (!s->node_seconds)
@@ -115,7 +112,7 @@ incept_status incept_session_profile_report(const incept_session *s, FILE *out)
         forward_total += fwd, backward_total += bwd;
         long long macs = n->op->multiply_adds ? n->op->multiply_adds(g, n) : 0;
         char op_name[64];
-        snprintf(op_name, sizeof op_name, "%s", n->op->name);
+        snprintf(op_name, sizeof op_name, "%s", n->nd ? n->onnx_op : n->op->name);
         if (s->stacked[p]) /* its time and work are its stack leader's */
             macs = 0, snprintf(op_name, sizeof op_name, "%.40s (stacked)", n->op->name);
         for (int q = s->stack_next[p]; q >= 0 && !s->stacked[p]; q = s->stack_next[q]) {
@@ -177,17 +174,94 @@ static void run_stack(incept_session *s, int p)
     members[0].node->op->stacked_forward(members, count);
 }
 
-void incept_session_run_forward(incept_session *s, const float *input, int training, int dropout,
-                              unsigned long long seed)
+void incept_session_clear_values(incept_session *s)
+{
+    if (!s->nd_values || !s->nd_owned)
+        return;
+    for (int v = 0; v < s->model->graph.n_values; v++) {
+        if (s->nd_owned[v])
+            incept_tensor_free(&s->nd_values[v]);
+        memset(&s->nd_values[v], 0, sizeof s->nd_values[v]);
+        s->nd_owned[v] = 0;
+    }
+}
+
+/* The tensor a generic node reads for value v (in `wrapped` for an NCHW value's view). */
+static const incept_tensor *generic_input(const incept_session *s, int v, incept_tensor *wrapped)
 {
     const incept_graph *g = &s->model->graph;
-    s->views[g->input].data = (float *)input; /* ops never write their inputs */
+    const incept_value *val = &g->values[v];
+    if (val->constant >= 0)
+        return &g->constants[val->constant];
+    if (val->generic)
+        return &s->nd_values[v];
+    const incept_view *view = &s->views[v]; /* whole, never a channel slice: its reader is not a concat */
+    memset(wrapped, 0, sizeof *wrapped);
+    wrapped->dtype = INCEPT_FLOAT32;
+    wrapped->rank = incept_value_shape(g, v, wrapped->dims);
+    wrapped->dims[0] = view->n;
+    wrapped->data = view->data;
+    return wrapped;
+}
+
+/* A generic node at order position p: its N-d reference op on its input tensors; outputs kept
+ * until their last reader, inputs it read last freed. */
+static incept_status run_generic(incept_session *s, int p, const incept_node *n)
+{
+    const incept_graph *g = &s->model->graph;
+    enum { max_inputs = 64, max_outputs = 8 };
+    const incept_nd_context ctx = {.path = g->source ? g->source : "model", .node = n->onnx_node,
+                                   .opset = g->opset, .threads = s->threads, .rng = &s->rng};
+    if (n->n_inputs > max_inputs || n->n_outputs > max_outputs)
+        return incept_nd_fail(&ctx, INCEPT_ERR_UNSUPPORTED, "%d inputs and %d outputs (at most %d and %d)",
+                              n->n_inputs, n->n_outputs, max_inputs, max_outputs);
+    const incept_tensor *in[max_inputs];
+    incept_tensor wrapped[max_inputs], results[max_outputs];
+    for (int k = 0; k < n->n_inputs; k++)
+        in[k] = n->inputs[k] >= 0 ? generic_input(s, n->inputs[k], &wrapped[k]) : NULL;
+    memset(results, 0, sizeof results);
+    incept_status st = n->nd(&ctx, in, n->n_inputs, results, n->n_outputs);
+    for (int j = 0; !st && j < n->n_outputs; j++)
+        if (n->outputs[j] >= 0 && !results[j].data && incept_tensor_count(&results[j]) > 0)
+            st = incept_nd_fail(&ctx, INCEPT_ERR_UNSUPPORTED, "output %d ('%s') is not produced", j,
+                                g->values[n->outputs[j]].name);
+    for (int j = 0; j < n->n_outputs; j++) {
+        int v = n->outputs[j];
+        if (st || v < 0 || s->last_reader[v] < 0) { /* failed, omitted or never read */
+            incept_tensor_free(&results[j]);
+            continue;
+        }
+        s->nd_values[v] = results[j];
+        s->nd_owned[v] = 1;
+    }
+    for (int k = 0; k < n->n_inputs; k++) { /* values read for the last time */
+        int v = n->inputs[k];
+        if (v >= 0 && s->nd_owned[v] && s->last_reader[v] == p) {
+            incept_tensor_free(&s->nd_values[v]);
+            s->nd_owned[v] = 0;
+        }
+    }
+    return st;
+}
+
+incept_status incept_session_run_forward(incept_session *s, const float *input, int training,
+                                         int dropout, unsigned long long seed)
+{
+    const incept_graph *g = &s->model->graph;
+    if (g->input >= 0)
+        s->views[g->input].data = (float *)input; /* ops never write their inputs */
     for (int p = 0; p < s->n_order; p++) {
         const incept_node *n = &g->nodes[s->order[p]];
         if (s->stacked[p])
-            continue; /* computed with an earlier pointwise convolution of the same input */
+            continue; /* computed with an earlier node of the same input (its stack) */
         double started = s->profiling ? incept_now_seconds() : 0.0;
-        if (s->stack_next[p] >= 0) {
+        if (n->nd) {
+            incept_status st = run_generic(s, p, n);
+            if (st) {
+                incept_session_clear_values(s);
+                return st;
+            }
+        } else if (s->stack_next[p] >= 0) {
             run_stack(s, p);
         } else {
             for (int k = 0; k < n->n_inputs; k++)
@@ -203,6 +277,7 @@ void incept_session_run_forward(incept_session *s, const float *input, int train
             s->node_seconds[s->order[p]] += incept_now_seconds() - started;
     }
     s->profiled_passes += s->profiling;
+    return INCEPT_OK;
 }
 
 /* The value named `name`: a value, the node computing it, or the model's declared output name. */
@@ -243,72 +318,73 @@ static incept_status prepare_output(incept_tensor *t, const char *name, int rank
     return t->data ? INCEPT_OK : INCEPT_ERR_NOMEM;
 }
 
-/* The evaluator's run: every graph output is computed; the ones asked for are handed over. */
-static incept_status run_evaluated(incept_session *s, int n_in, const char *const *in_names,
-                                   const incept_tensor *in, int n_out, const char *const *out_names,
-                                   incept_tensor *out)
+/* The caller's tensor for a generic input against what the model declares (type, fixed sizes). */
+static incept_status check_generic_input(const incept_graph *g, int v, const incept_tensor *a)
 {
-    const interp_graph *g = s->model->evaluated;
-    const int n_inputs = interp_graph_inputs(g), n_outputs = interp_graph_outputs(g);
-    const incept_tensor **ordered = incept_calloc((size_t)n_inputs + 1, sizeof *ordered);
-    incept_tensor *inputs = incept_calloc((size_t)n_inputs + 1, sizeof *inputs);
-    incept_tensor *results = incept_calloc((size_t)n_outputs + 1, sizeof *results);
-    int *wanted = incept_malloc(sizeof(int) * ((size_t)n_out + 1));
-    incept_status st = !ordered || !inputs || !results || !wanted ? INCEPT_ERR_NOMEM : INCEPT_OK;
-    for (int k = 0; !st && k < n_in; k++) {
-        int i = k;
-        if (in_names)
-            for (i = 0; i < n_inputs && strcmp(interp_graph_input_name(g, i), in_names[k]); i++) {}
-        if (i >= n_inputs)
-            st = incept_fail(INCEPT_ERR_ARG, "the model has no input named '%s'", in_names[k]);
-        else
-            ordered[i] = &in[k];
-    }
-    for (int i = 0; !st && i < n_inputs; i++) {
-        if (!ordered[i])
-            st = incept_fail(INCEPT_ERR_ARG, "input '%s' is not given", interp_graph_input_name(g, i));
-        else
-            inputs[i] = *ordered[i];
-    }
-    for (int k = 0; !st && k < n_out; k++) {
-        int i = k;
-        if (out_names)
-            for (i = 0; i < n_outputs && strcmp(interp_graph_output_name(g, i), out_names[k]); i++) {}
-        if (i >= n_outputs)
-            st = incept_fail(INCEPT_ERR_ARG, "'%s' is not an output of the model (the ONNX evaluator "
-                             "keeps only the graph's outputs)", out_names ? out_names[k] : "?");
-        wanted[k] = i;
-    }
-    if (!st)
-        st = interp_graph_run(g, s->threads, &s->rng, inputs, results);
-    const interp_context ctx = {.path = s->model->onnx_source};
-    for (int k = 0; !st && k < n_out; k++) {
-        incept_tensor *r = &results[wanted[k]], *t = &out[k];
-        if (!t->data) { /* handed over, or copied when a later request wants it too */
-            int again = 0;
-            for (int later = k + 1; later < n_out; later++)
-                again |= wanted[later] == wanted[k];
-            if (!again) {
-                *t = *r;
-                r->data = NULL;
-                continue;
-            }
-            st = interp_array_copy(&ctx, t, r);
-            continue;
+    const incept_value *val = &g->values[v];
+    const char *path = g->source ? g->source : "model";
+    if (!a->data && incept_tensor_count(a) > 0)
+        return incept_fail(INCEPT_ERR_ARG, "%s: input '%s' has no data", path, val->name);
+    if (a->rank < 0 || a->rank > INCEPT_MAX_RANK ||
+        (a->dtype != INCEPT_FLOAT32 && a->dtype != INCEPT_UINT8 && a->dtype != INCEPT_INT64 &&
+         a->dtype != INCEPT_BOOL))
+        return incept_fail(INCEPT_ERR_ARG, "%s: input '%s' has rank %d and type %d", path, val->name,
+                           a->rank, a->dtype);
+    if (val->declared_dtype && val->declared_dtype != a->dtype)
+        return incept_fail(INCEPT_ERR_ARG, "%s: input '%s' is declared of type %d, given %d", path,
+                           val->name, val->declared_dtype, a->dtype);
+    if (val->declared_rank < 0)
+        return INCEPT_OK;
+    if (val->declared_rank != a->rank)
+        return incept_fail(INCEPT_ERR_SHAPE, "%s: input '%s' is declared of rank %d, given rank %d",
+                           path, val->name, val->declared_rank, a->rank);
+    for (int d = 0; d < a->rank; d++)
+        if (val->declared_dims[d] >= 0 && val->declared_dims[d] != a->dims[d])
+            return incept_fail(INCEPT_ERR_SHAPE, "%s: input '%s' has %lld along axis %d where the graph "
+                               "declares %lld", path, val->name, a->dims[d], d, val->declared_dims[d]);
+    return INCEPT_OK;
+}
+
+/* The caller's NCHW input: float32 [N, C, H, W] cut to the model's rank for it; *batch = N. */
+static incept_status check_nchw_input(const incept_graph *g, const incept_tensor *x, int *batch)
+{
+    const incept_value *iv = &g->values[g->input];
+    /* its own rank (the value may be the output too, of another rank: an Unsqueeze of it) */
+    const long long want[4] = {-1, iv->c, iv->h, iv->w};
+    int rank = g->input_rank > 0 ? g->input_rank : 4, fits = x->dtype == INCEPT_FLOAT32 &&
+        x->rank == rank && x->dims[0] >= 1 && x->dims[0] <= INT32_MAX && x->data;
+    for (int d = 1; fits && d < rank; d++)
+        fits = x->dims[d] == want[d];
+    if (!fits)
+        return incept_fail(INCEPT_ERR_SHAPE, "input '%s' must be float32 of rank %d: [N, %d, %d, %d] "
+                           "of which the first %d, with data", iv->name, rank, iv->c, iv->h, iv->w,
+                           rank);
+    *batch = (int)x->dims[0];
+    return INCEPT_OK;
+}
+
+/* Hands generic value v (a computed tensor or a constant) to the caller's tensor t: moved when
+ * the run owns it and nothing later asks for it again, else copied (into t's buffer if given). */
+static incept_status give_generic(incept_session *s, int v, int again, incept_tensor *t)
+{
+    const incept_graph *g = &s->model->graph;
+    const incept_value *val = &g->values[v];
+    const incept_tensor *r = val->constant >= 0 ? &g->constants[val->constant] : &s->nd_values[v];
+    const incept_nd_context ctx = {.path = g->source ? g->source : "model"};
+    if (!t->data) {
+        if (s->nd_owned[v] && !again) {
+            *t = s->nd_values[v];
+            memset(&s->nd_values[v], 0, sizeof s->nd_values[v]);
+            s->nd_owned[v] = 0;
+            return INCEPT_OK;
         }
-        if (!matches(t, r->dtype, r->rank, r->dims))
-            st = incept_fail(INCEPT_ERR_SHAPE, "output '%s': the buffer given is not of its type and "
-                             "shape", interp_graph_output_name(g, wanted[k]));
-        else
-            memcpy(t->data, r->data, incept_tensor_count(r) * interp_dtype_size(r->dtype));
+        return incept_nd_array_copy(&ctx, t, r);
     }
-    for (int i = 0; i < n_outputs && results; i++)
-        incept_tensor_free(&results[i]);
-    free(ordered);
-    free(inputs);
-    free(results);
-    free(wanted);
-    return st;
+    if (!matches(t, r->dtype, r->rank, r->dims))
+        return incept_fail(INCEPT_ERR_SHAPE, "output '%s': the buffer given is not of its type and "
+                           "shape", val->name);
+    memcpy(t->data, r->data, incept_tensor_count(r) * incept_nd_dtype_size(r->dtype));
+    return INCEPT_OK;
 }
 
 static incept_status run(incept_session *s, int n_inputs, const char *const *input_names,
@@ -323,10 +399,34 @@ incept_status incept_session_run(incept_session *s, int n_inputs, const char *co
     for (int k = 0; outputs && k < n_outputs && k < 64; k++)
         given[k] = outputs[k].data != NULL;
     incept_status st = run(s, n_inputs, input_names, inputs, n_outputs, output_names, outputs);
+    if (s)
+        incept_session_clear_values(s);
     for (int k = 0; st && outputs && k < n_outputs; k++) /* a failed run leaves nothing allocated */
         if (k < 64 && !given[k])
             incept_tensor_free(&outputs[k]);
     return st;
+}
+
+/* The caller's tensor for graph input i: by name, or by position when no names are given. */
+static incept_status input_for(const incept_graph *g, int i, int n_inputs, const char *const *names,
+                               const incept_tensor *inputs, const incept_tensor **out)
+{
+    const char *name = g->values[g->inputs[i]].name;
+    *out = NULL;
+    for (int k = 0; k < n_inputs && !*out; k++)
+        if (names ? names[k] && strcmp(names[k], name) == 0 : k == i)
+            *out = &inputs[k];
+    for (int k = 0; names && k < n_inputs; k++) {
+        int known = 0;
+        for (int j = 0; j < g->n_inputs && !known; j++)
+            known = names[k] && strcmp(names[k], g->values[g->inputs[j]].name) == 0;
+        if (!known)
+            return incept_fail(INCEPT_ERR_ARG, "the model has no input named '%s' (its first input is "
+                               "'%s')", names[k] ? names[k] : "(null)", g->values[g->inputs[0]].name);
+    }
+    if (!*out)
+        return incept_fail(INCEPT_ERR_ARG, "input '%s' is not given", name);
+    return INCEPT_OK;
 }
 
 static incept_status run(incept_session *s, int n_inputs, const char *const *input_names,
@@ -338,42 +438,45 @@ static incept_status run(incept_session *s, int n_inputs, const char *const *inp
         return incept_fail(INCEPT_ERR_ARG, "session_run needs a session, its inputs and room for "
                            "its outputs (at most 64)");
     const incept_model *m = s->model;
-    if (n_inputs != incept_model_inputs(m))
-        return incept_fail(INCEPT_ERR_ARG, "the model takes %d input(s), %d given",
-                           incept_model_inputs(m), n_inputs);
+    const incept_graph *g = &m->graph;
+    if (n_inputs != g->n_inputs)
+        return incept_fail(INCEPT_ERR_ARG, "the model takes %d input(s), %d given", g->n_inputs,
+                           n_inputs);
     for (int k = 0; k < n_outputs; k++)
         if (output_names && !output_names[k])
             return incept_fail(INCEPT_ERR_ARG, "output name %d is NULL", k);
-    if (m->evaluated)
-        return run_evaluated(s, n_inputs, input_names, inputs, n_outputs, output_names, outputs);
-
-    const incept_graph *g = &m->graph;
-    const incept_value *iv = &g->values[g->input];
-    const incept_tensor *x = &inputs[0];
-    if (input_names && input_names[0] && strcmp(input_names[0], iv->name) != 0)
-        return incept_fail(INCEPT_ERR_ARG, "the model has no input named '%s' (its input is '%s')",
-                           input_names[0], iv->name);
-    long long want[INCEPT_MAX_RANK];
-    int rank = incept_value_shape(g, g->input, want), fits = x->dtype == INCEPT_FLOAT32 &&
-        x->rank == rank && x->dims[0] >= 1 && x->dims[0] <= INT32_MAX && x->data;
-    for (int d = 1; fits && d < rank; d++)
-        fits = x->dims[d] == want[d];
-    if (!fits)
-        return incept_fail(INCEPT_ERR_SHAPE, "input '%s' must be float32 of rank %d: [N, %d, %d, %d] "
-                           "of which the first %d, with data", iv->name, rank, iv->c, iv->h, iv->w,
-                           rank);
-    const int batch = (int)x->dims[0];
+    incept_status st = INCEPT_OK;
+    const incept_tensor *x = NULL;
+    int batch = 1; /* nominal when every input is generic: no NCHW value exists then */
+    for (int i = 0; i < g->n_inputs && !st; i++) {
+        const incept_tensor *t;
+        if ((st = input_for(g, i, n_inputs, input_names, inputs, &t)))
+            break;
+        if (g->inputs[i] == g->input) {
+            x = t;
+            st = check_nchw_input(g, t, &batch);
+        } else {
+            st = check_generic_input(g, g->inputs[i], t);
+        }
+    }
+    if (st)
+        return st;
     int keep = 0;
     int *values = incept_malloc(sizeof(int) * ((size_t)n_outputs + 1));
     if (!values)
         return INCEPT_ERR_NOMEM;
-    incept_status st = INCEPT_OK;
     for (int k = 0; k < n_outputs && !st; k++) {
-        values[k] = output_names ? find_value(g, output_names[k]) : g->output;
+        values[k] = output_names ? find_value(g, output_names[k]) : g->outputs[k < g->n_outputs ? k : 0];
         if (values[k] < 0)
             st = incept_fail(INCEPT_ERR_ARG, "the model has no value or layer named '%s'",
                              output_names[k]);
-        keep |= values[k] != g->output;
+        else if (!output_names && k >= g->n_outputs)
+            st = incept_fail(INCEPT_ERR_ARG, "the model has %d output(s), %d asked for", g->n_outputs,
+                             n_outputs);
+        int is_output = 0;
+        for (int i = 0; !st && i < g->n_outputs && !is_output; i++)
+            is_output = values[k] == g->outputs[i];
+        keep |= !is_output;
     }
     if (!st)
         st = incept_session_plan(s, batch, 0, keep);
@@ -385,17 +488,26 @@ static incept_status run(incept_session *s, int n_inputs, const char *const *inp
             st = incept_fail(INCEPT_ERR_ARG, "'%s' belongs to a training-only head: inference does "
                              "not compute it", output_names[k]);
     }
-    if (st) {
-        free(values);
-        return st;
+    for (int i = 0; i < g->n_inputs && !st; i++) { /* generic inputs: borrowed for the run */
+        const incept_tensor *t;
+        if (g->inputs[i] != g->input && !(st = input_for(g, i, n_inputs, input_names, inputs, &t)))
+            s->nd_values[g->inputs[i]] = *t;
     }
-    incept_session_run_forward(s, x->data, 0, 0, 0);
+    if (!st)
+        st = incept_session_run_forward(s, x ? x->data : NULL, 0, 0, 0);
     for (int k = 0; k < n_outputs && !st; k++) {
+        if (g->values[values[k]].generic) {
+            int again = 0;
+            for (int later = k + 1; later < n_outputs; later++)
+                again |= values[later] == values[k];
+            st = give_generic(s, values[k], again, &outputs[k]);
+            continue;
+        }
         const incept_view *view = &s->views[values[k]];
         long long dims[INCEPT_MAX_RANK];
         int rank = incept_value_shape(g, values[k], dims);
         dims[0] = batch;
-        const char *name = output_names ? output_names[k] : incept_model_output_name(m, 0);
+        const char *name = output_names ? output_names[k] : incept_model_output_name(m, k);
         if ((st = prepare_output(&outputs[k], name, rank, dims)))
             break;
         const size_t per_sample = (size_t)view->c * view->h * view->w;
@@ -413,7 +525,9 @@ incept_status incept_session_forward(incept_session *s, const float *input, int 
     if (!s || !input || !output || batch < 1)
         return incept_fail(INCEPT_ERR_ARG, "forward needs a session, input, output and batch >= 1");
     const incept_model *m = s->model;
-    if (m->evaluated) { /* one float input, batch first: the declared shape with the batch set */
+    const incept_graph *g = &m->graph;
+    if (g->n_generic || g->input < 0 || g->values[g->output].generic) {
+        /* one float input, batch first: the declared shape with the batch set */
         incept_tensor in = {INCEPT_FLOAT32, 0, {0}, (void *)input}, out = {0};
         incept_dtype dtype = INCEPT_FLOAT32;
         in.rank = incept_model_input_shape(m, 0, &dtype, in.dims);
@@ -435,14 +549,13 @@ incept_status incept_session_forward(incept_session *s, const float *input, int 
             return incept_fail(INCEPT_ERR_SHAPE, "%s: the output is not float32 [%d, ...] of the "
                                "declared per-sample size; use incept_session_run", m->onnx_source, batch);
         }
-        memcpy(output, out.data, incept_tensor_count(&out) * interp_dtype_size(out.dtype));
+        memcpy(output, out.data, incept_tensor_count(&out) * sizeof(float));
         incept_tensor_free(&out);
         return INCEPT_OK;
     }
     incept_status st = incept_session_plan(s, batch, 0, 0);
-    if (st)
+    if (st || (st = incept_session_run_forward(s, input, 0, 0, 0)))
         return st;
-    incept_session_run_forward(s, input, 0, 0, 0);
     const incept_view *out = &s->views[m->graph.output];
     size_t per_sample = (size_t)out->c * out->h * out->w;
     for (int i = 0; i < batch; i++)

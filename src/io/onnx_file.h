@@ -1,6 +1,6 @@
 /* onnx_file.h — an ONNX file mapped and split into its graph and its initializers, with the
  * initializers' large payloads left in the mapping (see onnx_file.c); and the reading of opsets
- * and node attributes that the importer and the graph evaluator share. */
+ * and node attributes that the importer and the N-d reference ops share. */
 #ifndef INCEPT_IO_ONNX_FILE_H
 #define INCEPT_IO_ONNX_FILE_H
 
@@ -16,7 +16,7 @@ typedef struct {
     size_t payload_len;
 } onnx_initializer;
 
-typedef struct {
+typedef struct onnx_file {
     const char *path;
     void *map;
     size_t map_len;
@@ -36,7 +36,7 @@ void incept_onnx_file_close(onnx_file *file);
 /* The default domain's opset version, or -1 when the file imports none. */
 int incept_onnx_file_opset(const onnx_file *file);
 
-/* Node attributes, as the importer and the graph evaluator read them. */
+/* Node attributes, as the importer and the N-d reference ops read them. */
 const Onnx__AttributeProto *incept_onnx_attr(const Onnx__NodeProto *n, const char *name);
 int64_t incept_onnx_attr_int(const Onnx__NodeProto *n, const char *name, int64_t fallback);
 float incept_onnx_attr_float(const Onnx__NodeProto *n, const char *name, float fallback);

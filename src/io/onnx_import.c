@@ -15,8 +15,8 @@
 #include "graph/graph.h"
 #include "io/io.h"
 #include "io/onnx_file.h"
-#include "interp/interp.h"
 #include "io/onnx_import.h"
+#include "nd/nd.h"
 #include "onnx.pb-c.h"
 #include "ops/op.h"
 
@@ -60,6 +60,7 @@ incept_status incept_onnx_bind(importer *im, const char *name, int value, const 
     b->rank = rank;
     b->param = -1;
     b->alias = -1;
+    b->constant = -1;
     return INCEPT_OK;
 }
 
@@ -147,6 +148,9 @@ incept_status incept_onnx_activation(importer *im, const Onnx__NodeProto *n, siz
     if (b->value < 0)
         return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "input '%s' is a constant where an "
                           "activation is expected", n->input[i]);
+    if (im->graph->values[b->value].generic)
+        return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "input '%s' is not an NCHW activation "
+                          "(an N-d value, shaped at run time)", n->input[i]);
     *out = b;
     return INCEPT_OK;
 }
@@ -633,47 +637,213 @@ static incept_status import_node(importer *im, const Onnx__NodeProto *n)
     return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "op '%s' is not supported", op);
 }
 
-/* The one graph input that is not an initializer: float, rank 1 to 4 (stored NCHW with missing
- * trailing dims of 1), the sizes after the batch known. */
-static incept_status import_input(importer *im)
+/* ---- generic nodes ---- */
+
+/* Where the importer stands, to undo a node the fast path began and gave up on. */
+typedef struct {
+    int nodes, values, params, copies, bindings, constants;
+    size_t param_floats;
+} import_mark;
+
+static import_mark mark(const importer *im)
+{
+    const incept_graph *g = im->graph;
+    return (import_mark){g->n_nodes, g->n_values, g->n_params, im->n_copies, im->n_bindings,
+                         g->n_constants, g->param_floats};
+}
+
+static void rollback(importer *im, const import_mark *m)
+{
+    incept_graph *g = im->graph;
+    for (int i = m->nodes; i < g->n_nodes; i++)
+        free(g->nodes[i].name), free(g->nodes[i].inputs), free(g->nodes[i].outputs), free(g->nodes[i].group);
+    for (int i = m->values; i < g->n_values; i++)
+        free(g->values[i].name);
+    for (int i = m->params; i < g->n_params; i++)
+        free(g->params[i].name);
+    for (int i = m->copies; i < im->n_copies; i++)
+        free(im->copies[i].values), free(im->copies[i].row_scale);
+    for (int i = m->constants; i < g->n_constants; i++)
+        incept_tensor_free(&g->constants[i]);
+    g->n_nodes = m->nodes, g->n_values = m->values, g->n_params = m->params;
+    g->n_constants = m->constants, g->param_floats = m->param_floats;
+    im->n_copies = m->copies, im->n_bindings = m->bindings;
+}
+
+/* The value a generic node reads for ONNX name `name`: an activation, or a constant made once. */
+static incept_status generic_input(importer *im, const Onnx__NodeProto *n, const char *name, int *value)
+{
+    binding *b = incept_onnx_find_binding(im, name);
+    if (!b)
+        return incept_onnx_node_error(im, n, INCEPT_ERR_FORMAT, "input '%s' is not produced by any earlier "
+                                      "node, input or initializer", name);
+    if (b->value >= 0) {
+        *value = b->value;
+        return INCEPT_OK;
+    }
+    if (b->constant < 0) {
+        incept_tensor t;
+        incept_status st = incept_nd_array_from_tensor(im->path, b->tensor, b->init ? b->init->payload : NULL,
+                                                       b->init ? b->init->payload_len : 0, &t);
+        if (st || (st = incept_graph_add_constant(im->graph, b->name, &t, &b->constant)))
+            return st;
+    }
+    *value = b->constant;
+    return INCEPT_OK;
+}
+
+/* The node as a generic one: its N-d reference op on whatever its inputs are. `why` is the fast
+ * path's reason for not taking it (reported when no reference op exists either). */
+static incept_status import_generic(importer *im, const Onnx__NodeProto *n, const char *why)
+{
+    incept_nd_fn fn = incept_nd_find_op(n->op_type);
+    if (!fn || (n->domain && *n->domain && strcmp(n->domain, "ai.onnx") != 0))
+        return incept_fail(INCEPT_ERR_UNSUPPORTED, "%s", why);
+    int *inputs = incept_malloc(sizeof(int) * (n->n_input + 1));
+    const char **outputs = incept_malloc(sizeof(char *) * (n->n_output + 1));
+    incept_status st = inputs && outputs ? INCEPT_OK : INCEPT_ERR_NOMEM;
+    for (size_t i = 0; i < n->n_input && !st; i++) {
+        inputs[i] = -1;
+        if (incept_onnx_has_input(n, i))
+            st = generic_input(im, n, n->input[i], &inputs[i]);
+    }
+    for (size_t i = 0; i < n->n_output && !st; i++)
+        outputs[i] = n->output[i] && *n->output[i] ? n->output[i] : NULL;
+    int node = -1;
+    if (!st && (st = incept_graph_add_generic(im->graph, node_label(n), n->op_type, fn, n, inputs,
+                                              (int)n->n_input, outputs, (int)n->n_output, &node)))
+        incept_fail_prefix(st, "%s: ", im->path);
+    for (size_t i = 0; i < n->n_output && !st; i++)
+        if (outputs[i])
+            st = incept_onnx_bind(im, outputs[i], im->graph->nodes[node].outputs[i], NULL, 0);
+    free(inputs);
+    free(outputs);
+    return st;
+}
+
+/* A node onto the fast path when it takes it, else as a generic node. */
+static incept_status import_any(importer *im, const Onnx__NodeProto *n)
+{
+    const char *op = n->op_type ? n->op_type : "";
+    if (n->n_output < 1 || !n->output[0] || !n->output[0][0])
+        return incept_onnx_node_error(im, n, INCEPT_ERR_FORMAT, "%s", "a node without outputs");
+    if (im->force_generic && strcmp(op, "Constant") != 0) {
+        char why[600];
+        snprintf(why, sizeof why, "%s: node '%s': op %s has no N-d reference", im->path, node_label(n), op);
+        return import_generic(im, n, why);
+    }
+    import_mark before = mark(im);
+    incept_status st = import_node(im, n);
+    if (st != INCEPT_ERR_UNSUPPORTED)
+        return st;
+    char *why = incept_strdup(incept_last_error());
+    if (!why)
+        return INCEPT_ERR_NOMEM;
+    rollback(im, &before);
+    st = import_generic(im, n, why);
+    if (!st && !im->graph->why_generic)
+        im->graph->why_generic = why, why = NULL;
+    free(why);
+    return st;
+}
+
+/* The declared type and shape of a graph input or output onto its value. */
+static void declare(incept_value *v, const Onnx__ValueInfoProto *info)
+{
+    const Onnx__TypeProto *t = info->type;
+    v->declared_rank = -1;
+    if (!t || t->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE)
+        return;
+    const Onnx__TypeProto__Tensor *tensor = t->tensor_type;
+    /* int32 is held as int64 */
+    v->declared_dtype = tensor->elem_type == 6 ? INCEPT_INT64 : (incept_dtype)tensor->elem_type;
+    if (!tensor->shape || tensor->shape->n_dim > INCEPT_MAX_RANK)
+        return;
+    v->declared_rank = (int)tensor->shape->n_dim;
+    for (size_t d = 0; d < tensor->shape->n_dim; d++) {
+        const Onnx__TensorShapeProto__Dimension *dim = tensor->shape->dim[d];
+        v->declared_dims[d] = dim->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE
+                                  ? (long long)dim->dim_value : -1;
+    }
+}
+
+/* Whether an input can be the NCHW one: float, rank 1 to 4, the sizes after the batch known. */
+static int nchw_input(const Onnx__ValueInfoProto *v, int dims[3])
+{
+    const Onnx__TypeProto *t = v->type;
+    if (!t || t->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE || !t->tensor_type->shape)
+        return 0;
+    const Onnx__TensorShapeProto *s = t->tensor_type->shape;
+    if (t->tensor_type->elem_type != ONNX_FLOAT || s->n_dim < 1 || s->n_dim > 4)
+        return 0;
+    dims[0] = dims[1] = dims[2] = 1; /* C, H, W; missing trailing dims are 1 */
+    for (int d = 0; d + 1 < (int)s->n_dim; d++) {
+        const Onnx__TensorShapeProto__Dimension *dim = s->dim[d + 1];
+        if (dim->value_case != ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE ||
+            dim->dim_value <= 0 || dim->dim_value > 1 << 20)
+            return 0;
+        dims[d] = (int)dim->dim_value;
+    }
+    return 1;
+}
+
+/* The graph inputs that are not initializers: the first that can be, NCHW (what the fast path
+ * and training read); the others generic. */
+static incept_status import_inputs(importer *im)
 {
     const Onnx__GraphProto *g = im->onnx;
-    int input_rank = 4;
+    incept_status st;
     for (size_t i = 0; i < g->n_input; i++) {
         const Onnx__ValueInfoProto *v = g->input[i];
-        if (!v->name || incept_onnx_find_binding(im, v->name))
+        if (!v->name || !*v->name)
+            return incept_fail(INCEPT_ERR_FORMAT, "%s: graph input %zu has no name", im->path, i);
+        if (incept_onnx_find_binding(im, v->name))
             continue; /* an initializer listed as an input (older exporters) */
-        const Onnx__TypeProto *t = v->type;
-        if (!t || t->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE || !t->tensor_type->shape)
-            return incept_fail(INCEPT_ERR_UNSUPPORTED, "%s: input '%s' is not a tensor of known shape",
-                               im->path, v->name);
-        const Onnx__TensorShapeProto *s = t->tensor_type->shape;
-        if (t->tensor_type->elem_type != ONNX_FLOAT || s->n_dim < 1 || s->n_dim > 4)
-            return incept_fail(INCEPT_ERR_UNSUPPORTED, "%s: input '%s' must be a float tensor of "
-                               "rank 1 to 4 (NCHW)", im->path, v->name);
-        int dims[3] = {1, 1, 1}; /* C, H, W; missing trailing dims are 1 */
-        for (int d = 0; d + 1 < (int)s->n_dim; d++) {
-            const Onnx__TensorShapeProto__Dimension *dim = s->dim[d + 1];
-            if (dim->value_case != ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE ||
-                dim->dim_value <= 0 || dim->dim_value > 1 << 20)
-                return incept_fail(INCEPT_ERR_UNSUPPORTED, "%s: input '%s' needs fixed sizes after "
-                                   "the first (only the batch may be dynamic)", im->path, v->name);
-            dims[d] = (int)dim->dim_value;
-        }
-        for (size_t k = i + 1; k < g->n_input; k++)
-            if (g->input[k]->name && !incept_onnx_find_binding(im, g->input[k]->name))
-                return incept_fail(INCEPT_ERR_UNSUPPORTED, "%s: input '%s' is a second activation input "
-                                   "(the engine takes one; the ONNX graph evaluator runs such graphs)", im->path,
-                                   g->input[k]->name);
-        input_rank = (int)s->n_dim;
-        im->graph->input_rank = input_rank;
-        incept_status st = incept_graph_set_input(im->graph, v->name, dims[0], dims[1], dims[2]);
-        if (st)
+        int dims[3], value;
+        if (!im->force_generic && im->graph->input < 0 && nchw_input(v, dims)) {
+            im->graph->input_rank = (int)v->type->tensor_type->shape->n_dim;
+            if ((st = incept_graph_set_input(im->graph, v->name, dims[0], dims[1], dims[2])))
+                return incept_fail_prefix(st, "%s: ", im->path);
+            value = im->graph->input;
+        } else if ((st = incept_graph_add_generic_input(im->graph, v->name, &value))) {
             return incept_fail_prefix(st, "%s: ", im->path);
-        return incept_onnx_bind(im, v->name, im->graph->input, NULL, input_rank);
+        }
+        declare(&im->graph->values[value], v);
+        if ((st = incept_onnx_bind(im, v->name, value, NULL, im->graph->values[value].declared_rank)))
+            return st;
     }
-    return incept_fail(INCEPT_ERR_FORMAT, "%s: the graph has no input besides its initializers",
-                       im->path);
+    return INCEPT_OK; /* none at all is a constant graph (ONNX's test_constant) */
+}
+
+/* Every graph output, the first the main one (what training's loss reads). */
+static incept_status import_outputs(importer *im)
+{
+    const Onnx__GraphProto *g = im->onnx;
+    incept_graph *graph = im->graph;
+    if (g->n_output < 1)
+        return incept_fail(INCEPT_ERR_FORMAT, "%s: the graph has no output", im->path);
+    for (size_t i = 0; i < g->n_output; i++) {
+        const char *name = g->output[i]->name;
+        if (!name || !*name)
+            return incept_fail(INCEPT_ERR_FORMAT, "%s: graph output %zu has no name", im->path, i);
+        binding *out = incept_onnx_find_binding(im, name);
+        if (!out)
+            return incept_fail(INCEPT_ERR_FORMAT, "%s: output '%s' is not computed by any node",
+                               im->path, name);
+        int v = out->value;
+        incept_status st = v < 0 ? generic_input(im, NULL, name, &v) : INCEPT_OK;
+        if (st || (st = incept_graph_add_output(graph, v)))
+            return st;
+        if (graph->values[v].declared_rank < 0 || !graph->values[v].declared_dtype)
+            declare(&graph->values[v], g->output[i]);
+        if (i > 0)
+            continue;
+        graph->output = v;
+        graph->output_rank = out->rank;
+        if (strcmp(name, graph->values[v].name) != 0 && !(graph->output_name = incept_strdup(name)))
+            return INCEPT_ERR_NOMEM;
+    }
+    return INCEPT_OK;
 }
 
 static incept_status import_model(importer *im, onnx_file *file)
@@ -687,6 +857,9 @@ static incept_status import_model(importer *im, onnx_file *file)
         return incept_fail(INCEPT_ERR_UNSUPPORTED, "%s: opset %d (this build imports opsets %d to %d)",
                            im->path, im->opset, MIN_OPSET, MAX_OPSET);
     im->onnx = file->graph;
+    im->graph->opset = im->opset;
+    if (!(im->graph->source = incept_strdup(im->path)))
+        return INCEPT_ERR_NOMEM;
     for (size_t i = 0; i < file->n_initializers; i++) {
         const Onnx__TensorProto *t = file->initializers[i].tensor;
         if (!t->name || !*t->name)
@@ -695,86 +868,71 @@ static incept_status import_model(importer *im, onnx_file *file)
             return st;
         im->bindings[im->n_bindings - 1].init = &file->initializers[i];
     }
-    if ((st = import_input(im)))
+    if ((st = import_inputs(im)))
         return st;
     for (size_t i = 0; i < im->onnx->n_node; i++)
-        if ((st = import_node(im, im->onnx->node[i])))
+        if ((st = import_any(im, im->onnx->node[i])))
             return st;
-    if (im->onnx->n_output < 1)
-        return incept_fail(INCEPT_ERR_FORMAT, "%s: the graph has no output", im->path);
-    if (!im->onnx->output[0]->name || !*im->onnx->output[0]->name)
-        return incept_fail(INCEPT_ERR_FORMAT, "%s: the graph's output has no name", im->path);
-    binding *out = incept_onnx_find_binding(im, im->onnx->output[0]->name);
-    if (!out || out->value < 0)
-        return incept_fail(INCEPT_ERR_FORMAT, "%s: output '%s' is not computed by any node",
-                           im->path, im->onnx->output[0]->name);
-    im->graph->output = out->value;
-    im->graph->output_rank = out->rank;
-    if (strcmp(im->onnx->output[0]->name, im->graph->values[out->value].name) != 0 &&
-        !(im->graph->output_name = incept_strdup(im->onnx->output[0]->name)))
-        return INCEPT_ERR_NOMEM;
+    if ((st = import_outputs(im)))
+        return st;
     return copy_parameters(im);
 }
 
-incept_status incept_model_load_onnx_evaluated(const char *path, incept_model **out)
+static incept_status load_onnx(const char *path, int force_generic, incept_model **out)
 {
     if (!path || !out)
         return incept_fail(INCEPT_ERR_ARG, "load_onnx needs a path and an output handle");
     *out = NULL;
-    incept_model *m = incept_calloc(1, sizeof *m);
-    if (!m)
+    onnx_file *file = incept_calloc(1, sizeof *file);
+    if (!file)
         return INCEPT_ERR_NOMEM;
-    incept_graph_init(&m->graph);
-    incept_status st = (m->onnx_source = incept_strdup(path)) ? interp_graph_load(path, &m->evaluated)
-                                                              : INCEPT_ERR_NOMEM;
+    incept_status st = incept_onnx_file_open(path, file);
     if (st) {
-        incept_model_free(m);
+        free(file);
         return st;
     }
-    *out = m;
-    return INCEPT_OK;
-}
-
-incept_status incept_model_load_onnx(const char *path, incept_model **out)
-{
-    if (!path || !out)
-        return incept_fail(INCEPT_ERR_ARG, "load_onnx needs a path and an output handle");
-    *out = NULL;
-    onnx_file file;
-    incept_status st = incept_onnx_file_open(path, &file);
-    if (st)
-        return st;
     incept_graph g;
     incept_graph_init(&g);
-    importer im = {.path = path, .graph = &g};
-    st = import_model(&im, &file);
+    importer im = {.path = path, .graph = &g, .force_generic = force_generic};
+    st = import_model(&im, file);
     for (int i = 0; i < im.n_copies; i++)
         free(im.copies[i].values), free(im.copies[i].row_scale);
     free(im.bindings);
     free(im.copies);
-    incept_onnx_file_close(&file);
+    int keep = !st && g.n_generic > 0; /* generic nodes read their attributes from it */
+    if (keep)
+        for (size_t i = 0; i < file->n_initializers; i++) /* all copied out by now */
+            incept_onnx_file_release(file, &file->initializers[i]);
+    else {
+        incept_onnx_file_close(file);
+        free(file);
+    }
     if (st) {
         incept_graph_free(&g);
-        if (st != INCEPT_ERR_UNSUPPORTED)
-            return st;
-        char *why = incept_strdup(incept_last_error());
-        if (!why)
-            return INCEPT_ERR_NOMEM;
-        if ((st = incept_model_load_onnx_evaluated(path, out))) {
-            if (st == INCEPT_ERR_UNSUPPORTED) /* neither takes it: the engine's reason is the first */
-                incept_fail(st, "%s", why);
-            free(why);
-            return st;
-        }
-        (*out)->why_evaluated = why;
-        return INCEPT_OK;
-    }
-    if ((st = incept_model_wrap(&g, out)))
         return st;
+    }
+    if ((st = incept_model_wrap(&g, out))) {
+        if (keep)
+            incept_onnx_file_close(file), free(file);
+        return st;
+    }
+    (*out)->onnx = keep ? file : NULL;
+    if (keep)
+        file->path = (*out)->graph.source; /* the caller's string need not outlive the call */
     if (!((*out)->onnx_source = incept_strdup(path))) {
         incept_model_free(*out);
         *out = NULL;
         return INCEPT_ERR_NOMEM;
     }
     return INCEPT_OK;
+}
+
+incept_status incept_model_load_onnx(const char *path, incept_model **out)
+{
+    return load_onnx(path, 0, out);
+}
+
+incept_status incept_model_load_onnx_generic(const char *path, incept_model **out)
+{
+    return load_onnx(path, 1, out);
 }

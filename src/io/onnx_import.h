@@ -24,6 +24,7 @@ typedef struct {
     int param;                      /* parameter index once the tensor became one, else -1 */
     int alias;                      /* another binding this name stands for (Identity of a
                                      * constant: tied weights stay one parameter), else -1 */
+    int constant;                   /* the constant value generic nodes read it as, or -1 */
 } binding;
 
 /* A parameter whose data is copied once the graph is complete: from its initializer, or (binding
@@ -45,6 +46,7 @@ typedef struct {
     int opset;
     onnx_file *file;
     const Onnx__GraphProto *onnx;
+    int force_generic; /* every node generic, every input too (tests of the N-d path) */
 } importer;
 
 /* ---- onnx_import.c ---- */

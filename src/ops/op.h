@@ -87,6 +87,7 @@ const incept_op *incept_op_find(const char *name);
 extern const incept_op incept_op_conv;
 extern const incept_op incept_op_relu;
 extern const incept_op incept_op_clip;
+extern const incept_op incept_op_generic; /* nd/generic.c: a node evaluated N-d */
 extern const incept_op incept_op_maxpool;
 extern const incept_op incept_op_avgpool;
 extern const incept_op incept_op_globalavgpool;

@@ -87,10 +87,12 @@ incept_status incept_session_train_step(incept_session *s, const float *input, c
 {
     if (!s || !input || !labels || batch < 1)
         return incept_fail(INCEPT_ERR_ARG, "train_step needs a session, input, labels and batch >= 1");
-    if (s->model->evaluated)
-        return incept_fail(INCEPT_ERR_UNSUPPORTED, "%s: the model runs on the ONNX graph evaluator, "
-                           "which does not train", s->model->onnx_source ? s->model->onnx_source : "model");
     const incept_graph *g = &s->model->graph;
+    if (g->input < 0 || g->values[g->output].generic)
+        return incept_fail(INCEPT_ERR_UNSUPPORTED, "%s: training needs an NCHW input and output; the "
+                           "model's %s is an N-d value of the generic path",
+                           s->model->onnx_source ? s->model->onnx_source : "model",
+                           g->input < 0 ? "input" : "output");
     int classes = g->values[g->output].c * g->values[g->output].h * g->values[g->output].w;
     for (int s = 0; s < batch; s++)
         if (labels[s] < 0 || labels[s] >= classes)
@@ -111,7 +113,8 @@ incept_status incept_session_train_step(incept_session *s, const float *input, c
         return INCEPT_ERR_NOMEM;
 
     unsigned long long seed = s->train_seed * 0x2545f4914f6cdd1dULL + s->train_steps;
-    incept_session_run_forward(s, input, 1, !s->dropout_off, seed);
+    if ((st = incept_session_run_forward(s, input, 1, !s->dropout_off, seed)))
+        return st;
     memset(s->grad_arena, 0, sizeof(float) * s->arena_floats);
     memset(s->param_grads, 0, sizeof(float) * g->param_floats);
     double total = 0.0;

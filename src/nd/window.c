@@ -1,4 +1,4 @@
-/* window.c — the interpreter's sliding-window ops over any number of spatial axes ([N, C, D1..Dk]):
+/* window.c — the N-d reference sliding-window ops over any number of spatial axes ([N, C, D1..Dk]):
  * Conv (groups, dilations, auto_pad; an im2col matrix per image and group on the engine's SGEMM),
  * MaxPool (with its Indices output; float32 and uint8), AveragePool, and the global poolings. */
 #include <float.h>
@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "core/status.h"
-#include "interp/interp.h"
+#include "nd/nd.h"
 #include "kernels/kernels.h"
 
 #define MAX_SPATIAL (INCEPT_MAX_RANK - 2)
@@ -20,7 +20,7 @@ typedef struct {
 } window;
 
 /* Reads kernel (when not given), strides, dilations, pads, auto_pad and ceil_mode. */
-static incept_status window_of(const interp_context *ctx, const incept_tensor *x, const long long *kernel,
+static incept_status window_of(const incept_nd_context *ctx, const incept_tensor *x, const long long *kernel,
                                int pooling, window *w)
 {
     const Onnx__NodeProto *n = ctx->node;
@@ -29,10 +29,10 @@ static incept_status window_of(const interp_context *ctx, const incept_tensor *x
     w->axes = axes;
     long long values[2 * MAX_SPATIAL];
     if (axes < 1)
-        return interp_fail(ctx, INCEPT_ERR_SHAPE, "input of rank %d (a window needs N, C and a spatial "
+        return incept_nd_fail(ctx, INCEPT_ERR_SHAPE, "input of rank %d (a window needs N, C and a spatial "
                            "axis)", x->rank);
-    if (!kernel && interp_attr_ints(n, "kernel_shape", w->kernel, MAX_SPATIAL) != axes)
-        return interp_fail(ctx, INCEPT_ERR_FORMAT, "kernel_shape must give %d sizes", axes);
+    if (!kernel && incept_nd_attr_ints(n, "kernel_shape", w->kernel, MAX_SPATIAL) != axes)
+        return incept_nd_fail(ctx, INCEPT_ERR_FORMAT, "kernel_shape must give %d sizes", axes);
     for (int d = 0; d < axes; d++) {
         w->in[d] = x->dims[d + 2];
         if (kernel)
@@ -40,16 +40,16 @@ static incept_status window_of(const interp_context *ctx, const incept_tensor *x
         w->stride[d] = w->dilation[d] = 1;
     }
     int count;
-    if ((count = interp_attr_ints(n, "strides", values, MAX_SPATIAL)) && count != axes)
-        return interp_fail(ctx, INCEPT_ERR_FORMAT, "strides must give %d values", axes);
+    if ((count = incept_nd_attr_ints(n, "strides", values, MAX_SPATIAL)) && count != axes)
+        return incept_nd_fail(ctx, INCEPT_ERR_FORMAT, "strides must give %d values", axes);
     for (int d = 0; d < count; d++)
         w->stride[d] = values[d];
-    if ((count = interp_attr_ints(n, "dilations", values, MAX_SPATIAL)) && count != axes)
-        return interp_fail(ctx, INCEPT_ERR_FORMAT, "dilations must give %d values", axes);
+    if ((count = incept_nd_attr_ints(n, "dilations", values, MAX_SPATIAL)) && count != axes)
+        return incept_nd_fail(ctx, INCEPT_ERR_FORMAT, "dilations must give %d values", axes);
     for (int d = 0; d < count; d++)
         w->dilation[d] = values[d];
-    if ((count = interp_attr_ints(n, "pads", values, 2 * MAX_SPATIAL)) && count != 2 * axes)
-        return interp_fail(ctx, INCEPT_ERR_FORMAT, "pads must give %d values", 2 * axes);
+    if ((count = incept_nd_attr_ints(n, "pads", values, 2 * MAX_SPATIAL)) && count != 2 * axes)
+        return incept_nd_fail(ctx, INCEPT_ERR_FORMAT, "pads must give %d values", 2 * axes);
     for (int d = 0; d < count / 2; d++)
         w->pad_begin[d] = values[d], w->pad_end[d] = values[axes + d];
     int ceil_mode = pooling && incept_onnx_attr_int(n, "ceil_mode", 0) != 0;
@@ -58,12 +58,12 @@ static incept_status window_of(const interp_context *ctx, const incept_tensor *x
     int valid = incept_onnx_attr_string_is(n, "auto_pad", "NOTSET", "VALID");
     if (!same_upper && !same_lower && !valid &&
         !incept_onnx_attr_string_is(n, "auto_pad", "NOTSET", "NOTSET"))
-        return interp_fail(ctx, INCEPT_ERR_UNSUPPORTED, "an unknown auto_pad");
+        return incept_nd_fail(ctx, INCEPT_ERR_UNSUPPORTED, "an unknown auto_pad");
     w->in_size = w->out_size = w->kernel_size = 1;
     for (int d = 0; d < axes; d++) {
         if (w->kernel[d] < 1 || w->stride[d] < 1 || w->dilation[d] < 1 || w->pad_begin[d] < 0 ||
             w->pad_end[d] < 0)
-            return interp_fail(ctx, INCEPT_ERR_FORMAT, "a kernel, stride, dilation or pad out of range "
+            return incept_nd_fail(ctx, INCEPT_ERR_FORMAT, "a kernel, stride, dilation or pad out of range "
                                "on spatial axis %d", d);
         long long extent = (w->kernel[d] - 1) * w->dilation[d] + 1;
         if (same_upper || same_lower) {
@@ -77,7 +77,7 @@ static incept_status window_of(const interp_context *ctx, const incept_tensor *x
                 w->pad_begin[d] = w->pad_end[d] = 0;
             long long room = w->in[d] + w->pad_begin[d] + w->pad_end[d] - extent;
             if (room < 0)
-                return interp_fail(ctx, INCEPT_ERR_SHAPE, "a window of %lld over %lld entries (with "
+                return incept_nd_fail(ctx, INCEPT_ERR_SHAPE, "a window of %lld over %lld entries (with "
                                    "padding) on spatial axis %d", extent,
                                    w->in[d] + w->pad_begin[d] + w->pad_end[d], d);
             w->out[d] = (ceil_mode ? (room + w->stride[d] - 1) / w->stride[d] : room / w->stride[d]) + 1;
@@ -92,13 +92,13 @@ static incept_status window_of(const interp_context *ctx, const incept_tensor *x
 }
 
 /* The output array [N, channels, out...]. */
-static incept_status window_output(const interp_context *ctx, const incept_tensor *x, long long channels,
+static incept_status window_output(const incept_nd_context *ctx, const incept_tensor *x, long long channels,
                                    const window *w, incept_tensor *out)
 {
     long long dims[INCEPT_MAX_RANK] = {x->dims[0], channels};
     for (int d = 0; d < w->axes; d++)
         dims[d + 2] = w->out[d];
-    return interp_array_alloc(ctx, out, INCEPT_FLOAT32, x->rank, dims);
+    return incept_nd_array_alloc(ctx, out, INCEPT_FLOAT32, x->rank, dims);
 }
 
 /* The kernel offsets of tap t along each axis. */
@@ -137,40 +137,40 @@ static long long source(const window *w, const long long *at, const long long *t
     return offset;
 }
 
-INTERP_OP(conv)
+INCEPT_ND_OP(conv)
 {
     (void)n_out;
     incept_status st;
-    if ((st = interp_expect(ctx, in, n_in, 0, INCEPT_FLOAT32, 3, 0)) ||
-        (st = interp_expect(ctx, in, n_in, 1, INCEPT_FLOAT32, in[0]->rank, in[0]->rank)))
+    if ((st = incept_nd_expect(ctx, in, n_in, 0, INCEPT_FLOAT32, 3, 0)) ||
+        (st = incept_nd_expect(ctx, in, n_in, 1, INCEPT_FLOAT32, in[0]->rank, in[0]->rank)))
         return st;
     const incept_tensor *x = in[0], *weight = in[1], *bias = n_in > 2 ? in[2] : NULL;
     long long groups = incept_onnx_attr_int(ctx->node, "group", 1), channels = x->dims[1];
     long long filters = weight->dims[0], group_in = weight->dims[1];
     if (groups < 1 || channels != group_in * groups || filters % groups)
-        return interp_fail(ctx, INCEPT_ERR_SHAPE, "%lld input channels, weights of %lld x %lld, %lld "
+        return incept_nd_fail(ctx, INCEPT_ERR_SHAPE, "%lld input channels, weights of %lld x %lld, %lld "
                            "groups", channels, filters, group_in, groups);
-    if (bias && ((st = interp_expect(ctx, in, n_in, 2, INCEPT_FLOAT32, 1, 1)) || bias->dims[0] != filters))
-        return st ? st : interp_fail(ctx, INCEPT_ERR_SHAPE, "a bias of %lld for %lld filters",
+    if (bias && ((st = incept_nd_expect(ctx, in, n_in, 2, INCEPT_FLOAT32, 1, 1)) || bias->dims[0] != filters))
+        return st ? st : incept_nd_fail(ctx, INCEPT_ERR_SHAPE, "a bias of %lld for %lld filters",
                                      bias->dims[0], filters);
     long long kernel_attr[MAX_SPATIAL];
-    int given = interp_attr_ints(ctx->node, "kernel_shape", kernel_attr, MAX_SPATIAL);
+    int given = incept_nd_attr_ints(ctx->node, "kernel_shape", kernel_attr, MAX_SPATIAL);
     for (int d = 0; d < given && d < x->rank - 2; d++)
         if (kernel_attr[d] != weight->dims[d + 2])
-            return interp_fail(ctx, INCEPT_ERR_SHAPE, "kernel_shape disagrees with the weights");
+            return incept_nd_fail(ctx, INCEPT_ERR_SHAPE, "kernel_shape disagrees with the weights");
     window w;
     if ((st = window_of(ctx, x, weight->dims + 2, 0, &w)) || (st = window_output(ctx, x, filters, &w, out)))
         return st;
     size_t rows = (size_t)group_in * w.kernel_size, cols = w.out_size;
     long long group_out = filters / groups;
     if (rows > INT32_MAX || cols > INT32_MAX)
-        return interp_fail(ctx, INCEPT_ERR_UNSUPPORTED, "an im2col matrix of %zu x %zu", rows, cols);
+        return incept_nd_fail(ctx, INCEPT_ERR_UNSUPPORTED, "an im2col matrix of %zu x %zu", rows, cols);
     float *col = incept_alloc_floats(rows * cols + 1);
     float *workspace = incept_alloc_floats(incept_gemm_workspace((int)group_out, (int)cols, (int)rows,
                                                                  ctx->threads) + 1);
     if (!col || !workspace) {
         free(col), free(workspace);
-        return interp_fail(ctx, INCEPT_ERR_NOMEM, "out of memory for an im2col matrix of %zu x %zu", rows,
+        return incept_nd_fail(ctx, INCEPT_ERR_NOMEM, "out of memory for an im2col matrix of %zu x %zu", rows,
                            cols);
     }
     const float *xs = x->data, *ws = weight->data, *bs = bias ? bias->data : NULL;
@@ -201,17 +201,17 @@ INTERP_OP(conv)
 
 /* MaxPool (maximum, first of equals; its index into the flattened input, row-major or, with
  * storage_order 1, column-major within the plane) or AveragePool. */
-static incept_status pool(const interp_context *ctx, const incept_tensor *const *in, int n_in,
+static incept_status pool(const incept_nd_context *ctx, const incept_tensor *const *in, int n_in,
                           incept_tensor *out, int n_out, int max)
 {
-    incept_status st = interp_expect(ctx, in, n_in, 0, INCEPT_FLOAT32, 3, 0);
+    incept_status st = incept_nd_expect(ctx, in, n_in, 0, INCEPT_FLOAT32, 3, 0);
     window w;
     if (st || (st = window_of(ctx, in[0], NULL, 1, &w)) ||
         (st = window_output(ctx, in[0], in[0]->dims[1], &w, &out[0])))
         return st;
     long long *indices = NULL;
     if (max && n_out > 1) {
-        if ((st = interp_array_alloc(ctx, &out[1], INCEPT_INT64, out[0].rank, out[0].dims)))
+        if ((st = incept_nd_array_alloc(ctx, &out[1], INCEPT_INT64, out[0].rank, out[0].dims)))
             return st;
         indices = out[1].data;
     }
@@ -254,18 +254,18 @@ static incept_status pool(const interp_context *ctx, const incept_tensor *const 
 }
 
 /* uint8 data is pooled as floats (exact for its values) and the result brought back. */
-INTERP_OP(maxpool)
+INCEPT_ND_OP(maxpool)
 {
     if (n_in < 1 || !in[0] || in[0]->dtype != INCEPT_UINT8)
         return pool(ctx, in, n_in, out, n_out, 1);
     incept_tensor wide = {0}, pooled = {0};
     const incept_tensor *wide_in[1] = {&wide};
-    incept_status st = interp_array_alloc(ctx, &wide, INCEPT_FLOAT32, in[0]->rank, in[0]->dims);
+    incept_status st = incept_nd_array_alloc(ctx, &wide, INCEPT_FLOAT32, in[0]->rank, in[0]->dims);
     size_t n = incept_tensor_count(in[0]);
     for (size_t i = 0; !st && i < n; i++)
         ((float *)wide.data)[i] = ((const unsigned char *)in[0]->data)[i];
     if (!st && !(st = pool(ctx, wide_in, 1, out, n_out, 1)))
-        st = interp_array_alloc(ctx, &pooled, INCEPT_UINT8, out[0].rank, out[0].dims);
+        st = incept_nd_array_alloc(ctx, &pooled, INCEPT_UINT8, out[0].rank, out[0].dims);
     for (size_t i = 0, m = st ? 0 : incept_tensor_count(&pooled); i < m; i++)
         ((unsigned char *)pooled.data)[i] = (unsigned char)((const float *)out[0].data)[i];
     incept_tensor_free(&wide);
@@ -274,23 +274,23 @@ INTERP_OP(maxpool)
     return st;
 }
 
-INTERP_OP(averagepool)
+INCEPT_ND_OP(averagepool)
 {
     return pool(ctx, in, n_in, out, n_out, 0);
 }
 
-static incept_status global_pool(const interp_context *ctx, const incept_tensor *const *in, int n_in,
+static incept_status global_pool(const incept_nd_context *ctx, const incept_tensor *const *in, int n_in,
                                  incept_tensor *out, int max)
 {
-    incept_status st = interp_expect(ctx, in, n_in, 0, INCEPT_FLOAT32, 2, 0);
+    incept_status st = incept_nd_expect(ctx, in, n_in, 0, INCEPT_FLOAT32, 2, 0);
     if (st)
         return st;
     long long dims[INCEPT_MAX_RANK];
     for (int d = 0; d < in[0]->rank; d++)
         dims[d] = d < 2 ? in[0]->dims[d] : 1;
-    if ((st = interp_array_alloc(ctx, out, INCEPT_FLOAT32, in[0]->rank, dims)))
+    if ((st = incept_nd_array_alloc(ctx, out, INCEPT_FLOAT32, in[0]->rank, dims)))
         return st;
-    size_t planes = interp_span(in[0], 0, 2), size = interp_span(in[0], 2, in[0]->rank);
+    size_t planes = incept_nd_span(in[0], 0, 2), size = incept_nd_span(in[0], 2, in[0]->rank);
     const float *x = in[0]->data;
     float *y = out->data;
     for (size_t p = 0; p < planes; p++) {
@@ -302,13 +302,13 @@ static incept_status global_pool(const interp_context *ctx, const incept_tensor 
     return INCEPT_OK;
 }
 
-INTERP_OP(globalaveragepool)
+INCEPT_ND_OP(globalaveragepool)
 {
     (void)n_out;
     return global_pool(ctx, in, n_in, out, 0);
 }
 
-INTERP_OP(globalmaxpool)
+INCEPT_ND_OP(globalmaxpool)
 {
     (void)n_out;
     return global_pool(ctx, in, n_in, out, 1);

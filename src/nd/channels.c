@@ -1,26 +1,26 @@
-/* channels.c — the interpreter's normalizations: LRN across channels, BatchNormalization (running
+/* channels.c — the N-d reference normalizations: LRN across channels, BatchNormalization (running
  * statistics at inference; batch statistics and updated running ones in training mode, as
  * opset 14 defines it and opsets 7-9 did with their optional outputs) and Softmax (over one axis
  * from opset 13, over the axes from `axis` on, as one row, before). */
 #include <math.h>
 #include <string.h>
 
-#include "interp/interp.h"
+#include "nd/nd.h"
 
-INTERP_OP(lrn)
+INCEPT_ND_OP(lrn)
 {
     (void)n_out;
-    incept_status st = interp_expect(ctx, in, n_in, 0, INCEPT_FLOAT32, 2, 0);
-    if (st || (st = interp_array_alloc(ctx, out, INCEPT_FLOAT32, in[0]->rank, in[0]->dims)))
+    incept_status st = incept_nd_expect(ctx, in, n_in, 0, INCEPT_FLOAT32, 2, 0);
+    if (st || (st = incept_nd_array_alloc(ctx, out, INCEPT_FLOAT32, in[0]->rank, in[0]->dims)))
         return st;
     long long size = incept_onnx_attr_int(ctx->node, "size", 0);
     float alpha = incept_onnx_attr_float(ctx->node, "alpha", 1e-4f);
     float beta = incept_onnx_attr_float(ctx->node, "beta", 0.75f);
     float bias = incept_onnx_attr_float(ctx->node, "bias", 1.0f);
     if (size < 1)
-        return interp_fail(ctx, INCEPT_ERR_FORMAT, "size must be a positive odd number");
+        return incept_nd_fail(ctx, INCEPT_ERR_FORMAT, "size must be a positive odd number");
     long long batch = in[0]->dims[0], channels = in[0]->dims[1], below = (size - 1) / 2, above = size / 2;
-    size_t plane = interp_span(in[0], 2, in[0]->rank);
+    size_t plane = incept_nd_span(in[0], 2, in[0]->rank);
     const float *x = in[0]->data;
     float *y = out->data;
     for (long long n = 0; n < batch; n++)
@@ -40,34 +40,34 @@ INTERP_OP(lrn)
     return INCEPT_OK;
 }
 
-INTERP_OP(batchnorm)
+INCEPT_ND_OP(batchnorm)
 {
-    incept_status st = interp_expect(ctx, in, n_in, 0, INCEPT_FLOAT32, 2, 0);
+    incept_status st = incept_nd_expect(ctx, in, n_in, 0, INCEPT_FLOAT32, 2, 0);
     if (st)
         return st;
     const incept_tensor *x = in[0];
     long long channels = x->dims[1];
     for (int i = 1; i < 5; i++) {
-        if ((st = interp_expect(ctx, in, n_in, i, INCEPT_FLOAT32, 1, 1)))
+        if ((st = incept_nd_expect(ctx, in, n_in, i, INCEPT_FLOAT32, 1, 1)))
             return st;
         if (in[i]->dims[0] != channels)
-            return interp_fail(ctx, INCEPT_ERR_SHAPE, "input %d has %lld values for %lld channels", i,
+            return incept_nd_fail(ctx, INCEPT_ERR_SHAPE, "input %d has %lld values for %lld channels", i,
                                in[i]->dims[0], channels);
     }
     if (incept_onnx_attr_int(ctx->node, "spatial", 1) != 1)
-        return interp_fail(ctx, INCEPT_ERR_UNSUPPORTED, "spatial = 0 (statistics per element)");
+        return incept_nd_fail(ctx, INCEPT_ERR_UNSUPPORTED, "spatial = 0 (statistics per element)");
     float epsilon = incept_onnx_attr_float(ctx->node, "epsilon", 1e-5f);
     float momentum = incept_onnx_attr_float(ctx->node, "momentum", 0.9f);
     int training = ctx->opset >= 14 ? incept_onnx_attr_int(ctx->node, "training_mode", 0) != 0 : n_out > 1;
     if (!training && n_out > 1)
-        return interp_fail(ctx, INCEPT_ERR_FORMAT, "statistics outputs outside training mode");
-    if ((st = interp_array_alloc(ctx, &out[0], INCEPT_FLOAT32, x->rank, x->dims)))
+        return incept_nd_fail(ctx, INCEPT_ERR_FORMAT, "statistics outputs outside training mode");
+    if ((st = incept_nd_array_alloc(ctx, &out[0], INCEPT_FLOAT32, x->rank, x->dims)))
         return st;
     for (int i = 1; i < n_out && i < 5; i++)
-        if ((st = interp_array_alloc(ctx, &out[i], INCEPT_FLOAT32, 1, &channels)))
+        if ((st = incept_nd_array_alloc(ctx, &out[i], INCEPT_FLOAT32, 1, &channels)))
             return st;
     const float *scale = in[1]->data, *shift = in[2]->data, *mean = in[3]->data, *var = in[4]->data;
-    size_t batch = (size_t)x->dims[0], plane = interp_span(x, 2, x->rank);
+    size_t batch = (size_t)x->dims[0], plane = incept_nd_span(x, 2, x->rank);
     const float *xs = x->data;
     float *y = out[0].data;
     for (long long c = 0; c < channels; c++) {
@@ -105,20 +105,20 @@ INTERP_OP(batchnorm)
     return INCEPT_OK;
 }
 
-INTERP_OP(softmax)
+INCEPT_ND_OP(softmax)
 {
     (void)n_out;
-    incept_status st = interp_expect(ctx, in, n_in, 0, INCEPT_FLOAT32, 0, 0);
+    incept_status st = incept_nd_expect(ctx, in, n_in, 0, INCEPT_FLOAT32, 0, 0);
     int rank = in[0] ? in[0]->rank : 0, axis;
-    if (st || (st = interp_axis(ctx, incept_onnx_attr_int(ctx->node, "axis", ctx->opset >= 13 ? -1 : 1),
+    if (st || (st = incept_nd_axis(ctx, incept_onnx_attr_int(ctx->node, "axis", ctx->opset >= 13 ? -1 : 1),
                                 rank ? rank : 1, 0, &axis)) ||
-        (st = interp_array_alloc(ctx, out, INCEPT_FLOAT32, rank, in[0]->dims)))
+        (st = incept_nd_array_alloc(ctx, out, INCEPT_FLOAT32, rank, in[0]->dims)))
         return st;
-    size_t outer = interp_span(in[0], 0, axis), length, inner;
+    size_t outer = incept_nd_span(in[0], 0, axis), length, inner;
     if (ctx->opset >= 13)
-        length = rank ? (size_t)in[0]->dims[axis] : 1, inner = interp_span(in[0], axis + 1, rank);
+        length = rank ? (size_t)in[0]->dims[axis] : 1, inner = incept_nd_span(in[0], axis + 1, rank);
     else
-        length = interp_span(in[0], axis, rank), inner = 1;
+        length = incept_nd_span(in[0], axis, rank), inner = 1;
     const float *x = in[0]->data;
     float *y = out->data;
     for (size_t o = 0; o < outer; o++)

@@ -1,20 +1,22 @@
-/* elementwise.c — the interpreter's element-by-element ops: Add, Sub, Mul, Div and Sum with numpy
+/* elementwise.c — the N-d reference element-by-element ops: Add, Sub, Mul, Div and Sum with numpy
  * broadcasting (float32, uint8 and int64), Relu, Identity, and Dropout (the identity with an all-true
  * mask at inference; random zeros scaled by 1/(1-ratio) in training mode). */
+#include <float.h>
+#include <math.h>
 #include <string.h>
 
-#include "interp/interp.h"
+#include "nd/nd.h"
 
 typedef enum { ARITH_COPY, ARITH_ADD, ARITH_SUB, ARITH_MUL, ARITH_DIV } arith;
 
 /* out = a (op) b elementwise, a and b broadcast to out's shape; out may be a. */
-static incept_status apply(const interp_context *ctx, incept_tensor *out, const incept_tensor *a,
+static incept_status apply(const incept_nd_context *ctx, incept_tensor *out, const incept_tensor *a,
                            const incept_tensor *b, arith op)
 {
     long long sa[INCEPT_MAX_RANK], sb[INCEPT_MAX_RANK], idx[INCEPT_MAX_RANK] = {0};
     int rank = out->rank;
-    interp_broadcast_strides(a, rank, out->dims, sa);
-    interp_broadcast_strides(b, rank, out->dims, sb);
+    incept_nd_broadcast_strides(a, rank, out->dims, sa);
+    incept_nd_broadcast_strides(b, rank, out->dims, sb);
     size_t count = incept_tensor_count(out);
     long long oa = 0, ob = 0;
     const float *fa = a->data, *fb = b->data;
@@ -29,14 +31,14 @@ static incept_status apply(const interp_context *ctx, incept_tensor *out, const 
         } else if (out->dtype == INCEPT_UINT8) { /* modulo 256, as numpy's uint8 */
             unsigned x = ((const unsigned char *)a->data)[oa], y = ((const unsigned char *)b->data)[ob];
             if (op == ARITH_DIV && y == 0)
-                return interp_fail(ctx, INCEPT_ERR_ARG, "integer division by zero");
+                return incept_nd_fail(ctx, INCEPT_ERR_ARG, "integer division by zero");
             ((unsigned char *)out->data)[i] = (unsigned char)(op == ARITH_COPY ? y : op == ARITH_ADD ? x + y
                                                               : op == ARITH_SUB ? x - y
                                                               : op == ARITH_MUL ? x * y : x / y);
         } else {
             long long x = ia[oa], y = ib[ob];
             if (op == ARITH_DIV && y == 0)
-                return interp_fail(ctx, INCEPT_ERR_ARG, "integer division by zero");
+                return incept_nd_fail(ctx, INCEPT_ERR_ARG, "integer division by zero");
             io[i] = op == ARITH_COPY ? y : op == ARITH_ADD ? x + y : op == ARITH_SUB ? x - y
                     : op == ARITH_MUL ? x * y : x / y;
         }
@@ -52,23 +54,23 @@ static incept_status apply(const interp_context *ctx, incept_tensor *out, const 
 }
 
 /* Sum of all inputs (or the binary op for two), broadcast together. */
-static incept_status fold(const interp_context *ctx, const incept_tensor *const *in, int n_in,
+static incept_status fold(const incept_nd_context *ctx, const incept_tensor *const *in, int n_in,
                           incept_tensor *out, arith op)
 {
     if (n_in < 1)
-        return interp_fail(ctx, INCEPT_ERR_FORMAT, "no inputs");
+        return incept_nd_fail(ctx, INCEPT_ERR_FORMAT, "no inputs");
     for (int k = 0; k < n_in; k++) {
         if (!in[k])
-            return interp_fail(ctx, INCEPT_ERR_FORMAT, "input %d is missing", k);
+            return incept_nd_fail(ctx, INCEPT_ERR_FORMAT, "input %d is missing", k);
         if (in[k]->dtype != in[0]->dtype || in[k]->dtype == INCEPT_BOOL)
-            return interp_fail(ctx, INCEPT_ERR_UNSUPPORTED, "inputs must all be float32, all uint8 or all "
+            return incept_nd_fail(ctx, INCEPT_ERR_UNSUPPORTED, "inputs must all be float32, all uint8 or all "
                                "int64");
     }
     int rank;
     long long dims[INCEPT_MAX_RANK];
-    incept_status st = interp_broadcast_shape(ctx, in, n_in, &rank, dims);
+    incept_status st = incept_nd_broadcast_shape(ctx, in, n_in, &rank, dims);
     if (!st)
-        st = interp_array_alloc(ctx, out, in[0]->dtype, rank, dims);
+        st = incept_nd_array_alloc(ctx, out, in[0]->dtype, rank, dims);
     if (!st)
         st = apply(ctx, out, out, in[0], ARITH_COPY);
     for (int k = 1; k < n_in && !st; k++)
@@ -76,49 +78,49 @@ static incept_status fold(const interp_context *ctx, const incept_tensor *const 
     return st;
 }
 
-static incept_status binary(const interp_context *ctx, const incept_tensor *const *in, int n_in,
+static incept_status binary(const incept_nd_context *ctx, const incept_tensor *const *in, int n_in,
                             incept_tensor *out, arith op)
 {
     if (n_in != 2)
-        return interp_fail(ctx, INCEPT_ERR_FORMAT, "%d inputs where 2 are expected", n_in);
+        return incept_nd_fail(ctx, INCEPT_ERR_FORMAT, "%d inputs where 2 are expected", n_in);
     return fold(ctx, in, n_in, out, op);
 }
 
-INTERP_OP(add)
+INCEPT_ND_OP(add)
 {
     (void)n_out;
     return binary(ctx, in, n_in, out, ARITH_ADD);
 }
 
-INTERP_OP(sub)
+INCEPT_ND_OP(sub)
 {
     (void)n_out;
     return binary(ctx, in, n_in, out, ARITH_SUB);
 }
 
-INTERP_OP(mul)
+INCEPT_ND_OP(mul)
 {
     (void)n_out;
     return binary(ctx, in, n_in, out, ARITH_MUL);
 }
 
-INTERP_OP(div)
+INCEPT_ND_OP(div)
 {
     (void)n_out;
     return binary(ctx, in, n_in, out, ARITH_DIV);
 }
 
-INTERP_OP(sum)
+INCEPT_ND_OP(sum)
 {
     (void)n_out;
     return fold(ctx, in, n_in, out, ARITH_ADD);
 }
 
-INTERP_OP(relu)
+INCEPT_ND_OP(relu)
 {
     (void)n_out;
-    incept_status st = interp_expect(ctx, in, n_in, 0, INCEPT_FLOAT32, 0, 0);
-    if (st || (st = interp_array_alloc(ctx, out, INCEPT_FLOAT32, in[0]->rank, in[0]->dims)))
+    incept_status st = incept_nd_expect(ctx, in, n_in, 0, INCEPT_FLOAT32, 0, 0);
+    if (st || (st = incept_nd_array_alloc(ctx, out, INCEPT_FLOAT32, in[0]->rank, in[0]->dims)))
         return st;
     const float *x = in[0]->data;
     float *y = out->data;
@@ -127,20 +129,50 @@ INTERP_OP(relu)
     return INCEPT_OK;
 }
 
-INTERP_OP(identity)
+/* Clip: bounds from attributes before opset 11, from optional scalar inputs after. */
+INCEPT_ND_OP(clip)
+{
+    (void)n_out;
+    incept_status st = incept_nd_expect(ctx, in, n_in, 0, INCEPT_FLOAT32, 0, 0);
+    if (st)
+        return st;
+    float lo = -INFINITY, hi = INFINITY;
+    if (ctx->opset < 11) {
+        lo = incept_onnx_attr_float(ctx->node, "min", -FLT_MAX);
+        hi = incept_onnx_attr_float(ctx->node, "max", FLT_MAX);
+    }
+    for (int i = 1; i <= 2 && ctx->opset >= 11; i++) {
+        if (i >= n_in || !in[i])
+            continue;
+        if (in[i]->dtype != INCEPT_FLOAT32 || incept_tensor_count(in[i]) != 1)
+            return incept_nd_fail(ctx, INCEPT_ERR_SHAPE, "%s must be one float", i == 1 ? "min" : "max");
+        *(i == 1 ? &lo : &hi) = *(const float *)in[i]->data;
+    }
+    if ((st = incept_nd_array_alloc(ctx, out, INCEPT_FLOAT32, in[0]->rank, in[0]->dims)))
+        return st;
+    const float *x = in[0]->data;
+    float *y = out->data;
+    for (size_t i = 0, n = incept_tensor_count(in[0]); i < n; i++) { /* NaN stays NaN */
+        float v = x[i] < lo ? lo : x[i];
+        y[i] = v > hi ? hi : v;
+    }
+    return INCEPT_OK;
+}
+
+INCEPT_ND_OP(identity)
 {
     (void)n_out;
     if (n_in < 1 || !in[0])
-        return interp_fail(ctx, INCEPT_ERR_FORMAT, "input 0 is missing");
-    return interp_array_copy(ctx, out, in[0]);
+        return incept_nd_fail(ctx, INCEPT_ERR_FORMAT, "input 0 is missing");
+    return incept_nd_array_copy(ctx, out, in[0]);
 }
 
 /* Dropout: opset 12+ takes ratio and training_mode as inputs, earlier opsets ratio (and is_test
  * before 7) as attributes and run it as the identity. The mask is bool from opset 10, before
  * that the data's type. */
-INTERP_OP(dropout)
+INCEPT_ND_OP(dropout)
 {
-    incept_status st = interp_expect(ctx, in, n_in, 0, INCEPT_FLOAT32, 0, 0);
+    incept_status st = incept_nd_expect(ctx, in, n_in, 0, INCEPT_FLOAT32, 0, 0);
     if (st)
         return st;
     float ratio = incept_onnx_attr_float(ctx->node, "ratio", 0.5f);
@@ -148,24 +180,24 @@ INTERP_OP(dropout)
     if (ctx->opset >= 12) {
         if (n_in > 1 && in[1]) {
             if (in[1]->dtype != INCEPT_FLOAT32 || incept_tensor_count(in[1]) != 1)
-                return interp_fail(ctx, INCEPT_ERR_FORMAT, "ratio must be one float");
+                return incept_nd_fail(ctx, INCEPT_ERR_FORMAT, "ratio must be one float");
             ratio = *(const float *)in[1]->data;
         }
         if (n_in > 2 && in[2]) {
             if (in[2]->dtype != INCEPT_BOOL || incept_tensor_count(in[2]) != 1)
-                return interp_fail(ctx, INCEPT_ERR_FORMAT, "training_mode must be one bool");
+                return incept_nd_fail(ctx, INCEPT_ERR_FORMAT, "training_mode must be one bool");
             training = *(const unsigned char *)in[2]->data != 0;
         }
     }
     if (training && (ratio < 0.0f || ratio >= 1.0f))
-        return interp_fail(ctx, INCEPT_ERR_ARG, "ratio %g outside [0, 1)", ratio);
-    if ((st = interp_array_copy(ctx, &out[0], in[0])))
+        return incept_nd_fail(ctx, INCEPT_ERR_ARG, "ratio %g outside [0, 1)", ratio);
+    if ((st = incept_nd_array_copy(ctx, &out[0], in[0])))
         return st;
     unsigned char *mask = NULL;
     float *float_mask = NULL;
     if (n_out > 1) {
         incept_dtype mask_type = ctx->opset >= 10 ? INCEPT_BOOL : INCEPT_FLOAT32;
-        if ((st = interp_array_alloc(ctx, &out[1], mask_type, in[0]->rank, in[0]->dims)))
+        if ((st = incept_nd_array_alloc(ctx, &out[1], mask_type, in[0]->rank, in[0]->dims)))
             return st;
         if (mask_type == INCEPT_BOOL)
             mask = out[1].data;

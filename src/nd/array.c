@@ -1,4 +1,4 @@
-/* array.c — the interpreter's N-d arrays: allocation, conversion from ONNX tensors, the checks
+/* array.c — the N-d reference ops' tensors: allocation, conversion from ONNX tensors, the checks
  * every op makes on its inputs, numpy broadcasting, and reading node attributes. */
 #include <stdarg.h>
 #include <stdio.h>
@@ -6,10 +6,10 @@
 #include <string.h>
 
 #include "core/status.h"
-#include "interp/interp.h"
+#include "nd/nd.h"
 #include "io/io.h"
 
-incept_status interp_fail(const interp_context *ctx, incept_status st, const char *fmt, ...)
+incept_status incept_nd_fail(const incept_nd_context *ctx, incept_status st, const char *fmt, ...)
 {
     char message[768];
     va_list args;
@@ -23,7 +23,7 @@ incept_status interp_fail(const interp_context *ctx, incept_status st, const cha
 
 /* ---- attributes ---- */
 
-int interp_attr_ints(const Onnx__NodeProto *n, const char *name, long long *out, int max)
+int incept_nd_attr_ints(const Onnx__NodeProto *n, const char *name, long long *out, int max)
 {
     const Onnx__AttributeProto *a = incept_onnx_attr(n, name);
     if (!a)
@@ -51,12 +51,12 @@ void incept_tensor_free(incept_tensor *a)
     a->data = NULL;
 }
 
-size_t interp_dtype_size(incept_dtype dtype)
+size_t incept_nd_dtype_size(incept_dtype dtype)
 {
     return dtype == INCEPT_FLOAT32 ? sizeof(float) : dtype == INCEPT_INT64 ? sizeof(long long) : 1;
 }
 
-size_t interp_span(const incept_tensor *a, int from, int to)
+size_t incept_nd_span(const incept_tensor *a, int from, int to)
 {
     size_t n = 1;
     for (int d = from; d < to; d++)
@@ -64,36 +64,36 @@ size_t interp_span(const incept_tensor *a, int from, int to)
     return n;
 }
 
-incept_status interp_array_alloc(const interp_context *ctx, incept_tensor *a, incept_dtype dtype,
+incept_status incept_nd_array_alloc(const incept_nd_context *ctx, incept_tensor *a, incept_dtype dtype,
                                  int rank, const long long *dims)
 {
     long long shape[INCEPT_MAX_RANK];
     if (rank < 0 || rank > INCEPT_MAX_RANK)
-        return interp_fail(ctx, INCEPT_ERR_UNSUPPORTED, "a result of rank %d (at most %d)", rank,
+        return incept_nd_fail(ctx, INCEPT_ERR_UNSUPPORTED, "a result of rank %d (at most %d)", rank,
                            INCEPT_MAX_RANK);
     size_t count = 1;
     for (int d = 0; d < rank; d++) {
         if (dims[d] < 0 || dims[d] > (1LL << 40))
-            return interp_fail(ctx, INCEPT_ERR_SHAPE, "a result dimension of %lld", dims[d]);
+            return incept_nd_fail(ctx, INCEPT_ERR_SHAPE, "a result dimension of %lld", dims[d]);
         shape[d] = dims[d];
         count *= (size_t)dims[d];
         if (count > ((size_t)1 << 40))
-            return interp_fail(ctx, INCEPT_ERR_SHAPE, "a result of more than 2^40 elements");
+            return incept_nd_fail(ctx, INCEPT_ERR_SHAPE, "a result of more than 2^40 elements");
     }
-    a->data = incept_calloc(count ? count : 1, interp_dtype_size(dtype));
+    a->data = incept_calloc(count ? count : 1, incept_nd_dtype_size(dtype));
     if (!a->data)
-        return interp_fail(ctx, INCEPT_ERR_NOMEM, "out of memory for a result of %zu elements", count);
+        return incept_nd_fail(ctx, INCEPT_ERR_NOMEM, "out of memory for a result of %zu elements", count);
     a->dtype = dtype;
     a->rank = rank;
     memcpy(a->dims, shape, sizeof(long long) * (size_t)rank);
     return INCEPT_OK;
 }
 
-incept_status interp_array_copy(const interp_context *ctx, incept_tensor *dst, const incept_tensor *src)
+incept_status incept_nd_array_copy(const incept_nd_context *ctx, incept_tensor *dst, const incept_tensor *src)
 {
-    incept_status st = interp_array_alloc(ctx, dst, src->dtype, src->rank, src->dims);
+    incept_status st = incept_nd_array_alloc(ctx, dst, src->dtype, src->rank, src->dims);
     if (!st)
-        memcpy(dst->data, src->data, incept_tensor_count(src) * interp_dtype_size(src->dtype));
+        memcpy(dst->data, src->data, incept_tensor_count(src) * incept_nd_dtype_size(src->dtype));
     return st;
 }
 
@@ -103,7 +103,7 @@ incept_status interp_array_copy(const interp_context *ctx, incept_tensor *dst, c
 #define ONNX_INT64 7
 #define ONNX_BOOL 9
 
-incept_status interp_array_from_tensor(const char *path, const Onnx__TensorProto *t,
+incept_status incept_nd_array_from_tensor(const char *path, const Onnx__TensorProto *t,
                                        const uint8_t *payload, size_t payload_len, incept_tensor *a)
 {
     const char *name = t->name && *t->name ? t->name : "?";
@@ -145,7 +145,7 @@ incept_status interp_array_from_tensor(const char *path, const Onnx__TensorProto
     if (payload ? payload_len != count * stored : listed != count)
         return incept_fail(INCEPT_ERR_FORMAT, "%s: tensor '%s' holds the wrong amount of data for its "
                            "shape", path, name);
-    if (!(a->data = incept_malloc((count ? count : 1) * interp_dtype_size(dtype))))
+    if (!(a->data = incept_malloc((count ? count : 1) * incept_nd_dtype_size(dtype))))
         return incept_fail_prefix(INCEPT_ERR_NOMEM, "%s: tensor '%s': ", path, name);
     long long *ints = a->data;
     unsigned char *bools = a->data;
@@ -182,31 +182,31 @@ static const char *dtype_name(incept_dtype dtype)
            : dtype == INCEPT_UINT8 ? "uint8" : "bool";
 }
 
-incept_status interp_expect(const interp_context *ctx, const incept_tensor *const *in, int n_in,
+incept_status incept_nd_expect(const incept_nd_context *ctx, const incept_tensor *const *in, int n_in,
                             int i, incept_dtype dtype, int rank_min, int rank_max)
 {
     if (i >= n_in || !in[i])
-        return interp_fail(ctx, INCEPT_ERR_FORMAT, "input %d is missing", i);
+        return incept_nd_fail(ctx, INCEPT_ERR_FORMAT, "input %d is missing", i);
     if (in[i]->dtype != dtype)
-        return interp_fail(ctx, INCEPT_ERR_UNSUPPORTED, "input %d is %s where %s is expected", i,
+        return incept_nd_fail(ctx, INCEPT_ERR_UNSUPPORTED, "input %d is %s where %s is expected", i,
                            dtype_name(in[i]->dtype), dtype_name(dtype));
     if (in[i]->rank < rank_min || (rank_max && in[i]->rank > rank_max))
-        return interp_fail(ctx, INCEPT_ERR_SHAPE, "input %d has rank %d (expected %d to %d)", i,
+        return incept_nd_fail(ctx, INCEPT_ERR_SHAPE, "input %d has rank %d (expected %d to %d)", i,
                            in[i]->rank, rank_min, rank_max ? rank_max : INCEPT_MAX_RANK);
     return INCEPT_OK;
 }
 
-incept_status interp_axis(const interp_context *ctx, long long axis, int rank, int end_ok, int *out)
+incept_status incept_nd_axis(const incept_nd_context *ctx, long long axis, int rank, int end_ok, int *out)
 {
     if (axis < -rank || axis >= rank + (end_ok ? 1 : 0))
-        return interp_fail(ctx, INCEPT_ERR_SHAPE, "axis %lld out of range for rank %d", axis, rank);
+        return incept_nd_fail(ctx, INCEPT_ERR_SHAPE, "axis %lld out of range for rank %d", axis, rank);
     *out = (int)(axis < 0 ? axis + rank : axis);
     return INCEPT_OK;
 }
 
 /* ---- broadcasting ---- */
 
-incept_status interp_broadcast_shape(const interp_context *ctx, const incept_tensor *const *arrays,
+incept_status incept_nd_broadcast_shape(const incept_nd_context *ctx, const incept_tensor *const *arrays,
                                      int n, int *rank, long long *dims)
 {
     int r = 0;
@@ -221,7 +221,7 @@ incept_status interp_broadcast_shape(const interp_context *ctx, const incept_ten
             if (v == *o || v == 1)
                 continue;
             if (*o != 1)
-                return interp_fail(ctx, INCEPT_ERR_SHAPE, "inputs of sizes %lld and %lld along axis "
+                return incept_nd_fail(ctx, INCEPT_ERR_SHAPE, "inputs of sizes %lld and %lld along axis "
                                    "%d do not broadcast", *o, v, r - a->rank + d);
             *o = v;
         }
@@ -230,7 +230,7 @@ incept_status interp_broadcast_shape(const interp_context *ctx, const incept_ten
     return INCEPT_OK;
 }
 
-void interp_broadcast_strides(const incept_tensor *a, int rank, const long long *dims, long long *strides)
+void incept_nd_broadcast_strides(const incept_tensor *a, int rank, const long long *dims, long long *strides)
 {
     long long stride = 1;
     for (int d = rank - 1; d >= 0; d--) {
@@ -260,7 +260,7 @@ incept_status incept_tensor_load(const char *path, incept_tensor *out)
     free(bytes);
     if (!t)
         return incept_fail(INCEPT_ERR_FORMAT, "%s: not a serialized ONNX TensorProto", path);
-    st = interp_array_from_tensor(path, t, NULL, 0, out);
+    st = incept_nd_array_from_tensor(path, t, NULL, 0, out);
     onnx__tensor_proto__free_unpacked(t, NULL);
     return st;
 }
@@ -279,7 +279,7 @@ incept_status incept_tensor_save(const char *path, const incept_tensor *a)
     t.has_data_type = 1;
     t.data_type = (int32_t)a->dtype;
     t.has_raw_data = 1;
-    t.raw_data.len = incept_tensor_count(a) * interp_dtype_size(a->dtype);
+    t.raw_data.len = incept_tensor_count(a) * incept_nd_dtype_size(a->dtype);
     t.raw_data.data = a->data;
     size_t size = onnx__tensor_proto__get_packed_size(&t);
     unsigned char *bytes = incept_malloc(size + 1);
