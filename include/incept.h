@@ -83,6 +83,10 @@ incept_status incept_model_load(const char *path, const char *weights_path, ince
  * each op's reference implementation on tensors of any rank and dtype, shaped as the run goes
  * (inference only: no training, summary or export of those models yet). */
 incept_status incept_model_load_onnx(const char *path, incept_model **out);
+/* The same for an ONNX model held in memory (size bytes; name is used in messages and may be
+ * NULL). The bytes are only read during the call: free them when it returns. */
+incept_status incept_model_load_onnx_memory(const void *data, size_t size, const char *name,
+                                            incept_model **out);
 incept_status incept_model_load_description(const char *path, incept_model **out);
 /* Parses a description held in memory; source_name is used in error messages. */
 incept_status incept_model_parse_description(const char *text, const char *source_name,
@@ -173,6 +177,9 @@ void incept_model_init_weights(incept_model *model, unsigned long long seed);
 /* Saves and loads all parameters by name (incept weights file, versioned and checksummed). */
 incept_status incept_model_save_weights(const incept_model *model, const char *path);
 incept_status incept_model_load_weights(incept_model *model, const char *path);
+/* The same from a weights file's bytes in memory (name for messages, may be NULL). */
+incept_status incept_model_load_weights_memory(incept_model *model, const void *data, size_t size,
+                                               const char *name);
 
 /* ---- Training ---------------------------------------------------------------------------- */
 

@@ -215,6 +215,100 @@ static void export_case(const char *model_path, const char *weights, int batch, 
     unlink("/tmp/incept_export.onnx");
 }
 
+/* A model and weights from bytes in memory: the same outputs as from the files; the buffer may
+ * be freed after the call (a model with generic nodes too); every truncation fails cleanly. */
+static void test_memory(void)
+{
+    const char *names[2] = {"opset13_same_upper", "opset13_several_inputs"};
+    for (int k = 0; k < 2; k++) {
+        char path[256];
+        snprintf(path, sizeof path, "tests/fixtures/%s.onnx", names[k]);
+        size_t size;
+        char *bytes = read_all(path, &size);
+        incept_model *from_file = NULL, *from_memory = NULL;
+        CHECK_OK(incept_model_load_onnx(path, &from_file));
+        CHECK_OK(incept_model_load_onnx_memory(bytes, size, names[k], &from_memory));
+        if (bytes)
+            memset(bytes, 0, size); /* nothing may still read it */
+        free(bytes);
+        CHECK(from_file && from_memory &&
+              incept_model_generic_nodes(from_file) == incept_model_generic_nodes(from_memory) &&
+              incept_model_layer_count(from_file) == incept_model_layer_count(from_memory));
+        if (from_file && from_memory && k == 0) {
+            float *x, *expect, *y;
+            size_t n_in, n_out;
+            read_fixture(names[k], from_memory, 3, &x, &expect, &n_in, &n_out);
+            y = malloc(sizeof(float) * (n_out ? n_out : 1));
+            incept_session *s = NULL;
+            CHECK_OK(incept_session_new(from_memory, &s));
+            if (s && x && expect && y) {
+                CHECK_OK(incept_session_forward(s, x, 3, y));
+                CHECK(max_abs_diff(y, expect, n_out) < 1e-5f);
+            }
+            incept_session_free(s);
+            free(x), free(expect), free(y);
+        }
+        if (from_file && from_memory && k == 1) { /* generic nodes read the kept graph's attributes */
+            incept_tensor in[3] = {{0}}, out_a[3], out_b[3];
+            int loaded = 1;
+            for (int i = 0; i < 3; i++) {
+                snprintf(path, sizeof path, "tests/fixtures/%s.input_%d.pb", names[k], i);
+                loaded &= incept_tensor_load(path, &in[i]) == INCEPT_OK;
+            }
+            incept_session *a = NULL, *b = NULL;
+            memset(out_a, 0, sizeof out_a), memset(out_b, 0, sizeof out_b);
+            CHECK(loaded && incept_session_new(from_file, &a) == INCEPT_OK &&
+                  incept_session_new(from_memory, &b) == INCEPT_OK);
+            if (loaded && a && b) {
+                CHECK_OK(incept_session_run(a, 3, NULL, in, 3, NULL, out_a));
+                CHECK_OK(incept_session_run(b, 3, NULL, in, 3, NULL, out_b));
+                for (int i = 0; i < 3; i++)
+                    CHECK(out_a[i].data && out_b[i].data && out_a[i].dtype == out_b[i].dtype &&
+                          incept_tensor_count(&out_a[i]) == incept_tensor_count(&out_b[i]) &&
+                          !memcmp(out_a[i].data, out_b[i].data,
+                                  incept_tensor_count(&out_a[i]) * (out_a[i].dtype == INCEPT_FLOAT32 ? 4
+                                                                    : out_a[i].dtype == INCEPT_INT64 ? 8 : 1)));
+            }
+            for (int i = 0; i < 3; i++)
+                incept_tensor_free(&in[i]), incept_tensor_free(&out_a[i]), incept_tensor_free(&out_b[i]);
+            incept_session_free(a);
+            incept_session_free(b);
+        }
+        incept_model_free(from_file);
+        incept_model_free(from_memory);
+    }
+    size_t size;
+    char *good = read_all("tests/fixtures/opset13_same_upper.onnx", &size);
+    int rejected = 0, tried = 0;
+    for (size_t len = 0; good && len < size; len += 5, tried++) {
+        incept_model *m = NULL;
+        incept_status st = incept_model_load_onnx_memory(good, len, "truncated", &m);
+        rejected += st != INCEPT_OK;
+        incept_model_free(m);
+    }
+    CHECK_MSG(rejected == tried, "%d of %d truncated buffers rejected", rejected, tried);
+    free(good);
+    /* weights from memory: the same parameters as from the file */
+    incept_model *a = NULL, *b = NULL;
+    CHECK_OK(incept_model_load("tests/fixtures/bn_train.incept", "tests/fixtures/bn_train.after.weights", &a));
+    CHECK_OK(incept_model_load("tests/fixtures/bn_train.incept", NULL, &b));
+    char *weights = read_all("tests/fixtures/bn_train.after.weights", &size);
+    CHECK(weights && b && incept_model_load_weights_memory(b, weights, size, "bn_train") == INCEPT_OK);
+    CHECK(weights && b && incept_model_load_weights_memory(b, weights, size / 2, "half") == INCEPT_ERR_FORMAT);
+    int same = a && b && incept_model_param_count(a) == incept_model_param_count(b);
+    for (int p = 0; same && p < incept_model_param_count(a); p++) {
+        int nd, dims[4];
+        float *x, *y;
+        incept_model_param(a, p, NULL, &nd, dims, &x);
+        incept_model_param(b, p, NULL, NULL, NULL, &y);
+        same = !memcmp(x, y, dims_count(nd, dims) * sizeof(float));
+    }
+    CHECK_MSG(same, "%s", "weights from memory equal weights from the file");
+    free(weights);
+    incept_model_free(a);
+    incept_model_free(b);
+}
+
 int main(void)
 {
     fixture_case("opset7_pad_gemm", 2);
@@ -223,6 +317,7 @@ int main(void)
     fixture_case("opset3_model_zoo_layout", 1);
     fixture_case("opset13_fold_reshape", 2);
     test_bad_files();
+    test_memory();
     export_case("models/tiny.incept", NULL, 3, 1);
     export_case("models/fashion.incept", NULL, 2, 1);
     export_case("models/googlenet.incept", NULL, 1, 1);

@@ -191,6 +191,8 @@ static incept_status read_graph(onnx_file *file, const wire_field *graph)
     return file->graph ? INCEPT_OK : bad(file->path, "the graph");
 }
 
+static incept_status split(onnx_file *file);
+
 static incept_status open_file(const char *path, onnx_file *file)
 {
     memset(file, 0, sizeof *file);
@@ -214,6 +216,13 @@ static incept_status open_file(const char *path, onnx_file *file)
         file->map = NULL;
         return incept_fail(INCEPT_ERR_IO, "%s: cannot map: %s", path, strerror(errno));
     }
+    return split(file);
+}
+
+/* The model's top-level fields: its opsets unpacked, its graph split (read_graph). */
+static incept_status split(onnx_file *file)
+{
+    const char *path = file->path;
     const uint8_t *p = file->map, *end = p + file->map_len;
     wire_field f, graph = {0};
     size_t opsets = 0;
@@ -241,6 +250,22 @@ static incept_status open_file(const char *path, onnx_file *file)
     return read_graph(file, &graph);
 }
 
+incept_status incept_onnx_file_open_memory(const void *data, size_t size, const char *name,
+                                           onnx_file *file)
+{
+    memset(file, 0, sizeof *file);
+    file->path = name ? name : "(memory)";
+    if (!data || !size)
+        return bad(file->path, "empty buffer");
+    file->map = (void *)data; /* only read */
+    file->map_len = size;
+    file->borrowed = 1;
+    incept_status st = split(file);
+    if (st)
+        incept_onnx_file_close(file);
+    return st;
+}
+
 incept_status incept_onnx_file_open(const char *path, onnx_file *file)
 {
     incept_status st = open_file(path, file);
@@ -255,7 +280,7 @@ void incept_onnx_file_release(onnx_file *file, const onnx_initializer *init)
     long page = sysconf(_SC_PAGESIZE);
     uintptr_t first = ((uintptr_t)init->payload + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
     uintptr_t last = ((uintptr_t)init->payload + init->payload_len) & ~((uintptr_t)page - 1);
-    if (file->map && init->payload && last > first)
+    if (file->map && !file->borrowed && init->payload && last > first)
         madvise((void *)first, last - first, MADV_DONTNEED);
 }
 
@@ -268,7 +293,7 @@ void incept_onnx_file_close(onnx_file *file)
         onnx__operator_set_id_proto__free_unpacked(file->opsets[i], NULL);
     if (file->graph)
         onnx__graph_proto__free_unpacked(file->graph, NULL);
-    if (file->map)
+    if (file->map && !file->borrowed)
         munmap(file->map, file->map_len);
     free(file->initializers);
     free(file->opsets);

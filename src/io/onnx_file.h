@@ -20,6 +20,7 @@ typedef struct onnx_file {
     const char *path;
     void *map;
     size_t map_len;
+    int borrowed; /* map is the caller's buffer (incept_onnx_file_open_memory), not a mapping */
     Onnx__GraphProto *graph; /* everything but the initializers */
     Onnx__OperatorSetIdProto **opsets;
     size_t n_opsets;
@@ -29,6 +30,10 @@ typedef struct onnx_file {
 
 /* Opens and splits the file; on failure everything is released and the message names it. */
 incept_status incept_onnx_file_open(const char *path, onnx_file *file);
+/* The same for an ONNX model held in memory (name for messages); the buffer is read, never
+ * kept: it must stay valid and unchanged until the import is done. */
+incept_status incept_onnx_file_open_memory(const void *data, size_t size, const char *name,
+                                           onnx_file *file);
 /* Drops the pages of an initializer's payload once it has been copied out. */
 void incept_onnx_file_release(onnx_file *file, const onnx_initializer *init);
 void incept_onnx_file_close(onnx_file *file);

@@ -878,15 +878,18 @@ static incept_status import_model(importer *im, onnx_file *file)
     return copy_parameters(im);
 }
 
-static incept_status load_onnx(const char *path, int force_generic, incept_model **out)
+/* A model of the ONNX file at path, or (data not NULL) of the bytes data[0 .. size) named path. */
+static incept_status load_onnx(const char *path, const void *data, size_t size, int force_generic,
+                               incept_model **out)
 {
     if (!path || !out)
-        return incept_fail(INCEPT_ERR_ARG, "load_onnx needs a path and an output handle");
+        return incept_fail(INCEPT_ERR_ARG, "load_onnx needs a path (or a name) and an output handle");
     *out = NULL;
     onnx_file *file = incept_calloc(1, sizeof *file);
     if (!file)
         return INCEPT_ERR_NOMEM;
-    incept_status st = incept_onnx_file_open(path, file);
+    incept_status st = data ? incept_onnx_file_open_memory(data, size, path, file)
+                            : incept_onnx_file_open(path, file);
     if (st) {
         free(file);
         return st;
@@ -900,9 +903,14 @@ static incept_status load_onnx(const char *path, int force_generic, incept_model
     free(im.bindings);
     free(im.copies);
     int keep = !st && g.n_generic > 0; /* generic nodes read their attributes from it */
-    if (keep)
-        for (size_t i = 0; i < file->n_initializers; i++) /* all copied out by now */
+    if (keep) {
+        for (size_t i = 0; i < file->n_initializers; i++) { /* all copied out by now */
             incept_onnx_file_release(file, &file->initializers[i]);
+            file->initializers[i].payload = NULL;
+        }
+        if (file->borrowed) /* the caller's buffer need not outlive the call */
+            file->map = NULL, file->map_len = 0;
+    }
     else {
         incept_onnx_file_close(file);
         free(file);
@@ -929,10 +937,18 @@ static incept_status load_onnx(const char *path, int force_generic, incept_model
 
 incept_status incept_model_load_onnx(const char *path, incept_model **out)
 {
-    return load_onnx(path, 0, out);
+    return load_onnx(path, NULL, 0, 0, out);
+}
+
+incept_status incept_model_load_onnx_memory(const void *data, size_t size, const char *name,
+                                            incept_model **out)
+{
+    if (!data)
+        return incept_fail(INCEPT_ERR_ARG, "load_onnx_memory needs the model's bytes");
+    return load_onnx(name ? name : "(memory)", data, size, 0, out);
 }
 
 incept_status incept_model_load_onnx_generic(const char *path, incept_model **out)
 {
-    return load_onnx(path, 1, out);
+    return load_onnx(path, NULL, 0, 1, out);
 }

@@ -74,9 +74,6 @@ incept_status incept_model_save_weights(const incept_model *m, const char *path)
 {
     if (!m || !path)
         return incept_fail(INCEPT_ERR_ARG, "save_weights needs a model and a path");
-    incept_status engine = incept_model_require_engine(m, "saving weights");
-    if (engine)
-        return engine;
     const incept_graph *g = &m->graph;
     incept_bytes b = {0};
     incept_status st = incept_bytes_put(&b, magic, sizeof magic);
@@ -111,15 +108,25 @@ incept_status incept_model_load_weights(incept_model *m, const char *path)
 {
     if (!m || !path)
         return incept_fail(INCEPT_ERR_ARG, "load_weights needs a model and a path");
-    incept_status engine = incept_model_require_engine(m, "loading weights");
-    if (engine)
-        return engine;
     char *file;
     size_t size;
     incept_status st = incept_read_file(path, &file, &size);
     if (st)
         return st;
-    const unsigned char *data = (const unsigned char *)file, *p = data, *end;
+    st = incept_model_load_weights_memory(m, file, size, path);
+    free(file);
+    return st;
+}
+
+incept_status incept_model_load_weights_memory(incept_model *m, const void *bytes, size_t size,
+                                               const char *path)
+{
+    if (!m || (!bytes && size))
+        return incept_fail(INCEPT_ERR_ARG, "load_weights_memory needs a model and the file's bytes");
+    if (!path)
+        path = "(memory)";
+    incept_status st = INCEPT_OK;
+    const unsigned char *data = bytes, *p = data, *end;
     uint32_t i = 0, count = 0;
     incept_graph *g = &m->graph;
     char *seen = NULL;
@@ -209,6 +216,5 @@ incept_status incept_model_load_weights(incept_model *m, const char *path)
     }
 done:
     free(seen);
-    free(file);
     return st;
 }
