@@ -321,7 +321,7 @@ static incept_status parse_layer(line_ctx *l, parse_state *ps)
         if (a.softmax_axis > 3)
             return syntax(l, "%s", "softmax axis is 1 (C), 2 (H) or 3 (W)");
         st = incept_build_op(&b, "softmax", name, &x, 1, &a, INCEPT_ROLE_NONE, &out);
-    } else if (strcmp(kind, "clip") == 0) { /* clip min=0 max=6: ReLU6 */
+    } else if (strcmp(kind, "clip") == 0) { /* clip NAME min 0 max 6: ReLU6 */
         if ((st = key_float(l, "min", &a.clip_min)) || (st = key_float(l, "max", &a.clip_max)))
             return st;
         st = incept_build_op(&b, "clip", name, &x, 1, &a, INCEPT_ROLE_NONE, &out);
