@@ -154,6 +154,62 @@ static void engine_fixture(const char *name, int batch)
     incept_model_free(g);
 }
 
+/* PyTorch's export with a Sub of a constant and a view(batch, size(1) * 9) between fast layers:
+ * the conv after the Sub and the Gemm after the view are back on the fast path (their inputs
+ * probed [N, C, H, W] at load), the size(1) arithmetic folded away (Gather, Mul, Unsqueeze and the
+ * Shape feeding them), six nodes generic; the outputs PyTorch's at batch 1 and 2 and the
+ * all-generic model's. */
+static void test_generic_between(void)
+{
+    const char *name = "opset13_generic_between";
+    incept_model *m = NULL, *g = NULL;
+    incept_session *s = NULL, *gs = NULL;
+    CHECK_OK(incept_model_load_onnx(FIXTURES "opset13_generic_between.onnx", &m));
+    CHECK_OK(incept_model_load_onnx_generic(FIXTURES "opset13_generic_between.onnx", &g));
+    if (!m || !g)
+        goto done;
+    CHECK_MSG(incept_model_generic_nodes(m) == 6 && incept_model_layer_count(m) == 9,
+              "6 of 9 nodes generic, got %d of %d", incept_model_generic_nodes(m), incept_model_layer_count(m));
+    const char *ops[9] = {"conv", "Sub", "conv", "Shape", "Gather", "Unsqueeze", "Concat", "Reshape", "fc"};
+    for (int i = 0; i < 9 && i < incept_model_layer_count(m); i++) {
+        const char *op;
+        incept_model_layer(m, i, NULL, &op, NULL, NULL);
+        CHECK_MSG(strcmp(op, ops[i]) == 0, "layer %d is %s, expected %s", i, op, ops[i]);
+    }
+    CHECK_OK(incept_session_new(m, &s));
+    CHECK_OK(incept_session_new(g, &gs));
+    float *x, *expect;
+    size_t n_in, n_out;
+    read_fixture(name, m, 2, &x, &expect, &n_in, &n_out);
+    float y[12];
+    for (int batch = 1; batch <= 2 && s && gs && x && expect && n_out == 12; batch++) {
+        CHECK_OK(incept_session_forward(s, x, batch, y));
+        CHECK_MSG(max_abs_diff(y, expect, (size_t)6 * batch) < 1e-5f, "batch %d: %g from PyTorch", batch,
+                  (double)max_abs_diff(y, expect, (size_t)6 * batch));
+        incept_tensor in = {.dtype = INCEPT_FLOAT32, .rank = 4, .dims = {batch, 3, 7, 7}, .data = x}, out = {0};
+        CHECK_OK(incept_session_run(gs, 1, NULL, &in, 1, NULL, &out));
+        CHECK(out.data && incept_tensor_count(&out) == (size_t)6 * batch &&
+              max_abs_diff(out.data, y, (size_t)6 * batch) < 1e-5f);
+        incept_tensor_free(&out);
+    }
+    /* a value folded at load is that constant; one whose readers all folded is computed by
+     * nothing, and asking for it says so */
+    incept_tensor in = {.dtype = INCEPT_FLOAT32, .rank = 4, .dims = {1, 3, 7, 7}, .data = x}, out = {0};
+    const char *folded = "/Mul_output_0", *pruned = "/Shape_1_output_0";
+    CHECK(s && x && incept_session_run(s, 1, NULL, &in, 1, &folded, &out) == INCEPT_OK &&
+          out.dtype == INCEPT_INT64 && incept_tensor_count(&out) == 1 && *(long long *)out.data == 45);
+    incept_tensor_free(&out);
+    incept_status st = s && x ? incept_session_run(s, 1, NULL, &in, 1, &pruned, &out) : INCEPT_OK;
+    CHECK_MSG(st == INCEPT_ERR_ARG && strstr(incept_last_error(), "computed by nothing"), "asking for %s: %s",
+              pruned, incept_last_error());
+    free(x), free(expect);
+done:
+    incept_session_free(s);
+    incept_session_free(gs);
+    incept_model_free(m);
+    incept_model_free(g);
+}
+
 static void test_bad_files(void)
 {
     incept_model *g = (incept_model *)&g; /* must be reset to NULL on failure */
@@ -248,6 +304,7 @@ static void test_allocation_failures(void)
 
 int main(void)
 {
+    test_generic_between();
     test_several_inputs();
     engine_fixture("opset7_pad_gemm", 2);
     engine_fixture("opset13_same_upper", 3);

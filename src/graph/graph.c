@@ -300,3 +300,47 @@ fail:
     free(n->inputs);
     return st;
 }
+
+int incept_graph_prune_generic(incept_graph *g)
+{
+    int removed = 0;
+    for (int changed = 1; changed;) { /* a node may be unread only once a later one is gone */
+        changed = 0;
+        unsigned char *read = incept_calloc((size_t)g->n_values + 1, 1);
+        if (!read)
+            return removed; /* nothing pruned: the graph stays as it was, and correct */
+        for (int i = 0; i < g->n_nodes; i++)
+            for (int k = 0; k < g->nodes[i].n_inputs; k++)
+                if (g->nodes[i].inputs[k] >= 0)
+                    read[g->nodes[i].inputs[k]] = 1;
+        for (int i = 0; i < g->n_outputs; i++)
+            read[g->outputs[i]] = 1;
+        int kept = 0;
+        for (int i = 0; i < g->n_nodes; i++) {
+            incept_node *n = &g->nodes[i];
+            int used = !n->nd;
+            for (int k = 0; k < n->n_outputs && !used; k++)
+                used = n->outputs[k] >= 0 && read[n->outputs[k]];
+            if (!used) { /* its values stay, computed by nothing (producer -1) */
+                for (int k = 0; k < n->n_outputs; k++)
+                    if (n->outputs[k] >= 0)
+                        g->values[n->outputs[k]].producer = -1;
+                free(n->name), free(n->inputs), free(n->outputs), free(n->group);
+                g->n_generic--, removed++, changed = 1;
+                continue;
+            }
+            if (kept != i) {
+                g->nodes[kept] = *n;
+                for (int k = 0; k < (n->nd ? n->n_outputs : 1); k++) {
+                    int v = n->nd ? n->outputs[k] : n->output;
+                    if (v >= 0)
+                        g->values[v].producer = kept;
+                }
+            }
+            kept++;
+        }
+        g->n_nodes = kept;
+        free(read);
+    }
+    return removed;
+}

@@ -266,6 +266,8 @@ incept_status incept_graph_add_generic(incept_graph *g, const char *name, const 
                                        incept_nd_fn nd, const void *onnx_node, const int *inputs,
                                        int n_inputs, const char *const *output_names, int n_outputs,
                                        int *node_index);
+/* Removes generic nodes whose outputs nothing reads (left by constant folding); returns how many. */
+int incept_graph_prune_generic(incept_graph *g);
 /* Appends value v to the graph's outputs. */
 incept_status incept_graph_add_output(incept_graph *g, int v);
 /* A generic graph input or a constant (takes the tensor) as a new value. */

@@ -213,7 +213,7 @@ incept_status incept_session_plan(incept_session *s, int batch, int training, in
         for (int k = 0; k < n->n_inputs; k++) {
             int u = n->inputs[k];
             const incept_value *uv = &g->values[u];
-            if (uv->producer >= 0 && readers[u] == 1 && u != g->output && root[u] == u) {
+            if (uv->producer >= 0 && !uv->generic && readers[u] == 1 && u != g->output && root[u] == u) {
                 root[u] = root[n->output];
                 channel_offset[u] = channel_offset[n->output] + offset;
             }
@@ -228,7 +228,8 @@ incept_status incept_session_plan(incept_session *s, int batch, int training, in
             continue;
         int u = n->inputs[0], out = n->output;
         const incept_value *uv = &g->values[u], *ov = &g->values[out];
-        if (uv->producer < 0 || readers[u] != 1 || last_read[u] == s->n_order || root[u] != u)
+        if (uv->producer < 0 || uv->generic || readers[u] != 1 || last_read[u] == s->n_order ||
+            root[u] != u)
             continue;
         if (uv->c == ov->c && uv->h == ov->h && uv->w == ov->w) {
             root[u] = root[out];

@@ -227,6 +227,22 @@ static incept_status run_generic(incept_session *s, int p, const incept_node *n)
                                 g->values[n->outputs[j]].name);
     for (int j = 0; j < n->n_outputs; j++) {
         int v = n->outputs[j];
+        const incept_value *val = v >= 0 ? &g->values[v] : NULL;
+        if (!st && val && val->c) { /* NCHW-shaped when loaded: the fast nodes reading it need that */
+            const incept_tensor *r = &results[j];
+            long long want[INCEPT_MAX_RANK];
+            int rank = incept_value_shape(g, v, want), fits = r->dtype == INCEPT_FLOAT32 &&
+                r->rank == rank && rank >= 1 && r->dims[0] == s->planned_batch;
+            for (int d = 1; fits && d < rank; d++)
+                fits = r->dims[d] == want[d];
+            if (!fits)
+                st = incept_nd_fail(&ctx, INCEPT_ERR_SHAPE, "output '%s' is not [%d, %d, %d, %d] cut to rank "
+                                    "%d, as it was when the model was loaded", val->name, s->planned_batch,
+                                    val->c, val->h, val->w, rank);
+            else
+                s->views[v] = (incept_view){r->data, s->planned_batch, val->c, val->h, val->w,
+                                            (size_t)val->c * val->h * val->w};
+        }
         if (st || v < 0 || s->last_reader[v] < 0) { /* failed, omitted or never read */
             incept_tensor_free(&results[j]);
             continue;
@@ -481,7 +497,16 @@ static incept_status run(incept_session *s, int n_inputs, const char *const *inp
     if (!st)
         st = incept_session_plan(s, batch, 0, keep);
     for (int k = 0; k < n_outputs && !st; k++) { /* computed by the inference plan? */
-        int producer = g->values[values[k]].producer, found = producer < 0;
+        const incept_value *val = &g->values[values[k]];
+        int input = 0;
+        for (int i = 0; i < g->n_inputs; i++)
+            input |= g->inputs[i] == values[k];
+        if (val->producer < 0 && val->generic && val->constant < 0 && !input) {
+            st = incept_fail(INCEPT_ERR_ARG, "'%s' is computed by nothing once the model is loaded "
+                             "(its readers were folded into constants)", val->name);
+            break;
+        }
+        int producer = val->producer, found = producer < 0;
         for (int p = 0; p < s->n_order && !found; p++)
             found = s->order[p] == producer;
         if (!found)

@@ -34,7 +34,7 @@ incept_status incept_onnx_node_error(const importer *im, const Onnx__NodeProto *
 
 /* The name our graph gives an ONNX node (and the prefix of parameters computed for it): its
  * name, else its first output's. */
-static const char *node_label(const Onnx__NodeProto *n)
+const char *incept_onnx_node_label(const Onnx__NodeProto *n)
 {
     return n->name && *n->name ? n->name : n->output[0];
 }
@@ -148,7 +148,7 @@ incept_status incept_onnx_activation(importer *im, const Onnx__NodeProto *n, siz
     if (b->value < 0)
         return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "input '%s' is a constant where an "
                           "activation is expected", n->input[i]);
-    if (im->graph->values[b->value].generic)
+    if (im->graph->values[b->value].generic && !im->graph->values[b->value].c)
         return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "input '%s' is not an NCHW activation "
                           "(an N-d value, shaped at run time)", n->input[i]);
     *out = b;
@@ -241,7 +241,7 @@ static incept_status copy_parameters(importer *im)
 incept_status incept_onnx_emit(importer *im, const Onnx__NodeProto *n, const char *op, const int *inputs,
                                int n_inputs, const incept_attrs *a, int weight, int bias, int rank)
 {
-    const char *name = node_label(n);
+    const char *name = incept_onnx_node_label(n);
     int node;
     incept_status st = incept_graph_add_node(im->graph, op, name, inputs, n_inputs, a, weight, bias,
                                              n->output[0], &node);
@@ -471,7 +471,7 @@ incept_status incept_onnx_node_param(importer *im, const Onnx__NodeProto *n, con
                                      float *values, int count, int *param)
 {
     char name[1024];
-    snprintf(name, sizeof name, "%s/%s", node_label(n), what);
+    snprintf(name, sizeof name, "%s/%s", incept_onnx_node_label(n), what);
     return computed_param(im, name, values, count, param);
 }
 
@@ -508,7 +508,7 @@ int incept_onnx_readers_of(const Onnx__GraphProto *g, const char *name)
     return count;
 }
 
-static incept_status import_node(importer *im, const Onnx__NodeProto *n)
+incept_status incept_onnx_import_node(importer *im, const Onnx__NodeProto *n)
 {
     const char *op = n->op_type ? n->op_type : "";
     if (n->domain && *n->domain && strcmp(n->domain, "ai.onnx") != 0)
@@ -637,116 +637,6 @@ static incept_status import_node(importer *im, const Onnx__NodeProto *n)
     return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "op '%s' is not supported", op);
 }
 
-/* ---- generic nodes ---- */
-
-/* Where the importer stands, to undo a node the fast path began and gave up on. */
-typedef struct {
-    int nodes, values, params, copies, bindings, constants;
-    size_t param_floats;
-} import_mark;
-
-static import_mark mark(const importer *im)
-{
-    const incept_graph *g = im->graph;
-    return (import_mark){g->n_nodes, g->n_values, g->n_params, im->n_copies, im->n_bindings,
-                         g->n_constants, g->param_floats};
-}
-
-static void rollback(importer *im, const import_mark *m)
-{
-    incept_graph *g = im->graph;
-    for (int i = m->nodes; i < g->n_nodes; i++)
-        free(g->nodes[i].name), free(g->nodes[i].inputs), free(g->nodes[i].outputs), free(g->nodes[i].group);
-    for (int i = m->values; i < g->n_values; i++)
-        free(g->values[i].name);
-    for (int i = m->params; i < g->n_params; i++)
-        free(g->params[i].name);
-    for (int i = m->copies; i < im->n_copies; i++)
-        free(im->copies[i].values), free(im->copies[i].row_scale);
-    for (int i = m->constants; i < g->n_constants; i++)
-        incept_tensor_free(&g->constants[i]);
-    g->n_nodes = m->nodes, g->n_values = m->values, g->n_params = m->params;
-    g->n_constants = m->constants, g->param_floats = m->param_floats;
-    im->n_copies = m->copies, im->n_bindings = m->bindings;
-}
-
-/* The value a generic node reads for ONNX name `name`: an activation, or a constant made once. */
-static incept_status generic_input(importer *im, const Onnx__NodeProto *n, const char *name, int *value)
-{
-    binding *b = incept_onnx_find_binding(im, name);
-    if (!b)
-        return incept_onnx_node_error(im, n, INCEPT_ERR_FORMAT, "input '%s' is not produced by any earlier "
-                                      "node, input or initializer", name);
-    if (b->value >= 0) {
-        *value = b->value;
-        return INCEPT_OK;
-    }
-    if (b->constant < 0) {
-        incept_tensor t;
-        incept_status st = incept_nd_array_from_tensor(im->path, b->tensor, b->init ? b->init->payload : NULL,
-                                                       b->init ? b->init->payload_len : 0, &t);
-        if (st || (st = incept_graph_add_constant(im->graph, b->name, &t, &b->constant)))
-            return st;
-    }
-    *value = b->constant;
-    return INCEPT_OK;
-}
-
-/* The node as a generic one: its N-d reference op on whatever its inputs are. `why` is the fast
- * path's reason for not taking it (reported when no reference op exists either). */
-static incept_status import_generic(importer *im, const Onnx__NodeProto *n, const char *why)
-{
-    incept_nd_fn fn = incept_nd_find_op(n->op_type);
-    if (!fn || (n->domain && *n->domain && strcmp(n->domain, "ai.onnx") != 0))
-        return incept_fail(INCEPT_ERR_UNSUPPORTED, "%s", why);
-    int *inputs = incept_malloc(sizeof(int) * (n->n_input + 1));
-    const char **outputs = incept_malloc(sizeof(char *) * (n->n_output + 1));
-    incept_status st = inputs && outputs ? INCEPT_OK : INCEPT_ERR_NOMEM;
-    for (size_t i = 0; i < n->n_input && !st; i++) {
-        inputs[i] = -1;
-        if (incept_onnx_has_input(n, i))
-            st = generic_input(im, n, n->input[i], &inputs[i]);
-    }
-    for (size_t i = 0; i < n->n_output && !st; i++)
-        outputs[i] = n->output[i] && *n->output[i] ? n->output[i] : NULL;
-    int node = -1;
-    if (!st && (st = incept_graph_add_generic(im->graph, node_label(n), n->op_type, fn, n, inputs,
-                                              (int)n->n_input, outputs, (int)n->n_output, &node)))
-        incept_fail_prefix(st, "%s: ", im->path);
-    for (size_t i = 0; i < n->n_output && !st; i++)
-        if (outputs[i])
-            st = incept_onnx_bind(im, outputs[i], im->graph->nodes[node].outputs[i], NULL, 0);
-    free(inputs);
-    free(outputs);
-    return st;
-}
-
-/* A node onto the fast path when it takes it, else as a generic node. */
-static incept_status import_any(importer *im, const Onnx__NodeProto *n)
-{
-    const char *op = n->op_type ? n->op_type : "";
-    if (n->n_output < 1 || !n->output[0] || !n->output[0][0])
-        return incept_onnx_node_error(im, n, INCEPT_ERR_FORMAT, "%s", "a node without outputs");
-    if (im->force_generic && strcmp(op, "Constant") != 0) {
-        char why[600];
-        snprintf(why, sizeof why, "%s: node '%s': op %s has no N-d reference", im->path, node_label(n), op);
-        return import_generic(im, n, why);
-    }
-    import_mark before = mark(im);
-    incept_status st = import_node(im, n);
-    if (st != INCEPT_ERR_UNSUPPORTED)
-        return st;
-    char *why = incept_strdup(incept_last_error());
-    if (!why)
-        return INCEPT_ERR_NOMEM;
-    rollback(im, &before);
-    st = import_generic(im, n, why);
-    if (!st && !im->graph->why_generic)
-        im->graph->why_generic = why, why = NULL;
-    free(why);
-    return st;
-}
-
 /* The declared type and shape of a graph input or output onto its value. */
 static void declare(incept_value *v, const Onnx__ValueInfoProto *info)
 {
@@ -831,7 +721,7 @@ static incept_status import_outputs(importer *im)
             return incept_fail(INCEPT_ERR_FORMAT, "%s: output '%s' is not computed by any node",
                                im->path, name);
         int v = out->value;
-        incept_status st = v < 0 ? generic_input(im, NULL, name, &v) : INCEPT_OK;
+        incept_status st = v < 0 ? incept_onnx_generic_input(im, NULL, name, &v) : INCEPT_OK;
         if (st || (st = incept_graph_add_output(graph, v)))
             return st;
         if (graph->values[v].declared_rank < 0 || !graph->values[v].declared_dtype)
@@ -871,10 +761,11 @@ static incept_status import_model(importer *im, onnx_file *file)
     if ((st = import_inputs(im)))
         return st;
     for (size_t i = 0; i < im->onnx->n_node; i++)
-        if ((st = import_any(im, im->onnx->node[i])))
+        if ((st = incept_onnx_import_any(im, im->onnx->node[i])))
             return st;
     if ((st = import_outputs(im)))
         return st;
+    incept_graph_prune_generic(im->graph); /* what read them was folded into constants */
     return copy_parameters(im);
 }
 
@@ -902,6 +793,7 @@ static incept_status load_onnx(const char *path, const void *data, size_t size, 
         free(im.copies[i].values), free(im.copies[i].row_scale);
     free(im.bindings);
     free(im.copies);
+    incept_onnx_import_generic_free(&im);
     int keep = !st && g.n_generic > 0; /* generic nodes read their attributes from it */
     if (keep) {
         for (size_t i = 0; i < file->n_initializers; i++) { /* all copied out by now */

@@ -47,6 +47,12 @@ typedef struct {
     onnx_file *file;
     const Onnx__GraphProto *onnx;
     int force_generic; /* every node generic, every input too (tests of the N-d path) */
+    /* what a generic value looks like at two batch sizes (onnx_import_generic.c), per value */
+    struct import_probe *probes;
+    int cap_probes;
+    size_t probe_bytes; /* what they hold: capped, after which nothing more is probed */
+    Onnx__TensorProto **folded; /* constants computed at load, bound like Constant outputs */
+    int n_folded;
 } importer;
 
 /* ---- onnx_import.c ---- */
@@ -82,6 +88,23 @@ incept_status incept_onnx_constant_floats(importer *im, const Onnx__NodeProto *n
                                           size_t *count, float **values);
 /* How many nodes (and graph outputs) read `name`. */
 int incept_onnx_readers_of(const Onnx__GraphProto *g, const char *name);
+
+/* The name our graph gives an ONNX node: its name, else its first output's. */
+const char *incept_onnx_node_label(const Onnx__NodeProto *n);
+/* The node onto the fast path (UNSUPPORTED where the fast path does not take it). */
+incept_status incept_onnx_import_node(importer *im, const Onnx__NodeProto *n);
+
+/* ---- onnx_import_generic.c ---- */
+
+/* Frees the probes and folded constants (they live until the import ends). */
+void incept_onnx_import_generic_free(importer *im);
+
+/* The node onto the fast path where it takes it, else as a generic node. */
+incept_status incept_onnx_import_any(importer *im, const Onnx__NodeProto *n);
+/* The value a generic node reads for ONNX name `name`: an activation, or a constant made once
+ * (n, for messages, may be NULL). */
+incept_status incept_onnx_generic_input(importer *im, const Onnx__NodeProto *n, const char *name,
+                                        int *value);
 
 /* ---- onnx_import_ops.c ---- */
 
