@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "core/status.h"
+#include "core/window.h"
 #include "graph/graph.h"
 #include "io/io.h"
 #include "io/onnx_file.h"
@@ -277,16 +278,17 @@ static incept_status spatial_pads(importer *im, const Onnx__NodeProto *n, const 
         return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "unknown auto_pad");
     int sizes[2] = {in->h, in->w}, kernels[2] = {a->kernel_h, a->kernel_w};
     int strides[2] = {a->stride_h, a->stride_w}, dil[2] = {a->dilation_h, a->dilation_w};
-    int begin[2] = {0, 0}, end[2] = {0, 0};
+    long long begin[2] = {0, 0}, end[2] = {0, 0};
     for (int d = 0; d < spatial; d++) {
-        int out = (sizes[d] + strides[d] - 1) / strides[d];
-        int total = (out - 1) * strides[d] + (kernels[d] - 1) * dil[d] + 1 - sizes[d];
-        if (total < 0)
-            total = 0;
-        begin[d] = upper ? total / 2 : total - total / 2;
-        end[d] = total - begin[d];
+        if (kernels[d] < 1 || strides[d] < 1 || dil[d] < 1)
+            return incept_onnx_node_error(im, n, INCEPT_ERR_FORMAT, "%s", "kernel, strides and dilations "
+                                          "must be positive");
+        incept_window_same_pads(sizes[d], kernels[d], strides[d], dil[d], upper, &begin[d], &end[d]);
+        if (begin[d] > 1 << 20 || end[d] > 1 << 20)
+            return incept_onnx_node_error(im, n, INCEPT_ERR_FORMAT, "%s", "auto_pad padding out of range");
     }
-    a->pad_top = begin[0], a->pad_left = begin[1], a->pad_bottom = end[0], a->pad_right = end[1];
+    a->pad_top = (int)begin[0], a->pad_left = (int)begin[1];
+    a->pad_bottom = (int)end[0], a->pad_right = (int)end[1];
     return INCEPT_OK;
 }
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/status.h"
+#include "core/window.h"
 #include "nd/nd.h"
 #include "kernels/kernels.h"
 
@@ -65,25 +66,18 @@ static incept_status window_of(const incept_nd_context *ctx, const incept_tensor
             w->pad_end[d] < 0)
             return incept_nd_fail(ctx, INCEPT_ERR_FORMAT, "a kernel, stride, dilation or pad out of range "
                                "on spatial axis %d", d);
-        long long extent = (w->kernel[d] - 1) * w->dilation[d] + 1;
-        if (same_upper || same_lower) {
-            w->out[d] = (w->in[d] + w->stride[d] - 1) / w->stride[d];
-            long long total = (w->out[d] - 1) * w->stride[d] + extent - w->in[d];
-            total = total > 0 ? total : 0;
-            w->pad_begin[d] = same_upper ? total / 2 : total - total / 2;
-            w->pad_end[d] = total - w->pad_begin[d];
-        } else {
-            if (valid)
-                w->pad_begin[d] = w->pad_end[d] = 0;
-            long long room = w->in[d] + w->pad_begin[d] + w->pad_end[d] - extent;
-            if (room < 0)
-                return incept_nd_fail(ctx, INCEPT_ERR_SHAPE, "a window of %lld over %lld entries (with "
-                                   "padding) on spatial axis %d", extent,
-                                   w->in[d] + w->pad_begin[d] + w->pad_end[d], d);
-            w->out[d] = (ceil_mode ? (room + w->stride[d] - 1) / w->stride[d] : room / w->stride[d]) + 1;
-            if (ceil_mode && (w->out[d] - 1) * w->stride[d] >= w->in[d] + w->pad_begin[d])
-                w->out[d]--; /* the last window must start inside the input or its front padding */
-        }
+        if (same_upper || same_lower)
+            incept_window_same_pads(w->in[d], w->kernel[d], w->stride[d], w->dilation[d], same_upper,
+                                    &w->pad_begin[d], &w->pad_end[d]);
+        else if (valid)
+            w->pad_begin[d] = w->pad_end[d] = 0;
+        w->out[d] = incept_window_output(w->in[d], w->kernel[d], w->stride[d], w->pad_begin[d],
+                                         w->pad_end[d], w->dilation[d], ceil_mode && !same_upper &&
+                                         !same_lower);
+        if (w->out[d] <= 0)
+            return incept_nd_fail(ctx, INCEPT_ERR_SHAPE, "a window of %lld taps %lld apart over %lld "
+                                  "entries (padding %lld and %lld) on spatial axis %d", w->kernel[d],
+                                  w->dilation[d], w->in[d], w->pad_begin[d], w->pad_end[d], d);
         w->in_size *= (size_t)w->in[d];
         w->out_size *= (size_t)w->out[d];
         w->kernel_size *= (size_t)w->kernel[d];

@@ -16,20 +16,8 @@
 
 #include "core/status.h"
 #include "kernels/kernels.h"
+#include "core/window.h"
 #include "ops/op.h"
-
-int incept_window_output(int in, int kernel, int stride, int pad_begin, int pad_end, int dilation,
-                         int ceil_mode)
-{
-    int span = dilation * (kernel - 1) + 1;
-    int room = in + pad_begin + pad_end - span;
-    if (room < 0 || stride <= 0)
-        return 0;
-    int out = (ceil_mode ? (room + stride - 1) / stride : room / stride) + 1;
-    if (ceil_mode && (out - 1) * stride >= in + pad_begin)
-        out--;
-    return out;
-}
 
 static incept_status conv_infer(const incept_graph *g, const incept_node *n, int *c, int *h, int *w)
 {
@@ -57,10 +45,12 @@ static incept_status conv_infer(const incept_graph *g, const incept_node *n, int
         return incept_fail(INCEPT_ERR_SHAPE, "bias '%s' has %zu values, expected %d",
                            g->params[n->bias].name, g->params[n->bias].count, a->out_channels);
     *c = a->out_channels;
-    *h = incept_window_output(in->h, a->kernel_h, a->stride_h, a->pad_top, a->pad_bottom,
-                              a->dilation_h, 0);
-    *w = incept_window_output(in->w, a->kernel_w, a->stride_w, a->pad_left, a->pad_right,
-                              a->dilation_w, 0);
+    long long oh = incept_window_output(in->h, a->kernel_h, a->stride_h, a->pad_top, a->pad_bottom,
+                                        a->dilation_h, 0);
+    long long ow = incept_window_output(in->w, a->kernel_w, a->stride_w, a->pad_left, a->pad_right,
+                                        a->dilation_w, 0);
+    *h = oh > 0 && oh < 1 << 24 ? (int)oh : 0;
+    *w = ow > 0 && ow < 1 << 24 ? (int)ow : 0;
     if (*h <= 0 || *w <= 0)
         return incept_fail(INCEPT_ERR_SHAPE, "%dx%d kernel does not fit the %dx%d input",
                            a->kernel_h, a->kernel_w, in->h, in->w);

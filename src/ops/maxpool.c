@@ -5,6 +5,7 @@
 
 #include "core/cpu.h"
 #include "core/status.h"
+#include "core/window.h"
 #include "ops/op.h"
 
 /* Shared by the pooling ops: output dims of a window over the input. */
@@ -25,10 +26,12 @@ incept_status incept_pool_infer(const incept_graph *g, const incept_node *n, int
         return incept_fail(INCEPT_ERR_UNSUPPORTED, "dilation in a pool other than max");
     if (a->dilation_h < 1 || a->dilation_w < 1)
         return incept_fail(INCEPT_ERR_ARG, "dilation must be positive");
-    *h = incept_window_output(in->h, a->kernel_h, a->stride_h, a->pad_top, a->pad_bottom,
-                              a->dilation_h, a->ceil_mode);
-    *w = incept_window_output(in->w, a->kernel_w, a->stride_w, a->pad_left, a->pad_right,
-                              a->dilation_w, a->ceil_mode);
+    long long oh = incept_window_output(in->h, a->kernel_h, a->stride_h, a->pad_top, a->pad_bottom,
+                                        a->dilation_h, a->ceil_mode);
+    long long ow = incept_window_output(in->w, a->kernel_w, a->stride_w, a->pad_left, a->pad_right,
+                                        a->dilation_w, a->ceil_mode);
+    *h = oh > 0 && oh < 1 << 24 ? (int)oh : 0;
+    *w = ow > 0 && ow < 1 << 24 ? (int)ow : 0;
     if (*h <= 0 || *w <= 0)
         return incept_fail(INCEPT_ERR_SHAPE, "%dx%d window does not fit the %dx%d input",
                            a->kernel_h, a->kernel_w, in->h, in->w);

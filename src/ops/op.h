@@ -104,12 +104,6 @@ extern const incept_op incept_op_affine;
 extern const incept_op incept_op_batchnorm;
 extern const incept_op incept_op_add;
 
-/* Output length of a sliding window along one axis, as PyTorch and ONNX define it (floor or
- * ceil mode; in ceil mode a last window that would start in the end padding is dropped).
- * Returns <= 0 when the window does not fit. */
-int incept_window_output(int in, int kernel, int stride, int pad_begin, int pad_end, int dilation,
-                         int ceil_mode);
-
 /* dY *= (Y > 0) over a tensor: the backward of a ReLU fused into conv and fc. */
 void incept_relu_mask_grad(const incept_view *output, incept_view *grad);
 /* dst += src over a tensor of dims src's (both may be channel slices). */
