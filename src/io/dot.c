@@ -10,23 +10,10 @@
 
 static void node_label(const incept_graph *g, const incept_node *n, char *buf, size_t size)
 {
-    const incept_attrs *a = &n->attrs;
-    const incept_value *out = &g->values[n->output];
-    const char *op = n->op->name;
-    if (!strcmp(op, "conv"))
-        snprintf(buf, size, "%dx%d conv%s\\n%d", a->kernel_h, a->kernel_w,
-                 a->stride_h > 1 ? " /2" : "", out->c);
-    else if (!strcmp(op, "maxpool") || !strcmp(op, "avgpool"))
-        snprintf(buf, size, "%dx%d %s pool%s", a->kernel_h, a->kernel_w, op[0] == 'm' ? "max" : "avg",
-                 a->stride_h > 1 ? " /2" : "");
-    else if (!strcmp(op, "fc"))
-        snprintf(buf, size, "linear\\n%d", out->c);
-    else if (!strcmp(op, "concat"))
-        snprintf(buf, size, "filter concatenation\\n%d", out->c);
-    else if (!strcmp(op, "dropout"))
-        snprintf(buf, size, "dropout %.0f%%", (double)a->ratio * 100);
+    if (n->op->describe)
+        n->op->describe(g, n, 1, buf, size);
     else
-        snprintf(buf, size, "%s", op);
+        snprintf(buf, size, "%s", n->op->name);
 }
 
 incept_status incept_model_dot(const incept_model *m, FILE *f)
@@ -71,9 +58,7 @@ incept_status incept_model_dot(const incept_model *m, FILE *f)
                                           r == INCEPT_ROLE_5X5_REDUCE || r == INCEPT_ROLE_POOL))
             first_layer[n_first++] = n->output;
         node_label(g, n, label, sizeof label);
-        const char *color = !strcmp(n->op->name, "conv") ? "#dce8fa"
-                            : !strcmp(n->op->name, "concat") ? "#fbeedd"
-                            : strstr(n->op->name, "pool") ? "#e3f4e1" : "#f2f2f2";
+        const char *color = n->op->drawing_color ? n->op->drawing_color : "#f2f2f2";
         fprintf(f, "%s  v%d [label=\"%s\", fillcolor=\"%s\"%s];\n", open_group ? "  " : "", n->output,
                 label, color, n->aux ? ", style=\"rounded,filled,dashed\"" : "");
     }

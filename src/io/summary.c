@@ -58,20 +58,6 @@ static void short_count(char *buf, size_t size, long long v, int in_millions)
         snprintf(buf, size, v < 10000 ? "%.1fK" : "%.0fK", (double)v / 1e3);
 }
 
-static const char *type_name(const incept_node *n)
-{
-    static const struct { const char *op, *type; } names[] = {
-        {"conv", "convolution"}, {"maxpool", "max pool"}, {"avgpool", "avg pool"},
-        {"globalavgpool", "avg pool"}, {"lrn", "LRN"}, {"fc", "linear"}, {"dropout", "dropout"},
-        {"softmax", "softmax"}, {"flatten", "flatten"}, {"relu", "ReLU"}, {"concat", "concat"},
-        {"pad", "pad"}, {"reshape", "reshape"}, {"batchnorm", "batch norm"}, {"clip", "clip"},
-    };
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (strcmp(names[i].op, n->op->name) == 0)
-            return names[i].type;
-    return n->op->name;
-}
-
 static void layer_row(const incept_graph *g, const incept_node *n, row *r)
 {
     const incept_value *out = &g->values[n->output];
@@ -79,9 +65,10 @@ static void layer_row(const incept_graph *g, const incept_node *n, row *r)
     for (int i = 0; i < 6; i++)
         r->widths[i] = -1;
     snprintf(r->name, sizeof r->name, "%s", n->name);
-    snprintf(r->type, sizeof r->type, "%s", type_name(n));
-    if (strcmp(n->op->name, "dropout") == 0)
-        snprintf(r->type, sizeof r->type, "dropout (%.0f%%)", (double)n->attrs.ratio * 100.0);
+    if (n->op->describe)
+        n->op->describe(g, n, 0, r->type, sizeof r->type);
+    else
+        snprintf(r->type, sizeof r->type, "%s", n->op->label ? n->op->label : n->op->name);
     const char *op = n->op->name;
     if (!strcmp(op, "conv") || !strcmp(op, "maxpool") || !strcmp(op, "avgpool"))
         snprintf(r->patch, sizeof r->patch, "%dx%d/%d", n->attrs.kernel_h, n->attrs.kernel_w,

@@ -5,6 +5,7 @@
 #include "ops/op.h"
 
 incept_status incept_pool_infer(const incept_graph *g, const incept_node *n, int *c, int *h, int *w);
+void incept_pool_describe(const incept_graph *g, const incept_node *n, int drawing, char *buf, size_t size);
 
 /* The window of output (oy, ox) clipped to the input, [y0, y1) x [x0, x1), and its divisor. */
 typedef struct {
@@ -77,4 +78,7 @@ const incept_op incept_op_avgpool = {
     .name = "avgpool", .min_inputs = 1, .max_inputs = 1,
     .infer = incept_pool_infer, .forward = avgpool_forward,
     .backward = avgpool_backward,
+    .label = "avg pool",
+    .drawing_color = "#e3f4e1",
+    .describe = incept_pool_describe,
 };

@@ -203,4 +203,5 @@ const incept_op incept_op_batchnorm = {
     .name = "batchnorm", .min_inputs = 1, .max_inputs = 1, .in_place = 1,
     .infer = batchnorm_infer, .forward = batchnorm_forward, .backward = batchnorm_backward,
     .init_params = batchnorm_init_params,
+    .label = "batch norm",
 };

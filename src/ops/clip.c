@@ -52,4 +52,5 @@ const incept_op incept_op_clip = {
     .name = "clip", .min_inputs = 1, .max_inputs = 1, .in_place = 1,
     .infer = clip_infer, .forward = clip_forward,
     .backward = clip_backward,
+    .label = "clip",
 };

@@ -1,6 +1,8 @@
 /* concat.c — concatenation along channels, the join of an Inception module's branches.
  * When the planner has placed a branch's output directly in its slice of the concat output,
  * that input is already in place and is not copied. */
+#include <stdio.h>
+
 #include <string.h>
 
 #include "core/status.h"
@@ -55,8 +57,20 @@ static void concat_backward(const incept_backward_args *args)
     }
 }
 
+static void concat_describe(const incept_graph *g, const incept_node *n, int drawing, char *buf,
+                            size_t size)
+{
+    if (drawing)
+        snprintf(buf, size, "filter concatenation\\n%d", g->values[n->output].c);
+    else
+        snprintf(buf, size, "concat");
+}
+
 const incept_op incept_op_concat = {
     .name = "concat", .min_inputs = 1, .max_inputs = 0, .inputs_are_channel_slices = 1,
     .infer = concat_infer, .forward = concat_forward,
     .backward = concat_backward,
+    .label = "concat",
+    .drawing_color = "#fbeedd",
+    .describe = concat_describe,
 };

@@ -8,6 +8,8 @@
  * unfolded panel by panel inside the GEMM (for 1x1 / stride 1 / no pad it is the input itself),
  * with bias and ReLU applied as each tile is stored.
  */
+#include <stdio.h>
+
 #include <string.h>
 
 #ifdef _OPENMP
@@ -379,6 +381,17 @@ static void conv_stacked_forward(const incept_op_args *members, int count)
     }
 }
 
+/* "3x3 conv /2" and its channels, as Figure 3 labels a box. */
+static void conv_describe(const incept_graph *g, const incept_node *n, int drawing, char *buf, size_t size)
+{
+    const incept_attrs *a = &n->attrs;
+    if (drawing)
+        snprintf(buf, size, "%dx%d conv%s\\n%d", a->kernel_h, a->kernel_w, a->stride_h > 1 ? " /2" : "",
+                 g->values[n->output].c);
+    else
+        snprintf(buf, size, "convolution");
+}
+
 const incept_op incept_op_conv = {
     .name = "conv",
     .min_inputs = 1,
@@ -391,4 +404,7 @@ const incept_op incept_op_conv = {
     .forward = conv_forward,
     .backward_workspace_floats = conv_backward_workspace,
     .backward = conv_backward,
+    .label = "convolution",
+    .drawing_color = "#dce8fa",
+    .describe = conv_describe,
 };

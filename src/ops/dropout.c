@@ -1,6 +1,8 @@
 /* dropout.c — dropout with probability `ratio`; the identity at inference (PyTorch scales
  * the kept activations by 1/(1-ratio) during training, so nothing changes at inference). The
  * training mask is a hash of (step seed, element): backward recomputes it, nothing is stored. */
+#include <stdio.h>
+
 #include "core/status.h"
 #include "ops/op.h"
 
@@ -55,7 +57,17 @@ static incept_status dropout_infer(const incept_graph *g, const incept_node *n, 
     return INCEPT_OK;
 }
 
+/* With its ratio: "dropout (40%)" in the summary, "dropout 40%" in the drawing. */
+static void dropout_describe(const incept_graph *g, const incept_node *n, int drawing, char *buf,
+                             size_t size)
+{
+    (void)g;
+    snprintf(buf, size, drawing ? "dropout %.0f%%" : "dropout (%.0f%%)", (double)n->attrs.ratio * 100.0);
+}
+
 const incept_op incept_op_dropout = {
     .name = "dropout", .min_inputs = 1, .max_inputs = 1, .in_place = 1,
     .infer = dropout_infer, .forward = dropout_forward, .backward = dropout_backward,
+    .label = "dropout",
+    .describe = dropout_describe,
 };

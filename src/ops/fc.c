@@ -4,6 +4,8 @@
  * A few samples at a time (inference) is a matrix-vector product bound by reading W once: each
  * output row is a dot product, rows split across threads. Larger batches go through the SGEMM
  * with W as a transposed B. */
+#include <stdio.h>
+
 #include <stddef.h>
 
 #include "kernels/kernels.h"
@@ -119,10 +121,20 @@ static void fc_backward(const incept_backward_args *args)
                                0, dx->data, (int)dx->batch_stride, packing);
 }
 
+static void fc_describe(const incept_graph *g, const incept_node *n, int drawing, char *buf, size_t size)
+{
+    if (drawing)
+        snprintf(buf, size, "linear\\n%d", g->values[n->output].c);
+    else
+        snprintf(buf, size, "linear");
+}
+
 const incept_op incept_op_fc = {
     .name = "fc", .min_inputs = 1, .max_inputs = 1,
     .infer = fc_infer, .multiply_adds = fc_macs, .workspace_floats = fc_workspace,
     .forward = fc_forward,
     .backward_workspace_floats = fc_backward_workspace,
     .backward = fc_backward,
+    .label = "linear",
+    .describe = fc_describe,
 };

@@ -39,4 +39,6 @@ const incept_op incept_op_globalavgpool = {
     .name = "globalavgpool", .min_inputs = 1, .max_inputs = 1,
     .infer = gap_infer, .forward = gap_forward,
     .backward = gap_backward,
+    .label = "avg pool",
+    .drawing_color = "#e3f4e1",
 };

@@ -155,4 +155,5 @@ const incept_op incept_op_lrn = {
     .name = "lrn", .min_inputs = 1, .max_inputs = 1, .in_place = 1,
     .infer = lrn_infer, .forward = lrn_forward,
     .backward = lrn_backward,
+    .label = "LRN",
 };

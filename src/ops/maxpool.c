@@ -1,5 +1,7 @@
 /* maxpool.c — 2-D max pooling with kernel, stride, asymmetric padding and ceil mode (ONNX
  * MaxPool, PyTorch max_pool2d). Padding never wins: windows take the max of real inputs only. */
+#include <stdio.h>
+
 #include <float.h>
 #include <math.h>
 
@@ -342,8 +344,23 @@ static void maxpool_backward(const incept_backward_args *args)
     }
 }
 
+/* "3x3 max pool /2" (and avg pool, avgpool.c) as Figure 3 labels a box. */
+void incept_pool_describe(const incept_graph *g, const incept_node *n, int drawing, char *buf, size_t size)
+{
+    (void)g;
+    const incept_attrs *a = &n->attrs;
+    const char *kind = n->op == &incept_op_maxpool ? "max" : "avg";
+    if (drawing)
+        snprintf(buf, size, "%dx%d %s pool%s", a->kernel_h, a->kernel_w, kind, a->stride_h > 1 ? " /2" : "");
+    else
+        snprintf(buf, size, "%s pool", kind);
+}
+
 const incept_op incept_op_maxpool = {
     .name = "maxpool", .min_inputs = 1, .max_inputs = 1,
     .infer = incept_pool_infer, .forward = maxpool_forward,
     .backward = maxpool_backward,
+    .label = "max pool",
+    .drawing_color = "#e3f4e1",
+    .describe = incept_pool_describe,
 };

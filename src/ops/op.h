@@ -75,6 +75,12 @@ typedef struct incept_op {
      * join, stacked_forward runs them (NULL: the op does not stack). */
     /* Fresh parameters for a node (NULL: He-normal weights, small uniform biases). */
     void (*init_params)(const incept_graph *g, const incept_node *n, incept_rng *rng);
+    /* How people see it: `label` names it in the summary's type column (Table 1's words; NULL:
+     * its name); describe, when set, writes a fuller text for the summary (drawing = 0) or the
+     * graph drawing (drawing = 1, "3x3 conv /2\n64"); drawing_color fills its box (NULL: grey). */
+    const char *label;
+    void (*describe)(const incept_graph *g, const incept_node *n, int drawing, char *buf, size_t size);
+    const char *drawing_color;
     int (*can_stack)(const incept_node *n);
     void (*stacked_forward)(const incept_op_args *members, int count);
 } incept_op;

@@ -52,4 +52,5 @@ const incept_op incept_op_pad = {
     .name = "pad", .min_inputs = 1, .max_inputs = 1,
     .infer = pad_infer, .forward = pad_forward,
     .backward = pad_backward,
+    .label = "pad",
 };

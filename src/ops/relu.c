@@ -36,4 +36,5 @@ const incept_op incept_op_relu = {
     .name = "relu", .min_inputs = 1, .max_inputs = 1, .in_place = 1,
     .infer = relu_infer, .forward = relu_forward,
     .backward = relu_backward,
+    .label = "ReLU",
 };

@@ -84,4 +84,5 @@ const incept_op incept_op_softmax = {
     .name = "softmax", .min_inputs = 1, .max_inputs = 1, .gives_probabilities = 1,
     .infer = softmax_infer, .forward = softmax_forward,
     .backward = softmax_backward,
+    .label = "softmax",
 };
