@@ -327,5 +327,8 @@ int main(void)
      * its own), weights changed as training would: the file written back must compute the same */
     export_case("tests/fixtures/opset13_torchvision_layout.onnx", NULL, 2, 0); /* Gather: not */
     export_case("tests/fixtures/opset13_fold_reshape.onnx", NULL, 2, 1);       /* in OpenCV */
+    /* ReLU6 as Clip, depthwise convs, residual adds folded... written back and read again */
+    export_case("tests/fixtures/torchvision/mobilenet_v2.opset13.onnx", NULL, 2, 0);
+    export_case("tests/fixtures/torchvision/inception_v3.opset17.onnx", NULL, 2, 0);
     return test_summary("test_onnx");
 }

@@ -1,7 +1,8 @@
-/* onnx_write.c — a model built from a description written as a new ONNX file (opset 11): the
- * inference graph (auxiliary heads left out) with one ONNX node per op, fused ReLUs as Relu
- * nodes, parameters as initializers under their names, and a dynamic batch axis. Every piece is
- * allocated from one list and freed together once the message is packed. */
+/* onnx_write.c — a model written as a new ONNX file (opset 11): the inference graph (auxiliary
+ * heads left out), each node as its op's to_onnx hook writes it (the op files, through
+ * io/onnx_writer.h), fused ReLUs as Relu nodes after them, parameters as initializers under their
+ * names, and a dynamic batch axis. Every piece is allocated from one list and freed together once
+ * the message is packed. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,12 +10,12 @@
 #include "core/status.h"
 #include "graph/graph.h"
 #include "io/io.h"
+#include "io/onnx_writer.h"
 #include "onnx.pb-c.h"
 #include "ops/op.h"
 
-#define OPSET 11
-#define ONNX_FLOAT 1
-#define ONNX_INT64 7
+#define OPSET INCEPT_ONNX_WRITE_OPSET
+#define ONNX_FLOAT INCEPT_ONNX_FLOAT
 
 typedef struct {
     void **blocks;
@@ -45,7 +46,7 @@ static char *text(pool *p, const char *s)
     return copy;
 }
 
-typedef struct {
+typedef struct incept_onnx_writer {
     pool *mem;
     Onnx__NodeProto **nodes;
     int n_nodes, cap_nodes;
@@ -190,140 +191,69 @@ static Onnx__ValueInfoProto *value_info(writer *w, const char *name, const int64
     return w->mem->failed ? NULL : v;
 }
 
-/* One of our nodes as ONNX nodes; `rank` tracks which values ONNX sees as 2-D. */
+/* ---- what ops' exports write with (onnx_writer.h) ---- */
+
+Onnx__AttributeProto *incept_onnx_put_int(writer *w, const char *name, int64_t v) { return attr_int(w, name, v); }
+
+Onnx__AttributeProto *incept_onnx_put_ints(writer *w, const char *name, const int64_t *v, int n)
+{
+    return attr_ints(w, name, v, n);
+}
+
+Onnx__AttributeProto *incept_onnx_put_float(writer *w, const char *name, float v) { return attr_float(w, name, v); }
+
+int incept_onnx_put_node(writer *w, const char *op, const char *name, const char *const *inputs,
+                         const char *output, Onnx__AttributeProto *const *attrs)
+{
+    return add_node(w, op, name, inputs, output, attrs);
+}
+
+int incept_onnx_put_param(writer *w, const incept_graph *g, int index) { return add_param(w, g, index); }
+
+int incept_onnx_put_initializer(writer *w, const char *name, int data_type, const int64_t *dims, int ndim,
+                                const void *data, size_t bytes)
+{
+    return add_initializer(w, name, data_type, dims, ndim, data, bytes);
+}
+
+void *incept_onnx_put_scratch(writer *w, size_t size) { return take(w->mem, size); }
+
+int incept_onnx_put_window(writer *w, const incept_attrs *a, int dilations, Onnx__AttributeProto **attrs)
+{
+    const int64_t kernel[2] = {a->kernel_h, a->kernel_w}, strides[2] = {a->stride_h, a->stride_w};
+    const int64_t pads[4] = {a->pad_top, a->pad_left, a->pad_bottom, a->pad_right};
+    const int64_t dilation[2] = {a->dilation_h, a->dilation_w};
+    int k = 0;
+    attrs[k++] = attr_ints(w, "kernel_shape", kernel, 2);
+    attrs[k++] = attr_ints(w, "strides", strides, 2);
+    attrs[k++] = attr_ints(w, "pads", pads, 4);
+    if (dilations)
+        attrs[k++] = attr_ints(w, "dilations", dilation, 2);
+    return k;
+}
+
+/* One of our nodes as its op writes it, and the Relu a fused ReLU becomes; `rank` tracks which
+ * values ONNX sees as 2-D. */
 static incept_status write_node(writer *w, const incept_graph *g, const incept_node *n, int *rank,
                                 const char *path)
 {
-    const incept_attrs *a = &n->attrs;
-    const char *op = n->op->name, *out = g->values[n->output].name;
-    const char *in = g->values[n->inputs[0]].name;
-    char pre[1100], extra[1100];
-    const int64_t kernel[2] = {a->kernel_h, a->kernel_w}, strides[2] = {a->stride_h, a->stride_w};
-    const int64_t pads[4] = {a->pad_top, a->pad_left, a->pad_bottom, a->pad_right};
-    const int64_t dilations[2] = {a->dilation_h, a->dilation_w};
-    int ok = 1;
-    rank[n->output] = 4;
-    /* fused ReLU: the op writes NAME/pre_relu, a Relu node writes NAME */
-    snprintf(pre, sizeof pre, "%s/pre_relu", out);
-    const char *target = a->relu ? pre : out;
-    if (!strcmp(op, "conv")) {
-        const char *ins[] = {in, g->params[n->weight].name, n->bias >= 0 ? g->params[n->bias].name : NULL,
-                             NULL};
-        Onnx__AttributeProto *attrs[] = {attr_ints(w, "kernel_shape", kernel, 2),
-                                         attr_ints(w, "strides", strides, 2),
-                                         attr_ints(w, "pads", pads, 4),
-                                         attr_ints(w, "dilations", dilations, 2),
-                                         attr_int(w, "group", a->groups), NULL};
-        ok = add_param(w, g, n->weight) && (n->bias < 0 || add_param(w, g, n->bias)) &&
-             add_node(w, "Conv", n->name, ins, target, attrs);
-    } else if (!strcmp(op, "fc")) {
-        if (rank[n->inputs[0]] != 2) { /* Gemm wants 2-D: flatten first */
-            snprintf(extra, sizeof extra, "%s/flat", out);
-            const char *fin[] = {in, NULL};
-            Onnx__AttributeProto *fa[] = {attr_int(w, "axis", 1), NULL};
-            ok = add_node(w, "Flatten", extra, fin, extra, fa);
-            in = extra;
-        }
-        const char *ins[] = {in, g->params[n->weight].name, n->bias >= 0 ? g->params[n->bias].name : NULL,
-                             NULL};
-        Onnx__AttributeProto *attrs[] = {attr_int(w, "transB", 1), NULL};
-        ok = ok && add_param(w, g, n->weight) && (n->bias < 0 || add_param(w, g, n->bias)) &&
-             add_node(w, "Gemm", n->name, ins, target, attrs);
-        rank[n->output] = 2;
-    } else if (!strcmp(op, "maxpool") || !strcmp(op, "avgpool")) {
-        const char *ins[] = {in, NULL};
-        Onnx__AttributeProto *attrs[] = {attr_ints(w, "kernel_shape", kernel, 2),
-                                         attr_ints(w, "strides", strides, 2),
-                                         attr_ints(w, "pads", pads, 4),
-                                         attr_int(w, "ceil_mode", a->ceil_mode),
-                                         op[0] == 'a' ? attr_int(w, "count_include_pad",
-                                                                 a->count_include_pad) : NULL,
-                                         NULL};
-        ok = add_node(w, op[0] == 'm' ? "MaxPool" : "AveragePool", n->name, ins, out, attrs);
-    } else if (!strcmp(op, "lrn")) {
-        const char *ins[] = {in, NULL};
-        Onnx__AttributeProto *attrs[] = {attr_int(w, "size", a->size), attr_float(w, "alpha", a->alpha),
-                                         attr_float(w, "beta", a->beta),
-                                         attr_float(w, "bias", a->bias), NULL};
-        ok = add_node(w, "LRN", n->name, ins, out, attrs);
-    } else if (!strcmp(op, "concat")) {
-        const char **ins = take(w->mem, sizeof(char *) * (size_t)(n->n_inputs + 1));
-        if (!ins)
-            return INCEPT_ERR_NOMEM;
-        for (int i = 0; i < n->n_inputs; i++)
-            ins[i] = g->values[n->inputs[i]].name;
-        Onnx__AttributeProto *attrs[] = {attr_int(w, "axis", 1), NULL};
-        ok = add_node(w, "Concat", n->name, ins, out, attrs);
-    } else if (!strcmp(op, "relu") || !strcmp(op, "globalavgpool") || !strcmp(op, "flatten") ||
-               !strcmp(op, "dropout")) {
-        const char *ins[] = {in, NULL};
-        const char *type = !strcmp(op, "relu") ? "Relu" : !strcmp(op, "globalavgpool")
-                           ? "GlobalAveragePool" : !strcmp(op, "flatten") ? "Flatten" : "Dropout";
-        Onnx__AttributeProto *attrs[] = {!strcmp(op, "flatten") ? attr_int(w, "axis", 1)
-                                         : !strcmp(op, "dropout") ? attr_float(w, "ratio", a->ratio)
-                                                                  : NULL, NULL};
-        ok = add_node(w, type, n->name, ins, out, attrs);
-        rank[n->output] = !strcmp(op, "flatten") ? 2 : rank[n->inputs[0]];
-    } else if (!strcmp(op, "softmax")) {
-        /* opset 11 flattens at `axis`: one axis only when every axis after it has size 1 */
-        const incept_value *v = &g->values[n->inputs[0]];
-        int axis = a->softmax_over_chw || a->softmax_axis <= 1 ? 1 : a->softmax_axis;
-        int after = axis == 1 ? v->h * v->w : axis == 2 ? v->w : 1;
-        if (!a->softmax_over_chw && after > 1)
-            return incept_fail(INCEPT_ERR_UNSUPPORTED, "%s: node '%s': a softmax over one axis with "
-                               "larger axes after it has no opset %d form", path, n->name, OPSET);
-        const char *ins[] = {in, NULL};
-        Onnx__AttributeProto *attrs[] = {attr_int(w, "axis", axis), NULL};
-        ok = add_node(w, "Softmax", n->name, ins, out, attrs);
-        rank[n->output] = rank[n->inputs[0]];
-    } else if (!strcmp(op, "batchnorm")) { /* inference form: the running statistics */
-        const char *ins[] = {in, g->params[n->weight].name, g->params[n->bias].name,
-                             g->params[a->running_mean].name, g->params[a->running_var].name, NULL};
-        Onnx__AttributeProto *attrs[] = {attr_float(w, "epsilon", a->epsilon),
-                                         attr_float(w, "momentum", 1.0f - a->momentum), NULL};
-        ok = add_param(w, g, n->weight) && add_param(w, g, n->bias) &&
-             add_param(w, g, a->running_mean) && add_param(w, g, a->running_var) &&
-             add_node(w, "BatchNormalization", n->name, ins, target, attrs);
-        rank[n->output] = rank[n->inputs[0]];
-    } else if (!strcmp(op, "pad")) {
-        const int64_t amounts[8] = {0, 0, a->pad_top, a->pad_left, 0, 0, a->pad_bottom, a->pad_right};
-        const int64_t eight = 8, none = 0;
-        char pads_name[1100], value_name[1100];
-        snprintf(pads_name, sizeof pads_name, "%s/pads", n->name);
-        snprintf(value_name, sizeof value_name, "%s/value", n->name);
-        const char *ins[] = {in, pads_name, value_name, NULL};
-        ok = add_initializer(w, pads_name, ONNX_INT64, &eight, 1, amounts, sizeof amounts) &&
-             add_initializer(w, value_name, ONNX_FLOAT, &none, 0, &a->value, sizeof a->value) &&
-             add_node(w, "Pad", n->name, ins, out, NULL);
-    } else if (!strcmp(op, "clip")) { /* opset 11: the bounds are scalar inputs */
-        const int64_t none = 0;
-        char lo_name[1100], hi_name[1100];
-        snprintf(lo_name, sizeof lo_name, "%s/min", n->name);
-        snprintf(hi_name, sizeof hi_name, "%s/max", n->name);
-        const char *ins[] = {in, lo_name, hi_name, NULL};
-        ok = add_initializer(w, lo_name, ONNX_FLOAT, &none, 0, &a->clip_min, sizeof a->clip_min) &&
-             add_initializer(w, hi_name, ONNX_FLOAT, &none, 0, &a->clip_max, sizeof a->clip_max) &&
-             add_node(w, "Clip", n->name, ins, out, NULL);
-        rank[n->output] = rank[n->inputs[0]];
-    } else if (!strcmp(op, "reshape")) { /* Reshape to [0, C, H, W] cut to its rank */
-        const int64_t target[4] = {0, a->shape[1], a->shape[2], a->shape[3]}, count = a->shape[0];
-        char shape_name[1100];
-        snprintf(shape_name, sizeof shape_name, "%s/shape", n->name);
-        const char *ins[] = {in, shape_name, NULL};
-        ok = add_initializer(w, shape_name, ONNX_INT64, &count, 1, target,
-                             sizeof(int64_t) * (size_t)count) &&
-             add_node(w, "Reshape", n->name, ins, out, NULL);
-        rank[n->output] = (int)count;
-    } else {
+    const char *out = g->values[n->output].name;
+    char pre[1100], relu_name[1100];
+    if (!n->op->to_onnx)
         return incept_fail(INCEPT_ERR_UNSUPPORTED, "%s: node '%s': op '%s' has no ONNX export",
-                           path, n->name, op);
-    }
-    if (ok && a->relu && (!strcmp(op, "conv") || !strcmp(op, "fc") || !strcmp(op, "batchnorm"))) {
+                           path, n->name, n->nd ? n->onnx_op : n->op->name);
+    rank[n->output] = 4;
+    snprintf(pre, sizeof pre, "%s/pre_relu", out); /* the op writes NAME/pre_relu, a Relu NAME */
+    const incept_onnx_export e = {w, g, n, g->values[n->inputs[0]].name, n->attrs.relu ? pre : out,
+                                  rank, path};
+    incept_status st = n->op->to_onnx(&e);
+    if (!st && n->attrs.relu) {
         const char *ins[] = {pre, NULL};
-        snprintf(extra, sizeof extra, "%s/relu", n->name);
-        ok = add_node(w, "Relu", extra, ins, out, NULL);
+        snprintf(relu_name, sizeof relu_name, "%s/relu", n->name);
+        if (!add_node(w, "Relu", relu_name, ins, out, NULL))
+            st = INCEPT_ERR_NOMEM;
     }
-    return ok ? INCEPT_OK : INCEPT_ERR_NOMEM;
+    return st || w->mem->failed ? (st ? st : INCEPT_ERR_NOMEM) : INCEPT_OK;
 }
 
 incept_status incept_onnx_write_graph(const incept_model *m, const char *path)

@@ -6,6 +6,7 @@
 
 incept_status incept_pool_infer(const incept_graph *g, const incept_node *n, int *c, int *h, int *w);
 void incept_pool_describe(const incept_graph *g, const incept_node *n, int drawing, char *buf, size_t size);
+incept_status incept_pool_to_onnx(const struct incept_onnx_export_s *e);
 
 /* The window of output (oy, ox) clipped to the input, [y0, y1) x [x0, x1), and its divisor. */
 typedef struct {
@@ -81,4 +82,5 @@ const incept_op incept_op_avgpool = {
     .label = "avg pool",
     .drawing_color = "#e3f4e1",
     .describe = incept_pool_describe,
+    .to_onnx = incept_pool_to_onnx,
 };

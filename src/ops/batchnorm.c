@@ -10,10 +10,12 @@
  * Parameters: weight = gamma [C], bias = beta [C]; attrs.running_mean and attrs.running_var name
  * two more [C] parameters that are state, not trained (incept_param.frozen). Backward recomputes
  * the batch statistics from the kept input rather than keeping them. */
+#include <stdio.h>
 #include <math.h>
 
 #include "core/cpu.h"
 #include "core/status.h"
+#include "io/onnx_writer.h"
 #include "ops/op.h"
 
 static incept_status batchnorm_infer(const incept_graph *g, const incept_node *n, int *c, int *h,
@@ -199,9 +201,27 @@ static void batchnorm_init_params(const incept_graph *g, const incept_node *n, i
     }
 }
 
+/* The inference form: the running statistics (ONNX's momentum weighs the old value). */
+static incept_status batchnorm_to_onnx(const incept_onnx_export *e)
+{
+    const incept_graph *g = e->g;
+    const incept_node *n = e->n;
+    const incept_attrs *a = &n->attrs;
+    const char *ins[] = {e->in, g->params[n->weight].name, g->params[n->bias].name,
+                         g->params[a->running_mean].name, g->params[a->running_var].name, NULL};
+    struct Onnx__AttributeProto *attrs[] = {incept_onnx_put_float(e->w, "epsilon", a->epsilon),
+                                            incept_onnx_put_float(e->w, "momentum", 1.0f - a->momentum), NULL};
+    e->rank[n->output] = e->rank[n->inputs[0]];
+    int ok = incept_onnx_put_param(e->w, g, n->weight) && incept_onnx_put_param(e->w, g, n->bias) &&
+             incept_onnx_put_param(e->w, g, a->running_mean) && incept_onnx_put_param(e->w, g, a->running_var) &&
+             incept_onnx_put_node(e->w, "BatchNormalization", n->name, ins, e->out, attrs);
+    return ok ? INCEPT_OK : INCEPT_ERR_NOMEM;
+}
+
 const incept_op incept_op_batchnorm = {
     .name = "batchnorm", .min_inputs = 1, .max_inputs = 1, .in_place = 1,
     .infer = batchnorm_infer, .forward = batchnorm_forward, .backward = batchnorm_backward,
     .init_params = batchnorm_init_params,
     .label = "batch norm",
+    .to_onnx = batchnorm_to_onnx,
 };

@@ -1,7 +1,9 @@
 /* clip.c — y = min(max(x, lo), hi): ONNX's Clip, which PyTorch exports for ReLU6 (lo 0, hi 6) in
  * MobileNet. Runs in place; its gradient passes where lo < y < hi (PyTorch's hardtanh). A Clip
  * with lo 0 and no upper bound is a ReLU, and the importer makes it one (fused into a conv). */
+#include <stdio.h>
 #include "core/status.h"
+#include "io/onnx_writer.h"
 #include "ops/op.h"
 
 static incept_status clip_infer(const incept_graph *g, const incept_node *n, int *c, int *h, int *w)
@@ -48,9 +50,26 @@ static void clip_backward(const incept_backward_args *args)
     incept_view_accumulate(&dx, &dy);
 }
 
+/* Clip (opset 11: the bounds as scalar inputs). */
+static incept_status clip_to_onnx(const incept_onnx_export *e)
+{
+    const incept_attrs *a = &e->n->attrs;
+    const int64_t none = 0;
+    char lo_name[1100], hi_name[1100];
+    snprintf(lo_name, sizeof lo_name, "%s/min", e->n->name);
+    snprintf(hi_name, sizeof hi_name, "%s/max", e->n->name);
+    const char *ins[] = {e->in, lo_name, hi_name, NULL};
+    e->rank[e->n->output] = e->rank[e->n->inputs[0]];
+    int ok = incept_onnx_put_initializer(e->w, lo_name, INCEPT_ONNX_FLOAT, &none, 0, &a->clip_min, sizeof a->clip_min) &&
+             incept_onnx_put_initializer(e->w, hi_name, INCEPT_ONNX_FLOAT, &none, 0, &a->clip_max, sizeof a->clip_max) &&
+             incept_onnx_put_node(e->w, "Clip", e->n->name, ins, e->out, NULL);
+    return ok ? INCEPT_OK : INCEPT_ERR_NOMEM;
+}
+
 const incept_op incept_op_clip = {
     .name = "clip", .min_inputs = 1, .max_inputs = 1, .in_place = 1,
     .infer = clip_infer, .forward = clip_forward,
     .backward = clip_backward,
     .label = "clip",
+    .to_onnx = clip_to_onnx,
 };

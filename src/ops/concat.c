@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/status.h"
+#include "io/onnx_writer.h"
 #include "ops/op.h"
 
 static incept_status concat_infer(const incept_graph *g, const incept_node *n, int *c, int *h, int *w)
@@ -66,6 +67,19 @@ static void concat_describe(const incept_graph *g, const incept_node *n, int dra
         snprintf(buf, size, "concat");
 }
 
+/* Concat on the channel axis. */
+static incept_status concat_to_onnx(const incept_onnx_export *e)
+{
+    const incept_node *n = e->n;
+    const char **ins = incept_onnx_put_scratch(e->w, sizeof(char *) * (size_t)(n->n_inputs + 1));
+    if (!ins)
+        return INCEPT_ERR_NOMEM;
+    for (int i = 0; i < n->n_inputs; i++)
+        ins[i] = e->g->values[n->inputs[i]].name;
+    struct Onnx__AttributeProto *attrs[] = {incept_onnx_put_int(e->w, "axis", 1), NULL};
+    return incept_onnx_put_node(e->w, "Concat", n->name, ins, e->out, attrs) ? INCEPT_OK : INCEPT_ERR_NOMEM;
+}
+
 const incept_op incept_op_concat = {
     .name = "concat", .min_inputs = 1, .max_inputs = 0, .inputs_are_channel_slices = 1,
     .infer = concat_infer, .forward = concat_forward,
@@ -73,4 +87,5 @@ const incept_op incept_op_concat = {
     .label = "concat",
     .drawing_color = "#fbeedd",
     .describe = concat_describe,
+    .to_onnx = concat_to_onnx,
 };

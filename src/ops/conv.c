@@ -19,6 +19,7 @@
 #include "core/status.h"
 #include "kernels/kernels.h"
 #include "core/window.h"
+#include "io/onnx_writer.h"
 #include "ops/op.h"
 
 static incept_status conv_infer(const incept_graph *g, const incept_node *n, int *c, int *h, int *w)
@@ -392,6 +393,20 @@ static void conv_describe(const incept_graph *g, const incept_node *n, int drawi
         snprintf(buf, size, "convolution");
 }
 
+/* Conv with its weight and bias as initializers. */
+static incept_status conv_to_onnx(const incept_onnx_export *e)
+{
+    const incept_graph *g = e->g;
+    const incept_node *n = e->n;
+    const char *ins[] = {e->in, g->params[n->weight].name, n->bias >= 0 ? g->params[n->bias].name : NULL, NULL};
+    struct Onnx__AttributeProto *attrs[8] = {NULL};
+    int k = incept_onnx_put_window(e->w, &n->attrs, 1, attrs);
+    attrs[k] = incept_onnx_put_int(e->w, "group", n->attrs.groups);
+    int ok = incept_onnx_put_param(e->w, g, n->weight) && (n->bias < 0 || incept_onnx_put_param(e->w, g, n->bias)) &&
+             incept_onnx_put_node(e->w, "Conv", n->name, ins, e->out, attrs);
+    return ok ? INCEPT_OK : INCEPT_ERR_NOMEM;
+}
+
 const incept_op incept_op_conv = {
     .name = "conv",
     .min_inputs = 1,
@@ -407,4 +422,5 @@ const incept_op incept_op_conv = {
     .label = "convolution",
     .drawing_color = "#dce8fa",
     .describe = conv_describe,
+    .to_onnx = conv_to_onnx,
 };

@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include "core/status.h"
+#include "io/onnx_writer.h"
 #include "ops/op.h"
 
 void incept_copy_forward(const incept_op_args *args);
@@ -65,9 +66,18 @@ static void dropout_describe(const incept_graph *g, const incept_node *n, int dr
     snprintf(buf, size, drawing ? "dropout %.0f%%" : "dropout (%.0f%%)", (double)n->attrs.ratio * 100.0);
 }
 
+static incept_status dropout_to_onnx(const incept_onnx_export *e)
+{
+    const char *ins[] = {e->in, NULL};
+    struct Onnx__AttributeProto *attrs[] = {incept_onnx_put_float(e->w, "ratio", e->n->attrs.ratio), NULL};
+    e->rank[e->n->output] = e->rank[e->n->inputs[0]];
+    return incept_onnx_put_node(e->w, "Dropout", e->n->name, ins, e->out, attrs) ? INCEPT_OK : INCEPT_ERR_NOMEM;
+}
+
 const incept_op incept_op_dropout = {
     .name = "dropout", .min_inputs = 1, .max_inputs = 1, .in_place = 1,
     .infer = dropout_infer, .forward = dropout_forward, .backward = dropout_backward,
     .label = "dropout",
     .describe = dropout_describe,
+    .to_onnx = dropout_to_onnx,
 };

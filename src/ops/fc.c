@@ -11,6 +11,7 @@
 #include "kernels/kernels.h"
 
 #include "core/status.h"
+#include "io/onnx_writer.h"
 #include "ops/op.h"
 
 static incept_status fc_infer(const incept_graph *g, const incept_node *n, int *c, int *h, int *w)
@@ -129,6 +130,29 @@ static void fc_describe(const incept_graph *g, const incept_node *n, int drawing
         snprintf(buf, size, "linear");
 }
 
+/* Gemm (transB = 1: our weight is [out, in]) after a Flatten when ONNX sees a 4-D input. */
+static incept_status fc_to_onnx(const incept_onnx_export *e)
+{
+    const incept_graph *g = e->g;
+    const incept_node *n = e->n;
+    const char *in = e->in;
+    char flat[1100];
+    int ok = 1;
+    if (e->rank[n->inputs[0]] != 2) {
+        snprintf(flat, sizeof flat, "%s/flat", g->values[n->output].name);
+        const char *fin[] = {in, NULL};
+        struct Onnx__AttributeProto *fa[] = {incept_onnx_put_int(e->w, "axis", 1), NULL};
+        ok = incept_onnx_put_node(e->w, "Flatten", flat, fin, flat, fa);
+        in = flat;
+    }
+    const char *ins[] = {in, g->params[n->weight].name, n->bias >= 0 ? g->params[n->bias].name : NULL, NULL};
+    struct Onnx__AttributeProto *attrs[] = {incept_onnx_put_int(e->w, "transB", 1), NULL};
+    ok = ok && incept_onnx_put_param(e->w, g, n->weight) && (n->bias < 0 || incept_onnx_put_param(e->w, g, n->bias)) &&
+         incept_onnx_put_node(e->w, "Gemm", n->name, ins, e->out, attrs);
+    e->rank[n->output] = 2;
+    return ok ? INCEPT_OK : INCEPT_ERR_NOMEM;
+}
+
 const incept_op incept_op_fc = {
     .name = "fc", .min_inputs = 1, .max_inputs = 1,
     .infer = fc_infer, .multiply_adds = fc_macs, .workspace_floats = fc_workspace,
@@ -137,4 +161,5 @@ const incept_op incept_op_fc = {
     .backward = fc_backward,
     .label = "linear",
     .describe = fc_describe,
+    .to_onnx = fc_to_onnx,
 };

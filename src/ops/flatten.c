@@ -1,9 +1,11 @@
 /* flatten.c — flatten, [N, C, H, W] -> [N, C*H*W] (stored as [N, C*H*W, 1, 1]), and its general
  * form reshape, [N, C, H, W] -> [N, C', H', W'] with the same count per sample (an ONNX Reshape
  * that keeps the batch). The data is unchanged: both are in place where the planner can. */
+#include <stdio.h>
 #include <string.h>
 
 #include "core/status.h"
+#include "io/onnx_writer.h"
 #include "ops/op.h"
 
 static incept_status flatten_infer(const incept_graph *g, const incept_node *n, int *c, int *h, int *w)
@@ -47,14 +49,39 @@ static void flatten_backward(const incept_backward_args *args)
         incept_view_accumulate(&dx, &args->output_grad);
 }
 
+static incept_status flatten_to_onnx(const incept_onnx_export *e)
+{
+    const char *ins[] = {e->in, NULL};
+    struct Onnx__AttributeProto *attrs[] = {incept_onnx_put_int(e->w, "axis", 1), NULL};
+    e->rank[e->n->output] = 2;
+    return incept_onnx_put_node(e->w, "Flatten", e->n->name, ins, e->out, attrs) ? INCEPT_OK : INCEPT_ERR_NOMEM;
+}
+
+/* Reshape to [0, C, H, W] cut to its rank. */
+static incept_status reshape_to_onnx(const incept_onnx_export *e)
+{
+    const incept_attrs *a = &e->n->attrs;
+    const int64_t target[4] = {0, a->shape[1], a->shape[2], a->shape[3]}, count = a->shape[0];
+    char shape_name[1100];
+    snprintf(shape_name, sizeof shape_name, "%s/shape", e->n->name);
+    const char *ins[] = {e->in, shape_name, NULL};
+    e->rank[e->n->output] = (int)count;
+    int ok = incept_onnx_put_initializer(e->w, shape_name, INCEPT_ONNX_INT64, &count, 1, target,
+                                         sizeof(int64_t) * (size_t)count) &&
+             incept_onnx_put_node(e->w, "Reshape", e->n->name, ins, e->out, NULL);
+    return ok ? INCEPT_OK : INCEPT_ERR_NOMEM;
+}
+
 const incept_op incept_op_flatten = {
     .name = "flatten", .min_inputs = 1, .max_inputs = 1, .in_place = 1,
     .infer = flatten_infer, .forward = incept_copy_forward,
     .backward = flatten_backward,
+    .to_onnx = flatten_to_onnx,
 };
 
 const incept_op incept_op_reshape = {
     .name = "reshape", .min_inputs = 1, .max_inputs = 1, .in_place = 1,
     .infer = reshape_infer, .forward = incept_copy_forward,
     .backward = flatten_backward,
+    .to_onnx = reshape_to_onnx,
 };

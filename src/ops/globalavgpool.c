@@ -1,4 +1,6 @@
 /* globalavgpool.c — mean over each channel's whole plane: [N,C,H,W] -> [N,C,1,1]. */
+#include <stdio.h>
+#include "io/onnx_writer.h"
 #include "ops/op.h"
 
 static incept_status gap_infer(const incept_graph *g, const incept_node *n, int *c, int *h, int *w)
@@ -35,10 +37,19 @@ static void gap_backward(const incept_backward_args *args)
         }
 }
 
+static incept_status gap_to_onnx(const incept_onnx_export *e)
+{
+    const char *ins[] = {e->in, NULL};
+    e->rank[e->n->output] = e->rank[e->n->inputs[0]];
+    return incept_onnx_put_node(e->w, "GlobalAveragePool", e->n->name, ins, e->out, NULL) ? INCEPT_OK
+                                                                                           : INCEPT_ERR_NOMEM;
+}
+
 const incept_op incept_op_globalavgpool = {
     .name = "globalavgpool", .min_inputs = 1, .max_inputs = 1,
     .infer = gap_infer, .forward = gap_forward,
     .backward = gap_backward,
     .label = "avg pool",
     .drawing_color = "#e3f4e1",
+    .to_onnx = gap_to_onnx,
 };

@@ -1,11 +1,13 @@
 /* lrn.c — local response normalization across channels (Caffe, ONNX LRN, PyTorch
  * local_response_norm): y = x / (bias + alpha/size * sum of x^2 over the `size` nearest
  * channels)^beta, the window running from c - floor((size-1)/2) to c + ceil((size-1)/2). */
+#include <stdio.h>
 #include <math.h>
 #include <string.h>
 
 #include "core/cpu.h"
 #include "core/status.h"
+#include "io/onnx_writer.h"
 #include "ops/op.h"
 
 static incept_status lrn_infer(const incept_graph *g, const incept_node *n, int *c, int *h, int *w)
@@ -151,9 +153,21 @@ static void lrn_backward(const incept_backward_args *args)
     }
 }
 
+static incept_status lrn_to_onnx(const incept_onnx_export *e)
+{
+    const incept_attrs *a = &e->n->attrs;
+    const char *ins[] = {e->in, NULL};
+    struct Onnx__AttributeProto *attrs[] = {incept_onnx_put_int(e->w, "size", a->size),
+                                            incept_onnx_put_float(e->w, "alpha", a->alpha),
+                                            incept_onnx_put_float(e->w, "beta", a->beta),
+                                            incept_onnx_put_float(e->w, "bias", a->bias), NULL};
+    return incept_onnx_put_node(e->w, "LRN", e->n->name, ins, e->out, attrs) ? INCEPT_OK : INCEPT_ERR_NOMEM;
+}
+
 const incept_op incept_op_lrn = {
     .name = "lrn", .min_inputs = 1, .max_inputs = 1, .in_place = 1,
     .infer = lrn_infer, .forward = lrn_forward,
     .backward = lrn_backward,
     .label = "LRN",
+    .to_onnx = lrn_to_onnx,
 };

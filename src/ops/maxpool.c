@@ -8,6 +8,7 @@
 #include "core/cpu.h"
 #include "core/status.h"
 #include "core/window.h"
+#include "io/onnx_writer.h"
 #include "ops/op.h"
 
 /* Shared by the pooling ops: output dims of a window over the input. */
@@ -356,6 +357,22 @@ void incept_pool_describe(const incept_graph *g, const incept_node *n, int drawi
         snprintf(buf, size, "%s pool", kind);
 }
 
+/* MaxPool and AveragePool (avgpool.c): the window, ceil_mode, count_include_pad for the average,
+ * dilations for a dilated max. */
+incept_status incept_pool_to_onnx(const incept_onnx_export *e)
+{
+    const incept_attrs *a = &e->n->attrs;
+    int max = e->n->op == &incept_op_maxpool;
+    const char *ins[] = {e->in, NULL};
+    struct Onnx__AttributeProto *attrs[8] = {NULL};
+    int k = incept_onnx_put_window(e->w, a, max && (a->dilation_h != 1 || a->dilation_w != 1), attrs);
+    attrs[k++] = incept_onnx_put_int(e->w, "ceil_mode", a->ceil_mode);
+    if (!max)
+        attrs[k++] = incept_onnx_put_int(e->w, "count_include_pad", a->count_include_pad);
+    return incept_onnx_put_node(e->w, max ? "MaxPool" : "AveragePool", e->n->name, ins, e->out, attrs)
+               ? INCEPT_OK : INCEPT_ERR_NOMEM;
+}
+
 const incept_op incept_op_maxpool = {
     .name = "maxpool", .min_inputs = 1, .max_inputs = 1,
     .infer = incept_pool_infer, .forward = maxpool_forward,
@@ -363,4 +380,5 @@ const incept_op incept_op_maxpool = {
     .label = "max pool",
     .drawing_color = "#e3f4e1",
     .describe = incept_pool_describe,
+    .to_onnx = incept_pool_to_onnx,
 };

@@ -9,6 +9,8 @@
 
 #include "graph/graph.h"
 
+struct incept_onnx_export_s; /* io/onnx_writer.h: incept_onnx_export */
+
 /* What the plan was made for: the algorithms and scratch an op uses may depend on it. */
 typedef struct {
     int batch, threads, exact;
@@ -81,6 +83,8 @@ typedef struct incept_op {
     const char *label;
     void (*describe)(const incept_graph *g, const incept_node *n, int drawing, char *buf, size_t size);
     const char *drawing_color;
+    /* Writes the node as ONNX nodes (io/onnx_writer.h); NULL: the op has no ONNX export. */
+    incept_status (*to_onnx)(const struct incept_onnx_export_s *e);
     int (*can_stack)(const incept_node *n);
     void (*stacked_forward)(const incept_op_args *members, int count);
 } incept_op;

@@ -1,6 +1,8 @@
 /* pad.c — constant padding of the spatial dims (ONNX Pad, mode "constant"): top, left,
  * bottom, right rows and columns filled with `value`. */
+#include <stdio.h>
 #include "core/status.h"
+#include "io/onnx_writer.h"
 #include "ops/op.h"
 
 static incept_status pad_infer(const incept_graph *g, const incept_node *n, int *c, int *h, int *w)
@@ -48,9 +50,26 @@ static void pad_backward(const incept_backward_args *args)
         }
 }
 
+/* Pad (opset 11: pads and the fill value as inputs) of the spatial axes. */
+static incept_status pad_to_onnx(const incept_onnx_export *e)
+{
+    const incept_attrs *a = &e->n->attrs;
+    const int64_t amounts[8] = {0, 0, a->pad_top, a->pad_left, 0, 0, a->pad_bottom, a->pad_right};
+    const int64_t eight = 8, none = 0;
+    char pads_name[1100], value_name[1100];
+    snprintf(pads_name, sizeof pads_name, "%s/pads", e->n->name);
+    snprintf(value_name, sizeof value_name, "%s/value", e->n->name);
+    const char *ins[] = {e->in, pads_name, value_name, NULL};
+    int ok = incept_onnx_put_initializer(e->w, pads_name, INCEPT_ONNX_INT64, &eight, 1, amounts, sizeof amounts) &&
+             incept_onnx_put_initializer(e->w, value_name, INCEPT_ONNX_FLOAT, &none, 0, &a->value, sizeof a->value) &&
+             incept_onnx_put_node(e->w, "Pad", e->n->name, ins, e->out, NULL);
+    return ok ? INCEPT_OK : INCEPT_ERR_NOMEM;
+}
+
 const incept_op incept_op_pad = {
     .name = "pad", .min_inputs = 1, .max_inputs = 1,
     .infer = pad_infer, .forward = pad_forward,
     .backward = pad_backward,
     .label = "pad",
+    .to_onnx = pad_to_onnx,
 };

@@ -1,5 +1,7 @@
 /* relu.c — rectified linear unit, y = max(x, 0). After a conv or fc it is fused into their
  * output instead (see the ONNX importer and the builders). */
+#include <stdio.h>
+#include "io/onnx_writer.h"
 #include "ops/op.h"
 
 static incept_status relu_infer(const incept_graph *g, const incept_node *n, int *c, int *h, int *w)
@@ -32,9 +34,17 @@ static void relu_backward(const incept_backward_args *args)
     incept_view_accumulate(&dx, &dy);
 }
 
+static incept_status relu_to_onnx(const incept_onnx_export *e)
+{
+    const char *ins[] = {e->in, NULL};
+    e->rank[e->n->output] = e->rank[e->n->inputs[0]];
+    return incept_onnx_put_node(e->w, "Relu", e->n->name, ins, e->out, NULL) ? INCEPT_OK : INCEPT_ERR_NOMEM;
+}
+
 const incept_op incept_op_relu = {
     .name = "relu", .min_inputs = 1, .max_inputs = 1, .in_place = 1,
     .infer = relu_infer, .forward = relu_forward,
     .backward = relu_backward,
     .label = "ReLU",
+    .to_onnx = relu_to_onnx,
 };

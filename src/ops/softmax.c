@@ -1,8 +1,10 @@
 /* softmax.c — softmax over channels, over H or W (attrs.softmax_axis), or over C*H*W (ONNX
  * opset < 13 with axis 1), computed stably by subtracting the maximum. */
+#include <stdio.h>
 #include <math.h>
 
 #include "core/status.h"
+#include "io/onnx_writer.h"
 #include "ops/op.h"
 
 static incept_status softmax_infer(const incept_graph *g, const incept_node *n, int *c, int *h, int *w)
@@ -80,9 +82,26 @@ static void softmax_backward(const incept_backward_args *args)
         }
 }
 
+/* Opset 11 flattens at `axis`: one axis only when every axis after it has size 1. */
+static incept_status softmax_to_onnx(const incept_onnx_export *e)
+{
+    const incept_attrs *a = &e->n->attrs;
+    const incept_value *v = &e->g->values[e->n->inputs[0]];
+    int axis = a->softmax_over_chw || a->softmax_axis <= 1 ? 1 : a->softmax_axis;
+    int after = axis == 1 ? v->h * v->w : axis == 2 ? v->w : 1;
+    if (!a->softmax_over_chw && after > 1)
+        return incept_fail(INCEPT_ERR_UNSUPPORTED, "%s: node '%s': a softmax over one axis with larger "
+                           "axes after it has no opset %d form", e->path, e->n->name, INCEPT_ONNX_WRITE_OPSET);
+    const char *ins[] = {e->in, NULL};
+    struct Onnx__AttributeProto *attrs[] = {incept_onnx_put_int(e->w, "axis", axis), NULL};
+    e->rank[e->n->output] = e->rank[e->n->inputs[0]];
+    return incept_onnx_put_node(e->w, "Softmax", e->n->name, ins, e->out, attrs) ? INCEPT_OK : INCEPT_ERR_NOMEM;
+}
+
 const incept_op incept_op_softmax = {
     .name = "softmax", .min_inputs = 1, .max_inputs = 1, .gives_probabilities = 1,
     .infer = softmax_infer, .forward = softmax_forward,
     .backward = softmax_backward,
     .label = "softmax",
+    .to_onnx = softmax_to_onnx,
 };
