@@ -1,10 +1,13 @@
 /* onnx_import.c — ONNX models (opsets 1 to 17) mapped onto the engine's graph.
  *
  * Parsing uses protobuf-c code generated at build time from Debian's onnx.proto, on a file split
- * by onnx_file.c so weights are copied once, straight into the parameters. Each ONNX node
- * becomes one of our ops (or an alias: Identity, Dropout at inference, zero Pad); Relu nodes
- * directly after a Conv or Gemm whose output nobody else reads are fused into it. Weights become
- * parameters under their initializer names. Everything unknown is an error naming node and op.
+ * by onnx_file.c so weights are copied once, straight into the parameters. An ONNX node that is
+ * one of our ops is imported by that op (its from_onnx hook: conv.c takes Conv, fc.c Gemm and
+ * MatMul, ...); the rest are translated here and in onnx_import_ops.c (aliases: Identity, Dropout
+ * at inference; Add/Mul/BatchNormalization/Gather/Reshape/Unsqueeze onto several ops). A node the
+ * fast path does not take becomes a generic node (onnx_import_generic.c). Weights become
+ * parameters under their initializer names; an op known to neither path is an error naming node
+ * and op.
  */
 #include <math.h>
 #include <stdint.h>
@@ -67,7 +70,7 @@ incept_status incept_onnx_bind(importer *im, const char *name, int value, const 
 
 /* ---- tensors ---- */
 
-static size_t tensor_count(const Onnx__TensorProto *t)
+size_t incept_onnx_tensor_count(const Onnx__TensorProto *t)
 {
     size_t count = 1;
     for (size_t i = 0; i < t->n_dims; i++)
@@ -76,8 +79,8 @@ static size_t tensor_count(const Onnx__TensorProto *t)
 }
 
 /* Copies a float tensor into dst (count floats), from raw_data or float_data. */
-static incept_status tensor_floats(const importer *im, const Onnx__TensorProto *t, float *dst,
-                                   size_t count)
+incept_status incept_onnx_tensor_floats(const importer *im, const Onnx__TensorProto *t, float *dst,
+                                        size_t count)
 {
     if (t->data_type != ONNX_FLOAT)
         return incept_fail(INCEPT_ERR_UNSUPPORTED, "%s: tensor '%s' has data type %d (only float32 "
@@ -103,7 +106,7 @@ static incept_status binding_floats(importer *im, const binding *b, float *dst, 
 {
     const onnx_initializer *init = b->init;
     if (!init || !init->payload)
-        return tensor_floats(im, b->tensor, dst, count);
+        return incept_onnx_tensor_floats(im, b->tensor, dst, count);
     if (b->tensor->data_type != ONNX_FLOAT)
         return incept_fail(INCEPT_ERR_UNSUPPORTED, "%s: tensor '%s' has data type %d (only float32 "
                            "weights are supported)", im->path, b->name, b->tensor->data_type);
@@ -118,7 +121,7 @@ static incept_status binding_floats(importer *im, const binding *b, float *dst, 
 /* Reads an int64 tensor of at most `max` values; returns the count, or -1 on error. */
 long incept_onnx_tensor_int64s(const Onnx__TensorProto *t, int64_t *out, size_t max)
 {
-    size_t count = tensor_count(t);
+    size_t count = incept_onnx_tensor_count(t);
     if (t->data_type != ONNX_INT64 || count > max)
         return -1;
     if (t->has_raw_data && t->raw_data.len == count * 8) {
@@ -180,7 +183,7 @@ incept_status incept_onnx_weight_param(importer *im, const Onnx__NodeProto *n, s
     size_t count = 1;
     for (int d = 0; d < ndim; d++)
         count *= (size_t)dims[d];
-    if (tensor_count(b->tensor) != count)
+    if (incept_onnx_tensor_count(b->tensor) != count)
         return incept_onnx_node_error(im, n, INCEPT_ERR_SHAPE, "initializer '%s' has the wrong number of values",
                           b->name);
     incept_status st = incept_graph_add_param(im->graph, b->name, ndim, dims, param);
@@ -294,8 +297,8 @@ static incept_status spatial_pads(importer *im, const Onnx__NodeProto *n, const 
 
 /* Kernel, strides, dilations and pads of a window over `spatial` axes: 2, or 1 for a [N, C, L]
  * tensor (stored with H = L, W = 1: the window runs along H). */
-static incept_status window_attrs(importer *im, const Onnx__NodeProto *n, const incept_value *in,
-                                  incept_attrs *a, int need_kernel, int spatial)
+incept_status incept_onnx_window_attrs(importer *im, const Onnx__NodeProto *n, const incept_value *in,
+                                       incept_attrs *a, int need_kernel, int spatial)
 {
     int64_t v[4] = {1, 1, 1, 1};
     const char *names[3] = {"kernel_shape", "strides", "dilations"};
@@ -317,142 +320,11 @@ static incept_status window_attrs(importer *im, const Onnx__NodeProto *n, const 
 
 /* ---- ops ---- */
 
-static incept_status import_conv(importer *im, const Onnx__NodeProto *n)
-{
-    binding *x;
-    incept_status st = incept_onnx_activation(im, n, 0, &x);
-    if (st)
-        return st;
-    const incept_value *in = &im->graph->values[x->value];
-    const Onnx__TensorProto *w = incept_onnx_constant_input(im, n, 1);
-    if (!w || w->n_dims != 4)
-        return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s",
-                          "the weight must be a 4-D initializer (2-D convolution)");
-    incept_attrs a = incept_attrs_default();
-    a.out_channels = (int)w->dims[0];
-    a.kernel_h = (int)w->dims[2], a.kernel_w = (int)w->dims[3];
-    a.groups = (int)incept_onnx_attr_int(n, "group", 1);
-    if ((st = window_attrs(im, n, in, &a, 0, 2)))
-        return st;
-    int dims[4] = {(int)w->dims[0], (int)w->dims[1], (int)w->dims[2], (int)w->dims[3]};
-    int weight, bias = -1;
-    if ((st = incept_onnx_weight_param(im, n, 1, 4, dims, 0, 1.0f, &weight)))
-        return st;
-    if (incept_onnx_has_input(n, 2) && (st = incept_onnx_weight_param(im, n, 2, 1, dims, 0, 1.0f, &bias)))
-        return st;
-    return incept_onnx_emit(im, n, "conv", &x->value, 1, &a, weight, bias, 4);
-}
 
 
-static incept_status import_gemm(importer *im, const Onnx__NodeProto *n)
-{
-    binding *x;
-    incept_status st = incept_onnx_activation(im, n, 0, &x);
-    if (st)
-        return st;
-    if (incept_onnx_attr_int(n, "transA", 0) != 0)
-        return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "transA = 1");
-    const Onnx__TensorProto *w = incept_onnx_constant_input(im, n, 1);
-    if (!w || w->n_dims != 2)
-        return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "B must be a 2-D initializer");
-    int trans_b = (int)incept_onnx_attr_int(n, "transB", 0);
-    float alpha = incept_onnx_attr_float(n, "alpha", 1.0f), beta = incept_onnx_attr_float(n, "beta", 1.0f);
-    int m = (int)(trans_b ? w->dims[0] : w->dims[1]), k = (int)(trans_b ? w->dims[1] : w->dims[0]);
-    const incept_value *in = &im->graph->values[x->value];
-    if (in->c * in->h * in->w != k) {
-        char detail[128];
-        snprintf(detail, sizeof detail, "A has %d features, B expects %d", in->c * in->h * in->w, k);
-        return incept_onnx_node_error(im, n, INCEPT_ERR_SHAPE, "%s", detail);
-    }
-    int dims[2] = {m, k}, weight, bias = -1;
-    if ((st = incept_onnx_weight_param(im, n, 1, 2, dims, !trans_b, alpha, &weight)))
-        return st;
-    if (incept_onnx_has_input(n, 2)) {
-        const Onnx__TensorProto *c = incept_onnx_constant_input(im, n, 2);
-        if (!c || (tensor_count(c) != (size_t)m && tensor_count(c) != 1))
-            return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s",
-                              "C must be a constant with one value per output, or a scalar");
-        if (tensor_count(c) == 1) { /* broadcast to every output */
-            size_t count;
-            float *one, *values = NULL;
-            if ((st = incept_onnx_constant_floats(im, n, 2, &count, &one)))
-                return st;
-            if (!(values = incept_malloc(sizeof(float) * (size_t)m)))
-                return free(one), INCEPT_ERR_NOMEM;
-            for (int j = 0; j < m; j++)
-                values[j] = one[0] * beta;
-            free(one);
-            if ((st = incept_onnx_node_param(im, n, "bias", values, m, &bias)))
-                return st;
-            im->graph->params[bias].frozen = 1; /* see emit_affine */
-        } else if ((st = incept_onnx_weight_param(im, n, 2, 1, &m, 0, beta, &bias))) {
-            return st;
-        }
-    }
-    incept_attrs a = incept_attrs_default();
-    a.out_channels = m;
-    return incept_onnx_emit(im, n, "fc", &x->value, 1, &a, weight, bias, 2);
-}
 
 
-static incept_status import_pool(importer *im, const Onnx__NodeProto *n, const char *op)
-{
-    binding *x;
-    incept_status st = incept_onnx_activation(im, n, 0, &x);
-    if (st)
-        return st;
-    if (n->n_output > 1 && n->output[1][0])
-        return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "the Indices output");
-    if (incept_onnx_attr_int(n, "storage_order", 0) != 0)
-        return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "storage_order = 1");
-    incept_attrs a = incept_attrs_default();
-    int dims[3], spatial = 2; /* 1-D pooling of [N, C, L], stored as C, H = L, W = 1 */
-    if (x->rank == 3 && incept_onnx_sample_dims(im, x, dims))
-        spatial = 1;
-    else if (x->rank != 4)
-        return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "pooling other than 1-D or 2-D");
-    if ((st = window_attrs(im, n, &im->graph->values[x->value], &a, 1, spatial)))
-        return st;
-    if ((a.dilation_h != 1 || a.dilation_w != 1) && strcmp(op, "maxpool") != 0)
-        return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "dilated average pooling");
-    a.ceil_mode = (int)incept_onnx_attr_int(n, "ceil_mode", 0);
-    a.count_include_pad = (int)incept_onnx_attr_int(n, "count_include_pad", 0); /* ONNX default: 0 */
-    return incept_onnx_emit(im, n, op, &x->value, 1, &a, -1, -1, spatial + 2);
-}
 
-static incept_status import_pad(importer *im, const Onnx__NodeProto *n, binding *x)
-{
-    int64_t pads[8] = {0};
-    long np;
-    float value = 0.0f;
-    if (im->opset < 11) { /* attributes; opset 1 named them "paddings" */
-        np = (long)incept_onnx_attr_ints(n, im->opset < 2 ? "paddings" : "pads", pads, 8);
-        value = incept_onnx_attr_float(n, "value", 0.0f);
-    } else {
-        const Onnx__TensorProto *p = incept_onnx_constant_input(im, n, 1);
-        np = p ? incept_onnx_tensor_int64s(p, pads, 8) : -1;
-        if (incept_onnx_has_input(n, 2)) {
-            const Onnx__TensorProto *v = incept_onnx_constant_input(im, n, 2);
-            if (!v || tensor_count(v) != 1 || tensor_floats(im, v, &value, 1))
-                return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s",
-                                  "constant_value must be one float constant");
-        }
-    }
-    if (!incept_onnx_attr_string_is(n, "mode", "constant", "constant"))
-        return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "modes other than 'constant'");
-    if (np != 8)
-        return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s",
-                          "pads must be 8 constant int64 values (4-D input)");
-    if (pads[0] || pads[1] || pads[4] || pads[5])
-        return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "padding the batch or channel axis");
-    if (!pads[2] && !pads[3] && !pads[6] && !pads[7])
-        return incept_onnx_bind(im, n->output[0], x->value, NULL, x->rank);
-    incept_attrs a = incept_attrs_default();
-    a.pad_top = (int)pads[2], a.pad_left = (int)pads[3];
-    a.pad_bottom = (int)pads[6], a.pad_right = (int)pads[7];
-    a.value = value;
-    return incept_onnx_emit(im, n, "pad", &x->value, 1, &a, -1, -1, 4);
-}
 
 /* A parameter holding `count` computed values (owned by the importer until copied). */
 static incept_status computed_param(importer *im, const char *name, float *values, int count, int *param)
@@ -486,7 +358,7 @@ incept_status incept_onnx_constant_floats(importer *im, const Onnx__NodeProto *n
     *values = NULL;
     if (!b || !b->tensor)
         return INCEPT_OK;
-    *count = tensor_count(b->tensor);
+    *count = incept_onnx_tensor_count(b->tensor);
     float *v = incept_malloc(sizeof(float) * (*count ? *count : 1));
     if (!v)
         return INCEPT_ERR_NOMEM;
@@ -535,14 +407,9 @@ incept_status incept_onnx_import_node(importer *im, const Onnx__NodeProto *n)
             return st;
         }
     }
-    if (strcmp(op, "Conv") == 0)
-        return import_conv(im, n);
-    if (strcmp(op, "Gemm") == 0)
-        return import_gemm(im, n);
-    if (strcmp(op, "MaxPool") == 0)
-        return import_pool(im, n, "maxpool");
-    if (strcmp(op, "AveragePool") == 0)
-        return import_pool(im, n, "avgpool");
+    const incept_op *own = incept_op_for_onnx(op); /* an op that is one ONNX op imports itself */
+    if (own)
+        return own->from_onnx(im, n);
     if (strcmp(op, "Add") == 0 || strcmp(op, "Sum") == 0)
         return incept_onnx_import_arithmetic(im, n, 1);
     if (strcmp(op, "Mul") == 0)
@@ -554,13 +421,6 @@ incept_status incept_onnx_import_node(importer *im, const Onnx__NodeProto *n)
     incept_status st = incept_onnx_activation(im, n, 0, &x);
     if (st)
         return st;
-    incept_attrs a = incept_attrs_default();
-    const incept_value *in = &im->graph->values[x->value];
-    (void)in;
-    if (strcmp(op, "Relu") == 0)
-        return incept_onnx_import_relu(im, n, x);
-    if (strcmp(op, "Clip") == 0)
-        return incept_onnx_import_clip(im, n, x);
     if (strcmp(op, "Identity") == 0)
         return incept_onnx_bind(im, n->output[0], x->value, NULL, x->rank);
     if (strcmp(op, "Dropout") == 0) {
@@ -568,74 +428,12 @@ incept_status incept_onnx_import_node(importer *im, const Onnx__NodeProto *n)
             return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "the mask output");
         return incept_onnx_bind(im, n->output[0], x->value, NULL, x->rank); /* identity at inference */
     }
-    if (strcmp(op, "LRN") == 0) {
-        a.size = (int)incept_onnx_attr_int(n, "size", 0);
-        a.alpha = incept_onnx_attr_float(n, "alpha", 1e-4f);
-        a.beta = incept_onnx_attr_float(n, "beta", 0.75f);
-        a.bias = incept_onnx_attr_float(n, "bias", 1.0f);
-        return incept_onnx_emit(im, n, "lrn", &x->value, 1, &a, -1, -1, 4);
-    }
-    if (strcmp(op, "GlobalAveragePool") == 0)
-        return incept_onnx_emit(im, n, "globalavgpool", &x->value, 1, &a, -1, -1, 4);
-    if (strcmp(op, "Flatten") == 0) {
-        int64_t axis = incept_onnx_attr_int(n, "axis", 1);
-        if (axis < 0)
-            axis += x->rank;
-        if (axis != 1)
-            return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "axis other than 1");
-        if (x->rank == 2)
-            return incept_onnx_bind(im, n->output[0], x->value, NULL, 2);
-        return incept_onnx_emit(im, n, "flatten", &x->value, 1, &a, -1, -1, 2);
-    }
-    if (strcmp(op, "Softmax") == 0) {
-        int64_t axis = incept_onnx_attr_int(n, "axis", im->opset >= 13 ? -1 : 1);
-        if (axis < 0)
-            axis += x->rank;
-        /* opset < 13 flattens to 2-D at `axis`: axis 1 is over C*H*W; the last axis is itself.
-         * From 13 it is one axis; ours are ONNX's dims 1 to rank-1, stored as C, H, W. */
-        int dims[3];
-        if (axis >= 1 && axis < x->rank && !incept_onnx_sample_dims(im, x, dims))
-            return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "softmax of a tensor not laid out "
-                              "as [N, C, H, W] (a Gather's [N, H, W])");
-        if (im->opset < 13 && axis == 1 && x->rank > 2)
-            a.softmax_over_chw = 1;
-        else if (axis >= 1 && axis < x->rank && (im->opset >= 13 || axis == x->rank - 1))
-            a.softmax_axis = (int)axis;
-        else
-            return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "softmax over the batch axis "
-                              "(or, before opset 13, over trailing axes other than C*H*W)");
-        return incept_onnx_emit(im, n, "softmax", &x->value, 1, &a, -1, -1, x->rank);
-    }
-    if (strcmp(op, "Concat") == 0) {
-        int64_t axis = incept_onnx_attr_int(n, "axis", 1);
-        if (axis < 0)
-            axis += x->rank;
-        if (axis != 1)
-            return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "concatenation on an axis other "
-                              "than the channels");
-        int *inputs = incept_malloc(sizeof(int) * (n->n_input ? n->n_input : 1));
-        if (!inputs)
-            return INCEPT_ERR_NOMEM;
-        for (size_t i = 0; i < n->n_input && !st; i++) {
-            binding *b;
-            if (!(st = incept_onnx_activation(im, n, i, &b)))
-                inputs[i] = b->value;
-        }
-        if (!st)
-            st = incept_onnx_emit(im, n, "concat", inputs, (int)n->n_input, &a, -1, -1, x->rank);
-        free(inputs);
-        return st;
-    }
-    if (strcmp(op, "Pad") == 0)
-        return import_pad(im, n, x);
     if (strcmp(op, "Gather") == 0)
         return incept_onnx_import_gather(im, n, x);
     if (strcmp(op, "Unsqueeze") == 0)
         return incept_onnx_import_unsqueeze(im, n, x);
     if (strcmp(op, "Reshape") == 0)
         return incept_onnx_import_reshape(im, n, x);
-    if (strcmp(op, "MatMul") == 0)
-        return incept_onnx_import_matmul(im, n, x);
     return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "op '%s' is not supported", op);
 }
 

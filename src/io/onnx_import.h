@@ -1,6 +1,8 @@
-/* onnx_import.h — what the ONNX importer's files share (onnx_import.c: bindings, attributes,
- * parameters, emitting nodes, the driver; onnx_import_ops.c: per-channel arithmetic, batch-norm
- * folding, Gather/Reshape/Unsqueeze/MatMul). Internal to the library. */
+/* onnx_import.h — what the ONNX importer's files share, and what an op's own ONNX import (its
+ * from_onnx hook, ops/op.h) works with: onnx_import.c: bindings, attributes, parameters,
+ * emitting nodes, the driver; onnx_import_ops.c: the ONNX ops that become one of several of ours
+ * (per-channel arithmetic, batch-norm folding, Gather/Reshape/Unsqueeze); onnx_import_generic.c:
+ * generic nodes. Internal to the library. */
 #ifndef INCEPT_IO_ONNX_IMPORT_H
 #define INCEPT_IO_ONNX_IMPORT_H
 
@@ -36,7 +38,7 @@ typedef struct {
     float *row_scale; /* a BatchNormalization folded into a conv: one factor per output channel */
 } pending_copy;
 
-typedef struct {
+typedef struct incept_onnx_importer {
     const char *path;
     incept_graph *graph;
     pending_copy *copies;
@@ -89,6 +91,14 @@ incept_status incept_onnx_constant_floats(importer *im, const Onnx__NodeProto *n
 /* How many nodes (and graph outputs) read `name`. */
 int incept_onnx_readers_of(const Onnx__GraphProto *g, const char *name);
 
+/* A tensor's element count (0 when a dim is negative) and its float values. */
+size_t incept_onnx_tensor_count(const Onnx__TensorProto *t);
+incept_status incept_onnx_tensor_floats(const importer *im, const Onnx__TensorProto *t, float *dst,
+                                        size_t count);
+/* Kernel, strides, dilations and pads (or auto_pad) of a window over `spatial` (2, or 1 for a
+ * [N, C, L] value stored with H = L) axes, into a. */
+incept_status incept_onnx_window_attrs(importer *im, const Onnx__NodeProto *n, const incept_value *in,
+                                       incept_attrs *a, int need_kernel, int spatial);
 /* The name our graph gives an ONNX node: its name, else its first output's. */
 const char *incept_onnx_node_label(const Onnx__NodeProto *n);
 /* The node onto the fast path (UNSUPPORTED where the fast path does not take it). */
@@ -108,16 +118,14 @@ incept_status incept_onnx_generic_input(importer *im, const Onnx__NodeProto *n, 
 
 /* ---- onnx_import_ops.c ---- */
 
-/* Relu: fused into the conv or fc just before it when nothing else reads that one's output. */
+/* Relu onto x: fused into the conv or fc just before it when nothing else reads that one's
+ * output (ops/relu.c; Clip(0, inf) too). */
 incept_status incept_onnx_import_relu(importer *im, const Onnx__NodeProto *n, binding *x);
-/* Clip (ReLU6): bounds from attributes (opset < 11) or constant inputs; [0, inf) is a Relu. */
-incept_status incept_onnx_import_clip(importer *im, const Onnx__NodeProto *n, binding *x);
 incept_status incept_onnx_import_arithmetic(importer *im, const Onnx__NodeProto *n, int add);
 incept_status incept_onnx_import_batchnorm(importer *im, const Onnx__NodeProto *n);
 incept_status incept_onnx_import_gather(importer *im, const Onnx__NodeProto *n, binding *x);
 incept_status incept_onnx_import_unsqueeze(importer *im, const Onnx__NodeProto *n, binding *x);
 incept_status incept_onnx_import_reshape(importer *im, const Onnx__NodeProto *n, binding *x);
-incept_status incept_onnx_import_matmul(importer *im, const Onnx__NodeProto *n, binding *x);
 /* The per-sample dims of an activation as ONNX sees them, when C, H, W hold them in order. */
 int incept_onnx_sample_dims(const importer *im, const binding *x, int dims[3]);
 

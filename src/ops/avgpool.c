@@ -7,6 +7,7 @@
 incept_status incept_pool_infer(const incept_graph *g, const incept_node *n, int *c, int *h, int *w);
 void incept_pool_describe(const incept_graph *g, const incept_node *n, int drawing, char *buf, size_t size);
 incept_status incept_pool_to_onnx(const struct incept_onnx_export_s *e);
+incept_status incept_pool_from_onnx(struct incept_onnx_importer *im, const struct Onnx__NodeProto *n);
 
 /* The window of output (oy, ox) clipped to the input, [y0, y1) x [x0, x1), and its divisor. */
 typedef struct {
@@ -83,4 +84,6 @@ const incept_op incept_op_avgpool = {
     .drawing_color = "#e3f4e1",
     .describe = incept_pool_describe,
     .to_onnx = incept_pool_to_onnx,
+    .onnx_types = {"AveragePool"},
+    .from_onnx = incept_pool_from_onnx,
 };

@@ -1,9 +1,13 @@
 /* clip.c — y = min(max(x, lo), hi): ONNX's Clip, which PyTorch exports for ReLU6 (lo 0, hi 6) in
  * MobileNet. Runs in place; its gradient passes where lo < y < hi (PyTorch's hardtanh). A Clip
  * with lo 0 and no upper bound is a ReLU, and the importer makes it one (fused into a conv). */
+#include <string.h>
+#include <float.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include "core/status.h"
 #include "io/onnx_writer.h"
+#include "io/onnx_import.h"
 #include "ops/op.h"
 
 static incept_status clip_infer(const incept_graph *g, const incept_node *n, int *c, int *h, int *w)
@@ -66,10 +70,53 @@ static incept_status clip_to_onnx(const incept_onnx_export *e)
     return ok ? INCEPT_OK : INCEPT_ERR_NOMEM;
 }
 
+/* Clip's bound at input i (opset 11 on), a scalar constant; absent: *bound unchanged. */
+static incept_status clip_bound(importer *im, const Onnx__NodeProto *n, size_t i, float *bound)
+{
+    if (!incept_onnx_has_input(n, i))
+        return INCEPT_OK;
+    size_t count = 0;
+    float *v;
+    incept_status st = incept_onnx_constant_floats(im, n, i, &count, &v);
+    if (st)
+        return st;
+    if (!v || count != 1) {
+        free(v);
+        return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "bound '%s' must be a constant "
+                                      "scalar", n->input[i]);
+    }
+    *bound = v[0];
+    free(v);
+    return INCEPT_OK;
+}
+
+/* Clip: bounds from attributes (opset < 11) or constant scalar inputs; [0, inf) is a Relu. */
+static incept_status clip_from_onnx(importer *im, const Onnx__NodeProto *n)
+{
+    binding *x;
+    incept_status st = incept_onnx_activation(im, n, 0, &x);
+    if (st)
+        return st;
+    incept_attrs a = incept_attrs_default();
+    if (im->opset < 11) {
+        a.clip_min = incept_onnx_attr_float(n, "min", -FLT_MAX);
+        a.clip_max = incept_onnx_attr_float(n, "max", FLT_MAX);
+    } else if ((st = clip_bound(im, n, 1, &a.clip_min)) || (st = clip_bound(im, n, 2, &a.clip_max))) {
+        return st;
+    }
+    if (!(a.clip_min <= a.clip_max))
+        return incept_onnx_node_error(im, n, INCEPT_ERR_FORMAT, "%s", "min is above max");
+    if (a.clip_min == 0.0f && a.clip_max >= FLT_MAX)
+        return incept_onnx_import_relu(im, n, x);
+    return incept_onnx_emit(im, n, "clip", &x->value, 1, &a, -1, -1, x->rank);
+}
+
 const incept_op incept_op_clip = {
     .name = "clip", .min_inputs = 1, .max_inputs = 1, .in_place = 1,
     .infer = clip_infer, .forward = clip_forward,
     .backward = clip_backward,
     .label = "clip",
     .to_onnx = clip_to_onnx,
+    .onnx_types = {"Clip"},
+    .from_onnx = clip_from_onnx,
 };

@@ -1,12 +1,14 @@
 /* concat.c — concatenation along channels, the join of an Inception module's branches.
  * When the planner has placed a branch's output directly in its slice of the concat output,
  * that input is already in place and is not copied. */
+#include <stdlib.h>
 #include <stdio.h>
 
 #include <string.h>
 
 #include "core/status.h"
 #include "io/onnx_writer.h"
+#include "io/onnx_import.h"
 #include "ops/op.h"
 
 static incept_status concat_infer(const incept_graph *g, const incept_node *n, int *c, int *h, int *w)
@@ -80,6 +82,34 @@ static incept_status concat_to_onnx(const incept_onnx_export *e)
     return incept_onnx_put_node(e->w, "Concat", n->name, ins, e->out, attrs) ? INCEPT_OK : INCEPT_ERR_NOMEM;
 }
 
+/* Concat on the channel axis. */
+static incept_status concat_from_onnx(importer *im, const Onnx__NodeProto *n)
+{
+    binding *x;
+    incept_status st = incept_onnx_activation(im, n, 0, &x);
+    if (st)
+        return st;
+    incept_attrs a = incept_attrs_default();
+    int64_t axis = incept_onnx_attr_int(n, "axis", 1);
+    if (axis < 0)
+        axis += x->rank;
+    if (axis != 1)
+        return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "concatenation on an axis other "
+                          "than the channels");
+    int *inputs = incept_malloc(sizeof(int) * (n->n_input ? n->n_input : 1));
+    if (!inputs)
+        return INCEPT_ERR_NOMEM;
+    for (size_t i = 0; i < n->n_input && !st; i++) {
+        binding *b;
+        if (!(st = incept_onnx_activation(im, n, i, &b)))
+            inputs[i] = b->value;
+    }
+    if (!st)
+        st = incept_onnx_emit(im, n, "concat", inputs, (int)n->n_input, &a, -1, -1, x->rank);
+    free(inputs);
+    return st;
+}
+
 const incept_op incept_op_concat = {
     .name = "concat", .min_inputs = 1, .max_inputs = 0, .inputs_are_channel_slices = 1,
     .infer = concat_infer, .forward = concat_forward,
@@ -88,4 +118,6 @@ const incept_op incept_op_concat = {
     .drawing_color = "#fbeedd",
     .describe = concat_describe,
     .to_onnx = concat_to_onnx,
+    .onnx_types = {"Concat"},
+    .from_onnx = concat_from_onnx,
 };

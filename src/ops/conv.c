@@ -8,6 +8,7 @@
  * unfolded panel by panel inside the GEMM (for 1x1 / stride 1 / no pad it is the input itself),
  * with bias and ReLU applied as each tile is stored.
  */
+#include <stdlib.h>
 #include <stdio.h>
 
 #include <string.h>
@@ -20,6 +21,7 @@
 #include "kernels/kernels.h"
 #include "core/window.h"
 #include "io/onnx_writer.h"
+#include "io/onnx_import.h"
 #include "ops/op.h"
 
 static incept_status conv_infer(const incept_graph *g, const incept_node *n, int *c, int *h, int *w)
@@ -407,6 +409,33 @@ static incept_status conv_to_onnx(const incept_onnx_export *e)
     return ok ? INCEPT_OK : INCEPT_ERR_NOMEM;
 }
 
+/* Conv: a 4-D weight initializer, an optional bias; groups, strides, dilations, pads, auto_pad. */
+static incept_status conv_from_onnx(importer *im, const Onnx__NodeProto *n)
+{
+    binding *x;
+    incept_status st = incept_onnx_activation(im, n, 0, &x);
+    if (st)
+        return st;
+    const incept_value *in = &im->graph->values[x->value];
+    const Onnx__TensorProto *w = incept_onnx_constant_input(im, n, 1);
+    if (!w || w->n_dims != 4)
+        return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s",
+                          "the weight must be a 4-D initializer (2-D convolution)");
+    incept_attrs a = incept_attrs_default();
+    a.out_channels = (int)w->dims[0];
+    a.kernel_h = (int)w->dims[2], a.kernel_w = (int)w->dims[3];
+    a.groups = (int)incept_onnx_attr_int(n, "group", 1);
+    if ((st = incept_onnx_window_attrs(im, n, in, &a, 0, 2)))
+        return st;
+    int dims[4] = {(int)w->dims[0], (int)w->dims[1], (int)w->dims[2], (int)w->dims[3]};
+    int weight, bias = -1;
+    if ((st = incept_onnx_weight_param(im, n, 1, 4, dims, 0, 1.0f, &weight)))
+        return st;
+    if (incept_onnx_has_input(n, 2) && (st = incept_onnx_weight_param(im, n, 2, 1, dims, 0, 1.0f, &bias)))
+        return st;
+    return incept_onnx_emit(im, n, "conv", &x->value, 1, &a, weight, bias, 4);
+}
+
 const incept_op incept_op_conv = {
     .name = "conv",
     .min_inputs = 1,
@@ -423,4 +452,6 @@ const incept_op incept_op_conv = {
     .drawing_color = "#dce8fa",
     .describe = conv_describe,
     .to_onnx = conv_to_onnx,
+    .onnx_types = {"Conv"},
+    .from_onnx = conv_from_onnx,
 };

@@ -4,6 +4,8 @@
  * A few samples at a time (inference) is a matrix-vector product bound by reading W once: each
  * output row is a dot product, rows split across threads. Larger batches go through the SGEMM
  * with W as a transposed B. */
+#include <string.h>
+#include <stdlib.h>
 #include <stdio.h>
 
 #include <stddef.h>
@@ -12,6 +14,7 @@
 
 #include "core/status.h"
 #include "io/onnx_writer.h"
+#include "io/onnx_import.h"
 #include "ops/op.h"
 
 static incept_status fc_infer(const incept_graph *g, const incept_node *n, int *c, int *h, int *w)
@@ -153,6 +156,82 @@ static incept_status fc_to_onnx(const incept_onnx_export *e)
     return ok ? INCEPT_OK : INCEPT_ERR_NOMEM;
 }
 
+/* Gemm (transB either way, alpha and beta folded into the parameters, C per output or a scalar). */
+static incept_status gemm_from_onnx(importer *im, const Onnx__NodeProto *n)
+{
+    binding *x;
+    incept_status st = incept_onnx_activation(im, n, 0, &x);
+    if (st)
+        return st;
+    if (incept_onnx_attr_int(n, "transA", 0) != 0)
+        return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "transA = 1");
+    const Onnx__TensorProto *w = incept_onnx_constant_input(im, n, 1);
+    if (!w || w->n_dims != 2)
+        return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "B must be a 2-D initializer");
+    int trans_b = (int)incept_onnx_attr_int(n, "transB", 0);
+    float alpha = incept_onnx_attr_float(n, "alpha", 1.0f), beta = incept_onnx_attr_float(n, "beta", 1.0f);
+    int m = (int)(trans_b ? w->dims[0] : w->dims[1]), k = (int)(trans_b ? w->dims[1] : w->dims[0]);
+    const incept_value *in = &im->graph->values[x->value];
+    if (in->c * in->h * in->w != k) {
+        char detail[128];
+        snprintf(detail, sizeof detail, "A has %d features, B expects %d", in->c * in->h * in->w, k);
+        return incept_onnx_node_error(im, n, INCEPT_ERR_SHAPE, "%s", detail);
+    }
+    int dims[2] = {m, k}, weight, bias = -1;
+    if ((st = incept_onnx_weight_param(im, n, 1, 2, dims, !trans_b, alpha, &weight)))
+        return st;
+    if (incept_onnx_has_input(n, 2)) {
+        const Onnx__TensorProto *c = incept_onnx_constant_input(im, n, 2);
+        if (!c || (incept_onnx_tensor_count(c) != (size_t)m && incept_onnx_tensor_count(c) != 1))
+            return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s",
+                              "C must be a constant with one value per output, or a scalar");
+        if (incept_onnx_tensor_count(c) == 1) { /* broadcast to every output */
+            size_t count;
+            float *one, *values = NULL;
+            if ((st = incept_onnx_constant_floats(im, n, 2, &count, &one)))
+                return st;
+            if (!(values = incept_malloc(sizeof(float) * (size_t)m)))
+                return free(one), INCEPT_ERR_NOMEM;
+            for (int j = 0; j < m; j++)
+                values[j] = one[0] * beta;
+            free(one);
+            if ((st = incept_onnx_node_param(im, n, "bias", values, m, &bias)))
+                return st;
+            im->graph->params[bias].frozen = 1; /* see emit_affine */
+        } else if ((st = incept_onnx_weight_param(im, n, 2, 1, &m, 0, beta, &bias))) {
+            return st;
+        }
+    }
+    incept_attrs a = incept_attrs_default();
+    a.out_channels = m;
+    return incept_onnx_emit(im, n, "fc", &x->value, 1, &a, weight, bias, 2);
+}
+
+/* MatMul of an activation [N, K] and a constant [K, M]: a fully connected layer. */
+static incept_status matmul_from_onnx(importer *im, const Onnx__NodeProto *n)
+{
+    binding *x;
+    incept_status xst = incept_onnx_activation(im, n, 0, &x);
+    if (xst)
+        return xst;
+    const Onnx__TensorProto *w = incept_onnx_constant_input(im, n, 1);
+    const incept_value *v = &im->graph->values[x->value];
+    if (!w || w->n_dims != 2 || w->dims[0] != (int64_t)v->c * v->h * v->w)
+        return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "B must be a [K, M] initializer");
+    int dims[2] = {(int)w->dims[1], (int)w->dims[0]}, weight;
+    incept_status st = incept_onnx_weight_param(im, n, 1, 2, dims, 1, 1.0f, &weight);
+    if (st)
+        return st;
+    incept_attrs a = incept_attrs_default();
+    a.out_channels = dims[0];
+    return incept_onnx_emit(im, n, "fc", &x->value, 1, &a, weight, -1, 2);
+}
+
+static incept_status fc_from_onnx(importer *im, const Onnx__NodeProto *n)
+{
+    return strcmp(n->op_type, "MatMul") == 0 ? matmul_from_onnx(im, n) : gemm_from_onnx(im, n);
+}
+
 const incept_op incept_op_fc = {
     .name = "fc", .min_inputs = 1, .max_inputs = 1,
     .infer = fc_infer, .multiply_adds = fc_macs, .workspace_floats = fc_workspace,
@@ -162,4 +241,6 @@ const incept_op incept_op_fc = {
     .label = "linear",
     .describe = fc_describe,
     .to_onnx = fc_to_onnx,
+    .onnx_types = {"Gemm", "MatMul"},
+    .from_onnx = fc_from_onnx,
 };

@@ -1,11 +1,13 @@
 /* flatten.c — flatten, [N, C, H, W] -> [N, C*H*W] (stored as [N, C*H*W, 1, 1]), and its general
  * form reshape, [N, C, H, W] -> [N, C', H', W'] with the same count per sample (an ONNX Reshape
  * that keeps the batch). The data is unchanged: both are in place where the planner can. */
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "core/status.h"
 #include "io/onnx_writer.h"
+#include "io/onnx_import.h"
 #include "ops/op.h"
 
 static incept_status flatten_infer(const incept_graph *g, const incept_node *n, int *c, int *h, int *w)
@@ -72,11 +74,31 @@ static incept_status reshape_to_onnx(const incept_onnx_export *e)
     return ok ? INCEPT_OK : INCEPT_ERR_NOMEM;
 }
 
+/* Flatten at axis 1 (of a 2-D value: nothing to do). */
+static incept_status flatten_from_onnx(importer *im, const Onnx__NodeProto *n)
+{
+    binding *x;
+    incept_status st = incept_onnx_activation(im, n, 0, &x);
+    if (st)
+        return st;
+    incept_attrs a = incept_attrs_default();
+    int64_t axis = incept_onnx_attr_int(n, "axis", 1);
+    if (axis < 0)
+        axis += x->rank;
+    if (axis != 1)
+        return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "axis other than 1");
+    if (x->rank == 2)
+        return incept_onnx_bind(im, n->output[0], x->value, NULL, 2);
+    return incept_onnx_emit(im, n, "flatten", &x->value, 1, &a, -1, -1, 2);
+}
+
 const incept_op incept_op_flatten = {
     .name = "flatten", .min_inputs = 1, .max_inputs = 1, .in_place = 1,
     .infer = flatten_infer, .forward = incept_copy_forward,
     .backward = flatten_backward,
     .to_onnx = flatten_to_onnx,
+    .onnx_types = {"Flatten"},
+    .from_onnx = flatten_from_onnx,
 };
 
 const incept_op incept_op_reshape = {

@@ -1,6 +1,10 @@
 /* globalavgpool.c — mean over each channel's whole plane: [N,C,H,W] -> [N,C,1,1]. */
+#include <string.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include "io/onnx_writer.h"
+#include "core/status.h"
+#include "io/onnx_import.h"
 #include "ops/op.h"
 
 static incept_status gap_infer(const incept_graph *g, const incept_node *n, int *c, int *h, int *w)
@@ -45,6 +49,16 @@ static incept_status gap_to_onnx(const incept_onnx_export *e)
                                                                                            : INCEPT_ERR_NOMEM;
 }
 
+static incept_status gap_from_onnx(importer *im, const Onnx__NodeProto *n)
+{
+    binding *x;
+    incept_status st = incept_onnx_activation(im, n, 0, &x);
+    if (st)
+        return st;
+    incept_attrs a = incept_attrs_default();
+    return incept_onnx_emit(im, n, "globalavgpool", &x->value, 1, &a, -1, -1, 4);
+}
+
 const incept_op incept_op_globalavgpool = {
     .name = "globalavgpool", .min_inputs = 1, .max_inputs = 1,
     .infer = gap_infer, .forward = gap_forward,
@@ -52,4 +66,6 @@ const incept_op incept_op_globalavgpool = {
     .label = "avg pool",
     .drawing_color = "#e3f4e1",
     .to_onnx = gap_to_onnx,
+    .onnx_types = {"GlobalAveragePool"},
+    .from_onnx = gap_from_onnx,
 };

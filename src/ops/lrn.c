@@ -1,6 +1,7 @@
 /* lrn.c — local response normalization across channels (Caffe, ONNX LRN, PyTorch
  * local_response_norm): y = x / (bias + alpha/size * sum of x^2 over the `size` nearest
  * channels)^beta, the window running from c - floor((size-1)/2) to c + ceil((size-1)/2). */
+#include <stdlib.h>
 #include <stdio.h>
 #include <math.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 #include "core/cpu.h"
 #include "core/status.h"
 #include "io/onnx_writer.h"
+#include "io/onnx_import.h"
 #include "ops/op.h"
 
 static incept_status lrn_infer(const incept_graph *g, const incept_node *n, int *c, int *h, int *w)
@@ -164,10 +166,27 @@ static incept_status lrn_to_onnx(const incept_onnx_export *e)
     return incept_onnx_put_node(e->w, "LRN", e->n->name, ins, e->out, attrs) ? INCEPT_OK : INCEPT_ERR_NOMEM;
 }
 
+/* LRN across channels: size, alpha, beta, bias. */
+static incept_status lrn_from_onnx(importer *im, const Onnx__NodeProto *n)
+{
+    binding *x;
+    incept_status st = incept_onnx_activation(im, n, 0, &x);
+    if (st)
+        return st;
+    incept_attrs a = incept_attrs_default();
+    a.size = (int)incept_onnx_attr_int(n, "size", 0);
+    a.alpha = incept_onnx_attr_float(n, "alpha", 1e-4f);
+    a.beta = incept_onnx_attr_float(n, "beta", 0.75f);
+    a.bias = incept_onnx_attr_float(n, "bias", 1.0f);
+    return incept_onnx_emit(im, n, "lrn", &x->value, 1, &a, -1, -1, 4);
+}
+
 const incept_op incept_op_lrn = {
     .name = "lrn", .min_inputs = 1, .max_inputs = 1, .in_place = 1,
     .infer = lrn_infer, .forward = lrn_forward,
     .backward = lrn_backward,
     .label = "LRN",
     .to_onnx = lrn_to_onnx,
+    .onnx_types = {"LRN"},
+    .from_onnx = lrn_from_onnx,
 };

@@ -1,5 +1,7 @@
 /* maxpool.c — 2-D max pooling with kernel, stride, asymmetric padding and ceil mode (ONNX
  * MaxPool, PyTorch max_pool2d). Padding never wins: windows take the max of real inputs only. */
+#include <string.h>
+#include <stdlib.h>
 #include <stdio.h>
 
 #include <float.h>
@@ -9,6 +11,7 @@
 #include "core/status.h"
 #include "core/window.h"
 #include "io/onnx_writer.h"
+#include "io/onnx_import.h"
 #include "ops/op.h"
 
 /* Shared by the pooling ops: output dims of a window over the input. */
@@ -373,6 +376,33 @@ incept_status incept_pool_to_onnx(const incept_onnx_export *e)
                ? INCEPT_OK : INCEPT_ERR_NOMEM;
 }
 
+/* MaxPool and AveragePool (avgpool.c): 2-D, or 1-D over [N, C, L]; no Indices output. */
+incept_status incept_pool_from_onnx(importer *im, const Onnx__NodeProto *n)
+{
+    const char *op = strcmp(n->op_type, "MaxPool") == 0 ? "maxpool" : "avgpool";
+    binding *x;
+    incept_status st = incept_onnx_activation(im, n, 0, &x);
+    if (st)
+        return st;
+    if (n->n_output > 1 && n->output[1][0])
+        return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "the Indices output");
+    if (incept_onnx_attr_int(n, "storage_order", 0) != 0)
+        return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "storage_order = 1");
+    incept_attrs a = incept_attrs_default();
+    int dims[3], spatial = 2; /* 1-D pooling of [N, C, L], stored as C, H = L, W = 1 */
+    if (x->rank == 3 && incept_onnx_sample_dims(im, x, dims))
+        spatial = 1;
+    else if (x->rank != 4)
+        return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "pooling other than 1-D or 2-D");
+    if ((st = incept_onnx_window_attrs(im, n, &im->graph->values[x->value], &a, 1, spatial)))
+        return st;
+    if ((a.dilation_h != 1 || a.dilation_w != 1) && strcmp(op, "maxpool") != 0)
+        return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "dilated average pooling");
+    a.ceil_mode = (int)incept_onnx_attr_int(n, "ceil_mode", 0);
+    a.count_include_pad = (int)incept_onnx_attr_int(n, "count_include_pad", 0); /* ONNX default: 0 */
+    return incept_onnx_emit(im, n, op, &x->value, 1, &a, -1, -1, spatial + 2);
+}
+
 const incept_op incept_op_maxpool = {
     .name = "maxpool", .min_inputs = 1, .max_inputs = 1,
     .infer = incept_pool_infer, .forward = maxpool_forward,
@@ -381,4 +411,6 @@ const incept_op incept_op_maxpool = {
     .drawing_color = "#e3f4e1",
     .describe = incept_pool_describe,
     .to_onnx = incept_pool_to_onnx,
+    .onnx_types = {"MaxPool"},
+    .from_onnx = incept_pool_from_onnx,
 };

@@ -9,7 +9,9 @@
 
 #include "graph/graph.h"
 
-struct incept_onnx_export_s; /* io/onnx_writer.h: incept_onnx_export */
+struct incept_onnx_export_s;   /* io/onnx_writer.h: incept_onnx_export */
+struct incept_onnx_importer;   /* io/onnx_import.h: importer */
+struct Onnx__NodeProto;
 
 /* What the plan was made for: the algorithms and scratch an op uses may depend on it. */
 typedef struct {
@@ -85,11 +87,19 @@ typedef struct incept_op {
     const char *drawing_color;
     /* Writes the node as ONNX nodes (io/onnx_writer.h); NULL: the op has no ONNX export. */
     incept_status (*to_onnx)(const struct incept_onnx_export_s *e);
+    /* The ONNX op types that are this op, and its import of one such node (io/onnx_import.h:
+     * UNSUPPORTED where it does not take the node, which then runs on the generic path). ONNX
+     * ops that become one of several of ours (Add, Mul, BatchNormalization, Gather, Reshape...)
+     * are translated by the importer itself. */
+    const char *onnx_types[3];
+    incept_status (*from_onnx)(struct incept_onnx_importer *im, const struct Onnx__NodeProto *n);
     int (*can_stack)(const incept_node *n);
     void (*stacked_forward)(const incept_op_args *members, int count);
 } incept_op;
 
 const incept_op *incept_op_find(const char *name);
+/* The op that imports ONNX op type `type` itself (see onnx_types), or NULL. */
+const incept_op *incept_op_for_onnx(const char *type);
 
 /* The most nodes one stack computes together (conv.c's pointwise convolutions: one GEMM). */
 #define INCEPT_STACK_MAX 4

@@ -1,8 +1,11 @@
 /* pad.c — constant padding of the spatial dims (ONNX Pad, mode "constant"): top, left,
  * bottom, right rows and columns filled with `value`. */
+#include <string.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include "core/status.h"
 #include "io/onnx_writer.h"
+#include "io/onnx_import.h"
 #include "ops/op.h"
 
 static incept_status pad_infer(const incept_graph *g, const incept_node *n, int *c, int *h, int *w)
@@ -66,10 +69,52 @@ static incept_status pad_to_onnx(const incept_onnx_export *e)
     return ok ? INCEPT_OK : INCEPT_ERR_NOMEM;
 }
 
+/* Pad of the spatial axes with a constant: attributes before opset 11, inputs after; zero
+ * padding is no node at all. */
+static incept_status pad_from_onnx(importer *im, const Onnx__NodeProto *n)
+{
+    binding *x;
+    incept_status xst = incept_onnx_activation(im, n, 0, &x);
+    if (xst)
+        return xst;
+    int64_t pads[8] = {0};
+    long np;
+    float value = 0.0f;
+    if (im->opset < 11) { /* attributes; opset 1 named them "paddings" */
+        np = (long)incept_onnx_attr_ints(n, im->opset < 2 ? "paddings" : "pads", pads, 8);
+        value = incept_onnx_attr_float(n, "value", 0.0f);
+    } else {
+        const Onnx__TensorProto *p = incept_onnx_constant_input(im, n, 1);
+        np = p ? incept_onnx_tensor_int64s(p, pads, 8) : -1;
+        if (incept_onnx_has_input(n, 2)) {
+            const Onnx__TensorProto *v = incept_onnx_constant_input(im, n, 2);
+            if (!v || incept_onnx_tensor_count(v) != 1 || incept_onnx_tensor_floats(im, v, &value, 1))
+                return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s",
+                                  "constant_value must be one float constant");
+        }
+    }
+    if (!incept_onnx_attr_string_is(n, "mode", "constant", "constant"))
+        return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "modes other than 'constant'");
+    if (np != 8)
+        return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s",
+                          "pads must be 8 constant int64 values (4-D input)");
+    if (pads[0] || pads[1] || pads[4] || pads[5])
+        return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "padding the batch or channel axis");
+    if (!pads[2] && !pads[3] && !pads[6] && !pads[7])
+        return incept_onnx_bind(im, n->output[0], x->value, NULL, x->rank);
+    incept_attrs a = incept_attrs_default();
+    a.pad_top = (int)pads[2], a.pad_left = (int)pads[3];
+    a.pad_bottom = (int)pads[6], a.pad_right = (int)pads[7];
+    a.value = value;
+    return incept_onnx_emit(im, n, "pad", &x->value, 1, &a, -1, -1, 4);
+}
+
 const incept_op incept_op_pad = {
     .name = "pad", .min_inputs = 1, .max_inputs = 1,
     .infer = pad_infer, .forward = pad_forward,
     .backward = pad_backward,
     .label = "pad",
     .to_onnx = pad_to_onnx,
+    .onnx_types = {"Pad"},
+    .from_onnx = pad_from_onnx,
 };

@@ -1,4 +1,5 @@
-/* registry.c — the table of ops by name, used by every file format and builder. */
+/* registry.c — the table of ops by name, used by every file format and builder, and by the ONNX
+ * op types they import. */
 #include <string.h>
 
 #include "ops/op.h"
@@ -16,5 +17,14 @@ const incept_op *incept_op_find(const char *name)
     for (size_t i = 0; i < sizeof all_ops / sizeof all_ops[0]; i++)
         if (strcmp(all_ops[i]->name, name) == 0)
             return all_ops[i];
+    return NULL;
+}
+
+const incept_op *incept_op_for_onnx(const char *type)
+{
+    for (size_t i = 0; type && i < sizeof all_ops / sizeof all_ops[0]; i++)
+        for (int k = 0; k < 3 && all_ops[i]->onnx_types[k]; k++)
+            if (strcmp(all_ops[i]->onnx_types[k], type) == 0)
+                return all_ops[i]->from_onnx ? all_ops[i] : NULL;
     return NULL;
 }

@@ -1,7 +1,11 @@
 /* relu.c — rectified linear unit, y = max(x, 0). After a conv or fc it is fused into their
  * output instead (see the ONNX importer and the builders). */
+#include <string.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include "io/onnx_writer.h"
+#include "core/status.h"
+#include "io/onnx_import.h"
 #include "ops/op.h"
 
 static incept_status relu_infer(const incept_graph *g, const incept_node *n, int *c, int *h, int *w)
@@ -41,10 +45,36 @@ static incept_status relu_to_onnx(const incept_onnx_export *e)
     return incept_onnx_put_node(e->w, "Relu", e->n->name, ins, e->out, NULL) ? INCEPT_OK : INCEPT_ERR_NOMEM;
 }
 
+/* Relu: fused into the conv or fc just before it when nothing else reads that one's output
+ * (clip.c imports Clip(0, inf) this way too). */
+incept_status incept_onnx_import_relu(importer *im, const Onnx__NodeProto *n, binding *x)
+{
+    incept_graph *g = im->graph;
+    int producer = g->values[x->value].producer;
+    if (producer >= 0 && producer == g->n_nodes - 1 && !g->nodes[producer].attrs.relu &&
+        (strcmp(g->nodes[producer].op->name, "conv") == 0 ||
+         strcmp(g->nodes[producer].op->name, "fc") == 0) &&
+        incept_onnx_readers_of(im->onnx, n->input[0]) == 1) {
+        g->nodes[producer].attrs.relu = 1; /* fused: the Relu's output is the conv's */
+        return incept_onnx_bind(im, n->output[0], x->value, NULL, x->rank);
+    }
+    incept_attrs a = incept_attrs_default();
+    return incept_onnx_emit(im, n, "relu", &x->value, 1, &a, -1, -1, x->rank);
+}
+
+static incept_status relu_from_onnx(importer *im, const Onnx__NodeProto *n)
+{
+    binding *x;
+    incept_status st = incept_onnx_activation(im, n, 0, &x);
+    return st ? st : incept_onnx_import_relu(im, n, x);
+}
+
 const incept_op incept_op_relu = {
     .name = "relu", .min_inputs = 1, .max_inputs = 1, .in_place = 1,
     .infer = relu_infer, .forward = relu_forward,
     .backward = relu_backward,
     .label = "ReLU",
     .to_onnx = relu_to_onnx,
+    .onnx_types = {"Relu"},
+    .from_onnx = relu_from_onnx,
 };

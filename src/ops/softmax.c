@@ -1,10 +1,13 @@
 /* softmax.c — softmax over channels, over H or W (attrs.softmax_axis), or over C*H*W (ONNX
  * opset < 13 with axis 1), computed stably by subtracting the maximum. */
+#include <string.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <math.h>
 
 #include "core/status.h"
 #include "io/onnx_writer.h"
+#include "io/onnx_import.h"
 #include "ops/op.h"
 
 static incept_status softmax_infer(const incept_graph *g, const incept_node *n, int *c, int *h, int *w)
@@ -98,10 +101,39 @@ static incept_status softmax_to_onnx(const incept_onnx_export *e)
     return incept_onnx_put_node(e->w, "Softmax", e->n->name, ins, e->out, attrs) ? INCEPT_OK : INCEPT_ERR_NOMEM;
 }
 
+/* Softmax over one axis but the batch (opset 13), or over C*H*W or the last axis before. */
+static incept_status softmax_from_onnx(importer *im, const Onnx__NodeProto *n)
+{
+    binding *x;
+    incept_status st = incept_onnx_activation(im, n, 0, &x);
+    if (st)
+        return st;
+    incept_attrs a = incept_attrs_default();
+    int64_t axis = incept_onnx_attr_int(n, "axis", im->opset >= 13 ? -1 : 1);
+    if (axis < 0)
+        axis += x->rank;
+    /* opset < 13 flattens to 2-D at `axis`: axis 1 is over C*H*W; the last axis is itself.
+     * From 13 it is one axis; ours are ONNX's dims 1 to rank-1, stored as C, H, W. */
+    int dims[3];
+    if (axis >= 1 && axis < x->rank && !incept_onnx_sample_dims(im, x, dims))
+        return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "softmax of a tensor not laid out "
+                          "as [N, C, H, W] (a Gather's [N, H, W])");
+    if (im->opset < 13 && axis == 1 && x->rank > 2)
+        a.softmax_over_chw = 1;
+    else if (axis >= 1 && axis < x->rank && (im->opset >= 13 || axis == x->rank - 1))
+        a.softmax_axis = (int)axis;
+    else
+        return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "softmax over the batch axis "
+                          "(or, before opset 13, over trailing axes other than C*H*W)");
+    return incept_onnx_emit(im, n, "softmax", &x->value, 1, &a, -1, -1, x->rank);
+}
+
 const incept_op incept_op_softmax = {
     .name = "softmax", .min_inputs = 1, .max_inputs = 1, .gives_probabilities = 1,
     .infer = softmax_infer, .forward = softmax_forward,
     .backward = softmax_backward,
     .label = "softmax",
     .to_onnx = softmax_to_onnx,
+    .onnx_types = {"Softmax"},
+    .from_onnx = softmax_from_onnx,
 };
