@@ -25,12 +25,14 @@
 
 #include "core/status.h"
 #include "graph/graph.h"
+#include "io/description.h"
 #include "nets/layers.h"
+#include "ops/op.h"
 
 #define MAX_TOKENS 64
 #define MAX_FROM 64
 
-typedef struct {
+typedef struct incept_desc_line {
     const char *source;
     int line;
     char *tokens[MAX_TOKENS];
@@ -185,6 +187,36 @@ static incept_status key_pad(line_ctx *l, int pad[4])
     return parse_pad_spec(l, v, pad);
 }
 
+/* ---- what ops' description keywords read with (description.h) ---- */
+
+incept_status incept_desc_int(line_ctx *l, const char *key, int min, int *out) { return key_int(l, key, min, out); }
+
+incept_status incept_desc_float(line_ctx *l, const char *key, float *out) { return key_float(l, key, out); }
+
+incept_status incept_desc_positional_float(line_ctx *l, int i, const char *what, float *out)
+{
+    i += 2; /* after kind and name */
+    if (i >= l->n_tokens || l->used[i] || !parse_float(l->tokens[i], out)) {
+        char detail[256];
+        snprintf(detail, sizeof detail, "%s (a number), got '%s'", what,
+                 i < l->n_tokens ? l->tokens[i] : "end of line");
+        return syntax(l, "expected %s", detail);
+    }
+    l->used[i] = 1;
+    return INCEPT_OK;
+}
+
+incept_status incept_desc_positional_pads(line_ctx *l, int i, int pad[4])
+{
+    i += 2;
+    if (i >= l->n_tokens || l->used[i])
+        return syntax(l, "%s", "expected padding T,L,B,R (or one number)");
+    l->used[i] = 1;
+    return parse_pad_spec(l, l->tokens[i], pad);
+}
+
+incept_status incept_desc_error(const line_ctx *l, const char *message) { return syntax(l, "%s", message); }
+
 typedef struct {
     incept_graph *graph;
     int previous; /* value the next layer reads by default */
@@ -250,11 +282,13 @@ static incept_status parse_layer(line_ctx *l, parse_state *ps)
     int inputs[MAX_FROM], n_inputs = 0, out = -1;
     if ((st = resolve_inputs(l, ps, inputs, &n_inputs)))
         return st;
-    if (strcmp(kind, "concat") != 0 && n_inputs != 1)
+    const incept_op *reads = incept_op_find(kind);
+    if ((!reads || reads->max_inputs == 1) && n_inputs != 1)
         return syntax(l, "'%s' reads exactly one layer", kind);
     int x = inputs[0];
     int pad[4] = {0, 0, 0, 0};
     incept_attrs a = incept_attrs_default();
+    const incept_op *op;
 
     if (strcmp(kind, "conv") == 0 || strcmp(kind, "inception") == 0 || strcmp(kind, "aux") == 0)
         b.batchnorm = has_flag(l, "bn");
@@ -278,11 +312,6 @@ static incept_status parse_layer(line_ctx *l, parse_state *ps)
         st = incept_build_pool(&b, kind, name, x, kh, stride, pad, ceil_mode, INCEPT_ROLE_NONE, &out);
         if (!st && exclude)
             ps->graph->nodes[ps->graph->n_nodes - 1].attrs.count_include_pad = 0;
-    } else if (strcmp(kind, "lrn") == 0) {
-        if ((st = key_int(l, "size", 1, &a.size)) || (st = key_float(l, "alpha", &a.alpha)) ||
-            (st = key_float(l, "beta", &a.beta)) || (st = key_float(l, "bias", &a.bias)))
-            return st;
-        st = incept_build_op(&b, "lrn", name, &x, 1, &a, INCEPT_ROLE_NONE, &out);
     } else if (strcmp(kind, "inception") == 0) {
         int v[6];
         static const char *what[6] = {"#1x1", "#3x3 reduce", "#3x3", "#5x5 reduce", "#5x5", "pool proj"};
@@ -301,35 +330,11 @@ static incept_status parse_layer(line_ctx *l, parse_state *ps)
         if ((st = positional_int(l, 2, "output features", 1, &features)))
             return st;
         st = incept_build_fc(&b, name, x, features, has_flag(l, "relu"), &out);
-    } else if (strcmp(kind, "dropout") == 0) {
-        if (l->n_tokens < 3 || !parse_float(l->tokens[2], &a.ratio))
-            return syntax(l, "%s", "dropout expects a ratio such as 0.4");
-        l->used[2] = 1;
-        st = incept_build_op(&b, "dropout", name, &x, 1, &a, INCEPT_ROLE_NONE, &out);
-    } else if (strcmp(kind, "pad") == 0) {
-        if (l->n_tokens < 3)
-            return syntax(l, "%s", "pad expects T,L,B,R");
-        l->used[2] = 1;
-        if ((st = parse_pad_spec(l, l->tokens[2], pad)) || (st = key_float(l, "value", &a.value)))
-            return st;
-        a.pad_top = pad[0], a.pad_left = pad[1], a.pad_bottom = pad[2], a.pad_right = pad[3];
-        st = incept_build_op(&b, "pad", name, &x, 1, &a, INCEPT_ROLE_NONE, &out);
-    } else if (strcmp(kind, "softmax") == 0) {
-        a.softmax_axis = 1;
-        if ((st = key_int(l, "axis", 1, &a.softmax_axis)))
-            return st;
-        if (a.softmax_axis > 3)
-            return syntax(l, "%s", "softmax axis is 1 (C), 2 (H) or 3 (W)");
-        st = incept_build_op(&b, "softmax", name, &x, 1, &a, INCEPT_ROLE_NONE, &out);
-    } else if (strcmp(kind, "clip") == 0) { /* clip NAME min 0 max 6: ReLU6 */
-        if ((st = key_float(l, "min", &a.clip_min)) || (st = key_float(l, "max", &a.clip_max)))
-            return st;
-        st = incept_build_op(&b, "clip", name, &x, 1, &a, INCEPT_ROLE_NONE, &out);
     } else if (strcmp(kind, "batchnorm") == 0) {
         st = incept_build_batchnorm(&b, name, x, has_flag(l, "relu"), NULL, &out);
-    } else if (strcmp(kind, "concat") == 0 || strcmp(kind, "relu") == 0 ||
-               strcmp(kind, "flatten") == 0 ||
-               strcmp(kind, "globalavgpool") == 0) {
+    } else if ((op = incept_op_find(kind)) && op->from_description) { /* its keyword is its name */
+        if ((st = op->from_description(l, &a)))
+            return st; /* its message names the line */
         st = incept_build_op(&b, kind, name, inputs, n_inputs, &a, INCEPT_ROLE_NONE, &out);
     } else {
         return syntax(l, "unknown layer kind '%s' (expected input, conv, maxpool, avgpool, "

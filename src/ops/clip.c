@@ -8,6 +8,7 @@
 #include "core/status.h"
 #include "io/onnx_writer.h"
 #include "io/onnx_import.h"
+#include "io/description.h"
 #include "ops/op.h"
 
 static incept_status clip_infer(const incept_graph *g, const incept_node *n, int *c, int *h, int *w)
@@ -111,6 +112,13 @@ static incept_status clip_from_onnx(importer *im, const Onnx__NodeProto *n)
     return incept_onnx_emit(im, n, "clip", &x->value, 1, &a, -1, -1, x->rank);
 }
 
+/* clip NAME min LO max HI (ReLU6: min 0 max 6) */
+static incept_status clip_from_description(incept_desc_line *l, incept_attrs *a)
+{
+    incept_status st = incept_desc_float(l, "min", &a->clip_min);
+    return st ? st : incept_desc_float(l, "max", &a->clip_max);
+}
+
 const incept_op incept_op_clip = {
     .name = "clip", .min_inputs = 1, .max_inputs = 1, .in_place = 1,
     .infer = clip_infer, .forward = clip_forward,
@@ -119,4 +127,5 @@ const incept_op incept_op_clip = {
     .to_onnx = clip_to_onnx,
     .onnx_types = {"Clip"},
     .from_onnx = clip_from_onnx,
+    .from_description = clip_from_description,
 };

@@ -120,4 +120,5 @@ const incept_op incept_op_concat = {
     .to_onnx = concat_to_onnx,
     .onnx_types = {"Concat"},
     .from_onnx = concat_from_onnx,
+    .from_description = incept_no_description_attrs,
 };

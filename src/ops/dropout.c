@@ -5,6 +5,7 @@
 
 #include "core/status.h"
 #include "io/onnx_writer.h"
+#include "io/description.h"
 #include "ops/op.h"
 
 void incept_copy_forward(const incept_op_args *args);
@@ -74,10 +75,17 @@ static incept_status dropout_to_onnx(const incept_onnx_export *e)
     return incept_onnx_put_node(e->w, "Dropout", e->n->name, ins, e->out, attrs) ? INCEPT_OK : INCEPT_ERR_NOMEM;
 }
 
+/* dropout NAME RATIO */
+static incept_status dropout_from_description(incept_desc_line *l, incept_attrs *a)
+{
+    return incept_desc_positional_float(l, 0, "a dropout ratio such as 0.4", &a->ratio);
+}
+
 const incept_op incept_op_dropout = {
     .name = "dropout", .min_inputs = 1, .max_inputs = 1, .in_place = 1,
     .infer = dropout_infer, .forward = dropout_forward, .backward = dropout_backward,
     .label = "dropout",
     .describe = dropout_describe,
     .to_onnx = dropout_to_onnx,
+    .from_description = dropout_from_description,
 };

@@ -99,6 +99,7 @@ const incept_op incept_op_flatten = {
     .to_onnx = flatten_to_onnx,
     .onnx_types = {"Flatten"},
     .from_onnx = flatten_from_onnx,
+    .from_description = incept_no_description_attrs,
 };
 
 const incept_op incept_op_reshape = {

@@ -68,4 +68,5 @@ const incept_op incept_op_globalavgpool = {
     .to_onnx = gap_to_onnx,
     .onnx_types = {"GlobalAveragePool"},
     .from_onnx = gap_from_onnx,
+    .from_description = incept_no_description_attrs,
 };

@@ -10,6 +10,7 @@
 #include "core/status.h"
 #include "io/onnx_writer.h"
 #include "io/onnx_import.h"
+#include "io/description.h"
 #include "ops/op.h"
 
 static incept_status lrn_infer(const incept_graph *g, const incept_node *n, int *c, int *h, int *w)
@@ -181,6 +182,16 @@ static incept_status lrn_from_onnx(importer *im, const Onnx__NodeProto *n)
     return incept_onnx_emit(im, n, "lrn", &x->value, 1, &a, -1, -1, 4);
 }
 
+/* lrn NAME size 5 alpha 0.0001 beta 0.75 bias 1 */
+static incept_status lrn_from_description(incept_desc_line *l, incept_attrs *a)
+{
+    incept_status st;
+    if ((st = incept_desc_int(l, "size", 1, &a->size)) || (st = incept_desc_float(l, "alpha", &a->alpha)) ||
+        (st = incept_desc_float(l, "beta", &a->beta)) || (st = incept_desc_float(l, "bias", &a->bias)))
+        return st;
+    return INCEPT_OK;
+}
+
 const incept_op incept_op_lrn = {
     .name = "lrn", .min_inputs = 1, .max_inputs = 1, .in_place = 1,
     .infer = lrn_infer, .forward = lrn_forward,
@@ -189,4 +200,5 @@ const incept_op incept_op_lrn = {
     .to_onnx = lrn_to_onnx,
     .onnx_types = {"LRN"},
     .from_onnx = lrn_from_onnx,
+    .from_description = lrn_from_description,
 };

@@ -12,6 +12,7 @@
 struct incept_onnx_export_s;   /* io/onnx_writer.h: incept_onnx_export */
 struct incept_onnx_importer;   /* io/onnx_import.h: importer */
 struct Onnx__NodeProto;
+struct incept_desc_line;       /* io/description.h */
 
 /* What the plan was made for: the algorithms and scratch an op uses may depend on it. */
 typedef struct {
@@ -93,6 +94,10 @@ typedef struct incept_op {
      * are translated by the importer itself. */
     const char *onnx_types[3];
     incept_status (*from_onnx)(struct incept_onnx_importer *im, const struct Onnx__NodeProto *n);
+    /* Its attributes from a description line whose keyword is its name (io/description.h);
+     * NULL: not a description keyword of its own (conv, fc, pools and batch norm are layers
+     * nets/layers.c builds with their parameters). */
+    incept_status (*from_description)(struct incept_desc_line *l, incept_attrs *a);
     int (*can_stack)(const incept_node *n);
     void (*stacked_forward)(const incept_op_args *members, int count);
 } incept_op;
@@ -123,6 +128,9 @@ extern const incept_op incept_op_channels;
 extern const incept_op incept_op_affine;
 extern const incept_op incept_op_batchnorm;
 extern const incept_op incept_op_add;
+
+/* The description hook of an op without attributes (relu, flatten, ...). */
+incept_status incept_no_description_attrs(struct incept_desc_line *l, incept_attrs *a);
 
 /* dY *= (Y > 0) over a tensor: the backward of a ReLU fused into conv and fc. */
 void incept_relu_mask_grad(const incept_view *output, incept_view *grad);

@@ -6,6 +6,7 @@
 #include "core/status.h"
 #include "io/onnx_writer.h"
 #include "io/onnx_import.h"
+#include "io/description.h"
 #include "ops/op.h"
 
 static incept_status pad_infer(const incept_graph *g, const incept_node *n, int *c, int *h, int *w)
@@ -109,6 +110,17 @@ static incept_status pad_from_onnx(importer *im, const Onnx__NodeProto *n)
     return incept_onnx_emit(im, n, "pad", &x->value, 1, &a, -1, -1, 4);
 }
 
+/* pad NAME T,L,B,R [value V] */
+static incept_status pad_from_description(incept_desc_line *l, incept_attrs *a)
+{
+    int pad[4];
+    incept_status st = incept_desc_positional_pads(l, 0, pad);
+    if (st || (st = incept_desc_float(l, "value", &a->value)))
+        return st;
+    a->pad_top = pad[0], a->pad_left = pad[1], a->pad_bottom = pad[2], a->pad_right = pad[3];
+    return INCEPT_OK;
+}
+
 const incept_op incept_op_pad = {
     .name = "pad", .min_inputs = 1, .max_inputs = 1,
     .infer = pad_infer, .forward = pad_forward,
@@ -117,4 +129,5 @@ const incept_op incept_op_pad = {
     .to_onnx = pad_to_onnx,
     .onnx_types = {"Pad"},
     .from_onnx = pad_from_onnx,
+    .from_description = pad_from_description,
 };

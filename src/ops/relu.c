@@ -77,4 +77,5 @@ const incept_op incept_op_relu = {
     .to_onnx = relu_to_onnx,
     .onnx_types = {"Relu"},
     .from_onnx = relu_from_onnx,
+    .from_description = incept_no_description_attrs,
 };

@@ -8,6 +8,7 @@
 #include "core/status.h"
 #include "io/onnx_writer.h"
 #include "io/onnx_import.h"
+#include "io/description.h"
 #include "ops/op.h"
 
 static incept_status softmax_infer(const incept_graph *g, const incept_node *n, int *c, int *h, int *w)
@@ -128,6 +129,16 @@ static incept_status softmax_from_onnx(importer *im, const Onnx__NodeProto *n)
     return incept_onnx_emit(im, n, "softmax", &x->value, 1, &a, -1, -1, x->rank);
 }
 
+/* softmax NAME [axis 1|2|3]: over C (the default), H or W */
+static incept_status softmax_from_description(incept_desc_line *l, incept_attrs *a)
+{
+    a->softmax_axis = 1;
+    incept_status st = incept_desc_int(l, "axis", 1, &a->softmax_axis);
+    if (!st && a->softmax_axis > 3)
+        return incept_desc_error(l, "softmax axis is 1 (C), 2 (H) or 3 (W)");
+    return st;
+}
+
 const incept_op incept_op_softmax = {
     .name = "softmax", .min_inputs = 1, .max_inputs = 1, .gives_probabilities = 1,
     .infer = softmax_infer, .forward = softmax_forward,
@@ -136,4 +147,5 @@ const incept_op incept_op_softmax = {
     .to_onnx = softmax_to_onnx,
     .onnx_types = {"Softmax"},
     .from_onnx = softmax_from_onnx,
+    .from_description = softmax_from_description,
 };
