@@ -1,6 +1,7 @@
 /* clip.c — y = min(max(x, lo), hi): ONNX's Clip, which PyTorch exports for ReLU6 (lo 0, hi 6) in
- * MobileNet. Runs in place; its gradient passes where lo < y < hi (PyTorch's hardtanh). A Clip
- * with lo 0 and no upper bound is a ReLU, and the importer makes it one (fused into a conv). */
+ * MobileNet; the whole op (the README's example of one): shape, forward in place, backward (the
+ * gradient passes where lo < y < hi, PyTorch's hardtanh), ONNX import (a Clip with lo 0 and no
+ * upper bound becomes a ReLU, fused into a conv) and export, its description keyword. */
 #include <string.h>
 #include <float.h>
 #include <stdlib.h>
@@ -121,11 +122,8 @@ static incept_status clip_from_description(incept_desc_line *l, incept_attrs *a)
 
 const incept_op incept_op_clip = {
     .name = "clip", .min_inputs = 1, .max_inputs = 1, .in_place = 1,
-    .infer = clip_infer, .forward = clip_forward,
-    .backward = clip_backward,
-    .label = "clip",
-    .to_onnx = clip_to_onnx,
-    .onnx_types = {"Clip"},
-    .from_onnx = clip_from_onnx,
+    .infer = clip_infer, .forward = clip_forward, .backward = clip_backward,
+    .label = "clip", .to_onnx = clip_to_onnx,
+    .onnx_types = {"Clip"}, .from_onnx = clip_from_onnx,
     .from_description = clip_from_description,
 };
