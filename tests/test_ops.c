@@ -137,6 +137,13 @@ static void test_conv(void)
     conv_case("5x5 pad 2 on 1x1 spatial", 3, 5, 1, 1, 3, w5, 1, 1);
     naive_window s2 = {3, 3, 2, 2, 0, 0, 0, 0, 1, 1, 1};
     conv_case("3x3/2 no pad, no bias", 2, 3, 10, 11, 3, s2, 0, 0);
+    /* depthwise (groups = channels): the direct path, not per-group GEMMs */
+    naive_window dw1 = {3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 8};
+    conv_case("depthwise 3x3 pad 1 relu", 2, 8, 9, 10, 8, dw1, 1, 1);
+    naive_window dw2 = {3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 6};
+    conv_case("depthwise 3x3/2 pad 1", 3, 6, 11, 8, 6, dw2, 0, 1);
+    naive_window dw3 = {5, 3, 2, 1, 2, 0, 1, 2, 2, 1, 5};
+    conv_case("depthwise 5x3 stride (2,1) dilation (2,1), pads (2,0,1,2), no bias", 1, 5, 12, 7, 5, dw3, 0, 0);
 }
 
 static void pool_case(const char *label, const char *op, int n, int c, int h, int w, naive_window win,

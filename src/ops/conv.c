@@ -93,6 +93,12 @@ static int conv_uses_winograd(const incept_attrs *a, int batch, int out_h, int o
            a->groups == 1 && incept_winograd_tiles(a->kernel_h, batch, out_h, out_w) >= 16;
 }
 
+/* One filter per input channel (MobileNet's depthwise convolutions): the direct path. */
+static int conv_is_depthwise(const incept_attrs *a, int in_c, int out_c)
+{
+    return a->groups > 1 && a->groups == in_c && out_c == in_c;
+}
+
 /* When the batch covers the threads, each thread takes whole samples (its own im2col buffer);
  * otherwise the threads split each GEMM's output channels. */
 static int conv_threads_per_sample(int batch, int threads) { return batch >= threads ? 1 : threads; }
@@ -137,6 +143,8 @@ static size_t conv_workspace(const incept_graph *g, const incept_node *n, const 
 {
     const incept_value *in = incept_node_input(g, n, 0), *out = &g->values[n->output];
     const incept_attrs *a = &n->attrs;
+    if (conv_is_depthwise(a, in->c, out->c))
+        return 0; /* computed in place, no scratch */
     if (conv_uses_winograd(a, cfg->batch, out->h, out->w, cfg->exact))
         return incept_winograd_workspace(a->kernel_h, in->c, out->c, cfg->batch, out->h, out->w,
                                          cfg->threads);
@@ -183,10 +191,68 @@ static void conv_chunk_forward(const incept_op_args *args, int s0, int count, fl
     }
 }
 
+/* A depthwise convolution (one filter per channel, MobileNet's): a GEMM per group would be
+ * [1 x k] times [k x plane], a few multiply-adds per call; the plane is computed directly
+ * instead, each output row accumulating one kernel tap at a time over its valid columns (the
+ * inner loop runs along the row, unit-stride when the stride is 1). */
+
+static void depthwise_plane(const float *x, int in_h, int in_w, const float *w, float bias,
+                            const incept_attrs *a, float *y, int out_h, int out_w)
+{
+    const int sh = a->stride_h, sw = a->stride_w, dh = a->dilation_h, dw = a->dilation_w;
+    for (int oy = 0; oy < out_h; oy++) {
+        float *row = y + (size_t)oy * out_w;
+        for (int ox = 0; ox < out_w; ox++)
+            row[ox] = bias;
+        for (int ky = 0; ky < a->kernel_h; ky++) {
+            int iy = oy * sh - a->pad_top + ky * dh;
+            if (iy < 0 || iy >= in_h)
+                continue;
+            const float *xrow = x + (size_t)iy * in_w;
+            for (int kx = 0; kx < a->kernel_w; kx++) {
+                const float wk = w[ky * a->kernel_w + kx];
+                int shift = kx * dw - a->pad_left; /* ix = ox * sw + shift */
+                int first = shift >= 0 ? 0 : (-shift + sw - 1) / sw;
+                int last = (in_w - 1 - shift) < 0 ? -1 : (in_w - 1 - shift) / sw;
+                if (last >= out_w)
+                    last = out_w - 1;
+                if (sw == 1)
+                    for (int ox = first; ox <= last; ox++)
+                        row[ox] += wk * xrow[ox + shift];
+                else
+                    for (int ox = first; ox <= last; ox++)
+                        row[ox] += wk * xrow[ox * sw + shift];
+            }
+        }
+        if (a->relu)
+            for (int ox = 0; ox < out_w; ox++)
+                row[ox] = row[ox] > 0.0f ? row[ox] : 0.0f;
+    }
+}
+
+static void depthwise_forward(const incept_op_args *args)
+{
+    const incept_attrs *a = &args->node->attrs;
+    const incept_view *in = &args->inputs[0], *out = &args->output;
+    const int channels = in->c, kernel = a->kernel_h * a->kernel_w;
+    const long tasks = (long)in->n * channels;
+#pragma omp parallel for num_threads(args->threads) schedule(static)
+    for (long t = 0; t < tasks; t++) {
+        int s = (int)(t / channels), c = (int)(t % channels);
+        depthwise_plane(in->data + s * in->batch_stride + (size_t)c * in->h * in->w, in->h, in->w,
+                        args->weight + (size_t)c * kernel, args->bias ? args->bias[c] : 0.0f, a,
+                        out->data + s * out->batch_stride + (size_t)c * out->h * out->w, out->h, out->w);
+    }
+}
+
 static void conv_forward(const incept_op_args *args)
 {
     const incept_attrs *a = &args->node->attrs;
     const incept_view *in = &args->inputs[0], *out = &args->output;
+    if (conv_is_depthwise(a, in->c, out->c)) {
+        depthwise_forward(args);
+        return;
+    }
     if (conv_uses_winograd(a, in->n, out->h, out->w, args->exact)) {
         incept_winograd_args w = {in->data, in->batch_stride, in->n, in->c, in->h, in->w,
                                   args->weight, args->bias, a->kernel_h, out->c, a->pad_top,
