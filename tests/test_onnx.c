@@ -319,6 +319,11 @@ int main(void)
     test_bad_files();
     test_memory();
     export_case("models/tiny.incept", NULL, 3, 1);
+    /* a conv with a fused ReLU6 (relu-max): written as Conv then Clip(0, 0.3), read back fused */
+    write_all("/tmp/incept_relu6.incept", "input x 3 8 8\nconv c 4 3x3 pad 1 relu-max 0.3\nflatten f\nfc o 5\n",
+              strlen("input x 3 8 8\nconv c 4 3x3 pad 1 relu-max 0.3\nflatten f\nfc o 5\n"));
+    export_case("/tmp/incept_relu6.incept", NULL, 2, 1);
+    unlink("/tmp/incept_relu6.incept");
     export_case("models/fashion.incept", NULL, 2, 1);
     export_case("models/googlenet.incept", NULL, 1, 1);
     /* batch norm with trained scales, shifts and running statistics (PyTorch's, two steps) */

@@ -96,7 +96,9 @@ static void conv_case(const char *label, int n, int c, int h, int w, int m, naiv
     a.kernel_h = win.kh, a.kernel_w = win.kw, a.stride_h = win.sh, a.stride_w = win.sw;
     a.pad_top = win.pt, a.pad_left = win.pl, a.pad_bottom = win.pb, a.pad_right = win.pr;
     a.dilation_h = win.dh, a.dilation_w = win.dw, a.groups = win.groups;
-    a.relu = relu;
+    a.relu = relu != 0;
+    if (relu == 2) /* ReLU6-like: clamped at 0.5 too */
+        a.relu_max = 0.5f;
     int dims[4] = {m, c / win.groups, win.kh, win.kw};
     single s;
     if (!run_single(&s, "conv", n, c, h, w, &a, 4, dims, with_bias, (unsigned)(c * 31 + h)))
@@ -109,7 +111,9 @@ static void conv_case(const char *label, int n, int c, int h, int w, int m, naiv
         size_t count = (size_t)n * m * oh * ow;
         float *expect = malloc(count * sizeof(float));
         naive_conv(s.input, n, c, h, w, param(&s, 0), with_bias ? param(&s, 1) : NULL, m, &win,
-                   relu, expect, oh, ow);
+                   relu != 0, expect, oh, ow);
+        for (size_t i = 0; relu == 2 && i < count; i++)
+            expect[i] = expect[i] > 0.5f ? 0.5f : expect[i];
         float diff = max_abs_diff(s.output, expect, count);
         CHECK_MSG(diff < 1e-5f * (1.0f + max_abs(expect, count)), "%s: max diff %g", label,
                   (double)diff);
@@ -140,6 +144,9 @@ static void test_conv(void)
     /* depthwise (groups = channels): the direct path, not per-group GEMMs */
     naive_window dw1 = {3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 8};
     conv_case("depthwise 3x3 pad 1 relu", 2, 8, 9, 10, 8, dw1, 1, 1);
+    conv_case("depthwise 3x3 pad 1 ReLU clamped at 0.5", 2, 8, 9, 10, 8, dw1, 2, 1);
+    conv_case("3x3 pad 1 ReLU clamped at 0.5 (Winograd-sized)", 2, 5, 12, 12, 7, w3, 2, 1);
+    conv_case("1x1 ReLU clamped at 0.5", 3, 13, 5, 4, 6, w1, 2, 1);
     naive_window dw2 = {3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 6};
     conv_case("depthwise 3x3/2 pad 1", 3, 6, 11, 8, 6, dw2, 0, 1);
     naive_window dw3 = {5, 3, 2, 1, 2, 0, 1, 2, 2, 1, 5};

@@ -147,6 +147,7 @@ static void test_op_gradients(void)
     gradient_check("maxpool p 3x3 stride 1 pad 1 ceil", 3, 5, 6, 1e-3f);
     gradient_check("relu r", 3, 6, 5, 1e-3f);
     gradient_check("clip c min -0.3 max 0.4", 3, 6, 5, 1e-3f); /* ReLU6 shape: both bounds bite */
+    gradient_check("conv mid 4 3x3 pad 1 relu-max 0.3", 3, 6, 5, 1e-3f); /* ReLU6 fused in the conv */
     gradient_check("conv mid 4 3x3 stride 2 pad 1 relu", 3, 7, 6, 1e-3f);
     gradient_check("fc hidden 7 relu", 3, 3, 3, 1e-3f);
     gradient_check("inception m 2 2 3 1 2 2", 3, 6, 6, 1e-3f); /* concat in place */

@@ -65,6 +65,7 @@ incept_attrs incept_attrs_default(void)
     a.epsilon = 1e-5f;
     a.momentum = 0.1f;
     a.running_mean = a.running_var = -1;
+    a.relu_max = INFINITY;
     a.clip_min = -INFINITY;
     a.clip_max = INFINITY;
     return a;

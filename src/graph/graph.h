@@ -42,6 +42,7 @@ typedef struct {
     int softmax_over_chw;  /* softmax over C*H*W (ONNX opset < 13, axis 1) rather than over C */
     int softmax_axis;      /* else over one axis of NCHW: 1 = C (also 0, the default), 2 = H, 3 = W */
     int relu;              /* conv, fc: ReLU fused into the output */
+    float relu_max;        /* with relu: clamped to at most this too (ReLU6: 6; default inf) */
     float clip_min, clip_max; /* clip: the bounds (-inf and inf by default) */
     int shape[4];          /* reshape: the rank as ONNX sees it (2-4) and the per-sample C, H, W */
     float epsilon, momentum;        /* batchnorm: variance epsilon, running-statistics momentum */

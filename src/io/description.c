@@ -3,7 +3,8 @@
  *   # comment
  *   input     data 3 224 224                       channels, height, width
  *   conv      conv1 64 7x7 stride 2 pad 3 relu     pad P or pad T,L,B,R; `bn`: batch norm
- *                                                  after it (no conv bias, ReLU after the norm)
+ *                                                  after it (no conv bias, ReLU after the norm);
+ *                                                  `relu-max 6`: ReLU6 (no bn)
  *   maxpool   pool1 3x3 stride 2 ceil              avgpool too (exclude-pad)
  *   lrn       norm1 size 5 alpha 0.0001 beta 0.75 bias 1
  *   inception inception_3a 64 96 128 16 32 32      #1x1 #3x3red #3x3 #5x5red #5x5 poolproj
@@ -20,6 +21,7 @@
  * the line and what was expected.
  */
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -298,8 +300,17 @@ static incept_status parse_layer(line_ctx *l, parse_state *ps)
             (st = positional_kernel(l, 3, &kh, &kw)) || (st = key_int(l, "stride", 1, &stride)) ||
             (st = key_pad(l, pad)))
             return st;
-        st = incept_build_conv(&b, name, x, channels, kh, kw, stride, pad, has_flag(l, "relu"),
-                               INCEPT_ROLE_NONE, &out);
+        float relu_max = INFINITY; /* relu-max V: a ReLU clamped at V too (ReLU6: 6) */
+        if ((st = key_float(l, "relu-max", &relu_max)))
+            return st;
+        if (relu_max < INFINITY && b.batchnorm)
+            return syntax(l, "%s", "relu-max applies to a conv without bn");
+        if (!(relu_max > 0.0f))
+            return syntax(l, "%s", "relu-max must be positive");
+        st = incept_build_conv(&b, name, x, channels, kh, kw, stride, pad,
+                               has_flag(l, "relu") || relu_max < INFINITY, INCEPT_ROLE_NONE, &out);
+        if (!st && relu_max < INFINITY)
+            ps->graph->nodes[ps->graph->values[out].producer].attrs.relu_max = relu_max;
     } else if (strcmp(kind, "maxpool") == 0 || strcmp(kind, "avgpool") == 0) {
         int kh, kw, stride = 1;
         if ((st = positional_kernel(l, 2, &kh, &kw)) || (st = key_int(l, "stride", 1, &stride)) ||

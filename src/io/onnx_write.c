@@ -3,6 +3,7 @@
  * io/onnx_writer.h), fused ReLUs as Relu nodes after them, parameters as initializers under their
  * names, and a dynamic batch axis. Every piece is allocated from one list and freed together once
  * the message is packed. */
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -247,10 +248,22 @@ static incept_status write_node(writer *w, const incept_graph *g, const incept_n
     const incept_onnx_export e = {w, g, n, g->values[n->inputs[0]].name, n->attrs.relu ? pre : out,
                                   rank, path};
     incept_status st = n->op->to_onnx(&e);
-    if (!st && n->attrs.relu) {
+    if (!st && n->attrs.relu && !(n->attrs.relu_max < INFINITY)) {
         const char *ins[] = {pre, NULL};
         snprintf(relu_name, sizeof relu_name, "%s/relu", n->name);
         if (!add_node(w, "Relu", relu_name, ins, out, NULL))
+            st = INCEPT_ERR_NOMEM;
+    } else if (!st && n->attrs.relu) { /* ReLU6: Clip(0, hi), the bounds as inputs (opset 11) */
+        char lo_name[1100], hi_name[1100];
+        const float lo = 0.0f, hi = n->attrs.relu_max;
+        const int64_t none = 0;
+        snprintf(relu_name, sizeof relu_name, "%s/clip", n->name);
+        snprintf(lo_name, sizeof lo_name, "%s/clip_min", n->name);
+        snprintf(hi_name, sizeof hi_name, "%s/clip_max", n->name);
+        const char *ins[] = {pre, lo_name, hi_name, NULL};
+        if (!add_initializer(w, lo_name, ONNX_FLOAT, &none, 0, &lo, sizeof lo) ||
+            !add_initializer(w, hi_name, ONNX_FLOAT, &none, 0, &hi, sizeof hi) ||
+            !add_node(w, "Clip", relu_name, ins, out, NULL))
             st = INCEPT_ERR_NOMEM;
     }
     return st || w->mem->failed ? (st ? st : INCEPT_ERR_NOMEM) : INCEPT_OK;

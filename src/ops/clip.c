@@ -2,6 +2,7 @@
  * MobileNet; the whole op (the README's example of one): shape, forward in place, backward (the
  * gradient passes where lo < y < hi, PyTorch's hardtanh), ONNX import (a Clip with lo 0 and no
  * upper bound becomes a ReLU, fused into a conv) and export, its description keyword. */
+#include <math.h>
 #include <string.h>
 #include <float.h>
 #include <stdlib.h>
@@ -108,8 +109,15 @@ static incept_status clip_from_onnx(importer *im, const Onnx__NodeProto *n)
     }
     if (!(a.clip_min <= a.clip_max))
         return incept_onnx_node_error(im, n, INCEPT_ERR_FORMAT, "%s", "min is above max");
-    if (a.clip_min == 0.0f && a.clip_max >= FLT_MAX)
-        return incept_onnx_import_relu(im, n, x);
+    if (a.clip_min == 0.0f && incept_onnx_fuse_activation(im, n, x, a.clip_max >= FLT_MAX ? INFINITY
+                                                                 : a.clip_max, &st))
+        return st; /* ReLU6 (or a ReLU) in the conv's epilogue */
+    if (st)
+        return st;
+    if (a.clip_min == 0.0f && a.clip_max >= FLT_MAX) {
+        incept_attrs relu = incept_attrs_default();
+        return incept_onnx_emit(im, n, "relu", &x->value, 1, &relu, -1, -1, x->rank);
+    }
     return incept_onnx_emit(im, n, "clip", &x->value, 1, &a, -1, -1, x->rank);
 }
 

@@ -8,6 +8,7 @@
  * unfolded panel by panel inside the GEMM (for 1x1 / stride 1 / no pad it is the input itself),
  * with bias and ReLU applied as each tile is stored.
  */
+#include <math.h>
 #include <stdlib.h>
 #include <stdio.h>
 
@@ -78,7 +79,7 @@ static int conv_is_pointwise(const incept_attrs *a)
 static int conv_can_stack(const incept_node *n)
 {
     return n->op == &incept_op_conv && conv_is_pointwise(&n->attrs) && n->attrs.groups == 1 &&
-           n->weight >= 0;
+           n->weight >= 0 && !(n->attrs.relu_max < INFINITY); /* a stack applies ReLU only */
 }
 
 /* Whether this convolution goes through Winograd F(4x4, 3x3) or F(4x4, 5x5): where a call has at
@@ -245,14 +246,27 @@ static void depthwise_forward(const incept_op_args *args)
     }
 }
 
+static void conv_forward_dense(const incept_op_args *args);
+
 static void conv_forward(const incept_op_args *args)
 {
     const incept_attrs *a = &args->node->attrs;
     const incept_view *in = &args->inputs[0], *out = &args->output;
     if (conv_is_depthwise(a, in->c, out->c)) {
         depthwise_forward(args);
-        return;
+    } else {
+        conv_forward_dense(args);
     }
+    if (a->relu) { /* a fused ReLU6: the kernels applied max(0, .), this the upper bound */
+        incept_view y = *out;
+        incept_clamp_max(&y, a->relu_max);
+    }
+}
+
+static void conv_forward_dense(const incept_op_args *args)
+{
+    const incept_attrs *a = &args->node->attrs;
+    const incept_view *in = &args->inputs[0], *out = &args->output;
     if (conv_uses_winograd(a, in->n, out->h, out->w, args->exact)) {
         incept_winograd_args w = {in->data, in->batch_stride, in->n, in->c, in->h, in->w,
                                   args->weight, args->bias, a->kernel_h, out->c, a->pad_top,
@@ -324,7 +338,7 @@ static void conv_backward(const incept_backward_args *args)
     const incept_view *in = &args->inputs[0], *dx = &args->input_grads[0];
     incept_view dy = args->output_grad;
     if (a->relu)
-        incept_relu_mask_grad(&args->output, &dy);
+        incept_activation_mask_grad(&args->output, &dy, a->relu_max);
     const conv_backward_sizes z = backward_sizes(args->graph, args->node, in->n);
     const int groups = a->groups, cin_g = in->c / groups, cout_g = dy.c / groups;
     const int k = (int)z.k, plane = (int)z.plane, chunk = (int)z.chunk;
@@ -520,4 +534,5 @@ const incept_op incept_op_conv = {
     .to_onnx = conv_to_onnx,
     .onnx_types = {"Conv"},
     .from_onnx = conv_from_onnx,
+    .fuses_activation = 1,
 };

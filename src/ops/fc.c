@@ -71,6 +71,7 @@ static void fc_forward(const incept_op_args *args)
 {
     const incept_view *in = &args->inputs[0], *out = &args->output;
     const int k = in->c * in->h * in->w, m = out->c, relu = args->node->attrs.relu;
+    const float hi = args->node->attrs.relu_max; /* a fused ReLU6's bound (inf: none) */
     if (in->n > GEMV_BATCH) {
         incept_gemm_bt(args->threads, in->n, m, k, in->data, (int)in->batch_stride, args->weight, k,
                        out->data, (int)out->batch_stride, args->workspace);
@@ -78,7 +79,7 @@ static void fc_forward(const incept_op_args *args)
             float *y = out->data + s * out->batch_stride;
             for (int j = 0; j < m; j++) {
                 float v = y[j] + (args->bias ? args->bias[j] : 0.0f);
-                y[j] = relu && v < 0.0f ? 0.0f : v;
+                y[j] = relu ? (v < 0.0f ? 0.0f : v > hi ? hi : v) : v;
             }
         }
         return;
@@ -88,7 +89,7 @@ static void fc_forward(const incept_op_args *args)
         const float *w = args->weight + (size_t)j * k;
         for (int s = 0; s < in->n; s++) {
             float v = dot(in->data + s * in->batch_stride, w, k) + (args->bias ? args->bias[j] : 0.0f);
-            out->data[s * out->batch_stride + j] = relu && v < 0.0f ? 0.0f : v;
+            out->data[s * out->batch_stride + j] = relu ? (v < 0.0f ? 0.0f : v > hi ? hi : v) : v;
         }
     }
 }
@@ -108,7 +109,7 @@ static void fc_backward(const incept_backward_args *args)
     const incept_view *in = &args->inputs[0], *dx = &args->input_grads[0];
     incept_view dy = args->output_grad;
     if (args->node->attrs.relu)
-        incept_relu_mask_grad(&args->output, &dy);
+        incept_activation_mask_grad(&args->output, &dy, args->node->attrs.relu_max);
     const int n = in->n, k = in->c * in->h * in->w, m = dy.c;
     float *dyt = args->workspace, *packing = dyt + (size_t)m * n;
     for (int s = 0; s < n; s++)
@@ -243,4 +244,5 @@ const incept_op incept_op_fc = {
     .to_onnx = fc_to_onnx,
     .onnx_types = {"Gemm", "MatMul"},
     .from_onnx = fc_from_onnx,
+    .fuses_activation = 1,
 };

@@ -1,5 +1,6 @@
-/* gradients.c — small pieces that several ops' backward passes share: adding tensors, the
- * backward of a fused ReLU, and dropout's mask. */
+/* gradients.c — small pieces that several ops share: adding tensors, a fused ReLU's (or ReLU6's)
+ * backward and upper clamp, and dropout's mask. */
+#include <math.h>
 #include <stdint.h>
 
 #include "ops/op.h"
@@ -12,6 +13,33 @@ void incept_relu_mask_grad(const incept_view *output, incept_view *grad)
         float *dy = grad->data + s * grad->batch_stride;
         for (size_t i = 0; i < count; i++)
             dy[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+    }
+}
+
+void incept_activation_mask_grad(const incept_view *output, incept_view *grad, float hi)
+{
+    if (!(hi < INFINITY)) {
+        incept_relu_mask_grad(output, grad);
+        return;
+    }
+    size_t count = (size_t)output->c * output->h * output->w;
+    for (int s = 0; s < output->n; s++) {
+        const float *y = output->data + s * output->batch_stride;
+        float *dy = grad->data + s * grad->batch_stride;
+        for (size_t i = 0; i < count; i++)
+            dy[i] = y[i] > 0.0f && y[i] < hi ? dy[i] : 0.0f;
+    }
+}
+
+void incept_clamp_max(incept_view *output, float hi)
+{
+    if (!(hi < INFINITY))
+        return;
+    size_t count = (size_t)output->c * output->h * output->w;
+    for (int s = 0; s < output->n; s++) {
+        float *y = output->data + s * output->batch_stride;
+        for (size_t i = 0; i < count; i++)
+            y[i] = y[i] > hi ? hi : y[i];
     }
 }
 

@@ -63,6 +63,7 @@ typedef struct incept_op {
      * concat: the planner makes each producer write there and the forward copies nothing) */
     int inputs_are_channel_slices;
     int gives_probabilities; /* its output sums to 1 per sample (softmax): no softmax on top */
+    int fuses_activation;    /* applies attrs.relu (and relu_max) to its output itself */
     /* Computes the output dims (per sample) from the inputs'; fills an error naming what is
      * wrong (the caller prefixes the node name). */
     incept_status (*infer)(const incept_graph *g, const incept_node *node, int *c, int *h, int *w);
@@ -134,6 +135,10 @@ incept_status incept_no_description_attrs(struct incept_desc_line *l, incept_att
 
 /* dY *= (Y > 0) over a tensor: the backward of a ReLU fused into conv and fc. */
 void incept_relu_mask_grad(const incept_view *output, incept_view *grad);
+/* The same for a ReLU clamped at hi too (ReLU6): dY *= (0 < Y < hi). */
+void incept_activation_mask_grad(const incept_view *output, incept_view *grad, float hi);
+/* Y = min(Y, hi) over a tensor (a fused ReLU6's upper bound; nothing when hi is inf). */
+void incept_clamp_max(incept_view *output, float hi);
 /* dst += src over a tensor of dims src's (both may be channel slices). */
 void incept_view_accumulate(incept_view *dst, const incept_view *src);
 /* The keep-scale of element i of a dropout mask: 0 or 1/(1-ratio), the same in forward and

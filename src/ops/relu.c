@@ -1,5 +1,6 @@
 /* relu.c — rectified linear unit, y = max(x, 0). After a conv or fc it is fused into their
  * output instead (see the ONNX importer and the builders). */
+#include <math.h>
 #include <string.h>
 #include <stdlib.h>
 #include <stdio.h>
@@ -45,28 +46,33 @@ static incept_status relu_to_onnx(const incept_onnx_export *e)
     return incept_onnx_put_node(e->w, "Relu", e->n->name, ins, e->out, NULL) ? INCEPT_OK : INCEPT_ERR_NOMEM;
 }
 
-/* Relu: fused into the conv or fc just before it when nothing else reads that one's output
- * (clip.c imports Clip(0, inf) this way too). */
-incept_status incept_onnx_import_relu(importer *im, const Onnx__NodeProto *n, binding *x)
+/* A ReLU (clamped at hi too: ReLU6; inf: none) onto x fused into the node just before it when
+ * its op applies activations itself and nothing else reads its output: 1 (the ONNX output bound
+ * to that node's), else 0 (*st OK: emit a node instead). */
+int incept_onnx_fuse_activation(importer *im, const Onnx__NodeProto *n, binding *x, float hi,
+                                incept_status *st)
 {
     incept_graph *g = im->graph;
     int producer = g->values[x->value].producer;
-    if (producer >= 0 && producer == g->n_nodes - 1 && !g->nodes[producer].attrs.relu &&
-        (strcmp(g->nodes[producer].op->name, "conv") == 0 ||
-         strcmp(g->nodes[producer].op->name, "fc") == 0) &&
-        incept_onnx_readers_of(im->onnx, n->input[0]) == 1) {
-        g->nodes[producer].attrs.relu = 1; /* fused: the Relu's output is the conv's */
-        return incept_onnx_bind(im, n->output[0], x->value, NULL, x->rank);
-    }
-    incept_attrs a = incept_attrs_default();
-    return incept_onnx_emit(im, n, "relu", &x->value, 1, &a, -1, -1, x->rank);
+    *st = INCEPT_OK;
+    if (producer < 0 || producer != g->n_nodes - 1 || g->nodes[producer].attrs.relu ||
+        !g->nodes[producer].op->fuses_activation || incept_onnx_readers_of(im->onnx, n->input[0]) != 1)
+        return 0;
+    g->nodes[producer].attrs.relu = 1;
+    g->nodes[producer].attrs.relu_max = hi;
+    *st = incept_onnx_bind(im, n->output[0], x->value, NULL, x->rank);
+    return 1;
 }
 
+/* Relu: fused into the conv or fc before it where it can be. */
 static incept_status relu_from_onnx(importer *im, const Onnx__NodeProto *n)
 {
     binding *x;
     incept_status st = incept_onnx_activation(im, n, 0, &x);
-    return st ? st : incept_onnx_import_relu(im, n, x);
+    if (st || incept_onnx_fuse_activation(im, n, x, INFINITY, &st))
+        return st;
+    incept_attrs a = incept_attrs_default();
+    return incept_onnx_emit(im, n, "relu", &x->value, 1, &a, -1, -1, x->rank);
 }
 
 const incept_op incept_op_relu = {
