@@ -1,5 +1,5 @@
 /* nd.h — the N-d reference ops: every ONNX op the library knows on tensors of any rank and
- * dtype (one family per file: elementwise.c, shape.c, linear.c, window.c, channels.c), what they
+ * dtype (in the op's own file where it has an NCHW fast path, else by family here), what they
  * share (tensors, the context an op runs in, its error helper, broadcasting), and the generic
  * op that runs them as nodes of the engine's graph (generic.c). The engine evaluates a node
  * with these where its NCHW fast path does not take it (graph/graph.h); tests check the fast
@@ -68,7 +68,17 @@ incept_status incept_nd_broadcast_shape(const incept_nd_context *ctx, const ince
 void incept_nd_broadcast_strides(const incept_tensor *a, int rank, const long long *dims,
                               long long *strides);
 
-/* ---- ops (one function per ONNX op type) ---- */
+/* A copy of `in` with another shape of the same element count (Reshape, Flatten, Squeeze...). */
+incept_status incept_nd_reshaped(const incept_nd_context *ctx, const incept_tensor *in, int rank,
+                                 const long long *dims, incept_tensor *out);
+/* An int64 input's values (at most max; rank 0 or 1): shapes, axes, pads. */
+incept_status incept_nd_int_input(const incept_nd_context *ctx, const incept_tensor *const *in, int n_in,
+                                  int i, long long *values, int max, int *count);
+
+/* ---- ops (one function per ONNX op type) ----
+ * Those with an NCHW fast path live in its op file (ops/fc.c has Gemm and MatMul, ops/lrn.c LRN,
+ * ...), but for the windowed ones (Conv, the pools), which share one window walker in window.c;
+ * the rest here by family: elementwise.c, shape.c. */
 #define INCEPT_ND_OP(name)                                                                             \
     incept_status incept_nd_##name(const incept_nd_context *ctx, const incept_tensor *const *in, int n_in,   \
                                 incept_tensor *out, int n_out)

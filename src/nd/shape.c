@@ -1,12 +1,13 @@
-/* shape.c — the N-d reference ops that move values without arithmetic: Reshape, Flatten, Squeeze,
- * Unsqueeze, Concat, Gather, Shape, Constant and Pad (constant, edge, reflect and wrap), on any
- * rank and axis, with their opset differences (attributes that became inputs). */
+/* shape.c — the N-d reference ops that move values without arithmetic: Squeeze, Unsqueeze,
+ * Gather, Shape and Constant, on any rank and axis, with their opset differences (attributes that
+ * became inputs); and the reshaping and int64-input helpers that ops/flatten.c (Reshape,
+ * Flatten) and ops/pad.c (Pad) share with them. */
 #include <string.h>
 
 #include "nd/nd.h"
 
 /* A copy of in with another shape of the same element count. */
-static incept_status reshaped(const incept_nd_context *ctx, const incept_tensor *in, int rank,
+incept_status incept_nd_reshaped(const incept_nd_context *ctx, const incept_tensor *in, int rank,
                               const long long *dims, incept_tensor *out)
 {
     size_t count = 1;
@@ -22,7 +23,7 @@ static incept_status reshaped(const incept_nd_context *ctx, const incept_tensor 
 }
 
 /* An int64 input's values (at most max). */
-static incept_status int_input(const incept_nd_context *ctx, const incept_tensor *const *in, int n_in,
+incept_status incept_nd_int_input(const incept_nd_context *ctx, const incept_tensor *const *in, int n_in,
                                int i, long long *values, int max, int *count)
 {
     incept_status st = incept_nd_expect(ctx, in, n_in, i, INCEPT_INT64, 0, 1);
@@ -36,60 +37,7 @@ static incept_status int_input(const incept_nd_context *ctx, const incept_tensor
     return INCEPT_OK;
 }
 
-INCEPT_ND_OP(reshape)
-{
-    (void)n_out;
-    long long shape[INCEPT_MAX_RANK + 1];
-    int rank = 0;
-    incept_status st = incept_nd_expect(ctx, in, n_in, 0, in[0] ? in[0]->dtype : INCEPT_FLOAT32, 0, 0);
-    if (st)
-        return st;
-    if (ctx->opset < 5)
-        rank = incept_nd_attr_ints(ctx->node, "shape", shape, INCEPT_MAX_RANK + 1);
-    else if ((st = int_input(ctx, in, n_in, 1, shape, INCEPT_MAX_RANK + 1, &rank)))
-        return st;
-    if (rank > INCEPT_MAX_RANK)
-        return incept_nd_fail(ctx, INCEPT_ERR_UNSUPPORTED, "a shape of rank %d (at most %d)", rank,
-                           INCEPT_MAX_RANK);
-    int allow_zero = incept_onnx_attr_int(ctx->node, "allowzero", 0) != 0, infer = -1;
-    size_t known = 1;
-    for (int d = 0; d < rank; d++) {
-        if (shape[d] == 0 && !allow_zero) {
-            if (d >= in[0]->rank)
-                return incept_nd_fail(ctx, INCEPT_ERR_SHAPE, "shape[%d] = 0 copies an axis the input lacks", d);
-            shape[d] = in[0]->dims[d];
-        }
-        if (shape[d] == -1) {
-            if (infer >= 0)
-                return incept_nd_fail(ctx, INCEPT_ERR_SHAPE, "more than one -1 in the shape");
-            infer = d;
-            continue;
-        }
-        if (shape[d] < 0)
-            return incept_nd_fail(ctx, INCEPT_ERR_SHAPE, "shape[%d] = %lld", d, shape[d]);
-        known *= (size_t)shape[d];
-    }
-    if (infer >= 0) {
-        size_t count = incept_tensor_count(in[0]);
-        if (known == 0 || count % known)
-            return incept_nd_fail(ctx, INCEPT_ERR_SHAPE, "cannot infer the -1 of a shape for %zu elements",
-                               count);
-        shape[infer] = (long long)(count / known);
-    }
-    return reshaped(ctx, in[0], rank, shape, out);
-}
 
-INCEPT_ND_OP(flatten)
-{
-    (void)n_out;
-    int axis;
-    incept_status st = incept_nd_expect(ctx, in, n_in, 0, in[0] ? in[0]->dtype : INCEPT_FLOAT32, 0, 0);
-    if (st || (st = incept_nd_axis(ctx, incept_onnx_attr_int(ctx->node, "axis", 1), in[0]->rank, 1, &axis)))
-        return st;
-    long long dims[2] = {(long long)incept_nd_span(in[0], 0, axis),
-                         (long long)incept_nd_span(in[0], axis, in[0]->rank)};
-    return reshaped(ctx, in[0], 2, dims, out);
-}
 
 /* Squeeze and Unsqueeze: axes from the attribute (before opset 13) or input 1. */
 static incept_status axes_of(const incept_nd_context *ctx, const incept_tensor *const *in, int n_in,
@@ -103,7 +51,7 @@ static incept_status axes_of(const incept_nd_context *ctx, const incept_tensor *
     *count = 0;
     if (n_in < 2 || !in[1])
         return INCEPT_OK;
-    return int_input(ctx, in, n_in, 1, axes, INCEPT_MAX_RANK, count);
+    return incept_nd_int_input(ctx, in, n_in, 1, axes, INCEPT_MAX_RANK, count);
 }
 
 INCEPT_ND_OP(squeeze)
@@ -126,7 +74,7 @@ INCEPT_ND_OP(squeeze)
     for (int d = 0; d < in[0]->rank; d++)
         if (!(n_axes ? drop[d] : in[0]->dims[d] == 1))
             dims[rank++] = in[0]->dims[d];
-    return reshaped(ctx, in[0], rank, dims, out);
+    return incept_nd_reshaped(ctx, in[0], rank, dims, out);
 }
 
 INCEPT_ND_OP(unsqueeze)
@@ -151,42 +99,9 @@ INCEPT_ND_OP(unsqueeze)
     }
     for (int d = 0, from = 0; d < rank; d++)
         dims[d] = added[d] ? 1 : in[0]->dims[from++];
-    return reshaped(ctx, in[0], rank, dims, out);
+    return incept_nd_reshaped(ctx, in[0], rank, dims, out);
 }
 
-INCEPT_ND_OP(concat)
-{
-    (void)n_out;
-    int axis;
-    incept_status st = incept_nd_expect(ctx, in, n_in, 0, in[0] ? in[0]->dtype : INCEPT_FLOAT32, 1, 0);
-    if (st || (st = incept_nd_axis(ctx, incept_onnx_attr_int(ctx->node, "axis", 1), in[0]->rank, 0, &axis)))
-        return st;
-    long long dims[INCEPT_MAX_RANK];
-    memcpy(dims, in[0]->dims, sizeof dims);
-    dims[axis] = 0;
-    for (int k = 0; k < n_in; k++) {
-        if ((st = incept_nd_expect(ctx, in, n_in, k, in[0]->dtype, in[0]->rank, in[0]->rank)))
-            return st;
-        for (int d = 0; d < in[0]->rank; d++)
-            if (d != axis && in[k]->dims[d] != in[0]->dims[d])
-                return incept_nd_fail(ctx, INCEPT_ERR_SHAPE, "input %d has %lld along axis %d where input "
-                                   "0 has %lld", k, in[k]->dims[d], d, in[0]->dims[d]);
-        dims[axis] += in[k]->dims[axis];
-    }
-    if ((st = incept_nd_array_alloc(ctx, out, in[0]->dtype, in[0]->rank, dims)))
-        return st;
-    size_t outer = incept_nd_span(in[0], 0, axis), size = incept_nd_dtype_size(in[0]->dtype);
-    size_t row = incept_nd_span(out, axis, out->rank) * size;
-    char *dst = out->data;
-    size_t offset = 0;
-    for (int k = 0; k < n_in; k++) {
-        size_t chunk = incept_nd_span(in[k], axis, in[k]->rank) * size;
-        for (size_t o = 0; o < outer && chunk; o++)
-            memcpy(dst + o * row + offset, (const char *)in[k]->data + o * chunk, chunk);
-        offset += chunk;
-    }
-    return INCEPT_OK;
-}
 
 INCEPT_ND_OP(gather)
 {
@@ -274,104 +189,4 @@ INCEPT_ND_OP(constant)
     return st;
 }
 
-/* Where output coordinate o (input extent n, padding `before`) reads, or -1 for the fill value. */
-static long long pad_source(long long o, long long before, long long n, int mode)
-{
-    long long i = o - before;
-    if (i >= 0 && i < n)
-        return i;
-    if (mode == 0 || n == 0)
-        return -1;
-    if (mode == 1) /* edge */
-        return i < 0 ? 0 : n - 1;
-    if (mode == 2) { /* reflect: period 2(n-1), the edge not repeated */
-        if (n == 1)
-            return 0;
-        long long period = 2 * (n - 1), r = ((i % period) + period) % period;
-        return r < n ? r : period - r;
-    }
-    return ((i % n) + n) % n; /* wrap */
-}
 
-INCEPT_ND_OP(pad)
-{
-    (void)n_out;
-    incept_status st = incept_nd_expect(ctx, in, n_in, 0, in[0] ? in[0]->dtype : INCEPT_FLOAT32, 0, 0);
-    if (st)
-        return st;
-    const incept_tensor *x = in[0];
-    int rank = x->rank, n_pads = 0, n_axes = rank;
-    long long pads[2 * INCEPT_MAX_RANK], given[2 * INCEPT_MAX_RANK], axes[INCEPT_MAX_RANK];
-    double value = 0.0;
-    if (ctx->opset < 11) {
-        const char *name = ctx->opset < 2 ? "paddings" : "pads";
-        n_pads = incept_nd_attr_ints(ctx->node, name, given, 2 * INCEPT_MAX_RANK);
-        value = incept_onnx_attr_float(ctx->node, "value", 0.0f);
-    } else {
-        if ((st = int_input(ctx, in, n_in, 1, given, 2 * INCEPT_MAX_RANK, &n_pads)))
-            return st;
-        if (n_in > 2 && in[2]) {
-            if (in[2]->dtype != x->dtype || incept_tensor_count(in[2]) != 1)
-                return incept_nd_fail(ctx, INCEPT_ERR_SHAPE, "constant_value must be one value of the "
-                                   "data's type");
-            value = x->dtype == INCEPT_FLOAT32 ? *(const float *)in[2]->data
-                    : x->dtype == INCEPT_INT64 ? (double)*(const long long *)in[2]->data
-                                               : *(const unsigned char *)in[2]->data;
-        }
-        if (n_in > 3 && in[3] && (st = int_input(ctx, in, n_in, 3, axes, INCEPT_MAX_RANK, &n_axes)))
-            return st;
-    }
-    if (n_axes == rank && !(n_in > 3 && in[3]))
-        for (int d = 0; d < rank; d++)
-            axes[d] = d;
-    if (n_pads != 2 * n_axes)
-        return incept_nd_fail(ctx, INCEPT_ERR_SHAPE, "%d pads for %d axes", n_pads, n_axes);
-    memset(pads, 0, sizeof pads);
-    for (int k = 0; k < n_axes; k++) {
-        int axis;
-        if ((st = incept_nd_axis(ctx, axes[k], rank, 0, &axis)))
-            return st;
-        pads[axis] = given[k], pads[rank + axis] = given[n_axes + k];
-    }
-    int mode = incept_onnx_attr_string_is(ctx->node, "mode", "constant", "constant") ? 0
-               : incept_onnx_attr_string_is(ctx->node, "mode", "constant", "edge")   ? 1
-               : incept_onnx_attr_string_is(ctx->node, "mode", "constant", "reflect") ? 2
-               : incept_onnx_attr_string_is(ctx->node, "mode", "constant", "wrap")    ? 3 : -1;
-    if (mode < 0)
-        return incept_nd_fail(ctx, INCEPT_ERR_UNSUPPORTED, "an unknown mode");
-    long long dims[INCEPT_MAX_RANK], idx[INCEPT_MAX_RANK] = {0}, stride[INCEPT_MAX_RANK];
-    for (int d = 0; d < rank; d++) {
-        dims[d] = x->dims[d] + pads[d] + pads[rank + d];
-        if (dims[d] < 0)
-            return incept_nd_fail(ctx, INCEPT_ERR_SHAPE, "pads leave axis %d with %lld entries", d, dims[d]);
-        if (mode == 2 && x->dims[d] > 0 && (pads[d] >= x->dims[d] || pads[rank + d] >= x->dims[d]))
-            return incept_nd_fail(ctx, INCEPT_ERR_SHAPE, "reflect pads of axis %d reach past its %lld entries",
-                               d, x->dims[d]);
-    }
-    long long extent = 1;
-    for (int d = rank - 1; d >= 0; d--)
-        stride[d] = extent, extent *= x->dims[d];
-    if ((st = incept_nd_array_alloc(ctx, out, x->dtype, rank, dims)))
-        return st;
-    size_t size = incept_nd_dtype_size(x->dtype);
-    union { float f; long long i; unsigned char b; } fill;
-    if (x->dtype == INCEPT_FLOAT32)
-        fill.f = (float)value;
-    else if (x->dtype == INCEPT_INT64)
-        fill.i = (long long)value;
-    else
-        fill.b = value != 0.0;
-    const char *src = x->data;
-    char *y = out->data;
-    for (size_t i = 0, n = incept_tensor_count(out); i < n; i++) {
-        long long offset = 0;
-        for (int d = 0; d < rank && offset >= 0; d++) {
-            long long s = pad_source(idx[d], pads[d], x->dims[d], mode);
-            offset = s < 0 ? -1 : offset + s * stride[d];
-        }
-        memcpy(y + i * size, offset < 0 ? (const char *)&fill : src + (size_t)offset * size, size);
-        for (int d = rank - 1; d >= 0 && ++idx[d] == dims[d]; d--)
-            idx[d] = 0;
-    }
-    return INCEPT_OK;
-}

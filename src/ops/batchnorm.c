@@ -16,6 +16,7 @@
 #include "core/cpu.h"
 #include "core/status.h"
 #include "io/onnx_writer.h"
+#include "nd/nd.h"
 #include "ops/op.h"
 
 static incept_status batchnorm_infer(const incept_graph *g, const incept_node *n, int *c, int *h,
@@ -216,6 +217,73 @@ static incept_status batchnorm_to_onnx(const incept_onnx_export *e)
              incept_onnx_put_param(e->w, g, a->running_mean) && incept_onnx_put_param(e->w, g, a->running_var) &&
              incept_onnx_put_node(e->w, "BatchNormalization", n->name, ins, e->out, attrs);
     return ok ? INCEPT_OK : INCEPT_ERR_NOMEM;
+}
+
+/* ---- the N-d reference (the generic path: any rank and dtype; nd/nd.h) ---- */
+
+INCEPT_ND_OP(batchnorm)
+{
+    incept_status st = incept_nd_expect(ctx, in, n_in, 0, INCEPT_FLOAT32, 2, 0);
+    if (st)
+        return st;
+    const incept_tensor *x = in[0];
+    long long channels = x->dims[1];
+    for (int i = 1; i < 5; i++) {
+        if ((st = incept_nd_expect(ctx, in, n_in, i, INCEPT_FLOAT32, 1, 1)))
+            return st;
+        if (in[i]->dims[0] != channels)
+            return incept_nd_fail(ctx, INCEPT_ERR_SHAPE, "input %d has %lld values for %lld channels", i,
+                               in[i]->dims[0], channels);
+    }
+    if (incept_onnx_attr_int(ctx->node, "spatial", 1) != 1)
+        return incept_nd_fail(ctx, INCEPT_ERR_UNSUPPORTED, "spatial = 0 (statistics per element)");
+    float epsilon = incept_onnx_attr_float(ctx->node, "epsilon", 1e-5f);
+    float momentum = incept_onnx_attr_float(ctx->node, "momentum", 0.9f);
+    int training = ctx->opset >= 14 ? incept_onnx_attr_int(ctx->node, "training_mode", 0) != 0 : n_out > 1;
+    if (!training && n_out > 1)
+        return incept_nd_fail(ctx, INCEPT_ERR_FORMAT, "statistics outputs outside training mode");
+    if ((st = incept_nd_array_alloc(ctx, &out[0], INCEPT_FLOAT32, x->rank, x->dims)))
+        return st;
+    for (int i = 1; i < n_out && i < 5; i++)
+        if ((st = incept_nd_array_alloc(ctx, &out[i], INCEPT_FLOAT32, 1, &channels)))
+            return st;
+    const float *scale = in[1]->data, *shift = in[2]->data, *mean = in[3]->data, *var = in[4]->data;
+    size_t batch = (size_t)x->dims[0], plane = incept_nd_span(x, 2, x->rank);
+    const float *xs = x->data;
+    float *y = out[0].data;
+    for (long long c = 0; c < channels; c++) {
+        double m = mean[c], v = var[c];
+        if (training) { /* the batch's moments (population variance) */
+            double sum = 0.0, squares = 0.0, count = (double)(batch * plane);
+            for (size_t n = 0; n < batch; n++)
+                for (size_t i = 0; i < plane; i++)
+                    sum += xs[(n * (size_t)channels + (size_t)c) * plane + i];
+            m = count > 0 ? sum / count : 0.0;
+            for (size_t n = 0; n < batch; n++)
+                for (size_t i = 0; i < plane; i++) {
+                    double d = xs[(n * (size_t)channels + (size_t)c) * plane + i] - m;
+                    squares += d * d;
+                }
+            v = count > 0 ? squares / count : 0.0;
+            float *running[4] = {n_out > 1 ? out[1].data : NULL, n_out > 2 ? out[2].data : NULL,
+                                 n_out > 3 ? out[3].data : NULL, n_out > 4 ? out[4].data : NULL};
+            if (running[0])
+                running[0][c] = (float)(mean[c] * momentum + m * (1.0 - momentum));
+            if (running[1])
+                running[1][c] = (float)(var[c] * momentum + v * (1.0 - momentum));
+            if (running[2])
+                running[2][c] = (float)m;
+            if (running[3])
+                running[3][c] = (float)v;
+        }
+        float a = (float)(scale[c] / sqrt(v + epsilon)), b = (float)(shift[c] - m * a);
+        for (size_t n = 0; n < batch; n++) {
+            size_t at = (n * (size_t)channels + (size_t)c) * plane;
+            for (size_t i = 0; i < plane; i++)
+                y[at + i] = xs[at + i] * a + b;
+        }
+    }
+    return INCEPT_OK;
 }
 
 const incept_op incept_op_batchnorm = {

@@ -11,6 +11,7 @@
 #include "io/onnx_writer.h"
 #include "io/onnx_import.h"
 #include "io/description.h"
+#include "nd/nd.h"
 #include "ops/op.h"
 
 static incept_status clip_infer(const incept_graph *g, const incept_node *n, int *c, int *h, int *w)
@@ -126,6 +127,38 @@ static incept_status clip_from_description(incept_desc_line *l, incept_attrs *a)
 {
     incept_status st = incept_desc_float(l, "min", &a->clip_min);
     return st ? st : incept_desc_float(l, "max", &a->clip_max);
+}
+
+/* ---- the N-d reference (the generic path: any rank and dtype; nd/nd.h) ---- */
+
+/* Clip: bounds from attributes before opset 11, from optional scalar inputs after. */
+INCEPT_ND_OP(clip)
+{
+    (void)n_out;
+    incept_status st = incept_nd_expect(ctx, in, n_in, 0, INCEPT_FLOAT32, 0, 0);
+    if (st)
+        return st;
+    float lo = -INFINITY, hi = INFINITY;
+    if (ctx->opset < 11) {
+        lo = incept_onnx_attr_float(ctx->node, "min", -FLT_MAX);
+        hi = incept_onnx_attr_float(ctx->node, "max", FLT_MAX);
+    }
+    for (int i = 1; i <= 2 && ctx->opset >= 11; i++) {
+        if (i >= n_in || !in[i])
+            continue;
+        if (in[i]->dtype != INCEPT_FLOAT32 || incept_tensor_count(in[i]) != 1)
+            return incept_nd_fail(ctx, INCEPT_ERR_SHAPE, "%s must be one float", i == 1 ? "min" : "max");
+        *(i == 1 ? &lo : &hi) = *(const float *)in[i]->data;
+    }
+    if ((st = incept_nd_array_alloc(ctx, out, INCEPT_FLOAT32, in[0]->rank, in[0]->dims)))
+        return st;
+    const float *x = in[0]->data;
+    float *y = out->data;
+    for (size_t i = 0, n = incept_tensor_count(in[0]); i < n; i++) { /* NaN stays NaN */
+        float v = x[i] < lo ? lo : x[i];
+        y[i] = v > hi ? hi : v;
+    }
+    return INCEPT_OK;
 }
 
 const incept_op incept_op_clip = {

@@ -9,6 +9,7 @@
 #include "core/status.h"
 #include "io/onnx_writer.h"
 #include "io/onnx_import.h"
+#include "nd/nd.h"
 #include "ops/op.h"
 
 static incept_status concat_infer(const incept_graph *g, const incept_node *n, int *c, int *h, int *w)
@@ -108,6 +109,42 @@ static incept_status concat_from_onnx(importer *im, const Onnx__NodeProto *n)
         st = incept_onnx_emit(im, n, "concat", inputs, (int)n->n_input, &a, -1, -1, x->rank);
     free(inputs);
     return st;
+}
+
+/* ---- the N-d reference (the generic path: any rank and dtype; nd/nd.h) ---- */
+
+INCEPT_ND_OP(concat)
+{
+    (void)n_out;
+    int axis;
+    incept_status st = incept_nd_expect(ctx, in, n_in, 0, in[0] ? in[0]->dtype : INCEPT_FLOAT32, 1, 0);
+    if (st || (st = incept_nd_axis(ctx, incept_onnx_attr_int(ctx->node, "axis", 1), in[0]->rank, 0, &axis)))
+        return st;
+    long long dims[INCEPT_MAX_RANK];
+    memcpy(dims, in[0]->dims, sizeof dims);
+    dims[axis] = 0;
+    for (int k = 0; k < n_in; k++) {
+        if ((st = incept_nd_expect(ctx, in, n_in, k, in[0]->dtype, in[0]->rank, in[0]->rank)))
+            return st;
+        for (int d = 0; d < in[0]->rank; d++)
+            if (d != axis && in[k]->dims[d] != in[0]->dims[d])
+                return incept_nd_fail(ctx, INCEPT_ERR_SHAPE, "input %d has %lld along axis %d where input "
+                                   "0 has %lld", k, in[k]->dims[d], d, in[0]->dims[d]);
+        dims[axis] += in[k]->dims[axis];
+    }
+    if ((st = incept_nd_array_alloc(ctx, out, in[0]->dtype, in[0]->rank, dims)))
+        return st;
+    size_t outer = incept_nd_span(in[0], 0, axis), size = incept_nd_dtype_size(in[0]->dtype);
+    size_t row = incept_nd_span(out, axis, out->rank) * size;
+    char *dst = out->data;
+    size_t offset = 0;
+    for (int k = 0; k < n_in; k++) {
+        size_t chunk = incept_nd_span(in[k], axis, in[k]->rank) * size;
+        for (size_t o = 0; o < outer && chunk; o++)
+            memcpy(dst + o * row + offset, (const char *)in[k]->data + o * chunk, chunk);
+        offset += chunk;
+    }
+    return INCEPT_OK;
 }
 
 const incept_op incept_op_concat = {

@@ -6,6 +6,7 @@
 #include "core/status.h"
 #include "io/onnx_writer.h"
 #include "io/description.h"
+#include "nd/nd.h"
 #include "ops/op.h"
 
 void incept_copy_forward(const incept_op_args *args);
@@ -79,6 +80,57 @@ static incept_status dropout_to_onnx(const incept_onnx_export *e)
 static incept_status dropout_from_description(incept_desc_line *l, incept_attrs *a)
 {
     return incept_desc_positional_float(l, 0, "a dropout ratio such as 0.4", &a->ratio);
+}
+
+/* ---- the N-d reference (the generic path: any rank and dtype; nd/nd.h) ---- */
+
+/* Dropout: opset 12+ takes ratio and training_mode as inputs, earlier opsets ratio (and is_test
+ * before 7) as attributes and run it as the identity. The mask is bool from opset 10, before
+ * that the data's type. */
+INCEPT_ND_OP(dropout)
+{
+    incept_status st = incept_nd_expect(ctx, in, n_in, 0, INCEPT_FLOAT32, 0, 0);
+    if (st)
+        return st;
+    float ratio = incept_onnx_attr_float(ctx->node, "ratio", 0.5f);
+    int training = 0;
+    if (ctx->opset >= 12) {
+        if (n_in > 1 && in[1]) {
+            if (in[1]->dtype != INCEPT_FLOAT32 || incept_tensor_count(in[1]) != 1)
+                return incept_nd_fail(ctx, INCEPT_ERR_FORMAT, "ratio must be one float");
+            ratio = *(const float *)in[1]->data;
+        }
+        if (n_in > 2 && in[2]) {
+            if (in[2]->dtype != INCEPT_BOOL || incept_tensor_count(in[2]) != 1)
+                return incept_nd_fail(ctx, INCEPT_ERR_FORMAT, "training_mode must be one bool");
+            training = *(const unsigned char *)in[2]->data != 0;
+        }
+    }
+    if (training && (ratio < 0.0f || ratio >= 1.0f))
+        return incept_nd_fail(ctx, INCEPT_ERR_ARG, "ratio %g outside [0, 1)", ratio);
+    if ((st = incept_nd_array_copy(ctx, &out[0], in[0])))
+        return st;
+    unsigned char *mask = NULL;
+    float *float_mask = NULL;
+    if (n_out > 1) {
+        incept_dtype mask_type = ctx->opset >= 10 ? INCEPT_BOOL : INCEPT_FLOAT32;
+        if ((st = incept_nd_array_alloc(ctx, &out[1], mask_type, in[0]->rank, in[0]->dims)))
+            return st;
+        if (mask_type == INCEPT_BOOL)
+            mask = out[1].data;
+        else
+            float_mask = out[1].data;
+    }
+    float *y = out[0].data, keep_scale = training ? 1.0f / (1.0f - ratio) : 1.0f;
+    for (size_t i = 0, n = incept_tensor_count(in[0]); i < n; i++) {
+        int keep = !training || incept_rng_uniform(ctx->rng) >= ratio;
+        y[i] = keep ? y[i] * keep_scale : 0.0f;
+        if (mask)
+            mask[i] = (unsigned char)keep;
+        if (float_mask)
+            float_mask[i] = (float)keep;
+    }
+    return INCEPT_OK;
 }
 
 const incept_op incept_op_dropout = {

@@ -8,6 +8,7 @@
 #include "core/status.h"
 #include "io/onnx_writer.h"
 #include "io/onnx_import.h"
+#include "nd/nd.h"
 #include "ops/op.h"
 
 static incept_status flatten_infer(const incept_graph *g, const incept_node *n, int *c, int *h, int *w)
@@ -90,6 +91,63 @@ static incept_status flatten_from_onnx(importer *im, const Onnx__NodeProto *n)
     if (x->rank == 2)
         return incept_onnx_bind(im, n->output[0], x->value, NULL, 2);
     return incept_onnx_emit(im, n, "flatten", &x->value, 1, &a, -1, -1, 2);
+}
+
+/* ---- the N-d reference (the generic path: any rank and dtype; nd/nd.h) ---- */
+
+INCEPT_ND_OP(reshape)
+{
+    (void)n_out;
+    long long shape[INCEPT_MAX_RANK + 1];
+    int rank = 0;
+    incept_status st = incept_nd_expect(ctx, in, n_in, 0, in[0] ? in[0]->dtype : INCEPT_FLOAT32, 0, 0);
+    if (st)
+        return st;
+    if (ctx->opset < 5)
+        rank = incept_nd_attr_ints(ctx->node, "shape", shape, INCEPT_MAX_RANK + 1);
+    else if ((st = incept_nd_int_input(ctx, in, n_in, 1, shape, INCEPT_MAX_RANK + 1, &rank)))
+        return st;
+    if (rank > INCEPT_MAX_RANK)
+        return incept_nd_fail(ctx, INCEPT_ERR_UNSUPPORTED, "a shape of rank %d (at most %d)", rank,
+                           INCEPT_MAX_RANK);
+    int allow_zero = incept_onnx_attr_int(ctx->node, "allowzero", 0) != 0, infer = -1;
+    size_t known = 1;
+    for (int d = 0; d < rank; d++) {
+        if (shape[d] == 0 && !allow_zero) {
+            if (d >= in[0]->rank)
+                return incept_nd_fail(ctx, INCEPT_ERR_SHAPE, "shape[%d] = 0 copies an axis the input lacks", d);
+            shape[d] = in[0]->dims[d];
+        }
+        if (shape[d] == -1) {
+            if (infer >= 0)
+                return incept_nd_fail(ctx, INCEPT_ERR_SHAPE, "more than one -1 in the shape");
+            infer = d;
+            continue;
+        }
+        if (shape[d] < 0)
+            return incept_nd_fail(ctx, INCEPT_ERR_SHAPE, "shape[%d] = %lld", d, shape[d]);
+        known *= (size_t)shape[d];
+    }
+    if (infer >= 0) {
+        size_t count = incept_tensor_count(in[0]);
+        if (known == 0 || count % known)
+            return incept_nd_fail(ctx, INCEPT_ERR_SHAPE, "cannot infer the -1 of a shape for %zu elements",
+                               count);
+        shape[infer] = (long long)(count / known);
+    }
+    return incept_nd_reshaped(ctx, in[0], rank, shape, out);
+}
+
+INCEPT_ND_OP(flatten)
+{
+    (void)n_out;
+    int axis;
+    incept_status st = incept_nd_expect(ctx, in, n_in, 0, in[0] ? in[0]->dtype : INCEPT_FLOAT32, 0, 0);
+    if (st || (st = incept_nd_axis(ctx, incept_onnx_attr_int(ctx->node, "axis", 1), in[0]->rank, 1, &axis)))
+        return st;
+    long long dims[2] = {(long long)incept_nd_span(in[0], 0, axis),
+                         (long long)incept_nd_span(in[0], axis, in[0]->rank)};
+    return incept_nd_reshaped(ctx, in[0], 2, dims, out);
 }
 
 const incept_op incept_op_flatten = {

@@ -11,6 +11,7 @@
 #include "io/onnx_writer.h"
 #include "io/onnx_import.h"
 #include "io/description.h"
+#include "nd/nd.h"
 #include "ops/op.h"
 
 static incept_status lrn_infer(const incept_graph *g, const incept_node *n, int *c, int *h, int *w)
@@ -189,6 +190,41 @@ static incept_status lrn_from_description(incept_desc_line *l, incept_attrs *a)
     if ((st = incept_desc_int(l, "size", 1, &a->size)) || (st = incept_desc_float(l, "alpha", &a->alpha)) ||
         (st = incept_desc_float(l, "beta", &a->beta)) || (st = incept_desc_float(l, "bias", &a->bias)))
         return st;
+    return INCEPT_OK;
+}
+
+/* ---- the N-d reference (the generic path: any rank and dtype; nd/nd.h) ---- */
+
+INCEPT_ND_OP(lrn)
+{
+    (void)n_out;
+    incept_status st = incept_nd_expect(ctx, in, n_in, 0, INCEPT_FLOAT32, 2, 0);
+    if (st || (st = incept_nd_array_alloc(ctx, out, INCEPT_FLOAT32, in[0]->rank, in[0]->dims)))
+        return st;
+    long long size = incept_onnx_attr_int(ctx->node, "size", 0);
+    float alpha = incept_onnx_attr_float(ctx->node, "alpha", 1e-4f);
+    float beta = incept_onnx_attr_float(ctx->node, "beta", 0.75f);
+    float bias = incept_onnx_attr_float(ctx->node, "bias", 1.0f);
+    if (size < 1)
+        return incept_nd_fail(ctx, INCEPT_ERR_FORMAT, "size must be a positive odd number");
+    long long batch = in[0]->dims[0], channels = in[0]->dims[1], below = (size - 1) / 2, above = size / 2;
+    size_t plane = incept_nd_span(in[0], 2, in[0]->rank);
+    const float *x = in[0]->data;
+    float *y = out->data;
+    for (long long n = 0; n < batch; n++)
+        for (long long c = 0; c < channels; c++) {
+            long long lo = c - below < 0 ? 0 : c - below;
+            long long hi = c + above >= channels ? channels - 1 : c + above;
+            for (size_t i = 0; i < plane; i++) {
+                float sum = 0.0f;
+                for (long long k = lo; k <= hi; k++) {
+                    float v = x[((size_t)(n * channels + k)) * plane + i];
+                    sum += v * v;
+                }
+                size_t at = (size_t)(n * channels + c) * plane + i;
+                y[at] = x[at] / powf(bias + alpha / (float)size * sum, beta);
+            }
+        }
     return INCEPT_OK;
 }
 

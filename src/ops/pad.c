@@ -7,6 +7,7 @@
 #include "io/onnx_writer.h"
 #include "io/onnx_import.h"
 #include "io/description.h"
+#include "nd/nd.h"
 #include "ops/op.h"
 
 static incept_status pad_infer(const incept_graph *g, const incept_node *n, int *c, int *h, int *w)
@@ -118,6 +119,110 @@ static incept_status pad_from_description(incept_desc_line *l, incept_attrs *a)
     if (st || (st = incept_desc_float(l, "value", &a->value)))
         return st;
     a->pad_top = pad[0], a->pad_left = pad[1], a->pad_bottom = pad[2], a->pad_right = pad[3];
+    return INCEPT_OK;
+}
+
+/* ---- the N-d reference (the generic path: any rank and dtype; nd/nd.h) ---- */
+
+/* Where output coordinate o (input extent n, padding `before`) reads, or -1 for the fill value. */
+static long long pad_source(long long o, long long before, long long n, int mode)
+{
+    long long i = o - before;
+    if (i >= 0 && i < n)
+        return i;
+    if (mode == 0 || n == 0)
+        return -1;
+    if (mode == 1) /* edge */
+        return i < 0 ? 0 : n - 1;
+    if (mode == 2) { /* reflect: period 2(n-1), the edge not repeated */
+        if (n == 1)
+            return 0;
+        long long period = 2 * (n - 1), r = ((i % period) + period) % period;
+        return r < n ? r : period - r;
+    }
+    return ((i % n) + n) % n; /* wrap */
+}
+
+INCEPT_ND_OP(pad)
+{
+    (void)n_out;
+    incept_status st = incept_nd_expect(ctx, in, n_in, 0, in[0] ? in[0]->dtype : INCEPT_FLOAT32, 0, 0);
+    if (st)
+        return st;
+    const incept_tensor *x = in[0];
+    int rank = x->rank, n_pads = 0, n_axes = rank;
+    long long pads[2 * INCEPT_MAX_RANK], given[2 * INCEPT_MAX_RANK], axes[INCEPT_MAX_RANK];
+    double value = 0.0;
+    if (ctx->opset < 11) {
+        const char *name = ctx->opset < 2 ? "paddings" : "pads";
+        n_pads = incept_nd_attr_ints(ctx->node, name, given, 2 * INCEPT_MAX_RANK);
+        value = incept_onnx_attr_float(ctx->node, "value", 0.0f);
+    } else {
+        if ((st = incept_nd_int_input(ctx, in, n_in, 1, given, 2 * INCEPT_MAX_RANK, &n_pads)))
+            return st;
+        if (n_in > 2 && in[2]) {
+            if (in[2]->dtype != x->dtype || incept_tensor_count(in[2]) != 1)
+                return incept_nd_fail(ctx, INCEPT_ERR_SHAPE, "constant_value must be one value of the "
+                                   "data's type");
+            value = x->dtype == INCEPT_FLOAT32 ? *(const float *)in[2]->data
+                    : x->dtype == INCEPT_INT64 ? (double)*(const long long *)in[2]->data
+                                               : *(const unsigned char *)in[2]->data;
+        }
+        if (n_in > 3 && in[3] && (st = incept_nd_int_input(ctx, in, n_in, 3, axes, INCEPT_MAX_RANK, &n_axes)))
+            return st;
+    }
+    if (n_axes == rank && !(n_in > 3 && in[3]))
+        for (int d = 0; d < rank; d++)
+            axes[d] = d;
+    if (n_pads != 2 * n_axes)
+        return incept_nd_fail(ctx, INCEPT_ERR_SHAPE, "%d pads for %d axes", n_pads, n_axes);
+    memset(pads, 0, sizeof pads);
+    for (int k = 0; k < n_axes; k++) {
+        int axis;
+        if ((st = incept_nd_axis(ctx, axes[k], rank, 0, &axis)))
+            return st;
+        pads[axis] = given[k], pads[rank + axis] = given[n_axes + k];
+    }
+    int mode = incept_onnx_attr_string_is(ctx->node, "mode", "constant", "constant") ? 0
+               : incept_onnx_attr_string_is(ctx->node, "mode", "constant", "edge")   ? 1
+               : incept_onnx_attr_string_is(ctx->node, "mode", "constant", "reflect") ? 2
+               : incept_onnx_attr_string_is(ctx->node, "mode", "constant", "wrap")    ? 3 : -1;
+    if (mode < 0)
+        return incept_nd_fail(ctx, INCEPT_ERR_UNSUPPORTED, "an unknown mode");
+    long long dims[INCEPT_MAX_RANK], idx[INCEPT_MAX_RANK] = {0}, stride[INCEPT_MAX_RANK];
+    for (int d = 0; d < rank; d++) {
+        dims[d] = x->dims[d] + pads[d] + pads[rank + d];
+        if (dims[d] < 0)
+            return incept_nd_fail(ctx, INCEPT_ERR_SHAPE, "pads leave axis %d with %lld entries", d, dims[d]);
+        if (mode == 2 && x->dims[d] > 0 && (pads[d] >= x->dims[d] || pads[rank + d] >= x->dims[d]))
+            return incept_nd_fail(ctx, INCEPT_ERR_SHAPE, "reflect pads of axis %d reach past its %lld entries",
+                               d, x->dims[d]);
+    }
+    long long extent = 1;
+    for (int d = rank - 1; d >= 0; d--)
+        stride[d] = extent, extent *= x->dims[d];
+    if ((st = incept_nd_array_alloc(ctx, out, x->dtype, rank, dims)))
+        return st;
+    size_t size = incept_nd_dtype_size(x->dtype);
+    union { float f; long long i; unsigned char b; } fill;
+    if (x->dtype == INCEPT_FLOAT32)
+        fill.f = (float)value;
+    else if (x->dtype == INCEPT_INT64)
+        fill.i = (long long)value;
+    else
+        fill.b = value != 0.0;
+    const char *src = x->data;
+    char *y = out->data;
+    for (size_t i = 0, n = incept_tensor_count(out); i < n; i++) {
+        long long offset = 0;
+        for (int d = 0; d < rank && offset >= 0; d++) {
+            long long s = pad_source(idx[d], pads[d], x->dims[d], mode);
+            offset = s < 0 ? -1 : offset + s * stride[d];
+        }
+        memcpy(y + i * size, offset < 0 ? (const char *)&fill : src + (size_t)offset * size, size);
+        for (int d = rank - 1; d >= 0 && ++idx[d] == dims[d]; d--)
+            idx[d] = 0;
+    }
     return INCEPT_OK;
 }
 

@@ -7,6 +7,7 @@
 #include "io/onnx_writer.h"
 #include "core/status.h"
 #include "io/onnx_import.h"
+#include "nd/nd.h"
 #include "ops/op.h"
 
 static incept_status relu_infer(const incept_graph *g, const incept_node *n, int *c, int *h, int *w)
@@ -73,6 +74,21 @@ static incept_status relu_from_onnx(importer *im, const Onnx__NodeProto *n)
         return st;
     incept_attrs a = incept_attrs_default();
     return incept_onnx_emit(im, n, "relu", &x->value, 1, &a, -1, -1, x->rank);
+}
+
+/* ---- the N-d reference (the generic path: any rank and dtype; nd/nd.h) ---- */
+
+INCEPT_ND_OP(relu)
+{
+    (void)n_out;
+    incept_status st = incept_nd_expect(ctx, in, n_in, 0, INCEPT_FLOAT32, 0, 0);
+    if (st || (st = incept_nd_array_alloc(ctx, out, INCEPT_FLOAT32, in[0]->rank, in[0]->dims)))
+        return st;
+    const float *x = in[0]->data;
+    float *y = out->data;
+    for (size_t i = 0, n = incept_tensor_count(in[0]); i < n; i++)
+        y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+    return INCEPT_OK;
 }
 
 const incept_op incept_op_relu = {

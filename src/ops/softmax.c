@@ -9,6 +9,7 @@
 #include "io/onnx_writer.h"
 #include "io/onnx_import.h"
 #include "io/description.h"
+#include "nd/nd.h"
 #include "ops/op.h"
 
 static incept_status softmax_infer(const incept_graph *g, const incept_node *n, int *c, int *h, int *w)
@@ -137,6 +138,39 @@ static incept_status softmax_from_description(incept_desc_line *l, incept_attrs 
     if (!st && a->softmax_axis > 3)
         return incept_desc_error(l, "softmax axis is 1 (C), 2 (H) or 3 (W)");
     return st;
+}
+
+/* ---- the N-d reference (the generic path: any rank and dtype; nd/nd.h) ---- */
+
+INCEPT_ND_OP(softmax)
+{
+    (void)n_out;
+    incept_status st = incept_nd_expect(ctx, in, n_in, 0, INCEPT_FLOAT32, 0, 0);
+    int rank = in[0] ? in[0]->rank : 0, axis;
+    if (st || (st = incept_nd_axis(ctx, incept_onnx_attr_int(ctx->node, "axis", ctx->opset >= 13 ? -1 : 1),
+                                rank ? rank : 1, 0, &axis)) ||
+        (st = incept_nd_array_alloc(ctx, out, INCEPT_FLOAT32, rank, in[0]->dims)))
+        return st;
+    size_t outer = incept_nd_span(in[0], 0, axis), length, inner;
+    if (ctx->opset >= 13)
+        length = rank ? (size_t)in[0]->dims[axis] : 1, inner = incept_nd_span(in[0], axis + 1, rank);
+    else
+        length = incept_nd_span(in[0], axis, rank), inner = 1;
+    const float *x = in[0]->data;
+    float *y = out->data;
+    for (size_t o = 0; o < outer; o++)
+        for (size_t i = 0; i < inner; i++) {
+            const float *row = x + o * length * inner + i;
+            float *dst = y + o * length * inner + i, top = -INFINITY;
+            double total = 0.0;
+            for (size_t k = 0; k < length; k++)
+                top = row[k * inner] > top ? row[k * inner] : top;
+            for (size_t k = 0; k < length; k++)
+                total += dst[k * inner] = expf(row[k * inner] - top);
+            for (size_t k = 0; k < length; k++)
+                dst[k * inner] = (float)(dst[k * inner] / total);
+        }
+    return INCEPT_OK;
 }
 
 const incept_op incept_op_softmax = {
