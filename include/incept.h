@@ -81,7 +81,8 @@ incept_status incept_model_load(const char *path, const char *weights_path, ince
  * training) where it can; a node the fast path does not take (an op it lacks, other ranks and
  * types, shape arithmetic, a second input) and every node after it run on the generic N-d path:
  * each op's reference implementation on tensors of any rank and dtype, shaped as the run goes
- * (inference only: no training, summary or export of those models yet). */
+ * (summary, drawing and export list or keep them; they have no backward, so such a model does
+ * not train). */
 incept_status incept_model_load_onnx(const char *path, incept_model **out);
 /* The same for an ONNX model held in memory (size bytes; name is used in messages and may be
  * NULL). The bytes are only read during the call: free them when it returns. */

@@ -192,6 +192,29 @@ static void test_generic_between(void)
               max_abs_diff(out.data, y, (size_t)6 * batch) < 1e-5f);
         incept_tensor_free(&out);
     }
+    /* the summary, the drawing and an export work with generic nodes too */
+    FILE *report = tmpfile();
+    CHECK(report && incept_model_summary(m, report, NULL) == INCEPT_OK && incept_model_dot(m, report) == INCEPT_OK);
+    if (report) {
+        char text[8192] = {0};
+        rewind(report);
+        size_t got = fread(text, 1, sizeof text - 1, report);
+        CHECK_MSG(got > 0 && strstr(text, "Sub (N-d)") && strstr(text, "convolution"), "%s", text);
+        fclose(report);
+    }
+    incept_model *back = NULL;
+    CHECK_OK(incept_model_save_onnx(m, "/tmp/incept_generic_between.onnx"));
+    CHECK_OK(incept_model_load_onnx("/tmp/incept_generic_between.onnx", &back));
+    incept_session *bs = NULL;
+    if (back)
+        CHECK_OK(incept_session_new(back, &bs));
+    if (bs && x && expect && n_out == 12) {
+        CHECK_OK(incept_session_forward(bs, x, 2, y));
+        CHECK(max_abs_diff(y, expect, 12) < 1e-5f);
+    }
+    incept_session_free(bs);
+    incept_model_free(back);
+    remove("/tmp/incept_generic_between.onnx");
     /* a value folded at load is that constant; one whose readers all folded is computed by
      * nothing, and asking for it says so */
     incept_tensor in = {.dtype = INCEPT_FLOAT32, .rank = 4, .dims = {1, 3, 7, 7}, .data = x}, out = {0};

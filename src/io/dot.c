@@ -10,7 +10,9 @@
 
 static void node_label(const incept_graph *g, const incept_node *n, char *buf, size_t size)
 {
-    if (n->op->describe)
+    if (n->nd)
+        snprintf(buf, size, "%.100s\\n(N-d)", n->onnx_op);
+    else if (n->op->describe)
         n->op->describe(g, n, 1, buf, size);
     else
         snprintf(buf, size, "%s", n->op->name);
@@ -20,16 +22,20 @@ incept_status incept_model_dot(const incept_model *m, FILE *f)
 {
     if (!m || !f)
         return incept_fail(INCEPT_ERR_ARG, "dot needs a model and a stream");
-    incept_status engine = incept_model_require_engine(m, "the graph drawing");
-    if (engine)
-        return engine;
     const incept_graph *g = &m->graph;
     char label[256];
     fprintf(f, "digraph incept {\n  rankdir=TB;\n  node [shape=box, style=\"rounded,filled\", "
                "fillcolor=\"#eef3fb\", fontname=\"Helvetica\", fontsize=10];\n"
                "  edge [color=\"#555555\"];\n");
-    fprintf(f, "  v%d [label=\"input\\n%dx%dx%d\", shape=ellipse, fillcolor=\"#ffffff\"];\n", g->input,
-            g->values[g->input].c, g->values[g->input].h, g->values[g->input].w);
+    for (int i = 0; i < g->n_inputs; i++) {
+        const incept_value *v = &g->values[g->inputs[i]];
+        if (g->inputs[i] == g->input)
+            fprintf(f, "  v%d [label=\"input\\n%dx%dx%d\", shape=ellipse, fillcolor=\"#ffffff\"];\n",
+                    g->inputs[i], v->c, v->h, v->w);
+        else
+            fprintf(f, "  v%d [label=\"%.100s\", shape=ellipse, fillcolor=\"#ffffff\"];\n", g->inputs[i],
+                    v->name);
+    }
     const char *open_group = NULL;
     int first_layer[8], n_first = 0; /* a module's branch heads: drawn side by side */
     for (int i = 0; i <= g->n_nodes; i++) {
@@ -63,9 +69,13 @@ incept_status incept_model_dot(const incept_model *m, FILE *f)
                 label, color, n->aux ? ", style=\"rounded,filled,dashed\"" : "");
     }
     for (int i = 0; i < g->n_nodes; i++)
-        for (int k = 0; k < g->nodes[i].n_inputs; k++)
-            fprintf(f, "  v%d -> v%d%s;\n", g->nodes[i].inputs[k], g->nodes[i].output,
+        for (int k = 0; k < g->nodes[i].n_inputs; k++) {
+            int from = g->nodes[i].inputs[k];
+            if (from < 0 || (g->values[from].producer < 0 && g->values[from].constant >= 0))
+                continue; /* omitted, or a constant (not drawn) */
+            fprintf(f, "  v%d -> v%d%s;\n", from, g->nodes[i].output,
                     g->nodes[i].aux ? " [style=dashed]" : "");
+        }
     fprintf(f, "}\n");
     return ferror(f) ? incept_fail(INCEPT_ERR_IO, "writing the drawing failed") : INCEPT_OK;
 }

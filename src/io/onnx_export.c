@@ -80,9 +80,6 @@ incept_status incept_model_save_onnx(const incept_model *m, const char *path)
 {
     if (!m || !path)
         return incept_fail(INCEPT_ERR_ARG, "save_onnx needs a model and a path");
-    incept_status engine = incept_model_require_engine(m, "export");
-    if (engine)
-        return engine;
     if (!m->onnx_source)
         return incept_onnx_write_graph(m, path);
     char *file;

@@ -65,7 +65,9 @@ static void layer_row(const incept_graph *g, const incept_node *n, row *r)
     for (int i = 0; i < 6; i++)
         r->widths[i] = -1;
     snprintf(r->name, sizeof r->name, "%s", n->name);
-    if (n->op->describe)
+    if (n->nd) /* generic: its ONNX op, its shape known only when a run computes it */
+        snprintf(r->type, sizeof r->type, "%.24s (N-d)", n->onnx_op);
+    else if (n->op->describe)
         n->op->describe(g, n, 0, r->type, sizeof r->type);
     else
         snprintf(r->type, sizeof r->type, "%s", n->op->label ? n->op->label : n->op->name);
@@ -73,7 +75,9 @@ static void layer_row(const incept_graph *g, const incept_node *n, row *r)
     if (!strcmp(op, "conv") || !strcmp(op, "maxpool") || !strcmp(op, "avgpool"))
         snprintf(r->patch, sizeof r->patch, "%dx%d/%d", n->attrs.kernel_h, n->attrs.kernel_w,
                  n->attrs.stride_h);
-    if (out->h == 1 && out->w == 1)
+    if (out->generic && !out->c)
+        snprintf(r->output, sizeof r->output, "?");
+    else if (out->h == 1 && out->w == 1)
         snprintf(r->output, sizeof r->output, "1x1x%d", out->c);
     else
         snprintf(r->output, sizeof r->output, "%dx%dx%d", out->h, out->w, out->c);
@@ -116,12 +120,21 @@ static void mark_ancestors(const incept_graph *g, int target, char *needed)
         return;
     }
     value_needed[target] = 1;
+    for (int i = 0; i < g->n_outputs; i++)
+        value_needed[g->outputs[i]] = 1;
     for (int i = g->n_nodes - 1; i >= 0; i--) {
-        if (!value_needed[g->nodes[i].output])
+        const incept_node *n = &g->nodes[i];
+        int wanted = 0;
+        for (int k = 0; k < (n->nd ? n->n_outputs : 1) && !wanted; k++) {
+            int v = n->nd ? n->outputs[k] : n->output;
+            wanted = v >= 0 && value_needed[v];
+        }
+        if (!wanted)
             continue;
         needed[i] = 1;
-        for (int k = 0; k < g->nodes[i].n_inputs; k++)
-            value_needed[g->nodes[i].inputs[k]] = 1;
+        for (int k = 0; k < n->n_inputs; k++)
+            if (n->inputs[k] >= 0)
+                value_needed[n->inputs[k]] = 1;
     }
     free(value_needed);
 }
@@ -168,18 +181,23 @@ incept_status incept_model_summary(const incept_model *m, FILE *f, incept_totals
 {
     if (!m)
         return incept_fail(INCEPT_ERR_ARG, "summary needs a model");
-    incept_status engine = incept_model_require_engine(m, "the summary");
-    if (engine)
-        return engine;
     const incept_graph *g = &m->graph;
     char *needed = incept_calloc((size_t)g->n_nodes + 1, 1);
     if (!needed)
         return INCEPT_ERR_NOMEM;
     mark_ancestors(g, g->output, needed);
     incept_totals t = {0, 0, 0, 0};
-    const incept_value *in = &g->values[g->input];
+    const incept_value none = {0}, *in = g->input >= 0 ? &g->values[g->input] : &none;
     if (f) {
-        fprintf(f, "input: %s %dx%dx%d\n\n", in->name, in->h, in->w, in->c);
+        for (int i = 0; i < g->n_inputs; i++) {
+            const incept_value *v = &g->values[g->inputs[i]];
+            if (g->inputs[i] == g->input)
+                fprintf(f, "input: %s %dx%dx%d\n", v->name, v->h, v->w, v->c);
+            else
+                fprintf(f, "input: %s (N-d, type %d, rank %d)\n", v->name, v->declared_dtype,
+                        v->declared_rank);
+        }
+        fprintf(f, "\n");
         print_header(f);
     }
     row r;
