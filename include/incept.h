@@ -79,10 +79,11 @@ typedef struct incept_model incept_model;
 incept_status incept_model_load(const char *path, const char *weights_path, incept_model **out);
 /* An ONNX file. Every node goes onto the engine's NCHW fast path (GEMM, Winograd, fusion,
  * training) where it can; a node the fast path does not take (an op it lacks, other ranks and
- * types, shape arithmetic, a second input) and every node after it run on the generic N-d path:
- * each op's reference implementation on tensors of any rank and dtype, shaped as the run goes
- * (summary, drawing and export list or keep them; they have no backward, so such a model does
- * not train). */
+ * types, shape arithmetic, a second input) runs on the generic N-d path: its op's reference
+ * implementation on tensors of any rank and dtype, shaped as the run goes. Shape arithmetic on
+ * constants folds at load, and nodes reading a generic result that is [N, C, H, W] are back on
+ * the fast path. Generic nodes have no backward: such a model runs, is summarized, drawn and
+ * exported, but does not train. */
 incept_status incept_model_load_onnx(const char *path, incept_model **out);
 /* The same for an ONNX model held in memory (size bytes; name is used in messages and may be
  * NULL). The bytes are only read during the call: free them when it returns. */
