@@ -2,6 +2,7 @@
  * description giving the same network, variants without code changes, the naive module of
  * Figure 2(a), the memory plan (reuse, auxiliary heads left out), batch changes, and weights
  * files (round trip, corruption, mismatch). */
+#include <string.h>
 #include <unistd.h>
 
 #include "graph/graph.h"
@@ -221,8 +222,54 @@ static void test_dot(void)
     incept_model_free(m);
 }
 
+/* passes/fuse_activations.c: a relu after a conv and one after an fc become the nodes' own; a
+ * relu whose conv another layer also reads stays. The fused layers' names still name their
+ * values (the conv's, now rectified), the model's output keeps its name, and the outputs are
+ * those of the unfused network computed by hand. */
+static void test_fused_activations(void)
+{
+    const char *text = "input x 2 5 5\nconv c 3 3x3 pad 1\nrelu r\nconv d 3 1x1 from c\n"
+                       "concat k from r,d\nflatten f\nfc o 4\nrelu out\n";
+    incept_model *m = NULL;
+    incept_session *s = NULL;
+    CHECK_OK(incept_model_parse_description(text, "fused", &m));
+    if (!m || incept_session_new(m, &s) != INCEPT_OK)
+        goto done;
+    incept_model_init_weights(m, 5);
+    int relus = 0;
+    for (int i = 0; i < incept_model_layer_count(m); i++) {
+        const char *op;
+        incept_model_layer(m, i, NULL, &op, NULL, NULL);
+        relus += strcmp(op, "relu") == 0;
+    }
+    CHECK_MSG(relus == 1 && incept_model_layer_count(m) == 6, "%d relu nodes of %d layers (r stays: c has two readers)",
+              relus, incept_model_layer_count(m));
+    CHECK(strcmp(incept_model_output_name(m, 0), "out") == 0);
+    float x[50];
+    fill_random(x, 50, 3);
+    incept_tensor in = {.dtype = INCEPT_FLOAT32, .rank = 4, .dims = {1, 2, 5, 5}, .data = x};
+    incept_tensor outs[4] = {{0}};
+    const char *names[4] = {"c", "r", "o", "out"};
+    CHECK_OK(incept_session_run(s, 1, NULL, &in, 4, names, outs));
+    if (outs[0].data && outs[1].data && outs[2].data && outs[3].data) {
+        const float *c = outs[0].data, *r = outs[1].data, *o = outs[2].data, *y = outs[3].data;
+        int ok = 1;
+        for (int i = 0; i < 75; i++)
+            ok &= r[i] == (c[i] > 0 ? c[i] : 0.0f); /* c is not fused: it has two readers */
+        for (int i = 0; i < 4; i++)
+            ok &= o[i] == y[i] && y[i] >= 0.0f; /* o is fused: its name gives the rectified values */
+        CHECK_MSG(ok, "%s", "fused and unfused layers give what the unfused network does");
+    }
+    for (int i = 0; i < 4; i++)
+        incept_tensor_free(&outs[i]);
+done:
+    incept_session_free(s);
+    incept_model_free(m);
+}
+
 int main(void)
 {
+    test_fused_activations();
     test_table1();
     test_dot();
     test_variants();

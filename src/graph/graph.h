@@ -95,6 +95,7 @@ typedef struct {
     int c, h, w;      /* per sample (NCHW values) */
     int producer;     /* node index, or -1 for a graph input or a constant */
     int generic;      /* a generic value (N-d, any dtype, shaped at run time) */
+    int alias;        /* a pass removed its producer: this name stands for that value, or -1 */
     int constant;     /* a constant generic nodes read: index into incept_graph.constants, or -1 */
     /* graph inputs and outputs: the type and shape the source declares (rank -1: not given;
      * dims -1 where dynamic) */

@@ -11,6 +11,7 @@
 #include "graph/graph.h"
 #include "io/onnx_file.h"
 #include "ops/op.h"
+#include "passes/passes.h"
 
 const char *incept_version(void) { return INCEPT_VERSION; }
 
@@ -25,10 +26,10 @@ incept_status incept_model_wrap(incept_graph *g, incept_model **out)
     m->graph = *g;
     incept_graph_init(g);
     incept_graph *mg = &m->graph; /* builders and descriptions name one input and one output */
-    incept_status st = INCEPT_OK;
-    if (!mg->n_inputs && mg->input >= 0 && !(mg->inputs = incept_malloc(sizeof(int))))
+    incept_status st = incept_pass_fuse_activations(mg);
+    if (!st && !mg->n_inputs && mg->input >= 0 && !(mg->inputs = incept_malloc(sizeof(int))))
         st = INCEPT_ERR_NOMEM;
-    else if (!mg->n_inputs && mg->input >= 0)
+    else if (!st && !mg->n_inputs && mg->input >= 0)
         mg->inputs[mg->n_inputs++] = mg->input;
     if (!st && !mg->n_outputs && mg->output >= 0)
         st = incept_graph_add_output(mg, mg->output);

@@ -305,6 +305,8 @@ static int find_value(const incept_graph *g, const char *name)
     for (int i = 0; v < 0 && i < g->n_nodes; i++)
         if (strcmp(g->nodes[i].name, name) == 0)
             v = g->nodes[i].output;
+    for (int hops = 0; v >= 0 && g->values[v].alias >= 0 && hops < g->n_values; hops++)
+        v = g->values[v].alias; /* a fused ReLU's name: the conv's output */
     return v;
 }
 

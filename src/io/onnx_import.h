@@ -118,11 +118,6 @@ incept_status incept_onnx_generic_input(importer *im, const Onnx__NodeProto *n, 
 
 /* ---- onnx_import_ops.c ---- */
 
-/* A ReLU (clamped at hi too; inf: none) onto x fused into the node just before it when its op
- * applies activations (conv, fc) and nothing else reads its output: 1 when fused (ops/relu.c;
- * Relu and Clip(0, hi) use it). */
-int incept_onnx_fuse_activation(importer *im, const Onnx__NodeProto *n, binding *x, float hi,
-                                incept_status *st);
 incept_status incept_onnx_import_arithmetic(importer *im, const Onnx__NodeProto *n, int add);
 incept_status incept_onnx_import_batchnorm(importer *im, const Onnx__NodeProto *n);
 incept_status incept_onnx_import_gather(importer *im, const Onnx__NodeProto *n, binding *x);

@@ -1,7 +1,8 @@
 /* clip.c — y = min(max(x, lo), hi): ONNX's Clip, which PyTorch exports for ReLU6 (lo 0, hi 6) in
  * MobileNet; the whole op (the README's example of one): shape, forward in place, backward (the
  * gradient passes where lo < y < hi, PyTorch's hardtanh), ONNX import (a Clip with lo 0 and no
- * upper bound becomes a ReLU, fused into a conv) and export, its description keyword. */
+ * upper bound becomes a ReLU; passes/fuse_activations.c moves a Clip(0, hi) after a conv into
+ * the conv) and export, its description keyword. */
 #include <math.h>
 #include <string.h>
 #include <float.h>
@@ -110,12 +111,7 @@ static incept_status clip_from_onnx(importer *im, const Onnx__NodeProto *n)
     }
     if (!(a.clip_min <= a.clip_max))
         return incept_onnx_node_error(im, n, INCEPT_ERR_FORMAT, "%s", "min is above max");
-    if (a.clip_min == 0.0f && incept_onnx_fuse_activation(im, n, x, a.clip_max >= FLT_MAX ? INFINITY
-                                                                 : a.clip_max, &st))
-        return st; /* ReLU6 (or a ReLU) in the conv's epilogue */
-    if (st)
-        return st;
-    if (a.clip_min == 0.0f && a.clip_max >= FLT_MAX) {
+    if (a.clip_min == 0.0f && a.clip_max >= FLT_MAX) { /* a ReLU (fused later where it can be) */
         incept_attrs relu = incept_attrs_default();
         return incept_onnx_emit(im, n, "relu", &x->value, 1, &relu, -1, -1, x->rank);
     }

@@ -47,30 +47,12 @@ static incept_status relu_to_onnx(const incept_onnx_export *e)
     return incept_onnx_put_node(e->w, "Relu", e->n->name, ins, e->out, NULL) ? INCEPT_OK : INCEPT_ERR_NOMEM;
 }
 
-/* A ReLU (clamped at hi too: ReLU6; inf: none) onto x fused into the node just before it when
- * its op applies activations itself and nothing else reads its output: 1 (the ONNX output bound
- * to that node's), else 0 (*st OK: emit a node instead). */
-int incept_onnx_fuse_activation(importer *im, const Onnx__NodeProto *n, binding *x, float hi,
-                                incept_status *st)
-{
-    incept_graph *g = im->graph;
-    int producer = g->values[x->value].producer;
-    *st = INCEPT_OK;
-    if (producer < 0 || producer != g->n_nodes - 1 || g->nodes[producer].attrs.relu ||
-        !g->nodes[producer].op->fuses_activation || incept_onnx_readers_of(im->onnx, n->input[0]) != 1)
-        return 0;
-    g->nodes[producer].attrs.relu = 1;
-    g->nodes[producer].attrs.relu_max = hi;
-    *st = incept_onnx_bind(im, n->output[0], x->value, NULL, x->rank);
-    return 1;
-}
-
-/* Relu: fused into the conv or fc before it where it can be. */
+/* Relu (passes/fuse_activations.c moves it into the conv or fc before it where it can). */
 static incept_status relu_from_onnx(importer *im, const Onnx__NodeProto *n)
 {
     binding *x;
     incept_status st = incept_onnx_activation(im, n, 0, &x);
-    if (st || incept_onnx_fuse_activation(im, n, x, INFINITY, &st))
+    if (st)
         return st;
     incept_attrs a = incept_attrs_default();
     return incept_onnx_emit(im, n, "relu", &x->value, 1, &a, -1, -1, x->rank);
