@@ -137,6 +137,12 @@ long incept_onnx_tensor_int64s(const Onnx__TensorProto *t, int64_t *out, size_t 
 
 /* ---- inputs of a node ---- */
 
+int64_t incept_onnx_axis(const Onnx__NodeProto *n, const binding *x, int64_t fallback)
+{
+    int64_t axis = incept_onnx_attr_int(n, "axis", fallback);
+    return axis < 0 ? axis + x->rank : axis;
+}
+
 int incept_onnx_has_input(const Onnx__NodeProto *n, size_t i)
 {
     return i < n->n_input && n->input[i] && n->input[i][0];

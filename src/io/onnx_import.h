@@ -99,6 +99,8 @@ incept_status incept_onnx_tensor_floats(const importer *im, const Onnx__TensorPr
  * [N, C, L] value stored with H = L) axes, into a. */
 incept_status incept_onnx_window_attrs(importer *im, const Onnx__NodeProto *n, const incept_value *in,
                                        incept_attrs *a, int need_kernel, int spatial);
+/* The node's `axis` attribute (fallback when absent) counted from 0 on x's rank as ONNX sees it. */
+int64_t incept_onnx_axis(const Onnx__NodeProto *n, const binding *x, int64_t fallback);
 /* The name our graph gives an ONNX node: its name, else its first output's. */
 const char *incept_onnx_node_label(const Onnx__NodeProto *n);
 /* The node onto the fast path (UNSUPPORTED where the fast path does not take it). */

@@ -223,9 +223,7 @@ incept_status incept_onnx_import_batchnorm(importer *im, const Onnx__NodeProto *
  * as ONNX does: rank 3, the same memory in our NCHW layout). */
 incept_status incept_onnx_import_gather(importer *im, const Onnx__NodeProto *n, binding *x)
 {
-    int64_t axis = incept_onnx_attr_int(n, "axis", 0), idx[1024];
-    if (axis < 0)
-        axis += x->rank;
+    int64_t axis = incept_onnx_axis(n, x, 0), idx[1024];
     const Onnx__TensorProto *t = incept_onnx_constant_input(im, n, 1);
     long count = t ? incept_onnx_tensor_int64s(t, idx, 1024) : -1;
     int c = im->graph->values[x->value].c;

@@ -91,10 +91,7 @@ static incept_status concat_from_onnx(importer *im, const Onnx__NodeProto *n)
     if (st)
         return st;
     incept_attrs a = incept_attrs_default();
-    int64_t axis = incept_onnx_attr_int(n, "axis", 1);
-    if (axis < 0)
-        axis += x->rank;
-    if (axis != 1)
+    if (incept_onnx_axis(n, x, 1) != 1)
         return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "concatenation on an axis other "
                           "than the channels");
     int *inputs = incept_malloc(sizeof(int) * (n->n_input ? n->n_input : 1));

@@ -83,10 +83,7 @@ static incept_status flatten_from_onnx(importer *im, const Onnx__NodeProto *n)
     if (st)
         return st;
     incept_attrs a = incept_attrs_default();
-    int64_t axis = incept_onnx_attr_int(n, "axis", 1);
-    if (axis < 0)
-        axis += x->rank;
-    if (axis != 1)
+    if (incept_onnx_axis(n, x, 1) != 1)
         return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "axis other than 1");
     if (x->rank == 2)
         return incept_onnx_bind(im, n->output[0], x->value, NULL, 2);

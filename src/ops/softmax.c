@@ -111,9 +111,7 @@ static incept_status softmax_from_onnx(importer *im, const Onnx__NodeProto *n)
     if (st)
         return st;
     incept_attrs a = incept_attrs_default();
-    int64_t axis = incept_onnx_attr_int(n, "axis", im->opset >= 13 ? -1 : 1);
-    if (axis < 0)
-        axis += x->rank;
+    int64_t axis = incept_onnx_axis(n, x, im->opset >= 13 ? -1 : 1);
     /* opset < 13 flattens to 2-D at `axis`: axis 1 is over C*H*W; the last axis is itself.
      * From 13 it is one axis; ours are ONNX's dims 1 to rank-1, stored as C, H, W. */
     int dims[3];
