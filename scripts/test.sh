@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # test.sh — builds everything and runs every test, twice: a gcc release build with -Werror, then
 # a clang build under AddressSanitizer and UndefinedBehaviorSanitizer; between them, the test of
-# sessions shared across threads under ThreadSanitizer. The last line printed is ctest's summary
-# of the ASan run (earlier failures stop the script before it).
+# sessions shared across threads under ThreadSanitizer and a short, reproducible run of each fuzz
+# harness (fuzz/run.sh: INCEPT_FUZZ_RUNS inputs from seed 1, default 20000). The last line
+# printed is ctest's summary of the ASan run (earlier failures stop the script before it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -27,6 +28,9 @@ echo "== thread sanitizer build (clang, TSan, -Werror): test_threads =="
 CC=clang cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DINCEPT_WERROR=ON -DINCEPT_TSAN=ON
 cmake --build build-tsan -j"$jobs" --target test_threads
 TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build-tsan -R '^test_threads$' --output-on-failure
+
+echo "== fuzzing (clang, libFuzzer, ASan + UBSan): ${INCEPT_FUZZ_RUNS:-20000} inputs per harness =="
+FUZZ_RUNS=${INCEPT_FUZZ_RUNS:-20000} bash fuzz/run.sh
 
 echo "== sanitizer build (clang, ASan + UBSan, -Werror) =="
 CC=clang cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DINCEPT_WERROR=ON -DINCEPT_SANITIZE=ON

@@ -1,0 +1,22 @@
+/* fuzz_description.c — libFuzzer harness: a network description from text
+ * (incept_model_parse_description), then a bounded forward pass of what it describes. */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fuzz.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    char *text = malloc(size + 1);
+    if (!text)
+        return 0;
+    memcpy(text, data, size);
+    text[size] = '\0';
+    incept_model *m = NULL;
+    if (incept_model_parse_description(text, "fuzz.incept", &m) == INCEPT_OK) {
+        fuzz_run(m);
+        incept_model_free(m);
+    }
+    free(text);
+    return 0;
+}
