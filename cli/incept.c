@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -631,11 +632,9 @@ int cli_sample_size(const incept_model *m, int output, size_t *sample,
     if ((!output && incept_model_inputs(m) != 1) || rank < 1 || dtype != INCEPT_FLOAT32)
         return 0;
     *sample = 1;
-    for (int d = 1; d < rank; d++) {
-        if (dims[d] <= 0)
+    for (int d = 1; d < rank; d++) /* a sample of at most 2^31 values: sizes from a file */
+        if (dims[d] <= 0 || dims[d] > INT32_MAX || (*sample *= (size_t)dims[d]) > (size_t)INT32_MAX)
             return 0;
-        *sample *= (size_t)dims[d];
-    }
     return rank;
 }
 

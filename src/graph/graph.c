@@ -7,6 +7,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "core/checked.h"
 #include "core/status.h"
 #include "ops/op.h"
 
@@ -208,14 +209,19 @@ incept_status incept_graph_set_input(incept_graph *g, const char *name, int c, i
 incept_status incept_graph_add_param(incept_graph *g, const char *name, int ndim, const int *dims,
                                      int *index)
 {
-    size_t count = 1;
+    size_t count = 1, total;
     if (ndim < 1 || ndim > 4)
         return incept_fail(INCEPT_ERR_SHAPE, "parameter '%s' has %d dims (1 to 4 supported)", name, ndim);
     for (int i = 0; i < ndim; i++) {
         if (dims[i] <= 0)
             return incept_fail(INCEPT_ERR_SHAPE, "parameter '%s' has a dim of %d", name, dims[i]);
-        count *= (size_t)dims[i];
+        if (!incept_mul_size(count, (size_t)dims[i], &count) || count > INCEPT_PARAM_FLOATS_MAX)
+            return incept_fail(INCEPT_ERR_SHAPE, "parameter '%s' has more than %zu values (the limit of one "
+                               "parameter)", name, (size_t)INCEPT_PARAM_FLOATS_MAX);
     }
+    if (!incept_add_size(g->param_floats, count, &total) || total > INCEPT_PARAM_FLOATS_MAX)
+        return incept_fail(INCEPT_ERR_SHAPE, "parameter '%s' takes the model past %zu parameters (the "
+                           "limit of a model)", name, (size_t)INCEPT_PARAM_FLOATS_MAX);
     for (int i = 0; i < g->n_params; i++)
         if (strcmp(g->params[i].name, name) == 0)
             return incept_fail(INCEPT_ERR_FORMAT, "parameter '%s' is defined twice", name);

@@ -151,6 +151,9 @@ typedef struct {
     char *output_name; /* the output's name there when it differs from the value's, or NULL */
 } incept_graph;
 
+/* The most parameters (floats) a model may have, in all: 4 GB of weights. */
+#define INCEPT_PARAM_FLOATS_MAX ((size_t)1 << 30)
+
 void incept_graph_init(incept_graph *g);
 void incept_graph_free(incept_graph *g);
 

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "core/checked.h"
 #include "core/status.h"
 #include "incept.h"
 #include "io/io.h"
@@ -243,11 +244,16 @@ static incept_status read_idx(const char *path, int want_dims, uint32_t dims[3],
         free(*file);
         return incept_fail(INCEPT_ERR_FORMAT, "%s: truncated header", path);
     }
+    int fits = 1; /* sizes from the header: their product may not wrap */
     for (int i = 0; i < want_dims; i++) {
         dims[i] = be32(p + 4 + 4 * i);
-        count *= dims[i];
+        fits = fits && incept_mul_size(count, dims[i], &count);
     }
-    if (dims[0] == 0 || size != expect + count) {
+    if (!fits || dims[0] == 0 || size - expect != count) {
+        if (!fits) {
+            free(*file);
+            return incept_fail(INCEPT_ERR_FORMAT, "%s: the header's sizes multiply past any file", path);
+        }
         free(*file);
         return incept_fail(INCEPT_ERR_FORMAT, "%s: %zu bytes of data where the header promises %zu",
                            path, size - expect, count);
@@ -273,6 +279,10 @@ incept_status incept_dataset_load_idx(const char *images_path, const char *label
         return st;
     }
     incept_dataset *d = NULL;
+    if (idims[0] > INT32_MAX || idims[1] > INT32_MAX || idims[2] > INT32_MAX) {
+        free(ifile), free(lfile);
+        return incept_fail(INCEPT_ERR_FORMAT, "%s: a size in the header above 2^31", images_path);
+    }
     if (ldims[0] != idims[0]) {
         st = incept_fail(INCEPT_ERR_SHAPE, "%s has %u images but %s has %u labels", images_path,
                          idims[0], labels_path, ldims[0]);
@@ -319,8 +329,11 @@ incept_status incept_dataset_load_raw(const char *inputs_path, const char *label
         return st;
     }
     incept_dataset *d = NULL;
-    size_t sample = (size_t)c * h * w * sizeof(float), n = ysize / sizeof(float);
-    if (ysize % sizeof(float) || n == 0 || xsize != n * sample) {
+    size_t sample = sizeof(float), n = ysize / sizeof(float), total = 0;
+    int fits = incept_mul_size(sample, (size_t)c, &sample) && incept_mul_size(sample, (size_t)h, &sample) &&
+               incept_mul_size(sample, (size_t)w, &sample) && incept_mul_size(n, sample, &total) &&
+               n <= INT32_MAX;
+    if (ysize % sizeof(float) || n == 0 || !fits || xsize != total) {
         st = incept_fail(INCEPT_ERR_SHAPE, "%s: %zu bytes is not %zu samples of %dx%dx%d float32 "
                          "(the count %s gives)", inputs_path, xsize, n, c, h, w, labels_path);
         goto done;

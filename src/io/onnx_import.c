@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/checked.h"
 #include "core/status.h"
 #include "core/window.h"
 #include "graph/graph.h"
@@ -73,9 +74,21 @@ incept_status incept_onnx_bind(importer *im, const char *name, int value, const 
 size_t incept_onnx_tensor_count(const Onnx__TensorProto *t)
 {
     size_t count = 1;
-    for (size_t i = 0; i < t->n_dims; i++)
-        count *= t->dims[i] > 0 ? (size_t)t->dims[i] : 0;
+    for (size_t i = 0; i < t->n_dims; i++) /* a count no data could hold when it overflows */
+        if (!incept_mul_size(count, t->dims[i] > 0 ? (size_t)t->dims[i] : 0, &count))
+            return SIZE_MAX;
     return count;
+}
+
+/* The bytes of data a bound constant carries (in the file's mapping or the unpacked tensor). */
+static size_t binding_bytes(const binding *b)
+{
+    const Onnx__TensorProto *t = b->tensor;
+    if (b->init && b->init->payload)
+        return b->init->payload_len;
+    if (t->has_raw_data)
+        return t->raw_data.len;
+    return t->n_float_data * sizeof(float);
 }
 
 /* Copies a float tensor into dst (count floats), from raw_data or float_data. */
@@ -186,12 +199,21 @@ incept_status incept_onnx_weight_param(importer *im, const Onnx__NodeProto *n, s
         *param = b->param;
         return INCEPT_OK;
     }
-    size_t count = 1;
+    size_t count = 1, bytes;
     for (int d = 0; d < ndim; d++)
-        count *= (size_t)dims[d];
+        if (dims[d] < 0 || !incept_mul_size(count, (size_t)dims[d], &count))
+            return incept_onnx_node_error(im, n, INCEPT_ERR_SHAPE, "initializer '%s' has too many values", b->name);
     if (incept_onnx_tensor_count(b->tensor) != count)
         return incept_onnx_node_error(im, n, INCEPT_ERR_SHAPE, "initializer '%s' has the wrong number of values",
                           b->name);
+    /* the data must be there before anything is sized by the dims (a few bytes can claim gigabytes) */
+    if (b->tensor->data_type == ONNX_FLOAT &&
+        (!incept_mul_size(count, sizeof(float), &bytes) || binding_bytes(b) != bytes)) {
+        char detail[512];
+        snprintf(detail, sizeof detail, "initializer '%s' holds %zu bytes for %zu float values", b->name,
+                 binding_bytes(b), count);
+        return incept_onnx_node_error(im, n, INCEPT_ERR_FORMAT, "%s", detail);
+    }
     incept_status st = incept_graph_add_param(im->graph, b->name, ndim, dims, param);
     if (st)
         return incept_fail_prefix(st, "%s: ", im->path);
@@ -274,6 +296,9 @@ static incept_status spatial_pads(importer *im, const Onnx__NodeProto *n, const 
                           spatial == 1 ? "pads must have 2 values (1-D)" : "pads must have 4 values");
     if (spatial == 1) /* [begin, end] of the one axis */
         pads[2] = pads[1], pads[1] = 0;
+    for (int k = 0; k < 4; k++)
+        if (pads[k] < 0 || pads[k] > 1 << 20)
+            return incept_onnx_node_error(im, n, INCEPT_ERR_FORMAT, "%s", "pads out of range [0, 2^20]");
     a->pad_top = (int)pads[0], a->pad_left = (int)pads[1];
     a->pad_bottom = (int)pads[2], a->pad_right = (int)pads[3];
     if (incept_onnx_attr_string_is(n, "auto_pad", "NOTSET", "NOTSET"))
@@ -313,6 +338,11 @@ incept_status incept_onnx_window_attrs(importer *im, const Onnx__NodeProto *n, c
     for (int i = 0; i < 3; i++) {
         size_t k = incept_onnx_attr_ints(n, names[i], v, 4);
         if (k == (size_t)spatial) {
+            if (v[0] < 1 || v[0] > 1 << 20 || (spatial == 2 && (v[1] < 1 || v[1] > 1 << 20))) {
+                char what[64];
+                snprintf(what, sizeof what, "%s out of range [1, 2^20]", names[i]);
+                return incept_onnx_node_error(im, n, INCEPT_ERR_FORMAT, "%s", what);
+            }
             *h[i] = (int)v[0];
             *w[i] = spatial == 2 ? (int)v[1] : 1;
         } else if (k != 0 || (i == 0 && need_kernel)) {
@@ -382,9 +412,9 @@ int incept_onnx_readers_of(const Onnx__GraphProto *g, const char *name)
     int count = 0;
     for (size_t i = 0; i < g->n_node; i++)
         for (size_t k = 0; k < g->node[i]->n_input; k++)
-            count += strcmp(g->node[i]->input[k], name) == 0;
-    for (size_t i = 0; i < g->n_output; i++)
-        count += strcmp(g->output[i]->name, name) == 0;
+            count += g->node[i]->input[k] && strcmp(g->node[i]->input[k], name) == 0;
+    for (size_t i = 0; i < g->n_output; i++) /* a ValueInfo's name is optional */
+        count += g->output[i]->name && strcmp(g->output[i]->name, name) == 0;
     return count;
 }
 

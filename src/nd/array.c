@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/checked.h"
 #include "core/status.h"
 #include "nd/nd.h"
 #include "io/io.h"
@@ -38,8 +39,9 @@ int incept_nd_attr_ints(const Onnx__NodeProto *n, const char *name, long long *o
 size_t incept_tensor_count(const incept_tensor *a)
 {
     size_t count = 1;
-    for (int d = 0; d < a->rank; d++)
-        count *= a->dims[d] > 0 ? (size_t)a->dims[d] : 0;
+    for (int d = 0; d < a->rank; d++) /* SIZE_MAX, which nothing can hold, when it overflows */
+        if (!incept_mul_size(count, a->dims[d] > 0 ? (size_t)a->dims[d] : 0, &count))
+            return SIZE_MAX;
     return count;
 }
 
@@ -76,8 +78,7 @@ incept_status incept_nd_array_alloc(const incept_nd_context *ctx, incept_tensor 
         if (dims[d] < 0 || dims[d] > (1LL << 40))
             return incept_nd_fail(ctx, INCEPT_ERR_SHAPE, "a result dimension of %lld", dims[d]);
         shape[d] = dims[d];
-        count *= (size_t)dims[d];
-        if (count > ((size_t)1 << 40))
+        if (!incept_mul_size(count, (size_t)dims[d], &count) || count > ((size_t)1 << 40))
             return incept_nd_fail(ctx, INCEPT_ERR_SHAPE, "a result of more than 2^40 elements");
     }
     a->data = incept_calloc(count ? count : 1, incept_nd_dtype_size(dtype));
@@ -134,15 +135,14 @@ incept_status incept_nd_array_from_tensor(const char *path, const Onnx__TensorPr
             return incept_fail(INCEPT_ERR_FORMAT, "%s: tensor '%s' has a dimension of %lld", path, name,
                                (long long)t->dims[d]);
         a->dims[d] = (long long)t->dims[d];
-        count *= (size_t)t->dims[d];
-        if (count > ((size_t)1 << 40))
+        if (!incept_mul_size(count, (size_t)t->dims[d], &count) || count > ((size_t)1 << 40))
             return incept_fail(INCEPT_ERR_FORMAT, "%s: tensor '%s' has more than 2^40 elements", path, name);
     }
     if (!payload && t->has_raw_data)
         payload = t->raw_data.data, payload_len = t->raw_data.len;
     size_t listed = t->data_type == ONNX_FLOAT ? t->n_float_data
                     : t->data_type == ONNX_INT64 ? t->n_int64_data : t->n_int32_data;
-    if (payload ? payload_len != count * stored : listed != count)
+    if (payload ? payload_len / stored != count || payload_len % stored : listed != count)
         return incept_fail(INCEPT_ERR_FORMAT, "%s: tensor '%s' holds the wrong amount of data for its "
                            "shape", path, name);
     if (!(a->data = incept_malloc((count ? count : 1) * incept_nd_dtype_size(dtype))))

@@ -88,6 +88,9 @@ incept_status incept_session_train_step(incept_session *s, const float *input, c
     if (!s || !input || !labels || batch < 1)
         return incept_fail(INCEPT_ERR_ARG, "train_step needs a session, input, labels and batch >= 1");
     const incept_graph *g = &s->model->graph;
+    if (g->input >= 0 && g->values[g->output].producer < 0)
+        return incept_fail(INCEPT_ERR_UNSUPPORTED, "%s: the model's output is its input: it has nothing "
+                           "to train", s->model->onnx_source ? s->model->onnx_source : "model");
     if (g->input < 0 || g->values[g->output].generic)
         return incept_fail(INCEPT_ERR_UNSUPPORTED, "%s: training needs an NCHW input and output; the "
                            "model's %s is an N-d value of the generic path",

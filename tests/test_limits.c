@@ -1,0 +1,254 @@
+/* test_limits.c — sizes from hostile files (issue "Robustness"): every one is checked before it is
+ * multiplied or allocated, and fails with a status and a message naming the file: a conv whose
+ * parameter count overflows, an ONNX initializer claiming gigabytes with a few bytes of data, an
+ * idx header whose sizes multiply past 2^64, raw tensors of absurd sample sizes, graph outputs
+ * without names, and training a model whose output is its input. The ONNX files are built here
+ * with protobuf-c, node by node. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "incept.h"
+#include "onnx.pb-c.h"
+#include "test.h"
+
+/* ---- a tiny ONNX writer for hostile graphs ---- */
+
+static Onnx__ValueInfoProto *value_info(const char *name, int elem, int rank, const int64_t *dims)
+{
+    Onnx__ValueInfoProto *v = calloc(1, sizeof *v);
+    Onnx__TypeProto *t = calloc(1, sizeof *t);
+    Onnx__TypeProto__Tensor *tt = calloc(1, sizeof *tt);
+    Onnx__TensorShapeProto *shape = calloc(1, sizeof *shape);
+    onnx__value_info_proto__init(v);
+    onnx__type_proto__init(t);
+    onnx__type_proto__tensor__init(tt);
+    onnx__tensor_shape_proto__init(shape);
+    shape->n_dim = (size_t)rank;
+    shape->dim = calloc((size_t)rank + 1, sizeof *shape->dim);
+    for (int d = 0; d < rank; d++) {
+        shape->dim[d] = calloc(1, sizeof **shape->dim);
+        onnx__tensor_shape_proto__dimension__init(shape->dim[d]);
+        if (dims[d] < 0) {
+            shape->dim[d]->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM;
+            shape->dim[d]->dim_param = strdup("N");
+        } else {
+            shape->dim[d]->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
+            shape->dim[d]->dim_value = dims[d];
+        }
+    }
+    tt->has_elem_type = 1, tt->elem_type = elem;
+    tt->shape = shape;
+    t->value_case = ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE, t->tensor_type = tt;
+    v->name = name ? strdup(name) : NULL;
+    v->type = t;
+    return v;
+}
+
+static Onnx__NodeProto *node(const char *op, const char *name, const char *const *inputs, int n_in,
+                             const char *output)
+{
+    Onnx__NodeProto *n = calloc(1, sizeof *n);
+    onnx__node_proto__init(n);
+    n->op_type = strdup(op);
+    n->name = strdup(name);
+    n->n_input = (size_t)n_in;
+    n->input = calloc((size_t)n_in + 1, sizeof(char *));
+    for (int i = 0; i < n_in; i++)
+        n->input[i] = strdup(inputs[i]);
+    n->n_output = 1;
+    n->output = calloc(1, sizeof(char *));
+    n->output[0] = strdup(output);
+    return n;
+}
+
+/* A float initializer of the given dims holding only `bytes` bytes of data. */
+static Onnx__TensorProto *initializer(const char *name, int ndim, const int64_t *dims, size_t bytes)
+{
+    Onnx__TensorProto *t = calloc(1, sizeof *t);
+    onnx__tensor_proto__init(t);
+    t->name = strdup(name);
+    t->n_dims = (size_t)ndim;
+    t->dims = calloc((size_t)ndim, sizeof(int64_t));
+    memcpy(t->dims, dims, sizeof(int64_t) * (size_t)ndim);
+    t->has_data_type = 1, t->data_type = 1;
+    t->has_raw_data = 1, t->raw_data.len = bytes, t->raw_data.data = calloc(bytes ? bytes : 1, 1);
+    return t;
+}
+
+/* Writes the graph (opset 13) to path and frees it. */
+static void write_model(const char *path, Onnx__GraphProto *g)
+{
+    Onnx__ModelProto m;
+    Onnx__OperatorSetIdProto opset, *opsets[1] = {&opset};
+    onnx__model_proto__init(&m);
+    onnx__operator_set_id_proto__init(&opset);
+    opset.domain = "", opset.has_version = 1, opset.version = 13;
+    m.has_ir_version = 1, m.ir_version = 7;
+    m.opset_import = opsets, m.n_opset_import = 1;
+    m.graph = g;
+    size_t len = onnx__model_proto__get_packed_size(&m);
+    unsigned char *buf = malloc(len);
+    onnx__model_proto__pack(&m, buf);
+    FILE *f = fopen(path, "wb");
+    if (f) {
+        fwrite(buf, 1, len, f);
+        fclose(f);
+    }
+    free(buf);
+    onnx__graph_proto__free_unpacked(g, NULL); /* everything above came from malloc */
+}
+
+static Onnx__GraphProto *graph(void)
+{
+    Onnx__GraphProto *g = calloc(1, sizeof *g);
+    onnx__graph_proto__init(g);
+    g->name = strdup("hostile");
+    return g;
+}
+
+static void add_input(Onnx__GraphProto *g, Onnx__ValueInfoProto *v)
+{
+    g->input = realloc(g->input, sizeof *g->input * (g->n_input + 1));
+    g->input[g->n_input++] = v;
+}
+
+static void add_output(Onnx__GraphProto *g, Onnx__ValueInfoProto *v)
+{
+    g->output = realloc(g->output, sizeof *g->output * (g->n_output + 1));
+    g->output[g->n_output++] = v;
+}
+
+static void add_node(Onnx__GraphProto *g, Onnx__NodeProto *n)
+{
+    g->node = realloc(g->node, sizeof *g->node * (g->n_node + 1));
+    g->node[g->n_node++] = n;
+}
+
+static void add_initializer(Onnx__GraphProto *g, Onnx__TensorProto *t)
+{
+    g->initializer = realloc(g->initializer, sizeof *g->initializer * (g->n_initializer + 1));
+    g->initializer[g->n_initializer++] = t;
+}
+
+#define TMP "/tmp/incept_test_limits.onnx"
+
+/* A Conv whose weight claims 2x10^7 filters with 4 bytes of data: refused before anything is sized
+ * by the claim, naming the initializer. */
+static void test_initializer_claims(void)
+{
+    Onnx__GraphProto *g = graph();
+    const int64_t x_dims[4] = {-1, 3, 8, 8}, w_dims[4] = {20000000, 3, 3, 3};
+    add_input(g, value_info("x", 1, 4, x_dims));
+    add_initializer(g, initializer("w", 4, w_dims, 4));
+    const char *ins[2] = {"x", "w"};
+    add_node(g, node("Conv", "conv", ins, 2, "y"));
+    add_output(g, value_info("y", 1, 4, x_dims));
+    write_model(TMP, g);
+    incept_model *m = NULL;
+    incept_status st = incept_model_load(TMP, NULL, &m);
+    CHECK_MSG(st == INCEPT_ERR_FORMAT && strstr(incept_last_error(), "'w'") &&
+                  strstr(incept_last_error(), TMP), "status %d: %s", st, incept_last_error());
+    incept_model_free(m);
+    /* dims whose product wraps to 0 with no data at all */
+    g = graph();
+    const int64_t wrap[4] = {1LL << 32, 1LL << 32, 1, 1};
+    add_input(g, value_info("x", 1, 4, x_dims));
+    add_initializer(g, initializer("w", 4, wrap, 0));
+    add_node(g, node("Conv", "conv", ins, 2, "y"));
+    add_output(g, value_info("y", 1, 4, x_dims));
+    write_model(TMP, g);
+    st = incept_model_load(TMP, NULL, &m);
+    CHECK_MSG(st != INCEPT_OK, "a weight of 2^64 values wrapping to 0 is refused (%s)", incept_last_error());
+    incept_model_free(m);
+    unlink(TMP);
+}
+
+/* Graph outputs without names; a model whose output is its input cannot train. */
+static void test_graph_shapes(void)
+{
+    Onnx__GraphProto *g = graph();
+    const int64_t dims[2] = {-1, 3};
+    add_input(g, value_info("x", 1, 2, dims));
+    const char *ins[1] = {"x"};
+    add_node(g, node("Relu", "relu", ins, 1, "y"));
+    add_output(g, value_info("y", 1, 2, dims));
+    add_output(g, value_info(NULL, 1, 2, dims));
+    write_model(TMP, g);
+    incept_model *m = NULL;
+    incept_status st = incept_model_load(TMP, NULL, &m);
+    CHECK_MSG(st == INCEPT_ERR_FORMAT && strstr(incept_last_error(), "no name"), "%s", incept_last_error());
+    incept_model_free(m);
+
+    g = graph();
+    add_input(g, value_info("x", 1, 2, dims));
+    add_node(g, node("Identity", "same", ins, 1, "y"));
+    add_output(g, value_info("y", 1, 2, dims));
+    write_model(TMP, g);
+    m = NULL;
+    incept_session *s = NULL;
+    CHECK_OK(incept_model_load(TMP, NULL, &m));
+    if (m && incept_session_new(m, &s) == INCEPT_OK) {
+        float x[6] = {1, 2, 3, 4, 5, 6}, loss = 0;
+        int labels[2] = {0, 1};
+        st = incept_session_train_step(s, x, labels, 2, &loss);
+        CHECK_MSG(st == INCEPT_ERR_UNSUPPORTED && strstr(incept_last_error(), "its input"), "status %d: %s", st,
+                  incept_last_error());
+    }
+    incept_session_free(s);
+    incept_model_free(m);
+    unlink(TMP);
+}
+
+/* A description whose conv has more parameters than fit in 64 bits. */
+static void test_description_sizes(void)
+{
+    incept_model *m = NULL;
+    incept_status st = incept_model_parse_description("input x 65536 40000 40000\nconv c 65536 30000x30000\n",
+                                                      "huge.incept", &m);
+    CHECK_MSG(st == INCEPT_ERR_SHAPE && strstr(incept_last_error(), "huge.incept"), "status %d: %s", st,
+              incept_last_error());
+    incept_model_free(m);
+}
+
+static void write_bytes(const char *path, const void *data, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    if (f) {
+        fwrite(data, 1, n, f);
+        fclose(f);
+    }
+}
+
+/* idx headers whose sizes multiply past 2^64, and raw samples of absurd size. */
+static void test_dataset_sizes(void)
+{
+    const unsigned char images[] = {0, 0, 8, 3, 0, 1, 0, 0, 0, 1, 0, 0, 0xff, 0xff, 0xff, 0xff, 7};
+    const unsigned char labels[] = {0, 0, 8, 1, 0, 1, 0, 0, 1};
+    write_bytes("/tmp/incept_limits_images.idx", images, sizeof images);
+    write_bytes("/tmp/incept_limits_labels.idx", labels, sizeof labels);
+    incept_dataset *d = NULL;
+    incept_status st = incept_dataset_load_idx("/tmp/incept_limits_images.idx", "/tmp/incept_limits_labels.idx", &d);
+    CHECK_MSG(st == INCEPT_ERR_FORMAT && strstr(incept_last_error(), "incept_limits_images"), "status %d: %s", st,
+              incept_last_error());
+    incept_dataset_free(d);
+    const float x[4] = {0}, y[1] = {0};
+    write_bytes("/tmp/incept_limits_x.bin", x, sizeof x);
+    write_bytes("/tmp/incept_limits_y.bin", y, sizeof y);
+    d = NULL;
+    st = incept_dataset_load_raw("/tmp/incept_limits_x.bin", "/tmp/incept_limits_y.bin", 1 << 30, 1 << 30, 1 << 30, &d);
+    CHECK_MSG(st == INCEPT_ERR_SHAPE, "a sample of 2^92 floats: status %d: %s", st, incept_last_error());
+    incept_dataset_free(d);
+    unlink("/tmp/incept_limits_images.idx"), unlink("/tmp/incept_limits_labels.idx");
+    unlink("/tmp/incept_limits_x.bin"), unlink("/tmp/incept_limits_y.bin");
+}
+
+int main(void)
+{
+    test_initializer_claims();
+    test_graph_shapes();
+    test_description_sizes();
+    test_dataset_sizes();
+    return test_summary("test_limits");
+}
