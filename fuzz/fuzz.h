@@ -12,6 +12,10 @@
 #define FUZZ_MAX_ELEMENTS 4096
 #define FUZZ_MAX_MACS 20000000LL /* a description may describe a big model: do not run those */
 
+/* Models of at most 2^22 parameters (16 MB): a file may describe a bigger one, which is not a
+ * finding but takes long to build under the sanitizers. */
+#define FUZZ_MAX_PARAMS ((size_t)1 << 22)
+
 static void fuzz_run(incept_model *m)
 {
     int n_in = incept_model_inputs(m);

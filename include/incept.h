@@ -93,6 +93,11 @@ incept_status incept_model_load_description(const char *path, incept_model **out
 /* Parses a description held in memory; source_name is used in error messages. */
 incept_status incept_model_parse_description(const char *text, const char *source_name,
                                              incept_model **out);
+/* The most parameters (floats, all of a model's together) a model may have: loading a file or
+ * description that describes more fails with INCEPT_ERR_SHAPE before anything is allocated.
+ * Default and ceiling 2^30 (4 GB); 0 restores the default. Returns the previous limit. Process
+ * wide: set it before loading, not while other threads load. */
+size_t incept_set_parameter_limit(size_t max_floats);
 /* GoogLeNet exactly as in Table 1 of the paper, with both auxiliary classifiers, built in C
  * from the Inception module; weights He-initialized from seed. */
 incept_status incept_model_googlenet(int classes, unsigned long long seed, incept_model **out);

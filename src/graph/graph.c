@@ -206,6 +206,15 @@ incept_status incept_graph_set_input(incept_graph *g, const char *name, int c, i
     return st ? st : list_value(&g->inputs, &g->n_inputs, g->input);
 }
 
+static size_t parameter_limit = INCEPT_PARAM_FLOATS_MAX;
+
+size_t incept_set_parameter_limit(size_t max_floats)
+{
+    size_t previous = parameter_limit;
+    parameter_limit = max_floats && max_floats < INCEPT_PARAM_FLOATS_MAX ? max_floats : INCEPT_PARAM_FLOATS_MAX;
+    return previous;
+}
+
 incept_status incept_graph_add_param(incept_graph *g, const char *name, int ndim, const int *dims,
                                      int *index)
 {
@@ -215,13 +224,13 @@ incept_status incept_graph_add_param(incept_graph *g, const char *name, int ndim
     for (int i = 0; i < ndim; i++) {
         if (dims[i] <= 0)
             return incept_fail(INCEPT_ERR_SHAPE, "parameter '%s' has a dim of %d", name, dims[i]);
-        if (!incept_mul_size(count, (size_t)dims[i], &count) || count > INCEPT_PARAM_FLOATS_MAX)
-            return incept_fail(INCEPT_ERR_SHAPE, "parameter '%s' has more than %zu values (the limit of one "
-                               "parameter)", name, (size_t)INCEPT_PARAM_FLOATS_MAX);
+        if (!incept_mul_size(count, (size_t)dims[i], &count) || count > parameter_limit)
+            return incept_fail(INCEPT_ERR_SHAPE, "parameter '%s' has more than %zu values (the limit, "
+                               "incept_set_parameter_limit)", name, parameter_limit);
     }
-    if (!incept_add_size(g->param_floats, count, &total) || total > INCEPT_PARAM_FLOATS_MAX)
+    if (!incept_add_size(g->param_floats, count, &total) || total > parameter_limit)
         return incept_fail(INCEPT_ERR_SHAPE, "parameter '%s' takes the model past %zu parameters (the "
-                           "limit of a model)", name, (size_t)INCEPT_PARAM_FLOATS_MAX);
+                           "limit, incept_set_parameter_limit)", name, parameter_limit);
     for (int i = 0; i < g->n_params; i++)
         if (strcmp(g->params[i].name, name) == 0)
             return incept_fail(INCEPT_ERR_FORMAT, "parameter '%s' is defined twice", name);

@@ -155,6 +155,8 @@ incept_status incept_nd_array_from_tensor(const char *path, const Onnx__TensorPr
             memcpy(&v, payload + 4 * i, 4); /* little-endian host, as the format */
             ints[i] = v;
         }
+    } else if (!count) {
+        /* nothing to copy: an empty tensor's data pointers may be NULL */
     } else if (payload)
         memcpy(a->data, payload, count * stored);
     else if (!payload && dtype == INCEPT_FLOAT32)
