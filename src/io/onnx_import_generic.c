@@ -187,7 +187,9 @@ static int same_tensor(const incept_tensor *a, const incept_tensor *b)
         if (a->dims[d] != b->dims[d])
             return 0;
     size_t bytes = incept_tensor_count(a) * incept_nd_dtype_size(a->dtype);
-    return !bytes || !memcmp(a->data, b->data, bytes);
+    if (!bytes)
+        return 1;
+    return a->data && b->data && !memcmp(a->data, b->data, bytes);
 }
 
 /* Runs the node's reference op on its inputs' probes; results[j][k]: output j at batch k. 0
@@ -219,7 +221,10 @@ static int run_probes(importer *im, const Onnx__NodeProto *n, incept_nd_fn fn, c
             in[i] = inputs[i] >= 0 ? &probe_of(im, inputs[i])->t[k] : NULL;
         incept_tensor out[8];
         memset(out, 0, sizeof out);
-        if (fn(&ctx, in, (int)n->n_input, out, (int)n->n_output)) {
+        int failed = fn(&ctx, in, (int)n->n_input, out, (int)n->n_output) != INCEPT_OK;
+        for (int j = 0; j < (int)n->n_output && !failed; j++) /* an output it did not produce */
+            failed = n->output[j] && *n->output[j] && !out[j].data && incept_tensor_count(&out[j]) > 0;
+        if (failed) { /* nothing is learned, and it is not the import's error */
             for (int j = 0; j < 8; j++)
                 incept_tensor_free(&out[j]);
             for (int j = 0; j < (int)n->n_output; j++)
