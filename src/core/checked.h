@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* *out = a * b; 0 when it does not fit. */
 static inline int incept_mul_size(size_t a, size_t b, size_t *out) { return !__builtin_mul_overflow(a, b, out); }
@@ -32,6 +33,14 @@ static inline int incept_to_int(int64_t v, int64_t lo, int64_t hi, int *out)
         return 0;
     *out = (int)v;
     return 1;
+}
+
+/* memcpy of n bytes, none when n is 0: an empty tensor's data pointer may be NULL, which memcpy
+ * may not be given even for 0 bytes. */
+static inline void incept_copy(void *dst, const void *src, size_t n)
+{
+    if (n)
+        memcpy(dst, src, n);
 }
 
 #endif

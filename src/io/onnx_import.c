@@ -102,11 +102,11 @@ incept_status incept_onnx_tensor_floats(const importer *im, const Onnx__TensorPr
         return incept_fail(INCEPT_ERR_UNSUPPORTED, "%s: tensor '%s' keeps its data in an external "
                            "file", im->path, t->name ? t->name : "?");
     if (t->has_raw_data && t->raw_data.len == count * sizeof(float)) {
-        memcpy(dst, t->raw_data.data, count * sizeof(float)); /* little-endian host */
+        incept_copy(dst, t->raw_data.data, count * sizeof(float)); /* little-endian host */
         return INCEPT_OK;
     }
     if (!t->has_raw_data && t->n_float_data == count) {
-        memcpy(dst, t->float_data, count * sizeof(float));
+        incept_copy(dst, t->float_data, count * sizeof(float));
         return INCEPT_OK;
     }
     return incept_fail(INCEPT_ERR_FORMAT, "%s: tensor '%s' holds the wrong amount of data for its "
@@ -126,7 +126,7 @@ static incept_status binding_floats(importer *im, const binding *b, float *dst, 
     if (init->payload_len != count * sizeof(float))
         return incept_fail(INCEPT_ERR_FORMAT, "%s: tensor '%s' holds the wrong amount of data for "
                            "its shape", im->path, b->name);
-    memcpy(dst, init->payload, init->payload_len); /* little-endian host, as on disk */
+    incept_copy(dst, init->payload, init->payload_len); /* little-endian host, as on disk */
     incept_onnx_file_release(im->file, init);
     return INCEPT_OK;
 }
@@ -138,11 +138,11 @@ long incept_onnx_tensor_int64s(const Onnx__TensorProto *t, int64_t *out, size_t 
     if (t->data_type != ONNX_INT64 || count > max)
         return -1;
     if (t->has_raw_data && t->raw_data.len == count * 8) {
-        memcpy(out, t->raw_data.data, count * 8);
+        incept_copy(out, t->raw_data.data, count * 8);
         return (long)count;
     }
     if (!t->has_raw_data && t->n_int64_data == count) {
-        memcpy(out, t->int64_data, count * 8);
+        incept_copy(out, t->int64_data, count * 8);
         return (long)count;
     }
     return -1;
@@ -232,7 +232,7 @@ incept_status incept_onnx_pending_floats(importer *im, const pending_copy *pc, f
 {
     if (pc->binding >= 0)
         return binding_floats(im, &im->bindings[pc->binding], dst, count);
-    memcpy(dst, pc->values, count * sizeof(float));
+    incept_copy(dst, pc->values, count * sizeof(float));
     return INCEPT_OK;
 }
 

@@ -16,6 +16,7 @@
 
 #include "core/rng.h"
 
+#include "core/checked.h"
 #include "core/status.h"
 #include "graph/graph.h"
 #include "io/onnx_file.h"
@@ -167,7 +168,7 @@ static import_probe *probe_value(importer *im, int v)
     incept_dtype dtype = val->generic ? val->declared_dtype : INCEPT_FLOAT32;
     int rank = val->generic ? val->declared_rank : incept_value_shape(g, v, dims);
     if (val->generic && rank > 0)
-        memcpy(dims, val->declared_dims, sizeof(long long) * (size_t)rank);
+        incept_copy(dims, val->declared_dims, sizeof(long long) * (size_t)rank);
     p->owned = 1;
     for (int k = 0; k < PROBES; k++)
         if (!zeros_like(im, &p->t[k], dtype, rank, dims, probe_batch[k])) {
@@ -275,7 +276,7 @@ static incept_status fold(importer *im, const char *name, const incept_tensor *t
     p->has_raw_data = 1;
     p->raw_data.len = bytes;
     if (bytes)
-        memcpy(p->raw_data.data, t->data, bytes);
+        incept_copy(p->raw_data.data, t->data, bytes);
     return incept_onnx_bind(im, name, -1, p, t->rank);
 }
 

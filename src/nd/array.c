@@ -94,7 +94,7 @@ incept_status incept_nd_array_copy(const incept_nd_context *ctx, incept_tensor *
 {
     incept_status st = incept_nd_array_alloc(ctx, dst, src->dtype, src->rank, src->dims);
     if (!st)
-        memcpy(dst->data, src->data, incept_tensor_count(src) * incept_nd_dtype_size(src->dtype));
+        incept_copy(dst->data, src->data, incept_tensor_count(src) * incept_nd_dtype_size(src->dtype));
     return st;
 }
 
@@ -158,9 +158,9 @@ incept_status incept_nd_array_from_tensor(const char *path, const Onnx__TensorPr
     } else if (!count) {
         /* nothing to copy: an empty tensor's data pointers may be NULL */
     } else if (payload)
-        memcpy(a->data, payload, count * stored);
+        incept_copy(a->data, payload, count * stored);
     else if (!payload && dtype == INCEPT_FLOAT32)
-        memcpy(a->data, t->float_data, count * sizeof(float));
+        incept_copy(a->data, t->float_data, count * sizeof(float));
     else if (!payload && t->data_type == ONNX_INT64)
         for (size_t i = 0; i < count; i++)
             ints[i] = (long long)t->int64_data[i];

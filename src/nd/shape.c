@@ -4,6 +4,7 @@
  * Flatten) and ops/pad.c (Pad) share with them. */
 #include <string.h>
 
+#include "core/checked.h"
 #include "nd/nd.h"
 
 /* A copy of in with another shape of the same element count. */
@@ -18,7 +19,7 @@ incept_status incept_nd_reshaped(const incept_nd_context *ctx, const incept_tens
                            incept_tensor_count(in));
     incept_status st = incept_nd_array_alloc(ctx, out, in->dtype, rank, dims);
     if (!st)
-        memcpy(out->data, in->data, count * incept_nd_dtype_size(in->dtype));
+        incept_copy(out->data, in->data, count * incept_nd_dtype_size(in->dtype));
     return st;
 }
 
@@ -32,7 +33,7 @@ incept_status incept_nd_int_input(const incept_nd_context *ctx, const incept_ten
     size_t n = incept_tensor_count(in[i]);
     if (n > (size_t)max)
         return incept_nd_fail(ctx, INCEPT_ERR_UNSUPPORTED, "input %d has %zu values (at most %d)", i, n, max);
-    memcpy(values, in[i]->data, n * sizeof(long long));
+    incept_copy(values, in[i]->data, n * sizeof(long long));
     *count = (int)n;
     return INCEPT_OK;
 }
@@ -156,7 +157,7 @@ INCEPT_ND_OP(shape)
     long long count = end > start ? end - start : 0;
     incept_status st = incept_nd_array_alloc(ctx, out, INCEPT_INT64, 1, &count);
     if (!st)
-        memcpy(out->data, in[0]->dims + start, sizeof(long long) * (size_t)count);
+        incept_copy(out->data, in[0]->dims + start, sizeof(long long) * (size_t)count);
     return st;
 }
 
@@ -178,7 +179,7 @@ INCEPT_ND_OP(constant)
     } else if ((a = incept_onnx_attr(n, "value_floats"))) {
         one = (long long)a->n_floats;
         if (!(st = incept_nd_array_alloc(ctx, out, INCEPT_FLOAT32, 1, &one)) && one)
-            memcpy(out->data, a->floats, sizeof(float) * a->n_floats);
+            incept_copy(out->data, a->floats, sizeof(float) * a->n_floats);
     } else if ((a = incept_onnx_attr(n, "value_ints"))) {
         one = (long long)a->n_ints;
         if (!(st = incept_nd_array_alloc(ctx, out, INCEPT_INT64, 1, &one)))
