@@ -7,6 +7,7 @@
  * afterwards. The model's parameters are left untouched. Built with -DINCEPT_TSAN=ON, this is
  * the test ThreadSanitizer watches. */
 #include <pthread.h>
+#include <unistd.h>
 
 #include "incept.h"
 #include "test.h"
@@ -121,6 +122,40 @@ static float *copy_params(incept_model *m, size_t *total)
     return all;
 }
 
+/* Two threads saving one model's weights to one path, 30 times each: every save succeeds (each
+ * writes its own temporary file and renames it into place) and the file is whole. */
+typedef struct {
+    incept_model *m;
+    int failures;
+    char error[256];
+} saver;
+
+static void *save_often(void *arg)
+{
+    saver *sv = arg;
+    for (int i = 0; i < 30; i++)
+        if (incept_model_save_weights(sv->m, "/tmp/incept_threads.weights") != INCEPT_OK && !sv->failures++)
+            snprintf(sv->error, sizeof sv->error, "%s", incept_last_error());
+    return NULL;
+}
+
+static void test_concurrent_saves(incept_model *m)
+{
+    saver savers[2] = {{m, 0, ""}, {m, 0, ""}};
+    pthread_t tids[2];
+    int started[2];
+    for (int i = 0; i < 2; i++)
+        started[i] = pthread_create(&tids[i], NULL, save_often, &savers[i]) == 0;
+    for (int i = 0; i < 2; i++)
+        if (started[i])
+            pthread_join(tids[i], NULL);
+    for (int i = 0; i < 2; i++)
+        CHECK_MSG(started[i] && savers[i].failures == 0, "saver %d: %d failed saves; first: %s", i,
+                  savers[i].failures, savers[i].error);
+    CHECK_OK(incept_model_load_weights(m, "/tmp/incept_threads.weights"));
+    unlink("/tmp/incept_threads.weights");
+}
+
 int main(void)
 {
     incept_model *m = NULL;
@@ -204,6 +239,7 @@ int main(void)
         printf("session of %d thread(s): %d runs alongside the other session, all bit-identical to "
                "a run alone\n", w->threads, w->runs);
     }
+    test_concurrent_saves(m);
     size_t n_after = 0;
     float *params_after = copy_params(m, &n_after);
     CHECK_MSG(params_before && params_after && n_after == n_params &&

@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,12 +37,21 @@ static uint32_t get_u32(const unsigned char *p)
 
 incept_status incept_write_atomically(const char *path, const void *data, size_t size)
 {
+    /* a temporary name of its own for every call (mkstemp), so two threads or processes writing
+     * one path never share one: the last rename wins and each file is whole */
     char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp)
+    if (snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path) >= (int)sizeof tmp)
         return incept_fail(INCEPT_ERR_ARG, "%s: path too long", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int fd = mkstemp(tmp);
     if (fd < 0)
-        return incept_fail(INCEPT_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
+        return incept_fail(INCEPT_ERR_IO, "%s: cannot create a temporary file beside it: %s", path,
+                           strerror(errno));
+    if (fchmod(fd, 0644) != 0) { /* mkstemp makes it 0600; the file is not secret */
+        int e = errno;
+        close(fd);
+        unlink(tmp);
+        return incept_fail(INCEPT_ERR_IO, "%s: cannot set its mode: %s", tmp, strerror(e));
+    }
     const unsigned char *p = data;
     size_t left = size;
     while (left > 0) {
