@@ -28,6 +28,8 @@ void incept_graph_free(incept_graph *g)
     for (int i = 0; i < g->n_constants; i++)
         incept_tensor_free(&g->constants[i]);
     free(g->constants);
+    free(g->value_index);
+    free(g->param_index);
     free(g->inputs);
     free(g->outputs);
     free(g->source);
@@ -72,12 +74,69 @@ incept_attrs incept_attrs_default(void)
     return a;
 }
 
+/* ---- names: open-addressing tables of value and parameter indices by name (loading stays
+ * linear in the graph's size). An entry whose index is past the array's count (something the
+ * importer rolled back) is skipped like a tombstone. ---- */
+
+static size_t name_hash(const char *name)
+{
+    size_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        h = (h ^ *p) * 1099511628211ULL;
+    return h;
+}
+
+typedef const char *(*name_at)(const incept_graph *g, int i);
+static const char *value_name(const incept_graph *g, int i) { return g->values[i].name; }
+static const char *param_name(const incept_graph *g, int i) { return g->params[i].name; }
+
+static int table_find(const incept_graph *g, const int *table, size_t slots, int count, name_at at,
+                      const char *name)
+{
+    for (size_t i = slots ? name_hash(name) & (slots - 1) : 0, probes = 0; probes < slots;
+         i = (i + 1) & (slots - 1), probes++) {
+        int v = table[i];
+        if (v < 0)
+            return -1;
+        if (v < count && strcmp(at(g, v), name) == 0)
+            return v;
+    }
+    return -1;
+}
+
+static void table_put(const incept_graph *g, int *table, size_t slots, int count, name_at at, int v)
+{
+    size_t i = name_hash(at(g, v)) & (slots - 1);
+    while (table[i] >= 0 && table[i] < count)
+        i = (i + 1) & (slots - 1);
+    table[i] = v;
+}
+
+/* Room for one more entry (tables at most half full): rebuilt twice as large. */
+static incept_status table_reserve(const incept_graph *g, int **table, size_t *slots, int count, name_at at)
+{
+    if ((size_t)(count + 1) * 2 <= *slots)
+        return INCEPT_OK;
+    size_t n = *slots ? *slots * 2 : 64;
+    int *grown = incept_malloc(sizeof(int) * n);
+    if (!grown)
+        return INCEPT_ERR_NOMEM;
+    free(*table);
+    *table = grown, *slots = n;
+    memset(grown, 0xff, sizeof(int) * n); /* -1: empty */
+    for (int v = 0; v < count; v++)
+        table_put(g, grown, n, count, at, v);
+    return INCEPT_OK;
+}
+
 int incept_graph_find_value(const incept_graph *g, const char *name)
 {
-    for (int i = g->n_values - 1; i >= 0; i--)
-        if (strcmp(g->values[i].name, name) == 0)
-            return i;
-    return -1;
+    return table_find(g, g->value_index, g->value_slots, g->n_values, value_name, name);
+}
+
+int incept_graph_find_param(const incept_graph *g, const char *name)
+{
+    return table_find(g, g->param_index, g->param_slots, g->n_params, param_name, name);
 }
 
 static incept_status add_value(incept_graph *g, const char *name, int c, int h, int w, int producer,
@@ -85,7 +144,8 @@ static incept_status add_value(incept_graph *g, const char *name, int c, int h, 
 {
     if (incept_graph_find_value(g, name) >= 0)
         return incept_fail(INCEPT_ERR_FORMAT, "'%s' is defined twice", name);
-    if (incept_grow((void **)&g->values, &g->cap_values, g->n_values, sizeof *g->values))
+    if (incept_grow((void **)&g->values, &g->cap_values, g->n_values, sizeof *g->values) ||
+        table_reserve(g, &g->value_index, &g->value_slots, g->n_values, value_name))
         return INCEPT_ERR_NOMEM;
     char *copy = incept_strdup(name);
     if (!copy)
@@ -99,6 +159,7 @@ static incept_status add_value(incept_graph *g, const char *name, int c, int h, 
     v->alias = -1;
     v->declared_rank = -1;
     *index = g->n_values++;
+    table_put(g, g->value_index, g->value_slots, g->n_values, value_name, *index);
     return INCEPT_OK;
 }
 
@@ -231,10 +292,10 @@ incept_status incept_graph_add_param(incept_graph *g, const char *name, int ndim
     if (!incept_add_size(g->param_floats, count, &total) || total > parameter_limit)
         return incept_fail(INCEPT_ERR_SHAPE, "parameter '%s' takes the model past %zu parameters (the "
                            "limit, incept_set_parameter_limit)", name, parameter_limit);
-    for (int i = 0; i < g->n_params; i++)
-        if (strcmp(g->params[i].name, name) == 0)
-            return incept_fail(INCEPT_ERR_FORMAT, "parameter '%s' is defined twice", name);
-    if (incept_grow((void **)&g->params, &g->cap_params, g->n_params, sizeof *g->params))
+    if (incept_graph_find_param(g, name) >= 0)
+        return incept_fail(INCEPT_ERR_FORMAT, "parameter '%s' is defined twice", name);
+    if (incept_grow((void **)&g->params, &g->cap_params, g->n_params, sizeof *g->params) ||
+        table_reserve(g, &g->param_index, &g->param_slots, g->n_params, param_name))
         return INCEPT_ERR_NOMEM;
     if (g->param_data)
         return incept_fail(INCEPT_ERR_ARG, "parameter '%s' added after the parameters were allocated",
@@ -251,6 +312,7 @@ incept_status incept_graph_add_param(incept_graph *g, const char *name, int ndim
     p->count = count;
     g->param_floats += count;
     *index = g->n_params++;
+    table_put(g, g->param_index, g->param_slots, g->n_params, param_name, *index);
     return INCEPT_OK;
 }
 

@@ -130,8 +130,12 @@ typedef struct {
     int n_nodes, cap_nodes;
     incept_value *values;
     int n_values, cap_values;
+    int *value_index;   /* values by name (graph.c), value_slots entries, -1 empty */
+    size_t value_slots;
     incept_param *params;
     int n_params, cap_params;
+    int *param_index;   /* parameters by name, as value_index */
+    size_t param_slots;
     float *param_data;  /* NULL until incept_graph_allocate_params */
     size_t param_floats;
     incept_bn_fold *folds; /* ONNX import only */
@@ -157,8 +161,9 @@ typedef struct {
 void incept_graph_init(incept_graph *g);
 void incept_graph_free(incept_graph *g);
 
-/* Finds a value by name; -1 if absent. */
+/* Finds a value (a parameter) by name; -1 if absent. */
 int incept_graph_find_value(const incept_graph *g, const char *name);
+int incept_graph_find_param(const incept_graph *g, const char *name);
 /* Declares the network input (per-sample dims). */
 incept_status incept_graph_set_input(incept_graph *g, const char *name, int c, int h, int w);
 /* Adds a parameter of the given shape; *index receives its index. Its data exists once the

@@ -44,18 +44,96 @@ const char *incept_onnx_node_label(const Onnx__NodeProto *n)
     return n->name && *n->name ? n->name : n->output[0];
 }
 
+/* ---- bindings by name: an open-addressing table of the latest binding of each name; a newer one
+ * shadows an older (its `shadowed`), which a rollback brings back ---- */
+
+static size_t name_hash(const char *name)
+{
+    size_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        h = (h ^ *p) * 1099511628211ULL;
+    return h;
+}
+
+/* The slot holding name's latest binding, or (none) the first free slot on its probe path; -1
+ * when the table is empty. */
+static long binding_slot(const importer *im, const char *name, int *found)
+{
+    *found = 0;
+    if (!im->binding_slots)
+        return -1;
+    long free_slot = -1;
+    for (size_t i = name_hash(name) & (im->binding_slots - 1), probes = 0; probes < im->binding_slots;
+         i = (i + 1) & (im->binding_slots - 1), probes++) {
+        int b = im->binding_index[i];
+        if (b == -1)
+            return free_slot >= 0 ? free_slot : (long)i;
+        if (b == -2) {
+            if (free_slot < 0)
+                free_slot = (long)i;
+            continue;
+        }
+        if (strcmp(im->bindings[b].name, name) == 0) {
+            *found = 1;
+            return (long)i;
+        }
+    }
+    return free_slot;
+}
+
+static void index_binding(importer *im, int b)
+{
+    int found;
+    long slot = binding_slot(im, im->bindings[b].name, &found);
+    im->bindings[b].shadowed = found ? im->binding_index[slot] : -1;
+    if (!found)
+        im->binding_used += im->binding_index[slot] == -1;
+    im->binding_index[slot] = b;
+}
+
+/* Room for one more name (the table at most half full, removed slots counted): rebuilt larger. */
+static incept_status reserve_binding_slot(importer *im)
+{
+    if ((im->binding_used + 1) * 2 <= im->binding_slots)
+        return INCEPT_OK;
+    size_t slots = im->binding_slots ? im->binding_slots * 2 : 256;
+    int *table = incept_malloc(sizeof(int) * slots);
+    if (!table)
+        return INCEPT_ERR_NOMEM;
+    free(im->binding_index);
+    im->binding_index = table, im->binding_slots = slots, im->binding_used = 0;
+    memset(table, 0xff, sizeof(int) * slots);
+    for (int b = 0; b < im->n_bindings; b++)
+        index_binding(im, b);
+    return INCEPT_OK;
+}
+
+void incept_onnx_unbind_from(importer *im, int keep)
+{
+    for (int b = im->n_bindings - 1; b >= keep; b--) {
+        int found;
+        long slot = binding_slot(im, im->bindings[b].name, &found);
+        if (found && im->binding_index[slot] == b)
+            im->binding_index[slot] = im->bindings[b].shadowed >= 0 ? im->bindings[b].shadowed : -2;
+    }
+    im->n_bindings = keep;
+}
+
 binding *incept_onnx_find_binding(importer *im, const char *name)
 {
-    for (int i = im->n_bindings - 1; i >= 0; i--)
-        if (strcmp(im->bindings[i].name, name) == 0)
-            return im->bindings[i].alias >= 0 ? &im->bindings[im->bindings[i].alias] : &im->bindings[i];
-    return NULL;
+    int found;
+    long slot = name ? binding_slot(im, name, &found) : -1;
+    if (slot < 0 || !found)
+        return NULL;
+    binding *b = &im->bindings[im->binding_index[slot]];
+    return b->alias >= 0 ? &im->bindings[b->alias] : b;
 }
 
 incept_status incept_onnx_bind(importer *im, const char *name, int value, const Onnx__TensorProto *t,
                                int rank)
 {
-    if (incept_grow((void **)&im->bindings, &im->cap_bindings, im->n_bindings, sizeof *im->bindings))
+    if (incept_grow((void **)&im->bindings, &im->cap_bindings, im->n_bindings, sizeof *im->bindings) ||
+        reserve_binding_slot(im))
         return INCEPT_ERR_NOMEM;
     binding *b = &im->bindings[im->n_bindings++];
     b->name = name;
@@ -66,6 +144,7 @@ incept_status incept_onnx_bind(importer *im, const char *name, int value, const 
     b->param = -1;
     b->alias = -1;
     b->constant = -1;
+    index_binding(im, (int)(b - im->bindings));
     return INCEPT_OK;
 }
 
@@ -628,6 +707,7 @@ static incept_status load_onnx(const char *path, const void *data, size_t size, 
     for (int i = 0; i < im.n_copies; i++)
         free(im.copies[i].values), free(im.copies[i].row_scale);
     free(im.bindings);
+    free(im.binding_index);
     free(im.copies);
     incept_onnx_import_generic_free(&im);
     int keep = !st && g.n_generic > 0; /* generic nodes read their attributes from it */

@@ -27,6 +27,7 @@ typedef struct {
     int alias;                      /* another binding this name stands for (Identity of a
                                      * constant: tied weights stay one parameter), else -1 */
     int constant;                   /* the constant value generic nodes read it as, or -1 */
+    int shadowed;                   /* the binding of the same name before it, or -1 */
 } binding;
 
 /* A parameter whose data is copied once the graph is complete: from its initializer, or (binding
@@ -45,6 +46,8 @@ typedef struct incept_onnx_importer {
     int n_copies, cap_copies;
     binding *bindings;
     int n_bindings, cap_bindings;
+    int *binding_index; /* bindings by name (the latest of each name): -1 empty, -2 removed */
+    size_t binding_slots, binding_used;
     int opset;
     onnx_file *file;
     const Onnx__GraphProto *onnx;
@@ -63,6 +66,8 @@ typedef struct incept_onnx_importer {
 incept_status incept_onnx_node_error(const importer *im, const Onnx__NodeProto *n, incept_status st,
                                      const char *fmt, const char *detail);
 binding *incept_onnx_find_binding(importer *im, const char *name);
+/* Drops the bindings from index `keep` on (a node the fast path gave up on), newest first. */
+void incept_onnx_unbind_from(importer *im, int keep);
 /* Binds an ONNX name to a value (activation) or a constant tensor. */
 incept_status incept_onnx_bind(importer *im, const char *name, int value,
                                const Onnx__TensorProto *t, int rank);

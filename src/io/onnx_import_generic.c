@@ -54,7 +54,8 @@ static void rollback(importer *im, const import_mark *m)
         incept_tensor_free(&g->constants[i]);
     g->n_nodes = m->nodes, g->n_values = m->values, g->n_params = m->params;
     g->n_constants = m->constants, g->param_floats = m->param_floats;
-    im->n_copies = m->copies, im->n_bindings = m->bindings;
+    im->n_copies = m->copies;
+    incept_onnx_unbind_from(im, m->bindings);
 }
 
 /* The value a generic node reads for ONNX name `name`: an activation, or a constant made once. */

@@ -181,12 +181,10 @@ incept_status incept_model_load_weights_memory(incept_model *m, const void *byte
         p += name_len;
         uint32_t ndim = get_u32(p);
         p += 4;
-        int k;
-        for (k = 0; k < g->n_params && strcmp(g->params[k].name, name) != 0; k++)
-            ;
-        if (k == g->n_params || seen[k]) {
+        int k = incept_graph_find_param(g, name);
+        if (k < 0 || seen[k]) {
             st = incept_fail(INCEPT_ERR_SHAPE, "%s: parameter '%s' %s", path, name,
-                             k == g->n_params ? "is not in the model" : "appears twice");
+                             k < 0 ? "is not in the model" : "appears twice");
             goto done;
         }
         const incept_param *mp = &g->params[k];
@@ -218,9 +216,7 @@ incept_status incept_model_load_weights_memory(incept_model *m, const void *byte
         name[name_len] = '\0';
         p += 4 + name_len;
         p += 4 + 4 * (size_t)get_u32(p);
-        int k;
-        for (k = 0; strcmp(g->params[k].name, name) != 0; k++)
-            ;
+        int k = incept_graph_find_param(g, name); /* found in the first pass */
         memcpy(incept_graph_param_data(g, k), p, g->params[k].count * sizeof(float));
         p += g->params[k].count * sizeof(float);
     }

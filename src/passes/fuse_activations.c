@@ -11,17 +11,6 @@
 #include "ops/op.h"
 #include "passes/passes.h"
 
-/* How many nodes read value v (an input listed twice counts twice), and whether it is a graph
- * output or input. */
-static int readers_of(const incept_graph *g, int v)
-{
-    int count = 0;
-    for (int i = 0; i < g->n_nodes; i++)
-        for (int k = 0; k < g->nodes[i].n_inputs; k++)
-            count += g->nodes[i].inputs[k] == v;
-    return count;
-}
-
 static int is_graph_value(const incept_graph *g, int v)
 {
     for (int i = 0; i < g->n_outputs; i++)
@@ -50,49 +39,69 @@ static int activation_bound(const incept_node *n, float *hi)
     return 0;
 }
 
-/* Removes node r, whose output value now stands for value `into`. */
-static void remove_node(incept_graph *g, int r, int into)
+static int resolve(const incept_graph *g, int v)
 {
-    int out = g->nodes[r].output;
-    for (int i = 0; i < g->n_nodes; i++)
-        for (int k = 0; k < g->nodes[i].n_inputs; k++)
-            if (g->nodes[i].inputs[k] == out)
-                g->nodes[i].inputs[k] = into;
-    g->values[out].alias = into;
-    g->values[out].producer = -1;
-    incept_node *n = &g->nodes[r];
-    free(n->name), free(n->inputs), free(n->outputs), free(n->group);
-    memmove(&g->nodes[r], &g->nodes[r + 1], sizeof *g->nodes * (size_t)(g->n_nodes - r - 1));
-    g->n_nodes--;
-    for (int i = r; i < g->n_nodes; i++) { /* every later node moved down one place */
-        incept_node *m = &g->nodes[i];
-        for (int k = 0; k < (m->nd ? m->n_outputs : 1); k++) {
-            int v = m->nd ? m->outputs[k] : m->output;
-            if (v >= 0)
-                g->values[v].producer = i;
+    while (v >= 0 && g->values[v].alias >= 0)
+        v = g->values[v].alias;
+    return v;
+}
+
+/* Drops the marked nodes in one pass, every input read through the aliases (linear in the
+ * graph: a graph of 10^6 fused layers loads in seconds). */
+static void compact(incept_graph *g, const unsigned char *removed)
+{
+    int kept = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        incept_node *n = &g->nodes[i];
+        if (removed[i]) {
+            free(n->name), free(n->inputs), free(n->outputs), free(n->group);
+            continue;
         }
+        for (int k = 0; k < n->n_inputs; k++)
+            n->inputs[k] = resolve(g, n->inputs[k]);
+        g->nodes[kept] = *n;
+        for (int k = 0; k < (n->nd ? n->n_outputs : 1); k++) {
+            int v = n->nd ? n->outputs[k] : n->output;
+            if (v >= 0)
+                g->values[v].producer = kept;
+        }
+        kept++;
     }
+    g->n_nodes = kept;
 }
 
 incept_status incept_pass_fuse_activations(incept_graph *g)
 {
-    for (int r = 0; r < g->n_nodes; r++) {
+    int *readers = incept_calloc((size_t)g->n_values + 1, sizeof(int));
+    unsigned char *removed = incept_calloc((size_t)g->n_nodes + 1, 1);
+    if (!readers || !removed) {
+        free(readers), free(removed);
+        return INCEPT_ERR_NOMEM;
+    }
+    for (int i = 0; i < g->n_nodes; i++)
+        for (int k = 0; k < g->nodes[i].n_inputs; k++)
+            if (g->nodes[i].inputs[k] >= 0)
+                readers[g->nodes[i].inputs[k]]++;
+    incept_status st = INCEPT_OK;
+    int fused = 0;
+    for (int r = 0; r < g->n_nodes && !st; r++) {
         const incept_node *act = &g->nodes[r];
         float hi;
         if (!activation_bound(act, &hi))
             continue;
-        int u = act->inputs[0], p = g->values[u].producer;
+        int u = resolve(g, act->inputs[0]), p = g->values[u].producer, out = act->output;
         if (p < 0 || g->nodes[p].nd || !g->nodes[p].op->fuses_activation || g->nodes[p].attrs.relu ||
-            g->nodes[p].aux != act->aux || readers_of(g, u) != 1 || is_graph_value(g, u))
+            g->nodes[p].aux != act->aux || readers[u] != 1 || is_graph_value(g, u))
             continue;
-        int out = act->output;
         int secondary = 0; /* a graph output but the main one keeps its own name: leave it */
         for (int i = 1; i < g->n_outputs; i++)
             secondary |= g->outputs[i] == out;
         if (secondary)
             continue;
-        if (g->output == out && !g->output_name && !(g->output_name = incept_strdup(g->values[out].name)))
-            return INCEPT_ERR_NOMEM; /* the model's output keeps the name it had */
+        if (g->output == out && !g->output_name && !(g->output_name = incept_strdup(g->values[out].name))) {
+            st = INCEPT_ERR_NOMEM; /* the model's output keeps the name it had */
+            break;
+        }
         g->nodes[p].attrs.relu = 1;
         g->nodes[p].attrs.relu_max = hi;
         if (g->output == out)
@@ -100,8 +109,15 @@ incept_status incept_pass_fuse_activations(incept_graph *g)
         for (int i = 0; i < g->n_outputs; i++)
             if (g->outputs[i] == out)
                 g->outputs[i] = u;
-        remove_node(g, r, u);
-        r--; /* the next node is now at r */
+        g->values[out].alias = u; /* the activation's name now names the node's value */
+        g->values[out].producer = -1;
+        readers[u] = readers[out];
+        removed[r] = 1;
+        fused++;
     }
-    return INCEPT_OK;
+    if (!st && fused)
+        compact(g, removed);
+    free(readers);
+    free(removed);
+    return st;
 }
