@@ -2,6 +2,7 @@
  * broadcasting (float32, uint8 and int64), and Identity. (Relu, Clip and Dropout, which have NCHW
  * fast paths, keep theirs in their op files.) */
 #include <float.h>
+#include <limits.h>
 #include <math.h>
 #include <string.h>
 
@@ -39,8 +40,12 @@ static incept_status apply(const incept_nd_context *ctx, incept_tensor *out, con
             long long x = ia[oa], y = ib[ob];
             if (op == ARITH_DIV && y == 0)
                 return incept_nd_fail(ctx, INCEPT_ERR_ARG, "integer division by zero");
-            io[i] = op == ARITH_COPY ? y : op == ARITH_ADD ? x + y : op == ARITH_SUB ? x - y
-                    : op == ARITH_MUL ? x * y : x / y;
+            /* int64 wraps on overflow, as numpy's does: computed unsigned (C's signed overflow is
+             * undefined) */
+            unsigned long long ux = (unsigned long long)x, uy = (unsigned long long)y;
+            io[i] = op == ARITH_COPY ? y : op == ARITH_ADD ? (long long)(ux + uy)
+                    : op == ARITH_SUB ? (long long)(ux - uy) : op == ARITH_MUL ? (long long)(ux * uy)
+                    : x == LLONG_MIN && y == -1 ? LLONG_MIN : x / y;
         }
         for (int d = rank - 1; d >= 0; d--) { /* next index: carry through the axes */
             oa += sa[d], ob += sb[d];

@@ -191,6 +191,9 @@ INCEPT_ND_OP(pad)
         return incept_nd_fail(ctx, INCEPT_ERR_UNSUPPORTED, "an unknown mode");
     long long dims[INCEPT_MAX_RANK], idx[INCEPT_MAX_RANK] = {0}, stride[INCEPT_MAX_RANK];
     for (int d = 0; d < rank; d++) {
+        if (pads[d] < -(1LL << 40) || pads[d] > 1LL << 40 || pads[rank + d] < -(1LL << 40) ||
+            pads[rank + d] > 1LL << 40) /* before the sum: it may not overflow */
+            return incept_nd_fail(ctx, INCEPT_ERR_SHAPE, "pads of axis %d beyond 2^40", d);
         dims[d] = x->dims[d] + pads[d] + pads[rank + d];
         if (dims[d] < 0)
             return incept_nd_fail(ctx, INCEPT_ERR_SHAPE, "pads leave axis %d with %lld entries", d, dims[d]);
