@@ -27,7 +27,9 @@ ctest --test-dir build --output-on-failure
 echo "== thread sanitizer build (clang, TSan, -Werror): test_threads =="
 CC=clang cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DINCEPT_WERROR=ON -DINCEPT_TSAN=ON
 cmake --build build-tsan -j"$jobs" --target test_threads
-TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build-tsan -R '^test_threads$' --output-on-failure
+# ignore_noninstrumented_modules: libomp is not built with TSan, so its own mutexes look racy to
+# it (TSan's own advice for OpenMP programs); races in our code are still reported
+TSAN_OPTIONS=halt_on_error=1:ignore_noninstrumented_modules=1 ctest --test-dir build-tsan -R '^test_threads$' --output-on-failure
 
 echo "== fuzzing (clang, libFuzzer, ASan + UBSan): ${INCEPT_FUZZ_RUNS:-20000} inputs per harness =="
 FUZZ_RUNS=${INCEPT_FUZZ_RUNS:-20000} bash fuzz/run.sh
