@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/checked.h"
+#include "core/hash.h"
 #include "core/status.h"
 #include "ops/op.h"
 
@@ -19,12 +20,8 @@ void incept_graph_init(incept_graph *g)
 
 void incept_graph_free(incept_graph *g)
 {
-    for (int i = 0; i < g->n_nodes; i++) {
-        free(g->nodes[i].name);
-        free(g->nodes[i].inputs);
-        free(g->nodes[i].outputs);
-        free(g->nodes[i].group);
-    }
+    for (int i = 0; i < g->n_nodes; i++)
+        incept_node_release(&g->nodes[i]);
     for (int i = 0; i < g->n_constants; i++)
         incept_tensor_free(&g->constants[i]);
     free(g->constants);
@@ -78,14 +75,6 @@ incept_attrs incept_attrs_default(void)
  * linear in the graph's size). An entry whose index is past the array's count (something the
  * importer rolled back) is skipped like a tombstone. ---- */
 
-static size_t name_hash(const char *name)
-{
-    size_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
-        h = (h ^ *p) * 1099511628211ULL;
-    return h;
-}
-
 typedef const char *(*name_at)(const incept_graph *g, int i);
 static const char *value_name(const incept_graph *g, int i) { return g->values[i].name; }
 static const char *param_name(const incept_graph *g, int i) { return g->params[i].name; }
@@ -93,7 +82,7 @@ static const char *param_name(const incept_graph *g, int i) { return g->params[i
 static int table_find(const incept_graph *g, const int *table, size_t slots, int count, name_at at,
                       const char *name)
 {
-    for (size_t i = slots ? name_hash(name) & (slots - 1) : 0, probes = 0; probes < slots;
+    for (size_t i = slots ? incept_name_hash(name) & (slots - 1) : 0, probes = 0; probes < slots;
          i = (i + 1) & (slots - 1), probes++) {
         int v = table[i];
         if (v < 0)
@@ -106,7 +95,7 @@ static int table_find(const incept_graph *g, const int *table, size_t slots, int
 
 static void table_put(const incept_graph *g, int *table, size_t slots, int count, name_at at, int v)
 {
-    size_t i = name_hash(at(g, v)) & (slots - 1);
+    size_t i = incept_name_hash(at(g, v)) & (slots - 1);
     while (table[i] >= 0 && table[i] < count)
         i = (i + 1) & (slots - 1);
     table[i] = v;
@@ -380,46 +369,60 @@ fail:
     return st;
 }
 
+void incept_node_release(incept_node *n)
+{
+    free(n->name), free(n->inputs), free(n->outputs), free(n->group);
+}
+
+void incept_graph_remove_nodes(incept_graph *g, const unsigned char *removed)
+{
+    int kept = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        incept_node *n = &g->nodes[i];
+        for (int k = 0; k < incept_node_output_count(n); k++) {
+            int v = incept_node_output_at(n, k);
+            if (v >= 0)
+                g->values[v].producer = removed[i] ? -1 : kept;
+        }
+        if (removed[i]) {
+            g->n_generic -= n->nd != NULL;
+            incept_node_release(n);
+            continue;
+        }
+        g->nodes[kept++] = *n;
+    }
+    g->n_nodes = kept;
+}
+
 int incept_graph_prune_generic(incept_graph *g)
 {
     int removed = 0;
     for (int changed = 1; changed;) { /* a node may be unread only once a later one is gone */
         changed = 0;
         unsigned char *read = incept_calloc((size_t)g->n_values + 1, 1);
-        if (!read)
-            return removed; /* nothing pruned: the graph stays as it was, and correct */
+        unsigned char *unread = incept_calloc((size_t)g->n_nodes + 1, 1);
+        if (!read || !unread) { /* nothing pruned: the graph stays as it was, and correct */
+            free(read), free(unread);
+            return removed;
+        }
         for (int i = 0; i < g->n_nodes; i++)
             for (int k = 0; k < g->nodes[i].n_inputs; k++)
                 if (g->nodes[i].inputs[k] >= 0)
                     read[g->nodes[i].inputs[k]] = 1;
         for (int i = 0; i < g->n_outputs; i++)
             read[g->outputs[i]] = 1;
-        int kept = 0;
         for (int i = 0; i < g->n_nodes; i++) {
-            incept_node *n = &g->nodes[i];
+            const incept_node *n = &g->nodes[i];
             int used = !n->nd;
             for (int k = 0; k < n->n_outputs && !used; k++)
                 used = n->outputs[k] >= 0 && read[n->outputs[k]];
-            if (!used) { /* its values stay, computed by nothing (producer -1) */
-                for (int k = 0; k < n->n_outputs; k++)
-                    if (n->outputs[k] >= 0)
-                        g->values[n->outputs[k]].producer = -1;
-                free(n->name), free(n->inputs), free(n->outputs), free(n->group);
-                g->n_generic--, removed++, changed = 1;
-                continue;
-            }
-            if (kept != i) {
-                g->nodes[kept] = *n;
-                for (int k = 0; k < (n->nd ? n->n_outputs : 1); k++) {
-                    int v = n->nd ? n->outputs[k] : n->output;
-                    if (v >= 0)
-                        g->values[v].producer = kept;
-                }
-            }
-            kept++;
+            unread[i] = !used;
+            removed += !used, changed |= !used;
         }
-        g->n_nodes = kept;
+        if (changed)
+            incept_graph_remove_nodes(g, unread);
         free(read);
+        free(unread);
     }
     return removed;
 }

@@ -158,6 +158,10 @@ typedef struct {
 /* The most parameters (floats) a model may have, in all: 4 GB of weights. */
 #define INCEPT_PARAM_FLOATS_MAX ((size_t)1 << 30)
 
+/* A node's outputs: a generic node's list, any other node's one. */
+static inline int incept_node_output_count(const incept_node *n) { return n->nd ? n->n_outputs : 1; }
+static inline int incept_node_output_at(const incept_node *n, int k) { return n->nd ? n->outputs[k] : n->output; }
+
 void incept_graph_init(incept_graph *g);
 void incept_graph_free(incept_graph *g);
 
@@ -278,6 +282,11 @@ incept_status incept_graph_add_generic(incept_graph *g, const char *name, const 
                                        int *node_index);
 /* Removes generic nodes whose outputs nothing reads (left by constant folding); returns how many. */
 int incept_graph_prune_generic(incept_graph *g);
+/* Frees what one node owns (its name, input and output lists, group). */
+void incept_node_release(incept_node *n);
+/* Drops the nodes marked in removed[] (their outputs are then computed by nothing: producer -1)
+ * and renumbers the rest, their values' producers with them: one pass over the graph. */
+void incept_graph_remove_nodes(incept_graph *g, const unsigned char *removed);
 /* Appends value v to the graph's outputs. */
 incept_status incept_graph_add_output(incept_graph *g, int v);
 /* A generic graph input or a constant (takes the tensor) as a new value. */

@@ -139,8 +139,8 @@ incept_status incept_session_plan(incept_session *s, int batch, int training, in
     for (int i = nn - 1; i >= 0; i--) {
         const incept_node *n = &g->nodes[i];
         int wanted = training; /* training runs the aux heads too */
-        for (int k = 0; k < (n->nd ? n->n_outputs : 1) && !wanted; k++) {
-            int v = n->nd ? n->outputs[k] : n->output;
+        for (int k = 0; k < incept_node_output_count(n) && !wanted; k++) {
+            int v = incept_node_output_at(n, k);
             wanted = v >= 0 && value_needed[v];
         }
         if (!wanted)

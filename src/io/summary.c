@@ -125,8 +125,8 @@ static void mark_ancestors(const incept_graph *g, int target, char *needed)
     for (int i = g->n_nodes - 1; i >= 0; i--) {
         const incept_node *n = &g->nodes[i];
         int wanted = 0;
-        for (int k = 0; k < (n->nd ? n->n_outputs : 1) && !wanted; k++) {
-            int v = n->nd ? n->outputs[k] : n->output;
+        for (int k = 0; k < incept_node_output_count(n) && !wanted; k++) {
+            int v = incept_node_output_at(n, k);
             wanted = v >= 0 && value_needed[v];
         }
         if (!wanted)

@@ -46,30 +46,6 @@ static int resolve(const incept_graph *g, int v)
     return v;
 }
 
-/* Drops the marked nodes in one pass, every input read through the aliases (linear in the
- * graph: a graph of 10^6 fused layers loads in seconds). */
-static void compact(incept_graph *g, const unsigned char *removed)
-{
-    int kept = 0;
-    for (int i = 0; i < g->n_nodes; i++) {
-        incept_node *n = &g->nodes[i];
-        if (removed[i]) {
-            free(n->name), free(n->inputs), free(n->outputs), free(n->group);
-            continue;
-        }
-        for (int k = 0; k < n->n_inputs; k++)
-            n->inputs[k] = resolve(g, n->inputs[k]);
-        g->nodes[kept] = *n;
-        for (int k = 0; k < (n->nd ? n->n_outputs : 1); k++) {
-            int v = n->nd ? n->outputs[k] : n->output;
-            if (v >= 0)
-                g->values[v].producer = kept;
-        }
-        kept++;
-    }
-    g->n_nodes = kept;
-}
-
 incept_status incept_pass_fuse_activations(incept_graph *g)
 {
     int *readers = incept_calloc((size_t)g->n_values + 1, sizeof(int));
@@ -115,8 +91,12 @@ incept_status incept_pass_fuse_activations(incept_graph *g)
         removed[r] = 1;
         fused++;
     }
-    if (!st && fused)
-        compact(g, removed);
+    if (!st && fused) { /* every input through the aliases, then the fused nodes dropped */
+        for (int i = 0; i < g->n_nodes; i++)
+            for (int k = 0; k < g->nodes[i].n_inputs; k++)
+                g->nodes[i].inputs[k] = resolve(g, g->nodes[i].inputs[k]);
+        incept_graph_remove_nodes(g, removed);
+    }
     free(readers);
     free(removed);
     return st;
