@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "core/checked.h"
+#include "core/hash.h"
 #include "core/status.h"
 #include "core/window.h"
 #include "graph/graph.h"
@@ -47,14 +48,6 @@ const char *incept_onnx_node_label(const Onnx__NodeProto *n)
 /* ---- bindings by name: an open-addressing table of the latest binding of each name; a newer one
  * shadows an older (its `shadowed`), which a rollback brings back ---- */
 
-static size_t name_hash(const char *name)
-{
-    size_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
-        h = (h ^ *p) * 1099511628211ULL;
-    return h;
-}
-
 /* The slot holding name's latest binding, or (none) the first free slot on its probe path; -1
  * when the table is empty. */
 static long binding_slot(const importer *im, const char *name, int *found)
@@ -63,7 +56,7 @@ static long binding_slot(const importer *im, const char *name, int *found)
     if (!im->binding_slots)
         return -1;
     long free_slot = -1;
-    for (size_t i = name_hash(name) & (im->binding_slots - 1), probes = 0; probes < im->binding_slots;
+    for (size_t i = incept_name_hash(name) & (im->binding_slots - 1), probes = 0; probes < im->binding_slots;
          i = (i + 1) & (im->binding_slots - 1), probes++) {
         int b = im->binding_index[i];
         if (b == -1)
@@ -298,7 +291,7 @@ incept_status incept_onnx_weight_param(importer *im, const Onnx__NodeProto *n, s
         return incept_fail_prefix(st, "%s: ", im->path);
     if (incept_grow((void **)&im->copies, &im->cap_copies, im->n_copies, sizeof *im->copies))
         return INCEPT_ERR_NOMEM;
-    im->copies[im->n_copies++] = (pending_copy){*param, (int)(b - im->bindings), transpose, scale, NULL, NULL};
+    im->copies[im->n_copies++] = (pending_copy){*param, (int)(b - im->bindings), transpose, 0, scale, NULL, NULL};
     if (!transpose && scale == 1.0f)
         b->param = *param;
     return INCEPT_OK;
@@ -358,6 +351,10 @@ incept_status incept_onnx_emit(importer *im, const Onnx__NodeProto *n, const cha
                                              n->output[0], &node);
     if (st)
         return incept_fail_prefix(st, "%s: ", im->path);
+    if (weight >= 0)
+        im->copies[weight].users++;
+    if (bias >= 0)
+        im->copies[bias].users++;
     return incept_onnx_bind(im, n->output[0], im->graph->nodes[node].output, NULL, rank);
 }
 
@@ -451,7 +448,7 @@ static incept_status computed_param(importer *im, const char *name, float *value
         free(values);
         return st == INCEPT_ERR_NOMEM ? st : incept_fail_prefix(st, "%s: ", im->path);
     }
-    im->copies[im->n_copies++] = (pending_copy){*param, -1, 0, 1.0f, values, NULL};
+    im->copies[im->n_copies++] = (pending_copy){*param, -1, 0, 0, 1.0f, values, NULL};
     return INCEPT_OK;
 }
 
@@ -485,16 +482,47 @@ incept_status incept_onnx_constant_floats(importer *im, const Onnx__NodeProto *n
 }
 
 
-/* Counts how many nodes (and graph outputs) read each name, for Relu fusion. */
-int incept_onnx_readers_of(const Onnx__GraphProto *g, const char *name)
+/* ---- readers: how many nodes (and graph outputs) read each name, counted once per import ---- */
+
+static void count_reader(importer *im, const char *name)
 {
-    int count = 0;
+    size_t i = incept_name_hash(name) & (im->reader_slots - 1);
+    while (im->reader_names[i] && strcmp(im->reader_names[i], name) != 0)
+        i = (i + 1) & (im->reader_slots - 1);
+    im->reader_names[i] = name;
+    im->reader_counts[i]++;
+}
+
+static incept_status count_readers(importer *im)
+{
+    const Onnx__GraphProto *g = im->onnx;
+    size_t names = g->n_output, slots = 64;
+    for (size_t i = 0; i < g->n_node; i++)
+        names += g->node[i]->n_input;
+    while (slots < 2 * names + 1) /* at most half full */
+        slots *= 2;
+    im->reader_names = incept_calloc(slots, sizeof *im->reader_names);
+    im->reader_counts = incept_calloc(slots, sizeof *im->reader_counts);
+    if (!im->reader_names || !im->reader_counts)
+        return INCEPT_ERR_NOMEM;
+    im->reader_slots = slots;
     for (size_t i = 0; i < g->n_node; i++)
         for (size_t k = 0; k < g->node[i]->n_input; k++)
-            count += g->node[i]->input[k] && strcmp(g->node[i]->input[k], name) == 0;
+            if (g->node[i]->input[k] && g->node[i]->input[k][0])
+                count_reader(im, g->node[i]->input[k]);
     for (size_t i = 0; i < g->n_output; i++) /* a ValueInfo's name is optional */
-        count += g->output[i]->name && strcmp(g->output[i]->name, name) == 0;
-    return count;
+        if (g->output[i]->name)
+            count_reader(im, g->output[i]->name);
+    return INCEPT_OK;
+}
+
+int incept_onnx_readers_of(const importer *im, const char *name)
+{
+    for (size_t i = incept_name_hash(name) & (im->reader_slots - 1); im->reader_names[i];
+         i = (i + 1) & (im->reader_slots - 1))
+        if (strcmp(im->reader_names[i], name) == 0)
+            return im->reader_counts[i];
+    return 0;
 }
 
 incept_status incept_onnx_import_node(importer *im, const Onnx__NodeProto *n)
@@ -539,7 +567,7 @@ incept_status incept_onnx_import_node(importer *im, const Onnx__NodeProto *n)
     if (strcmp(op, "Identity") == 0)
         return incept_onnx_bind(im, n->output[0], x->value, NULL, x->rank);
     if (strcmp(op, "Dropout") == 0) {
-        if (n->n_output > 1 && n->output[1][0] && incept_onnx_readers_of(im->onnx, n->output[1]) > 0)
+        if (n->n_output > 1 && n->output[1][0] && incept_onnx_readers_of(im, n->output[1]) > 0)
             return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "the mask output");
         return incept_onnx_bind(im, n->output[0], x->value, NULL, x->rank); /* identity at inference */
     }
@@ -663,6 +691,8 @@ static incept_status import_model(importer *im, onnx_file *file)
                            im->path, im->opset, MIN_OPSET, MAX_OPSET);
     im->onnx = file->graph;
     im->graph->opset = im->opset;
+    if ((st = count_readers(im)))
+        return st;
     if (!(im->graph->source = incept_strdup(im->path)))
         return INCEPT_ERR_NOMEM;
     for (size_t i = 0; i < file->n_initializers; i++) {
@@ -708,6 +738,8 @@ static incept_status load_onnx(const char *path, const void *data, size_t size, 
         free(im.copies[i].values), free(im.copies[i].row_scale);
     free(im.bindings);
     free(im.binding_index);
+    free(im.reader_names);
+    free(im.reader_counts);
     free(im.copies);
     incept_onnx_import_generic_free(&im);
     int keep = !st && g.n_generic > 0; /* generic nodes read their attributes from it */

@@ -31,9 +31,12 @@ typedef struct {
 } binding;
 
 /* A parameter whose data is copied once the graph is complete: from its initializer, or (binding
- * -1) from `values`, numbers the importer computed (BatchNormalization's folded scale). */
+ * -1) from `values`, numbers the importer computed (BatchNormalization's folded scale). Every
+ * parameter gets one as it is made, so copies[p] is parameter p's. */
 typedef struct {
     int param, binding, transpose;
+    int users; /* nodes reading the parameter (a BatchNormalization folds only into a conv that
+                * has its weights alone) */
     float scale;
     float *values;
     float *row_scale; /* a BatchNormalization folded into a conv: one factor per output channel */
@@ -48,6 +51,9 @@ typedef struct incept_onnx_importer {
     int n_bindings, cap_bindings;
     int *binding_index; /* bindings by name (the latest of each name): -1 empty, -2 removed */
     size_t binding_slots, binding_used;
+    const char **reader_names; /* names nodes and graph outputs read, and how often (a table) */
+    int *reader_counts;
+    size_t reader_slots;
     int opset;
     onnx_file *file;
     const Onnx__GraphProto *onnx;
@@ -93,8 +99,8 @@ incept_status incept_onnx_node_param(importer *im, const Onnx__NodeProto *n, con
 /* Input i as floats (a constant), *values NULL if it is not one. */
 incept_status incept_onnx_constant_floats(importer *im, const Onnx__NodeProto *n, size_t i,
                                           size_t *count, float **values);
-/* How many nodes (and graph outputs) read `name`. */
-int incept_onnx_readers_of(const Onnx__GraphProto *g, const char *name);
+/* How many nodes (and graph outputs) read `name` (counted once when the import begins). */
+int incept_onnx_readers_of(const importer *im, const char *name);
 
 /* A tensor's element count (0 when a dim is negative) and its float values. */
 size_t incept_onnx_tensor_count(const Onnx__TensorProto *t);

@@ -42,8 +42,14 @@ static import_mark mark(const importer *im)
 static void rollback(importer *im, const import_mark *m)
 {
     incept_graph *g = im->graph;
-    for (int i = m->nodes; i < g->n_nodes; i++)
-        free(g->nodes[i].name), free(g->nodes[i].inputs), free(g->nodes[i].outputs), free(g->nodes[i].group);
+    for (int i = m->nodes; i < g->n_nodes; i++) {
+        const incept_node *n = &g->nodes[i];
+        if (n->weight >= 0 && n->weight < m->params) /* an older parameter it read */
+            im->copies[n->weight].users--;
+        if (n->bias >= 0 && n->bias < m->params)
+            im->copies[n->bias].users--;
+        incept_node_release(&g->nodes[i]);
+    }
     for (int i = m->values; i < g->n_values; i++)
         free(g->values[i].name);
     for (int i = m->params; i < g->n_params; i++)

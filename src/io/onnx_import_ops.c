@@ -84,13 +84,10 @@ incept_status incept_onnx_import_arithmetic(importer *im, const Onnx__NodeProto 
                : emit_affine(im, n, x, values, (int)count, other, 1);
 }
 
-/* The pending copy that fills a parameter; NULL if none. */
+/* The pending copy that fills a parameter (every parameter's is made with it); NULL if none. */
 static pending_copy *copy_of(importer *im, int param)
 {
-    for (int i = 0; i < im->n_copies; i++)
-        if (im->copies[i].param == param)
-            return &im->copies[i];
-    return NULL;
+    return param >= 0 && param < im->n_copies && im->copies[param].param == param ? &im->copies[param] : NULL;
 }
 
 /* Folds y = x * scale + shift into the convolution that produced x, when that conv is the node
@@ -129,7 +126,7 @@ static int fold_into_conv(importer *im, const Onnx__NodeProto *n, binding *x, fl
     *st = INCEPT_OK;
     incept_graph *g = im->graph;
     int producer = g->values[x->value].producer;
-    if (producer < 0 || producer != g->n_nodes - 1 || incept_onnx_readers_of(im->onnx, n->input[0]) != 1)
+    if (producer < 0 || producer != g->n_nodes - 1 || incept_onnx_readers_of(im, n->input[0]) != 1)
         return free(mean_scale), 0;
     incept_node *conv = &g->nodes[producer];
     pending_copy *weights = copy_of(im, conv->weight);
@@ -137,14 +134,12 @@ static int fold_into_conv(importer *im, const Onnx__NodeProto *n, binding *x, fl
     if (strcmp(conv->op->name, "conv") != 0 || conv->attrs.relu || conv->attrs.out_channels != c ||
         !weights || weights->transpose || (conv->bias >= 0 && !bias))
         return free(mean_scale), 0;
-    for (int i = 0; i < g->n_nodes; i++)
-        if (i != producer && (g->nodes[i].weight == conv->weight ||
-                              (conv->bias >= 0 && g->nodes[i].bias == conv->bias)))
-            return free(mean_scale), 0;
+    if (weights->users != 1 || (bias && bias->users != 1)) /* another node shares them */
+        return free(mean_scale), 0;
     /* the B initializer export will rewrite: only a plain initializer read by this node alone,
      * and only for the first normalization folded into this conv */
     const char *beta = n->n_input > 2 && is_initializer(im, n->input[2]) &&
-                       incept_onnx_readers_of(im->onnx, n->input[2]) == 1 && !weights->row_scale
+                       incept_onnx_readers_of(im, n->input[2]) == 1 && !weights->row_scale
                            ? n->input[2] : NULL;
     if (bias) { /* shift += old bias * scale */
         float *old = incept_malloc(sizeof(float) * (size_t)c);
@@ -172,12 +167,18 @@ static int fold_into_conv(importer *im, const Onnx__NodeProto *n, binding *x, fl
             weights->row_scale[k] *= scale[k];
         free(scale);
     }
-    for (int i = 0; i < im->n_bindings; i++) /* later readers of these initializers get copies */
-        if (im->bindings[i].param == conv->weight || (conv->bias >= 0 && im->bindings[i].param == conv->bias))
-            im->bindings[i].param = -1;
+    /* later readers of these initializers get copies: the binding that holds each lets go */
+    for (int k = 0; k < 2; k++) {
+        const pending_copy *pc = k ? bias : weights;
+        if (pc && pc->binding >= 0 && im->bindings[pc->binding].param == pc->param)
+            im->bindings[pc->binding].param = -1;
+    }
     int new_bias;
     if ((*st = incept_onnx_node_param(im, n, "bias", shift, c, &new_bias)))
         return 1;
+    if (g->nodes[producer].bias >= 0) /* the conv reads its folded bias now, not its own */
+        im->copies[g->nodes[producer].bias].users--;
+    im->copies[new_bias].users++;
     g->nodes[producer].bias = new_bias;
     g->folds[g->n_folds - 1].bias = new_bias;
     *st = incept_onnx_bind(im, n->output[0], x->value, NULL, x->rank);
