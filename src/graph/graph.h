@@ -69,6 +69,14 @@ struct incept_nd_context;
  * allocates and fills (ops/nd/nd.h). */
 typedef incept_status (*incept_nd_fn)(const struct incept_nd_context *ctx, const incept_tensor *const *in,
                                       int n_in, incept_tensor *out, int n_out);
+/* Its backward: given what the forward read (in) and computed (out), and the loss's gradients
+ * of the outputs (dout[k]; NULL where none flows), adds the gradients of the inputs into din[i],
+ * float32 tensors shaped as in[i] that already hold other readers' contributions (NULL where
+ * none is wanted: integer inputs, constants). */
+typedef incept_status (*incept_nd_grad_fn)(const struct incept_nd_context *ctx,
+                                           const incept_tensor *const *in, int n_in,
+                                           const incept_tensor *out, int n_out,
+                                           const incept_tensor *const *dout, incept_tensor *const *din);
 
 typedef struct {
     const struct incept_op *op;

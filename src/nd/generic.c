@@ -9,18 +9,38 @@
 typedef struct {
     const char *name;
     incept_nd_fn run;
+    incept_nd_grad_fn grad; /* NULL: no backward */
 } op_entry;
 
 static const op_entry ops[] = {
-    {"Add", incept_nd_add}, {"Sub", incept_nd_sub}, {"Mul", incept_nd_mul}, {"Div", incept_nd_div},
-    {"Sum", incept_nd_sum}, {"Relu", incept_nd_relu}, {"Clip", incept_nd_clip}, {"Identity", incept_nd_identity},
-    {"Dropout", incept_nd_dropout}, {"Reshape", incept_nd_reshape}, {"Flatten", incept_nd_flatten},
-    {"Squeeze", incept_nd_squeeze}, {"Unsqueeze", incept_nd_unsqueeze}, {"Concat", incept_nd_concat},
-    {"Gather", incept_nd_gather}, {"Shape", incept_nd_shape}, {"Constant", incept_nd_constant},
-    {"Pad", incept_nd_pad}, {"Gemm", incept_nd_gemm}, {"MatMul", incept_nd_matmul}, {"Conv", incept_nd_conv},
-    {"MaxPool", incept_nd_maxpool}, {"AveragePool", incept_nd_averagepool},
-    {"GlobalAveragePool", incept_nd_globalaveragepool}, {"GlobalMaxPool", incept_nd_globalmaxpool},
-    {"LRN", incept_nd_lrn}, {"BatchNormalization", incept_nd_batchnorm}, {"Softmax", incept_nd_softmax},
+    {"Add", incept_nd_add, NULL},
+    {"Sub", incept_nd_sub, NULL},
+    {"Mul", incept_nd_mul, NULL},
+    {"Div", incept_nd_div, NULL},
+    {"Sum", incept_nd_sum, NULL},
+    {"Relu", incept_nd_relu, NULL},
+    {"Clip", incept_nd_clip, NULL},
+    {"Identity", incept_nd_identity, NULL},
+    {"Dropout", incept_nd_dropout, NULL},
+    {"Reshape", incept_nd_reshape, NULL},
+    {"Flatten", incept_nd_flatten, NULL},
+    {"Squeeze", incept_nd_squeeze, NULL},
+    {"Unsqueeze", incept_nd_unsqueeze, NULL},
+    {"Concat", incept_nd_concat, NULL},
+    {"Gather", incept_nd_gather, NULL},
+    {"Shape", incept_nd_shape, NULL},
+    {"Constant", incept_nd_constant, NULL},
+    {"Pad", incept_nd_pad, NULL},
+    {"Gemm", incept_nd_gemm, NULL},
+    {"MatMul", incept_nd_matmul, NULL},
+    {"Conv", incept_nd_conv, NULL},
+    {"MaxPool", incept_nd_maxpool, NULL},
+    {"AveragePool", incept_nd_averagepool, NULL},
+    {"GlobalAveragePool", incept_nd_globalaveragepool, NULL},
+    {"GlobalMaxPool", incept_nd_globalmaxpool, NULL},
+    {"LRN", incept_nd_lrn, NULL},
+    {"BatchNormalization", incept_nd_batchnorm, NULL},
+    {"Softmax", incept_nd_softmax, NULL},
 };
 
 incept_nd_fn incept_nd_find_op(const char *op_type)
@@ -28,6 +48,14 @@ incept_nd_fn incept_nd_find_op(const char *op_type)
     for (size_t i = 0; op_type && i < sizeof ops / sizeof ops[0]; i++)
         if (strcmp(ops[i].name, op_type) == 0)
             return ops[i].run;
+    return NULL;
+}
+
+incept_nd_grad_fn incept_nd_find_grad(const char *op_type)
+{
+    for (size_t i = 0; op_type && i < sizeof ops / sizeof ops[0]; i++)
+        if (strcmp(ops[i].name, op_type) == 0)
+            return ops[i].grad;
     return NULL;
 }
 

@@ -28,13 +28,22 @@ typedef struct incept_nd_context {
 /* An op (incept_nd_fn, graph.h): in[i] is NULL for an omitted optional input, out[i] zeroed
  * tensors to fill (n_out is the node's output count; an op that cannot produce output i fails). */
 
-/* The op for an ONNX op type, or NULL. */
+/* The op for an ONNX op type, or NULL; its backward (incept_nd_grad_fn, graph.h), or NULL for an
+ * op that has none (integer and shape ops, those training does not reach). */
 incept_nd_fn incept_nd_find_op(const char *op_type);
+incept_nd_grad_fn incept_nd_find_grad(const char *op_type);
 
 /* "<file>: node '<name>' (<Op>): <message>"; returns st. */
 incept_status incept_nd_fail(const incept_nd_context *ctx, incept_status st, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))
+
+/* ---- backward (one per differentiable op, beside its forward) ---- */
+#define INCEPT_ND_GRAD(name)                                                                           \
+    incept_status incept_nd_##name##_grad(const incept_nd_context *ctx, const incept_tensor *const *in,     \
+                                          int n_in, const incept_tensor *out, int n_out,                \
+                                          const incept_tensor *const *dout, incept_tensor *const *din)
+
 #endif
     ;
 
@@ -110,5 +119,12 @@ INCEPT_ND_OP(globalmaxpool);
 INCEPT_ND_OP(lrn);
 INCEPT_ND_OP(batchnorm);
 INCEPT_ND_OP(softmax);
+
+
+/* ---- backward (one per differentiable op, beside its forward) ---- */
+#define INCEPT_ND_GRAD(name)                                                                           \
+    incept_status incept_nd_##name##_grad(const incept_nd_context *ctx, const incept_tensor *const *in,     \
+                                          int n_in, const incept_tensor *out, int n_out,                \
+                                          const incept_tensor *const *dout, incept_tensor *const *din)
 
 #endif
