@@ -82,8 +82,9 @@ incept_status incept_model_load(const char *path, const char *weights_path, ince
  * types, shape arithmetic, a second input) runs on the generic N-d path: its op's reference
  * implementation on tensors of any rank and dtype, shaped as the run goes. Shape arithmetic on
  * constants folds at load, and nodes reading a generic result that is [N, C, H, W] are back on
- * the fast path. Generic nodes have no backward: such a model runs, is summarized, drawn and
- * exported, but does not train. */
+ * the fast path. Every float initializer is a parameter and trains (ONNX does not say which
+ * are buffers); generic nodes train through their ops' N-d backward where they have one, and
+ * training names the node where the loss reaches a parameter through one that has none. */
 incept_status incept_model_load_onnx(const char *path, incept_model **out);
 /* The same for an ONNX model held in memory (size bytes; name is used in messages and may be
  * NULL). The bytes are only read during the call: free them when it returns. */
@@ -178,6 +179,12 @@ incept_status incept_session_profile_report(const incept_session *session, FILE 
 int incept_model_param_count(const incept_model *model);
 incept_status incept_model_param(incept_model *model, int index, const char **name, int *ndim,
                                  int dims[4], float **data);
+/* A frozen parameter keeps its values in training (SGD skips it; its gradient is still
+ * computed). Batch normalization's running statistics are frozen from the start; an imported
+ * initializer that is a constant of the model, not a weight (a mean subtracted from the input),
+ * may be frozen here. */
+incept_status incept_model_param_set_frozen(incept_model *model, int index, int frozen);
+int incept_model_param_frozen(const incept_model *model, int index);
 /* Re-initializes every weight (He/Kaiming normal, fan-in) and bias (uniform in [-0.1, 0.1))
  * from a seed. */
 void incept_model_init_weights(incept_model *model, unsigned long long seed);

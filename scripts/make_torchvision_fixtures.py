@@ -21,7 +21,8 @@ Full (generated at test time when torchvision is installed): the real models, ra
 
 Also (small only) squeezenet_train: the small SqueezeNet with random biases and two SGD steps by
 PyTorch (lr 0.05, momentum 0.9, weight decay 5e-4, cross-entropy, dropout off): its losses and the
-model after the steps (squeezenet_train.after.onnx).
+model after the steps (squeezenet_train.after.onnx); and generic_train the same for a net whose
+middle runs on the engine's generic N-d path (tied MatMul weights, a broadcast bias).
 
 Inputs are not stored: sample k, element i (NCHW order) is sin(0.37 * i + 1.3 * k), the formula
 the test uses. cases.txt lists one case per line: name, ONNX file, batch, C, H, W, classes.
@@ -204,11 +205,36 @@ def squeezenet_train(out):
     for mod in m.modules():
         if isinstance(mod, nn.Conv2d):
             nn.init.uniform_(mod.bias, -0.1, 0.1)  # distinct biases: nothing is shared
+    train_fixture(out, "squeezenet_train", m, size)
+
+
+class GenericTrain(nn.Module):
+    """A net whose middle the engine runs on its generic N-d path: a MatMul along the width with
+    one weight used twice (tied), a bias broadcast along the width, ReLU and a reshape between
+    them; a convolution before and a Linear after stay on the fast path."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 6, 3, padding=1)
+        self.mix = nn.Parameter(torch.randn(8, 8) * 0.3)
+        self.shift = nn.Parameter(torch.randn(8) * 0.1)
+        self.fc = nn.Linear(6 * 8 * 8, 10)
+
+    def forward(self, x):
+        y = torch.relu(self.conv(x))
+        y = torch.relu(torch.matmul(y, self.mix) + self.shift)
+        y = torch.matmul(y, self.mix)
+        return self.fc(y.reshape(y.size(0), -1))
+
+
+def train_fixture(out, name, m, size, opset=13):
+    """Two SGD steps by PyTorch (lr 0.05, momentum 0.9, weight decay 5e-4, cross-entropy): the
+    model before (NAME.onnx) and after (NAME.after.onnx), the losses and the labels."""
     m.eval()  # dropout off; no batch norm, so this is the training graph
     batch = 4
     x = test_input(batch, 3, size, size)
     y = np.array([1, 7, 3, 0], dtype=np.float32)
-    export(m, x, os.path.join(out, "squeezenet_train.onnx"), 13)
+    export(m, x, os.path.join(out, name + ".onnx"), opset)
     opt = torch.optim.SGD(m.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
     losses = []
     for _ in range(2):
@@ -217,18 +243,28 @@ def squeezenet_train(out):
         loss.backward()
         opt.step()
         losses.append(loss.item())
-    np.array(losses, dtype="<f4").tofile(os.path.join(out, "squeezenet_train.loss.bin"))
-    y.astype("<f4").tofile(os.path.join(out, "squeezenet_train.y.bin"))
-    export(m, x, os.path.join(out, "squeezenet_train.after.onnx"), 13)
-    print("squeezenet_train: losses", losses)
+    np.array(losses, dtype="<f4").tofile(os.path.join(out, name + ".loss.bin"))
+    y.astype("<f4").tofile(os.path.join(out, name + ".y.bin"))
+    export(m, x, os.path.join(out, name + ".after.onnx"), opset)
+    print("%s: losses %s" % (name, losses))
+
+
+def generic_train(out):
+    torch.manual_seed(12)
+    train_fixture(out, "generic_train", GenericTrain(), 8)
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("out")
     ap.add_argument("--full", action="store_true", help="the real torchvision models (not committed)")
+    ap.add_argument("--only", choices=("squeezenet_train", "generic_train"),
+                    help="write only this training fixture")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
+    if args.only:
+        globals()[args.only](args.out)
+        return
     lines = []
     names = [n for n, _ in SMALL]
     for index, name in enumerate(names):
@@ -263,6 +299,7 @@ def main():
         f.write("\n".join(lines) + "\n")
     if not args.full:
         squeezenet_train(args.out)
+        generic_train(args.out)
 
 
 if __name__ == "__main__":

@@ -595,15 +595,27 @@ static void test_checkpoint_resume(void)
     CHECK_OK(incept_model_parse_description(text, "ckpt", &straight));
     if (straight)
         CHECK_OK(incept_session_new(straight, &straight_s));
+    /* the first convolution's weight frozen: SGD leaves it, and the checkpoint keeps it frozen */
+    float *frozen = NULL, frozen_before[6 * 3 * 9];
+    int frozen_dims[4], frozen_ndim = 0;
+    CHECK_OK(incept_model_param(straight, 0, NULL, &frozen_ndim, frozen_dims, &frozen));
+    CHECK(frozen_ndim == 4 && frozen_dims[0] * frozen_dims[1] * frozen_dims[2] * frozen_dims[3] == 6 * 3 * 9);
+    if (frozen)
+        memcpy(frozen_before, frozen, sizeof frozen_before);
+    CHECK_OK(incept_model_param_set_frozen(straight, 0, 1));
+    CHECK(incept_model_param_frozen(straight, 0) && !incept_model_param_frozen(straight, 1));
     CHECK_OK(incept_session_set_training(straight_s, 0.3f, 1, 9));
     CHECK_OK(incept_session_set_averaging(straight_s, 0.9f));
     CHECK_OK(incept_loader_new(d, &lo, 0, &l));
     train_steps(straight_s, l, &sgd, 6, a);
     incept_loader_free(l);
+    CHECK_MSG(frozen && memcmp(frozen, frozen_before, sizeof frozen_before) == 0, "%s",
+              "a frozen parameter is left as it was by six SGD steps");
 
     CHECK_OK(incept_model_parse_description(text, "ckpt", &first));
     if (first)
         CHECK_OK(incept_session_new(first, &first_s));
+    CHECK_OK(incept_model_param_set_frozen(first, 0, 1));
     CHECK_OK(incept_session_set_training(first_s, 0.3f, 1, 9));
     CHECK_OK(incept_session_set_averaging(first_s, 0.9f));
     CHECK_OK(incept_loader_new(d, &lo, 0, &l));
@@ -618,6 +630,8 @@ static void test_checkpoint_resume(void)
     CHECK_OK(incept_checkpoint_load("/tmp/incept_test.ckpt", &resumed, &resumed_s, &loaded));
     CHECK(loaded.step == 3 && loaded.total_steps == 6 && loaded.seed == 9);
     CHECK((resumed == NULL) == (resumed_s == NULL) && incept_session_model(resumed_s) == resumed);
+    CHECK_MSG(incept_model_param_frozen(resumed, 0) && !incept_model_param_frozen(resumed, 1), "%s",
+              "the checkpoint keeps which parameters are frozen");
     if (resumed && resumed_s && straight_s) {
         CHECK_OK(incept_loader_new(d, &lo, loaded.step, &l));
         train_steps(resumed_s, l, &sgd, 3, b + 3);

@@ -145,6 +145,7 @@ static incept_status add_value(incept_graph *g, const char *name, int c, int h, 
     v->c = c, v->h = h, v->w = w;
     v->producer = producer;
     v->constant = -1;
+    v->param = -1;
     v->alias = -1;
     v->declared_rank = -1;
     *index = g->n_values++;

@@ -105,6 +105,10 @@ typedef struct {
     int generic;      /* a generic value (N-d, any dtype, shaped at run time) */
     int alias;        /* a pass removed its producer: this name stands for that value, or -1 */
     int constant;     /* a constant generic nodes read: index into incept_graph.constants, or -1 */
+    /* a float initializer generic nodes read: it trains, its data being parameter `param`'s (the
+     * constant keeps only its shape), or -1; from_initializer: the constant is an initializer's
+     * (not a Constant node's: those never train) */
+    int param, from_initializer;
     /* graph inputs and outputs: the type and shape the source declares (rank -1: not given;
      * dims -1 where dynamic) */
     incept_dtype declared_dtype;
@@ -249,6 +253,10 @@ struct incept_session {
     int *loss_values;
     float *loss_weights;
     int n_losses;
+    /* Training generic nodes: per value, whether the loss's gradient reaches a parameter through
+     * it; per node, whether its backward runs; the gradients of generic values during a step. */
+    unsigned char *needs_grad, *runs_backward;
+    incept_tensor *nd_grads;
     unsigned long long train_seed, train_steps;
     float aux_weight;
     int dropout_off;
@@ -266,6 +274,9 @@ incept_status incept_session_plan(incept_session *s, int batch, int training, in
  * node (a shape it cannot take), naming it; nd_values then holds nothing owned. */
 incept_status incept_session_run_forward(incept_session *s, const float *input, int training,
                                          int dropout, unsigned long long seed);
+/* The tensor a generic node reads for value v: a generic value of the run, a constant, a
+ * parameter's data in its initializer's shape, or an NCHW value's view wrapped into `wrapped`. */
+const incept_tensor *incept_session_generic_input(const incept_session *s, int v, incept_tensor *wrapped);
 /* Frees the generic values a run left (owned ones). */
 void incept_session_clear_values(incept_session *s);
 /* A monotonic clock in seconds, for the per-node profile. */
@@ -279,9 +290,6 @@ incept_status incept_model_wrap(incept_graph *g, incept_model **out);
  * only where the fast path does not take a node): for tests that compare the two. */
 incept_status incept_model_load_onnx_generic(const char *path, incept_model **out);
 
-/* INCEPT_OK for a model without generic nodes; else fails naming `what`, the first generic node
- * and why it is one. */
-incept_status incept_model_require_engine(const incept_model *m, const char *what);
 /* Adds a generic node evaluating `nd` (for the ONNX node onnx_node of type onnx_op) on inputs
  * (-1: omitted), writing new generic values named output_names (NULL: omitted). */
 incept_status incept_graph_add_generic(incept_graph *g, const char *name, const char *onnx_op,

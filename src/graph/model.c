@@ -62,21 +62,6 @@ const char *incept_model_generic_reason(const incept_model *m)
     return m && m->graph.n_generic ? m->graph.why_generic : NULL;
 }
 
-incept_status incept_model_require_engine(const incept_model *m, const char *what)
-{
-    const incept_graph *g = &m->graph;
-    if (!g->n_generic)
-        return INCEPT_OK;
-    const incept_node *first = NULL;
-    for (int i = 0; i < g->n_nodes && !first; i++)
-        if (g->nodes[i].nd)
-            first = &g->nodes[i];
-    return incept_fail(INCEPT_ERR_UNSUPPORTED, "%s: %s is not available for a model with generic "
-                       "(N-d) nodes, such as '%s' (%s)%s%s", m->onnx_source ? m->onnx_source : "model",
-                       what, first ? first->name : "?", first ? first->onnx_op : "?",
-                       g->why_generic ? ": " : "", g->why_generic ? g->why_generic : "");
-}
-
 int incept_value_rank(const incept_graph *g, int v)
 {
     for (;;) { /* ops that keep their input's rank pass the question up */
@@ -245,6 +230,19 @@ incept_status incept_model_param(incept_model *m, int index, const char **name, 
     }
     if (data) *data = incept_graph_param_data(&m->graph, index);
     return INCEPT_OK;
+}
+
+incept_status incept_model_param_set_frozen(incept_model *m, int index, int frozen)
+{
+    if (!m || index < 0 || index >= m->graph.n_params)
+        return incept_fail(INCEPT_ERR_ARG, "no parameter %d", index);
+    m->graph.params[index].frozen = frozen != 0;
+    return INCEPT_OK;
+}
+
+int incept_model_param_frozen(const incept_model *m, int index)
+{
+    return m && index >= 0 && index < m->graph.n_params && m->graph.params[index].frozen;
 }
 
 void incept_model_init_weights(incept_model *m, unsigned long long seed)

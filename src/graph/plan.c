@@ -40,6 +40,8 @@ void incept_session_drop_plan(incept_session *s)
     free(s->workspace);
     free(s->node_inputs);
     incept_session_clear_values(s);
+    free(s->nd_grads);
+    s->nd_grads = NULL;
     free(s->nd_values);
     free(s->nd_owned);
     free(s->last_reader);
@@ -276,10 +278,9 @@ incept_status incept_session_plan(incept_session *s, int batch, int training, in
         size_t need = n->op->workspace_floats ? n->op->workspace_floats(g, n, &config) : 0;
         if (need > workspace)
             workspace = need;
-        if (training && !n->op->backward) {
-            st = incept_fail(INCEPT_ERR_UNSUPPORTED, "node '%s': op '%s' cannot be trained%s", n->name,
-                             n->nd ? n->onnx_op : n->op->name,
-                             n->nd ? " (it runs on the generic N-d path, which has no backward)" : "");
+        if (training && !n->nd && !n->op->backward) { /* generic nodes: train.c sees to them */
+            st = incept_fail(INCEPT_ERR_UNSUPPORTED, "node '%s': op '%s' cannot be trained", n->name,
+                             n->op->name);
             goto done;
         }
         need = training && n->op->backward_workspace_floats

@@ -39,6 +39,8 @@ void incept_session_free(incept_session *s)
     free(s->average);
     free(s->loss_values);
     free(s->loss_weights);
+    free(s->needs_grad);
+    free(s->runs_backward);
     free(s);
 }
 
@@ -187,10 +189,15 @@ void incept_session_clear_values(incept_session *s)
 }
 
 /* The tensor a generic node reads for value v (in `wrapped` for an NCHW value's view). */
-static const incept_tensor *generic_input(const incept_session *s, int v, incept_tensor *wrapped)
+const incept_tensor *incept_session_generic_input(const incept_session *s, int v, incept_tensor *wrapped)
 {
     const incept_graph *g = &s->model->graph;
     const incept_value *val = &g->values[v];
+    if (val->param >= 0) { /* an initializer that trains: the constant's shape, the parameter's data */
+        *wrapped = g->constants[val->constant];
+        wrapped->data = incept_graph_param_data(g, val->param);
+        return wrapped;
+    }
     if (val->constant >= 0)
         return &g->constants[val->constant];
     if (val->generic)
@@ -218,7 +225,7 @@ static incept_status run_generic(incept_session *s, int p, const incept_node *n)
     const incept_tensor *in[max_inputs];
     incept_tensor wrapped[max_inputs], results[max_outputs];
     for (int k = 0; k < n->n_inputs; k++)
-        in[k] = n->inputs[k] >= 0 ? generic_input(s, n->inputs[k], &wrapped[k]) : NULL;
+        in[k] = n->inputs[k] >= 0 ? incept_session_generic_input(s, n->inputs[k], &wrapped[k]) : NULL;
     memset(results, 0, sizeof results);
     incept_status st = n->nd(&ctx, in, n->n_inputs, results, n->n_outputs);
     for (int j = 0; !st && j < n->n_outputs; j++)
@@ -387,7 +394,8 @@ static incept_status give_generic(incept_session *s, int v, int again, incept_te
 {
     const incept_graph *g = &s->model->graph;
     const incept_value *val = &g->values[v];
-    const incept_tensor *r = val->constant >= 0 ? &g->constants[val->constant] : &s->nd_values[v];
+    incept_tensor wrapped;
+    const incept_tensor *r = val->constant >= 0 ? incept_session_generic_input(s, v, &wrapped) : &s->nd_values[v];
     const incept_nd_context ctx = {.path = g->source ? g->source : "model"};
     if (!t->data) {
         if (s->nd_owned[v] && !again) {

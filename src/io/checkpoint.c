@@ -22,7 +22,8 @@ static const char magic[8] = {'I', 'N', 'C', 'E', 'P', 'T', 'C', '\0'};
 #define CHECKPOINT_VERSION 2u /* 2: the state has crop_pad */
 
 enum { TAG_DESCRIPTION = 1, TAG_ONNX = 2, TAG_STATE = 3, TAG_PARAMS = 4, TAG_MOMENTUM = 5,
-       TAG_TRAINED = 6, TAG_AVERAGE = 7 };
+       TAG_TRAINED = 6, TAG_AVERAGE = 7,
+       TAG_FROZEN = 8 /* per parameter, 1: frozen (optional: older files have none) */ };
 
 /* 1 if all went in (the writers below chain them with &&). */
 static int put(incept_bytes *b, const void *src, size_t n) { return incept_bytes_put(b, src, n) == INCEPT_OK; }
@@ -38,9 +39,6 @@ incept_status incept_checkpoint_save(const incept_session *s, const incept_train
     if (!s || !state || !path)
         return incept_fail(INCEPT_ERR_ARG, "checkpoint_save needs a session, a state and a path");
     const incept_model *m = s->model;
-    incept_status engine = incept_model_require_engine(m, "a checkpoint");
-    if (engine)
-        return engine;
     if (!m->description && !m->onnx_source)
         return incept_fail(INCEPT_ERR_UNSUPPORTED, "%s: the model was built in C, not from a "
                            "description or an ONNX file: a checkpoint could not rebuild it", path);
@@ -57,6 +55,11 @@ incept_status incept_checkpoint_save(const incept_session *s, const incept_train
     ok = ok && put_record(&b, TAG_PARAMS, s->average_in_use ? s->average : g->param_data,
                           g->param_floats * sizeof(float));
     ok = ok && put_record(&b, TAG_TRAINED, &trained, 1);
+    unsigned char *frozen = incept_malloc((size_t)g->n_params + 1);
+    for (int i = 0; frozen && i < g->n_params; i++)
+        frozen[i] = (unsigned char)g->params[i].frozen;
+    ok = ok && frozen && put_record(&b, TAG_FROZEN, frozen, (uint64_t)g->n_params);
+    free(frozen);
     if (trained)
         ok = ok && put_record(&b, TAG_MOMENTUM, s->momentum, g->param_floats * sizeof(float));
     if (s->average) /* the trained weights are PARAMS, the average AVERAGE, whichever is swapped in */
@@ -84,8 +87,8 @@ incept_status incept_checkpoint_load(const char *path, incept_model **out, incep
     if (st)
         return st;
     const unsigned char *data = (const unsigned char *)file, *p, *end;
-    const unsigned char *text = NULL, *params = NULL, *momentum = NULL, *average = NULL;
-    uint64_t text_len = 0, params_len = 0, momentum_len = 0, average_len = 0;
+    const unsigned char *text = NULL, *params = NULL, *momentum = NULL, *average = NULL, *frozen = NULL;
+    uint64_t text_len = 0, params_len = 0, momentum_len = 0, average_len = 0, frozen_len = 0;
     int onnx = 0, have_state = 0;
     uint32_t version, stored_crc;
     incept_model *m = NULL;
@@ -143,6 +146,9 @@ incept_status incept_checkpoint_load(const char *path, incept_model **out, incep
         case TAG_AVERAGE:
             average = p, average_len = length;
             break;
+        case TAG_FROZEN:
+            frozen = p, frozen_len = length;
+            break;
         default:
             st = incept_fail(INCEPT_ERR_FORMAT, "%s: unknown record %u", path, tag);
             goto done;
@@ -164,12 +170,10 @@ incept_status incept_checkpoint_load(const char *path, incept_model **out, incep
     st = onnx ? incept_model_load_onnx(copy, &m) : incept_model_parse_description(copy, path, &m);
     free(copy);
     if (!st)
-        st = incept_model_require_engine(m, "a checkpoint");
-    if (!st)
         st = incept_session_new(m, &s);
     if (st)
         goto done;
-    const incept_graph *g = &m->graph;
+    incept_graph *g = &m->graph;
     if (params_len != g->param_floats * sizeof(float) ||
         (momentum && momentum_len != g->param_floats * sizeof(float)) ||
         (average && average_len != g->param_floats * sizeof(float))) {
@@ -177,6 +181,13 @@ incept_status incept_checkpoint_load(const char *path, incept_model **out, incep
         goto done;
     }
     memcpy(g->param_data, params, (size_t)params_len);
+    if (frozen && frozen_len != (uint64_t)g->n_params) {
+        st = incept_fail(INCEPT_ERR_FORMAT, "%s: %llu frozen flags for %d parameters", path,
+                         (unsigned long long)frozen_len, g->n_params);
+        goto done;
+    }
+    for (uint64_t i = 0; frozen && i < frozen_len; i++)
+        g->params[i].frozen = frozen[i] != 0;
     if (momentum) {
         if (!(s->momentum = incept_alloc_floats(g->param_floats))) {
             st = INCEPT_ERR_NOMEM;

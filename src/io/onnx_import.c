@@ -289,11 +289,22 @@ incept_status incept_onnx_weight_param(importer *im, const Onnx__NodeProto *n, s
     incept_status st = incept_graph_add_param(im->graph, b->name, ndim, dims, param);
     if (st)
         return incept_fail_prefix(st, "%s: ", im->path);
+    if (!transpose && scale == 1.0f)
+        return incept_onnx_pending_param(im, b, *param);
     if (incept_grow((void **)&im->copies, &im->cap_copies, im->n_copies, sizeof *im->copies))
         return INCEPT_ERR_NOMEM;
     im->copies[im->n_copies++] = (pending_copy){*param, (int)(b - im->bindings), transpose, 0, scale, NULL, NULL};
-    if (!transpose && scale == 1.0f)
-        b->param = *param;
+    return INCEPT_OK;
+}
+
+incept_status incept_onnx_pending_param(importer *im, binding *b, int param)
+{
+    if (incept_grow((void **)&im->copies, &im->cap_copies, im->n_copies, sizeof *im->copies) ||
+        incept_grow((void **)&im->touched, &im->cap_touched, im->n_touched, sizeof *im->touched))
+        return INCEPT_ERR_NOMEM;
+    im->copies[im->n_copies++] = (pending_copy){param, (int)(b - im->bindings), 0, 0, 1.0f, NULL, NULL};
+    im->touched[im->n_touched++] = (int)(b - im->bindings);
+    b->param = param;
     return INCEPT_OK;
 }
 
@@ -711,7 +722,16 @@ static incept_status import_model(importer *im, onnx_file *file)
     if ((st = import_outputs(im)))
         return st;
     incept_graph_prune_generic(im->graph); /* what read them was folded into constants */
-    return copy_parameters(im);
+    if ((st = copy_parameters(im)))
+        return st;
+    incept_graph *g = im->graph;
+    for (int v = 0; v < g->n_values; v++) /* constants that are parameters now keep their shapes */
+        if (g->values[v].param >= 0 && g->values[v].constant >= 0) {
+            incept_tensor *t = &g->constants[g->values[v].constant];
+            free(t->data);
+            t->data = NULL;
+        }
+    return INCEPT_OK;
 }
 
 /* A model of the ONNX file at path, or (data not NULL) of the bytes data[0 .. size) named path. */
@@ -741,6 +761,7 @@ static incept_status load_onnx(const char *path, const void *data, size_t size, 
     free(im.reader_names);
     free(im.reader_counts);
     free(im.copies);
+    free(im.touched);
     incept_onnx_import_generic_free(&im);
     int keep = !st && g.n_generic > 0; /* generic nodes read their attributes from it */
     if (keep) {

@@ -64,6 +64,8 @@ typedef struct incept_onnx_importer {
     size_t probe_bytes; /* what they hold: capped, after which nothing more is probed */
     Onnx__TensorProto **folded; /* constants computed at load, bound like Constant outputs */
     int n_folded;
+    int *touched; /* bindings given a parameter, in order (a rollback undoes the newer ones) */
+    int n_touched, cap_touched;
 } importer;
 
 /* ---- onnx_import.c ---- */
@@ -87,6 +89,8 @@ const Onnx__TensorProto *incept_onnx_constant_input(importer *im, const Onnx__No
 /* Input i (an initializer) as a parameter of the given shape, copied once the graph is built. */
 incept_status incept_onnx_weight_param(importer *im, const Onnx__NodeProto *n, size_t i, int ndim,
                                        const int *dims, int transpose, float scale, int *param);
+/* Parameter `param` gets binding b's initializer data once the graph is built; b holds it. */
+incept_status incept_onnx_pending_param(importer *im, binding *b, int param);
 incept_status incept_onnx_pending_floats(importer *im, const pending_copy *pc, float *dst,
                                          size_t count);
 /* Adds our node for an ONNX node and binds its output. */

@@ -28,7 +28,7 @@
 
 /* Where the importer stands, to undo a node the fast path began and gave up on. */
 typedef struct {
-    int nodes, values, params, copies, bindings, constants;
+    int nodes, values, params, copies, bindings, constants, touched;
     size_t param_floats;
 } import_mark;
 
@@ -36,7 +36,7 @@ static import_mark mark(const importer *im)
 {
     const incept_graph *g = im->graph;
     return (import_mark){g->n_nodes, g->n_values, g->n_params, im->n_copies, im->n_bindings,
-                         g->n_constants, g->param_floats};
+                         g->n_constants, im->n_touched, g->param_floats};
 }
 
 static void rollback(importer *im, const import_mark *m)
@@ -61,7 +61,46 @@ static void rollback(importer *im, const import_mark *m)
     g->n_nodes = m->nodes, g->n_values = m->values, g->n_params = m->params;
     g->n_constants = m->constants, g->param_floats = m->param_floats;
     im->n_copies = m->copies;
+    for (int i = m->touched; i < im->n_touched; i++) { /* older bindings it made parameters of */
+        binding *b = &im->bindings[im->touched[i]];
+        if (b->param >= m->params)
+            b->param = -1;
+    }
+    im->n_touched = m->touched;
     incept_onnx_unbind_from(im, m->bindings);
+}
+
+/* A float initializer that generic nodes read trains like any weight: it becomes a parameter
+ * (the one the fast path made of it where there is one: tied weights stay one), its data copied
+ * there once the graph is complete, the constant keeping only its shape. One of rank above 4,
+ * or whose name a parameter of other contents holds (a convolution's weight with a batch norm
+ * folded in), stays a constant: training then names it (train/train.c). */
+static incept_status initializer_param(importer *im, binding *b)
+{
+    incept_graph *g = im->graph;
+    incept_value *val = &g->values[b->constant];
+    const incept_tensor *t = &g->constants[val->constant];
+    val->from_initializer = 1;
+    if (t->dtype != INCEPT_FLOAT32 || t->rank > 4 || !incept_tensor_count(t))
+        return INCEPT_OK;
+    if (b->param >= 0) {
+        val->param = b->param;
+        im->copies[b->param].users++; /* no batch norm folds into it now */
+        return INCEPT_OK;
+    }
+    if (incept_graph_find_param(g, b->name) >= 0)
+        return INCEPT_OK;
+    int dims[4] = {1, 1, 1, 1}, ndim = t->rank ? t->rank : 1, param;
+    for (int d = 0; d < t->rank; d++)
+        dims[d] = (int)t->dims[d]; /* the tensor fits in memory: each dim in int */
+    incept_status st = incept_graph_add_param(g, b->name, ndim, dims, &param);
+    if (st)
+        return incept_fail_prefix(st, "%s: ", im->path);
+    if ((st = incept_onnx_pending_param(im, b, param)))
+        return st;
+    val = &g->values[b->constant];
+    val->param = param;
+    return INCEPT_OK;
 }
 
 /* The value a generic node reads for ONNX name `name`: an activation, or a constant made once. */
@@ -80,6 +119,8 @@ incept_status incept_onnx_generic_input(importer *im, const Onnx__NodeProto *n, 
         incept_status st = incept_nd_array_from_tensor(im->path, b->tensor, b->init ? b->init->payload : NULL,
                                                        b->init ? b->init->payload_len : 0, &t);
         if (st || (st = incept_graph_add_constant(im->graph, b->name, &t, &b->constant)))
+            return st;
+        if (b->init && (st = initializer_param(im, b)))
             return st;
     }
     *value = b->constant;
@@ -166,7 +207,8 @@ static import_probe *probe_value(importer *im, int v)
     if (val->constant >= 0) {
         for (int k = 0; k < PROBES; k++)
             p->t[k] = g->constants[val->constant];
-        p->shapes_only = 1, p->owned = 0, p->state = 1;
+        /* a parameter changes as it trains: what reads it is computed, never folded */
+        p->shapes_only = val->param < 0, p->owned = 0, p->state = 1;
         return p;
     }
     if (g->input < 0)

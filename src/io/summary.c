@@ -19,13 +19,24 @@ typedef struct {
     long long params, macs;
 } row;
 
-static long long node_params(const incept_graph *g, const incept_node *n)
+/* The parameters a node reads that no node before it counted (counted: per parameter, a tied
+ * weight is counted once): its weight and bias, and a generic node's trained initializers. */
+static long long node_params(const incept_graph *g, const incept_node *n, unsigned char *counted)
 {
     long long count = 0;
-    if (n->weight >= 0)
-        count += (long long)g->params[n->weight].count;
-    if (n->bias >= 0)
-        count += (long long)g->params[n->bias].count;
+    int own[2] = {n->weight, n->bias};
+    for (int k = 0; k < 2; k++)
+        if (own[k] >= 0 && !counted[own[k]]) {
+            counted[own[k]] = 1;
+            count += (long long)g->params[own[k]].count;
+        }
+    for (int k = 0; n->nd && k < n->n_inputs; k++) {
+        int p = n->inputs[k] >= 0 ? g->values[n->inputs[k]].param : -1;
+        if (p >= 0 && !counted[p]) {
+            counted[p] = 1;
+            count += (long long)g->params[p].count;
+        }
+    }
     return count;
 }
 
@@ -58,7 +69,7 @@ static void short_count(char *buf, size_t size, long long v, int in_millions)
         snprintf(buf, size, v < 10000 ? "%.1fK" : "%.0fK", (double)v / 1e3);
 }
 
-static void layer_row(const incept_graph *g, const incept_node *n, row *r)
+static void layer_row(const incept_graph *g, const incept_node *n, unsigned char *counted, row *r)
 {
     const incept_value *out = &g->values[n->output];
     memset(r, 0, sizeof *r);
@@ -82,7 +93,7 @@ static void layer_row(const incept_graph *g, const incept_node *n, row *r)
     else
         snprintf(r->output, sizeof r->output, "%dx%dx%d", out->h, out->w, out->c);
     r->depth = (!strcmp(op, "conv") || !strcmp(op, "fc")) ? 1 : 0;
-    r->params = node_params(g, n);
+    r->params = node_params(g, n, counted);
     r->macs = node_macs(g, n);
 }
 
@@ -140,7 +151,8 @@ static void mark_ancestors(const incept_graph *g, int target, char *needed)
 }
 
 /* Collects consecutive nodes of one Inception module (same group, not aux) into a row. */
-static int module_row(const incept_graph *g, const char *needed, int start, row *r)
+static int module_row(const incept_graph *g, const char *needed, unsigned char *counted, int start,
+                      row *r)
 {
     const char *group = g->nodes[start].group;
     int i = start, concat = -1;
@@ -155,7 +167,7 @@ static int module_row(const incept_graph *g, const char *needed, int start, row 
         const incept_node *n = &g->nodes[i];
         if (!needed[i])
             continue;
-        layer_row(g, n, &layer);
+        layer_row(g, n, counted, &layer);
         r->params += layer.params;
         r->macs += layer.macs;
         int width = n->attrs.out_channels;
@@ -171,7 +183,7 @@ static int module_row(const incept_graph *g, const char *needed, int start, row 
         }
     }
     if (concat >= 0) {
-        layer_row(g, &g->nodes[concat], &layer);
+        layer_row(g, &g->nodes[concat], counted, &layer);
         snprintf(r->output, sizeof r->output, "%s", layer.output);
     }
     return i;
@@ -183,8 +195,12 @@ incept_status incept_model_summary(const incept_model *m, FILE *f, incept_totals
         return incept_fail(INCEPT_ERR_ARG, "summary needs a model");
     const incept_graph *g = &m->graph;
     char *needed = incept_calloc((size_t)g->n_nodes + 1, 1);
-    if (!needed)
+    unsigned char *counted = incept_calloc((size_t)g->n_params + 1, 1);
+    if (!needed || !counted) {
+        free(needed);
+        free(counted);
         return INCEPT_ERR_NOMEM;
+    }
     mark_ancestors(g, g->output, needed);
     incept_totals t = {0, 0, 0, 0};
     const incept_value none = {0}, *in = g->input >= 0 ? &g->values[g->input] : &none;
@@ -208,9 +224,9 @@ incept_status incept_model_summary(const incept_model *m, FILE *f, incept_totals
             continue;
         }
         if (n->group && !n->aux) {
-            i = module_row(g, needed, i, &r);
+            i = module_row(g, needed, counted, i, &r);
         } else {
-            layer_row(g, n, &r);
+            layer_row(g, n, counted, &r);
             i++;
         }
         t.params += r.params;
@@ -240,7 +256,7 @@ incept_status incept_model_summary(const incept_model *m, FILE *f, incept_totals
         for (int k = i; k < g->n_nodes; k++)
             if (g->nodes[k].aux && g->nodes[k].group && !needed[k] &&
                 strcmp(g->nodes[k].group, n->group) == 0) {
-                params += node_params(g, &g->nodes[k]);
+                params += node_params(g, &g->nodes[k], counted);
                 macs += node_macs(g, &g->nodes[k]);
             }
         t.aux_params += params;
@@ -253,6 +269,7 @@ incept_status incept_model_summary(const incept_model *m, FILE *f, incept_totals
         }
     }
     free(needed);
+    free(counted);
     if (totals)
         *totals = t;
     return INCEPT_OK;

@@ -12,6 +12,7 @@
 #include "core/status.h"
 #include "graph/graph.h"
 #include "ops/op.h"
+#include "train/generic_backward.h"
 
 incept_status incept_session_set_training(incept_session *s, float aux_weight, int dropout,
                                         unsigned long long seed)
@@ -91,12 +92,16 @@ incept_status incept_session_train_step(incept_session *s, const float *input, c
     if (g->input >= 0 && g->values[g->output].producer < 0)
         return incept_fail(INCEPT_ERR_UNSUPPORTED, "%s: the model's output is its input: it has nothing "
                            "to train", s->model->onnx_source ? s->model->onnx_source : "model");
-    if (g->input < 0 || g->values[g->output].generic)
-        return incept_fail(INCEPT_ERR_UNSUPPORTED, "%s: training needs an NCHW input and output; the "
-                           "model's %s is an N-d value of the generic path",
-                           s->model->onnx_source ? s->model->onnx_source : "model",
-                           g->input < 0 ? "input" : "output");
-    int classes = g->values[g->output].c * g->values[g->output].h * g->values[g->output].w;
+    if (g->input < 0)
+        return incept_fail(INCEPT_ERR_UNSUPPORTED, "%s: training needs an NCHW (batch-first float) "
+                           "input; the model's are N-d values of the generic path",
+                           s->model->onnx_source ? s->model->onnx_source : "model");
+    const incept_value *out = &g->values[g->output];
+    if (out->generic && !out->c)
+        return incept_fail(INCEPT_ERR_UNSUPPORTED, "%s: the loss needs a float output of [N, classes] "
+                           "(or [N, C, H, W]); output '%s' is shaped only at run time",
+                           s->model->onnx_source ? s->model->onnx_source : "model", out->name);
+    int classes = out->c * out->h * out->w;
     for (int s = 0; s < batch; s++)
         if (labels[s] < 0 || labels[s] >= classes)
             return incept_fail(INCEPT_ERR_ARG, "label %d of sample %d is not a class of 0..%d",
@@ -104,7 +109,9 @@ incept_status incept_session_train_step(incept_session *s, const float *input, c
     incept_status st = incept_session_plan(s, batch, 1, 1);
     if (st)
         return st;
-    if (!s->loss_values && (st = find_losses(s)))
+    if (!s->loss_values && ((st = find_losses(s)) || (st = incept_train_generic_prepare(s))))
+        return st;
+    if ((st = incept_train_generic_check(s)))
         return st;
     for (int i = 0; i < s->n_losses; i++) {
         const incept_value *v = &g->values[s->loss_values[i]];
@@ -120,6 +127,10 @@ incept_status incept_session_train_step(incept_session *s, const float *input, c
         return st;
     memset(s->grad_arena, 0, sizeof(float) * s->arena_floats);
     memset(s->param_grads, 0, sizeof(float) * g->param_floats);
+    if ((st = incept_train_generic_begin(s))) {
+        incept_session_clear_values(s);
+        return st;
+    }
     double total = 0.0;
     for (int i = 0; i < s->n_losses; i++)
         total += cross_entropy(&s->views[s->loss_values[i]], &s->grad_views[s->loss_values[i]],
@@ -128,6 +139,15 @@ incept_status incept_session_train_step(incept_session *s, const float *input, c
     for (int p = s->n_order - 1; p >= 0; p--) {
         const incept_node *n = &g->nodes[s->order[p]];
         double started = s->profiling ? incept_now_seconds() : 0.0;
+        if (n->nd) {
+            if ((st = incept_train_generic_backward(s, n))) {
+                incept_train_generic_end(s);
+                return st;
+            }
+            if (s->profiling)
+                s->node_seconds[g->n_nodes + s->order[p]] += incept_now_seconds() - started;
+            continue;
+        }
         for (int k = 0; k < n->n_inputs; k++) {
             s->node_inputs[k] = s->views[n->inputs[k]];
             s->node_input_grads[k] = s->grad_views[n->inputs[k]];
@@ -155,6 +175,7 @@ incept_status incept_session_train_step(incept_session *s, const float *input, c
         if (s->profiling)
             s->node_seconds[g->n_nodes + s->order[p]] += incept_now_seconds() - started;
     }
+    incept_train_generic_end(s);
     s->profiled_backward_passes += s->profiling;
     s->train_steps++;
     if (loss)
