@@ -7,7 +7,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    incept_set_parameter_limit(FUZZ_MAX_PARAMS);
+    incept_set_limit(INCEPT_LIMIT_PARAMETERS, FUZZ_MAX_PARAMS);
     char *text = malloc(size + 1);
     if (!text)
         return 0;

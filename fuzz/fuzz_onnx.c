@@ -7,7 +7,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    incept_set_parameter_limit(FUZZ_MAX_PARAMS);
+    incept_set_limit(INCEPT_LIMIT_PARAMETERS, FUZZ_MAX_PARAMS);
     incept_model *m = NULL;
     if (incept_model_load_onnx_memory(data, size, "fuzz.onnx", &m) == INCEPT_OK) {
         fuzz_run(m);

@@ -12,7 +12,7 @@ static const char *model_text = "input x 3 8 8\nconv c 4 3x3 pad 1 relu bn\nmaxp
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    incept_set_parameter_limit(FUZZ_MAX_PARAMS);
+    incept_set_limit(INCEPT_LIMIT_PARAMETERS, FUZZ_MAX_PARAMS);
     static incept_model *m;
     if (!m && incept_model_parse_description(model_text, "fuzz", &m) != INCEPT_OK)
         return 0;

@@ -94,11 +94,24 @@ incept_status incept_model_load_description(const char *path, incept_model **out
 /* Parses a description held in memory; source_name is used in error messages. */
 incept_status incept_model_parse_description(const char *text, const char *source_name,
                                              incept_model **out);
-/* The most parameters (floats, all of a model's together) a model may have: loading a file or
- * description that describes more fails with INCEPT_ERR_SHAPE before anything is allocated.
- * Default and ceiling 2^30 (4 GB); 0 restores the default. Returns the previous limit. Process
- * wide: set it before loading, not while other threads load. */
-size_t incept_set_parameter_limit(size_t max_floats);
+/* Limits on what a file may make the library allocate, checked before anything is allocated
+ * (a file that claims more fails naming the file and the limit, never runs the machine out of
+ * memory). Defaults keep a file under 1 MB from taking over about 1 GB:
+ *  - PARAMETERS: floats in all of a model's parameters (default and ceiling 2^30, 4 GB); a
+ *    larger model fails with INCEPT_ERR_SHAPE;
+ *  - IMAGE_PIXELS: width x height of a decoded JPEG or PNG (default 2^25, 33.5 megapixels;
+ *    ceiling 2^31); a larger image fails with INCEPT_ERR_FORMAT;
+ *  - INFLATION: how many times its own size a gzip-compressed dataset may inflate to (default
+ *    64; ceiling 1032, deflate's own maximum); past it, INCEPT_ERR_FORMAT.
+ * incept_set_limit returns the previous value; 0 restores the default; values above the ceiling
+ * are the ceiling. Process wide: a load running in another thread sees the old or the new one. */
+typedef enum {
+    INCEPT_LIMIT_PARAMETERS,
+    INCEPT_LIMIT_IMAGE_PIXELS,
+    INCEPT_LIMIT_INFLATION,
+    INCEPT_LIMIT_COUNT
+} incept_limit_kind;
+size_t incept_set_limit(incept_limit_kind which, size_t value);
 /* GoogLeNet exactly as in Table 1 of the paper, with both auxiliary classifiers, built in C
  * from the Inception module; weights He-initialized from seed. */
 incept_status incept_model_googlenet(int classes, unsigned long long seed, incept_model **out);

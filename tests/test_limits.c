@@ -2,12 +2,17 @@
  * multiplied or allocated, and fails with a status and a message naming the file: a conv whose
  * parameter count overflows, an ONNX initializer claiming gigabytes with a few bytes of data, an
  * idx header whose sizes multiply past 2^64, raw tensors of absurd sample sizes, graph outputs
- * without names, and training a model whose output is its input. The ONNX files are built here
- * with protobuf-c, node by node. */
+ * without names, training a model whose output is its input, JPEG and PNG headers claiming
+ * gigapixels, gzip'd datasets that inflate a thousandfold. The ONNX files are built here with
+ * protobuf-c, node by node; the images with libjpeg and libpng, then their headers edited. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <jpeglib.h>
+#include <png.h>
+#include <zlib.h>
 
 #include "incept.h"
 #include "onnx.pb-c.h"
@@ -244,8 +249,129 @@ static void test_dataset_sizes(void)
     unlink("/tmp/incept_limits_x.bin"), unlink("/tmp/incept_limits_y.bin");
 }
 
+static size_t read_back(const char *path, unsigned char *buf, size_t size)
+{
+    FILE *f = fopen(path, "rb");
+    size_t n = f ? fread(buf, 1, size, f) : 0;
+    if (f)
+        fclose(f);
+    return n;
+}
+
+static void put_be32(unsigned char *p, unsigned v)
+{
+    p[0] = (unsigned char)(v >> 24), p[1] = (unsigned char)(v >> 16), p[2] = (unsigned char)(v >> 8);
+    p[3] = (unsigned char)v;
+}
+
+/* A real 8x8 JPEG and PNG whose headers then claim 30000x30000 (900 megapixels): refused before
+ * anything of that size is allocated, naming the file and the limit; the genuine images load,
+ * and fail again under a pixel limit below 64. */
+static void test_image_pixels(void)
+{
+    unsigned char rgb[8 * 8 * 3], file[4096];
+    for (size_t i = 0; i < sizeof rgb; i++)
+        rgb[i] = (unsigned char)(i * 7);
+    const char *jpg = "/tmp/incept_limits.jpg", *png = "/tmp/incept_limits.png";
+    struct jpeg_compress_struct c;
+    struct jpeg_error_mgr err;
+    c.err = jpeg_std_error(&err);
+    jpeg_create_compress(&c);
+    FILE *f = fopen(jpg, "wb");
+    CHECK(f != NULL);
+    if (!f)
+        return;
+    jpeg_stdio_dest(&c, f);
+    c.image_width = 8, c.image_height = 8, c.input_components = 3, c.in_color_space = JCS_RGB;
+    jpeg_set_defaults(&c);
+    jpeg_start_compress(&c, TRUE);
+    while (c.next_scanline < 8) {
+        JSAMPROW row = rgb + c.next_scanline * 24;
+        jpeg_write_scanlines(&c, &row, 1);
+    }
+    jpeg_finish_compress(&c);
+    jpeg_destroy_compress(&c);
+    fclose(f);
+    png_image image;
+    memset(&image, 0, sizeof image);
+    image.version = PNG_IMAGE_VERSION, image.width = 8, image.height = 8, image.format = PNG_FORMAT_RGB;
+    CHECK(png_image_write_to_file(&image, png, 0, rgb, 0, NULL));
+
+    incept_image im;
+    CHECK_OK(incept_image_load(jpg, &im));
+    incept_image_free(&im);
+    CHECK_OK(incept_image_load(png, &im));
+    incept_image_free(&im);
+    size_t previous = incept_set_limit(INCEPT_LIMIT_IMAGE_PIXELS, 63);
+    CHECK(previous == (size_t)1 << 25);
+    incept_status st = incept_image_load(png, &im);
+    CHECK_MSG(st == INCEPT_ERR_FORMAT && strstr(incept_last_error(), "INCEPT_LIMIT_IMAGE_PIXELS"), "status %d: %s",
+              st, incept_last_error());
+    CHECK(incept_set_limit(INCEPT_LIMIT_IMAGE_PIXELS, 0) == 63);
+
+    size_t n = read_back(jpg, file, sizeof file);
+    int patched = 0;
+    for (size_t i = 0; i + 9 < n && !patched; i++)
+        if (file[i] == 0xff && (file[i + 1] == 0xc0 || file[i + 1] == 0xc2)) { /* SOF: height, width */
+            file[i + 5] = 30000 >> 8, file[i + 6] = 30000 & 255, file[i + 7] = 30000 >> 8, file[i + 8] = 30000 & 255;
+            patched = 1;
+        }
+    CHECK(patched);
+    write_bytes(jpg, file, n);
+    st = incept_image_load(jpg, &im);
+    CHECK_MSG(st == INCEPT_ERR_FORMAT && strstr(incept_last_error(), "incept_limits.jpg") &&
+              strstr(incept_last_error(), "30000x30000"), "status %d: %s", st, incept_last_error());
+    n = read_back(png, file, sizeof file);
+    CHECK(n > 33 && memcmp(file + 12, "IHDR", 4) == 0);
+    put_be32(file + 16, 30000), put_be32(file + 20, 30000);
+    put_be32(file + 29, (unsigned)crc32(0L, file + 12, 17)); /* the chunk's CRC covers type and data */
+    write_bytes(png, file, n);
+    st = incept_image_load(png, &im);
+    CHECK_MSG(st == INCEPT_ERR_FORMAT && strstr(incept_last_error(), "incept_limits.png") &&
+              strstr(incept_last_error(), "30000x30000"), "status %d: %s", st, incept_last_error());
+    unlink(jpg), unlink(png);
+}
+
+/* A gzip'd idx of 1 MiB that compresses ~300-fold: refused past the default inflation limit (64),
+ * loaded once the caller raises it. */
+static void test_gzip_inflation(void)
+{
+    const char *images = "/tmp/incept_limits_images.idx.gz", *labels = "/tmp/incept_limits_labels.idx";
+    gzFile g = gzopen(images, "wb");
+    CHECK(g != NULL);
+    if (!g)
+        return;
+    static unsigned char data[16 + 1024 * 1024];
+    const unsigned char header[16] = {0, 0, 8, 3, 0, 0, 0, 1, 0, 0, 4, 0, 0, 0, 4, 0};
+    memcpy(data, header, sizeof header);
+    unsigned state = 1;
+    for (int i = 0; i < 2048; i++) /* a little noise: ~300-fold, not deflate's 1000 */
+        data[16 + i * 3] = (unsigned char)((state = state * 1103515245u + 12345u) >> 24);
+    gzwrite(g, data, sizeof data);
+    gzclose(g);
+    const unsigned char one_label[] = {0, 0, 8, 1, 0, 0, 0, 1, 3};
+    write_bytes(labels, one_label, sizeof one_label);
+    incept_dataset *d = NULL;
+    incept_status st = incept_dataset_load_idx(images, labels, &d);
+    CHECK_MSG(st == INCEPT_ERR_FORMAT && strstr(incept_last_error(), "INCEPT_LIMIT_INFLATION") &&
+              strstr(incept_last_error(), "incept_limits_images"), "status %d: %s", st, incept_last_error());
+    incept_dataset_free(d);
+    d = NULL;
+    incept_set_limit(INCEPT_LIMIT_INFLATION, 1032);
+    CHECK_OK(incept_dataset_load_idx(images, labels, &d));
+    int count = 0, ch, h, w, classes;
+    if (d)
+        incept_dataset_dims(d, &count, &ch, &h, &w, &classes);
+    CHECK(count == 1 && h == 1024 && w == 1024);
+    incept_dataset_free(d);
+    incept_set_limit(INCEPT_LIMIT_INFLATION, 0);
+    unlink(images), unlink(labels);
+}
+
 int main(void)
 {
+    test_image_pixels();
+    test_gzip_inflation();
     test_initializer_claims();
     test_graph_shapes();
     test_description_sizes();

@@ -9,6 +9,7 @@
 
 #include "core/checked.h"
 #include "core/hash.h"
+#include "core/limits.h"
 #include "core/status.h"
 #include "ops/op.h"
 
@@ -257,31 +258,23 @@ incept_status incept_graph_set_input(incept_graph *g, const char *name, int c, i
     return st ? st : list_value(&g->inputs, &g->n_inputs, g->input);
 }
 
-static size_t parameter_limit = INCEPT_PARAM_FLOATS_MAX;
-
-size_t incept_set_parameter_limit(size_t max_floats)
-{
-    size_t previous = parameter_limit;
-    parameter_limit = max_floats && max_floats < INCEPT_PARAM_FLOATS_MAX ? max_floats : INCEPT_PARAM_FLOATS_MAX;
-    return previous;
-}
 
 incept_status incept_graph_add_param(incept_graph *g, const char *name, int ndim, const int *dims,
                                      int *index)
 {
-    size_t count = 1, total;
+    size_t count = 1, total, limit = incept_limit(INCEPT_LIMIT_PARAMETERS);
     if (ndim < 1 || ndim > 4)
         return incept_fail(INCEPT_ERR_SHAPE, "parameter '%s' has %d dims (1 to 4 supported)", name, ndim);
     for (int i = 0; i < ndim; i++) {
         if (dims[i] <= 0)
             return incept_fail(INCEPT_ERR_SHAPE, "parameter '%s' has a dim of %d", name, dims[i]);
-        if (!incept_mul_size(count, (size_t)dims[i], &count) || count > parameter_limit)
+        if (!incept_mul_size(count, (size_t)dims[i], &count) || count > limit)
             return incept_fail(INCEPT_ERR_SHAPE, "parameter '%s' has more than %zu values (the limit, "
-                               "incept_set_parameter_limit)", name, parameter_limit);
+                               "INCEPT_LIMIT_PARAMETERS)", name, limit);
     }
-    if (!incept_add_size(g->param_floats, count, &total) || total > parameter_limit)
+    if (!incept_add_size(g->param_floats, count, &total) || total > limit)
         return incept_fail(INCEPT_ERR_SHAPE, "parameter '%s' takes the model past %zu parameters (the "
-                           "limit, incept_set_parameter_limit)", name, parameter_limit);
+                           "limit, INCEPT_LIMIT_PARAMETERS)", name, limit);
     if (incept_graph_find_param(g, name) >= 0)
         return incept_fail(INCEPT_ERR_FORMAT, "parameter '%s' is defined twice", name);
     if (incept_grow((void **)&g->params, &g->cap_params, g->n_params, sizeof *g->params) ||

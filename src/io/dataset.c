@@ -11,6 +11,7 @@
 #include <zlib.h>
 
 #include "core/checked.h"
+#include "core/limits.h"
 #include "core/status.h"
 #include "incept.h"
 #include "io/io.h"
@@ -181,9 +182,19 @@ void incept_dataset_dims(const incept_dataset *d, int *n, int *c, int *h, int *w
 const float *incept_dataset_images(const incept_dataset *d) { return d->images; }
 const int *incept_dataset_labels(const incept_dataset *d) { return d->labels; }
 
-/* The whole of a gzip or plain file (zlib reads both) into memory. */
+/* The whole of a gzip or plain file (zlib reads both) into memory, inflating to at most
+ * INCEPT_LIMIT_INFLATION times the file's size (checked as it inflates: a few megabytes of
+ * compressed zeros cannot claim gigabytes). */
 static incept_status read_gz(const char *path, unsigned char **data, size_t *size)
 {
+    struct stat info;
+    if (stat(path, &info) != 0)
+        return incept_fail(INCEPT_ERR_IO, "%s: cannot open", path);
+    size_t ratio = incept_limit(INCEPT_LIMIT_INFLATION), most;
+    if (!incept_mul_size((size_t)info.st_size, ratio, &most))
+        most = SIZE_MAX;
+    if (most < (1u << 16))
+        most = 1u << 16; /* a small file may hold a gzip header's worth more */
     gzFile f = gzopen(path, "rb");
     if (!f)
         return incept_fail(INCEPT_ERR_IO, "%s: cannot open", path);
@@ -191,12 +202,13 @@ static incept_status read_gz(const char *path, unsigned char **data, size_t *siz
     unsigned char *buf = incept_malloc(capacity);
     incept_status st = INCEPT_OK;
     while (buf) {
-        if (used == capacity) {
-            unsigned char *p = incept_realloc(buf, capacity * 2);
+        if (used == capacity) { /* grown to one byte past the most it may hold, no further */
+            size_t grown = capacity > (most + 1) / 2 ? most + 1 : capacity * 2;
+            unsigned char *p = incept_realloc(buf, grown);
             if (!p)
                 break;
             buf = p;
-            capacity *= 2;
+            capacity = grown;
         }
         int got = gzread(f, buf + used, (unsigned)(capacity - used > (1u << 30) ? 1u << 30 : capacity - used));
         if (got < 0) {
@@ -207,6 +219,11 @@ static incept_status read_gz(const char *path, unsigned char **data, size_t *siz
         if (got == 0)
             break;
         used += (size_t)got;
+        if (used > most) {
+            st = incept_fail(INCEPT_ERR_FORMAT, "%s: inflates past %zu times its %lld bytes (the limit, "
+                             "INCEPT_LIMIT_INFLATION)", path, ratio, (long long)info.st_size);
+            break;
+        }
     }
     gzclose(f);
     if (!buf)

@@ -14,6 +14,7 @@
 #include <jpeglib.h> /* needs stdio.h and stddef.h first */
 #include <png.h>
 
+#include "core/limits.h"
 #include "core/status.h"
 #include "incept.h"
 
@@ -37,6 +38,17 @@ static void jpeg_quiet(j_common_ptr cinfo, int level)
         cinfo->err->num_warnings++;
 }
 
+/* A decoder's claimed size against the pixel limit, before anything of that size is allocated
+ * (a few hundred bytes of header can claim gigapixels). */
+static incept_status check_pixels(const char *path, unsigned long w, unsigned long h)
+{
+    size_t limit = incept_limit(INCEPT_LIMIT_IMAGE_PIXELS);
+    if (w < 1 || h < 1 || w > (1ul << 24) || h > (1ul << 24) || (size_t)w * h > limit)
+        return incept_fail(INCEPT_ERR_FORMAT, "%s: %lux%lu pixels: unusable size (at most %zu pixels: "
+                           "INCEPT_LIMIT_IMAGE_PIXELS)", path, w, h, limit);
+    return INCEPT_OK;
+}
+
 /* Decodes to interleaved 8-bit RGB. */
 static incept_status load_jpeg(const char *path, FILE *f, unsigned char **pixels, int *h, int *w)
 {
@@ -55,6 +67,11 @@ static incept_status load_jpeg(const char *path, FILE *f, unsigned char **pixels
     jpeg_stdio_src(&cinfo, f);
     jpeg_read_header(&cinfo, TRUE);
     cinfo.out_color_space = JCS_RGB;
+    incept_status st = check_pixels(path, cinfo.image_width, cinfo.image_height);
+    if (st) {
+        jpeg_destroy_decompress(&cinfo);
+        return st;
+    }
     jpeg_start_decompress(&cinfo);
     size_t row = (size_t)cinfo.output_width * 3;
     buf = incept_malloc(row * cinfo.output_height);
@@ -86,6 +103,11 @@ static incept_status load_png(const char *path, unsigned char **pixels, int *h, 
     if (!png_image_begin_read_from_file(&image, path))
         return incept_fail(INCEPT_ERR_FORMAT, "%s: corrupt PNG: %s", path, image.message);
     image.format = PNG_FORMAT_RGB; /* gray, palette, 16-bit and alpha (over black) become RGB8 */
+    incept_status st = check_pixels(path, image.width, image.height);
+    if (st) {
+        png_image_free(&image);
+        return st;
+    }
     unsigned char *buf = incept_malloc(PNG_IMAGE_SIZE(image));
     if (!buf) {
         png_image_free(&image);
@@ -122,7 +144,7 @@ incept_status incept_image_load(const char *path, incept_image *out)
     fclose(f);
     if (st)
         return st;
-    if (h < 1 || w < 1 || (size_t)h * w > (size_t)1 << 28) {
+    if (h < 1 || w < 1 || (size_t)h * w > incept_limit(INCEPT_LIMIT_IMAGE_PIXELS)) {
         free(rgb);
         return incept_fail(INCEPT_ERR_FORMAT, "%s: unusable size %dx%d", path, w, h);
     }
