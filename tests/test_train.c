@@ -644,6 +644,24 @@ static void test_checkpoint_resume(void)
         CHECK_OK(incept_session_use_average(resumed_s, 1));
         CHECK_MSG(same_params(straight, resumed), "%s", "resumed Polyak averages equal the uninterrupted run's");
     }
+    /* a checkpoint whose state is out of range is refused though its checksum matches */
+    const char *why[] = {"crop padding", "steps", "schedule", "batch", "momentum"};
+    for (int k = 0; k < 5 && resumed_s; k++) {
+        incept_train_state hostile = state;
+        if (k == 0) hostile.crop_pad = 1 << 30;
+        if (k == 1) hostile.step = hostile.total_steps + 1;
+        if (k == 2) memset(hostile.schedule, 'x', sizeof hostile.schedule);
+        if (k == 3) hostile.batch = -8;
+        if (k == 4) hostile.sgd.momentum = NAN;
+        CHECK_OK(incept_checkpoint_save(resumed_s, &hostile, "/tmp/incept_test.ckpt"));
+        incept_model *bad = (incept_model *)&bad;
+        incept_session *bad_s = (incept_session *)&bad_s;
+        incept_status st = incept_checkpoint_load("/tmp/incept_test.ckpt", &bad, &bad_s, &loaded);
+        CHECK_MSG(st == INCEPT_ERR_FORMAT && bad == NULL && bad_s == NULL &&
+                  strstr(incept_last_error(), "training state"), "hostile %s: status %d: %s", why[k], st,
+                  incept_last_error());
+    }
+    CHECK_OK(incept_checkpoint_save(resumed_s, &state, "/tmp/incept_test.ckpt"));
     /* a damaged checkpoint is refused, never half-loaded */
     f = fopen("/tmp/incept_test.ckpt", "r+b");
     fseek(f, 100, SEEK_SET);

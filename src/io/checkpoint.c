@@ -17,6 +17,7 @@
 #include "graph/graph.h"
 #include "incept.h"
 #include "io/io.h"
+#include "train/train.h"
 
 static const char magic[8] = {'I', 'N', 'C', 'E', 'P', 'T', 'C', '\0'};
 #define CHECKPOINT_VERSION 2u /* 2: the state has crop_pad */
@@ -158,6 +159,14 @@ incept_status incept_checkpoint_load(const char *path, incept_model **out, incep
     if (!text || !have_state || !params) {
         st = incept_fail(INCEPT_ERR_FORMAT, "%s: the model, the state or the parameters are missing",
                          path);
+        goto done;
+    }
+    char what[4200];
+    snprintf(what, sizeof what, "%s: the training state", path);
+    if ((st = incept_train_state_check(state, what, INCEPT_ERR_FORMAT)))
+        goto done;
+    if (!onnx && memchr(text, '\0', (size_t)text_len)) {
+        st = incept_fail(INCEPT_ERR_FORMAT, "%s: the model's description holds a NUL byte", path);
         goto done;
     }
     char *copy = incept_malloc((size_t)text_len + 1);

@@ -12,6 +12,7 @@
 
 #include "core/status.h"
 #include "incept.h"
+#include "train/train.h"
 
 struct incept_loader {
     const incept_dataset *data;
@@ -138,8 +139,10 @@ static void *worker(void *arg)
 incept_status incept_loader_new(const incept_dataset *data, const incept_loader_options *options,
                                 long first_step, incept_loader **out)
 {
-    if (!data || !options || !out || options->batch < 1 || options->pad < 0 || first_step < 0)
-        return incept_fail(INCEPT_ERR_ARG, "loader needs a dataset, batch >= 1 and pad >= 0");
+    if (!data || !options || !out || options->batch < 1 || options->batch > INCEPT_BATCH_MAX ||
+        options->pad < 0 || options->pad > INCEPT_CROP_PAD_MAX || first_step < 0)
+        return incept_fail(INCEPT_ERR_ARG, "loader needs a dataset, a batch of 1 to %d, a crop padding of "
+                           "0 to %d and a first step >= 0", INCEPT_BATCH_MAX, INCEPT_CROP_PAD_MAX);
     *out = NULL;
     incept_loader *l = incept_calloc(1, sizeof *l);
     if (!l)

@@ -10,6 +10,7 @@
 #include "core/status.h"
 #include "graph/graph.h"
 #include "incept.h"
+#include "train/train.h"
 
 int incept_schedule_valid(const char *name)
 {
@@ -60,12 +61,34 @@ static incept_status check_state(const incept_session *s, const incept_dataset *
     if (dc != c || dh != h || dw != w || dclasses > classes)
         return incept_fail(INCEPT_ERR_SHAPE, "the data is %dx%dx%d with %d classes; the model takes "
                            "%dx%dx%d and has %d outputs", dc, dh, dw, dclasses, c, h, w, classes);
-    if (t->batch < 1 || t->step < 0 || t->total_steps < 0 || t->warmup < 0 || t->crop_pad < 0 ||
-        !incept_schedule_valid(t->schedule) || !(t->sgd.learning_rate >= 0.0f))
-        return incept_fail(INCEPT_ERR_ARG, "training state out of range (batch %d, step %ld of %ld, "
-                           "warm-up %ld, crop padding %d, schedule '%.16s')", t->batch, t->step,
-                           t->total_steps, t->warmup, t->crop_pad, t->schedule);
-    return INCEPT_OK;
+    return incept_train_state_check(t, "training state", INCEPT_ERR_ARG);
+}
+
+/* x finite and in [low, high]. */
+static int within(double x, double low, double high) { return x >= low && x <= high; }
+
+incept_status incept_train_state_check(const incept_train_state *t, const char *what, incept_status st)
+{
+    const char *why = NULL;
+    if (!memchr(t->schedule, '\0', sizeof t->schedule) || !incept_schedule_valid(t->schedule))
+        why = "an unknown schedule";
+    else if (t->batch < 1 || t->batch > INCEPT_BATCH_MAX)
+        why = "a batch outside 1..2^20";
+    else if (t->step < 0 || t->total_steps < 0 || (t->total_steps > 0 && t->step > t->total_steps))
+        why = "steps out of range";
+    else if (t->warmup < 0 || t->crop_pad < 0 || t->crop_pad > INCEPT_CROP_PAD_MAX)
+        why = "a warm-up or crop padding out of range";
+    else if ((t->shuffle | t->augment | t->dropout) & ~1)
+        why = "a flag other than 0 or 1";
+    else if (!within(t->aux_weight, 0, 1e6) || !within(t->sgd.learning_rate, 0, 1e6) ||
+             !within(t->sgd.momentum, 0, 1) || !within(t->sgd.weight_decay, 0, 1e6) ||
+             !within(t->average_decay, 0, 1) || t->average_decay == 1.0f || (t->sgd.decay_biases & ~1))
+        why = "a learning rate, momentum, decay or loss weight out of range";
+    if (!why)
+        return INCEPT_OK;
+    return incept_fail(st, "%s has %s (batch %d, step %ld of %ld, warm-up %ld, crop padding %d, "
+                       "learning rate %g, momentum %g)", what, why, t->batch, t->step, t->total_steps,
+                       t->warmup, t->crop_pad, (double)t->sgd.learning_rate, (double)t->sgd.momentum);
 }
 
 incept_status incept_train(incept_session *s, const incept_dataset *train,

@@ -1,0 +1,16 @@
+/* train.h — what the library's training files share with the rest of it: the bounds of a
+ * training state and its check (trainer.c), used by the trainer, the loader and checkpoint
+ * loading alike. Internal to the library. */
+#ifndef INCEPT_TRAIN_TRAIN_H
+#define INCEPT_TRAIN_TRAIN_H
+
+#include "incept.h"
+
+#define INCEPT_BATCH_MAX (1 << 20)     /* images per step */
+#define INCEPT_CROP_PAD_MAX (1 << 16)  /* pixels a random crop may shift */
+
+/* Every field of a training state within its range (a checkpoint's state is checked as any
+ * input is, not trusted because its checksum matches); else st, the message naming `what`. */
+incept_status incept_train_state_check(const incept_train_state *t, const char *what, incept_status st);
+
+#endif
