@@ -206,6 +206,65 @@ incept_status incept_nd_axis(const incept_nd_context *ctx, long long axis, int r
     return INCEPT_OK;
 }
 
+/* ---- backward ---- */
+
+static int same_shape(const incept_tensor *a, const incept_tensor *b)
+{
+    if (a->rank != b->rank)
+        return 0;
+    for (int d = 0; d < a->rank; d++)
+        if (a->dims[d] != b->dims[d])
+            return 0;
+    return 1;
+}
+
+incept_status incept_nd_grad_expect(const incept_nd_context *ctx, const incept_tensor *const *in, int n_in,
+                                    const incept_tensor *out, int n_out, const incept_tensor *const *dout,
+                                    incept_tensor *const *din)
+{
+    for (int k = 0; k < n_out; k++) {
+        if (!dout[k])
+            continue;
+        if (dout[k]->dtype != INCEPT_FLOAT32 || out[k].dtype != INCEPT_FLOAT32)
+            return incept_nd_fail(ctx, INCEPT_ERR_UNSUPPORTED, "a gradient of output %d, which is %s (a "
+                                  "backward is float32 only)", k, dtype_name(out[k].dtype));
+        if (!same_shape(dout[k], &out[k]) || (!dout[k]->data && incept_tensor_count(dout[k])))
+            return incept_nd_fail(ctx, INCEPT_ERR_SHAPE, "the gradient of output %d is not shaped as the "
+                                  "output", k);
+    }
+    for (int i = 0; i < n_in; i++) {
+        if (!din[i])
+            continue;
+        if (!in[i])
+            return incept_nd_fail(ctx, INCEPT_ERR_ARG, "a gradient of input %d, which is missing", i);
+        if (in[i]->dtype != INCEPT_FLOAT32 || din[i]->dtype != INCEPT_FLOAT32)
+            return incept_nd_fail(ctx, INCEPT_ERR_UNSUPPORTED, "a gradient of input %d, which is %s (a "
+                                  "backward is float32 only)", i, dtype_name(in[i]->dtype));
+        if (!same_shape(din[i], in[i]) || (!din[i]->data && incept_tensor_count(din[i])))
+            return incept_nd_fail(ctx, INCEPT_ERR_SHAPE, "the gradient of input %d is not shaped as the "
+                                  "input", i);
+    }
+    return INCEPT_OK;
+}
+
+incept_status incept_nd_grad_pass(const incept_nd_context *ctx, const incept_tensor *const *in, int n_in,
+                                  const incept_tensor *out, int n_out, const incept_tensor *const *dout,
+                                  incept_tensor *const *din)
+{
+    incept_status st = incept_nd_grad_expect(ctx, in, n_in, out, n_out, dout, din);
+    if (st || n_in < 1 || n_out < 1 || !din[0] || !dout[0])
+        return st;
+    size_t n = incept_tensor_count(in[0]);
+    if (n != incept_tensor_count(dout[0]))
+        return incept_nd_fail(ctx, INCEPT_ERR_SHAPE, "an output of %zu elements for an input of %zu",
+                              incept_tensor_count(dout[0]), n);
+    const float *g = dout[0]->data;
+    float *dx = din[0]->data;
+    for (size_t i = 0; i < n; i++)
+        dx[i] += g[i];
+    return INCEPT_OK;
+}
+
 /* ---- broadcasting ---- */
 
 incept_status incept_nd_broadcast_shape(const incept_nd_context *ctx, const incept_tensor *const *arrays,

@@ -1,6 +1,7 @@
 /* elementwise.c — the N-d reference element-by-element ops: Add, Sub, Mul, Div and Sum with numpy
  * broadcasting (float32, uint8 and int64), and Identity. (Relu, Clip and Dropout, which have NCHW
- * fast paths, keep theirs in their op files.) */
+ * fast paths, keep theirs in their op files.) Each with its backward, which sums the gradients
+ * over the axes an input was broadcast along. */
 #include <float.h>
 #include <limits.h>
 #include <math.h>
@@ -121,7 +122,95 @@ INCEPT_ND_OP(sum)
     return fold(ctx, in, n_in, out, ARITH_ADD);
 }
 
+/* ---- backward ---- */
 
+/* da += the gradient of `a (op) b` for the upstream g, db likewise (either NULL: not wanted); b
+ * NULL: a alone (Sum's terms). a and b broadcast to g's shape, so an entry of theirs that several
+ * results read gathers all their gradients. */
+static void accumulate(const incept_tensor *g, const incept_tensor *a, const incept_tensor *b,
+                       incept_tensor *da, incept_tensor *db, arith op)
+{
+    long long sa[INCEPT_MAX_RANK], sb[INCEPT_MAX_RANK] = {0}, idx[INCEPT_MAX_RANK] = {0};
+    int rank = g->rank;
+    incept_nd_broadcast_strides(a, rank, g->dims, sa);
+    if (b)
+        incept_nd_broadcast_strides(b, rank, g->dims, sb);
+    const float *dy = g->data, *x = a->data, *y = b ? b->data : NULL;
+    float *dx = da ? da->data : NULL, *dz = db ? db->data : NULL;
+    long long oa = 0, ob = 0;
+    for (size_t i = 0, count = incept_tensor_count(g); i < count; i++) {
+        float v = dy[i];
+        if (op == ARITH_ADD || op == ARITH_SUB) {
+            if (dx)
+                dx[oa] += v;
+            if (dz)
+                dz[ob] += op == ARITH_ADD ? v : -v;
+        } else if (op == ARITH_MUL) {
+            if (dx)
+                dx[oa] += v * y[ob];
+            if (dz)
+                dz[ob] += v * x[oa];
+        } else { /* d(x / y) = dx / y - x dy / y^2 */
+            if (dx)
+                dx[oa] += v / y[ob];
+            if (dz)
+                dz[ob] -= v * (x[oa] / y[ob]) / y[ob];
+        }
+        for (int d = rank - 1; d >= 0; d--) {
+            oa += sa[d], ob += sb[d];
+            if (++idx[d] < g->dims[d])
+                break;
+            oa -= sa[d] * g->dims[d], ob -= sb[d] * g->dims[d];
+            idx[d] = 0;
+        }
+    }
+}
+
+static incept_status binary_grad(const incept_nd_context *ctx, const incept_tensor *const *in, int n_in,
+                                 const incept_tensor *out, int n_out, const incept_tensor *const *dout,
+                                 incept_tensor *const *din, arith op)
+{
+    if (n_in != 2 || !in[0] || !in[1] || n_out < 1)
+        return incept_nd_fail(ctx, INCEPT_ERR_FORMAT, "two inputs and an output expected");
+    incept_status st = incept_nd_grad_expect(ctx, in, n_in, out, n_out, dout, din);
+    if (st || !dout[0] || (!din[0] && !din[1]))
+        return st;
+    if (in[0]->dtype != INCEPT_FLOAT32 || in[1]->dtype != INCEPT_FLOAT32) /* Mul and Div read both */
+        return incept_nd_fail(ctx, INCEPT_ERR_UNSUPPORTED, "a backward of non-float32 inputs");
+    accumulate(dout[0], in[0], in[1], din[0], din[1], op);
+    return INCEPT_OK;
+}
+
+INCEPT_ND_GRAD(add)
+{
+    return binary_grad(ctx, in, n_in, out, n_out, dout, din, ARITH_ADD);
+}
+
+INCEPT_ND_GRAD(sub)
+{
+    return binary_grad(ctx, in, n_in, out, n_out, dout, din, ARITH_SUB);
+}
+
+INCEPT_ND_GRAD(mul)
+{
+    return binary_grad(ctx, in, n_in, out, n_out, dout, din, ARITH_MUL);
+}
+
+INCEPT_ND_GRAD(div)
+{
+    return binary_grad(ctx, in, n_in, out, n_out, dout, din, ARITH_DIV);
+}
+
+INCEPT_ND_GRAD(sum)
+{
+    if (n_out < 1)
+        return incept_nd_fail(ctx, INCEPT_ERR_FORMAT, "an output expected");
+    incept_status st = incept_nd_grad_expect(ctx, in, n_in, out, n_out, dout, din);
+    for (int k = 0; k < n_in && !st && dout[0]; k++)
+        if (din[k])
+            accumulate(dout[0], in[k], NULL, din[k], NULL, ARITH_ADD);
+    return st;
+}
 
 INCEPT_ND_OP(identity)
 {
@@ -131,3 +220,7 @@ INCEPT_ND_OP(identity)
     return incept_nd_array_copy(ctx, out, in[0]);
 }
 
+INCEPT_ND_GRAD(identity)
+{
+    return incept_nd_grad_pass(ctx, in, n_in, out, n_out, dout, din);
+}

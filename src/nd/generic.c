@@ -13,34 +13,36 @@ typedef struct {
 } op_entry;
 
 static const op_entry ops[] = {
-    {"Add", incept_nd_add, NULL},
-    {"Sub", incept_nd_sub, NULL},
-    {"Mul", incept_nd_mul, NULL},
-    {"Div", incept_nd_div, NULL},
-    {"Sum", incept_nd_sum, NULL},
-    {"Relu", incept_nd_relu, NULL},
-    {"Clip", incept_nd_clip, NULL},
-    {"Identity", incept_nd_identity, NULL},
-    {"Dropout", incept_nd_dropout, NULL},
-    {"Reshape", incept_nd_reshape, NULL},
-    {"Flatten", incept_nd_flatten, NULL},
-    {"Squeeze", incept_nd_squeeze, NULL},
-    {"Unsqueeze", incept_nd_unsqueeze, NULL},
-    {"Concat", incept_nd_concat, NULL},
-    {"Gather", incept_nd_gather, NULL},
-    {"Shape", incept_nd_shape, NULL},
-    {"Constant", incept_nd_constant, NULL},
-    {"Pad", incept_nd_pad, NULL},
-    {"Gemm", incept_nd_gemm, NULL},
-    {"MatMul", incept_nd_matmul, NULL},
-    {"Conv", incept_nd_conv, NULL},
-    {"MaxPool", incept_nd_maxpool, NULL},
-    {"AveragePool", incept_nd_averagepool, NULL},
-    {"GlobalAveragePool", incept_nd_globalaveragepool, NULL},
-    {"GlobalMaxPool", incept_nd_globalmaxpool, NULL},
-    {"LRN", incept_nd_lrn, NULL},
+    {"Add", incept_nd_add, incept_nd_add_grad},
+    {"Sub", incept_nd_sub, incept_nd_sub_grad},
+    {"Mul", incept_nd_mul, incept_nd_mul_grad},
+    {"Div", incept_nd_div, incept_nd_div_grad},
+    {"Sum", incept_nd_sum, incept_nd_sum_grad},
+    {"Relu", incept_nd_relu, incept_nd_relu_grad},
+    {"Clip", incept_nd_clip, incept_nd_clip_grad},
+    {"Identity", incept_nd_identity, incept_nd_identity_grad},
+    {"Dropout", incept_nd_dropout, incept_nd_dropout_grad},
+    {"Reshape", incept_nd_reshape, incept_nd_reshape_grad},
+    {"Flatten", incept_nd_flatten, incept_nd_flatten_grad},
+    {"Squeeze", incept_nd_squeeze, incept_nd_squeeze_grad},
+    {"Unsqueeze", incept_nd_unsqueeze, incept_nd_unsqueeze_grad},
+    {"Concat", incept_nd_concat, incept_nd_concat_grad},
+    {"Gather", incept_nd_gather, incept_nd_gather_grad},
+    {"Shape", incept_nd_shape, NULL},       /* int64 results: nothing flows back */
+    {"Constant", incept_nd_constant, NULL}, /* no inputs */
+    {"Pad", incept_nd_pad, incept_nd_pad_grad},
+    {"Gemm", incept_nd_gemm, incept_nd_gemm_grad},
+    {"MatMul", incept_nd_matmul, incept_nd_matmul_grad},
+    {"Conv", incept_nd_conv, incept_nd_conv_grad},
+    {"MaxPool", incept_nd_maxpool, incept_nd_maxpool_grad},
+    {"AveragePool", incept_nd_averagepool, incept_nd_averagepool_grad},
+    {"GlobalAveragePool", incept_nd_globalaveragepool, incept_nd_globalaveragepool_grad},
+    {"GlobalMaxPool", incept_nd_globalmaxpool, incept_nd_globalmaxpool_grad},
+    {"LRN", incept_nd_lrn, NULL}, /* not yet: only its NCHW op (ops/lrn.c) has one */
+    /* none: it normalises with the running statistics here, while training's would use the
+     * batch's own (and update the running ones), a different function to differentiate */
     {"BatchNormalization", incept_nd_batchnorm, NULL},
-    {"Softmax", incept_nd_softmax, NULL},
+    {"Softmax", incept_nd_softmax, incept_nd_softmax_grad},
 };
 
 incept_nd_fn incept_nd_find_op(const char *op_type)
@@ -60,7 +62,8 @@ incept_nd_grad_fn incept_nd_find_grad(const char *op_type)
 }
 
 /* Its node's nd function does the work (the session calls it with N-d tensors); nothing here is
- * NCHW, and it has no backward: a loss that depends on a generic node cannot be trained. */
+ * NCHW, and it has no backward yet: the table above has the ops' own (incept_nd_find_grad), but
+ * the session does not call them, so a loss that depends on a generic node cannot be trained. */
 const incept_op incept_op_generic = {
     .name = "generic", .min_inputs = 0, .max_inputs = 0,
 };

@@ -37,13 +37,6 @@ incept_nd_grad_fn incept_nd_find_grad(const char *op_type);
 incept_status incept_nd_fail(const incept_nd_context *ctx, incept_status st, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))
-
-/* ---- backward (one per differentiable op, beside its forward) ---- */
-#define INCEPT_ND_GRAD(name)                                                                           \
-    incept_status incept_nd_##name##_grad(const incept_nd_context *ctx, const incept_tensor *const *in,     \
-                                          int n_in, const incept_tensor *out, int n_out,                \
-                                          const incept_tensor *const *dout, incept_tensor *const *din)
-
 #endif
     ;
 
@@ -120,11 +113,46 @@ INCEPT_ND_OP(lrn);
 INCEPT_ND_OP(batchnorm);
 INCEPT_ND_OP(softmax);
 
-
-/* ---- backward (one per differentiable op, beside its forward) ---- */
+/* ---- backward (one per differentiable op, beside its forward; incept_nd_grad_fn, graph.h) ----
+ * Each adds into din[i] (NULL: not wanted) the loss's gradient of in[i] from dout (dout[k] NULL:
+ * zero), float32 only. */
 #define INCEPT_ND_GRAD(name)                                                                           \
     incept_status incept_nd_##name##_grad(const incept_nd_context *ctx, const incept_tensor *const *in,     \
                                           int n_in, const incept_tensor *out, int n_out,                \
                                           const incept_tensor *const *dout, incept_tensor *const *din)
+/* A backward's checks: each dout[k] given is float32 and shaped as out[k], each din[i] wanted is
+ * float32 and shaped as in[i], a float32 input. */
+incept_status incept_nd_grad_expect(const incept_nd_context *ctx, const incept_tensor *const *in, int n_in,
+                                    const incept_tensor *out, int n_out, const incept_tensor *const *dout,
+                                    incept_tensor *const *din);
+/* din[0] += dout[0] element for element: the backward of the ops that keep the values in their
+ * order (Identity, Reshape, Flatten, Squeeze, Unsqueeze, Dropout as the identity). */
+incept_status incept_nd_grad_pass(const incept_nd_context *ctx, const incept_tensor *const *in, int n_in,
+                                  const incept_tensor *out, int n_out, const incept_tensor *const *dout,
+                                  incept_tensor *const *din);
+INCEPT_ND_GRAD(add);
+INCEPT_ND_GRAD(sub);
+INCEPT_ND_GRAD(mul);
+INCEPT_ND_GRAD(div);
+INCEPT_ND_GRAD(sum);
+INCEPT_ND_GRAD(relu);
+INCEPT_ND_GRAD(clip);
+INCEPT_ND_GRAD(identity);
+INCEPT_ND_GRAD(dropout);
+INCEPT_ND_GRAD(reshape);
+INCEPT_ND_GRAD(flatten);
+INCEPT_ND_GRAD(squeeze);
+INCEPT_ND_GRAD(unsqueeze);
+INCEPT_ND_GRAD(concat);
+INCEPT_ND_GRAD(gather);
+INCEPT_ND_GRAD(pad);
+INCEPT_ND_GRAD(gemm);
+INCEPT_ND_GRAD(matmul);
+INCEPT_ND_GRAD(conv);
+INCEPT_ND_GRAD(maxpool);
+INCEPT_ND_GRAD(averagepool);
+INCEPT_ND_GRAD(globalaveragepool);
+INCEPT_ND_GRAD(globalmaxpool);
+INCEPT_ND_GRAD(softmax);
 
 #endif

@@ -1,6 +1,6 @@
 /* shape.c — the N-d reference ops that move values without arithmetic: Squeeze, Unsqueeze,
  * Gather, Shape and Constant, on any rank and axis, with their opset differences (attributes that
- * became inputs); and the reshaping and int64-input helpers that ops/flatten.c (Reshape,
+ * became inputs), and the backward of those that carry gradients (Squeeze, Unsqueeze, Gather); and the reshaping and int64-input helpers that ops/flatten.c (Reshape,
  * Flatten) and ops/pad.c (Pad) share with them. */
 #include <string.h>
 
@@ -103,6 +103,16 @@ INCEPT_ND_OP(unsqueeze)
     return incept_nd_reshaped(ctx, in[0], rank, dims, out);
 }
 
+/* Squeeze and Unsqueeze keep the values in their order (the axes input, int64, has none). */
+INCEPT_ND_GRAD(squeeze)
+{
+    return incept_nd_grad_pass(ctx, in, n_in, out, n_out, dout, din);
+}
+
+INCEPT_ND_GRAD(unsqueeze)
+{
+    return incept_nd_grad_pass(ctx, in, n_in, out, n_out, dout, din);
+}
 
 INCEPT_ND_OP(gather)
 {
@@ -139,6 +149,40 @@ INCEPT_ND_OP(gather)
                                    index[i], extent);
             memcpy(dst + (o * n_index + i) * inner,
                    (const char *)data->data + (o * (size_t)extent + (size_t)k) * inner, inner);
+        }
+    return INCEPT_OK;
+}
+
+/* The data's gradient: each result's gradient added back into the entry it was copied from (an
+ * entry gathered twice gets both); the indices have none. */
+INCEPT_ND_GRAD(gather)
+{
+    int axis;
+    incept_status st = incept_nd_grad_expect(ctx, in, n_in, out, n_out, dout, din);
+    if (st || n_in < 2 || n_out < 1 || !din[0] || !dout[0])
+        return st;
+    if ((st = incept_nd_expect(ctx, in, n_in, 1, INCEPT_INT64, 0, 0)) ||
+        (st = incept_nd_axis(ctx, incept_onnx_attr_int(ctx->node, "axis", 0), in[0]->rank, 0, &axis)))
+        return st;
+    const incept_tensor *data = in[0], *indices = in[1];
+    size_t outer = incept_nd_span(data, 0, axis), n_index = incept_tensor_count(indices);
+    size_t inner = incept_nd_span(data, axis + 1, data->rank);
+    if (incept_tensor_count(dout[0]) != outer * n_index * inner)
+        return incept_nd_fail(ctx, INCEPT_ERR_SHAPE, "the output's gradient does not match the gather");
+    long long extent = data->dims[axis];
+    const long long *index = indices->data;
+    const float *g = dout[0]->data;
+    float *dx = din[0]->data;
+    for (size_t o = 0; o < outer; o++)
+        for (size_t i = 0; i < n_index; i++) {
+            long long k = index[i] < 0 ? index[i] + extent : index[i];
+            if (k < 0 || k >= extent)
+                return incept_nd_fail(ctx, INCEPT_ERR_ARG, "index %lld out of range for %lld entries",
+                                      index[i], extent);
+            const float *from = g + (o * n_index + i) * inner;
+            float *to = dx + (o * (size_t)extent + (size_t)k) * inner;
+            for (size_t j = 0; j < inner; j++)
+                to[j] += from[j];
         }
     return INCEPT_OK;
 }

@@ -1,6 +1,7 @@
 /* window.c — the N-d reference sliding-window ops over any number of spatial axes ([N, C, D1..Dk]):
  * Conv (groups, dilations, auto_pad; an im2col matrix per image and group on the engine's SGEMM),
- * MaxPool (with its Indices output; float32 and uint8), AveragePool, and the global poolings. */
+ * MaxPool (with its Indices output; float32 and uint8), AveragePool, and the global poolings;
+ * and their backward (float32), on the same walker. */
 #include <float.h>
 #include <stdlib.h>
 #include <string.h>
@@ -193,6 +194,96 @@ INCEPT_ND_OP(conv)
     return INCEPT_OK;
 }
 
+/* Per image and group, with col the forward's im2col matrix [rows, cols] and G the group's dY
+ * [group_out, cols]: dW += G col^T, dcol = W^T G folded back into dX (each tap adds into the
+ * entry it read), dB += G's row sums. */
+INCEPT_ND_GRAD(conv)
+{
+    incept_status st = incept_nd_grad_expect(ctx, in, n_in, out, n_out, dout, din);
+    if (st || n_in < 2 || n_out < 1 || !dout[0])
+        return st;
+    const incept_tensor *x = in[0], *weight = in[1];
+    float *dx = din[0] ? din[0]->data : NULL, *dw = din[1] ? din[1]->data : NULL;
+    float *db = n_in > 2 && in[2] && din[2] ? din[2]->data : NULL;
+    long long groups = incept_onnx_attr_int(ctx->node, "group", 1), channels = x->dims[1];
+    if (x->rank < 3 || weight->rank != x->rank || groups < 1 || channels != weight->dims[1] * groups ||
+        weight->dims[0] % groups || out[0].dims[1] != weight->dims[0])
+        return incept_nd_fail(ctx, INCEPT_ERR_SHAPE, "the input, weights and output do not match");
+    window w;
+    if ((st = window_of(ctx, x, weight->dims + 2, 0, &w)))
+        return st;
+    long long filters = weight->dims[0], group_in = weight->dims[1], group_out = filters / groups;
+    size_t rows = (size_t)group_in * w.kernel_size, cols = w.out_size;
+    if (incept_tensor_count(dout[0]) != (size_t)x->dims[0] * (size_t)filters * cols)
+        return incept_nd_fail(ctx, INCEPT_ERR_SHAPE, "the output's gradient does not match the window");
+    const float *g = dout[0]->data;
+    for (long long n = 0; db && n < x->dims[0]; n++)
+        for (long long f = 0; f < filters; f++) {
+            double sum = 0.0;
+            for (size_t o = 0; o < cols; o++)
+                sum += g[((size_t)n * (size_t)filters + (size_t)f) * cols + o];
+            db[f] += (float)sum;
+        }
+    if ((!dx && !dw) || !rows || !cols || !group_out)
+        return INCEPT_OK;
+    if (rows > INT32_MAX || cols > INT32_MAX)
+        return incept_nd_fail(ctx, INCEPT_ERR_UNSUPPORTED, "an im2col matrix of %zu x %zu", rows, cols);
+    float *col = incept_alloc_floats(rows * cols + 1);
+    float *wt = incept_alloc_floats(rows * (size_t)group_out + 1);
+    float *workspace = incept_alloc_floats(incept_gemm_workspace((int)rows, (int)cols, (int)group_out,
+                                                                 ctx->threads) + 1);
+    if (!col || !wt || !workspace) {
+        free(col), free(wt), free(workspace);
+        return incept_nd_fail(ctx, INCEPT_ERR_NOMEM, "out of memory for an im2col matrix of %zu x %zu", rows,
+                              cols);
+    }
+    const float *xs = x->data, *ws = weight->data;
+    long long tap[MAX_SPATIAL], at[MAX_SPATIAL];
+    for (long long n = 0; n < x->dims[0]; n++)
+        for (long long g_i = 0; g_i < groups; g_i++) {
+            size_t image_at = ((size_t)n * (size_t)channels + (size_t)(g_i * group_in)) * w.in_size;
+            const float *gy = g + ((size_t)n * (size_t)filters + (size_t)(g_i * group_out)) * cols;
+            const float *wg = ws + (size_t)(g_i * group_out) * rows;
+            if (dw) { /* dW[group_out, rows] += G col^T, col as the transposed B */
+                for (size_t r = 0; r < rows; r++) {
+                    tap_offsets(&w, r % w.kernel_size, tap);
+                    const float *plane = xs + image_at + r / w.kernel_size * w.in_size;
+                    for (size_t o = 0; o < cols; o++) {
+                        int inside;
+                        position(&w, o, at);
+                        long long s = source(&w, at, tap, &inside);
+                        col[r * cols + o] = s < 0 ? 0.0f : plane[s];
+                    }
+                }
+                incept_gemm_accumulate(ctx->threads, (int)group_out, (int)rows, (int)cols, gy, (int)cols, col,
+                                       (int)cols, 1, dw + (size_t)(g_i * group_out) * rows, (int)rows,
+                                       workspace);
+            }
+            if (!dx)
+                continue;
+            for (long long f = 0; f < group_out; f++) /* W^T [rows, group_out] */
+                for (size_t r = 0; r < rows; r++)
+                    wt[r * (size_t)group_out + (size_t)f] = wg[(size_t)f * rows + r];
+            incept_gemm(ctx->threads, (int)rows, (int)cols, (int)group_out, wt, (int)group_out, gy, (int)cols,
+                        col, (int)cols, NULL, 0, workspace);
+            for (size_t r = 0; r < rows; r++) {
+                tap_offsets(&w, r % w.kernel_size, tap);
+                float *plane = dx + image_at + r / w.kernel_size * w.in_size;
+                for (size_t o = 0; o < cols; o++) {
+                    int inside;
+                    position(&w, o, at);
+                    long long s = source(&w, at, tap, &inside);
+                    if (s >= 0)
+                        plane[s] += col[r * cols + o];
+                }
+            }
+        }
+    free(col);
+    free(wt);
+    free(workspace);
+    return INCEPT_OK;
+}
+
 /* MaxPool (maximum, first of equals; its index into the flattened input, row-major or, with
  * storage_order 1, column-major within the plane) or AveragePool. */
 static incept_status pool(const incept_nd_context *ctx, const incept_tensor *const *in, int n_in,
@@ -273,6 +364,68 @@ INCEPT_ND_OP(averagepool)
     return pool(ctx, in, n_in, out, n_out, 0);
 }
 
+/* The pools' backward, walking the windows as pool() does: MaxPool's gradient to the entry it
+ * picked (the first of equals; none for a window wholly in the padding), AveragePool's shared
+ * among the entries it counted (the padding's share, with count_include_pad, is lost). */
+static incept_status pool_grad(const incept_nd_context *ctx, const incept_tensor *const *in, int n_in,
+                               const incept_tensor *out, int n_out, const incept_tensor *const *dout,
+                               incept_tensor *const *din, int max)
+{
+    incept_status st = incept_nd_grad_expect(ctx, in, n_in, out, n_out < 1 ? n_out : 1, dout, din);
+    window w;
+    if (st || n_in < 1 || n_out < 1 || !din[0] || !dout[0])
+        return st;
+    if ((st = window_of(ctx, in[0], NULL, 1, &w)))
+        return st;
+    size_t planes = (size_t)(in[0]->dims[0] * in[0]->dims[1]);
+    if (incept_tensor_count(dout[0]) != planes * w.out_size)
+        return incept_nd_fail(ctx, INCEPT_ERR_SHAPE, "the output's gradient does not match the window");
+    int include_pad = incept_onnx_attr_int(ctx->node, "count_include_pad", 0) != 0;
+    const float *x = in[0]->data, *g = dout[0]->data;
+    float *dx = din[0]->data;
+    long long tap[MAX_SPATIAL], at[MAX_SPATIAL];
+    for (size_t p = 0; p < planes; p++)
+        for (size_t o = 0; o < w.out_size; o++) {
+            position(&w, o, at);
+            float best = -FLT_MAX, share = 0.0f;
+            long long best_at = -1, counted = 0;
+            for (size_t t = 0; t < w.kernel_size && !max; t++) {
+                int inside;
+                tap_offsets(&w, t, tap);
+                long long s = source(&w, at, tap, &inside);
+                counted += s >= 0 || (include_pad && inside);
+            }
+            if (!max && counted)
+                share = g[p * w.out_size + o] / (float)counted;
+            for (size_t t = 0; t < w.kernel_size; t++) {
+                int inside;
+                tap_offsets(&w, t, tap);
+                long long s = source(&w, at, tap, &inside);
+                if (s < 0)
+                    continue;
+                float v = x[p * w.in_size + (size_t)s];
+                if (!max)
+                    dx[p * w.in_size + (size_t)s] += share;
+                else if (v > best || best_at < 0)
+                    best = v, best_at = s;
+            }
+            if (max && best_at >= 0)
+                dx[p * w.in_size + (size_t)best_at] += g[p * w.out_size + o];
+        }
+    return INCEPT_OK;
+}
+
+/* Its Indices output (int64) carries no gradient. */
+INCEPT_ND_GRAD(maxpool)
+{
+    return pool_grad(ctx, in, n_in, out, n_out, dout, din, 1);
+}
+
+INCEPT_ND_GRAD(averagepool)
+{
+    return pool_grad(ctx, in, n_in, out, n_out, dout, din, 0);
+}
+
 static incept_status global_pool(const incept_nd_context *ctx, const incept_tensor *const *in, int n_in,
                                  incept_tensor *out, int max)
 {
@@ -306,4 +459,48 @@ INCEPT_ND_OP(globalmaxpool)
 {
     (void)n_out;
     return global_pool(ctx, in, n_in, out, 1);
+}
+
+/* GlobalAveragePool shares each plane's gradient among its entries; GlobalMaxPool gives it to
+ * the entry the forward kept (the first of equals). */
+static incept_status global_pool_grad(const incept_nd_context *ctx, const incept_tensor *const *in, int n_in,
+                                      const incept_tensor *out, int n_out, const incept_tensor *const *dout,
+                                      incept_tensor *const *din, int max)
+{
+    incept_status st = incept_nd_grad_expect(ctx, in, n_in, out, n_out, dout, din);
+    if (st || n_in < 1 || n_out < 1 || !din[0] || !dout[0])
+        return st;
+    if (in[0]->rank < 2)
+        return incept_nd_fail(ctx, INCEPT_ERR_SHAPE, "input of rank %d", in[0]->rank);
+    size_t planes = incept_nd_span(in[0], 0, 2), size = incept_nd_span(in[0], 2, in[0]->rank);
+    if (incept_tensor_count(dout[0]) != planes)
+        return incept_nd_fail(ctx, INCEPT_ERR_SHAPE, "the output's gradient does not match the input");
+    const float *x = in[0]->data, *g = dout[0]->data;
+    float *dx = din[0]->data;
+    for (size_t p = 0; p < planes && size; p++) {
+        if (!max) {
+            float share = (float)(g[p] / (double)size);
+            for (size_t i = 0; i < size; i++)
+                dx[p * size + i] += share;
+            continue;
+        }
+        double best = -FLT_MAX;
+        size_t best_at = size;
+        for (size_t i = 0; i < size; i++)
+            if (x[p * size + i] > best)
+                best = x[p * size + i], best_at = i;
+        if (best_at < size)
+            dx[p * size + best_at] += g[p];
+    }
+    return INCEPT_OK;
+}
+
+INCEPT_ND_GRAD(globalaveragepool)
+{
+    return global_pool_grad(ctx, in, n_in, out, n_out, dout, din, 0);
+}
+
+INCEPT_ND_GRAD(globalmaxpool)
+{
+    return global_pool_grad(ctx, in, n_in, out, n_out, dout, din, 1);
 }

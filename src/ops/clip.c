@@ -127,26 +127,32 @@ static incept_status clip_from_description(incept_desc_line *l, incept_attrs *a)
 
 /* ---- the N-d reference (the generic path: any rank and dtype; nd/nd.h) ---- */
 
-/* Clip: bounds from attributes before opset 11, from optional scalar inputs after. */
-INCEPT_ND_OP(clip)
+/* Clip's bounds: from attributes before opset 11, from optional scalar inputs after. */
+static incept_status clip_bounds(const incept_nd_context *ctx, const incept_tensor *const *in, int n_in,
+                                 float *lo, float *hi)
 {
-    (void)n_out;
-    incept_status st = incept_nd_expect(ctx, in, n_in, 0, INCEPT_FLOAT32, 0, 0);
-    if (st)
-        return st;
-    float lo = -INFINITY, hi = INFINITY;
+    *lo = -INFINITY, *hi = INFINITY;
     if (ctx->opset < 11) {
-        lo = incept_onnx_attr_float(ctx->node, "min", -FLT_MAX);
-        hi = incept_onnx_attr_float(ctx->node, "max", FLT_MAX);
+        *lo = incept_onnx_attr_float(ctx->node, "min", -FLT_MAX);
+        *hi = incept_onnx_attr_float(ctx->node, "max", FLT_MAX);
     }
     for (int i = 1; i <= 2 && ctx->opset >= 11; i++) {
         if (i >= n_in || !in[i])
             continue;
         if (in[i]->dtype != INCEPT_FLOAT32 || incept_tensor_count(in[i]) != 1)
             return incept_nd_fail(ctx, INCEPT_ERR_SHAPE, "%s must be one float", i == 1 ? "min" : "max");
-        *(i == 1 ? &lo : &hi) = *(const float *)in[i]->data;
+        *(i == 1 ? lo : hi) = *(const float *)in[i]->data;
     }
-    if ((st = incept_nd_array_alloc(ctx, out, INCEPT_FLOAT32, in[0]->rank, in[0]->dims)))
+    return INCEPT_OK;
+}
+
+INCEPT_ND_OP(clip)
+{
+    (void)n_out;
+    float lo, hi;
+    incept_status st = incept_nd_expect(ctx, in, n_in, 0, INCEPT_FLOAT32, 0, 0);
+    if (st || (st = clip_bounds(ctx, in, n_in, &lo, &hi)) ||
+        (st = incept_nd_array_alloc(ctx, out, INCEPT_FLOAT32, in[0]->rank, in[0]->dims)))
         return st;
     const float *x = in[0]->data;
     float *y = out->data;
@@ -154,6 +160,35 @@ INCEPT_ND_OP(clip)
         float v = x[i] < lo ? lo : x[i];
         y[i] = v > hi ? hi : v;
     }
+    return INCEPT_OK;
+}
+
+/* As PyTorch's clamp: x's gradient passes where min <= x <= max (the bounds included); a bound
+ * given as an input gets the gradients of the values it replaced (min: x < min, while min < max;
+ * max: x > max, or all of them when max < min, since the forward gives max then). */
+INCEPT_ND_GRAD(clip)
+{
+    float lo, hi;
+    incept_status st = incept_nd_grad_expect(ctx, in, n_in, out, n_out, dout, din);
+    if (st || n_in < 1 || n_out < 1 || !dout[0] || (st = clip_bounds(ctx, in, n_in, &lo, &hi)))
+        return st;
+    const float *x = in[0]->data, *g = dout[0]->data;
+    float *dx = din[0] ? din[0]->data : NULL;
+    float *dlo = ctx->opset >= 11 && n_in > 1 && din[1] ? din[1]->data : NULL;
+    float *dhi = ctx->opset >= 11 && n_in > 2 && din[2] ? din[2]->data : NULL;
+    double to_lo = 0.0, to_hi = 0.0;
+    for (size_t i = 0, n = incept_tensor_count(in[0]); i < n; i++) {
+        if (dx && x[i] >= lo && x[i] <= hi)
+            dx[i] += g[i];
+        if (x[i] < lo && lo < hi)
+            to_lo += g[i];
+        if (x[i] > hi || hi < lo)
+            to_hi += g[i];
+    }
+    if (dlo)
+        *dlo += (float)to_lo;
+    if (dhi)
+        *dhi += (float)to_hi;
     return INCEPT_OK;
 }
 

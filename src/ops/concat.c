@@ -144,6 +144,35 @@ INCEPT_ND_OP(concat)
     return INCEPT_OK;
 }
 
+/* Each input's gradient is its slice of dout along the axis. */
+INCEPT_ND_GRAD(concat)
+{
+    int axis;
+    incept_status st = incept_nd_grad_expect(ctx, in, n_in, out, n_out, dout, din);
+    if (st || n_in < 1 || n_out < 1 || !dout[0])
+        return st;
+    if ((st = incept_nd_axis(ctx, incept_onnx_attr_int(ctx->node, "axis", 1), out[0].rank, 0, &axis)))
+        return st;
+    size_t outer = incept_nd_span(&out[0], 0, axis), row = incept_nd_span(&out[0], axis, out[0].rank);
+    const float *g = dout[0]->data;
+    size_t offset = 0;
+    for (int k = 0; k < n_in; k++) {
+        if (!in[k] || in[k]->rank != out[0].rank)
+            return incept_nd_fail(ctx, INCEPT_ERR_SHAPE, "input %d does not match the output", k);
+        size_t chunk = incept_nd_span(in[k], axis, in[k]->rank);
+        if (offset + chunk > row)
+            return incept_nd_fail(ctx, INCEPT_ERR_SHAPE, "the inputs are larger than the output");
+        for (size_t o = 0; din[k] && o < outer; o++) {
+            float *dx = (float *)din[k]->data + o * chunk;
+            const float *from = g + o * row + offset;
+            for (size_t j = 0; j < chunk; j++)
+                dx[j] += from[j];
+        }
+        offset += chunk;
+    }
+    return INCEPT_OK;
+}
+
 const incept_op incept_op_concat = {
     .name = "concat", .min_inputs = 1, .max_inputs = 0, .inputs_are_channel_slices = 1,
     .infer = concat_infer, .forward = concat_forward,

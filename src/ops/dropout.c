@@ -85,29 +85,37 @@ static incept_status dropout_from_description(incept_desc_line *l, incept_attrs 
 /* ---- the N-d reference (the generic path: any rank and dtype; nd/nd.h) ---- */
 
 /* Dropout: opset 12+ takes ratio and training_mode as inputs, earlier opsets ratio (and is_test
- * before 7) as attributes and run it as the identity. The mask is bool from opset 10, before
- * that the data's type. */
-INCEPT_ND_OP(dropout)
+ * before 7) as attributes and run it as the identity. */
+static incept_status dropout_mode(const incept_nd_context *ctx, const incept_tensor *const *in, int n_in,
+                                  float *ratio, int *training)
 {
-    incept_status st = incept_nd_expect(ctx, in, n_in, 0, INCEPT_FLOAT32, 0, 0);
-    if (st)
-        return st;
-    float ratio = incept_onnx_attr_float(ctx->node, "ratio", 0.5f);
-    int training = 0;
+    *ratio = incept_onnx_attr_float(ctx->node, "ratio", 0.5f);
+    *training = 0;
     if (ctx->opset >= 12) {
         if (n_in > 1 && in[1]) {
             if (in[1]->dtype != INCEPT_FLOAT32 || incept_tensor_count(in[1]) != 1)
                 return incept_nd_fail(ctx, INCEPT_ERR_FORMAT, "ratio must be one float");
-            ratio = *(const float *)in[1]->data;
+            *ratio = *(const float *)in[1]->data;
         }
         if (n_in > 2 && in[2]) {
             if (in[2]->dtype != INCEPT_BOOL || incept_tensor_count(in[2]) != 1)
                 return incept_nd_fail(ctx, INCEPT_ERR_FORMAT, "training_mode must be one bool");
-            training = *(const unsigned char *)in[2]->data != 0;
+            *training = *(const unsigned char *)in[2]->data != 0;
         }
     }
-    if (training && (ratio < 0.0f || ratio >= 1.0f))
-        return incept_nd_fail(ctx, INCEPT_ERR_ARG, "ratio %g outside [0, 1)", ratio);
+    if (*training && (*ratio < 0.0f || *ratio >= 1.0f))
+        return incept_nd_fail(ctx, INCEPT_ERR_ARG, "ratio %g outside [0, 1)", *ratio);
+    return INCEPT_OK;
+}
+
+/* The mask is bool from opset 10, before that the data's type. */
+INCEPT_ND_OP(dropout)
+{
+    incept_status st = incept_nd_expect(ctx, in, n_in, 0, INCEPT_FLOAT32, 0, 0);
+    float ratio;
+    int training;
+    if (st || (st = dropout_mode(ctx, in, n_in, &ratio, &training)))
+        return st;
     if ((st = incept_nd_array_copy(ctx, &out[0], in[0])))
         return st;
     unsigned char *mask = NULL;
@@ -131,6 +139,21 @@ INCEPT_ND_OP(dropout)
             float_mask[i] = (float)keep;
     }
     return INCEPT_OK;
+}
+
+/* Only where it ran as the identity (inference, or a ratio of 0): in training mode the mask it
+ * drew is an output the backward would have to be handed, and its ratio input a gradient. */
+INCEPT_ND_GRAD(dropout)
+{
+    float ratio;
+    int training;
+    incept_status st = incept_nd_expect(ctx, in, n_in, 0, INCEPT_FLOAT32, 0, 0);
+    if (st || (st = dropout_mode(ctx, in, n_in, &ratio, &training)))
+        return st;
+    if (training && ratio != 0.0f)
+        return incept_nd_fail(ctx, INCEPT_ERR_UNSUPPORTED, "no backward for Dropout in training mode "
+                              "(only as the identity it is in inference)");
+    return incept_nd_grad_pass(ctx, in, n_in, out, n_out < 1 ? n_out : 1, dout, din);
 }
 
 const incept_op incept_op_dropout = {

@@ -320,61 +320,179 @@ INCEPT_ND_OP(gemm)
     return INCEPT_OK;
 }
 
-INCEPT_ND_OP(matmul)
+/* MatMul's shapes: A[..., M, K] times B[..., K, N] over the broadcast batch axes (a rank-1 A is
+ * [1, K], a rank-1 B [K, 1], that axis dropped from the result); the result's dims, and the
+ * strides of A's and B's matrices along the batch axes. */
+typedef struct {
+    long long m, k, n, dims[INCEPT_MAX_RANK + 2], sa[INCEPT_MAX_RANK], sb[INCEPT_MAX_RANK];
+    int batch_rank, rank;
+    size_t batches;
+} matmul_plan;
+
+static incept_status matmul_plan_of(const incept_nd_context *ctx, const incept_tensor *a,
+                                    const incept_tensor *b, matmul_plan *p)
 {
-    (void)n_out;
-    incept_status st;
-    if ((st = incept_nd_expect(ctx, in, n_in, 0, INCEPT_FLOAT32, 1, 0)) ||
-        (st = incept_nd_expect(ctx, in, n_in, 1, INCEPT_FLOAT32, 1, 0)))
-        return st;
-    const incept_tensor *a = in[0], *b = in[1];
     /* the batch axes as arrays of their own, to broadcast them */
     incept_tensor a_batch = {.rank = a->rank > 2 ? a->rank - 2 : 0};
     incept_tensor b_batch = {.rank = b->rank > 2 ? b->rank - 2 : 0};
     memcpy(a_batch.dims, a->dims, sizeof(long long) * (size_t)a_batch.rank);
     memcpy(b_batch.dims, b->dims, sizeof(long long) * (size_t)b_batch.rank);
-    long long m = a->rank == 1 ? 1 : a->dims[a->rank - 2], k = a->dims[a->rank - 1];
+    p->m = a->rank == 1 ? 1 : a->dims[a->rank - 2], p->k = a->dims[a->rank - 1];
     long long kb = b->rank == 1 ? b->dims[0] : b->dims[b->rank - 2];
-    long long n = b->rank == 1 ? 1 : b->dims[b->rank - 1];
-    if (k != kb)
-        return incept_nd_fail(ctx, INCEPT_ERR_SHAPE, "A has %lld columns and B %lld rows", k, kb);
-    if (!fits_int(m) || !fits_int(n) || !fits_int(k))
-        return incept_nd_fail(ctx, INCEPT_ERR_UNSUPPORTED, "a product of %lld x %lld x %lld", m, n, k);
+    p->n = b->rank == 1 ? 1 : b->dims[b->rank - 1];
+    if (p->k != kb)
+        return incept_nd_fail(ctx, INCEPT_ERR_SHAPE, "A has %lld columns and B %lld rows", p->k, kb);
+    if (!fits_int(p->m) || !fits_int(p->n) || !fits_int(p->k))
+        return incept_nd_fail(ctx, INCEPT_ERR_UNSUPPORTED, "a product of %lld x %lld x %lld", p->m, p->n,
+                              p->k);
     const incept_tensor *batches[2] = {&a_batch, &b_batch};
-    int batch_rank;
-    long long dims[INCEPT_MAX_RANK + 2], sa[INCEPT_MAX_RANK], sb[INCEPT_MAX_RANK], idx[INCEPT_MAX_RANK] = {0};
-    if ((st = incept_nd_broadcast_shape(ctx, batches, 2, &batch_rank, dims)))
+    incept_status st = incept_nd_broadcast_shape(ctx, batches, 2, &p->batch_rank, p->dims);
+    if (st)
         return st;
-    incept_nd_broadcast_strides(&a_batch, batch_rank, dims, sa);
-    incept_nd_broadcast_strides(&b_batch, batch_rank, dims, sb);
-    size_t n_batch = 1;
-    for (int d = 0; d < batch_rank; d++)
-        n_batch *= (size_t)dims[d];
-    int rank = batch_rank;
+    incept_nd_broadcast_strides(&a_batch, p->batch_rank, p->dims, p->sa);
+    incept_nd_broadcast_strides(&b_batch, p->batch_rank, p->dims, p->sb);
+    p->batches = 1;
+    for (int d = 0; d < p->batch_rank; d++)
+        p->batches *= (size_t)p->dims[d];
+    p->rank = p->batch_rank;
     if (a->rank > 1)
-        dims[rank++] = m;
+        p->dims[p->rank++] = p->m;
     if (b->rank > 1)
-        dims[rank++] = n;
-    if ((st = incept_nd_array_alloc(ctx, out, INCEPT_FLOAT32, rank, dims)))
+        p->dims[p->rank++] = p->n;
+    return INCEPT_OK;
+}
+
+/* Steps the matrices' offsets oa, ob to the next batch entry. */
+static void matmul_next(const matmul_plan *p, long long *idx, long long *oa, long long *ob)
+{
+    for (int d = p->batch_rank - 1; d >= 0; d--) {
+        *oa += p->sa[d], *ob += p->sb[d];
+        if (++idx[d] < p->dims[d])
+            break;
+        *oa -= p->sa[d] * p->dims[d], *ob -= p->sb[d] * p->dims[d];
+        idx[d] = 0;
+    }
+}
+
+INCEPT_ND_OP(matmul)
+{
+    (void)n_out;
+    incept_status st;
+    matmul_plan p;
+    if ((st = incept_nd_expect(ctx, in, n_in, 0, INCEPT_FLOAT32, 1, 0)) ||
+        (st = incept_nd_expect(ctx, in, n_in, 1, INCEPT_FLOAT32, 1, 0)) ||
+        (st = matmul_plan_of(ctx, in[0], in[1], &p)) ||
+        (st = incept_nd_array_alloc(ctx, out, INCEPT_FLOAT32, p.rank, p.dims)))
         return st;
+    long long m = p.m, k = p.k, n = p.n, idx[INCEPT_MAX_RANK] = {0};
     float *workspace = workspace_for(ctx, (int)m, (int)n, (int)k);
     if (!workspace)
         return INCEPT_ERR_NOMEM;
-    const float *a_data = a->data, *b_data = b->data;
+    const float *a_data = in[0]->data, *b_data = in[1]->data;
     float *y = out->data;
     long long oa = 0, ob = 0;
-    for (size_t i = 0; i < n_batch; i++) {
+    for (size_t i = 0; i < p.batches; i++) {
         product(ctx, (int)m, (int)n, (int)k, a_data + oa * m * k, b_data + ob * k * n, 0,
                 y + (long long)i * m * n, workspace);
-        for (int d = batch_rank - 1; d >= 0; d--) {
-            oa += sa[d], ob += sb[d];
-            if (++idx[d] < dims[d])
-                break;
-            oa -= sa[d] * dims[d], ob -= sb[d] * dims[d];
-            idx[d] = 0;
-        }
+        matmul_next(&p, idx, &oa, &ob);
     }
     free(workspace);
+    return INCEPT_OK;
+}
+
+/* ---- backward (plain loops: a reference, as the forwards above) ---- */
+
+/* For Y = alpha op(A) op(B) + beta C: op(A)'s gradient alpha dY op(B)^T, op(B)'s alpha op(A)^T dY,
+ * written back through the transposes; C's beta dY, summed over the axes it was broadcast along. */
+INCEPT_ND_GRAD(gemm)
+{
+    incept_status st = incept_nd_grad_expect(ctx, in, n_in, out, n_out, dout, din);
+    if (st || n_in < 2 || n_out < 1 || !dout[0])
+        return st;
+    int trans_a = incept_onnx_attr_int(ctx->node, "transA", 0) != 0;
+    int trans_b = incept_onnx_attr_int(ctx->node, "transB", 0) != 0;
+    float alpha = incept_onnx_attr_float(ctx->node, "alpha", 1.0f);
+    float beta = incept_onnx_attr_float(ctx->node, "beta", 1.0f);
+    const incept_tensor *a = in[0], *b = in[1], *c = n_in > 2 ? in[2] : NULL;
+    if (a->rank != 2 || b->rank != 2 || out[0].rank != 2)
+        return incept_nd_fail(ctx, INCEPT_ERR_SHAPE, "Gemm's A, B and Y are matrices");
+    long long m = a->dims[trans_a], k = a->dims[!trans_a], n = b->dims[!trans_b];
+    if (b->dims[trans_b] != k || out[0].dims[0] != m || out[0].dims[1] != n)
+        return incept_nd_fail(ctx, INCEPT_ERR_SHAPE, "A, B and Y do not match");
+    const float *g = dout[0]->data, *as = a->data, *bs = b->data;
+    /* op(A)[i, l] and op(B)[l, j] as offsets into A and B */
+#define GEMM_A_AT(i, l) (trans_a ? (l) * m + (i) : (i) * k + (l))
+#define GEMM_B_AT(l, j) (trans_b ? (j) * k + (l) : (l) * n + (j))
+    if (din[0]) {
+        float *da = din[0]->data;
+        for (long long i = 0; i < m; i++)
+            for (long long l = 0; l < k; l++) {
+                float sum = 0.0f;
+                for (long long j = 0; j < n; j++)
+                    sum += g[i * n + j] * bs[GEMM_B_AT(l, j)];
+                da[GEMM_A_AT(i, l)] += alpha * sum;
+            }
+    }
+    if (din[1]) {
+        float *db = din[1]->data;
+        for (long long l = 0; l < k; l++)
+            for (long long j = 0; j < n; j++) {
+                float sum = 0.0f;
+                for (long long i = 0; i < m; i++)
+                    sum += as[GEMM_A_AT(i, l)] * g[i * n + j];
+                db[GEMM_B_AT(l, j)] += alpha * sum;
+            }
+    }
+#undef GEMM_A_AT
+#undef GEMM_B_AT
+    if (c && n_in > 2 && din[2]) {
+        long long strides[2];
+        for (int d = 0; d < c->rank; d++)
+            if (c->rank > 2 || (c->dims[d] != out[0].dims[2 - c->rank + d] && c->dims[d] != 1))
+                return incept_nd_fail(ctx, INCEPT_ERR_SHAPE, "C does not broadcast to %lld x %lld", m, n);
+        incept_nd_broadcast_strides(c, 2, out[0].dims, strides);
+        float *dc = din[2]->data;
+        for (long long i = 0; i < m; i++)
+            for (long long j = 0; j < n; j++)
+                dc[i * strides[0] + j * strides[1]] += beta * g[i * n + j];
+    }
+    return INCEPT_OK;
+}
+
+/* Per batch entry dA += dY B^T and dB += A^T dY; an A or B broadcast along batch axes gathers the
+ * gradients of all the entries that read it. */
+INCEPT_ND_GRAD(matmul)
+{
+    incept_status st = incept_nd_grad_expect(ctx, in, n_in, out, n_out, dout, din);
+    matmul_plan p;
+    if (st || n_in < 2 || n_out < 1 || !dout[0] || (!din[0] && !din[1]))
+        return st;
+    if ((st = matmul_plan_of(ctx, in[0], in[1], &p)))
+        return st;
+    if (incept_tensor_count(dout[0]) != p.batches * (size_t)(p.m * p.n))
+        return incept_nd_fail(ctx, INCEPT_ERR_SHAPE, "the output's gradient does not match the product");
+    long long m = p.m, k = p.k, n = p.n, idx[INCEPT_MAX_RANK] = {0}, oa = 0, ob = 0;
+    const float *as = in[0]->data, *bs = in[1]->data;
+    float *da = din[0] ? din[0]->data : NULL, *db = din[1] ? din[1]->data : NULL;
+    for (size_t batch = 0; batch < p.batches; batch++) {
+        const float *g = (const float *)dout[0]->data + (long long)batch * m * n;
+        const float *a = as + oa * m * k, *b = bs + ob * k * n;
+        for (long long i = 0; da && i < m; i++)
+            for (long long l = 0; l < k; l++) {
+                float sum = 0.0f;
+                for (long long j = 0; j < n; j++)
+                    sum += g[i * n + j] * b[l * n + j];
+                da[oa * m * k + i * k + l] += sum;
+            }
+        for (long long l = 0; db && l < k; l++)
+            for (long long i = 0; i < m; i++) {
+                float v = a[i * k + l];
+                float *row = db + ob * k * n + l * n;
+                for (long long j = 0; j < n; j++)
+                    row[j] += v * g[i * n + j];
+            }
+        matmul_next(&p, idx, &oa, &ob);
+    }
     return INCEPT_OK;
 }
 

@@ -147,6 +147,17 @@ INCEPT_ND_OP(flatten)
     return incept_nd_reshaped(ctx, in[0], 2, dims, out);
 }
 
+/* Reshape and Flatten keep the values in their order: the gradient is dout's, reshaped. */
+INCEPT_ND_GRAD(reshape)
+{
+    return incept_nd_grad_pass(ctx, in, n_in, out, n_out, dout, din);
+}
+
+INCEPT_ND_GRAD(flatten)
+{
+    return incept_nd_grad_pass(ctx, in, n_in, out, n_out, dout, din);
+}
+
 const incept_op incept_op_flatten = {
     .name = "flatten", .min_inputs = 1, .max_inputs = 1, .in_place = 1,
     .infer = flatten_infer, .forward = incept_copy_forward,

@@ -143,20 +143,27 @@ static long long pad_source(long long o, long long before, long long n, int mode
     return ((i % n) + n) % n; /* wrap */
 }
 
-INCEPT_ND_OP(pad)
+/* Pad's pads (begin for each axis, then end) from attributes before opset 11, from inputs (and the
+ * optional axes) after; its mode (0 constant, 1 edge, 2 reflect, 3 wrap) and fill value; the
+ * result's dims. */
+typedef struct {
+    long long pads[2 * INCEPT_MAX_RANK], dims[INCEPT_MAX_RANK];
+    int mode;
+    double value;
+} pad_plan;
+
+static incept_status pad_plan_of(const incept_nd_context *ctx, const incept_tensor *const *in, int n_in,
+                                 pad_plan *p)
 {
-    (void)n_out;
-    incept_status st = incept_nd_expect(ctx, in, n_in, 0, in[0] ? in[0]->dtype : INCEPT_FLOAT32, 0, 0);
-    if (st)
-        return st;
     const incept_tensor *x = in[0];
     int rank = x->rank, n_pads = 0, n_axes = rank;
-    long long pads[2 * INCEPT_MAX_RANK], given[2 * INCEPT_MAX_RANK], axes[INCEPT_MAX_RANK];
-    double value = 0.0;
+    long long given[2 * INCEPT_MAX_RANK], axes[INCEPT_MAX_RANK];
+    incept_status st;
+    p->value = 0.0;
     if (ctx->opset < 11) {
         const char *name = ctx->opset < 2 ? "paddings" : "pads";
         n_pads = incept_nd_attr_ints(ctx->node, name, given, 2 * INCEPT_MAX_RANK);
-        value = incept_onnx_attr_float(ctx->node, "value", 0.0f);
+        p->value = incept_onnx_attr_float(ctx->node, "value", 0.0f);
     } else {
         if ((st = incept_nd_int_input(ctx, in, n_in, 1, given, 2 * INCEPT_MAX_RANK, &n_pads)))
             return st;
@@ -164,9 +171,9 @@ INCEPT_ND_OP(pad)
             if (in[2]->dtype != x->dtype || incept_tensor_count(in[2]) != 1)
                 return incept_nd_fail(ctx, INCEPT_ERR_SHAPE, "constant_value must be one value of the "
                                    "data's type");
-            value = x->dtype == INCEPT_FLOAT32 ? *(const float *)in[2]->data
-                    : x->dtype == INCEPT_INT64 ? (double)*(const long long *)in[2]->data
-                                               : *(const unsigned char *)in[2]->data;
+            p->value = x->dtype == INCEPT_FLOAT32 ? *(const float *)in[2]->data
+                       : x->dtype == INCEPT_INT64 ? (double)*(const long long *)in[2]->data
+                                                  : *(const unsigned char *)in[2]->data;
         }
         if (n_in > 3 && in[3] && (st = incept_nd_int_input(ctx, in, n_in, 3, axes, INCEPT_MAX_RANK, &n_axes)))
             return st;
@@ -176,56 +183,111 @@ INCEPT_ND_OP(pad)
             axes[d] = d;
     if (n_pads != 2 * n_axes)
         return incept_nd_fail(ctx, INCEPT_ERR_SHAPE, "%d pads for %d axes", n_pads, n_axes);
-    memset(pads, 0, sizeof pads);
+    long long *pads = p->pads;
+    memset(pads, 0, sizeof p->pads);
     for (int k = 0; k < n_axes; k++) {
         int axis;
         if ((st = incept_nd_axis(ctx, axes[k], rank, 0, &axis)))
             return st;
         pads[axis] = given[k], pads[rank + axis] = given[n_axes + k];
     }
-    int mode = incept_onnx_attr_string_is(ctx->node, "mode", "constant", "constant") ? 0
-               : incept_onnx_attr_string_is(ctx->node, "mode", "constant", "edge")   ? 1
-               : incept_onnx_attr_string_is(ctx->node, "mode", "constant", "reflect") ? 2
-               : incept_onnx_attr_string_is(ctx->node, "mode", "constant", "wrap")    ? 3 : -1;
-    if (mode < 0)
+    p->mode = incept_onnx_attr_string_is(ctx->node, "mode", "constant", "constant") ? 0
+              : incept_onnx_attr_string_is(ctx->node, "mode", "constant", "edge")   ? 1
+              : incept_onnx_attr_string_is(ctx->node, "mode", "constant", "reflect") ? 2
+              : incept_onnx_attr_string_is(ctx->node, "mode", "constant", "wrap")    ? 3 : -1;
+    if (p->mode < 0)
         return incept_nd_fail(ctx, INCEPT_ERR_UNSUPPORTED, "an unknown mode");
-    long long dims[INCEPT_MAX_RANK], idx[INCEPT_MAX_RANK] = {0}, stride[INCEPT_MAX_RANK];
     for (int d = 0; d < rank; d++) {
         if (pads[d] < -(1LL << 40) || pads[d] > 1LL << 40 || pads[rank + d] < -(1LL << 40) ||
             pads[rank + d] > 1LL << 40) /* before the sum: it may not overflow */
             return incept_nd_fail(ctx, INCEPT_ERR_SHAPE, "pads of axis %d beyond 2^40", d);
-        dims[d] = x->dims[d] + pads[d] + pads[rank + d];
-        if (dims[d] < 0)
-            return incept_nd_fail(ctx, INCEPT_ERR_SHAPE, "pads leave axis %d with %lld entries", d, dims[d]);
-        if (mode == 2 && x->dims[d] > 0 && (pads[d] >= x->dims[d] || pads[rank + d] >= x->dims[d]))
+        p->dims[d] = x->dims[d] + pads[d] + pads[rank + d];
+        if (p->dims[d] < 0)
+            return incept_nd_fail(ctx, INCEPT_ERR_SHAPE, "pads leave axis %d with %lld entries", d, p->dims[d]);
+        if (p->mode == 2 && x->dims[d] > 0 && (pads[d] >= x->dims[d] || pads[rank + d] >= x->dims[d]))
             return incept_nd_fail(ctx, INCEPT_ERR_SHAPE, "reflect pads of axis %d reach past its %lld entries",
                                d, x->dims[d]);
     }
+    return INCEPT_OK;
+}
+
+/* The input offset that output entry idx reads, or -1 for the fill value. */
+static long long pad_offset(const pad_plan *p, const incept_tensor *x, const long long *idx,
+                            const long long *stride)
+{
+    long long offset = 0;
+    for (int d = 0; d < x->rank && offset >= 0; d++) {
+        long long s = pad_source(idx[d], p->pads[d], x->dims[d], p->mode);
+        offset = s < 0 ? -1 : offset + s * stride[d];
+    }
+    return offset;
+}
+
+static void row_major_strides(const incept_tensor *x, long long *stride)
+{
     long long extent = 1;
-    for (int d = rank - 1; d >= 0; d--)
+    for (int d = x->rank - 1; d >= 0; d--)
         stride[d] = extent, extent *= x->dims[d];
-    if ((st = incept_nd_array_alloc(ctx, out, x->dtype, rank, dims)))
+}
+
+INCEPT_ND_OP(pad)
+{
+    (void)n_out;
+    incept_status st = incept_nd_expect(ctx, in, n_in, 0, in[0] ? in[0]->dtype : INCEPT_FLOAT32, 0, 0);
+    pad_plan p;
+    if (st || (st = pad_plan_of(ctx, in, n_in, &p)))
+        return st;
+    const incept_tensor *x = in[0];
+    int rank = x->rank;
+    long long idx[INCEPT_MAX_RANK] = {0}, stride[INCEPT_MAX_RANK];
+    row_major_strides(x, stride);
+    if ((st = incept_nd_array_alloc(ctx, out, x->dtype, rank, p.dims)))
         return st;
     size_t size = incept_nd_dtype_size(x->dtype);
     union { float f; long long i; unsigned char b; } fill;
     if (x->dtype == INCEPT_FLOAT32)
-        fill.f = (float)value;
+        fill.f = (float)p.value;
     else if (x->dtype == INCEPT_INT64)
-        fill.i = (long long)value;
+        fill.i = (long long)p.value;
     else
-        fill.b = value != 0.0;
+        fill.b = p.value != 0.0;
     const char *src = x->data;
     char *y = out->data;
     for (size_t i = 0, n = incept_tensor_count(out); i < n; i++) {
-        long long offset = 0;
-        for (int d = 0; d < rank && offset >= 0; d++) {
-            long long s = pad_source(idx[d], pads[d], x->dims[d], mode);
-            offset = s < 0 ? -1 : offset + s * stride[d];
-        }
+        long long offset = pad_offset(&p, x, idx, stride);
         memcpy(y + i * size, offset < 0 ? (const char *)&fill : src + (size_t)offset * size, size);
-        for (int d = rank - 1; d >= 0 && ++idx[d] == dims[d]; d--)
+        for (int d = rank - 1; d >= 0 && ++idx[d] == p.dims[d]; d--)
             idx[d] = 0;
     }
+    return INCEPT_OK;
+}
+
+/* Each result's gradient goes to the entry it copied (edge, reflect and wrap copy some several
+ * times: they gather them all), or, for the fill, to constant_value when that is an input. */
+INCEPT_ND_GRAD(pad)
+{
+    incept_status st = incept_nd_grad_expect(ctx, in, n_in, out, n_out, dout, din);
+    pad_plan p;
+    if (st || n_in < 1 || n_out < 1 || !dout[0] || (st = pad_plan_of(ctx, in, n_in, &p)))
+        return st;
+    const incept_tensor *x = in[0];
+    float *dx = din[0] ? din[0]->data : NULL;
+    float *dfill = ctx->opset >= 11 && n_in > 2 && din[2] ? din[2]->data : NULL;
+    long long idx[INCEPT_MAX_RANK] = {0}, stride[INCEPT_MAX_RANK];
+    row_major_strides(x, stride);
+    const float *g = dout[0]->data;
+    double to_fill = 0.0;
+    for (size_t i = 0, n = incept_tensor_count(dout[0]); i < n; i++) {
+        long long offset = pad_offset(&p, x, idx, stride);
+        if (offset < 0)
+            to_fill += g[i];
+        else if (dx)
+            dx[offset] += g[i];
+        for (int d = x->rank - 1; d >= 0 && ++idx[d] == p.dims[d]; d--)
+            idx[d] = 0;
+    }
+    if (dfill)
+        *dfill += (float)to_fill;
     return INCEPT_OK;
 }
 

@@ -73,6 +73,20 @@ INCEPT_ND_OP(relu)
     return INCEPT_OK;
 }
 
+/* The gradient passes where x > 0 (none at 0, as PyTorch's). */
+INCEPT_ND_GRAD(relu)
+{
+    incept_status st = incept_nd_grad_expect(ctx, in, n_in, out, n_out, dout, din);
+    if (st || n_in < 1 || n_out < 1 || !din[0] || !dout[0])
+        return st;
+    const float *x = in[0]->data, *g = dout[0]->data;
+    float *dx = din[0]->data;
+    for (size_t i = 0, n = incept_tensor_count(in[0]); i < n; i++)
+        if (x[i] > 0.0f)
+            dx[i] += g[i];
+    return INCEPT_OK;
+}
+
 const incept_op incept_op_relu = {
     .name = "relu", .min_inputs = 1, .max_inputs = 1, .in_place = 1,
     .infer = relu_infer, .forward = relu_forward,

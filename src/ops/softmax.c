@@ -171,6 +171,36 @@ INCEPT_ND_OP(softmax)
     return INCEPT_OK;
 }
 
+/* Over each row the forward normalised (the axis from opset 13, the flattened trailing axes from
+ * `axis` before): dx = y (dy - sum(dy y)), from the output y. */
+INCEPT_ND_GRAD(softmax)
+{
+    incept_status st = incept_nd_grad_expect(ctx, in, n_in, out, n_out, dout, din);
+    if (st || n_in < 1 || n_out < 1 || !din[0] || !dout[0])
+        return st;
+    int rank = in[0]->rank, axis;
+    if ((st = incept_nd_axis(ctx, incept_onnx_attr_int(ctx->node, "axis", ctx->opset >= 13 ? -1 : 1),
+                             rank ? rank : 1, 0, &axis)))
+        return st;
+    size_t outer = incept_nd_span(in[0], 0, axis), length, inner;
+    if (ctx->opset >= 13)
+        length = rank ? (size_t)in[0]->dims[axis] : 1, inner = incept_nd_span(in[0], axis + 1, rank);
+    else
+        length = incept_nd_span(in[0], axis, rank), inner = 1;
+    const float *y = out[0].data, *g = dout[0]->data;
+    float *dx = din[0]->data;
+    for (size_t o = 0; o < outer; o++)
+        for (size_t i = 0; i < inner; i++) {
+            size_t base = o * length * inner + i;
+            double dot = 0.0;
+            for (size_t k = 0; k < length; k++)
+                dot += (double)g[base + k * inner] * y[base + k * inner];
+            for (size_t k = 0; k < length; k++)
+                dx[base + k * inner] += (float)(y[base + k * inner] * (g[base + k * inner] - dot));
+        }
+    return INCEPT_OK;
+}
+
 const incept_op incept_op_softmax = {
     .name = "softmax", .min_inputs = 1, .max_inputs = 1, .gives_probabilities = 1,
     .infer = softmax_infer, .forward = softmax_forward,
