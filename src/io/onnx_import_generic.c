@@ -174,7 +174,7 @@ void incept_onnx_import_generic_free(importer *im)
 }
 
 /* Zeros of a value's shape with the batch set (dims -1 where the batch goes); 0 if some other
- * size is unknown. */
+ * size is unknown or too large to probe, -1 if the allocation failed. */
 static int zeros_like(importer *im, incept_tensor *t, incept_dtype dtype, int rank, const long long *dims,
                       int batch)
 {
@@ -192,13 +192,16 @@ static int zeros_like(importer *im, incept_tensor *t, incept_dtype dtype, int ra
         return 0;
     t->data = incept_calloc(count ? count : 1, size ? size : 1);
     im->probe_bytes += count * size;
-    return t->data != NULL;
+    return t->data ? 1 : -1;
 }
 
-/* The probes of value v, made on first use: a constant's own value; zeros for an activation. */
-static import_probe *probe_value(importer *im, int v)
+/* The probes of value v, made on first use: a constant's own value; zeros for an activation.
+ * NULL when they cannot be made, *nomem set when that is for want of memory. */
+static import_probe *probe_value(importer *im, int v, int *nomem)
 {
     import_probe *p = probe_of(im, v);
+    if (!p)
+        *nomem = 1;
     if (!p || p->state)
         return p && p->state > 0 ? p : NULL;
     const incept_graph *g = im->graph;
@@ -219,12 +222,18 @@ static import_probe *probe_value(importer *im, int v)
     if (val->generic && rank > 0)
         incept_copy(dims, val->declared_dims, sizeof(long long) * (size_t)rank);
     p->owned = 1;
-    for (int k = 0; k < PROBES; k++)
-        if (!zeros_like(im, &p->t[k], dtype, rank, dims, probe_batch[k])) {
+    for (int k = 0; k < PROBES; k++) {
+        int made = zeros_like(im, &p->t[k], dtype, rank, dims, probe_batch[k]);
+        if (made <= 0) {
             for (int j = 0; j <= k; j++)
                 incept_tensor_free(&p->t[j]);
+            if (made < 0) {
+                *nomem = 1;
+                p->state = 0; /* not known to be impossible: only memory was lacking */
+            }
             return NULL;
         }
+    }
     p->state = 1;
     return p;
 }
@@ -243,7 +252,9 @@ static int same_tensor(const incept_tensor *a, const incept_tensor *b)
 }
 
 /* Runs the node's reference op on its inputs' probes; results[j][k]: output j at batch k. 0
- * when some input has no probe or the op fails on them (then nothing is learned, no error). */
+ * when some input has no probe or the op fails on them (then nothing is learned, no error); -1
+ * when memory ran out (the import's error: a model loaded under memory pressure must not come
+ * out of it with fewer nodes on the fast path). */
 static int run_probes(importer *im, const Onnx__NodeProto *n, incept_nd_fn fn, const int *inputs,
                       incept_tensor results[][PROBES], int *shapes_only, int *static_shape)
 {
@@ -253,9 +264,10 @@ static int run_probes(importer *im, const Onnx__NodeProto *n, incept_nd_fn fn, c
     const incept_tensor *in[max_inputs];
     *shapes_only = strcmp(n->op_type, "Dropout") != 0 || incept_onnx_attr_int(n, "seed", 0) == 0;
     for (size_t i = 0; i < n->n_input; i++) {
-        import_probe *p = inputs[i] >= 0 ? probe_value(im, inputs[i]) : NULL;
+        int nomem = 0;
+        import_probe *p = inputs[i] >= 0 ? probe_value(im, inputs[i], &nomem) : NULL;
         if (inputs[i] >= 0 && !p)
-            return 0;
+            return nomem ? -1 : 0;
         *shapes_only &= inputs[i] < 0 || p->shapes_only || strcmp(n->op_type, "Shape") == 0;
         /* no op here sizes its result by float data (only by int64 shapes, axes, pads and
          * indices): a result's shape is fixed unless such an input comes from data */
@@ -271,7 +283,8 @@ static int run_probes(importer *im, const Onnx__NodeProto *n, incept_nd_fn fn, c
             in[i] = inputs[i] >= 0 ? &probe_of(im, inputs[i])->t[k] : NULL;
         incept_tensor out[8];
         memset(out, 0, sizeof out);
-        int failed = fn(&ctx, in, (int)n->n_input, out, (int)n->n_output) != INCEPT_OK;
+        incept_status ran = fn(&ctx, in, (int)n->n_input, out, (int)n->n_output);
+        int failed = ran != INCEPT_OK;
         for (int j = 0; j < (int)n->n_output && !failed; j++) /* an output it did not produce */
             failed = n->output[j] && *n->output[j] && !out[j].data && incept_tensor_count(&out[j]) > 0;
         if (failed) { /* nothing is learned, and it is not the import's error */
@@ -280,6 +293,8 @@ static int run_probes(importer *im, const Onnx__NodeProto *n, incept_nd_fn fn, c
             for (int j = 0; j < (int)n->n_output; j++)
                 for (int b = 0; b < k; b++)
                     incept_tensor_free(&results[j][b]);
+            if (ran == INCEPT_ERR_NOMEM)
+                return -1;
             incept_fail(INCEPT_OK, "%s", saved);
             return 0;
         }
@@ -362,8 +377,12 @@ static incept_status import_generic(importer *im, const Onnx__NodeProto *n, cons
     for (size_t i = 0; i < n->n_output && !st; i++)
         outputs[i] = n->output[i] && *n->output[i] ? n->output[i] : NULL;
     incept_tensor probes[8][PROBES];
-    int shapes_only = 0, static_shape = 1, probed = !st && !im->force_generic &&
-                                 run_probes(im, n, fn, inputs, probes, &shapes_only, &static_shape);
+    int shapes_only = 0, static_shape = 1, probed = !st && !im->force_generic ?
+                                 run_probes(im, n, fn, inputs, probes, &shapes_only, &static_shape) : 0;
+    if (probed < 0) {
+        st = INCEPT_ERR_NOMEM;
+        probed = 0;
+    }
     int constant = probed && shapes_only;
     for (size_t j = 0; constant && j < n->n_output; j++)
         constant = same_tensor(&probes[j][0], &probes[j][1]);
