@@ -248,6 +248,7 @@ struct incept_session {
     float *param_grads;
     float *momentum;
     float *average;      /* Polyak average of the parameters, or NULL */
+    int nonfinite_param; /* the first parameter the last SGD step made NaN or infinite, or -1 */
     float average_decay;
     int average_in_use;  /* the model's param_data and average are swapped */
     int *loss_values;

@@ -22,6 +22,7 @@ incept_status incept_session_new(incept_model *model, incept_session **out)
     s->model = model;
     s->threads = 1;
     s->aux_weight = 0.3f;
+    s->nonfinite_param = -1;
     incept_rng_seed(&s->rng, 0x1ce9);
     return INCEPT_OK;
 }

@@ -5,10 +5,13 @@
  *   u32 CRC-32 (zlib) of everything before it.      All integers and floats little-endian.
  *
  * Saving writes a temporary file, fsyncs it and renames it over the target, so a crash never
- * leaves a half-written file under the real name. Loading checks everything before it copies.
+ * leaves a half-written file under the real name (and the next save removes the temporary a
+ * killed writer left). Loading checks everything before it copies.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -35,13 +38,45 @@ static uint32_t get_u32(const unsigned char *p)
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
+/* Removes the temporaries of `path` (PATH.tmp.PID.XXXXXX) that processes no longer alive left,
+ * killed while they wrote; a live process's (another thread's, another run's) stays. */
+static void remove_stale_temporaries(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char dir[4096], prefix[4096];
+    if (slash)
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path) + (slash == path), path);
+    else
+        snprintf(dir, sizeof dir, ".");
+    if (snprintf(prefix, sizeof prefix, "%s.tmp.", slash ? slash + 1 : path) >= (int)sizeof prefix)
+        return;
+    DIR *d = opendir(dir);
+    size_t n = strlen(prefix);
+    for (struct dirent *e; d && (e = readdir(d));) {
+        char *end;
+        if (strncmp(e->d_name, prefix, n) != 0)
+            continue;
+        long pid = strtol(e->d_name + n, &end, 10);
+        if (end == e->d_name + n || *end != '.' || pid <= 0 || pid == (long)getpid() ||
+            kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue;
+        char stale[8200];
+        if (snprintf(stale, sizeof stale, "%s/%s", dir, e->d_name) < (int)sizeof stale)
+            unlink(stale);
+    }
+    if (d)
+        closedir(d);
+}
+
 incept_status incept_write_atomically(const char *path, const void *data, size_t size)
 {
     /* a temporary name of its own for every call (mkstemp), so two threads or processes writing
-     * one path never share one: the last rename wins and each file is whole */
+     * one path never share one: the last rename wins and each file is whole; the writer's PID in
+     * it, so that a later write removes what a killed one left */
     char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path) >= (int)sizeof tmp)
+    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld.XXXXXX", path, (long)getpid()) >= (int)sizeof tmp)
         return incept_fail(INCEPT_ERR_ARG, "%s: path too long", path);
+    remove_stale_temporaries(path);
     int fd = mkstemp(tmp);
     if (fd < 0)
         return incept_fail(INCEPT_ERR_IO, "%s: cannot create a temporary file beside it: %s", path,

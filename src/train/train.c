@@ -223,6 +223,7 @@ incept_status incept_session_sgd_step(incept_session *s, const incept_sgd *sgd)
     if (s->average_in_use)
         return incept_fail(INCEPT_ERR_ARG, "sgd_step while the averaged weights are swapped in");
     const incept_graph *g = &s->model->graph;
+    s->nonfinite_param = -1;
     if (!s->momentum) {
         s->momentum = incept_alloc_floats(g->param_floats);
         if (!s->momentum)
@@ -236,10 +237,14 @@ incept_status incept_session_sgd_step(incept_session *s, const incept_sgd *sgd)
         float decay = p->ndim == 1 && !sgd->decay_biases ? 0.0f : sgd->weight_decay;
         float *w = g->param_data + p->offset, *v = s->momentum + p->offset;
         const float *grad = s->param_grads + p->offset;
+        int bad = 0;
         for (size_t k = 0; k < p->count; k++) {
             v[k] = sgd->momentum * v[k] + (grad[k] + decay * w[k]);
             w[k] -= sgd->learning_rate * v[k];
+            bad |= !(w[k] - w[k] == 0.0f); /* NaN or infinite */
         }
+        if (bad && s->nonfinite_param < 0)
+            s->nonfinite_param = i;
     }
     if (s->average_decay > 0.0f) {
         if (!s->average) { /* starts from the weights after the first step */

@@ -4,6 +4,7 @@
  * callback. What a run computes is a function of the state alone, so a run resumed from a
  * checkpoint continues exactly where the interrupted one was. */
 #define _DEFAULT_SOURCE /* M_PI */
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -80,8 +81,8 @@ incept_status incept_train_state_check(const incept_train_state *t, const char *
         why = "a warm-up or crop padding out of range";
     else if ((t->shuffle | t->augment | t->dropout) & ~1)
         why = "a flag other than 0 or 1";
-    else if (!within(t->aux_weight, 0, 1e6) || !within(t->sgd.learning_rate, 0, 1e6) ||
-             !within(t->sgd.momentum, 0, 1) || !within(t->sgd.weight_decay, 0, 1e6) ||
+    else if (!within(t->aux_weight, 0, FLT_MAX) || !within(t->sgd.learning_rate, 0, FLT_MAX) ||
+             !within(t->sgd.momentum, 0, 1) || !within(t->sgd.weight_decay, 0, FLT_MAX) ||
              !within(t->average_decay, 0, 1) || t->average_decay == 1.0f || (t->sgd.decay_biases & ~1))
         why = "a learning rate, momentum, decay or loss weight out of range";
     if (!why)
@@ -127,12 +128,20 @@ incept_status incept_train(incept_session *s, const incept_dataset *train,
         float loss;
         incept_loader_next(loader, &images, &labels, &count);
         sgd.learning_rate = incept_learning_rate(t, step, per_epoch);
-        if ((st = incept_session_train_step(s, images, labels, count, &loss)) ||
-            (st = incept_session_sgd_step(s, &sgd)))
+        if ((st = incept_session_train_step(s, images, labels, count, &loss)))
             break;
-        if (!isfinite(loss)) {
+        if (!isfinite(loss)) { /* before the update: the model keeps the last good weights */
             st = incept_fail(INCEPT_ERR_ARG, "the loss diverged at step %ld (learning rate %g): "
                              "try a smaller one", step + 1, (double)sgd.learning_rate);
+            break;
+        }
+        if ((st = incept_session_sgd_step(s, &sgd)))
+            break;
+        if (s->nonfinite_param >= 0) { /* no checkpoint of it: the last one stays the last good */
+            st = incept_fail(INCEPT_ERR_ARG, "the weights diverged at step %ld (learning rate %g): "
+                             "parameter '%s' is no longer finite; try a smaller one", step + 1,
+                             (double)sgd.learning_rate,
+                             s->model->graph.params[s->nonfinite_param].name);
             break;
         }
         seen += count, loss_sum += loss, loss_count++;
