@@ -1,6 +1,7 @@
 /* fuzz.h — what the harnesses share: running a model a file gave on bounded zero inputs (every
- * input of at most FUZZ_MAX_ELEMENTS elements, its dynamic sizes 1), so that a hostile file is
- * exercised through the forward pass without asking for unbounded work. */
+ * input of at most FUZZ_MAX_ELEMENTS elements, its dynamic sizes 1) and training it one step, so
+ * that a hostile file is exercised through the forward and backward passes without asking for
+ * unbounded work; the bytes as a file for the loaders that take paths; the replay main. */
 #ifndef INCEPT_FUZZ_H
 #define INCEPT_FUZZ_H
 
@@ -16,7 +17,7 @@
  * finding but takes long to build under the sanitizers. */
 #define FUZZ_MAX_PARAMS ((size_t)1 << 22)
 
-static void fuzz_run(incept_model *m)
+static inline void fuzz_run(incept_model *m)
 {
     int n_in = incept_model_inputs(m);
     if (n_in < 0 || n_in > 8)
@@ -52,6 +53,46 @@ static void fuzz_run(incept_model *m)
     incept_session_free(s);
     for (int i = 0; i < n_in; i++)
         free(in[i].data);
+}
+
+/* One training step at batch 2 on zeros (labels 0 and the last class) for a model of one NCHW
+ * input the forward bound allows; the step's failure is not a finding, its crash is. */
+static inline void fuzz_train_step(incept_model *m)
+{
+    int c, h, w, classes, oh, ow;
+    incept_model_input_dims(m, &c, &h, &w);
+    incept_model_output_dims(m, &classes, &oh, &ow);
+    incept_totals totals = {0, 0, 0, 0};
+    size_t per = (size_t)c * h * w;
+    if (c < 1 || h < 1 || w < 1 || per > FUZZ_MAX_ELEMENTS / 2 || classes < 1 ||
+        incept_model_summary(m, NULL, &totals) != INCEPT_OK ||
+        totals.multiply_adds + totals.aux_multiply_adds > FUZZ_MAX_MACS / 4)
+        return;
+    float *x = calloc(2 * per, sizeof(float));
+    int labels[2] = {0, classes - 1};
+    incept_session *s = NULL;
+    if (x && incept_session_new(m, &s) == INCEPT_OK) {
+        float loss;
+        const incept_sgd sgd = {0.01f, 0.9f, 1e-4f, 0};
+        if (incept_session_train_step(s, x, labels, 2, &loss) == INCEPT_OK)
+            incept_session_sgd_step(s, &sgd);
+    }
+    incept_session_free(s);
+    free(x);
+}
+
+/* The bytes as a file of this process (path receives its name): the loaders that take paths.
+ * 0 if it could not be written. */
+#include <stdio.h>
+#include <unistd.h>
+static inline int fuzz_write_file(const void *data, size_t size, const char *suffix, char *path, size_t room)
+{
+    snprintf(path, room, "/tmp/incept-fuzz-%d%s", (int)getpid(), suffix);
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return 0;
+    int ok = fwrite(data, 1, size, f) == size;
+    return fclose(f) == 0 && ok;
 }
 
 #ifdef FUZZ_REPLAY_MAIN

@@ -1,5 +1,6 @@
 /* fuzz_description.c — libFuzzer harness: a network description from text
- * (incept_model_parse_description), then a bounded forward pass of what it describes. */
+ * (incept_model_parse_description), then a bounded forward pass of what it describes and one
+ * training step. */
 #include <stddef.h>
 #include <stdint.h>
 
@@ -16,6 +17,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     incept_model *m = NULL;
     if (incept_model_parse_description(text, "fuzz.incept", &m) == INCEPT_OK) {
         fuzz_run(m);
+        fuzz_train_step(m);
         incept_model_free(m);
     }
     free(text);

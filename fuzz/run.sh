@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-60}
 shift || true
 harnesses=("$@")
-[ ${#harnesses[@]} -gt 0 ] || harnesses=(fuzz_onnx fuzz_description fuzz_weights)
+[ ${#harnesses[@]} -gt 0 ] || harnesses=(fuzz_onnx fuzz_description fuzz_weights fuzz_checkpoint fuzz_image fuzz_dataset fuzz_tensor)
 jobs=$(nproc 2>/dev/null || echo 2)
 CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DINCEPT_FUZZ=ON > /dev/null
 cmake --build build-fuzz -j"$jobs" --target "${harnesses[@]}" > /dev/null

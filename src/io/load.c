@@ -1,9 +1,12 @@
 /* load.c — opening models by file name: reading files (and the byte buffer the writers share),
  * choosing ONNX or description by the name, and the built-in GoogLeNet. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/status.h"
 #include "graph/graph.h"
@@ -14,9 +17,20 @@ incept_status incept_read_file(const char *path, char **data, size_t *size)
 {
     *data = NULL;
     *size = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f)
+    /* only regular files: a FIFO or device named by a checkpoint must not block or run forever */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    struct stat info;
+    if (fd < 0)
         return incept_fail(INCEPT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    if (fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
+        close(fd);
+        return incept_fail(INCEPT_ERR_IO, "%s: not a regular file", path);
+    }
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        close(fd);
+        return incept_fail(INCEPT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    }
     incept_status st = INCEPT_OK;
     long length = -1;
     if (fseek(f, 0, SEEK_END) != 0 || (length = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {

@@ -197,7 +197,7 @@ static incept_status open_file(const char *path, onnx_file *file)
 {
     memset(file, 0, sizeof *file);
     file->path = path;
-    int fd = open(path, O_RDONLY);
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC); /* a FIFO named here does not block */
     if (fd < 0)
         return incept_fail(INCEPT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
