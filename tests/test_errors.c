@@ -1,6 +1,11 @@
 /* test_errors.c — failure paths end to end: every allocation failing in turn while loading and
- * running models (a status, never a crash or a leak), and the CLI's exit codes and messages. */
+ * running models, training them (a generic model too), resuming a checkpoint, decoding images
+ * and loading datasets (a status, never a crash or a leak), and the CLI's exit codes and
+ * messages. */
+#include <dirent.h>
+#include <math.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -12,6 +17,10 @@
 /* Loads `path`, makes a session and runs it (incept_session_forward, then incept_session_run
  * asking for the first layer's output and the model's, allocated by the library) with the n-th
  * allocation failing; returns the status. */
+static incept_status load_and_run(const char *path, long n);
+static void test_failures_of(const char *what, incept_status (*scenario)(const char *what, long n),
+                             int at_least);
+
 static incept_status load_and_run(const char *path, long n)
 {
     incept_model *m = NULL;
@@ -47,11 +56,14 @@ static incept_status load_and_run(const char *path, long n)
     return st;
 }
 
-static void test_allocation_failures(const char *path)
+/* Runs scenario(what, n) with the n-th allocation failing, for n = 1, 2, ... until it succeeds:
+ * every failure must be INCEPT_ERR_NOMEM (and, under ASan, leak nothing). */
+static void test_failures_of(const char *what, incept_status (*scenario)(const char *what, long n),
+                             int at_least)
 {
     int tried = 0, nomem = 0;
-    for (long n = 1; n < 5000; n++) {
-        incept_status st = load_and_run(path, n);
+    for (long n = 1; n < 20000; n++) {
+        incept_status st = scenario(what, n);
         if (st == INCEPT_OK)
             break; /* past the last allocation */
         tried++;
@@ -59,9 +71,153 @@ static void test_allocation_failures(const char *path)
         if (st != INCEPT_ERR_NOMEM)
             fprintf(stderr, "allocation %ld: status %d: %s\n", n, st, incept_last_error());
     }
-    CHECK_MSG(tried > 20, "%s: only %d allocations", path, tried);
-    CHECK_MSG(nomem == tried, "%s: %d of %d failed allocations reported out of memory", path, nomem,
+    CHECK_MSG(tried >= at_least, "%s: only %d allocations", what, tried);
+    CHECK_MSG(nomem == tried, "%s: %d of %d failed allocations reported out of memory", what, nomem,
               tried);
+    printf("%-48s %4d allocations, each failure reported out of memory\n", what, tried);
+}
+
+static void test_allocation_failures(const char *path) { test_failures_of(path, load_and_run, 20); }
+
+/* A model (description or ONNX) loaded, a session made, two training steps and an SGD update. */
+static incept_status train_steps(const char *path, long n)
+{
+    incept_model *m = NULL;
+    incept_session *s = NULL;
+    incept_fail_allocation_after(n);
+    incept_status st = incept_model_load(path, NULL, &m);
+    if (!st)
+        st = incept_session_new(m, &s);
+    int c = 0, h = 0, w = 0, classes = 0;
+    if (!st) {
+        incept_model_input_dims(m, &c, &h, &w);
+        incept_model_output_dims(m, &classes, NULL, NULL);
+    }
+    float *x = st ? NULL : calloc((size_t)2 * c * h * w, sizeof(float));
+    for (size_t i = 0; x && i < (size_t)2 * c * h * w; i++)
+        x[i] = (float)(i % 7) * 0.25f;
+    int labels[2] = {0, classes > 1 ? 1 : 0};
+    const incept_sgd sgd = {0.01f, 0.9f, 1e-4f, 0};
+    float loss;
+    for (int step = 0; step < 2 && !st; step++)
+        if (!(st = incept_session_train_step(s, x, labels, 2, &loss)))
+            st = incept_session_sgd_step(s, &sgd);
+    incept_fail_allocation_after(0);
+    free(x);
+    incept_session_free(s);
+    incept_model_free(m);
+    return st;
+}
+
+/* A checkpoint (written beforehand, without failures) loaded and resumed one step. */
+static incept_status checkpoint_resume(const char *path, long n)
+{
+    incept_model *m = NULL;
+    incept_session *s = NULL;
+    incept_train_state state;
+    incept_fail_allocation_after(n);
+    incept_status st = incept_checkpoint_load(path, &m, &s, &state);
+    float x[2 * 36] = {1.0f, -0.5f};
+    int labels[2] = {0, 2};
+    float loss;
+    if (!st)
+        st = incept_session_train_step(s, x, labels, 2, &loss);
+    incept_fail_allocation_after(0);
+    incept_session_free(s);
+    incept_model_free(m);
+    return st;
+}
+
+/* An image decoded, resized and prepared for a 16x16 network input. */
+static incept_status image_prepare(const char *path, long n)
+{
+    incept_image im = {0}, small = {0};
+    incept_preprocess pre;
+    float out[3 * 16 * 16];
+    incept_fail_allocation_after(n);
+    incept_status st = incept_image_load(path, &im);
+    if (!st)
+        st = incept_image_resize(&im, 5, 4, 1, &small);
+    if (!st && !(st = incept_preprocess_preset("torchvision", &pre)))
+        st = incept_image_prepare(&im, &pre, 16, 16, -1, -1, 1, out);
+    incept_fail_allocation_after(0);
+    incept_image_free(&im);
+    incept_image_free(&small);
+    return st;
+}
+
+/* An idx dataset (images path; labels beside it as ...labels) loaded and batched by a loader. */
+static incept_status dataset_batches(const char *path, long n)
+{
+    char labels_path[256];
+    snprintf(labels_path, sizeof labels_path, "%s.labels", path);
+    incept_dataset *d = NULL;
+    incept_loader *l = NULL;
+    incept_fail_allocation_after(n);
+    incept_status st = incept_dataset_load_idx(path, labels_path, &d);
+    incept_loader_options options = {2, 1, 1, 1, 1, 3};
+    if (!st)
+        st = incept_loader_new(d, &options, 0, &l);
+    if (!st) {
+        const float *images;
+        const int *labels;
+        int count;
+        incept_loader_next(l, &images, &labels, &count);
+    }
+    incept_fail_allocation_after(0);
+    incept_loader_free(l);
+    incept_dataset_free(d);
+    return st;
+}
+
+/* Every allocation of training set-up and steps, checkpoint loading, image decoding and dataset
+ * loading failing in turn. */
+static void test_more_allocation_failures(void)
+{
+    const char *tiny = "input x 1 6 6\nconv c 2 3x3 pad 1 relu\nmaxpool p 2x2 stride 2\nglobalavgpool g\n"
+                       "flatten f\nfc out 3\n";
+    FILE *f = fopen("/tmp/incept_alloc.incept", "w");
+    if (f) {
+        fputs(tiny, f);
+        fclose(f);
+    }
+    test_failures_of("/tmp/incept_alloc.incept", train_steps, 10);
+    test_failures_of("tests/fixtures/torchvision/generic_train.onnx", train_steps, 10);
+    incept_model *m = NULL;
+    incept_session *s = NULL;
+    incept_train_state state = {.total_steps = 4, .batch = 2, .aux_weight = 0.3f,
+                                .sgd = {0.1f, 0.9f, 1e-4f, 0}, .schedule = "constant"};
+    CHECK_OK(incept_model_load("/tmp/incept_alloc.incept", NULL, &m));
+    if (m)
+        CHECK_OK(incept_session_new(m, &s));
+    float x[2 * 36] = {0.5f};
+    int labels[2] = {1, 2};
+    float loss;
+    if (s) {
+        CHECK_OK(incept_session_train_step(s, x, labels, 2, &loss));
+        CHECK_OK(incept_session_sgd_step(s, &state.sgd));
+        CHECK_OK(incept_checkpoint_save(s, &state, "/tmp/incept_alloc.ckpt"));
+    }
+    incept_session_free(s);
+    incept_model_free(m);
+    test_failures_of("/tmp/incept_alloc.ckpt", checkpoint_resume, 10);
+    test_failures_of("fuzz/corpus/image/baseline.jpg", image_prepare, 3); /* the decoders' own allocations are theirs */
+    test_failures_of("fuzz/corpus/image/palette.png", image_prepare, 3); /* the decoders' own allocations are theirs */
+    const unsigned char images[16 + 3 * 9] = {0, 0, 8, 3, 0, 0, 0, 3, 0, 0, 0, 3, 0, 0, 0, 3, 9, 8, 7};
+    const unsigned char classes[8 + 3] = {0, 0, 8, 1, 0, 0, 0, 3, 0, 1, 1};
+    f = fopen("/tmp/incept_alloc.idx", "wb");
+    if (f) {
+        fwrite(images, sizeof images, 1, f);
+        fclose(f);
+    }
+    f = fopen("/tmp/incept_alloc.idx.labels", "wb");
+    if (f) {
+        fwrite(classes, sizeof classes, 1, f);
+        fclose(f);
+    }
+    test_failures_of("/tmp/incept_alloc.idx", dataset_batches, 10);
+    unlink("/tmp/incept_alloc.incept"), unlink("/tmp/incept_alloc.ckpt");
+    unlink("/tmp/incept_alloc.idx"), unlink("/tmp/incept_alloc.idx.labels");
 }
 
 /* Runs the CLI with `args` and returns its exit code; its stderr goes to `err` (or, when
@@ -212,8 +368,7 @@ static void test_train_export(void)
 }
 
 /* Runs the CLI with `args` in a child that is killed with SIGKILL after `delay_us` (or left to
- * finish if it is quicker), then removes the half-written `checkpoint`.tmp.PID it may leave (the
- * shell execs the CLI, so PID is the child's). */
+ * finish if it is quicker). */
 static void run_killed(const char *args, const char *checkpoint, unsigned long delay_us)
 {
     const char *exe = getenv("INCEPT_CLI");
@@ -228,9 +383,21 @@ static void run_killed(const char *args, const char *checkpoint, unsigned long d
     nanosleep(&pause, NULL);
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
-    char leftover[4200];
-    snprintf(leftover, sizeof leftover, "%s.tmp.%ld", checkpoint, (long)pid);
-    unlink(leftover);
+    (void)checkpoint; /* what it left half-written the next save removes (checked below) */
+}
+
+/* How many temporaries of `path` (PATH.tmp.*) lie beside it. */
+static int temporaries_of(const char *dir, const char *base)
+{
+    char prefix[512];
+    snprintf(prefix, sizeof prefix, "%s.tmp.", base);
+    DIR *d = opendir(dir);
+    int count = 0;
+    for (struct dirent *e; d && (e = readdir(d));)
+        count += strncmp(e->d_name, prefix, strlen(prefix)) == 0;
+    if (d)
+        closedir(d);
+    return count;
 }
 
 static int same_file(const char *a, const char *b)
@@ -303,24 +470,38 @@ static void test_kill_and_resume(void)
     /* the earliest kill point; pushed later each time a kill came before the first checkpoint
      * (a slow start on a busy machine), so that some run is always resumed */
     unsigned long earliest = whole_us / 10;
-    for (int attempt = 0; attempt < 40 && access("/tmp/incept_kill_b.w", F_OK) != 0; attempt++) {
+    for (int attempt = 0; attempt < 80 && access("/tmp/incept_kill_b.w", F_OK) != 0; attempt++) {
         s = s * 1664525u + 1013904223u;
-        unsigned long delay = earliest + (unsigned long)((s >> 8) % 1000) * whole_us / 2000;
+        /* within a twentieth of the whole run after the earliest point: 20 kills, each a little
+         * further on, before a run is left to finish */
+        unsigned long delay = earliest + (unsigned long)((s >> 8) % 1000) * whole_us / 20000;
         if (access("/tmp/incept_kill.ckpt", F_OK) == 0) {
             snprintf(args, sizeof args, "train --resume /tmp/incept_kill.ckpt %s --checkpoint "
                      "/tmp/incept_kill.ckpt --checkpoint-every 1 --out /tmp/incept_kill_b.w", common);
             resumed++;
         }
-        if (kills < 3 || resumed == 0) {
+        if (kills < 20 || resumed == 0) {
             run_killed(args, "/tmp/incept_kill.ckpt", delay); /* SIGKILL early in a run */
             kills++;
-            if (access("/tmp/incept_kill.ckpt", F_OK) != 0)
+            if (access("/tmp/incept_kill.ckpt", F_OK) != 0) {
                 earliest += whole_us / 10;
+                continue;
+            }
+            incept_model *m = NULL; /* whenever it was killed, the checkpoint there is whole */
+            incept_session *sess = NULL;
+            incept_train_state state;
+            incept_status st = incept_checkpoint_load("/tmp/incept_kill.ckpt", &m, &sess, &state);
+            CHECK_MSG(st == INCEPT_OK, "after kill %d: %s", kills, incept_last_error());
+            incept_session_free(sess);
+            incept_model_free(m);
         } else {
             CHECK_MSG(cli(args, err, sizeof err) == 0, "resume: %s", err);
         }
     }
     CHECK_MSG(kills >= 1 && resumed >= 1, "%d kills, %d resumes", kills, resumed);
+    printf("training killed %d times (SIGKILL at random moments), resumed %d times\n", kills, resumed);
+    CHECK_MSG(temporaries_of("/tmp", "incept_kill.ckpt") == 0, "%d temporaries the killed runs left "
+              "remain", temporaries_of("/tmp", "incept_kill.ckpt"));
     CHECK_MSG(same_file("/tmp/incept_kill_a.w", "/tmp/incept_kill_b.w"),
               "%s", "killed and resumed training ends with the uninterrupted run's weights");
     unlink("/tmp/incept_kill.incept");
@@ -331,14 +512,99 @@ static void test_kill_and_resume(void)
     unlink("/tmp/incept_kill.ckpt");
 }
 
+/* A full disk (RLIMIT_FSIZE, as a small filesystem would refuse) while a checkpoint is written:
+ * the save fails naming the file, the checkpoint before it stays readable, no temporary remains;
+ * a diverging loss stops training naming the step, keeping the last good checkpoint and weights. */
+static void test_full_disk_and_divergence(void)
+{
+    const char *desc = "input x 1 6 6\nconv c 4 3x3 pad 1 relu\nglobalavgpool g\nflatten f\nfc out 3\n";
+    incept_model *m = NULL;
+    incept_session *s = NULL;
+    CHECK_OK(incept_model_parse_description(desc, "disk.incept", &m));
+    if (m)
+        CHECK_OK(incept_session_new(m, &s));
+    if (!s)
+        return;
+    incept_train_state state = {.total_steps = 8, .batch = 4, .sgd = {0.05f, 0.9f, 0.0f, 0},
+                                .schedule = "constant"};
+    CHECK_OK(incept_checkpoint_save(s, &state, "/tmp/incept_disk.ckpt"));
+    struct rlimit old, small;
+    getrlimit(RLIMIT_FSIZE, &old);
+    small = old;
+    small.rlim_cur = 256; /* the checkpoint is larger */
+    void (*previous)(int) = signal(SIGXFSZ, SIG_IGN);
+    setrlimit(RLIMIT_FSIZE, &small);
+    state.step = 1;
+    incept_status st = incept_checkpoint_save(s, &state, "/tmp/incept_disk.ckpt");
+    setrlimit(RLIMIT_FSIZE, &old);
+    signal(SIGXFSZ, previous);
+    CHECK_MSG(st == INCEPT_ERR_IO && strstr(incept_last_error(), "incept_disk.ckpt") &&
+              strstr(incept_last_error(), "write failed"), "status %d: %s", st, incept_last_error());
+    incept_model *back = NULL;
+    incept_session *back_s = NULL;
+    incept_train_state loaded;
+    CHECK_OK(incept_checkpoint_load("/tmp/incept_disk.ckpt", &back, &back_s, &loaded));
+    CHECK(loaded.step == 0);
+    CHECK(temporaries_of("/tmp", "incept_disk.ckpt") == 0);
+    incept_session_free(back_s);
+    incept_model_free(back);
+
+    /* divergence: a learning rate of 1e30 */
+    static float x[16 * 36];
+    float y[16];
+    for (int i = 0; i < 16 * 36; i++)
+        x[i] = (float)((i * 7919) % 13) - 6.0f;
+    for (int i = 0; i < 16; i++)
+        y[i] = (float)(i % 3);
+    FILE *f = fopen("/tmp/incept_disk_x", "wb");
+    fwrite(x, sizeof x, 1, f);
+    fclose(f);
+    f = fopen("/tmp/incept_disk_y", "wb");
+    fwrite(y, sizeof y, 1, f);
+    fclose(f);
+    incept_dataset *d = NULL;
+    CHECK_OK(incept_dataset_load_raw("/tmp/incept_disk_x", "/tmp/incept_disk_y", 1, 6, 6, &d));
+    state.step = 0;
+    state.sgd.learning_rate = 1e30f;
+    incept_train_options options = {.checkpoint = "/tmp/incept_disk.ckpt", .checkpoint_every = 1};
+    st = d ? incept_train(s, d, NULL, &state, &options) : INCEPT_ERR_ARG;
+    CHECK_MSG(st != INCEPT_OK && strstr(incept_last_error(), "diverged at step"), "status %d: %s", st,
+              incept_last_error());
+    long failed_at = state.step + 1;
+    CHECK_OK(incept_checkpoint_load("/tmp/incept_disk.ckpt", &back, &back_s, &loaded));
+    CHECK_MSG(loaded.step == failed_at - 1, "the checkpoint is of step %ld, training diverged at %ld",
+              loaded.step, failed_at);
+    int finite = 1;
+    for (int p = 0; back && p < incept_model_param_count(back); p++) {
+        int nd, dims[4];
+        float *data;
+        incept_model_param(back, p, NULL, &nd, dims, &data);
+        size_t count = 1;
+        for (int k = 0; k < nd; k++)
+            count *= (size_t)dims[k];
+        for (size_t i = 0; i < count; i++)
+            finite &= isfinite(data[i]) != 0;
+    }
+    CHECK_MSG(finite, "%s", "the last checkpoint holds finite weights");
+    incept_session_free(back_s);
+    incept_model_free(back);
+    incept_dataset_free(d);
+    incept_session_free(s);
+    incept_model_free(m);
+    unlink("/tmp/incept_disk.ckpt"), unlink("/tmp/incept_disk_x"), unlink("/tmp/incept_disk_y");
+}
+
 int main(void)
 {
     test_allocation_failures("models/tiny.incept");
     test_allocation_failures("tests/fixtures/opset13_same_upper.onnx");
     test_allocation_failures("tests/fixtures/opset13_torchvision_layout.onnx"); /* BN folding */
     test_allocation_failures("tests/fixtures/opset13_fold_reshape.onnx");
+    test_allocation_failures("tests/fixtures/opset13_generic_between.onnx");
+    test_more_allocation_failures();
     test_cli();
     test_train_export();
     test_kill_and_resume();
+    test_full_disk_and_divergence();
     return test_summary("test_errors");
 }
