@@ -61,9 +61,8 @@ incept_nd_grad_fn incept_nd_find_grad(const char *op_type)
     return NULL;
 }
 
-/* Its node's nd function does the work (the session calls it with N-d tensors); nothing here is
- * NCHW, and it has no backward yet: the table above has the ops' own (incept_nd_find_grad), but
- * the session does not call them, so a loss that depends on a generic node cannot be trained. */
+/* Its node's nd function does the work (the session calls it with N-d tensors), and its op's
+ * backward from the table above in training (train/generic_backward.c); nothing here is NCHW. */
 const incept_op incept_op_generic = {
     .name = "generic", .min_inputs = 0, .max_inputs = 0,
 };
