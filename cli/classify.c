@@ -125,9 +125,6 @@ int cmd_classify(const options *o)
         fprintf(stderr, "incept: --crops is 1, 10 or 144\n");
         return 2;
     }
-    incept_preprocess pre;
-    if (incept_preprocess_preset(o->preset ? o->preset : "caffe", &pre))
-        return cli_fail("--preset");
     incept_model *nets[64] = {0};
     incept_session *runs[64] = {0};
     int classes = 0, c = 0, h = 0, w = 0, ends_in_softmax[64] = {0};
@@ -142,16 +139,34 @@ int cmd_classify(const options *o)
         incept_model_output_dims(nets[k], &oc, &oh, &ow);
         if (k == 0)
             classes = oc * oh * ow, c = mc, h = mh, w = mw;
-        if (mc != 3 || mh != h || mw != w || oc * oh * ow != classes || classes < 1) {
-            fprintf(stderr, "incept: %s: every model of an ensemble takes 3x%dx%d images and gives %d "
-                            "classes\n", models[k], h, w, classes);
+        if ((mc != 3 && mc != 1) || mh < 1 || mw < 1) {
+            fprintf(stderr, "incept: %s: takes %dx%dx%d inputs; classify feeds images of 3 channels "
+                            "(RGB) or 1 (gray)\n", models[k], mc, mh, mw);
+            rc = 1;
+            goto done;
+        }
+        if (mc != c || mh != h || mw != w || oc * oh * ow != classes || classes < 1) {
+            fprintf(stderr, "incept: %s: every model of an ensemble takes %dx%dx%d images and gives "
+                            "%d classes, as the first does\n", models[k], c, h, w, classes);
             rc = 1;
             goto done;
         }
         incept_session_set_threads(runs[k], o->threads);
         ends_in_softmax[k] = incept_model_output_is_probability(nets[k]);
     }
-    (void)c;
+    /* a gray model is fed the luma; its default normalization is the one `incept train` uses */
+    incept_preprocess pre;
+    const char *preset = o->preset ? o->preset : c == 1 ? "fashion" : "caffe";
+    if (incept_preprocess_preset(preset, &pre)) {
+        rc = cli_fail("--preset");
+        goto done;
+    }
+    if ((c == 1) != (pre.gray != 0)) {
+        fprintf(stderr, "incept: --preset %s is for %s images; %s takes %d channel(s)\n", preset,
+                pre.gray ? "gray" : "RGB", models[0], c);
+        rc = 2;
+        goto done;
+    }
     char **labels = read_labels(o->labels_file, classes);
     if (!labels) {
         rc = 1;
@@ -160,10 +175,11 @@ int cmd_classify(const options *o)
     /* crops go through the models in batches of at most 12 */
     int crops = o->crops, chunk = crops < 12 ? crops : 12;
     int top_k = o->top > 0 ? (o->top < classes ? o->top : classes) : 5;
-    float *batch = malloc(sizeof(float) * 3 * (size_t)h * w * chunk);
+    const size_t sample = (size_t)c * h * w;
+    float *batch = malloc(sizeof(float) * sample * chunk), *rgb = malloc(sizeof(float) * 3 * (size_t)h * w);
     float *logits = malloc(sizeof(float) * (size_t)classes * chunk);
     double *probs = malloc(sizeof(double) * (size_t)classes);
-    for (int i = 0; i < o->n_positional && batch && logits && probs; i++) {
+    for (int i = 0; i < o->n_positional && batch && rgb && logits && probs; i++) {
         const char *path = o->positional[i];
         if (is_model(path))
             continue;
@@ -176,12 +192,13 @@ int cmd_classify(const options *o)
             probs[j] = 0.0;
         for (int first = 0; first < crops && !st; first += chunk) {
             int count = crops - first < chunk ? crops - first : chunk;
-            for (int k = 0; k < count && !st; k++) {
-                float *dst = batch + (size_t)k * 3 * h * w;
+            for (int k = 0; k < count && !st; k++) { /* prepared in RGB room, the model's planes kept */
                 int which = first + k;
-                st = crops == 144 ? crop_144(&image, &pre, h, w, which, &scaled, &scaled_for, dst)
+                st = crops == 144 ? crop_144(&image, &pre, h, w, which, &scaled, &scaled_for, rgb)
                                   : incept_image_prepare(&image, &pre, h, w, corner[which % 5][0],
-                                                         corner[which % 5][1], which >= 5, dst);
+                                                         corner[which % 5][1], which >= 5, rgb);
+                if (!st)
+                    memcpy(batch + (size_t)k * sample, rgb, sizeof(float) * sample);
             }
             for (int m = 0; m < n_models && !st; m++) {
                 st = incept_session_forward(runs[m], batch, count, logits);
@@ -229,11 +246,12 @@ int cmd_classify(const options *o)
         if (o->json)
             printf("]}\n");
     }
-    if (!batch || !logits || !probs) {
+    if (!batch || !rgb || !logits || !probs) {
         fprintf(stderr, "incept: out of memory\n");
         rc = 1;
     }
     free(batch);
+    free(rgb);
     free(logits);
     free(probs);
     for (int j = 0; j < classes; j++)

@@ -21,6 +21,7 @@ typedef struct {
     /* classify */
     const char **positional; /* every argument that is not an option, in order */
     int n_positional, crops, top, json, dot;
+    int man, words; /* help */
     const char *preset;
 } options;
 
@@ -45,6 +46,8 @@ int cli_read_samples(const char *path, size_t sample_floats, const char *shape, 
 int cli_write_floats(const char *path, const float *data, size_t count);
 double cli_now(void);
 
+/* Whether plotting is there (the module loads): 0, or 1 after a message naming path. */
+int cli_plot_check(const char *path);
 /* Draws loss and test accuracy per epoch into a PNG; returns 0 or 1 (after a message). */
 int cli_plot(const char *path, const double *loss, const double *accuracy, int epochs);
 

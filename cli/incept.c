@@ -14,39 +14,14 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "options.h"
 #include "incept.h"
-
-#define EXIT_USAGE 2
 
 int cli_fail(const char *what)
 {
     fprintf(stderr, "incept: %s: %s\n", what, incept_last_error());
     return 1;
 }
-
-/* The options: what an argument is, and where in `options` it goes. */
-
-typedef enum {
-    OPT_FLAG,     /* no value: sets the field to 1 */
-    OPT_INT,      /* an integer in [min, max] */
-    OPT_NUMBER,   /* a non-negative number, at most 1e6 */
-    OPT_STRING,   /* any text: a path, a name */
-    OPT_SCHEDULE  /* a learning-rate schedule's name (incept_schedule_valid) */
-} opt_kind;
-
-typedef enum { FIELD_INT, FIELD_LONG, FIELD_ULL, FIELD_DOUBLE, FIELD_FLOAT, FIELD_STRING } field_type;
-
-typedef struct {
-    const char *name;    /* "--batch" */
-    const char *value;   /* the value's name in usage lines ("N"); NULL for a flag */
-    opt_kind kind;
-    size_t offset;       /* where in `options` */
-    field_type field;
-    long min, max;       /* OPT_INT's range */
-    const char *initial; /* the default, parsed as an argument would be, before the arguments */
-    const char *shown;   /* the default as --help tells it when it is not `initial` */
-    const char *help;
-} opt_spec;
 
 /* The field's offset and, from its declared type, how to store into it (a field of any other
  * type does not compile). */
@@ -68,7 +43,8 @@ typedef struct {
                        "parameters; without it, He initialization from seed 0")
 #define EXACT FLAG("--exact", exact, "every convolution computed directly (no Winograd): within " \
                    "1e-5 of PyTorch instead of 1e-4")
-#define PRESET(shown) STRING("--preset", "P", preset, shown, "image normalization: caffe or torchvision")
+#define PRESET(shown) STRING("--preset", "P", preset, shown, "image normalization: caffe, torchvision or " \
+                              "fashion (gray)")
 
 static const opt_spec demo_options[] = {THREADS, END};
 
@@ -143,7 +119,7 @@ static const opt_spec train_options[] = {
 static const opt_spec classify_options[] = {
     STRING("--labels", "FILE", labels_file, "class numbers", "class names, one a line"),
     INT("--top", "K", top, 1, 100000, "5", NULL, "classes printed per image"),
-    PRESET("caffe"),
+    PRESET("caffe; fashion for a one-channel model"),
     INT("--crops", "N", crops, 1, 100000, "1", NULL, "1 (centre), 10 (corners, centre, mirrored) "
         "or 144 (the paper's)"),
     FLAG("--json", json, "one JSON object per image"),
@@ -165,14 +141,12 @@ static const opt_spec eval_options[] = {
 
 static const opt_spec no_options[] = {END};
 
-typedef struct {
-    const char *name;     /* "" for the demo, run without a command */
-    const char *args;     /* the positional arguments in usage lines */
-    int max_args;         /* how many there may be; -1: any number */
-    const opt_spec *opts;
-    int (*run)(const options *o);
-    const char *about;    /* lines for the usage */
-} command;
+static const opt_spec help_options[] = {
+    FLAG("--man", man, "the manual page incept(1) in roff (incept help --man > incept.1; man -l "
+         "incept.1)"),
+    FLAG("--words", words, "the commands, or COMMAND's options, one a line (for shell completion)"),
+    END};
+
 
 static int demo(const options *o);
 static int cmd_summary(const options *o);
@@ -184,7 +158,7 @@ static int eval_command(const options *o);
 static int version_command(const options *o);
 static int help_command(const options *o);
 
-static const command commands[] = {
+const command cli_commands[] = {
     {"", "", 0, demo_options, demo,
      "GoogLeNet's Table 1 and a timed forward pass (built-in model)"},
     {"summary", "MODEL", 1, summary_options, cmd_summary,
@@ -208,15 +182,16 @@ static const command commands[] = {
     {"eval", "[MODEL]", 1, eval_options, eval_command,
      "top-1 / top-5 accuracy; last line: eval: top1=... top5=... n=..."},
     {"version", "", 0, no_options, version_command, "the version"},
-    {"help", "[COMMAND]", 1, no_options, help_command, "this usage, or a command's options"},
+    {"help", "[COMMAND]", 1, help_options, help_command,
+     "this usage, or a command's options; --man: the manual page"},
 };
-#define N_COMMANDS (sizeof commands / sizeof commands[0])
+const size_t cli_n_commands = sizeof cli_commands / sizeof cli_commands[0];
 
 static const command *find_command(const char *name)
 {
-    for (size_t c = 0; c < N_COMMANDS; c++)
-        if (!strcmp(commands[c].name, name))
-            return &commands[c];
+    for (size_t c = 0; c < cli_n_commands; c++)
+        if (!strcmp(cli_commands[c].name, name))
+            return &cli_commands[c];
     return NULL;
 }
 
@@ -233,93 +208,6 @@ static const char *help_hint(const command *c, char *buf, size_t size)
 {
     snprintf(buf, size, "incept %s%s--help", c->name, c->name[0] ? " " : "");
     return buf;
-}
-
-/* Usage lines. */
-
-/* Prints the words of `text` (split at `breaks`: " ", or "" for one word) after column `col`,
- * each after a space, wrapping to `indent` before a word that would pass column 100; returns the
- * column after them. */
-static int put_wrapped(FILE *f, const char *text, const char *breaks, int col, int indent)
-{
-    while (*text) {
-        int len = (int)strcspn(text, breaks);
-        if (col > indent && col + 1 + len > 100) {
-            fprintf(f, "\n%*s", indent, "");
-            col = indent;
-        } else if (col > 0) {
-            fputc(' ', f);
-            col++;
-        }
-        fprintf(f, "%.*s", len, text);
-        col += len;
-        text += len;
-        text += strspn(text, breaks);
-    }
-    return col;
-}
-
-/* "  incept train [MODEL] [--epochs E] ..." wrapped under the command's name. */
-static void print_synopsis(FILE *f, const command *c, int with_options)
-{
-    char head[96], item[128];
-    snprintf(head, sizeof head, "  incept%s%s%s%s", c->name[0] ? " " : "", c->name,
-             c->args[0] ? " " : "", c->args);
-    fputs(head, f);
-    int col = (int)strlen(head), indent = (int)strlen(c->name) + 10;
-    for (const opt_spec *s = c->opts; with_options && s->name; s++) {
-        snprintf(item, sizeof item, s->value ? "[%s %s]" : "[%s]", s->name, s->value);
-        col = put_wrapped(f, item, "", col, indent);
-    }
-    fputc('\n', f);
-}
-
-static void print_lines(FILE *f, const char *text, int indent)
-{
-    while (*text) {
-        size_t n = strcspn(text, "\n");
-        fprintf(f, "%*s%.*s\n", indent, "", (int)n, text);
-        text += n + (text[n] == '\n');
-    }
-}
-
-static int usage(FILE *f)
-{
-    fprintf(f, "incept %s — the Inception architecture (GoogLeNet) in C\n\nusage:\n", INCEPT_VERSION);
-    for (size_t c = 0; c < N_COMMANDS; c++) {
-        print_synopsis(f, &commands[c], 1);
-        print_lines(f, commands[c].about, 6);
-    }
-    fputs("\nMODEL is an .onnx file or a network description (models/*.incept); a description takes\n"
-          "its weights from --weights FILE (else He initialization from seed 0). An option a\n"
-          "command does not take is an error (exit code 2). incept COMMAND --help (or incept help\n"
-          "COMMAND) lists the command's options with their defaults.\n", f);
-    return f == stdout ? 0 : EXIT_USAGE;
-}
-
-static void command_help(FILE *f, const command *c)
-{
-    fprintf(f, "usage: incept%s%s%s%s [options]\n\n", c->name[0] ? " " : "", c->name,
-            c->args[0] ? " " : "", c->args);
-    print_lines(f, c->about, 2);
-    fputs("\noptions:\n", f);
-    for (const opt_spec *s = c->opts; s->name; s++) {
-        char left[96];
-        snprintf(left, sizeof left, s->value ? "%s %s" : "%s", s->name, s->value);
-        const char *def = s->initial ? s->initial : s->shown;
-        char text[512];
-        snprintf(text, sizeof text, "%s%s%s%s", s->help, def ? " (default: " : "", def ? def : "",
-                 def ? ")" : "");
-        int col = fprintf(f, "  %s", left);
-        if (col > 30) { /* a long value name (the schedules): the help on the next line */
-            fprintf(f, "\n%30s", "");
-        } else {
-            fprintf(f, "%*s", 30 - col, "");
-        }
-        put_wrapped(f, text, " ", 30, 31);
-        fputc('\n', f);
-    }
-    fprintf(f, "  %-27s  this help\n", "-h, --help");
 }
 
 /* Parsing. */
@@ -420,7 +308,7 @@ static int parse_options(const command *c, int argc, char **argv, int first, opt
         }
         if (!only_positional && a[0] == '-' && a[1]) {
             if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-                command_help(stdout, c);
+                cli_command_help(stdout, c);
                 return 0;
             }
             const char *eq = strchr(a, '='), *value = NULL;
@@ -428,8 +316,8 @@ static int parse_options(const command *c, int argc, char **argv, int first, opt
             const opt_spec *s = find_option(c->opts, a, len);
             if (!s) {
                 int elsewhere = 0;
-                for (size_t k = 0; k < N_COMMANDS && !elsewhere; k++)
-                    elsewhere = find_option(commands[k].opts, a, len) != NULL;
+                for (size_t k = 0; k < cli_n_commands && !elsewhere; k++)
+                    elsewhere = find_option(cli_commands[k].opts, a, len) != NULL;
                 if (elsewhere && c->name[0])
                     fprintf(stderr, "incept: %s does not take %.*s (see %s)\n", c->name, (int)len, a,
                             hint);
@@ -812,14 +700,24 @@ static int version_command(const options *o)
 
 static int help_command(const options *o)
 {
-    if (!o->model)
-        return usage(stdout);
+    if (o->man) {
+        cli_man(stdout);
+        return 0;
+    }
+    if (!o->model) {
+        if (o->words)
+            cli_words(stdout, NULL);
+        return o->words ? 0 : cli_usage(stdout);
+    }
     const command *c = find_command(o->model);
     if (!c || !c->name[0]) {
         fprintf(stderr, "incept: unknown command '%s' (see incept --help)\n", o->model);
         return EXIT_USAGE;
     }
-    command_help(stdout, c);
+    if (o->words)
+        cli_words(stdout, c);
+    else
+        cli_command_help(stdout, c);
     return 0;
 }
 
@@ -827,7 +725,7 @@ int main(int argc, char **argv)
 {
     const char *name = argc > 1 ? argv[1] : "";
     if (!strcmp(name, "--help") || !strcmp(name, "-h"))
-        return usage(stdout);
+        return cli_usage(stdout);
     if (!strcmp(name, "--version"))
         name = "version";
     /* no command, or only options: the demo */

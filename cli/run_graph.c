@@ -52,8 +52,8 @@ static int run_tensors(const options *o, incept_model *m, incept_session *s)
             rc = cli_fail("run");
             goto done;
         }
-    if (incept_session_run(s, n_in, NULL, in, n_out, NULL, out)) {
-        rc = cli_fail("run");
+    if (incept_session_run(s, n_in, NULL, in, n_out, NULL, out)) { /* which files it was given */
+        fprintf(stderr, "incept: run on %s: %s\n", o->input, incept_last_error());
         goto done;
     }
     rc = 0;

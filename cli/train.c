@@ -135,6 +135,8 @@ int cmd_train(const options *o)
     incept_train_state t;
     memset(&t, 0, sizeof t);
     int rc = 0;
+    if (o->plot && cli_plot_check(o->plot)) /* before hours of training, not after its first epoch */
+        return 1;
     if (o->resume) { /* the session comes back with its momentum, average and step */
         if (incept_checkpoint_load(o->resume, &m, &s, &t))
             return cli_fail("resuming");

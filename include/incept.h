@@ -19,6 +19,15 @@
 extern "C" {
 #endif
 
+/* What the shared library exports: these functions and nothing else (it is built with hidden
+ * visibility, so its internals, and the protobuf-c code it carries for ONNX, never clash with a
+ * host's). */
+#if defined(__GNUC__) && __GNUC__ >= 4
+#define INCEPT_API __attribute__((visibility("default")))
+#else
+#define INCEPT_API
+#endif
+
 #define INCEPT_VERSION "0.2.0"
 
 typedef enum {
@@ -32,9 +41,9 @@ typedef enum {
 } incept_status;
 
 /* A short name for a status ("out of memory", "bad format", ...). */
-const char *incept_status_string(incept_status status);
+INCEPT_API const char *incept_status_string(incept_status status);
 /* The message of the last failure on this thread ("" if none). */
-const char *incept_last_error(void);
+INCEPT_API const char *incept_last_error(void);
 
 /* ---- Tensors ----------------------------------------------------------------------------- */
 
@@ -53,17 +62,17 @@ typedef struct {
 } incept_tensor;
 
 /* The number of elements (the product of the dims; 1 for rank 0). */
-size_t incept_tensor_count(const incept_tensor *t);
+INCEPT_API size_t incept_tensor_count(const incept_tensor *t);
 /* Frees the data of a tensor the library allocated (incept_session_run's outputs, loads). */
-void incept_tensor_free(incept_tensor *t);
+INCEPT_API void incept_tensor_free(incept_tensor *t);
 /* Reads a tensor from a file holding one serialized ONNX TensorProto (the input_N.pb /
  * output_N.pb of ONNX test data; numpy_helper.from_array(x).SerializeToString() in Python). */
-incept_status incept_tensor_load(const char *path, incept_tensor *out);
+INCEPT_API incept_status incept_tensor_load(const char *path, incept_tensor *out);
 /* Writes a tensor as one serialized TensorProto (numpy_helper.to_array reads it back). */
-incept_status incept_tensor_save(const char *path, const incept_tensor *t);
+INCEPT_API incept_status incept_tensor_save(const char *path, const incept_tensor *t);
 
 /* The library's version, "MAJOR.MINOR.PATCH" (INCEPT_VERSION of the build). */
-const char *incept_version(void);
+INCEPT_API const char *incept_version(void);
 
 /* ---- Models ------------------------------------------------------------------------------ */
 
@@ -76,7 +85,8 @@ typedef struct incept_model incept_model;
 /* Loads a model by file name: ".onnx" → ONNX import, anything else → a network description
  * (see models/googlenet.incept). weights_path may be NULL: an ONNX file carries its own weights,
  * and a description without weights gets He-initialized weights from a fixed seed. */
-incept_status incept_model_load(const char *path, const char *weights_path, incept_model **out);
+INCEPT_API incept_status incept_model_load(const char *path, const char *weights_path,
+                                           incept_model **out);
 /* An ONNX file. Every node goes onto the engine's NCHW fast path (GEMM, Winograd, fusion,
  * training) where it can; a node the fast path does not take (an op it lacks, other ranks and
  * types, shape arithmetic, a second input) runs on the generic N-d path: its op's reference
@@ -85,15 +95,15 @@ incept_status incept_model_load(const char *path, const char *weights_path, ince
  * the fast path. Every float initializer is a parameter and trains (ONNX does not say which
  * are buffers); generic nodes train through their ops' N-d backward where they have one, and
  * training names the node where the loss reaches a parameter through one that has none. */
-incept_status incept_model_load_onnx(const char *path, incept_model **out);
+INCEPT_API incept_status incept_model_load_onnx(const char *path, incept_model **out);
 /* The same for an ONNX model held in memory (size bytes; name is used in messages and may be
  * NULL). The bytes are only read during the call: free them when it returns. */
-incept_status incept_model_load_onnx_memory(const void *data, size_t size, const char *name,
-                                            incept_model **out);
-incept_status incept_model_load_description(const char *path, incept_model **out);
+INCEPT_API incept_status incept_model_load_onnx_memory(const void *data, size_t size,
+                                                       const char *name, incept_model **out);
+INCEPT_API incept_status incept_model_load_description(const char *path, incept_model **out);
 /* Parses a description held in memory; source_name is used in error messages. */
-incept_status incept_model_parse_description(const char *text, const char *source_name,
-                                             incept_model **out);
+INCEPT_API incept_status incept_model_parse_description(const char *text, const char *source_name,
+                                                        incept_model **out);
 /* Limits on what a file may make the library allocate, checked before anything is allocated
  * (a file that claims more fails naming the file and the limit, never runs the machine out of
  * memory). Defaults keep a file under 1 MB from taking over about 1 GB:
@@ -111,42 +121,47 @@ typedef enum {
     INCEPT_LIMIT_INFLATION,
     INCEPT_LIMIT_COUNT
 } incept_limit_kind;
-size_t incept_set_limit(incept_limit_kind which, size_t value);
+INCEPT_API size_t incept_set_limit(incept_limit_kind which, size_t value);
 /* GoogLeNet exactly as in Table 1 of the paper, with both auxiliary classifiers, built in C
  * from the Inception module; weights He-initialized from seed. */
-incept_status incept_model_googlenet(int classes, unsigned long long seed, incept_model **out);
-void incept_model_free(incept_model *model);
+INCEPT_API incept_status incept_model_googlenet(int classes, unsigned long long seed,
+                                                incept_model **out);
+INCEPT_API void incept_model_free(incept_model *model);
 /* The text of a description built into the library: "googlenet" (models/googlenet.incept) or
  * "fashion" (models/fashion.incept, for 28x28 images); NULL for other names. */
-const char *incept_builtin_description(const char *name);
+INCEPT_API const char *incept_builtin_description(const char *name);
 
+/* The value of a model's metadata key (an ONNX file's metadata_props: scripts/export_pretrained.py
+ * records "incept.preset" and "incept.labels" there), or NULL. */
+INCEPT_API const char *incept_model_metadata(const incept_model *model, const char *key);
 /* How many of the model's nodes run on the generic N-d path (0: all on the fast path), and then
  * why the first of them is not on the fast path (NULL otherwise). */
-int incept_model_generic_nodes(const incept_model *model);
-const char *incept_model_generic_reason(const incept_model *model);
+INCEPT_API int incept_model_generic_nodes(const incept_model *model);
+INCEPT_API const char *incept_model_generic_reason(const incept_model *model);
 
 /* The model's inputs and outputs, by name, in order. The declared shape's rank is returned
  * (-1 if the file declares none); dims holds -1 where a size is chosen per run (the batch). */
-int incept_model_inputs(const incept_model *model);
-int incept_model_outputs(const incept_model *model);
-const char *incept_model_input_name(const incept_model *model, int i);
-const char *incept_model_output_name(const incept_model *model, int i);
-int incept_model_input_shape(const incept_model *model, int i, incept_dtype *dtype,
-                             long long dims[INCEPT_MAX_RANK]);
-int incept_model_output_shape(const incept_model *model, int i, incept_dtype *dtype,
-                              long long dims[INCEPT_MAX_RANK]);
+INCEPT_API int incept_model_inputs(const incept_model *model);
+INCEPT_API int incept_model_outputs(const incept_model *model);
+INCEPT_API const char *incept_model_input_name(const incept_model *model, int i);
+INCEPT_API const char *incept_model_output_name(const incept_model *model, int i);
+INCEPT_API int incept_model_input_shape(const incept_model *model, int i, incept_dtype *dtype,
+                                        long long dims[INCEPT_MAX_RANK]);
+INCEPT_API int incept_model_output_shape(const incept_model *model, int i, incept_dtype *dtype,
+                                         long long dims[INCEPT_MAX_RANK]);
 /* For a model of one batch-first image input: its per-sample dims (C, H, W), and those of the
  * first output (an FC output has H = W = 1). Zeros where the model has no such input. */
-void incept_model_input_dims(const incept_model *model, int *c, int *h, int *w);
-void incept_model_output_dims(const incept_model *model, int *c, int *h, int *w);
+INCEPT_API void incept_model_input_dims(const incept_model *model, int *c, int *h, int *w);
+INCEPT_API void incept_model_output_dims(const incept_model *model, int *c, int *h, int *w);
 /* Whether the output is already a probability distribution (the network ends in a softmax). */
-int incept_model_output_is_probability(const incept_model *model);
+INCEPT_API int incept_model_output_is_probability(const incept_model *model);
 
 /* Layers (nodes) in execution order: name, op and output shape (dims[0] = -1: the batch).
  * Every layer's output can be asked for by name in incept_session_run. */
-int incept_model_layer_count(const incept_model *model);
-incept_status incept_model_layer(const incept_model *model, int index, const char **name,
-                                 const char **op, int *rank, long long dims[INCEPT_MAX_RANK]);
+INCEPT_API int incept_model_layer_count(const incept_model *model);
+INCEPT_API incept_status incept_model_layer(const incept_model *model, int index, const char **name,
+                                            const char **op, int *rank,
+                                            long long dims[INCEPT_MAX_RANK]);
 
 /* ---- Sessions ---------------------------------------------------------------------------- */
 
@@ -155,15 +170,15 @@ incept_status incept_model_layer(const incept_model *model, int index, const cha
  * One thread uses a session at a time; sessions of one model are independent. */
 typedef struct incept_session incept_session;
 
-incept_status incept_session_new(incept_model *model, incept_session **out);
-void incept_session_free(incept_session *session);
-incept_model *incept_session_model(const incept_session *session);
+INCEPT_API incept_status incept_session_new(incept_model *model, incept_session **out);
+INCEPT_API void incept_session_free(incept_session *session);
+INCEPT_API incept_model *incept_session_model(const incept_session *session);
 
 /* Threads of this session's passes (default: 1). */
-incept_status incept_session_set_threads(incept_session *session, int threads);
+INCEPT_API incept_status incept_session_set_threads(incept_session *session, int threads);
 /* Exact mode: no reassociating transforms (no Winograd), results within 1e-5 of a direct
  * computation. Off by default: the fast path stays within 1e-4 of max |logit|. */
-incept_status incept_session_set_exact(incept_session *session, int exact);
+INCEPT_API incept_status incept_session_set_exact(incept_session *session, int exact);
 
 /* Runs inference. inputs[k] is the value named input_names[k] (NULL: the model's inputs in
  * order); outputs[k] receives the value named output_names[k], which may be any layer's output
@@ -171,42 +186,43 @@ incept_status incept_session_set_exact(incept_session *session, int exact);
  * with incept_tensor_free); otherwise its dtype, rank and dims must be what the model computes and
  * the result is written into its data. Auxiliary (training-only) heads are not run. At most 64
  * outputs a call; a failed run leaves none of the outputs it allocated. */
-incept_status incept_session_run(incept_session *session, int n_inputs,
-                                 const char *const *input_names, const incept_tensor *inputs,
-                                 int n_outputs, const char *const *output_names,
-                                 incept_tensor *outputs);
+INCEPT_API incept_status incept_session_run(incept_session *session, int n_inputs,
+                                            const char *const *input_names,
+                                            const incept_tensor *inputs, int n_outputs,
+                                            const char *const *output_names,
+                                            incept_tensor *outputs);
 /* The common case: one float32 batch-first input of batch*C*H*W values, the first output into
  * batch * (its per-sample size) floats. */
-incept_status incept_session_forward(incept_session *session, const float *input, int batch,
-                                     float *output);
+INCEPT_API incept_status incept_session_forward(incept_session *session, const float *input,
+                                                int batch, float *output);
 
 /* Per-layer timing: while on, every pass adds each layer's wall time; the report prints a table
  * (time per pass, GFLOP/s, share) over the passes since profiling was switched on. */
-incept_status incept_session_set_profiling(incept_session *session, int on);
-incept_status incept_session_profile_report(const incept_session *session, FILE *out);
+INCEPT_API incept_status incept_session_set_profiling(incept_session *session, int on);
+INCEPT_API incept_status incept_session_profile_report(const incept_session *session, FILE *out);
 
 /* ---- Parameters -------------------------------------------------------------------------- */
 
 /* Parameters are one contiguous float array; each has a name (PyTorch-style "conv1.weight",
  * or the ONNX initializer name) and a shape of up to 4 dims. */
-int incept_model_param_count(const incept_model *model);
-incept_status incept_model_param(incept_model *model, int index, const char **name, int *ndim,
-                                 int dims[4], float **data);
+INCEPT_API int incept_model_param_count(const incept_model *model);
+INCEPT_API incept_status incept_model_param(incept_model *model, int index, const char **name,
+                                            int *ndim, int dims[4], float **data);
 /* A frozen parameter keeps its values in training (SGD skips it; its gradient is still
  * computed). Batch normalization's running statistics are frozen from the start; an imported
  * initializer that is a constant of the model, not a weight (a mean subtracted from the input),
  * may be frozen here. */
-incept_status incept_model_param_set_frozen(incept_model *model, int index, int frozen);
-int incept_model_param_frozen(const incept_model *model, int index);
+INCEPT_API incept_status incept_model_param_set_frozen(incept_model *model, int index, int frozen);
+INCEPT_API int incept_model_param_frozen(const incept_model *model, int index);
 /* Re-initializes every weight (He/Kaiming normal, fan-in) and bias (uniform in [-0.1, 0.1))
  * from a seed. */
-void incept_model_init_weights(incept_model *model, unsigned long long seed);
+INCEPT_API void incept_model_init_weights(incept_model *model, unsigned long long seed);
 /* Saves and loads all parameters by name (incept weights file, versioned and checksummed). */
-incept_status incept_model_save_weights(const incept_model *model, const char *path);
-incept_status incept_model_load_weights(incept_model *model, const char *path);
+INCEPT_API incept_status incept_model_save_weights(const incept_model *model, const char *path);
+INCEPT_API incept_status incept_model_load_weights(incept_model *model, const char *path);
 /* The same from a weights file's bytes in memory (name for messages, may be NULL). */
-incept_status incept_model_load_weights_memory(incept_model *model, const void *data, size_t size,
-                                               const char *name);
+INCEPT_API incept_status incept_model_load_weights_memory(incept_model *model, const void *data,
+                                                          size_t size, const char *name);
 
 /* ---- Training ---------------------------------------------------------------------------- */
 
@@ -215,14 +231,14 @@ incept_status incept_model_load_weights_memory(incept_model *model, const void *
  * that of each auxiliary classifier; *loss receives it. Afterwards incept_session_param_grad
  * gives each parameter's gradient (the gradients of this batch only). Dropout is on unless
  * switched off; its masks come from the training seed and the step count. */
-incept_status incept_session_train_step(incept_session *session, const float *input,
-                                        const int *labels, int batch, float *loss);
-incept_status incept_session_param_grad(const incept_session *session, int index,
-                                        const float **grad);
+INCEPT_API incept_status incept_session_train_step(incept_session *session, const float *input,
+                                                   const int *labels, int batch, float *loss);
+INCEPT_API incept_status incept_session_param_grad(const incept_session *session, int index,
+                                                   const float **grad);
 /* aux_weight: the auxiliary heads' share of the loss; dropout: 0 turns it off in training;
  * seed: the dropout masks' seed. */
-incept_status incept_session_set_training(incept_session *session, float aux_weight, int dropout,
-                                          unsigned long long seed);
+INCEPT_API incept_status incept_session_set_training(incept_session *session, float aux_weight,
+                                                     int dropout, unsigned long long seed);
 
 /* SGD with momentum and weight decay in PyTorch's form: v = momentum v + (g + decay w);
  * w -= learning_rate v, on the model's parameters. decay_biases 0 leaves biases (1-D
@@ -231,13 +247,13 @@ typedef struct {
     float learning_rate, momentum, weight_decay;
     int decay_biases;
 } incept_sgd;
-incept_status incept_session_sgd_step(incept_session *session, const incept_sgd *sgd);
+INCEPT_API incept_status incept_session_sgd_step(incept_session *session, const incept_sgd *sgd);
 
 /* Polyak averaging (the paper used it for the final model): with decay d > 0, every SGD step
  * also updates avg = d avg + (1 - d) w. incept_session_use_average(session, 1) swaps the
  * averaged weights into the model (to evaluate or save them), 0 swaps the trained ones back. */
-incept_status incept_session_set_averaging(incept_session *session, float decay);
-incept_status incept_session_use_average(incept_session *session, int on);
+INCEPT_API incept_status incept_session_set_averaging(incept_session *session, float decay);
+INCEPT_API incept_status incept_session_use_average(incept_session *session, int on);
 
 /* ---- Images ------------------------------------------------------------------------------ */
 
@@ -247,68 +263,79 @@ typedef struct {
     float *data;
 } incept_image;
 /* JPEG or PNG (gray, RGB, RGBA over black, 16-bit, palette), by content. Errors name the file. */
-incept_status incept_image_load(const char *path, incept_image *out);
-void incept_image_free(incept_image *image);
+INCEPT_API incept_status incept_image_load(const char *path, incept_image *out);
+INCEPT_API void incept_image_free(incept_image *image);
 /* Bilinear (half-pixel centres), or area averaging when `area` and shrinking. */
-incept_status incept_image_resize(const incept_image *in, int h, int w, int area, incept_image *out);
+INCEPT_API incept_status incept_image_resize(const incept_image *in, int h, int w, int area,
+                                             incept_image *out);
 /* The h x w window at (top, left), mirrored if asked, zeros outside, into out (planar). */
-void incept_image_crop(const incept_image *in, int top, int left, int h, int w, int mirror, float *out);
+INCEPT_API void incept_image_crop(const incept_image *in, int top, int left, int h, int w,
+                                  int mirror, float *out);
 
 /* How a network expects its input: x' = (x * scale - mean[c]) / std[c], channels optionally
- * BGR, after resizing the shorter side to resize_shorter * (input height / 224). */
+ * BGR, after resizing the shorter side to resize_shorter * (input height / 224) (0: to the
+ * input's height). gray: the network takes one channel, the luma 0.299 R + 0.587 G + 0.114 B,
+ * normalized with mean[0] and std[0]. */
 typedef struct {
     int bgr;
     float mean[3], std[3];
     float scale;
     int resize_shorter;
     int area; /* area averaging instead of bilinear when shrinking */
+    int gray;
 } incept_preprocess;
 /* "caffe": BGR, mean 104/117/123, shorter side 256, centre 224; "torchvision": RGB / 255,
- * mean 0.485/0.456/0.406, std 0.229/0.224/0.225, shorter side 256, centre 224. */
-incept_status incept_preprocess_preset(const char *name, incept_preprocess *preprocess);
-/* x (3 x h x w, RGB 0..255) into the network's form, in place. */
-void incept_image_normalize(const incept_preprocess *preprocess, int h, int w, float *x);
+ * mean 0.485/0.456/0.406, std 0.229/0.224/0.225, shorter side 256, centre 224; "fashion": gray
+ * / 255, mean 0.5, std 0.5 (what `incept train` makes of Fashion-MNIST), the image resized to
+ * the input (area averaging), centre crop. */
+INCEPT_API incept_status incept_preprocess_preset(const char *name, incept_preprocess *preprocess);
+/* x (3 x h x w, RGB 0..255) into the network's form, in place (gray: into its first plane). */
+INCEPT_API void incept_image_normalize(const incept_preprocess *preprocess, int h, int w, float *x);
 /* The image resized and cropped to h x w (crop_top/left: -1 centre, -2 bottom/right, else the
- * offset), mirrored if asked, normalized into out (3 x h x w floats). */
-incept_status incept_image_prepare(const incept_image *image, const incept_preprocess *preprocess,
-                                   int h, int w, int crop_top, int crop_left, int mirror, float *out);
+ * offset), mirrored if asked, normalized into out (3 x h x w floats; gray: 1 x h x w). */
+INCEPT_API incept_status incept_image_prepare(const incept_image *image,
+                                              const incept_preprocess *preprocess, int h, int w,
+                                              int crop_top, int crop_left, int mirror, float *out);
 
-/* The paper's training augmentation into out (3 x h x w, normalized): a random crop of 8%-100% of
+/* The paper's training augmentation into out (3 x h x w, normalized; gray: 1 x h x w): a random crop of 8%-100% of
  * the area with aspect ratio in [3/4, 4/3], a random flip, a random interpolation (bilinear or
  * area), photometric distortion (brightness, contrast, saturation in [0.6, 1.4]) and PCA lighting
  * noise; every choice drawn from `seed`. */
-incept_status incept_image_augment(const incept_image *image, const incept_preprocess *preprocess,
-                                   int h, int w, unsigned long long seed, float *out);
+INCEPT_API incept_status incept_image_augment(const incept_image *image,
+                                              const incept_preprocess *preprocess, int h, int w,
+                                              unsigned long long seed, float *out);
 
 /* ---- Datasets ---------------------------------------------------------------------------- */
 
 typedef struct incept_dataset incept_dataset;
 /* An idx pair (MNIST / Fashion-MNIST layout, gzip-compressed or not): 8-bit images scaled to
  * [0, 1] and their labels. */
-incept_status incept_dataset_load_idx(const char *images_path, const char *labels_path,
-                                      incept_dataset **out);
+INCEPT_API incept_status incept_dataset_load_idx(const char *images_path, const char *labels_path,
+                                                 incept_dataset **out);
 /* Raw float32 little-endian NCHW inputs of C x H x W and float32 class indices (the format of
  * ../shared/reference); the sample count comes from the labels file. */
-incept_status incept_dataset_load_raw(const char *inputs_path, const char *labels_path, int c, int h,
-                                      int w, incept_dataset **out);
+INCEPT_API incept_status incept_dataset_load_raw(const char *inputs_path, const char *labels_path,
+                                                 int c, int h, int w, incept_dataset **out);
 /* An image folder (ImageNet layout: DIR/CLASS/IMAGE.jpg|png, classes in sorted order), decoded
  * on demand into 3 x h x w samples prepared as `preprocess` says (images_path: file listing only). */
-incept_status incept_dataset_load_folder(const char *dir, int h, int w,
-                                         const incept_preprocess *preprocess, incept_dataset **out);
+INCEPT_API incept_status incept_dataset_load_folder(const char *dir, int h, int w,
+                                                    const incept_preprocess *preprocess,
+                                                    incept_dataset **out);
 /* The name of class k of an image folder, or NULL. */
-const char *incept_dataset_class_name(const incept_dataset *data, int k);
+INCEPT_API const char *incept_dataset_class_name(const incept_dataset *data, int k);
 /* Sample `index` into out: copied from memory, or decoded (centre crop, or with `augment` the
  * paper's augmentation drawn from `seed`). A corrupt image fails with its file named. */
-incept_status incept_dataset_sample(const incept_dataset *data, int index, int augment,
-                                    unsigned long long seed, float *out);
-void incept_dataset_dims(const incept_dataset *data, int *n, int *c, int *h, int *w, int *classes);
+INCEPT_API incept_status incept_dataset_sample(const incept_dataset *data, int index, int augment,
+                                               unsigned long long seed, float *out);
+INCEPT_API void incept_dataset_dims(const incept_dataset *data, int *n, int *c, int *h, int *w,
+                                    int *classes);
 /* The samples of an in-memory dataset; NULL for an image folder. */
-const float *incept_dataset_images(const incept_dataset *data);
-const int *incept_dataset_labels(const incept_dataset *data);
+INCEPT_API const float *incept_dataset_images(const incept_dataset *data);
+INCEPT_API const int *incept_dataset_labels(const incept_dataset *data);
 /* Mean and standard deviation over every value; x = (x - mean) / std in place. */
-void incept_dataset_moments(const incept_dataset *data, float *mean, float *std);
-void incept_dataset_standardize(incept_dataset *data, float mean, float std);
-void incept_dataset_free(incept_dataset *data);
+INCEPT_API void incept_dataset_moments(const incept_dataset *data, float *mean, float *std);
+INCEPT_API void incept_dataset_standardize(incept_dataset *data, float mean, float std);
+INCEPT_API void incept_dataset_free(incept_dataset *data);
 
 /* Batches from a dataset, prepared on a background thread. Every random choice (the shuffle of
  * each epoch, crops and flips) is a hash of (seed, epoch, position): a run restarted at step
@@ -321,20 +348,23 @@ typedef struct {
     unsigned long long seed;
 } incept_loader_options;
 typedef struct incept_loader incept_loader;
-incept_status incept_loader_new(const incept_dataset *data, const incept_loader_options *options,
-                                long first_step, incept_loader **out);
-int incept_loader_batches_per_epoch(const incept_loader *loader);
+INCEPT_API incept_status incept_loader_new(const incept_dataset *data,
+                                           const incept_loader_options *options, long first_step,
+                                           incept_loader **out);
+INCEPT_API int incept_loader_batches_per_epoch(const incept_loader *loader);
 /* The next batch (the last of an epoch may be smaller); valid until the following call. */
-void incept_loader_next(incept_loader *loader, const float **images, const int **labels, int *count);
-void incept_loader_free(incept_loader *loader);
+INCEPT_API void incept_loader_next(incept_loader *loader, const float **images, const int **labels,
+                                   int *count);
+INCEPT_API void incept_loader_free(incept_loader *loader);
 /* How many samples of an image folder could not be decoded so far (they trained as zeros), and
  * the last such message (naming the file) into last. */
-long incept_loader_errors(incept_loader *loader, char *last, size_t size);
+INCEPT_API long incept_loader_errors(incept_loader *loader, char *last, size_t size);
 
 /* Top-1 and top-5 accuracy of the session's model over a dataset, in batches of `batch`. Images of a folder
  * that cannot be decoded are left out (not counted in *evaluated, which may be NULL). */
-incept_status incept_session_evaluate(incept_session *session, const incept_dataset *data,
-                                      int batch, double *top1, double *top5, int *evaluated);
+INCEPT_API incept_status incept_session_evaluate(incept_session *session,
+                                                 const incept_dataset *data, int batch,
+                                                 double *top1, double *top5, int *evaluated);
 
 /* Checkpoints: everything a training run needs to continue exactly where it stopped, in one
  * versioned, CRC-checked file written atomically (temporary file, fsync, rename): the model's
@@ -352,12 +382,13 @@ typedef struct {
     long warmup;
     float average_decay;      /* Polyak averaging, 0 = off */
 } incept_train_state;
-incept_status incept_checkpoint_save(const incept_session *session,
-                                     const incept_train_state *state, const char *path);
+INCEPT_API incept_status incept_checkpoint_save(const incept_session *session,
+                                                const incept_train_state *state, const char *path);
 /* Rebuilds the model from the checkpoint with its parameters, and a session of it with the SGD
  * momentum, Polyak average and step restored (free the session before the model). */
-incept_status incept_checkpoint_load(const char *path, incept_model **model,
-                                     incept_session **session, incept_train_state *state);
+INCEPT_API incept_status incept_checkpoint_load(const char *path, incept_model **model,
+                                                incept_session **session,
+                                                incept_train_state *state);
 
 /* ---- The trainer ------------------------------------------------------------------------- */
 
@@ -398,20 +429,21 @@ typedef struct {
  * (may be NULL; the averaged weights are evaluated when averaging is on). state->step advances
  * as it goes, so a checkpoint written from the same state resumes exactly. Fails if the loss
  * stops being finite (naming the step and learning rate). */
-incept_status incept_train(incept_session *session, const incept_dataset *train,
-                           const incept_dataset *test, incept_train_state *state,
-                           const incept_train_options *options);
+INCEPT_API incept_status incept_train(incept_session *session, const incept_dataset *train,
+                                      const incept_dataset *test, incept_train_state *state,
+                                      const incept_train_options *options);
 /* The learning rate at `step` under the state's schedule: "constant", "cosine" (to 0 over
  * total_steps), "step" (x0.1 from 50%, x0.01 from 75%) or "paper" (-4% every 8 epochs). */
-float incept_learning_rate(const incept_train_state *state, long step, int steps_per_epoch);
-int incept_schedule_valid(const char *name);
+INCEPT_API float incept_learning_rate(const incept_train_state *state, long step,
+                                      int steps_per_epoch);
+INCEPT_API int incept_schedule_valid(const char *name);
 
 /* Writes the model as ONNX. A model imported from ONNX is written as that file with every
  * initializer replaced by the model's current parameter of the same name (so weights trained
  * here go back to PyTorch, OpenCV or ncnn under their original names); any other model as a
  * new opset-11 graph of its inference path (auxiliary heads left out), parameters under their
  * names, the batch axis dynamic. */
-incept_status incept_model_save_onnx(const incept_model *model, const char *path);
+INCEPT_API incept_status incept_model_save_onnx(const incept_model *model, const char *path);
 
 /* ---- Reporting --------------------------------------------------------------------------- */
 
@@ -423,10 +455,11 @@ typedef struct {
 } incept_totals;
 
 /* Prints the model in the layout of the paper's Table 1 and fills totals (either may be NULL). */
-incept_status incept_model_summary(const incept_model *model, FILE *out, incept_totals *totals);
+INCEPT_API incept_status incept_model_summary(const incept_model *model, FILE *out,
+                                              incept_totals *totals);
 /* The network in Graphviz's DOT language, Inception modules drawn as the paper's Figure 3:
  * branches side by side, the concatenation below (render with `dot -Tsvg`). */
-incept_status incept_model_dot(const incept_model *model, FILE *out);
+INCEPT_API incept_status incept_model_dot(const incept_model *model, FILE *out);
 
 #ifdef __cplusplus
 }

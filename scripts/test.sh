@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# test.sh — builds everything and runs every test, twice: a gcc release build with -Werror, then
-# a clang build under AddressSanitizer and UndefinedBehaviorSanitizer; between them, the test of
+# test.sh — builds everything and runs every test, three times: a gcc release build with -Werror
+# (installed into a scratch prefix and used through pkg-config and find_package too), the same
+# without image decoding and plotting, then a clang build under AddressSanitizer and
+# UndefinedBehaviorSanitizer; between them, the test of
 # sessions shared across threads under ThreadSanitizer and a short, reproducible run of each fuzz
 # harness (fuzz/run.sh: INCEPT_FUZZ_RUNS inputs from seed 1, default 20000). The last line
 # printed is ctest's summary of the ASan run (earlier failures stop the script before it).
@@ -23,6 +25,13 @@ CC=gcc cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DINCEPT_WERROR=ON
 cmake --build build -j"$jobs"
 note_skips
 ctest --test-dir build --output-on-failure
+
+echo "== minimal build (gcc, -Werror): no image decoding, no plotting (libjpeg, libpng, cairo left out) =="
+CC=gcc cmake -S . -B build-minimal -DCMAKE_BUILD_TYPE=Release -DINCEPT_WERROR=ON -DINCEPT_WITH_IMAGES=OFF \
+  -DINCEPT_WITH_PLOT=OFF
+cmake --build build-minimal -j"$jobs"
+echo "test.sh: the minimal build has no image decoding: test_images will be SKIPPED there"
+ctest --test-dir build-minimal --output-on-failure
 
 echo "== thread sanitizer build (clang, TSan, -Werror): test_threads =="
 CC=clang cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DINCEPT_WERROR=ON -DINCEPT_TSAN=ON

@@ -208,6 +208,8 @@ struct incept_model {
     char *onnx_source; /* the ONNX file the model was imported from, or NULL */
     char *description; /* the description text it was built from, or NULL */
     struct onnx_file *onnx; /* kept open while generic nodes read its node attributes, or NULL */
+    char **metadata;        /* key, value, key, value ... (an ONNX file's metadata_props) */
+    int n_metadata;         /* pairs */
 };
 
 /* Everything a run of a model needs: the plan for one batch size, arenas, profile, training. */

@@ -52,7 +52,18 @@ void incept_model_free(incept_model *m)
     }
     free(m->onnx_source);
     free(m->description);
+    for (int i = 0; i < 2 * m->n_metadata; i++)
+        free(m->metadata[i]);
+    free(m->metadata);
     free(m);
+}
+
+const char *incept_model_metadata(const incept_model *m, const char *key)
+{
+    for (int i = 0; m && key && i < m->n_metadata; i++)
+        if (strcmp(m->metadata[2 * i], key) == 0)
+            return m->metadata[2 * i + 1];
+    return NULL;
 }
 
 int incept_model_generic_nodes(const incept_model *m) { return m ? m->graph.n_generic : 0; }

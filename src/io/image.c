@@ -1,166 +1,15 @@
-/* image.c — photos in: JPEG through libjpeg-turbo, PNG through libpng (gray, RGB, RGBA, 16-bit
- * and palettes all arrive as 8-bit RGB), bilinear or area resizing, crops, and the preprocessing
- * of the two families of pretrained GoogLeNets (Caffe's BGR mean subtraction, torchvision's
- * normalized RGB). Decoder errors never exit: libjpeg's are caught with setjmp, libpng's simplified
- * API reports them, and every message names the file. */
+/* image.c — what is done with a decoded picture (image_decode.c decodes it): bilinear or area
+ * resizing, crops, the preprocessing of the two families of pretrained GoogLeNets (Caffe's BGR
+ * mean subtraction, torchvision's normalized RGB) and the paper's training augmentation. */
 #include <math.h>
-#include <setjmp.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <jpeglib.h> /* needs stdio.h and stddef.h first */
-#include <png.h>
-
-#include "core/limits.h"
 #include "core/status.h"
 #include "incept.h"
-
-typedef struct {
-    struct jpeg_error_mgr base;
-    jmp_buf escape;
-    char message[JMSG_LENGTH_MAX];
-} jpeg_errors;
-
-static void jpeg_error_exit(j_common_ptr cinfo)
-{
-    jpeg_errors *e = (jpeg_errors *)cinfo->err;
-    e->base.format_message(cinfo, e->message);
-    longjmp(e->escape, 1);
-}
-
-/* Warnings (level -1) are counted, not printed: a truncated file is an error for us. */
-static void jpeg_quiet(j_common_ptr cinfo, int level)
-{
-    if (level < 0)
-        cinfo->err->num_warnings++;
-}
-
-/* A decoder's claimed size against the pixel limit, before anything of that size is allocated
- * (a few hundred bytes of header can claim gigapixels). */
-static incept_status check_pixels(const char *path, unsigned long w, unsigned long h)
-{
-    size_t limit = incept_limit(INCEPT_LIMIT_IMAGE_PIXELS);
-    if (w < 1 || h < 1 || w > (1ul << 24) || h > (1ul << 24) || (size_t)w * h > limit)
-        return incept_fail(INCEPT_ERR_FORMAT, "%s: %lux%lu pixels: unusable size (at most %zu pixels: "
-                           "INCEPT_LIMIT_IMAGE_PIXELS)", path, w, h, limit);
-    return INCEPT_OK;
-}
-
-/* Decodes to interleaved 8-bit RGB. */
-static incept_status load_jpeg(const char *path, FILE *f, unsigned char **pixels, int *h, int *w)
-{
-    struct jpeg_decompress_struct cinfo;
-    jpeg_errors err;
-    unsigned char *volatile buf = NULL;
-    cinfo.err = jpeg_std_error(&err.base);
-    err.base.error_exit = jpeg_error_exit;
-    err.base.emit_message = jpeg_quiet; /* warnings (e.g. a truncated file) become errors below */
-    if (setjmp(err.escape)) {
-        jpeg_destroy_decompress(&cinfo);
-        free(buf);
-        return incept_fail(INCEPT_ERR_FORMAT, "%s: corrupt JPEG: %s", path, err.message);
-    }
-    jpeg_create_decompress(&cinfo);
-    jpeg_stdio_src(&cinfo, f);
-    jpeg_read_header(&cinfo, TRUE);
-    cinfo.out_color_space = JCS_RGB;
-    incept_status st = check_pixels(path, cinfo.image_width, cinfo.image_height);
-    if (st) {
-        jpeg_destroy_decompress(&cinfo);
-        return st;
-    }
-    jpeg_start_decompress(&cinfo);
-    size_t row = (size_t)cinfo.output_width * 3;
-    buf = incept_malloc(row * cinfo.output_height);
-    if (!buf) {
-        jpeg_destroy_decompress(&cinfo);
-        return incept_fail_prefix(INCEPT_ERR_NOMEM, "%s: ", path);
-    }
-    while (cinfo.output_scanline < cinfo.output_height) {
-        JSAMPROW line = buf + row * cinfo.output_scanline;
-        jpeg_read_scanlines(&cinfo, &line, 1);
-    }
-    if (err.base.num_warnings > 0) { /* libjpeg pads a truncated file with grey: refuse it */
-        jpeg_destroy_decompress(&cinfo);
-        free(buf);
-        return incept_fail(INCEPT_ERR_FORMAT, "%s: corrupt or truncated JPEG data", path);
-    }
-    jpeg_finish_decompress(&cinfo);
-    *h = (int)cinfo.output_height, *w = (int)cinfo.output_width;
-    jpeg_destroy_decompress(&cinfo);
-    *pixels = buf;
-    return INCEPT_OK;
-}
-
-static incept_status load_png(const char *path, unsigned char **pixels, int *h, int *w)
-{
-    png_image image;
-    memset(&image, 0, sizeof image);
-    image.version = PNG_IMAGE_VERSION;
-    if (!png_image_begin_read_from_file(&image, path))
-        return incept_fail(INCEPT_ERR_FORMAT, "%s: corrupt PNG: %s", path, image.message);
-    image.format = PNG_FORMAT_RGB; /* gray, palette, 16-bit and alpha (over black) become RGB8 */
-    incept_status st = check_pixels(path, image.width, image.height);
-    if (st) {
-        png_image_free(&image);
-        return st;
-    }
-    unsigned char *buf = incept_malloc(PNG_IMAGE_SIZE(image));
-    if (!buf) {
-        png_image_free(&image);
-        return incept_fail_prefix(INCEPT_ERR_NOMEM, "%s: ", path);
-    }
-    if (!png_image_finish_read(&image, NULL, buf, 0, NULL)) {
-        free(buf);
-        return incept_fail(INCEPT_ERR_FORMAT, "%s: corrupt PNG: %s", path, image.message);
-    }
-    *h = (int)image.height, *w = (int)image.width;
-    *pixels = buf;
-    return INCEPT_OK;
-}
-
-incept_status incept_image_load(const char *path, incept_image *out)
-{
-    if (!path || !out)
-        return incept_fail(INCEPT_ERR_ARG, "image_load needs a path and an image");
-    memset(out, 0, sizeof *out);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return incept_fail(INCEPT_ERR_IO, "%s: cannot open", path);
-    unsigned char magic[8] = {0}, *rgb = NULL;
-    size_t got = fread(magic, 1, sizeof magic, f);
-    int h = 0, w = 0;
-    incept_status st;
-    rewind(f);
-    if (got >= 3 && magic[0] == 0xff && magic[1] == 0xd8 && magic[2] == 0xff)
-        st = load_jpeg(path, f, &rgb, &h, &w);
-    else if (got == 8 && !png_sig_cmp(magic, 0, 8))
-        st = load_png(path, &rgb, &h, &w);
-    else
-        st = incept_fail(INCEPT_ERR_FORMAT, "%s: neither JPEG nor PNG", path);
-    fclose(f);
-    if (st)
-        return st;
-    if (h < 1 || w < 1 || (size_t)h * w > incept_limit(INCEPT_LIMIT_IMAGE_PIXELS)) {
-        free(rgb);
-        return incept_fail(INCEPT_ERR_FORMAT, "%s: unusable size %dx%d", path, w, h);
-    }
-    out->data = incept_malloc(sizeof(float) * 3 * (size_t)h * w);
-    if (!out->data) {
-        free(rgb);
-        return incept_fail_prefix(INCEPT_ERR_NOMEM, "%s: ", path);
-    }
-    out->c = 3, out->h = h, out->w = w;
-    size_t plane = (size_t)h * w;
-    for (size_t i = 0; i < plane; i++)
-        for (int c = 0; c < 3; c++)
-            out->data[c * plane + i] = rgb[i * 3 + c];
-    free(rgb);
-    return INCEPT_OK;
-}
 
 void incept_image_free(incept_image *image)
 {
@@ -237,21 +86,31 @@ incept_status incept_preprocess_preset(const char *name, incept_preprocess *p)
 {
     memset(p, 0, sizeof *p);
     if (name && !strcmp(name, "caffe")) { /* bvlc_googlenet: BGR, 0..255 minus the mean */
-        *p = (incept_preprocess){1, {104.0f, 117.0f, 123.0f}, {1.0f, 1.0f, 1.0f}, 1.0f, 256, 0};
+        *p = (incept_preprocess){1, {104.0f, 117.0f, 123.0f}, {1.0f, 1.0f, 1.0f}, 1.0f, 256, 0, 0};
         return INCEPT_OK;
     }
     if (name && !strcmp(name, "torchvision")) { /* RGB in [0, 1], ImageNet mean and std */
         *p = (incept_preprocess){0, {0.485f, 0.456f, 0.406f}, {0.229f, 0.224f, 0.225f},
-                                 1.0f / 255.0f, 256, 0};
+                                 1.0f / 255.0f, 256, 0, 0};
         return INCEPT_OK;
     }
-    return incept_fail(INCEPT_ERR_ARG, "unknown preset '%s' (caffe or torchvision)",
+    if (name && !strcmp(name, "fashion")) { /* gray in [-1, 1], as `incept train` standardizes idx */
+        *p = (incept_preprocess){0, {0.5f, 0.5f, 0.5f}, {0.5f, 0.5f, 0.5f}, 1.0f / 255.0f, 0, 1, 1};
+        return INCEPT_OK;
+    }
+    return incept_fail(INCEPT_ERR_ARG, "unknown preset '%s' (caffe, torchvision or fashion)",
                        name ? name : "(none)");
 }
 
 void incept_image_normalize(const incept_preprocess *p, int h, int w, float *x)
 {
     size_t plane = (size_t)h * w;
+    if (p->gray) { /* one channel: the luma (ITU-R 601), into the first plane */
+        for (size_t i = 0; i < plane; i++)
+            x[i] = ((0.299f * x[i] + 0.587f * x[plane + i] + 0.114f * x[2 * plane + i]) * p->scale -
+                    p->mean[0]) / p->std[0];
+        return;
+    }
     if (p->bgr) /* Caffe's channel order: swap the R and B planes */
         for (size_t i = 0; i < plane; i++) {
             float t = x[i];
@@ -263,8 +122,52 @@ void incept_image_normalize(const incept_preprocess *p, int h, int w, float *x)
             x[c * plane + i] = (x[c * plane + i] * p->scale - p->mean[c]) / p->std[c];
 }
 
+/* For a gray network: RGB planes worked on in a scratch buffer, the first one kept. */
+typedef struct {
+    float *rgb;
+} gray_scratch;
+
+static float *planes_for(const incept_preprocess *p, int h, int w, float *out, gray_scratch *g)
+{
+    g->rgb = p->gray ? malloc(sizeof(float) * 3 * (size_t)h * w) : NULL;
+    return p->gray ? g->rgb : out;
+}
+
+static incept_status gray_done(gray_scratch *g, int h, int w, float *out, incept_status st)
+{
+    if (g->rgb && !st)
+        memcpy(out, g->rgb, sizeof(float) * (size_t)h * w);
+    free(g->rgb);
+    return st;
+}
+
+static incept_status prepare_rgb(const incept_image *image, const incept_preprocess *p, int h, int w,
+                                 int crop_top, int crop_left, int mirror, float *out);
+static incept_status augment_rgb(const incept_image *image, const incept_preprocess *p, int h, int w,
+                                 unsigned long long seed, float *out);
+
 incept_status incept_image_prepare(const incept_image *image, const incept_preprocess *p, int h,
                                    int w, int crop_top, int crop_left, int mirror, float *out)
+{
+    gray_scratch g;
+    float *planes = planes_for(p, h, w, out, &g);
+    if (!planes)
+        return incept_fail(INCEPT_ERR_NOMEM, "out of memory preparing an image");
+    return gray_done(&g, h, w, out, prepare_rgb(image, p, h, w, crop_top, crop_left, mirror, planes));
+}
+
+incept_status incept_image_augment(const incept_image *image, const incept_preprocess *p, int h,
+                                   int w, unsigned long long seed, float *out)
+{
+    gray_scratch g;
+    float *planes = planes_for(p, h, w, out, &g);
+    if (!planes)
+        return incept_fail(INCEPT_ERR_NOMEM, "out of memory preparing an image");
+    return gray_done(&g, h, w, out, augment_rgb(image, p, h, w, seed, planes));
+}
+
+static incept_status prepare_rgb(const incept_image *image, const incept_preprocess *p, int h, int w,
+                                 int crop_top, int crop_left, int mirror, float *out)
 {
     incept_image scaled = {0, 0, 0, NULL};
     /* the shorter side to resize_shorter (in the model's scale: 256 for a 224 input) */
@@ -304,8 +207,8 @@ static double next_normal(uint64_t *state)
     return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
 }
 
-incept_status incept_image_augment(const incept_image *image, const incept_preprocess *p, int h,
-                                   int w, unsigned long long seed, float *out)
+static incept_status augment_rgb(const incept_image *image, const incept_preprocess *p, int h, int w,
+                                 unsigned long long seed, float *out)
 {
     uint64_t rng = seed;
     const double area = (double)image->h * image->w;

@@ -23,7 +23,7 @@
 #include "core/status.h"
 
 /* Field numbers in onnx.proto. */
-enum { MODEL_GRAPH = 7, MODEL_OPSET_IMPORT = 8 };
+enum { MODEL_GRAPH = 7, MODEL_OPSET_IMPORT = 8, MODEL_METADATA_PROPS = 14 };
 enum { GRAPH_INITIALIZER = 5 };
 enum { TENSOR_FLOAT_DATA = 4, TENSOR_RAW_DATA = 9 };
 enum { WIRE_VARINT = 0, WIRE_FIXED64 = 1, WIRE_BYTES = 2, WIRE_FIXED32 = 5 };
@@ -225,19 +225,29 @@ static incept_status split(onnx_file *file)
     const char *path = file->path;
     const uint8_t *p = file->map, *end = p + file->map_len;
     wire_field f, graph = {0};
-    size_t opsets = 0;
+    size_t opsets = 0, metadata = 0;
     while (p < end) {
         if (!next_field(&p, end, &f))
             return bad(path, "the model");
         if (f.number == MODEL_GRAPH && f.wire == WIRE_BYTES)
             graph = f;
         opsets += f.number == MODEL_OPSET_IMPORT && f.wire == WIRE_BYTES;
+        metadata += f.number == MODEL_METADATA_PROPS && f.wire == WIRE_BYTES;
     }
     file->opsets = incept_calloc(opsets ? opsets : 1, sizeof *file->opsets);
-    if (!file->opsets)
+    file->metadata = incept_calloc(metadata ? metadata : 1, sizeof *file->metadata);
+    if (!file->opsets || !file->metadata)
         return INCEPT_ERR_NOMEM;
     for (p = file->map; p < end;) {
         next_field(&p, end, &f);
+        if (f.number == MODEL_METADATA_PROPS && f.wire == WIRE_BYTES) { /* key/value strings */
+            Onnx__StringStringEntryProto *e =
+                onnx__string_string_entry_proto__unpack(NULL, f.payload_len, f.payload);
+            if (!e)
+                return bad(path, "a metadata_props entry");
+            file->metadata[file->n_metadata++] = e;
+            continue;
+        }
         if (f.number != MODEL_OPSET_IMPORT || f.wire != WIRE_BYTES)
             continue;
         file->opsets[file->n_opsets] = onnx__operator_set_id_proto__unpack(NULL, f.payload_len, f.payload);
@@ -291,6 +301,9 @@ void incept_onnx_file_close(onnx_file *file)
             onnx__tensor_proto__free_unpacked(file->initializers[i].tensor, NULL);
     for (size_t i = 0; i < file->n_opsets; i++)
         onnx__operator_set_id_proto__free_unpacked(file->opsets[i], NULL);
+    for (size_t i = 0; i < file->n_metadata; i++)
+        onnx__string_string_entry_proto__free_unpacked(file->metadata[i], NULL);
+    free(file->metadata);
     if (file->graph)
         onnx__graph_proto__free_unpacked(file->graph, NULL);
     if (file->map && !file->borrowed)

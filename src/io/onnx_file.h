@@ -26,6 +26,8 @@ typedef struct onnx_file {
     size_t n_opsets;
     onnx_initializer *initializers;
     size_t n_initializers;
+    Onnx__StringStringEntryProto **metadata; /* the model's metadata_props */
+    size_t n_metadata;
 } onnx_file;
 
 /* Opens and splits the file; on failure everything is released and the message names it. */

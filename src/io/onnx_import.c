@@ -734,6 +734,35 @@ static incept_status import_model(importer *im, onnx_file *file)
     return INCEPT_OK;
 }
 
+static void free_metadata(char **metadata, int pairs)
+{
+    for (int i = 0; metadata && i < 2 * pairs; i++)
+        free(metadata[i]);
+    free(metadata);
+}
+
+/* The file's metadata_props as key, value, key, value ... strings. */
+static incept_status copy_metadata(const onnx_file *file, char ***out, int *pairs)
+{
+    *out = NULL, *pairs = 0;
+    if (!file->n_metadata)
+        return INCEPT_OK;
+    char **m = incept_calloc(2 * file->n_metadata, sizeof *m);
+    if (!m)
+        return INCEPT_ERR_NOMEM;
+    for (size_t i = 0; i < file->n_metadata; i++) {
+        const Onnx__StringStringEntryProto *e = file->metadata[i];
+        m[2 * i] = incept_strdup(e->key ? e->key : "");
+        m[2 * i + 1] = incept_strdup(e->value ? e->value : "");
+        if (!m[2 * i] || !m[2 * i + 1]) {
+            free_metadata(m, (int)i + 1);
+            return INCEPT_ERR_NOMEM;
+        }
+    }
+    *out = m, *pairs = (int)file->n_metadata;
+    return INCEPT_OK;
+}
+
 /* A model of the ONNX file at path, or (data not NULL) of the bytes data[0 .. size) named path. */
 static incept_status load_onnx(const char *path, const void *data, size_t size, int force_generic,
                                incept_model **out)
@@ -763,6 +792,10 @@ static incept_status load_onnx(const char *path, const void *data, size_t size, 
     free(im.copies);
     free(im.touched);
     incept_onnx_import_generic_free(&im);
+    char **metadata = NULL; /* the metadata_props, copied before the file may close */
+    int n_metadata = 0;
+    if (!st)
+        st = copy_metadata(file, &metadata, &n_metadata);
     int keep = !st && g.n_generic > 0; /* generic nodes read their attributes from it */
     if (keep) {
         for (size_t i = 0; i < file->n_initializers; i++) { /* all copied out by now */
@@ -777,14 +810,17 @@ static incept_status load_onnx(const char *path, const void *data, size_t size, 
         free(file);
     }
     if (st) {
+        free_metadata(metadata, n_metadata);
         incept_graph_free(&g);
         return st;
     }
     if ((st = incept_model_wrap(&g, out))) {
+        free_metadata(metadata, n_metadata);
         if (keep)
             incept_onnx_file_close(file), free(file);
         return st;
     }
+    (*out)->metadata = metadata, (*out)->n_metadata = n_metadata;
     (*out)->onnx = keep ? file : NULL;
     if (keep)
         file->path = (*out)->graph.source; /* the caller's string need not outlive the call */

@@ -59,7 +59,11 @@ void incept_im2col_dense(const incept_im2col *conv, float *col);
  * tap adds into the pixel it read). */
 void incept_col2im_add(const incept_im2col *conv, const float *col, float *image);
 /* Packs rows [k0, k0+kc) and columns [j0, j1) of the im2col matrix into panels of nr columns
- * (for each row, nr values; zeros past j1). */
+ * (for each row, nr values; zeros past j1). Hidden by name: it is compiled as target clones,
+ * whose dispatcher GCC would otherwise export despite -fvisibility=hidden. */
+#if defined(__GNUC__)
+__attribute__((visibility("hidden")))
+#endif
 void incept_im2col_pack(const incept_im2col *conv, int k0, int kc, int j0, int j1, int nr,
                         float *dst);
 
