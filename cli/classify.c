@@ -38,6 +38,41 @@ static char **read_labels(const char *path, int classes)
     return labels;
 }
 
+/* The same from text built into the library (incept_builtin_labels). */
+static char **labels_from_text(const char *text, int classes)
+{
+    char **labels = calloc((size_t)classes, sizeof(char *));
+    for (int i = 0; labels && text && *text && i < classes; i++) {
+        size_t n = strcspn(text, "\n");
+        labels[i] = strndup(text, n);
+        text += n + (text[n] == '\n');
+    }
+    return labels;
+}
+
+/* Which built-in names a model's classes have: as its file records them, else ImageNet's for
+ * 1000 classes, Fashion-MNIST's for 10 classes of 28x28 gray images; NULL for none. */
+static const char *builtin_labels_for(const incept_model *m, int classes, int c, int h, int w)
+{
+    const char *recorded = incept_model_metadata(m, "incept.labels");
+    if (recorded)
+        return incept_builtin_labels(recorded) ? recorded : NULL;
+    if (classes == 1000)
+        return "imagenet";
+    if (classes == 10 && c == 1 && h == 28 && w == 28)
+        return "fashion";
+    return NULL;
+}
+
+/* Warns that a description without weights gives meaningless answers. */
+static void warn_if_random(const char *model, const char *weights)
+{
+    size_t n = strlen(model);
+    if (!weights && !(n > 5 && !strcmp(model + n - 5, ".onnx")))
+        fprintf(stderr, "incept: warning: %s has random weights (a description loaded without "
+                        "--weights): its answers mean nothing\n", model);
+}
+
 static void json_string(const char *s)
 {
     putchar('"');
@@ -134,6 +169,7 @@ int cmd_classify(const options *o)
             rc = cli_fail(models[k]);
             goto done;
         }
+        warn_if_random(models[k], k == 0 ? o->weights : NULL);
         int mc, mh, mw, oc, oh, ow;
         incept_model_input_dims(nets[k], &mc, &mh, &mw);
         incept_model_output_dims(nets[k], &oc, &oh, &ow);
@@ -156,7 +192,8 @@ int cmd_classify(const options *o)
     }
     /* a gray model is fed the luma; its default normalization is the one `incept train` uses */
     incept_preprocess pre;
-    const char *preset = o->preset ? o->preset : c == 1 ? "fashion" : "caffe";
+    const char *recorded = incept_model_metadata(nets[0], "incept.preset"); /* export_pretrained.py */
+    const char *preset = o->preset ? o->preset : recorded ? recorded : c == 1 ? "fashion" : "caffe";
     if (incept_preprocess_preset(preset, &pre)) {
         rc = cli_fail("--preset");
         goto done;
@@ -167,7 +204,9 @@ int cmd_classify(const options *o)
         rc = 2;
         goto done;
     }
-    char **labels = read_labels(o->labels_file, classes);
+    const char *builtin = o->labels_file ? NULL : builtin_labels_for(nets[0], classes, c, h, w);
+    char **labels = builtin ? labels_from_text(incept_builtin_labels(builtin), classes)
+                            : read_labels(o->labels_file, classes);
     if (!labels) {
         rc = 1;
         goto done;

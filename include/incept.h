@@ -130,6 +130,10 @@ INCEPT_API void incept_model_free(incept_model *model);
 /* The text of a description built into the library: "googlenet" (models/googlenet.incept) or
  * "fashion" (models/fashion.incept, for 28x28 images); NULL for other names. */
 INCEPT_API const char *incept_builtin_description(const char *name);
+/* Class names built into the library, one a line in class order: "imagenet" (the 1000 classes
+ * of ImageNet as torchvision's pretrained models name them, models/imagenet.labels) or
+ * "fashion" (Fashion-MNIST's 10); NULL for other names. */
+INCEPT_API const char *incept_builtin_labels(const char *name);
 
 /* The value of a model's metadata key (an ONNX file's metadata_props: scripts/export_pretrained.py
  * records "incept.preset" and "incept.labels" there), or NULL. */
@@ -381,7 +385,17 @@ typedef struct {
     char schedule[16];
     long warmup;
     float average_decay;      /* Polyak averaging, 0 = off */
+    /* kept by the trainer, so that a resumed run reports as the uninterrupted one would: */
+    double seconds;           /* training time so far, every earlier run of this state included */
+    double epoch_loss_sum;    /* the losses of the current epoch's steps so far, and their count */
+    long epoch_loss_steps;
 } incept_train_state;
+/* notes: any text the caller keeps with the checkpoint (at most 64 KB; the command line keeps
+ * the data options of a run there), read back by incept_checkpoint_notes (NULL: none). */
+INCEPT_API incept_status incept_checkpoint_save_notes(const incept_session *session,
+                                                      const incept_train_state *state,
+                                                      const char *notes, const char *path);
+INCEPT_API incept_status incept_checkpoint_notes(const char *path, char **notes);
 INCEPT_API incept_status incept_checkpoint_save(const incept_session *session,
                                                 const incept_train_state *state, const char *path);
 /* Rebuilds the model from the checkpoint with its parameters, and a session of it with the SGD
@@ -399,8 +413,10 @@ typedef struct {
     int steps_per_epoch;
     float learning_rate;        /* of the last step */
     double loss;                /* mean training loss since the epoch began */
-    double images_per_second, seconds, eta_seconds; /* since this call began (the seconds
-                                   include earlier epochs' evaluations, not this one's) */
+    double images_per_second;   /* over the last ~20 steps */
+    double seconds;             /* training time so far, earlier runs of a resumed state included
+                                   (the evaluations of earlier epochs too, not this one's) */
+    double eta_seconds;         /* the steps left at the recent rate */
     int end_of_epoch;           /* an epoch ended (or the run): test accuracy was measured */
     double test_top1, test_top5; /* then; NaN without test data */
     long bad_images;            /* images of a folder that could not be decoded so far (trained */
@@ -418,6 +434,8 @@ typedef struct {
     long checkpoint_every;
     int eval_batch;          /* batch of the per-epoch evaluation (0: 256) */
     long report_every;       /* steps between progress reports (0: only at epoch ends) */
+    const char *checkpoint_notes; /* kept with every checkpoint (incept_checkpoint_save_notes);
+                                     read when each is written, so the callback may change it */
     incept_train_callback progress;
     void *user;
 } incept_train_options;
