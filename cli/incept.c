@@ -117,9 +117,10 @@ static const opt_spec train_options[] = {
     WEIGHTS, END};
 
 static const opt_spec classify_options[] = {
-    STRING("--labels", "FILE", labels_file, "class numbers", "class names, one a line"),
+    STRING("--labels", "FILE", labels_file, "ImageNet's for 1000 classes, Fashion-MNIST's for 10 of "
+           "28x28 gray, else class numbers", "class names, one a line"),
     INT("--top", "K", top, 1, 100000, "5", NULL, "classes printed per image"),
-    PRESET("caffe; fashion for a one-channel model"),
+    PRESET("as the ONNX file records it (incept.preset), else caffe; fashion for a gray model"),
     INT("--crops", "N", crops, 1, 100000, "1", NULL, "1 (centre), 10 (corners, centre, mirrored) "
         "or 144 (the paper's)"),
     FLAG("--json", json, "one JSON object per image"),
@@ -550,6 +551,9 @@ static int cmd_export(const options *o)
         return rc;
     if (incept_model_save_onnx(m, o->extra))
         rc = cli_fail("exporting ONNX");
+    else
+        fprintf(stderr, "incept: %s written as ONNX to %s (%d parameter tensors)\n", o->model, o->extra,
+                incept_model_param_count(m));
     incept_model_free(m);
     return rc;
 }
@@ -567,6 +571,9 @@ static int cmd_init_weights(const options *o)
     incept_model_init_weights(m, o->seed);
     if (incept_model_save_weights(m, o->extra))
         rc = cli_fail("saving weights");
+    else
+        fprintf(stderr, "incept: He-initialized weights of %s (seed %llu) written to %s\n", o->model,
+                o->seed, o->extra);
     incept_model_free(m);
     return rc;
 }

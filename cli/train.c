@@ -45,6 +45,107 @@ static incept_status load_split(const options *o, int test, incept_dataset **out
     return st;
 }
 
+/* The data options, as a checkpoint's notes keep them ("--train-images=PATH" lines). */
+#define DATA_OPTIONS(X)                                                                          \
+    X("--train-images", train_images) X("--train-labels", train_labels)                          \
+    X("--test-images", test_images) X("--test-labels", test_labels) X("--inputs", inputs)         \
+    X("--labels", labels_file) X("--train-dir", train_dir) X("--test-dir", test_dir)             \
+    X("--preset", preset)
+
+static char *data_notes(const options *o)
+{
+    size_t size = 1;
+#define SIZE(flag, field) size += o->field ? strlen(flag) + strlen(o->field) + 2 : 0;
+    DATA_OPTIONS(SIZE)
+    char *notes = calloc(size, 1);
+#define PUT(flag, field)                                                                         \
+    if (notes && o->field)                                                                       \
+        strcat(strcat(strcat(strcat(notes, flag), "="), o->field), "\n");
+    DATA_OPTIONS(PUT)
+    return notes;
+}
+
+/* Whether any data option was given. */
+static int has_data_options(const options *o)
+{
+    int given = 0;
+#define GIVEN(flag, field) given |= o->field != NULL;
+    DATA_OPTIONS(GIVEN)
+    return given;
+}
+
+/* The data options back from notes (pointing into them; the values' line ends cut). */
+static void restore_data_options(char *notes, options *o)
+{
+    for (char *line = notes; line && *line;) {
+        char *end = strchr(line, '\n'), *eq = strchr(line, '=');
+        if (end)
+            *end = '\0';
+        if (eq) {
+            *eq = '\0';
+#define TAKE(flag, field)                                                                        \
+    if (!strcmp(line, flag))                                                                     \
+        o->field = eq + 1;
+            DATA_OPTIONS(TAKE)
+        }
+        line = end ? end + 1 : NULL;
+    }
+}
+
+/* A pair named without its other half is an error, not a fallback to the built-in data. */
+static int check_pairs(const options *o)
+{
+    const char *pairs[][2] = {{o->train_images, o->train_labels}, {o->test_images, o->test_labels},
+                              {o->inputs, o->labels_file}};
+    const char *names[][2] = {{"--train-images", "--train-labels"}, {"--test-images", "--test-labels"},
+                              {"--inputs", "--labels"}};
+    for (int k = 0; k < 3; k++)
+        if (!pairs[k][0] != !pairs[k][1]) {
+            fprintf(stderr, "incept: %s needs %s too\n", names[k][!pairs[k][0]], names[k][!!pairs[k][0]]);
+            return 2;
+        }
+    return 0;
+}
+
+/* The log of a resumed run: the rows of the epochs it finished before kept (and their loss and
+ * accuracy for the plot), those of the epoch it resumes in and after dropped. */
+static FILE *resume_log(const char *path, int first_epoch, double *loss, double *top1, int epochs)
+{
+    FILE *old = fopen(path, "r");
+    char *kept = NULL, line[512];
+    size_t size = 0;
+    FILE *mem = open_memstream(&kept, &size);
+    while (old && mem && fgets(line, sizeof line, old)) {
+        int epoch = atoi(line);
+        if (epoch >= first_epoch)
+            continue;
+        fputs(line, mem);
+        double l, a, lr;
+        long step;
+        if (epoch >= 1 && epoch <= epochs && sscanf(line, "%*d,%ld,%lf,%lf,%lf", &step, &lr, &l, &a) == 4)
+            loss[epoch - 1] = l, top1[epoch - 1] = a;
+    }
+    if (old)
+        fclose(old);
+    if (mem)
+        fclose(mem);
+    /* rewritten beside it and renamed over it: a run killed meanwhile leaves the old log whole */
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    FILE *f = fopen(tmp, "w");
+    if (f) {
+        fputs(kept && *kept ? kept : "epoch,step,lr,loss,test_top1,test_top5,seconds\n", f);
+        if (fclose(f) != 0 || rename(tmp, path) != 0) {
+            unlink(tmp);
+            f = NULL;
+        } else {
+            f = fopen(path, "a");
+        }
+    }
+    free(kept);
+    return f;
+}
+
 static void progress(int terminal, int epoch, int epochs, long step, long total, double loss,
                      double rate, double eta)
 {
@@ -95,12 +196,16 @@ typedef struct {
     double *epoch_loss, *epoch_top1;
     long bad_reported;
     int failed;
+    double last_line; /* when the last progress line went to a file (at most one per 10 s) */
 } reporter;
 
 static int report(const incept_train_progress *p, void *user)
 {
     reporter *r = user;
     if (!p->end_of_epoch) {
+        if (!r->terminal && cli_now() - r->last_line < 10.0)
+            return 0;
+        r->last_line = cli_now();
         progress(r->terminal, p->epoch, p->epochs, p->step, p->total_steps, p->loss,
                  p->images_per_second, p->eta_seconds);
         return 0;
@@ -128,8 +233,10 @@ static int report(const incept_train_progress *p, void *user)
     return 0;
 }
 
-int cmd_train(const options *o)
+int cmd_train(const options *given)
 {
+    options resumed = *given, *o = &resumed;
+    char *notes = NULL;
     incept_model *m;
     incept_session *s = NULL;
     incept_train_state t;
@@ -137,9 +244,25 @@ int cmd_train(const options *o)
     int rc = 0;
     if (o->plot && cli_plot_check(o->plot)) /* before hours of training, not after its first epoch */
         return 1;
+    if ((rc = check_pairs(o)))
+        return rc;
     if (o->resume) { /* the session comes back with its momentum, average and step */
         if (incept_checkpoint_load(o->resume, &m, &s, &t))
             return cli_fail("resuming");
+        if (!has_data_options(o)) { /* the data it trained on, unless new data is named */
+            if (incept_checkpoint_notes(o->resume, &notes)) {
+                incept_session_free(s);
+                incept_model_free(m);
+                return cli_fail("resuming");
+            }
+            restore_data_options(notes, o);
+            char *shown = data_notes(o);
+            for (char *c = shown; c && *c; c++)
+                *c = *c == '\n' ? ' ' : *c;
+            fprintf(stderr, "incept: resuming with the checkpoint's data: %s\n",
+                    shown && *shown ? shown : "the built-in Fashion-MNIST");
+            free(shown);
+        }
     } else {
         if ((rc = cli_load_or(o, "fashion", &m)))
             return rc;
@@ -182,12 +305,19 @@ int cmd_train(const options *o)
     }
     for (int e = 0; e <= epochs; e++)
         r.epoch_loss[e] = r.epoch_top1[e] = NAN;
-    if (o->log && !(r.log = fopen(o->log, o->resume ? "a" : "w"))) {
+    if (o->log && o->resume) {
+        /* the epochs the checkpoint has finished (the last one too when the run is over) */
+        int done_epochs = (int)(t.step / (per_epoch > 0 ? per_epoch : 1));
+        if (t.step >= total && per_epoch > 0 && t.step % per_epoch)
+            done_epochs++;
+        r.log = resume_log(o->log, done_epochs + 1, r.epoch_loss, r.epoch_top1, epochs);
+    } else if (o->log && (r.log = fopen(o->log, "w"))) {
+        fprintf(r.log, "epoch,step,lr,loss,test_top1,test_top5,seconds\n");
+    }
+    if (o->log && !r.log) {
         fprintf(stderr, "incept: %s: cannot create the log\n", o->log);
         goto done;
     }
-    if (r.log && !o->resume)
-        fprintf(r.log, "epoch,step,lr,loss,test_top1,test_top5,seconds\n");
     if (incept_session_set_threads(s, o->threads)) {
         rc = cli_fail("setting up training");
         goto done;
@@ -195,15 +325,20 @@ int cmd_train(const options *o)
     fprintf(stderr, "incept: training %s on %d images (%d steps of %d per epoch), steps %ld to %ld\n",
             o->resume ? o->resume : o->model ? o->model : "the built-in model", n, per_epoch, t.batch,
             t.step + 1, total);
+    char *data = data_notes(o);
     incept_train_options to = {
         .epochs = o->epochs,
         .checkpoint = o->checkpoint,
         .checkpoint_every = o->checkpoint_every,
-        .report_every = r.terminal ? 10 : (per_epoch >= 10 ? per_epoch / 5 : 1),
+        .report_every = 10, /* to a file, at most a line per 10 s (report) */
+        .checkpoint_notes = data,
         .progress = report,
         .user = &r,
     };
-    if (incept_train(s, train, test, &t, &to)) {
+    r.last_line = cli_now();
+    incept_status trained = incept_train(s, train, test, &t, &to);
+    free(data);
+    if (trained) {
         if (r.terminal)
             fputc('\n', stderr);
         rc = cli_fail("training");
@@ -226,6 +361,7 @@ int cmd_train(const options *o)
     }
     rc = 0;
 done:
+    free(notes);
     free(r.epoch_loss);
     free(r.epoch_top1);
     if (r.log)
@@ -241,9 +377,13 @@ int cmd_eval(const options *o)
 {
     incept_model *m;
     incept_session *s = NULL;
-    int rc = cli_load_or(o, "fashion", &m);
-    if (rc)
+    int rc = check_pairs(o);
+    if (rc || (rc = cli_load_or(o, "fashion", &m)))
         return rc;
+    size_t len = o->model ? strlen(o->model) : 0;
+    if (!o->weights && !(len > 5 && !strcmp(o->model + len - 5, ".onnx")))
+        fprintf(stderr, "incept: warning: %s has random weights (a description evaluated without "
+                        "--weights): its accuracy means nothing\n", o->model ? o->model : "the built-in model");
     int c, h, w;
     incept_model_input_dims(m, &c, &h, &w);
     incept_dataset *data = NULL;

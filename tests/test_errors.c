@@ -250,6 +250,53 @@ static int cli_output(const char *args, char *err, size_t err_size, int stdout_t
 
 static int cli(const char *args, char *err, size_t err_size) { return cli_output(args, err, err_size, 0); }
 
+/* Every command's --help, the manual page, bash completion's words, and the silent fallbacks
+ * that are errors now. */
+static void test_cli_product(void)
+{
+    char out[16384], args[256];
+    CHECK(cli_output("help --words", out, sizeof out, 1) == 0 && strstr(out, "train\n") &&
+          strstr(out, "classify\n"));
+    char commands[16384];
+    snprintf(commands, sizeof commands, "%s", out);
+    int n = 0;
+    for (char *c = strtok(commands, "\n"); c; c = strtok(NULL, "\n"), n++) {
+        snprintf(args, sizeof args, "%s --help", c);
+        CHECK_MSG(cli_output(args, out, sizeof out, 1) == 0 && strstr(out, "usage: incept"), "%s: %s",
+                  args, out);
+        snprintf(args, sizeof args, "help %s --words", c);
+        CHECK_MSG(cli_output(args, out, sizeof out, 1) == 0 && strstr(out, "--help"), "%s", args);
+    }
+    CHECK_MSG(n >= 10, "%d commands", n);
+    CHECK(cli_output("help train --words", out, sizeof out, 1) == 0 && strstr(out, "--resume\n") &&
+          strstr(out, "--checkpoint-every\n"));
+    CHECK(cli_output("help --man", out, sizeof out, 1) == 0 && strstr(out, ".TH INCEPT 1") &&
+          strstr(out, ".SH EXIT STATUS"));
+    if (system("command -v man >/dev/null 2>&1") == 0) {
+        const char *exe = getenv("INCEPT_CLI");
+        char cmd[4200];
+        snprintf(cmd, sizeof cmd, "%s help --man > /tmp/incept_test.1 && MANPAGER=cat man -l "
+                 "/tmp/incept_test.1 2>/dev/null | grep -q 'checkpoint' ", exe ? exe : "build/incept");
+        CHECK_MSG(system(cmd) == 0, "%s", "man -l shows the manual page");
+        unlink("/tmp/incept_test.1");
+    } else {
+        printf("test_errors: man -l not tried: man (man-db) is not installed\n");
+    }
+    /* a pair named without its other half is an error, not the built-in data */
+    CHECK(cli_output("train models/tiny.incept --train-images /tmp/x.idx", out, sizeof out, 1) == 2 &&
+          strstr(out, "--train-images needs --train-labels"));
+    CHECK(cli_output("eval --test-labels /tmp/y.idx", out, sizeof out, 1) == 2 &&
+          strstr(out, "--test-labels needs --test-images"));
+    CHECK(cli_output("train models/tiny.incept --inputs /tmp/x.bin", out, sizeof out, 1) == 2 &&
+          strstr(out, "--labels"));
+    /* commands that write a file say so */
+    CHECK(cli_output("init-weights models/tiny.incept /tmp/incept_cli.w --seed 3", out, sizeof out, 1) == 0 &&
+          strstr(out, "written to /tmp/incept_cli.w"));
+    CHECK(cli_output("export models/tiny.incept /tmp/incept_cli.onnx --weights /tmp/incept_cli.w", out,
+                     sizeof out, 1) == 0 && strstr(out, "written as ONNX to /tmp/incept_cli.onnx"));
+    unlink("/tmp/incept_cli.w"), unlink("/tmp/incept_cli.onnx");
+}
+
 static void test_cli(void)
 {
     char err[4096];
@@ -473,7 +520,7 @@ static void test_kill_and_resume(void)
     unlink("/tmp/incept_kill_b.w");
     snprintf(args, sizeof args, "train /tmp/incept_kill.incept %s --batch 8 --steps 60 --seed 3 "
              "--schedule cosine --warmup 5 --checkpoint /tmp/incept_kill.ckpt --checkpoint-every 1 "
-             "--out /tmp/incept_kill_b.w", common);
+             "--log /tmp/incept_kill.csv --out /tmp/incept_kill_b.w", common);
     unsigned s = 1;
     int kills = 0, resumed = 0;
     /* the earliest kill point; pushed later each time a kill came before the first checkpoint
@@ -485,8 +532,10 @@ static void test_kill_and_resume(void)
          * further on, before a run is left to finish */
         unsigned long delay = earliest + (unsigned long)((s >> 8) % 1000) * whole_us / 20000;
         if (access("/tmp/incept_kill.ckpt", F_OK) == 0) {
-            snprintf(args, sizeof args, "train --resume /tmp/incept_kill.ckpt %s --checkpoint "
-                     "/tmp/incept_kill.ckpt --checkpoint-every 1 --out /tmp/incept_kill_b.w", common);
+            /* no data options: the checkpoint's are taken (and said so) */
+            snprintf(args, sizeof args, "train --resume /tmp/incept_kill.ckpt --threads 2 --checkpoint "
+                     "/tmp/incept_kill.ckpt --checkpoint-every 1 --log /tmp/incept_kill.csv "
+                     "--out /tmp/incept_kill_b.w");
             resumed++;
         }
         if (kills < 20 || resumed == 0) {
@@ -504,13 +553,34 @@ static void test_kill_and_resume(void)
             incept_session_free(sess);
             incept_model_free(m);
         } else {
-            CHECK_MSG(cli(args, err, sizeof err) == 0, "resume: %s", err);
+            CHECK_MSG(cli(args, err, sizeof err) == 0 && strstr(err, "resuming with the checkpoint's data: "
+                      "--inputs=/tmp/incept_kill_x --labels=/tmp/incept_kill_y"), "resume: %s", err);
         }
     }
     CHECK_MSG(kills >= 1 && resumed >= 1, "%d kills, %d resumes", kills, resumed);
     printf("training killed %d times (SIGKILL at random moments), resumed %d times\n", kills, resumed);
     CHECK_MSG(temporaries_of("/tmp", "incept_kill.ckpt") == 0, "%d temporaries the killed runs left "
               "remain", temporaries_of("/tmp", "incept_kill.ckpt"));
+    /* the log of the killed and resumed runs reads as one run's: each epoch once, time going on */
+    FILE *log = fopen("/tmp/incept_kill.csv", "r");
+    char line[512];
+    int rows = 0, last_epoch = 0, in_order = 1;
+    double last_seconds = -1.0;
+    while (log && fgets(line, sizeof line, log)) {
+        int epoch;
+        long step;
+        double lr, loss, top1, top5, seconds;
+        if (sscanf(line, "%d,%ld,%lf,%lf,%lf,%lf,%lf", &epoch, &step, &lr, &loss, &top1, &top5, &seconds) != 7)
+            continue;
+        in_order &= epoch == last_epoch + 1 && seconds >= last_seconds;
+        last_epoch = epoch, last_seconds = seconds, rows++;
+    }
+    if (log)
+        fclose(log);
+    CHECK_MSG(in_order && rows == 8, "the resumed log has %d epoch rows (8 expected), in order: %d", rows,
+              in_order);
+    if (!in_order || rows != 8) system("cat /tmp/incept_kill.csv");
+    unlink("/tmp/incept_kill.csv");
     CHECK_MSG(same_file("/tmp/incept_kill_a.w", "/tmp/incept_kill_b.w"),
               "%s", "killed and resumed training ends with the uninterrupted run's weights");
     unlink("/tmp/incept_kill.incept");
@@ -612,6 +682,7 @@ int main(void)
     test_allocation_failures("tests/fixtures/opset13_generic_between.onnx");
     test_more_allocation_failures();
     test_cli();
+    test_cli_product();
     test_train_export();
     test_kill_and_resume();
     test_full_disk_and_divergence();

@@ -20,11 +20,13 @@
 #include "train/train.h"
 
 static const char magic[8] = {'I', 'N', 'C', 'E', 'P', 'T', 'C', '\0'};
-#define CHECKPOINT_VERSION 2u /* 2: the state has crop_pad */
+#define CHECKPOINT_VERSION 3u /* 2: the state has crop_pad; 3: time and the epoch's loss so far */
+#define NOTES_MAX (64 << 10)
 
 enum { TAG_DESCRIPTION = 1, TAG_ONNX = 2, TAG_STATE = 3, TAG_PARAMS = 4, TAG_MOMENTUM = 5,
        TAG_TRAINED = 6, TAG_AVERAGE = 7,
-       TAG_FROZEN = 8 /* per parameter, 1: frozen (optional: older files have none) */ };
+       TAG_FROZEN = 8, /* per parameter, 1: frozen (optional: older files have none) */
+       TAG_NOTES = 9 /* the caller's text (optional) */ };
 
 /* 1 if all went in (the writers below chain them with &&). */
 static int put(incept_bytes *b, const void *src, size_t n) { return incept_bytes_put(b, src, n) == INCEPT_OK; }
@@ -37,8 +39,17 @@ static int put_record(incept_bytes *b, uint32_t tag, const void *data, uint64_t 
 incept_status incept_checkpoint_save(const incept_session *s, const incept_train_state *state,
                                      const char *path)
 {
+    return incept_checkpoint_save_notes(s, state, NULL, path);
+}
+
+incept_status incept_checkpoint_save_notes(const incept_session *s, const incept_train_state *state,
+                                           const char *notes, const char *path)
+{
     if (!s || !state || !path)
         return incept_fail(INCEPT_ERR_ARG, "checkpoint_save needs a session, a state and a path");
+    if (notes && strlen(notes) > NOTES_MAX)
+        return incept_fail(INCEPT_ERR_ARG, "%s: notes of %zu bytes (at most %d)", path, strlen(notes),
+                           NOTES_MAX);
     const incept_model *m = s->model;
     if (!m->description && !m->onnx_source)
         return incept_fail(INCEPT_ERR_UNSUPPORTED, "%s: the model was built in C, not from a "
@@ -56,6 +67,8 @@ incept_status incept_checkpoint_save(const incept_session *s, const incept_train
     ok = ok && put_record(&b, TAG_PARAMS, s->average_in_use ? s->average : g->param_data,
                           g->param_floats * sizeof(float));
     ok = ok && put_record(&b, TAG_TRAINED, &trained, 1);
+    if (notes)
+        ok = ok && put_record(&b, TAG_NOTES, notes, strlen(notes));
     unsigned char *frozen = incept_malloc((size_t)g->n_params + 1);
     for (int i = 0; frozen && i < g->n_params; i++)
         frozen[i] = (unsigned char)g->params[i].frozen;
@@ -73,6 +86,97 @@ incept_status incept_checkpoint_save(const incept_session *s, const incept_train
     return st;
 }
 
+/* A checkpoint's records, found in its bytes (pointers into them). */
+typedef struct {
+    const unsigned char *text, *state, *params, *momentum, *average, *frozen, *notes;
+    uint64_t text_len, params_len, momentum_len, average_len, frozen_len, notes_len;
+    int onnx;
+} records;
+
+/* Checks magic, version and CRC and finds every record; fails naming the file. */
+static incept_status parse_records(const char *path, const unsigned char *data, size_t size, records *r)
+{
+    memset(r, 0, sizeof *r);
+    uint32_t version, stored_crc;
+    if (size < sizeof magic + 8 || memcmp(data, magic, sizeof magic) != 0)
+        return incept_fail(INCEPT_ERR_FORMAT, "%s: not an incept checkpoint", path);
+    memcpy(&version, data + 8, 4);
+    memcpy(&stored_crc, data + size - 4, 4);
+    if (version != CHECKPOINT_VERSION)
+        return incept_fail(INCEPT_ERR_UNSUPPORTED, "%s: checkpoint version %u (this build reads %u)",
+                           path, version, CHECKPOINT_VERSION);
+    if ((uint32_t)crc32(0L, data, (uInt)(size - 4)) != stored_crc)
+        return incept_fail(INCEPT_ERR_FORMAT, "%s: checksum mismatch (corrupt or truncated)", path);
+    for (const unsigned char *p = data + 12, *end = data + size - 4; p < end;) {
+        uint32_t tag;
+        uint64_t length;
+        if ((size_t)(end - p) < 12)
+            return incept_fail(INCEPT_ERR_FORMAT, "%s: a truncated record", path);
+        memcpy(&tag, p, 4);
+        memcpy(&length, p + 4, 8);
+        p += 12;
+        if (length > (uint64_t)(end - p))
+            return incept_fail(INCEPT_ERR_FORMAT, "%s: record %u runs past the end", path, tag);
+        switch (tag) {
+        case TAG_DESCRIPTION:
+        case TAG_ONNX:
+            r->text = p, r->text_len = length, r->onnx = tag == TAG_ONNX;
+            break;
+        case TAG_STATE:
+            if (length != sizeof(incept_train_state))
+                return incept_fail(INCEPT_ERR_FORMAT, "%s: training state of %llu bytes, expected %zu",
+                                   path, (unsigned long long)length, sizeof(incept_train_state));
+            r->state = p;
+            break;
+        case TAG_PARAMS:
+            r->params = p, r->params_len = length;
+            break;
+        case TAG_MOMENTUM:
+            r->momentum = p, r->momentum_len = length;
+            break;
+        case TAG_TRAINED:
+            break;
+        case TAG_AVERAGE:
+            r->average = p, r->average_len = length;
+            break;
+        case TAG_FROZEN:
+            r->frozen = p, r->frozen_len = length;
+            break;
+        case TAG_NOTES:
+            if (length > NOTES_MAX || memchr(p, '\0', (size_t)length))
+                return incept_fail(INCEPT_ERR_FORMAT, "%s: notes of %llu bytes (at most %d, no NUL)",
+                                   path, (unsigned long long)length, NOTES_MAX);
+            r->notes = p, r->notes_len = length;
+            break;
+        default:
+            return incept_fail(INCEPT_ERR_FORMAT, "%s: unknown record %u", path, tag);
+        }
+        p += length;
+    }
+    return INCEPT_OK;
+}
+
+incept_status incept_checkpoint_notes(const char *path, char **notes)
+{
+    if (!path || !notes)
+        return incept_fail(INCEPT_ERR_ARG, "checkpoint_notes needs a path and a place for the notes");
+    *notes = NULL;
+    char *file;
+    size_t size;
+    records r;
+    incept_status st = incept_read_file(path, &file, &size);
+    if (!st && !(st = parse_records(path, (const unsigned char *)file, size, &r)) && r.notes) {
+        if ((*notes = incept_malloc((size_t)r.notes_len + 1))) {
+            memcpy(*notes, r.notes, (size_t)r.notes_len);
+            (*notes)[r.notes_len] = '\0';
+        } else {
+            st = INCEPT_ERR_NOMEM;
+        }
+    }
+    free(file);
+    return st;
+}
+
 incept_status incept_checkpoint_load(const char *path, incept_model **out, incept_session **session,
                                      incept_train_state *state)
 {
@@ -87,75 +191,17 @@ incept_status incept_checkpoint_load(const char *path, incept_model **out, incep
     incept_status st = incept_read_file(path, &file, &size);
     if (st)
         return st;
-    const unsigned char *data = (const unsigned char *)file, *p, *end;
-    const unsigned char *text = NULL, *params = NULL, *momentum = NULL, *average = NULL, *frozen = NULL;
-    uint64_t text_len = 0, params_len = 0, momentum_len = 0, average_len = 0, frozen_len = 0;
-    int onnx = 0, have_state = 0;
-    uint32_t version, stored_crc;
+    records r;
     incept_model *m = NULL;
-    if (size < sizeof magic + 8 || memcmp(data, magic, sizeof magic) != 0) {
-        st = incept_fail(INCEPT_ERR_FORMAT, "%s: not an incept checkpoint", path);
+    if ((st = parse_records(path, (const unsigned char *)file, size, &r)))
         goto done;
-    }
-    memcpy(&version, data + 8, 4);
-    memcpy(&stored_crc, data + size - 4, 4);
-    if (version != CHECKPOINT_VERSION) {
-        st = incept_fail(INCEPT_ERR_UNSUPPORTED, "%s: checkpoint version %u (this build reads %u)",
-                         path, version, CHECKPOINT_VERSION);
-        goto done;
-    }
-    if ((uint32_t)crc32(0L, data, (uInt)(size - 4)) != stored_crc) {
-        st = incept_fail(INCEPT_ERR_FORMAT, "%s: checksum mismatch (corrupt or truncated)", path);
-        goto done;
-    }
-    for (p = data + 12, end = data + size - 4; p < end;) {
-        uint32_t tag;
-        uint64_t length;
-        if ((size_t)(end - p) < 12) {
-            st = incept_fail(INCEPT_ERR_FORMAT, "%s: a truncated record", path);
-            goto done;
-        }
-        memcpy(&tag, p, 4);
-        memcpy(&length, p + 4, 8);
-        p += 12;
-        if (length > (uint64_t)(end - p)) {
-            st = incept_fail(INCEPT_ERR_FORMAT, "%s: record %u runs past the end", path, tag);
-            goto done;
-        }
-        switch (tag) {
-        case TAG_DESCRIPTION:
-        case TAG_ONNX:
-            text = p, text_len = length, onnx = tag == TAG_ONNX;
-            break;
-        case TAG_STATE:
-            if (length != sizeof *state) {
-                st = incept_fail(INCEPT_ERR_FORMAT, "%s: training state of %llu bytes, expected %zu",
-                                 path, (unsigned long long)length, sizeof *state);
-                goto done;
-            }
-            memcpy(state, p, sizeof *state);
-            have_state = 1;
-            break;
-        case TAG_PARAMS:
-            params = p, params_len = length;
-            break;
-        case TAG_MOMENTUM:
-            momentum = p, momentum_len = length;
-            break;
-        case TAG_TRAINED:
-            break;
-        case TAG_AVERAGE:
-            average = p, average_len = length;
-            break;
-        case TAG_FROZEN:
-            frozen = p, frozen_len = length;
-            break;
-        default:
-            st = incept_fail(INCEPT_ERR_FORMAT, "%s: unknown record %u", path, tag);
-            goto done;
-        }
-        p += length;
-    }
+    const unsigned char *text = r.text, *params = r.params, *momentum = r.momentum;
+    const unsigned char *average = r.average, *frozen = r.frozen;
+    uint64_t text_len = r.text_len, params_len = r.params_len, momentum_len = r.momentum_len;
+    uint64_t average_len = r.average_len, frozen_len = r.frozen_len;
+    int onnx = r.onnx, have_state = r.state != NULL;
+    if (have_state)
+        memcpy(state, r.state, sizeof *state);
     if (!text || !have_state || !params) {
         st = incept_fail(INCEPT_ERR_FORMAT, "%s: the model, the state or the parameters are missing",
                          path);

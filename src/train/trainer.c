@@ -71,7 +71,10 @@ static int within(double x, double low, double high) { return x >= low && x <= h
 incept_status incept_train_state_check(const incept_train_state *t, const char *what, incept_status st)
 {
     const char *why = NULL;
-    if (!memchr(t->schedule, '\0', sizeof t->schedule) || !incept_schedule_valid(t->schedule))
+    if (!within(t->seconds, 0, 1e12) || !within(t->epoch_loss_sum, 0, FLT_MAX) ||
+        t->epoch_loss_steps < 0 || t->epoch_loss_steps > t->step)
+        why = "a time or a running loss out of range";
+    else if (!memchr(t->schedule, '\0', sizeof t->schedule) || !incept_schedule_valid(t->schedule))
         why = "an unknown schedule";
     else if (t->batch < 1 || t->batch > INCEPT_BATCH_MAX)
         why = "a batch outside 1..2^20";
@@ -117,22 +120,26 @@ incept_status incept_train(incept_session *s, const incept_dataset *train,
     incept_train_progress p = {.epochs = (int)(total / per_epoch + (total % per_epoch != 0)),
                                .total_steps = total, .steps_per_epoch = per_epoch};
     incept_sgd sgd = t->sgd;
-    const double started = incept_now_seconds();
-    double loss_sum = 0.0;
-    long seen = 0, loss_count = 0;
+    const double started = incept_now_seconds(), before = t->seconds;
+    double last = started, step_seconds = 0.0, first_loss = NAN; /* step_seconds: a recent mean */
     char last_bad[512] = "";
     for (long step = t->step; step < total && !st; step++) {
         const float *images;
         const int *labels;
         int count;
         float loss;
+        if (step % per_epoch == 0) /* a new epoch (a run resumed within one carries on its mean) */
+            t->epoch_loss_sum = 0.0, t->epoch_loss_steps = 0;
         incept_loader_next(loader, &images, &labels, &count);
         sgd.learning_rate = incept_learning_rate(t, step, per_epoch);
         if ((st = incept_session_train_step(s, images, labels, count, &loss)))
             break;
-        if (!isfinite(loss)) { /* before the update: the model keeps the last good weights */
-            st = incept_fail(INCEPT_ERR_ARG, "the loss diverged at step %ld (learning rate %g): "
-                             "try a smaller one", step + 1, (double)sgd.learning_rate);
+        if (isnan(first_loss))
+            first_loss = loss;
+        if (!isfinite(loss) || loss > 100.0 * first_loss) { /* before the update: the weights stay */
+            st = incept_fail(INCEPT_ERR_ARG, "the loss diverged at step %ld (learning rate %g): %g, "
+                             "where this run began at %g; try a smaller learning rate", step + 1,
+                             (double)sgd.learning_rate, (double)loss, first_loss);
             break;
         }
         if ((st = incept_session_sgd_step(s, &sgd)))
@@ -144,30 +151,40 @@ incept_status incept_train(incept_session *s, const incept_dataset *train,
                              s->model->graph.params[s->nonfinite_param].name);
             break;
         }
-        seen += count, loss_sum += loss, loss_count++;
+        t->epoch_loss_sum += loss, t->epoch_loss_steps++;
         t->step = step + 1;
-        if (o->checkpoint && (t->step % every == 0 || t->step == total) &&
-            (st = incept_checkpoint_save(s, t, o->checkpoint)))
-            break;
+        const double now = incept_now_seconds();
+        t->seconds = before + (now - started);
+        /* the rate of the last ~20 steps, for the ETA: a run's early steps (warm-up, caches)
+         * and its evaluations say little about the rest */
+        step_seconds = step == first_step ? now - last : 0.95 * step_seconds + 0.05 * (now - last);
+        last = now;
+        /* the report (and its evaluation) before the checkpoint: a run killed between them
+         * resumes before this step and reports it again, rather than never */
+        const int checkpoint_due = o->checkpoint && (t->step % every == 0 || t->step == total);
         p.end_of_epoch = t->step % per_epoch == 0 || t->step == total;
         int report = p.end_of_epoch || (o->report_every > 0 && t->step % o->report_every == 0);
-        if (!report || !o->progress)
+        if (!report || !o->progress) {
+            if (checkpoint_due && (st = incept_checkpoint_save_notes(s, t, o->checkpoint_notes, o->checkpoint)))
+                break;
             continue;
-        p.seconds = incept_now_seconds() - started; /* training time: before the evaluation */
+        }
+        p.seconds = t->seconds; /* training time: before the evaluation */
         p.test_top1 = p.test_top5 = NAN;
         if (p.end_of_epoch && (st = evaluate(s, test, t, eval_batch, &p.test_top1, &p.test_top5)))
             break;
         p.epoch = (int)(step / per_epoch) + 1;
         p.step = t->step;
         p.learning_rate = sgd.learning_rate;
-        p.loss = loss_sum / loss_count;
-        p.images_per_second = p.seconds > 0 ? seen / p.seconds : 0.0;
-        p.eta_seconds = p.seconds / (double)(t->step - first_step) * (double)(total - t->step);
+        p.loss = t->epoch_loss_sum / (double)t->epoch_loss_steps;
+        p.images_per_second = step_seconds > 0 ? t->batch / step_seconds : 0.0;
+        p.eta_seconds = step_seconds * (double)(total - t->step);
         p.bad_images = incept_loader_errors(loader, last_bad, sizeof last_bad);
         p.last_bad_image = last_bad;
-        if (p.end_of_epoch)
-            loss_sum = 0.0, loss_count = 0;
-        if (o->progress(&p, o->user))
+        int stop = o->progress(&p, o->user);
+        if (checkpoint_due && (st = incept_checkpoint_save_notes(s, t, o->checkpoint_notes, o->checkpoint)))
+            break;
+        if (stop)
             break;
     }
     incept_loader_free(loader);
