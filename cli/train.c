@@ -197,7 +197,42 @@ typedef struct {
     long bad_reported;
     int failed;
     double last_line; /* when the last progress line went to a file (at most one per 10 s) */
+    /* the checkpoints' notes: the data options, then "epoch=E,LOSS,TOP1" per finished epoch
+     * (so that a resumed run's plot has the epochs before it) */
+    incept_train_options *train_options;
+    char *data, *notes;
 } reporter;
+
+/* The notes with every epoch finished so far. */
+static void update_notes(reporter *r, int epochs_done)
+{
+    if (!r->data)
+        return;
+    size_t size = strlen(r->data) + 64 * (size_t)epochs_done + 1, used = strlen(r->data);
+    char *notes = malloc(size);
+    if (!notes)
+        return; /* the older notes stay: only the plot of a resumed run would miss an epoch */
+    memcpy(notes, r->data, used + 1);
+    for (int e = 0; e < epochs_done; e++)
+        used += (size_t)snprintf(notes + used, size - used, "epoch=%d,%.6f,%.6f\n", e + 1,
+                                 r->epoch_loss[e], r->epoch_top1[e]);
+    free(r->notes);
+    r->notes = notes;
+    r->train_options->checkpoint_notes = notes;
+}
+
+/* The epochs a resumed run's checkpoint recorded, back into the plot's history. */
+static void restore_history(const char *notes, double *loss, double *top1, int epochs, int done)
+{
+    for (const char *line = notes; line && *line;) {
+        int e;
+        double l, a;
+        if (sscanf(line, "epoch=%d,%lf,%lf", &e, &l, &a) == 3 && e >= 1 && e <= epochs && e <= done)
+            loss[e - 1] = l, top1[e - 1] = a;
+        line = strchr(line, '\n');
+        line = line ? line + 1 : NULL;
+    }
+}
 
 static int report(const incept_train_progress *p, void *user)
 {
@@ -228,6 +263,7 @@ static int report(const incept_train_progress *p, void *user)
     }
     r->epoch_loss[p->epoch - 1] = p->loss;
     r->epoch_top1[p->epoch - 1] = p->test_top1;
+    update_notes(r, p->epoch);
     if (r->o->plot && cli_plot(r->o->plot, r->epoch_loss, r->epoch_top1, p->epoch))
         return r->failed = 1;
     return 0;
@@ -236,7 +272,7 @@ static int report(const incept_train_progress *p, void *user)
 int cmd_train(const options *given)
 {
     options resumed = *given, *o = &resumed;
-    char *notes = NULL;
+    char *notes = NULL, *restored = NULL; /* restored: what the data options point into */
     incept_model *m;
     incept_session *s = NULL;
     incept_train_state t;
@@ -249,13 +285,13 @@ int cmd_train(const options *given)
     if (o->resume) { /* the session comes back with its momentum, average and step */
         if (incept_checkpoint_load(o->resume, &m, &s, &t))
             return cli_fail("resuming");
-        if (!has_data_options(o)) { /* the data it trained on, unless new data is named */
-            if (incept_checkpoint_notes(o->resume, &notes)) {
-                incept_session_free(s);
-                incept_model_free(m);
-                return cli_fail("resuming");
-            }
-            restore_data_options(notes, o);
+        if (incept_checkpoint_notes(o->resume, &notes)) {
+            incept_session_free(s);
+            incept_model_free(m);
+            return cli_fail("resuming");
+        }
+        if (!has_data_options(o) && notes && (restored = strdup(notes))) {
+            restore_data_options(restored, o); /* the data it trained on, unless new data is named */
             char *shown = data_notes(o);
             for (char *c = shown; c && *c; c++)
                 *c = *c == '\n' ? ' ' : *c;
@@ -305,11 +341,13 @@ int cmd_train(const options *given)
     }
     for (int e = 0; e <= epochs; e++)
         r.epoch_loss[e] = r.epoch_top1[e] = NAN;
+    /* the epochs a resumed checkpoint has finished (the last one too when the run is over) */
+    int done_epochs = (int)(t.step / (per_epoch > 0 ? per_epoch : 1));
+    if (t.step >= total && per_epoch > 0 && t.step % per_epoch)
+        done_epochs++;
+    if (o->resume)
+        restore_history(notes, r.epoch_loss, r.epoch_top1, epochs, done_epochs);
     if (o->log && o->resume) {
-        /* the epochs the checkpoint has finished (the last one too when the run is over) */
-        int done_epochs = (int)(t.step / (per_epoch > 0 ? per_epoch : 1));
-        if (t.step >= total && per_epoch > 0 && t.step % per_epoch)
-            done_epochs++;
         r.log = resume_log(o->log, done_epochs + 1, r.epoch_loss, r.epoch_top1, epochs);
     } else if (o->log && (r.log = fopen(o->log, "w"))) {
         fprintf(r.log, "epoch,step,lr,loss,test_top1,test_top5,seconds\n");
@@ -325,7 +363,7 @@ int cmd_train(const options *given)
     fprintf(stderr, "incept: training %s on %d images (%d steps of %d per epoch), steps %ld to %ld\n",
             o->resume ? o->resume : o->model ? o->model : "the built-in model", n, per_epoch, t.batch,
             t.step + 1, total);
-    char *data = data_notes(o);
+    char *data = r.data = data_notes(o);
     incept_train_options to = {
         .epochs = o->epochs,
         .checkpoint = o->checkpoint,
@@ -336,8 +374,12 @@ int cmd_train(const options *given)
         .user = &r,
     };
     r.last_line = cli_now();
-    incept_status trained = incept_train(s, train, test, &t, &to);
+    r.train_options = &to;
+    if (data && done_epochs > 0) /* a resumed run's checkpoints keep the epochs before it */
+        update_notes(&r, done_epochs < epochs ? done_epochs : epochs);
+    incept_status trained = data ? incept_train(s, train, test, &t, &to) : INCEPT_ERR_NOMEM;
     free(data);
+    r.data = NULL;
     if (trained) {
         if (r.terminal)
             fputc('\n', stderr);
@@ -362,6 +404,8 @@ int cmd_train(const options *given)
     rc = 0;
 done:
     free(notes);
+    free(restored);
+    free(r.notes);
     free(r.epoch_loss);
     free(r.epoch_top1);
     if (r.log)

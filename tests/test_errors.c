@@ -561,6 +561,12 @@ static void test_kill_and_resume(void)
     printf("training killed %d times (SIGKILL at random moments), resumed %d times\n", kills, resumed);
     CHECK_MSG(temporaries_of("/tmp", "incept_kill.ckpt") == 0, "%d temporaries the killed runs left "
               "remain", temporaries_of("/tmp", "incept_kill.ckpt"));
+    /* the checkpoint keeps the data options and every epoch's loss (for a resumed run's plot) */
+    char *notes = NULL;
+    CHECK_OK(incept_checkpoint_notes("/tmp/incept_kill.ckpt", &notes));
+    CHECK_MSG(notes && strstr(notes, "--inputs=/tmp/incept_kill_x\n") && strstr(notes, "epoch=1,") &&
+              strstr(notes, "epoch=8,"), "notes: %s", notes ? notes : "(none)");
+    free(notes);
     /* the log of the killed and resumed runs reads as one run's: each epoch once, time going on */
     FILE *log = fopen("/tmp/incept_kill.csv", "r");
     char line[512];
