@@ -179,7 +179,8 @@ const command cli_commands[] = {
      "top-K labels per JPEG/PNG; several models: an ensemble"},
     {"onnx-test", "DIR...", -1, onnx_test_options, cmd_onnx_test,
      "run ONNX backend node tests (folders with model.onnx and test_data_set_*);\n"
-     "last line: N passed, N failed, N skipped"},
+     "last line: N passed, N failed, N skipped (N of them unsupported); an op the engine lacks is\n"
+     "unsupported, not failed"},
     {"eval", "[MODEL]", 1, eval_options, eval_command,
      "top-1 / top-5 accuracy; last line: eval: top1=... top5=... n=..."},
     {"version", "", 0, no_options, version_command, "the version"},

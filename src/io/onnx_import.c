@@ -541,8 +541,8 @@ incept_status incept_onnx_import_node(importer *im, const Onnx__NodeProto *n)
     const char *op = n->op_type ? n->op_type : "";
     if (n->domain && *n->domain && strcmp(n->domain, "ai.onnx") != 0)
         return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "operator domain '%s'", n->domain);
-    if (n->n_output < 1 || !n->output[0][0])
-        return incept_onnx_node_error(im, n, INCEPT_ERR_FORMAT, "%s", "a node without outputs");
+    if (n->n_output < 1 || !n->output[0][0]) /* (import_any lets through ops that omit output 0) */
+        return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "its first output omitted");
     if (strcmp(op, "Constant") == 0) {
         const Onnx__AttributeProto *v = incept_onnx_attr(n, "value");
         if (!v || !v->t)
@@ -695,6 +695,9 @@ static incept_status import_model(importer *im, onnx_file *file)
     incept_status st;
     im->file = file;
     im->opset = incept_onnx_file_opset(file);
+    if (im->opset < 0 && file->n_opsets > 0) /* only other domains: valid, but not ours */
+        return incept_fail(INCEPT_ERR_UNSUPPORTED, "%s: imports no default-domain (ai.onnx) opset, only "
+                           "domain '%s'", im->path, file->opsets[0]->domain ? file->opsets[0]->domain : "");
     if (im->opset < 0)
         return incept_fail(INCEPT_ERR_FORMAT, "%s: no default-domain opset_import", im->path);
     if (im->opset < MIN_OPSET || im->opset > MAX_OPSET)

@@ -22,6 +22,7 @@
 #include "io/onnx_file.h"
 #include "io/onnx_import.h"
 #include "nd/nd.h"
+#include "ops/op.h"
 #include "onnx.pb-c.h"
 
 /* ---- generic nodes ---- */
@@ -433,8 +434,15 @@ done:
 incept_status incept_onnx_import_any(importer *im, const Onnx__NodeProto *n)
 {
     const char *op = n->op_type ? n->op_type : "";
-    if (n->n_output < 1 || !n->output[0] || !n->output[0][0])
+    int named = 0; /* outputs may be omitted (""), not all of them */
+    for (size_t k = 0; k < n->n_output; k++)
+        named |= n->output[k] && n->output[k][0];
+    if (!named)
         return incept_onnx_node_error(im, n, INCEPT_ERR_FORMAT, "%s", "a node without outputs");
+    /* an op neither path knows is unsupported whatever its inputs are (before they are checked:
+     * GRU's and Scan's optional ones are valid ONNX this engine need not understand) */
+    if (!incept_op_for_onnx(op) && !incept_nd_find_op(op) && strcmp(op, "Constant") != 0)
+        return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "op '%s' is not supported", op);
     if (im->force_generic && strcmp(op, "Constant") != 0) {
         char why[600];
         snprintf(why, sizeof why, "%s: node '%s': op %s has no N-d reference", im->path, incept_onnx_node_label(n), op);
