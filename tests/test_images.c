@@ -294,12 +294,43 @@ static void test_folder(void)
                  "/tmp/incept_cls.out") == 0);
 }
 
+/* The model the README trains classifies a gray PNG by Fashion-MNIST's names (preset fashion,
+ * the labels built in), and warns when it is given no weights. */
+static void test_classify_fashion(void)
+{
+    unsigned char gray[28 * 28];
+    for (int i = 0; i < 28 * 28; i++)
+        gray[i] = (unsigned char)(i % 28 > 8 && i % 28 < 20 ? 230 : 10);
+    write_png("/tmp/incept_fashion.png", PNG_FORMAT_GRAY, 28, 28, gray);
+    CHECK(cli_status("init-weights models/fashion.incept /tmp/incept_fashion.w --seed 4", "/tmp/incept_cls.out") == 0);
+    CHECK(cli_status("classify models/fashion.incept /tmp/incept_fashion.png /tmp/incept_rgb.jpg --weights "
+                     "/tmp/incept_fashion.w --top 10", "/tmp/incept_cls.out") == 0);
+    char text[8192] = "";
+    FILE *f = fopen("/tmp/incept_cls.out", "r");
+    size_t n = f ? fread(text, 1, sizeof text - 1, f) : 0;
+    text[n] = '\0';
+    if (f)
+        fclose(f);
+    CHECK_MSG(strstr(text, "Ankle boot") && strstr(text, "T-shirt/top") && !strstr(text, "warning"), "%s", text);
+    CHECK(cli_status("classify models/fashion.incept /tmp/incept_fashion.png", "/tmp/incept_cls.out") == 0);
+    f = fopen("/tmp/incept_cls.out", "r");
+    n = f ? fread(text, 1, sizeof text - 1, f) : 0;
+    text[n] = '\0';
+    if (f)
+        fclose(f);
+    CHECK_MSG(strstr(text, "warning: models/fashion.incept has random weights"), "%s", text);
+    CHECK(cli_status("classify models/fashion.incept /tmp/incept_fashion.png --preset caffe",
+                     "/tmp/incept_cls.out") == 2); /* an RGB preset for a gray model */
+    unlink("/tmp/incept_fashion.png"), unlink("/tmp/incept_fashion.w");
+}
+
 int main(void)
 {
     test_decoding();
     test_folder();
     test_geometry();
     test_classify();
+    test_classify_fashion();
     const char *names[] = {"rgb.png", "rgba.png", "gray.png", "gray16.png", "rgb.jpg"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         char path[64];
