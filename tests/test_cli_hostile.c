@@ -126,7 +126,7 @@ static void edited_copy(const char *from, const char *to, size_t length, size_t 
         fclose(f);
     if (length && length < size)
         size = length;
-    if (at + n <= size)
+    if (n && at + n <= size)
         memcpy(buf + at, bytes, n);
     write_file(to, buf, size);
 }
