@@ -42,6 +42,9 @@ void incept_graph_free(incept_graph *g)
         free(g->folds[i].mean_scale);
     }
     free(g->folds);
+    for (int i = 0; i < g->n_bn_sources; i++)
+        free(g->bn_sources[i].beta), free(g->bn_sources[i].mean_scale);
+    free(g->bn_sources);
     free(g->output_name);
     free(g->nodes);
     free(g->values);

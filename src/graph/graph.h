@@ -137,6 +137,15 @@ typedef struct {
     float *scale, *mean_scale;  /* per output channel: s = gamma / sqrt(var + eps), mean * s */
 } incept_bn_fold;
 
+/* An affine node the ONNX importer made of an inference BatchNormalization, for the folding
+ * pass: what export needs to write the norm back (its B initializer's name, if it is a plain one
+ * read by the norm alone; mean * s per channel). */
+typedef struct {
+    int value; /* the affine node's output */
+    char *beta;
+    float *mean_scale;
+} incept_bn_source;
+
 typedef struct {
     incept_node *nodes;
     int n_nodes, cap_nodes;
@@ -152,6 +161,8 @@ typedef struct {
     size_t param_floats;
     incept_bn_fold *folds; /* ONNX import only */
     int n_folds;
+    incept_bn_source *bn_sources; /* for the folding pass (then freed) */
+    int n_bn_sources;
     int input;  /* value index of the NCHW input (what the fast ops and training read), or -1 */
     int output; /* value index of the main output (outputs[0]), -1 until set */
     int *inputs, n_inputs;   /* every graph input in the source's order (input among them) */

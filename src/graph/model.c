@@ -26,7 +26,9 @@ incept_status incept_model_wrap(incept_graph *g, incept_model **out)
     m->graph = *g;
     incept_graph_init(g);
     incept_graph *mg = &m->graph; /* builders and descriptions name one input and one output */
-    incept_status st = incept_pass_fuse_activations(mg);
+    incept_status st = incept_pass_fold_batchnorm(mg); /* before fusion: a ReLU follows the norm */
+    if (!st)
+        st = incept_pass_fuse_activations(mg);
     if (!st && !mg->n_inputs && mg->input >= 0 && !(mg->inputs = incept_malloc(sizeof(int))))
         st = INCEPT_ERR_NOMEM;
     else if (!st && !mg->n_inputs && mg->input >= 0)

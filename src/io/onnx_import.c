@@ -293,7 +293,7 @@ incept_status incept_onnx_weight_param(importer *im, const Onnx__NodeProto *n, s
         return incept_onnx_pending_param(im, b, *param);
     if (incept_grow((void **)&im->copies, &im->cap_copies, im->n_copies, sizeof *im->copies))
         return INCEPT_ERR_NOMEM;
-    im->copies[im->n_copies++] = (pending_copy){*param, (int)(b - im->bindings), transpose, 0, scale, NULL, NULL};
+    im->copies[im->n_copies++] = (pending_copy){*param, (int)(b - im->bindings), transpose, scale, NULL};
     return INCEPT_OK;
 }
 
@@ -302,7 +302,7 @@ incept_status incept_onnx_pending_param(importer *im, binding *b, int param)
     if (incept_grow((void **)&im->copies, &im->cap_copies, im->n_copies, sizeof *im->copies) ||
         incept_grow((void **)&im->touched, &im->cap_touched, im->n_touched, sizeof *im->touched))
         return INCEPT_ERR_NOMEM;
-    im->copies[im->n_copies++] = (pending_copy){param, (int)(b - im->bindings), 0, 0, 1.0f, NULL, NULL};
+    im->copies[im->n_copies++] = (pending_copy){param, (int)(b - im->bindings), 0, 1.0f, NULL};
     im->touched[im->n_touched++] = (int)(b - im->bindings);
     b->param = param;
     return INCEPT_OK;
@@ -341,11 +341,6 @@ static incept_status copy_parameters(importer *im)
         if (pc->scale != 1.0f)
             for (size_t k = 0; k < p->count; k++)
                 dst[k] *= pc->scale;
-        if (pc->row_scale) {
-            size_t per_row = p->count / (size_t)p->dims[0];
-            for (size_t k = 0; k < p->count; k++)
-                dst[k] *= pc->row_scale[k / per_row];
-        }
         im->graph->params[pc->param].onnx_transposed = pc->transpose;
         im->graph->params[pc->param].onnx_scale = pc->scale;
     }
@@ -362,10 +357,6 @@ incept_status incept_onnx_emit(importer *im, const Onnx__NodeProto *n, const cha
                                              n->output[0], &node);
     if (st)
         return incept_fail_prefix(st, "%s: ", im->path);
-    if (weight >= 0)
-        im->copies[weight].users++;
-    if (bias >= 0)
-        im->copies[bias].users++;
     return incept_onnx_bind(im, n->output[0], im->graph->nodes[node].output, NULL, rank);
 }
 
@@ -459,7 +450,7 @@ static incept_status computed_param(importer *im, const char *name, float *value
         free(values);
         return st == INCEPT_ERR_NOMEM ? st : incept_fail_prefix(st, "%s: ", im->path);
     }
-    im->copies[im->n_copies++] = (pending_copy){*param, -1, 0, 0, 1.0f, values, NULL};
+    im->copies[im->n_copies++] = (pending_copy){*param, -1, 0, 1.0f, values};
     return INCEPT_OK;
 }
 
@@ -787,7 +778,7 @@ static incept_status load_onnx(const char *path, const void *data, size_t size, 
     importer im = {.path = path, .graph = &g, .force_generic = force_generic};
     st = import_model(&im, file);
     for (int i = 0; i < im.n_copies; i++)
-        free(im.copies[i].values), free(im.copies[i].row_scale);
+        free(im.copies[i].values);
     free(im.bindings);
     free(im.binding_index);
     free(im.reader_names);

@@ -35,11 +35,8 @@ typedef struct {
  * parameter gets one as it is made, so copies[p] is parameter p's. */
 typedef struct {
     int param, binding, transpose;
-    int users; /* nodes reading the parameter (a BatchNormalization folds only into a conv that
-                * has its weights alone) */
     float scale;
     float *values;
-    float *row_scale; /* a BatchNormalization folded into a conv: one factor per output channel */
 } pending_copy;
 
 typedef struct incept_onnx_importer {

@@ -29,7 +29,7 @@
 
 /* Where the importer stands, to undo a node the fast path began and gave up on. */
 typedef struct {
-    int nodes, values, params, copies, bindings, constants, touched;
+    int nodes, values, params, copies, bindings, constants, touched, bn_sources;
     size_t param_floats;
 } import_mark;
 
@@ -37,18 +37,13 @@ static import_mark mark(const importer *im)
 {
     const incept_graph *g = im->graph;
     return (import_mark){g->n_nodes, g->n_values, g->n_params, im->n_copies, im->n_bindings,
-                         g->n_constants, im->n_touched, g->param_floats};
+                         g->n_constants, im->n_touched, g->n_bn_sources, g->param_floats};
 }
 
 static void rollback(importer *im, const import_mark *m)
 {
     incept_graph *g = im->graph;
     for (int i = m->nodes; i < g->n_nodes; i++) {
-        const incept_node *n = &g->nodes[i];
-        if (n->weight >= 0 && n->weight < m->params) /* an older parameter it read */
-            im->copies[n->weight].users--;
-        if (n->bias >= 0 && n->bias < m->params)
-            im->copies[n->bias].users--;
         incept_node_release(&g->nodes[i]);
     }
     for (int i = m->values; i < g->n_values; i++)
@@ -56,7 +51,7 @@ static void rollback(importer *im, const import_mark *m)
     for (int i = m->params; i < g->n_params; i++)
         free(g->params[i].name);
     for (int i = m->copies; i < im->n_copies; i++)
-        free(im->copies[i].values), free(im->copies[i].row_scale);
+        free(im->copies[i].values);
     for (int i = m->constants; i < g->n_constants; i++)
         incept_tensor_free(&g->constants[i]);
     g->n_nodes = m->nodes, g->n_values = m->values, g->n_params = m->params;
@@ -68,6 +63,9 @@ static void rollback(importer *im, const import_mark *m)
             b->param = -1;
     }
     im->n_touched = m->touched;
+    for (int i = m->bn_sources; i < g->n_bn_sources; i++) /* norms whose node went with the rest */
+        free(g->bn_sources[i].beta), free(g->bn_sources[i].mean_scale);
+    g->n_bn_sources = m->bn_sources;
     incept_onnx_unbind_from(im, m->bindings);
 }
 
@@ -85,8 +83,7 @@ static incept_status initializer_param(importer *im, binding *b)
     if (t->dtype != INCEPT_FLOAT32 || t->rank > 4 || !incept_tensor_count(t))
         return INCEPT_OK;
     if (b->param >= 0) {
-        val->param = b->param;
-        im->copies[b->param].users++; /* no batch norm folds into it now */
+        val->param = b->param; /* (the folding pass sees this reader too) */
         return INCEPT_OK;
     }
     if (incept_graph_find_param(g, b->name) >= 0)

@@ -16,7 +16,7 @@
 
 /* y = x * scale + shift per channel, scale and shift from computed values. */
 static incept_status emit_affine(importer *im, const Onnx__NodeProto *n, binding *x, float *scale,
-                                 int n_scale, float *shift, int n_shift)
+                                 int n_scale, float *shift, int n_shift, const char *shift_name)
 {
     int weight, bias;
     incept_status st = incept_onnx_node_param(im, n, "scale", scale, n_scale, &weight);
@@ -24,7 +24,7 @@ static incept_status emit_affine(importer *im, const Onnx__NodeProto *n, binding
         free(shift);
         return st;
     }
-    if ((st = incept_onnx_node_param(im, n, "shift", shift, n_shift, &bias)))
+    if ((st = incept_onnx_node_param(im, n, shift_name, shift, n_shift, &bias)))
         return st;
     /* values computed from the file's constants have no initializer to go back to on export:
      * they stay as imported (PyTorch's transform_input constants are not trained either) */
@@ -80,109 +80,14 @@ incept_status incept_onnx_import_arithmetic(importer *im, const Onnx__NodeProto 
     if (!other)
         return free(values), INCEPT_ERR_NOMEM;
     other[0] = add ? 1.0f : 0.0f; /* Add: scale 1, shift = constant; Mul: scale = constant, shift 0 */
-    return add ? emit_affine(im, n, x, other, 1, values, (int)count)
-               : emit_affine(im, n, x, values, (int)count, other, 1);
+    return add ? emit_affine(im, n, x, other, 1, values, (int)count, "shift")
+               : emit_affine(im, n, x, values, (int)count, other, 1, "shift");
 }
 
-/* The pending copy that fills a parameter (every parameter's is made with it); NULL if none. */
-static pending_copy *copy_of(importer *im, int param)
-{
-    return param >= 0 && param < im->n_copies && im->copies[param].param == param ? &im->copies[param] : NULL;
-}
-
-/* Folds y = x * scale + shift into the convolution that produced x, when that conv is the node
- * just emitted, nothing else reads its output and no other node shares its parameters: weights
- * rows scaled as they are copied, bias = bias * scale + shift. Returns 1 if folded (scale and
- * shift then belong to the conv, and *st says whether that went well), 0 to emit an affine node
- * instead. */
 static int is_initializer(importer *im, const char *name)
 {
     const binding *b = incept_onnx_find_binding(im, name);
     return b && b->init;
-}
-
-/* Remembers a fold for export (see incept_bn_fold), before the conv gets its folded bias (the
- * caller fills it in); takes mean_scale. */
-static incept_status record_fold(importer *im, const incept_node *conv, const float *scale,
-                                 float *mean_scale, const char *beta, int c)
-{
-    incept_graph *g = im->graph;
-    incept_bn_fold *grown = realloc(g->folds, sizeof *grown * (size_t)(g->n_folds + 1));
-    if (!grown)
-        return free(mean_scale), INCEPT_ERR_NOMEM;
-    g->folds = grown;
-    incept_bn_fold *f = &g->folds[g->n_folds++];
-    *f = (incept_bn_fold){conv->weight, -1, conv->bias, NULL, NULL, mean_scale};
-    f->scale = incept_malloc(sizeof(float) * (size_t)c);
-    if (!f->scale || (beta && !(f->beta = incept_strdup(beta))))
-        return INCEPT_ERR_NOMEM;
-    memcpy(f->scale, scale, sizeof(float) * (size_t)c);
-    return INCEPT_OK;
-}
-
-static int fold_into_conv(importer *im, const Onnx__NodeProto *n, binding *x, float *scale,
-                          float *shift, float *mean_scale, int c, incept_status *st)
-{
-    *st = INCEPT_OK;
-    incept_graph *g = im->graph;
-    int producer = g->values[x->value].producer;
-    if (producer < 0 || producer != g->n_nodes - 1 || incept_onnx_readers_of(im, n->input[0]) != 1)
-        return free(mean_scale), 0;
-    incept_node *conv = &g->nodes[producer];
-    pending_copy *weights = copy_of(im, conv->weight);
-    pending_copy *bias = conv->bias >= 0 ? copy_of(im, conv->bias) : NULL;
-    if (strcmp(conv->op->name, "conv") != 0 || conv->attrs.relu || conv->attrs.out_channels != c ||
-        !weights || weights->transpose || (conv->bias >= 0 && !bias))
-        return free(mean_scale), 0;
-    if (weights->users != 1 || (bias && bias->users != 1)) /* another node shares them */
-        return free(mean_scale), 0;
-    /* the B initializer export will rewrite: only a plain initializer read by this node alone,
-     * and only for the first normalization folded into this conv */
-    const char *beta = n->n_input > 2 && is_initializer(im, n->input[2]) &&
-                       incept_onnx_readers_of(im, n->input[2]) == 1 && !weights->row_scale
-                           ? n->input[2] : NULL;
-    if (bias) { /* shift += old bias * scale */
-        float *old = incept_malloc(sizeof(float) * (size_t)c);
-        if (!old) {
-            free(scale), free(shift), free(mean_scale);
-            *st = INCEPT_ERR_NOMEM;
-            return 1;
-        }
-        if ((*st = incept_onnx_pending_floats(im, bias, old, (size_t)c))) {
-            free(old), free(scale), free(shift), free(mean_scale);
-            return 1;
-        }
-        for (int k = 0; k < c; k++)
-            shift[k] += old[k] * scale[k];
-        free(old);
-    }
-    if ((*st = record_fold(im, conv, scale, mean_scale, beta, c))) {
-        free(scale), free(shift);
-        return 1;
-    }
-    if (!weights->row_scale) {
-        weights->row_scale = scale;
-    } else { /* a second normalization after the first */
-        for (int k = 0; k < c; k++)
-            weights->row_scale[k] *= scale[k];
-        free(scale);
-    }
-    /* later readers of these initializers get copies: the binding that holds each lets go */
-    for (int k = 0; k < 2; k++) {
-        const pending_copy *pc = k ? bias : weights;
-        if (pc && pc->binding >= 0 && im->bindings[pc->binding].param == pc->param)
-            im->bindings[pc->binding].param = -1;
-    }
-    int new_bias;
-    if ((*st = incept_onnx_node_param(im, n, "bias", shift, c, &new_bias)))
-        return 1;
-    if (g->nodes[producer].bias >= 0) /* the conv reads its folded bias now, not its own */
-        im->copies[g->nodes[producer].bias].users--;
-    im->copies[new_bias].users++;
-    g->nodes[producer].bias = new_bias;
-    g->folds[g->n_folds - 1].bias = new_bias;
-    *st = incept_onnx_bind(im, n->output[0], x->value, NULL, x->rank);
-    return 1;
 }
 
 /* BatchNormalization at inference: y = (x - mean) / sqrt(var + eps) * gamma + beta per channel. */
@@ -215,9 +120,28 @@ incept_status incept_onnx_import_batchnorm(importer *im, const Onnx__NodeProto *
         v[0][ch] = s;
     }
     free(v[3]);
-    if (fold_into_conv(im, n, x, v[0], v[1], v[2], c, &st))
-        return st;
-    return emit_affine(im, n, x, v[0], c, v[1], c);
+    /* an affine node, listed for the folding pass (passes/fold_batchnorm.c), which moves it into
+     * the convolution before it where it can; its parameters are named as the folded bias */
+    incept_graph *g = im->graph;
+    incept_bn_source *grown = realloc(g->bn_sources, sizeof *grown * (size_t)(g->n_bn_sources + 1));
+    if (!grown) {
+        free(v[0]), free(v[1]), free(v[2]);
+        return INCEPT_ERR_NOMEM;
+    }
+    g->bn_sources = grown;
+    const char *beta = n->n_input > 2 && is_initializer(im, n->input[2]) &&
+                       incept_onnx_readers_of(im, n->input[2]) == 1 ? n->input[2] : NULL;
+    incept_bn_source *src = &g->bn_sources[g->n_bn_sources];
+    *src = (incept_bn_source){-1, NULL, v[2]};
+    if (beta && !(src->beta = incept_strdup(beta))) {
+        free(v[0]), free(v[1]), free(v[2]);
+        return INCEPT_ERR_NOMEM;
+    }
+    g->n_bn_sources++;
+    st = emit_affine(im, n, x, v[0], c, v[1], c, "bias");
+    if (!st) /* its output value (node indices change as the importer prunes) */
+        src = &g->bn_sources[g->n_bn_sources - 1], src->value = g->nodes[g->n_nodes - 1].output;
+    return st;
 }
 
 /* Gather on the channel axis with constant indices: a run of channels (one index drops the axis,

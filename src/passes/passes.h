@@ -11,4 +11,9 @@
  * stays an alias of the node's (fuse_activations.c). */
 incept_status incept_pass_fuse_activations(incept_graph *g);
 
+/* Inference batch norms (the affine nodes the ONNX importer lists in g->bn_sources) into the
+ * convolution before them, where nothing else reads its output or shares its parameters; each
+ * fold recorded in g->folds for export (fold_batchnorm.c). Runs before the activation fusion. */
+incept_status incept_pass_fold_batchnorm(incept_graph *g);
+
 #endif
