@@ -114,6 +114,17 @@ INCEPT_ND_GRAD(unsqueeze)
     return incept_nd_grad_pass(ctx, in, n_in, out, n_out, dout, din);
 }
 
+/* A Gather index (negative: from the end) as an entry of `extent`, or an error. */
+static incept_status gather_index(const incept_nd_context *ctx, long long index, long long extent,
+                                  long long *k)
+{
+    *k = index < 0 ? index + extent : index;
+    if (*k < 0 || *k >= extent)
+        return incept_nd_fail(ctx, INCEPT_ERR_ARG, "index %lld out of range for %lld entries", index,
+                              extent);
+    return INCEPT_OK;
+}
+
 INCEPT_ND_OP(gather)
 {
     (void)n_out;
@@ -143,10 +154,9 @@ INCEPT_ND_OP(gather)
     char *dst = out->data;
     for (size_t o = 0; o < outer; o++)
         for (size_t i = 0; i < n_index; i++) {
-            long long k = index[i] < 0 ? index[i] + extent : index[i];
-            if (k < 0 || k >= extent)
-                return incept_nd_fail(ctx, INCEPT_ERR_ARG, "index %lld out of range for %lld entries",
-                                   index[i], extent);
+            long long k;
+            if ((st = gather_index(ctx, index[i], extent, &k)))
+                return st;
             memcpy(dst + (o * n_index + i) * inner,
                    (const char *)data->data + (o * (size_t)extent + (size_t)k) * inner, inner);
         }
@@ -175,10 +185,9 @@ INCEPT_ND_GRAD(gather)
     float *dx = din[0]->data;
     for (size_t o = 0; o < outer; o++)
         for (size_t i = 0; i < n_index; i++) {
-            long long k = index[i] < 0 ? index[i] + extent : index[i];
-            if (k < 0 || k >= extent)
-                return incept_nd_fail(ctx, INCEPT_ERR_ARG, "index %lld out of range for %lld entries",
-                                      index[i], extent);
+            long long k;
+            if ((st = gather_index(ctx, index[i], extent, &k)))
+                return st;
             const float *from = g + (o * n_index + i) * inner;
             float *to = dx + (o * (size_t)extent + (size_t)k) * inner;
             for (size_t j = 0; j < inner; j++)

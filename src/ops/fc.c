@@ -263,6 +263,15 @@ static float *workspace_for(const incept_nd_context *ctx, int m, int n, int k)
     return w;
 }
 
+/* Gemm's attributes, for its forward and backward alike. */
+static void gemm_attrs(const incept_nd_context *ctx, int *trans_a, int *trans_b, float *alpha, float *beta)
+{
+    *trans_a = incept_onnx_attr_int(ctx->node, "transA", 0) != 0;
+    *trans_b = incept_onnx_attr_int(ctx->node, "transB", 0) != 0;
+    *alpha = incept_onnx_attr_float(ctx->node, "alpha", 1.0f);
+    *beta = incept_onnx_attr_float(ctx->node, "beta", 1.0f);
+}
+
 INCEPT_ND_OP(gemm)
 {
     (void)n_out;
@@ -270,10 +279,9 @@ INCEPT_ND_OP(gemm)
     if ((st = incept_nd_expect(ctx, in, n_in, 0, INCEPT_FLOAT32, 2, 2)) ||
         (st = incept_nd_expect(ctx, in, n_in, 1, INCEPT_FLOAT32, 2, 2)))
         return st;
-    int trans_a = incept_onnx_attr_int(ctx->node, "transA", 0) != 0;
-    int trans_b = incept_onnx_attr_int(ctx->node, "transB", 0) != 0;
-    float alpha = incept_onnx_attr_float(ctx->node, "alpha", 1.0f);
-    float beta = incept_onnx_attr_float(ctx->node, "beta", 1.0f);
+    int trans_a, trans_b;
+    float alpha, beta;
+    gemm_attrs(ctx, &trans_a, &trans_b, &alpha, &beta);
     const incept_tensor *a = in[0], *b = in[1], *c = n_in > 2 ? in[2] : NULL;
     long long m = a->dims[trans_a], k = a->dims[!trans_a], n = b->dims[!trans_b];
     if (b->dims[trans_b] != k)
@@ -409,10 +417,9 @@ INCEPT_ND_GRAD(gemm)
     incept_status st = incept_nd_grad_expect(ctx, in, n_in, out, n_out, dout, din);
     if (st || n_in < 2 || n_out < 1 || !dout[0])
         return st;
-    int trans_a = incept_onnx_attr_int(ctx->node, "transA", 0) != 0;
-    int trans_b = incept_onnx_attr_int(ctx->node, "transB", 0) != 0;
-    float alpha = incept_onnx_attr_float(ctx->node, "alpha", 1.0f);
-    float beta = incept_onnx_attr_float(ctx->node, "beta", 1.0f);
+    int trans_a, trans_b;
+    float alpha, beta;
+    gemm_attrs(ctx, &trans_a, &trans_b, &alpha, &beta);
     const incept_tensor *a = in[0], *b = in[1], *c = n_in > 2 ? in[2] : NULL;
     if (a->rank != 2 || b->rank != 2 || out[0].rank != 2)
         return incept_nd_fail(ctx, INCEPT_ERR_SHAPE, "Gemm's A, B and Y are matrices");

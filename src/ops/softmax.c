@@ -140,20 +140,32 @@ static incept_status softmax_from_description(incept_desc_line *l, incept_attrs 
 
 /* ---- the N-d reference (the generic path: any rank and dtype; nd/nd.h) ---- */
 
+/* How the axis cuts x: outer rows of `length` values `inner` apart. Opset 13 normalizes along
+ * one axis (default the last); before it, x flattened to 2-D at the axis (default 1). */
+static incept_status softmax_extent(const incept_nd_context *ctx, const incept_tensor *x, size_t *outer,
+                                    size_t *length, size_t *inner)
+{
+    int rank = x->rank, axis;
+    incept_status st = incept_nd_axis(ctx, incept_onnx_attr_int(ctx->node, "axis", ctx->opset >= 13 ? -1 : 1),
+                                      rank ? rank : 1, 0, &axis);
+    if (st)
+        return st;
+    *outer = incept_nd_span(x, 0, axis);
+    if (ctx->opset >= 13)
+        *length = rank ? (size_t)x->dims[axis] : 1, *inner = incept_nd_span(x, axis + 1, rank);
+    else
+        *length = incept_nd_span(x, axis, rank), *inner = 1;
+    return INCEPT_OK;
+}
+
 INCEPT_ND_OP(softmax)
 {
     (void)n_out;
+    size_t outer, length, inner;
     incept_status st = incept_nd_expect(ctx, in, n_in, 0, INCEPT_FLOAT32, 0, 0);
-    int rank = in[0] ? in[0]->rank : 0, axis;
-    if (st || (st = incept_nd_axis(ctx, incept_onnx_attr_int(ctx->node, "axis", ctx->opset >= 13 ? -1 : 1),
-                                rank ? rank : 1, 0, &axis)) ||
-        (st = incept_nd_array_alloc(ctx, out, INCEPT_FLOAT32, rank, in[0]->dims)))
+    if (st || (st = softmax_extent(ctx, in[0], &outer, &length, &inner)) ||
+        (st = incept_nd_array_alloc(ctx, out, INCEPT_FLOAT32, in[0]->rank, in[0]->dims)))
         return st;
-    size_t outer = incept_nd_span(in[0], 0, axis), length, inner;
-    if (ctx->opset >= 13)
-        length = rank ? (size_t)in[0]->dims[axis] : 1, inner = incept_nd_span(in[0], axis + 1, rank);
-    else
-        length = incept_nd_span(in[0], axis, rank), inner = 1;
     const float *x = in[0]->data;
     float *y = out->data;
     for (size_t o = 0; o < outer; o++)
@@ -178,15 +190,9 @@ INCEPT_ND_GRAD(softmax)
     incept_status st = incept_nd_grad_expect(ctx, in, n_in, out, n_out, dout, din);
     if (st || n_in < 1 || n_out < 1 || !din[0] || !dout[0])
         return st;
-    int rank = in[0]->rank, axis;
-    if ((st = incept_nd_axis(ctx, incept_onnx_attr_int(ctx->node, "axis", ctx->opset >= 13 ? -1 : 1),
-                             rank ? rank : 1, 0, &axis)))
+    size_t outer, length, inner;
+    if ((st = softmax_extent(ctx, in[0], &outer, &length, &inner)))
         return st;
-    size_t outer = incept_nd_span(in[0], 0, axis), length, inner;
-    if (ctx->opset >= 13)
-        length = rank ? (size_t)in[0]->dims[axis] : 1, inner = incept_nd_span(in[0], axis + 1, rank);
-    else
-        length = incept_nd_span(in[0], axis, rank), inner = 1;
     const float *y = out[0].data, *g = dout[0]->data;
     float *dx = din[0]->data;
     for (size_t o = 0; o < outer; o++)

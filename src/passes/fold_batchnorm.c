@@ -14,23 +14,7 @@
 #include "ops/op.h"
 #include "passes/passes.h"
 
-static int resolve(const incept_graph *g, int v)
-{
-    while (v >= 0 && g->values[v].alias >= 0)
-        v = g->values[v].alias;
-    return v;
-}
 
-static int is_graph_value(const incept_graph *g, int v)
-{
-    for (int i = 0; i < g->n_outputs; i++)
-        if (g->outputs[i] == v)
-            return 1;
-    for (int i = 0; i < g->n_inputs; i++)
-        if (g->inputs[i] == v)
-            return 1;
-    return v == g->input || v == g->output;
-}
 
 /* Folds source `b` into its conv when it can; 1 if it did (the affine node then goes). */
 static int fold_one(incept_graph *g, const incept_bn_source *b, const int *readers, const int *users,
@@ -41,8 +25,8 @@ static int fold_one(incept_graph *g, const incept_bn_source *b, const int *reade
         g->nodes[node].bias < 0)
         return 0;
     const incept_node *affine = &g->nodes[node];
-    int u = resolve(g, affine->inputs[0]), p = u >= 0 ? g->values[u].producer : -1;
-    if (p < 0 || readers[u] != 1 || is_graph_value(g, u))
+    int u = incept_pass_resolve(g, affine->inputs[0]), p = u >= 0 ? g->values[u].producer : -1;
+    if (p < 0 || readers[u] != 1 || incept_pass_is_graph_value(g, u))
         return 0;
     incept_node *conv = &g->nodes[p];
     const int c = conv->attrs.out_channels;
@@ -100,7 +84,7 @@ incept_status incept_pass_fold_batchnorm(incept_graph *g)
             int v = n->inputs[k];
             if (v < 0)
                 continue;
-            readers[resolve(g, v)]++;
+            readers[incept_pass_resolve(g, v)]++;
             if (g->values[v].param >= 0) /* a generic node reading it as an initializer */
                 users[g->values[v].param]++;
         }
@@ -116,7 +100,7 @@ incept_status incept_pass_fold_batchnorm(incept_graph *g)
             continue;
         const int node = g->values[b->value].producer;
         const incept_node *affine = &g->nodes[node];
-        int out = affine->output, u = resolve(g, affine->inputs[0]);
+        int out = affine->output, u = incept_pass_resolve(g, affine->inputs[0]);
         users[affine->weight]--;
         /* the norm's output is the conv's now: its name an alias, its readers the conv's */
         g->values[out].alias = u;
@@ -136,7 +120,7 @@ incept_status incept_pass_fold_batchnorm(incept_graph *g)
     if (!st && folded) { /* every input through the aliases, then the folded norms dropped */
         for (int i = 0; i < g->n_nodes; i++)
             for (int k = 0; k < g->nodes[i].n_inputs; k++)
-                g->nodes[i].inputs[k] = resolve(g, g->nodes[i].inputs[k]);
+                g->nodes[i].inputs[k] = incept_pass_resolve(g, g->nodes[i].inputs[k]);
         incept_graph_remove_nodes(g, removed);
     }
     for (int i = 0; i < g->n_bn_sources; i++)

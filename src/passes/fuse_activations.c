@@ -11,16 +11,6 @@
 #include "ops/op.h"
 #include "passes/passes.h"
 
-static int is_graph_value(const incept_graph *g, int v)
-{
-    for (int i = 0; i < g->n_outputs; i++)
-        if (g->outputs[i] == v)
-            return 1;
-    for (int i = 0; i < g->n_inputs; i++)
-        if (g->inputs[i] == v)
-            return 1;
-    return v == g->input || v == g->output;
-}
 
 /* The upper bound node n clamps at when it is a ReLU or a ReLU6-like clip (inf: none); 0 when it
  * is neither. */
@@ -39,12 +29,6 @@ static int activation_bound(const incept_node *n, float *hi)
     return 0;
 }
 
-static int resolve(const incept_graph *g, int v)
-{
-    while (v >= 0 && g->values[v].alias >= 0)
-        v = g->values[v].alias;
-    return v;
-}
 
 incept_status incept_pass_fuse_activations(incept_graph *g)
 {
@@ -65,9 +49,9 @@ incept_status incept_pass_fuse_activations(incept_graph *g)
         float hi;
         if (!activation_bound(act, &hi))
             continue;
-        int u = resolve(g, act->inputs[0]), p = g->values[u].producer, out = act->output;
+        int u = incept_pass_resolve(g, act->inputs[0]), p = g->values[u].producer, out = act->output;
         if (p < 0 || g->nodes[p].nd || !g->nodes[p].op->fuses_activation || g->nodes[p].attrs.relu ||
-            g->nodes[p].aux != act->aux || readers[u] != 1 || is_graph_value(g, u))
+            g->nodes[p].aux != act->aux || readers[u] != 1 || incept_pass_is_graph_value(g, u))
             continue;
         int secondary = 0; /* a graph output but the main one keeps its own name: leave it */
         for (int i = 1; i < g->n_outputs; i++)
@@ -94,7 +78,7 @@ incept_status incept_pass_fuse_activations(incept_graph *g)
     if (!st && fused) { /* every input through the aliases, then the fused nodes dropped */
         for (int i = 0; i < g->n_nodes; i++)
             for (int k = 0; k < g->nodes[i].n_inputs; k++)
-                g->nodes[i].inputs[k] = resolve(g, g->nodes[i].inputs[k]);
+                g->nodes[i].inputs[k] = incept_pass_resolve(g, g->nodes[i].inputs[k]);
         incept_graph_remove_nodes(g, removed);
     }
     free(readers);

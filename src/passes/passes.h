@@ -5,6 +5,26 @@
 
 #include "graph/graph.h"
 
+/* What the passes share: the value a name stands for after earlier rewrites (through aliases),
+ * and whether a value is one the graph's user sees (an input or output: never rewritten away). */
+static inline int incept_pass_resolve(const incept_graph *g, int v)
+{
+    while (v >= 0 && g->values[v].alias >= 0)
+        v = g->values[v].alias;
+    return v;
+}
+
+static inline int incept_pass_is_graph_value(const incept_graph *g, int v)
+{
+    for (int i = 0; i < g->n_outputs; i++)
+        if (g->outputs[i] == v)
+            return 1;
+    for (int i = 0; i < g->n_inputs; i++)
+        if (g->inputs[i] == v)
+            return 1;
+    return v == g->input || v == g->output;
+}
+
 /* ReLU and ReLU6 into the node before: a relu node, or a clip whose lower bound is 0, whose
  * input comes from an op that applies activations itself (conv, fc: fuses_activation) and is
  * read by nothing else becomes that node's fused activation; the activation's output name
