@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test.sh — builds everything and runs every test, three times: a gcc release build with -Werror
 # (installed into a scratch prefix and used through pkg-config and find_package too), the same
-# without image decoding and plotting, then a clang build under AddressSanitizer and
+# without image decoding, dataset files and plotting, then a clang build under AddressSanitizer and
 # UndefinedBehaviorSanitizer; between them, the test of
 # sessions shared across threads under ThreadSanitizer and a short, reproducible run of each fuzz
 # harness (fuzz/run.sh: INCEPT_FUZZ_RUNS inputs from seed 1, default 20000). The last line
@@ -26,11 +26,11 @@ cmake --build build -j"$jobs"
 note_skips
 ctest --test-dir build --output-on-failure
 
-echo "== minimal build (gcc, -Werror): no image decoding, no plotting (libjpeg, libpng, cairo left out) =="
+echo "== minimal build (gcc, -Werror): no image decoding, dataset files or plotting (libjpeg, libpng, cairo left out) =="
 CC=gcc cmake -S . -B build-minimal -DCMAKE_BUILD_TYPE=Release -DINCEPT_WERROR=ON -DINCEPT_WITH_IMAGES=OFF \
-  -DINCEPT_WITH_PLOT=OFF
+  -DINCEPT_WITH_DATASETS=OFF -DINCEPT_WITH_PLOT=OFF
 cmake --build build-minimal -j"$jobs"
-echo "test.sh: the minimal build has no image decoding: test_images will be SKIPPED there"
+echo "test.sh: the minimal build decodes no images and reads no dataset files: test_images and test_data will be SKIPPED there"
 ctest --test-dir build-minimal --output-on-failure
 
 echo "== thread sanitizer build (clang, TSan, -Werror): test_threads =="

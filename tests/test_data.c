@@ -179,6 +179,10 @@ static void test_loader(void)
 
 int main(void)
 {
+    if (!INCEPT_WITH_DATASETS) {
+        printf("test_data: skipped: this build reads no dataset files (INCEPT_WITH_DATASETS=OFF)\n");
+        return 77;
+    }
     test_idx();
     test_loader();
     return test_summary("test_data");

@@ -327,7 +327,11 @@ static void test_classify_fashion(void)
 int main(void)
 {
     test_decoding();
-    test_folder();
+    if (INCEPT_WITH_DATASETS)
+        test_folder();
+    else
+        printf("test_images: image folders skipped: this build reads no dataset files "
+               "(INCEPT_WITH_DATASETS=OFF)\n");
     test_geometry();
     test_classify();
     test_classify_fashion();
