@@ -19,6 +19,10 @@ cc=${CC:-cc}
 # shellcheck disable=SC2046 # pkg-config's flags are words
 $cc -o "$build/install-app" "$source/tests/install/app.c" $(pkg-config --cflags --libs incept) -Wl,-rpath,"$libdir"
 "$build/install-app"
+# the README's example program builds the same way
+# shellcheck disable=SC2046
+$cc -o "$build/install-example" "$source/examples/forward.c" $(pkg-config --cflags --libs incept) -Wl,-rpath,"$libdir"
+"$build/install-example" "$source/models/tiny.incept" > /dev/null
 # shellcheck disable=SC2046
 $cc -o "$build/install-app-static" "$source/tests/install/app.c" $(pkg-config --cflags incept) \
     "$libdir/libincept.a" $(pkg-config --static --libs-only-other --libs-only-l incept | sed 's/-lincept//')
