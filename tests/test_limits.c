@@ -169,6 +169,33 @@ static void test_initializer_claims(void)
     st = incept_model_load(TMP, NULL, &m);
     CHECK_MSG(st != INCEPT_OK, "a weight of 2^64 values wrapping to 0 is refused (%s)", incept_last_error());
     incept_model_free(m);
+    /* int64 attributes and dims never truncated into range: group 2^32 + 1 is not group 1, a
+     * filter count of 2^32 + 2 is not 2 */
+    const int64_t small[4] = {2, 3, 1, 1}, huge[4] = {(1LL << 32) + 2, 3, 1, 1};
+    for (int k = 0; k < 2; k++) {
+        g = graph();
+        add_input(g, value_info("x", 1, 4, x_dims));
+        add_initializer(g, initializer("w", 4, k ? huge : small, k ? 24 : 24));
+        Onnx__NodeProto *conv = node("Conv", "conv", ins, 2, "y");
+        if (!k) {
+            Onnx__AttributeProto *a = calloc(1, sizeof *a);
+            onnx__attribute_proto__init(a);
+            a->name = strdup("group");
+            a->has_type = 1, a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT;
+            a->has_i = 1, a->i = (1LL << 32) + 1;
+            conv->n_attribute = 1;
+            conv->attribute = calloc(1, sizeof *conv->attribute);
+            conv->attribute[0] = a;
+        }
+        add_node(g, conv);
+        add_output(g, value_info("y", 1, 4, x_dims));
+        write_model(TMP, g);
+        st = incept_model_load(TMP, NULL, &m);
+        CHECK_MSG(st == INCEPT_ERR_FORMAT && strstr(incept_last_error(), k ? "'w' has a dim" : "'group' is 4294967297"),
+                  "status %d: %s", st, incept_last_error());
+        incept_model_free(m);
+        m = NULL;
+    }
     unlink(TMP);
 }
 

@@ -220,6 +220,33 @@ long incept_onnx_tensor_int64s(const Onnx__TensorProto *t, int64_t *out, size_t 
     return -1;
 }
 
+/* ---- attributes and dims as ints ---- */
+
+incept_status incept_onnx_int_attr(importer *im, const Onnx__NodeProto *n, const char *name,
+                                   int64_t fallback, int64_t lo, int64_t hi, int *out)
+{
+    int64_t v = incept_onnx_attr_int(n, name, fallback);
+    if (incept_to_int(v, lo, hi, out))
+        return INCEPT_OK;
+    char detail[160];
+    snprintf(detail, sizeof detail, "attribute '%s' is %lld, outside %lld to %lld", name, (long long)v,
+             (long long)lo, (long long)hi);
+    return incept_onnx_node_error(im, n, INCEPT_ERR_FORMAT, "%s", detail);
+}
+
+incept_status incept_onnx_tensor_dims(importer *im, const Onnx__NodeProto *n, const Onnx__TensorProto *t,
+                                      int *dims, size_t count)
+{
+    for (size_t d = 0; d < count; d++)
+        if (d >= t->n_dims || !incept_to_int(t->dims[d], 0, INT32_MAX, &dims[d])) {
+            char detail[256];
+            snprintf(detail, sizeof detail, "initializer '%s' has a dim outside 0 to 2^31-1",
+                     t->name ? t->name : "?");
+            return incept_onnx_node_error(im, n, INCEPT_ERR_FORMAT, "%s", detail);
+        }
+    return INCEPT_OK;
+}
+
 /* ---- inputs of a node ---- */
 
 int64_t incept_onnx_axis(const Onnx__NodeProto *n, const binding *x, int64_t fallback)

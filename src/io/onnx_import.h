@@ -113,6 +113,12 @@ incept_status incept_onnx_window_attrs(importer *im, const Onnx__NodeProto *n, c
                                        incept_attrs *a, int need_kernel, int spatial);
 /* The node's `axis` attribute (fallback when absent) counted from 0 on x's rank as ONNX sees it. */
 int64_t incept_onnx_axis(const Onnx__NodeProto *n, const binding *x, int64_t fallback);
+/* An int attribute within [lo, hi] (a file's int64 is never truncated into range), and an
+ * initializer's first `count` dims as ints; else a format error naming the node. */
+incept_status incept_onnx_int_attr(importer *im, const Onnx__NodeProto *n, const char *name,
+                                   int64_t fallback, int64_t lo, int64_t hi, int *out);
+incept_status incept_onnx_tensor_dims(importer *im, const Onnx__NodeProto *n, const Onnx__TensorProto *t,
+                                      int *dims, size_t count);
 /* The name our graph gives an ONNX node: its name, else its first output's. */
 const char *incept_onnx_node_label(const Onnx__NodeProto *n);
 /* The node onto the fast path (UNSUPPORTED where the fast path does not take it). */

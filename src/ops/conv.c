@@ -502,12 +502,14 @@ static incept_status conv_from_onnx(importer *im, const Onnx__NodeProto *n)
         return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s",
                           "the weight must be a 4-D initializer (2-D convolution)");
     incept_attrs a = incept_attrs_default();
-    a.out_channels = (int)w->dims[0];
-    a.kernel_h = (int)w->dims[2], a.kernel_w = (int)w->dims[3];
-    a.groups = (int)incept_onnx_attr_int(n, "group", 1);
+    int dims[4];
+    if ((st = incept_onnx_tensor_dims(im, n, w, dims, 4)) ||
+        (st = incept_onnx_int_attr(im, n, "group", 1, 1, INT32_MAX, &a.groups)))
+        return st;
+    a.out_channels = dims[0];
+    a.kernel_h = dims[2], a.kernel_w = dims[3];
     if ((st = incept_onnx_window_attrs(im, n, in, &a, 0, 2)))
         return st;
-    int dims[4] = {(int)w->dims[0], (int)w->dims[1], (int)w->dims[2], (int)w->dims[3]};
     int weight, bias = -1;
     if ((st = incept_onnx_weight_param(im, n, 1, 4, dims, 0, 1.0f, &weight)))
         return st;

@@ -170,9 +170,12 @@ static incept_status gemm_from_onnx(importer *im, const Onnx__NodeProto *n)
     const Onnx__TensorProto *w = incept_onnx_constant_input(im, n, 1);
     if (!w || w->n_dims != 2)
         return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "B must be a 2-D initializer");
-    int trans_b = (int)incept_onnx_attr_int(n, "transB", 0);
+    int trans_b = incept_onnx_attr_int(n, "transB", 0) != 0;
     float alpha = incept_onnx_attr_float(n, "alpha", 1.0f), beta = incept_onnx_attr_float(n, "beta", 1.0f);
-    int m = (int)(trans_b ? w->dims[0] : w->dims[1]), k = (int)(trans_b ? w->dims[1] : w->dims[0]);
+    int wd[2];
+    if ((st = incept_onnx_tensor_dims(im, n, w, wd, 2)))
+        return st;
+    int m = trans_b ? wd[0] : wd[1], k = trans_b ? wd[1] : wd[0];
     const incept_value *in = &im->graph->values[x->value];
     if (in->c * in->h * in->w != k) {
         char detail[128];

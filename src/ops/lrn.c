@@ -176,7 +176,8 @@ static incept_status lrn_from_onnx(importer *im, const Onnx__NodeProto *n)
     if (st)
         return st;
     incept_attrs a = incept_attrs_default();
-    a.size = (int)incept_onnx_attr_int(n, "size", 0);
+    if ((st = incept_onnx_int_attr(im, n, "size", 0, 0, INT32_MAX, &a.size)))
+        return st;
     a.alpha = incept_onnx_attr_float(n, "alpha", 1e-4f);
     a.beta = incept_onnx_attr_float(n, "beta", 0.75f);
     a.bias = incept_onnx_attr_float(n, "bias", 1.0f);

@@ -398,8 +398,8 @@ incept_status incept_pool_from_onnx(importer *im, const Onnx__NodeProto *n)
         return st;
     if ((a.dilation_h != 1 || a.dilation_w != 1) && strcmp(op, "maxpool") != 0)
         return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "dilated average pooling");
-    a.ceil_mode = (int)incept_onnx_attr_int(n, "ceil_mode", 0);
-    a.count_include_pad = (int)incept_onnx_attr_int(n, "count_include_pad", 0); /* ONNX default: 0 */
+    a.ceil_mode = incept_onnx_attr_int(n, "ceil_mode", 0) != 0;
+    a.count_include_pad = incept_onnx_attr_int(n, "count_include_pad", 0) != 0; /* ONNX default: 0 */
     return incept_onnx_emit(im, n, op, &x->value, 1, &a, -1, -1, spatial + 2);
 }
 
