@@ -104,6 +104,11 @@ int incept_value_shape(const incept_graph *g, int v, long long *dims)
     }
     int rank = v == g->output && g->output_rank > 0 ? g->output_rank : incept_value_rank(g, v);
     const int sample[3] = {val->c, val->h, val->w};
+    /* a lower rank only drops trailing sizes of 1: a value that grew them (a pad after an fc)
+     * is 4-D whatever its producers' ranks say */
+    if (rank < 1 || rank > 4 || (rank <= 2 && val->h != 1) || (rank <= 3 && val->w != 1) ||
+        (rank == 1 && val->c != 1))
+        rank = 4;
     dims[0] = -1;
     for (int d = 1; d < rank; d++)
         dims[d] = sample[d - 1];

@@ -547,6 +547,11 @@ static incept_status run(incept_session *s, int n_inputs, const char *const *inp
         if ((st = prepare_output(&outputs[k], name, rank, dims)))
             break;
         const size_t per_sample = (size_t)view->c * view->h * view->w;
+        if (incept_tensor_count(&outputs[k]) != per_sample * (size_t)batch) { /* never past it */
+            st = incept_fail(INCEPT_ERR_SHAPE, "output '%s': %zu values a sample where its shape says %zu",
+                             name, per_sample, incept_tensor_count(&outputs[k]) / (size_t)batch);
+            break;
+        }
         float *dst = outputs[k].data;
         for (int i = 0; i < batch; i++)
             memcpy(dst + (size_t)i * per_sample, view->data + (size_t)i * view->batch_stride,
