@@ -593,6 +593,21 @@ static void test_softmax(void)
     attr_int(&t, "axis", 0);
     check_grad(&t, in, 1, (grad_case){.label = "Softmax opset 11 axis 0"});
     free(x.data);
+    /* LRN across channels, even and odd windows, rank 3 and 4, strong enough to matter */
+    incept_tensor y = FLOATS(2, 5, 2, 3), z = FLOATS(1, 6, 4), *iny[1] = {&y}, *inz[1] = {&z};
+    node_init(&t, "LRN", 13);
+    attr_int(&t, "size", 3);
+    attr_float(&t, "alpha", 0.5f);
+    attr_float(&t, "beta", 0.75f);
+    attr_float(&t, "bias", 1.5f);
+    check_grad(&t, iny, 1, (grad_case){.label = "LRN size 3, 4-D"});
+    node_init(&t, "LRN", 13);
+    attr_int(&t, "size", 4);
+    attr_float(&t, "alpha", 0.8f);
+    attr_float(&t, "beta", 0.6f);
+    check_grad(&t, inz, 1, (grad_case){.label = "LRN size 4 (uneven window), 3-D"});
+    free(y.data);
+    free(z.data);
 }
 
 static void test_pools(void)
@@ -690,11 +705,10 @@ static void test_table(void)
     const char *with[] = {"Add", "Sub", "Mul", "Div", "Sum", "Relu", "Clip", "Identity", "Dropout",
                           "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Concat", "Gather", "Pad", "Gemm",
                           "MatMul", "Conv", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool",
-                          "Softmax"};
+                          "Softmax", "LRN"};
     for (size_t i = 0; i < sizeof with / sizeof with[0]; i++)
         CHECK_MSG(incept_nd_find_grad(with[i]) != NULL, "%s", with[i]);
     CHECK(incept_nd_find_grad("BatchNormalization") == NULL);
-    CHECK(incept_nd_find_grad("LRN") == NULL);
     CHECK(incept_nd_find_grad("Shape") == NULL);
     CHECK(incept_nd_find_grad("NoSuchOp") == NULL && incept_nd_find_grad(NULL) == NULL);
 }

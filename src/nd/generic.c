@@ -38,7 +38,7 @@ static const op_entry ops[] = {
     {"AveragePool", incept_nd_averagepool, incept_nd_averagepool_grad},
     {"GlobalAveragePool", incept_nd_globalaveragepool, incept_nd_globalaveragepool_grad},
     {"GlobalMaxPool", incept_nd_globalmaxpool, incept_nd_globalmaxpool_grad},
-    {"LRN", incept_nd_lrn, NULL}, /* not yet: only its NCHW op (ops/lrn.c) has one */
+    {"LRN", incept_nd_lrn, incept_nd_lrn_grad},
     /* none: it normalises with the running statistics here, while training's would use the
      * batch's own (and update the running ones), a different function to differentiate */
     {"BatchNormalization", incept_nd_batchnorm, NULL},

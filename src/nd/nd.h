@@ -154,5 +154,6 @@ INCEPT_ND_GRAD(averagepool);
 INCEPT_ND_GRAD(globalaveragepool);
 INCEPT_ND_GRAD(globalmaxpool);
 INCEPT_ND_GRAD(softmax);
+INCEPT_ND_GRAD(lrn);
 
 #endif

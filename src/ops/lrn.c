@@ -229,6 +229,56 @@ INCEPT_ND_OP(lrn)
     return INCEPT_OK;
 }
 
+/* With d_c = bias + alpha/size sum_{k in win(c)} x_k^2 and y_c = x_c d_c^-beta:
+ * dx_c = g_c d_c^-beta - (2 alpha beta / size) x_c sum_{j: c in win(j)} g_j x_j d_j^(-beta-1). */
+INCEPT_ND_GRAD(lrn)
+{
+    incept_status st = incept_nd_grad_expect(ctx, in, n_in, out, n_out, dout, din);
+    if (st || n_in < 1 || n_out < 1 || !din[0] || !dout[0])
+        return st;
+    long long size = incept_onnx_attr_int(ctx->node, "size", 0);
+    float alpha = incept_onnx_attr_float(ctx->node, "alpha", 1e-4f);
+    float beta = incept_onnx_attr_float(ctx->node, "beta", 0.75f);
+    float bias = incept_onnx_attr_float(ctx->node, "bias", 1.0f);
+    if (size < 1 || in[0]->rank < 2)
+        return incept_nd_fail(ctx, INCEPT_ERR_FORMAT, "size must be a positive odd number");
+    long long batch = in[0]->dims[0], channels = in[0]->dims[1], below = (size - 1) / 2, above = size / 2;
+    size_t plane = incept_nd_span(in[0], 2, in[0]->rank);
+    double *d = incept_malloc(sizeof(double) * 2 * (size_t)(channels > 0 ? channels : 1));
+    if (!d)
+        return INCEPT_ERR_NOMEM;
+    double *t = d + channels; /* g_j x_j d_j^(-beta-1) */
+    const float *x = in[0]->data, *g = dout[0]->data;
+    float *dx = din[0]->data;
+    const double coef = 2.0 * alpha * beta / (double)size;
+    for (long long n = 0; n < batch; n++)
+        for (size_t i = 0; i < plane; i++) {
+            const size_t base = (size_t)(n * channels) * plane + i;
+            for (long long c = 0; c < channels; c++) {
+                long long lo = c - below < 0 ? 0 : c - below;
+                long long hi = c + above >= channels ? channels - 1 : c + above;
+                double sum = 0.0;
+                for (long long k = lo; k <= hi; k++) {
+                    double v = x[base + (size_t)k * plane];
+                    sum += v * v;
+                }
+                d[c] = bias + alpha / (double)size * sum;
+                t[c] = g[base + (size_t)c * plane] * x[base + (size_t)c * plane] * pow(d[c], -beta - 1.0);
+            }
+            for (long long c = 0; c < channels; c++) { /* the j whose window holds c */
+                long long lo = c - above < 0 ? 0 : c - above;
+                long long hi = c + below >= channels ? channels - 1 : c + below;
+                double cross = 0.0;
+                for (long long j = lo; j <= hi; j++)
+                    cross += t[j];
+                size_t at = base + (size_t)c * plane;
+                dx[at] += (float)(g[at] * pow(d[c], -beta) - coef * x[at] * cross);
+            }
+        }
+    free(d);
+    return INCEPT_OK;
+}
+
 const incept_op incept_op_lrn = {
     .name = "lrn", .min_inputs = 1, .max_inputs = 1, .in_place = 1,
     .infer = lrn_infer, .forward = lrn_forward,
