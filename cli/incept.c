@@ -78,7 +78,7 @@ static const opt_spec train_options[] = {
     INT("--epochs", "E", epochs, 1, 100000, NULL, "11 in the built-in recipe, else 1",
         "passes over the training set"),
     INT("--steps", "S", steps, 1, MAX_STEPS, NULL, "the epochs' steps", "SGD steps to take, "
-        "instead of --epochs"),
+        "instead of --epochs (with --resume: the step to train on to)"),
     INT("--batch", "N", batch, 1, 65536, "128", NULL, "images per step"),
     NUMBER("--lr", "X", lr, NULL, "0.1 in the built-in recipe, else 0.05", "the learning rate"),
     NUMBER("--momentum", "X", momentum, "0.9", NULL, "SGD momentum"),

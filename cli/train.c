@@ -269,8 +269,11 @@ static int report(const incept_train_progress *p, void *user)
     return 0;
 }
 
-int cmd_train(const options *given)
+/* One process's part of `incept train` (rank of ranks; 0 of 1 alone): rank 0 alone reports,
+ * logs, plots and writes files. */
+static int train_run(const options *given, int rank, int ranks)
 {
+    const int leader = rank == 0;
     options resumed = *given, *o = &resumed;
     char *notes = NULL, *restored = NULL; /* restored: what the data options point into */
     incept_model *m;
@@ -278,7 +281,7 @@ int cmd_train(const options *given)
     incept_train_state t;
     memset(&t, 0, sizeof t);
     int rc = 0;
-    if (o->plot && cli_plot_check(o->plot)) /* before hours of training, not after its first epoch */
+    if (leader && o->plot && cli_plot_check(o->plot)) /* before hours of training, not after an epoch */
         return 1;
     if ((rc = check_pairs(o)))
         return rc;
@@ -290,13 +293,23 @@ int cmd_train(const options *given)
             incept_model_free(m);
             return cli_fail("resuming");
         }
+        if (o->steps > 0) { /* train on to another end (the schedule then reads the new one) */
+            if (o->steps < t.step) {
+                fprintf(stderr, "incept: --steps %ld: the checkpoint is at step %ld already\n", o->steps, t.step);
+                incept_session_free(s);
+                incept_model_free(m);
+                return 2;
+            }
+            t.total_steps = o->steps;
+        }
         if (!has_data_options(o) && notes && (restored = strdup(notes))) {
             restore_data_options(restored, o); /* the data it trained on, unless new data is named */
             char *shown = data_notes(o);
             for (char *c = shown; c && *c; c++)
                 *c = *c == '\n' ? ' ' : *c;
-            fprintf(stderr, "incept: resuming with the checkpoint's data: %s\n",
-                    shown && *shown ? shown : "the built-in Fashion-MNIST");
+            if (leader)
+                fprintf(stderr, "incept: resuming with the checkpoint's data: %s\n",
+                        shown && *shown ? shown : "the built-in Fashion-MNIST");
             free(shown);
         }
     } else {
@@ -347,6 +360,8 @@ int cmd_train(const options *given)
         done_epochs++;
     if (o->resume)
         restore_history(notes, r.epoch_loss, r.epoch_top1, epochs, done_epochs);
+    if (!leader)
+        resumed.log = resumed.plot = resumed.out = NULL; /* rank 0's to write */
     if (o->log && o->resume) {
         r.log = resume_log(o->log, done_epochs + 1, r.epoch_loss, r.epoch_top1, epochs);
     } else if (o->log && (r.log = fopen(o->log, "w"))) {
@@ -360,9 +375,12 @@ int cmd_train(const options *given)
         rc = cli_fail("setting up training");
         goto done;
     }
-    fprintf(stderr, "incept: training %s on %d images (%d steps of %d per epoch), steps %ld to %ld\n",
-            o->resume ? o->resume : o->model ? o->model : "the built-in model", n, per_epoch, t.batch,
-            t.step + 1, total);
+    if (leader)
+        fprintf(stderr, "incept: training %s on %d images (%d steps of %d per epoch%s), steps %ld to %ld\n",
+                o->resume ? o->resume : o->model ? o->model : "the built-in model", n, per_epoch, t.batch,
+                ranks > 1 ? ", shared by the ranks" : "", t.step + 1, total);
+    if (leader && ranks > 1)
+        fprintf(stderr, "incept: data-parallel over %d MPI ranks of %d thread(s) each\n", ranks, o->threads);
     char *data = r.data = data_notes(o);
     incept_train_options to = {
         .epochs = o->epochs,
@@ -370,8 +388,9 @@ int cmd_train(const options *given)
         .checkpoint_every = o->checkpoint_every,
         .report_every = 10, /* to a file, at most a line per 10 s (report) */
         .checkpoint_notes = data,
-        .progress = report,
+        .progress = leader ? report : NULL,
         .user = &r,
+        .distributed = ranks > 1,
     };
     r.last_line = cli_now();
     r.train_options = &to;
@@ -415,6 +434,35 @@ done:
     incept_session_free(s);
     incept_model_free(m);
     return rc;
+}
+
+#if INCEPT_WITH_MPI
+#include <mpi.h>
+#endif
+
+/* Under mpirun (Open MPI's or a PMI launcher's environment), a rank of a data-parallel job: MPI
+ * initialized around the run, and a failing rank stops the whole job. */
+int cmd_train(const options *o)
+{
+#if INCEPT_WITH_MPI
+    if (getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMI_SIZE") || getenv("PMIX_RANK")) {
+        int rank = 0, ranks = 1;
+        if (MPI_Init(NULL, NULL) != MPI_SUCCESS) {
+            fprintf(stderr, "incept: MPI_Init failed\n");
+            return 1;
+        }
+        MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+        MPI_Comm_size(MPI_COMM_WORLD, &ranks);
+        int rc = train_run(o, rank, ranks);
+        if (rc && ranks > 1) { /* the others wait on this rank: end them all, naming it */
+            fprintf(stderr, "incept: rank %d of %d failed: stopping the job\n", rank, ranks);
+            MPI_Abort(MPI_COMM_WORLD, rc);
+        }
+        MPI_Finalize();
+        return rc;
+    }
+#endif
+    return train_run(o, 0, 1);
 }
 
 int cmd_eval(const options *o)

@@ -26,7 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         float mean, std;
         incept_dataset_moments(d, &mean, &std);
         incept_dataset_standardize(d, mean, std > 0 ? std : 1.0f);
-        incept_loader_options options = {3, 1, 1, 2, 1, 7};
+        incept_loader_options options = {3, 1, 1, 2, 1, 7, 0, 0};
         incept_loader *l = NULL;
         if (incept_loader_new(d, &options, 1, &l) == INCEPT_OK) {
             const float *images;

@@ -350,6 +350,9 @@ typedef struct {
     int augment;        /* random crops of the image padded by `pad` zeros, and flips */
     int pad, flip;
     unsigned long long seed;
+    /* data-parallel training: this process takes part `shard` of `shards` (0 of 0: all) of every
+     * batch, samples prepared as in the whole batch (the same crops at the same positions) */
+    int shard, shards;
 } incept_loader_options;
 typedef struct incept_loader incept_loader;
 INCEPT_API incept_status incept_loader_new(const incept_dataset *data,
@@ -436,6 +439,12 @@ typedef struct {
     long report_every;       /* steps between progress reports (0: only at epoch ends) */
     const char *checkpoint_notes; /* kept with every checkpoint (incept_checkpoint_save_notes);
                                      read when each is written, so the callback may change it */
+    /* data-parallel over MPI_COMM_WORLD (a build with MPI; the program has called MPI_Init):
+     * every rank trains on its share of each global batch (state->batch), gradients averaged
+     * before each SGD step, rank 0's weights the start; rank 0 alone evaluates, writes
+     * checkpoints and calls `progress`. A rank that fails leaves the others waiting: the
+     * program calls MPI_Abort (the command line does). */
+    int distributed;
     incept_train_callback progress;
     void *user;
 } incept_train_options;

@@ -15,6 +15,7 @@ packages=(
   libcairo2-dev                            # incept train --plot (the command line only)
   graphviz                                 # renders incept summary --dot (checked by test_graph)
   libonnx-testdata                         # ONNX backend node tests (ctest onnx_conformance)
+  libopenmpi-dev openmpi-bin               # data-parallel training: mpirun -np N incept train
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -133,7 +133,7 @@ static void test_loader(void)
     incept_dataset *d = indexed_dataset();
     if (!d)
         return;
-    incept_loader_options o = {16, 1, 0, 0, 0, 42};
+    incept_loader_options o = {16, 1, 0, 0, 0, 42, 0, 0};
     int a[64], b[64], c[16];
     record(d, &o, 0, 4, a); /* 4 batches of 16 per epoch: 16, 16, 16, 2 */
     int seen[50] = {0}, ok = 1;

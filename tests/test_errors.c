@@ -155,7 +155,7 @@ static incept_status dataset_batches(const char *path, long n)
     incept_loader *l = NULL;
     incept_fail_allocation_after(n);
     incept_status st = incept_dataset_load_idx(path, labels_path, &d);
-    incept_loader_options options = {2, 1, 1, 1, 1, 3};
+    incept_loader_options options = {2, 1, 1, 1, 1, 3, 0, 0};
     if (!st)
         st = incept_loader_new(d, &options, 0, &l);
     if (!st) {

@@ -580,7 +580,7 @@ static void test_checkpoint_resume(void)
     incept_dataset *d = NULL;
     CHECK_OK(incept_dataset_load_raw("/tmp/incept_ckpt_x", "/tmp/incept_ckpt_y", 3, 16, 16, &d));
     const incept_sgd sgd = {0.05f, 0.9f, 5e-4f, 1};
-    incept_loader_options lo = {8, 1, 1, 2, 1, 9};
+    incept_loader_options lo = {8, 1, 1, 2, 1, 9, 0, 0};
     incept_train_state state;
     memset(&state, 0, sizeof state);
     state.seed = 9, state.batch = 8, state.shuffle = 1, state.augment = 1, state.dropout = 1;

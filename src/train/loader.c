@@ -101,14 +101,19 @@ static void fill(incept_loader *l, int b, long step, int *order_scratch, long *o
         *order_epoch = epoch;
     }
     int count = l->n - first < l->options.batch ? l->n - first : l->options.batch;
+    int lo = 0, hi = count; /* this shard's part of the batch */
+    if (l->options.shards > 1) {
+        lo = (int)((long)count * l->options.shard / l->options.shards);
+        hi = (int)((long)count * (l->options.shard + 1) / l->options.shards);
+    }
     /* decoding images is the slow part: two threads of this loader share it */
 #pragma omp parallel for num_threads(2) schedule(dynamic, 1) if (l->is_folder)
-    for (int i = 0; i < count; i++) {
+    for (int i = lo; i < hi; i++) {
         int index = order_scratch[first + i];
-        prepare_sample(l, index, epoch, first + i, l->images[b] + (size_t)i * l->c * l->h * l->w);
-        l->labels[b][i] = incept_dataset_labels(l->data)[index];
+        prepare_sample(l, index, epoch, first + i, l->images[b] + (size_t)(i - lo) * l->c * l->h * l->w);
+        l->labels[b][i - lo] = incept_dataset_labels(l->data)[index];
     }
-    l->count[b] = count;
+    l->count[b] = hi - lo;
 }
 
 static void *worker(void *arg)
@@ -140,7 +145,8 @@ incept_status incept_loader_new(const incept_dataset *data, const incept_loader_
                                 long first_step, incept_loader **out)
 {
     if (!data || !options || !out || options->batch < 1 || options->batch > INCEPT_BATCH_MAX ||
-        options->pad < 0 || options->pad > INCEPT_CROP_PAD_MAX || first_step < 0)
+        options->pad < 0 || options->pad > INCEPT_CROP_PAD_MAX || first_step < 0 || options->shards < 0 ||
+        options->shard < 0 || (options->shards > 0 && options->shard >= options->shards))
         return incept_fail(INCEPT_ERR_ARG, "loader needs a dataset, a batch of 1 to %d, a crop padding of "
                            "0 to %d and a first step >= 0", INCEPT_BATCH_MAX, INCEPT_CROP_PAD_MAX);
     *out = NULL;

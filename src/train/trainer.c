@@ -11,6 +11,7 @@
 #include "core/status.h"
 #include "graph/graph.h"
 #include "incept.h"
+#include "train/distributed.h"
 #include "train/train.h"
 
 int incept_schedule_valid(const char *name)
@@ -107,7 +108,15 @@ incept_status incept_train(incept_session *s, const incept_dataset *train,
     if (st || (st = incept_session_set_training(s, t->aux_weight, t->dropout, t->seed)) ||
         (st = incept_session_set_averaging(s, t->average_decay)))
         return st;
-    incept_loader_options lo = {t->batch, t->shuffle, t->augment, t->crop_pad, 1, t->seed};
+    incept_dist dist; /* one process, or this rank's part of a data-parallel job */
+    if ((st = incept_dist_begin(&dist, o->distributed, s)))
+        return st;
+    if (dist.size > t->batch)
+        return incept_fail(INCEPT_ERR_ARG, "a global batch of %d over %d ranks: each needs a sample",
+                           t->batch, dist.size);
+    const int leader = dist.rank == 0; /* writes checkpoints and reports */
+    incept_loader_options lo = {t->batch, t->shuffle, t->augment, t->crop_pad, 1, t->seed, dist.rank,
+                                dist.size};
     incept_loader *loader;
     if ((st = incept_loader_new(train, &lo, t->step, &loader)))
         return st;
@@ -132,7 +141,11 @@ incept_status incept_train(incept_session *s, const incept_dataset *train,
             t->epoch_loss_sum = 0.0, t->epoch_loss_steps = 0;
         incept_loader_next(loader, &images, &labels, &count);
         sgd.learning_rate = incept_learning_rate(t, step, per_epoch);
-        if ((st = incept_session_train_step(s, images, labels, count, &loss)))
+        int global = count; /* the samples of the step over every rank */
+        loss = 0.0f;
+        if ((st = incept_dist_sum_int(&dist, &global)) ||
+            (count > 0 && (st = incept_session_train_step(s, images, labels, count, &loss))) ||
+            (st = incept_dist_reduce(&dist, s, count, global, &loss)))
             break;
         if (isnan(first_loss))
             first_loss = loss;
@@ -142,7 +155,7 @@ incept_status incept_train(incept_session *s, const incept_dataset *train,
                              (double)sgd.learning_rate, (double)loss, first_loss);
             break;
         }
-        if ((st = incept_session_sgd_step(s, &sgd)))
+        if ((st = incept_session_sgd_step(s, &sgd)) || (st = incept_dist_sync(&dist, s, step + 1)))
             break;
         if (s->nonfinite_param >= 0) { /* no checkpoint of it: the last one stays the last good */
             st = incept_fail(INCEPT_ERR_ARG, "the weights diverged at step %ld (learning rate %g): "
@@ -161,10 +174,19 @@ incept_status incept_train(incept_session *s, const incept_dataset *train,
         last = now;
         /* the report (and its evaluation) before the checkpoint: a run killed between them
          * resumes before this step and reports it again, rather than never */
-        const int checkpoint_due = o->checkpoint && (t->step % every == 0 || t->step == total);
+        const int checkpoint_due = leader && o->checkpoint && (t->step % every == 0 || t->step == total);
         p.end_of_epoch = t->step % per_epoch == 0 || t->step == total;
         int report = p.end_of_epoch || (o->report_every > 0 && t->step % o->report_every == 0);
+        if (report && !leader) { /* the leader reports; whether it stops, every rank learns */
+            int stop = 0;
+            if ((st = incept_dist_broadcast_int(&dist, &stop)) || stop)
+                break;
+            continue;
+        }
         if (!report || !o->progress) {
+            int stop = 0;
+            if (report && (st = incept_dist_broadcast_int(&dist, &stop)))
+                break;
             if (checkpoint_due && (st = incept_checkpoint_save_notes(s, t, o->checkpoint_notes, o->checkpoint)))
                 break;
             continue;
@@ -181,7 +203,9 @@ incept_status incept_train(incept_session *s, const incept_dataset *train,
         p.eta_seconds = step_seconds * (double)(total - t->step);
         p.bad_images = incept_loader_errors(loader, last_bad, sizeof last_bad);
         p.last_bad_image = last_bad;
-        int stop = o->progress(&p, o->user);
+        int stop = o->progress(&p, o->user) != 0;
+        if ((st = incept_dist_broadcast_int(&dist, &stop)))
+            break;
         if (checkpoint_due && (st = incept_checkpoint_save_notes(s, t, o->checkpoint_notes, o->checkpoint)))
             break;
         if (stop)

@@ -1,0 +1,153 @@
+/* test_mpi.c — data-parallel training (issue "Scale out"): `mpirun -np N incept train` with 2 and
+ * 3 ranks on localhost against one process with the same global batch, on a model without batch
+ * norm or dropout: every epoch's loss and the final weights within 1e-5 (float sums differ only
+ * in order). Skipped, saying why, in a build without MPI or where mpirun is missing. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "incept.h"
+#include "test.h"
+
+static const char *cli_path(void)
+{
+    const char *exe = getenv("INCEPT_CLI");
+    return exe ? exe : "build/incept";
+}
+
+/* Runs `[mpirun -np ranks] incept ARGS`; returns the exit code. */
+static int run(int ranks, const char *args)
+{
+    char cmd[8192];
+    if (ranks > 1)
+        /* a container's kernel may refuse Open MPI's cross-memory attach: plain copies instead */
+        snprintf(cmd, sizeof cmd, "OMPI_MCA_btl_vader_single_copy_mechanism=none mpirun %s--oversubscribe "
+                 "-np %d %s %s > /tmp/incept_mpi.out 2>&1 </dev/null", geteuid() == 0 ? "--allow-run-as-root " : "",
+                 ranks, cli_path(), args);
+    else
+        snprintf(cmd, sizeof cmd, "%s %s > /tmp/incept_mpi.out 2>&1 </dev/null", cli_path(), args);
+    int status = system(cmd);
+    int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    if (code)
+        system("cat /tmp/incept_mpi.out");
+    return code;
+}
+
+/* The loss column of a --log CSV, up to max epochs; returns how many. */
+static int read_losses(const char *path, double *loss, int max)
+{
+    FILE *f = fopen(path, "r");
+    char line[512];
+    int n = 0;
+    while (f && n < max && fgets(line, sizeof line, f)) {
+        int epoch;
+        long step;
+        double lr, l;
+        if (sscanf(line, "%d,%ld,%lf,%lf", &epoch, &step, &lr, &l) == 4)
+            loss[n++] = l;
+    }
+    if (f)
+        fclose(f);
+    return n;
+}
+
+/* max |a - b| / max |a| over every parameter of two weights files of the model. */
+static double weights_difference(const char *model, const char *a, const char *b)
+{
+    incept_model *ma = NULL, *mb = NULL;
+    double worst = INFINITY;
+    if (incept_model_load(model, a, &ma) == INCEPT_OK && incept_model_load(model, b, &mb) == INCEPT_OK) {
+        double diff = 0.0, scale = 0.0;
+        for (int p = 0; p < incept_model_param_count(ma); p++) {
+            int nd, dims[4];
+            float *x, *y;
+            incept_model_param(ma, p, NULL, &nd, dims, &x);
+            incept_model_param(mb, p, NULL, NULL, NULL, &y);
+            size_t count = 1;
+            for (int k = 0; k < nd; k++)
+                count *= (size_t)dims[k];
+            for (size_t i = 0; i < count; i++) {
+                diff = fmax(diff, fabs((double)x[i] - y[i]));
+                scale = fmax(scale, fabs((double)x[i]));
+            }
+        }
+        worst = diff / (scale > 0 ? scale : 1.0);
+    }
+    incept_model_free(ma);
+    incept_model_free(mb);
+    return worst;
+}
+
+int main(void)
+{
+#if !INCEPT_WITH_MPI
+    printf("test_mpi: skipped: this build has no MPI (Debian: libopenmpi-dev)\n");
+    return 77;
+#endif
+    if (system("command -v mpirun > /dev/null 2>&1") != 0) {
+        printf("test_mpi: skipped: mpirun is not installed (Debian: openmpi-bin)\n");
+        return 77;
+    }
+    const char *model = "/tmp/incept_mpi.incept";
+    FILE *f = fopen(model, "w");
+    fputs("input x 3 8 8\nconv c 6 3x3 pad 1 relu\ninception m 2 2 3 1 2 2\nglobalavgpool g\n"
+          "flatten f\nfc out 4\n", f);
+    fclose(f);
+    enum { N = 36 };
+    static float x[N * 3 * 64];
+    float y[N];
+    for (int i = 0; i < N * 3 * 64; i++)
+        x[i] = (float)sin(0.37 * i) + 0.1f * (float)(i % 7);
+    for (int i = 0; i < N; i++)
+        y[i] = (float)(i % 4);
+    f = fopen("/tmp/incept_mpi_x", "wb");
+    fwrite(x, sizeof x, 1, f);
+    fclose(f);
+    f = fopen("/tmp/incept_mpi_y", "wb");
+    fwrite(y, sizeof y, 1, f);
+    fclose(f);
+    const char *common = "--inputs /tmp/incept_mpi_x --labels /tmp/incept_mpi_y --batch 12 --steps 21 "
+                         "--lr 0.1 --seed 5 --threads 1 --crop-pad 1"; /* crops and flips: per position */
+    char args[2048], out[64], log[64];
+    double one[8], many[8];
+    snprintf(args, sizeof args, "train %s %s --log /tmp/incept_mpi_1.csv --out /tmp/incept_mpi_1.w", model,
+             common);
+    CHECK_MSG(run(1, args) == 0, "%s", "one process trains");
+    int epochs = read_losses("/tmp/incept_mpi_1.csv", one, 8);
+    CHECK_MSG(epochs == 7, "%d epochs logged", epochs);
+    for (int ranks = 2; ranks <= 3; ranks++) {
+        snprintf(out, sizeof out, "/tmp/incept_mpi_%d.w", ranks);
+        snprintf(log, sizeof log, "/tmp/incept_mpi_%d.csv", ranks);
+        snprintf(args, sizeof args, "train %s %s --log %s --out %s", model, common, log, out);
+        CHECK_MSG(run(ranks, args) == 0, "%d ranks train", ranks);
+        int n = read_losses(log, many, 8);
+        double worst = 0.0;
+        for (int e = 0; e < n && e < epochs; e++)
+            worst = fmax(worst, fabs(many[e] - one[e]) / fabs(one[e]));
+        double w = weights_difference(model, "/tmp/incept_mpi_1.w", out);
+        printf("test_mpi: %d ranks against one process over 21 steps: losses within %.2g, weights within "
+               "%.2g (relative)\n", ranks, worst, w);
+        CHECK_MSG(n == epochs && worst < 1e-5, "%d ranks: %d epochs, losses within %g", ranks, n, worst);
+        CHECK_MSG(w < 1e-5, "%d ranks: weights within %g", ranks, w);
+    }
+    /* a checkpoint of 2 ranks trains on in 3 (the global batch and position are the checkpoint's;
+     * a constant rate, so stopping at 9 of 21 changes nothing): as one process's 21 steps */
+    unlink("/tmp/incept_mpi.ckpt");
+    snprintf(args, sizeof args, "train %s %s --steps 9 --checkpoint /tmp/incept_mpi.ckpt", model, common);
+    CHECK(run(2, args) == 0);
+    CHECK(run(3, "train --resume /tmp/incept_mpi.ckpt --steps 21 --threads 1 --out /tmp/incept_mpi_r.w") == 0);
+    double w = weights_difference(model, "/tmp/incept_mpi_1.w", "/tmp/incept_mpi_r.w");
+    printf("test_mpi: 9 steps on 2 ranks, resumed on 3 to step 21: weights within %.2g of one process\n", w);
+    CHECK_MSG(w < 1e-5, "resumed on another rank count: within %g", w);
+    unlink("/tmp/incept_mpi.ckpt"), unlink("/tmp/incept_mpi_r.w");
+    for (int k = 1; k <= 3; k++) {
+        snprintf(out, sizeof out, "/tmp/incept_mpi_%d.w", k);
+        snprintf(log, sizeof log, "/tmp/incept_mpi_%d.csv", k);
+        unlink(out), unlink(log);
+    }
+    unlink(model), unlink("/tmp/incept_mpi_x"), unlink("/tmp/incept_mpi_y"), unlink("/tmp/incept_mpi.out");
+    return test_summary("test_mpi");
+}
