@@ -1,7 +1,8 @@
 /* test_mpi.c — data-parallel training (issue "Scale out"): `mpirun -np N incept train` with 2 and
  * 3 ranks on localhost against one process with the same global batch, on a model without batch
  * norm or dropout: every epoch's loss and the final weights within 1e-5 (float sums differ only
- * in order). Skipped, saying why, in a build without MPI or where mpirun is missing. */
+ * in order), the test accuracy (evaluated in shares across the ranks) the same; and a checkpoint
+ * of 2 ranks trained on in 3. Skipped, saying why, in a build without MPI or where mpirun is missing. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,8 +37,8 @@ static int run(int ranks, const char *args)
     return code;
 }
 
-/* The loss column of a --log CSV, up to max epochs; returns how many. */
-static int read_losses(const char *path, double *loss, int max)
+/* The loss and test top-1 columns of a --log CSV, up to max epochs; returns how many. */
+static int read_losses(const char *path, double *loss, double *top1, int max)
 {
     FILE *f = fopen(path, "r");
     char line[512];
@@ -45,9 +46,9 @@ static int read_losses(const char *path, double *loss, int max)
     while (f && n < max && fgets(line, sizeof line, f)) {
         int epoch;
         long step;
-        double lr, l;
-        if (sscanf(line, "%d,%ld,%lf,%lf", &epoch, &step, &lr, &l) == 4)
-            loss[n++] = l;
+        double lr, l, a;
+        if (sscanf(line, "%d,%ld,%lf,%lf,%lf", &epoch, &step, &lr, &l, &a) == 5)
+            loss[n] = l, top1[n++] = a;
     }
     if (f)
         fclose(f);
@@ -93,40 +94,51 @@ int main(void)
     }
     const char *model = "/tmp/incept_mpi.incept";
     FILE *f = fopen(model, "w");
-    fputs("input x 3 8 8\nconv c 6 3x3 pad 1 relu\ninception m 2 2 3 1 2 2\nglobalavgpool g\n"
+    fputs("input x 1 8 8\nconv c 6 3x3 pad 1 relu\ninception m 2 2 3 1 2 2\nglobalavgpool g\n"
           "flatten f\nfc out 4\n", f);
     fclose(f);
-    enum { N = 36 };
-    static float x[N * 3 * 64];
-    float y[N];
-    for (int i = 0; i < N * 3 * 64; i++)
-        x[i] = (float)sin(0.37 * i) + 0.1f * (float)(i % 7);
-    for (int i = 0; i < N; i++)
-        y[i] = (float)(i % 4);
-    f = fopen("/tmp/incept_mpi_x", "wb");
-    fwrite(x, sizeof x, 1, f);
-    fclose(f);
-    f = fopen("/tmp/incept_mpi_y", "wb");
-    fwrite(y, sizeof y, 1, f);
-    fclose(f);
-    const char *common = "--inputs /tmp/incept_mpi_x --labels /tmp/incept_mpi_y --batch 12 --steps 21 "
-                         "--lr 0.1 --seed 5 --threads 1 --crop-pad 1"; /* crops and flips: per position */
+    /* idx files (a train and a test split, 36 and 17 images of 8x8): the test set is evaluated in
+     * shares across the ranks */
+    for (int split = 0; split < 2; split++) {
+        const int n = split ? 17 : 36;
+        unsigned char images[16 + 36 * 64] = {0, 0, 8, 3, 0, 0, 0, (unsigned char)n, 0, 0, 0, 8, 0, 0, 0, 8};
+        unsigned char labels[8 + 36] = {0, 0, 8, 1, 0, 0, 0, (unsigned char)n};
+        for (int i = 0; i < n * 64; i++)
+            images[16 + i] = (unsigned char)(127.5 + 120 * sin(0.37 * i + split));
+        for (int i = 0; i < n; i++)
+            labels[8 + i] = (unsigned char)((i + split) % 4);
+        char path[64];
+        snprintf(path, sizeof path, "/tmp/incept_mpi_%s_images", split ? "test" : "train");
+        f = fopen(path, "wb");
+        fwrite(images, 16 + (size_t)n * 64, 1, f);
+        fclose(f);
+        snprintf(path, sizeof path, "/tmp/incept_mpi_%s_labels", split ? "test" : "train");
+        f = fopen(path, "wb");
+        fwrite(labels, 8 + (size_t)n, 1, f);
+        fclose(f);
+    }
+    const char *common = "--train-images /tmp/incept_mpi_train_images --train-labels /tmp/incept_mpi_train_labels "
+                         "--test-images /tmp/incept_mpi_test_images --test-labels /tmp/incept_mpi_test_labels "
+                         "--batch 12 --steps 21 --lr 0.1 --seed 5 --threads 1 --crop-pad 1"; /* crops and flips */
     char args[2048], out[64], log[64];
-    double one[8], many[8];
+    double one[8], many[8], one_top1[8], many_top1[8];
     snprintf(args, sizeof args, "train %s %s --log /tmp/incept_mpi_1.csv --out /tmp/incept_mpi_1.w", model,
              common);
     CHECK_MSG(run(1, args) == 0, "%s", "one process trains");
-    int epochs = read_losses("/tmp/incept_mpi_1.csv", one, 8);
+    int epochs = read_losses("/tmp/incept_mpi_1.csv", one, one_top1, 8);
     CHECK_MSG(epochs == 7, "%d epochs logged", epochs);
     for (int ranks = 2; ranks <= 3; ranks++) {
         snprintf(out, sizeof out, "/tmp/incept_mpi_%d.w", ranks);
         snprintf(log, sizeof log, "/tmp/incept_mpi_%d.csv", ranks);
         snprintf(args, sizeof args, "train %s %s --log %s --out %s", model, common, log, out);
         CHECK_MSG(run(ranks, args) == 0, "%d ranks train", ranks);
-        int n = read_losses(log, many, 8);
+        int n = read_losses(log, many, many_top1, 8), same_accuracy = 1;
         double worst = 0.0;
-        for (int e = 0; e < n && e < epochs; e++)
+        for (int e = 0; e < n && e < epochs; e++) {
             worst = fmax(worst, fabs(many[e] - one[e]) / fabs(one[e]));
+            same_accuracy &= fabs(many_top1[e] - one_top1[e]) < 1e-9;
+        }
+        CHECK_MSG(same_accuracy, "%d ranks: the sharded evaluation's accuracy equals one process's", ranks);
         double w = weights_difference(model, "/tmp/incept_mpi_1.w", out);
         printf("test_mpi: %d ranks against one process over 21 steps: losses within %.2g, weights within "
                "%.2g (relative)\n", ranks, worst, w);
@@ -148,6 +160,8 @@ int main(void)
         snprintf(log, sizeof log, "/tmp/incept_mpi_%d.csv", k);
         unlink(out), unlink(log);
     }
-    unlink(model), unlink("/tmp/incept_mpi_x"), unlink("/tmp/incept_mpi_y"), unlink("/tmp/incept_mpi.out");
+    unlink(model), unlink("/tmp/incept_mpi.out");
+    unlink("/tmp/incept_mpi_train_images"), unlink("/tmp/incept_mpi_train_labels");
+    unlink("/tmp/incept_mpi_test_images"), unlink("/tmp/incept_mpi_test_labels");
     return test_summary("test_mpi");
 }

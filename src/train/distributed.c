@@ -4,7 +4,8 @@
  * whole batch, up to the order of float sums). Rank 0's weights, momentum and Polyak average
  * are everyone's at the start; batch norm's running statistics, which each rank updates from its
  * own shard (PyTorch DDP's default), are rank 0's after every step; a checksum of the weights is
- * compared across ranks every SYNC_CHECK_EVERY steps. The program initializes MPI. */
+ * compared across ranks every SYNC_CHECK_EVERY steps; evaluation's hits are summed over the ranks'
+ * shares. The program initializes MPI. */
 #include <mpi.h>
 #include <stdint.h>
 #include <string.h>
@@ -102,6 +103,14 @@ incept_status incept_dist_sum_int(const incept_dist *d, int *v)
     if (d->size == 1)
         return INCEPT_OK;
     int rc = MPI_Allreduce(MPI_IN_PLACE, v, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
+    return rc == MPI_SUCCESS ? INCEPT_OK : mpi_failed(rc, "allreduce");
+}
+
+incept_status incept_dist_sum_longs(const incept_dist *d, long *v, int n)
+{
+    if (d->size == 1)
+        return INCEPT_OK;
+    int rc = MPI_Allreduce(MPI_IN_PLACE, v, n, MPI_LONG, MPI_SUM, MPI_COMM_WORLD);
     return rc == MPI_SUCCESS ? INCEPT_OK : mpi_failed(rc, "allreduce");
 }
 

@@ -21,6 +21,8 @@ incept_status incept_dist_reduce(const incept_dist *d, incept_session *s, int lo
                                  float *loss);
 /* The sum over ranks of an int (the global batch's size). */
 incept_status incept_dist_sum_int(const incept_dist *d, int *v);
+/* The sums over ranks of n longs (evaluation's hits and counts). */
+incept_status incept_dist_sum_longs(const incept_dist *d, long *v, int n);
 /* Rank 0's value of a flag for all (a stop asked for by rank 0's progress callback). */
 incept_status incept_dist_broadcast_int(const incept_dist *d, int *v);
 /* The parameters SGD does not move (batch norm's running statistics, per rank) from rank 0, and

@@ -1,11 +1,14 @@
-/* evaluate.c — top-1 and top-5 accuracy of a session's model over a dataset (inference mode). */
+/* evaluate.c — top-1 and top-5 accuracy of a session's model over a dataset (inference mode), or
+ * the hits over a range of it (a rank's share of a data-parallel job's evaluation). */
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "core/status.h"
 #include "incept.h"
+#include "train/train.h"
 
-incept_status incept_session_evaluate(incept_session *session, const incept_dataset *data,
-                                      int batch, double *top1, double *top5, int *evaluated)
+incept_status incept_evaluate_range(incept_session *session, const incept_dataset *data, int batch,
+                                    int begin, int end, long *hits1_out, long *hits5_out, long *total_out)
 {
     if (!session || !data || batch < 1)
         return incept_fail(INCEPT_ERR_ARG, "evaluate needs a session, a dataset and batch >= 1");
@@ -32,8 +35,10 @@ incept_status incept_session_evaluate(incept_session *session, const incept_data
     const int *labels = incept_dataset_labels(data);
     long hits1 = 0, hits5 = 0, total = 0;
     incept_status st = INCEPT_OK;
-    for (int first = 0; first < n && !st; first += batch) {
-        int count = n - first < batch ? n - first : batch, used = 0;
+    if (end > n)
+        end = n;
+    for (int first = begin < 0 ? 0 : begin; first < end && !st; first += batch) {
+        int count = end - first < batch ? end - first : batch, used = 0;
         const float *x = images ? images + (size_t)first * sample : decoded;
         for (int s = 0; s < count; s++) { /* an image folder: decode, leaving out what fails */
             if (images || incept_dataset_sample(data, first + s, 0, 0, decoded + (size_t)used * sample) == INCEPT_OK)
@@ -60,6 +65,18 @@ incept_status incept_session_evaluate(incept_session *session, const incept_data
     free(out);
     free(decoded);
     free(kept);
+    if (st)
+        return st;
+    *hits1_out = hits1, *hits5_out = hits5, *total_out = total;
+    return INCEPT_OK;
+}
+
+incept_status incept_session_evaluate(incept_session *session, const incept_dataset *data,
+                                      int batch, double *top1, double *top5, int *evaluated)
+{
+    long hits1, hits5, total;
+    incept_status st = incept_evaluate_range(session, data, batch, 0, data ? INT32_MAX : 0, &hits1,
+                                             &hits5, &total);
     if (st)
         return st;
     if (top1) *top1 = total ? (double)hits1 / total : 0.0;

@@ -13,4 +13,9 @@
  * input is, not trusted because its checksum matches); else st, the message naming `what`. */
 incept_status incept_train_state_check(const incept_train_state *t, const char *what, incept_status st);
 
+/* Top-1 and top-5 hits over samples [begin, end) of a dataset, and how many were evaluated
+ * (evaluate.c; incept_session_evaluate is this over all of them). */
+incept_status incept_evaluate_range(incept_session *session, const incept_dataset *data, int batch,
+                                    int begin, int end, long *hits1, long *hits5, long *total);
+
 #endif

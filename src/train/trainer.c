@@ -36,16 +36,23 @@ float incept_learning_rate(const incept_train_state *t, long step, int steps_per
 }
 
 /* Test accuracy of the weights the run reports: the Polyak average when there is one. */
-static incept_status evaluate(incept_session *s, const incept_dataset *test,
-                              const incept_train_state *t, int batch, double *top1, double *top5)
+/* The test accuracy (of the Polyak average when there is one), each rank evaluating its share. */
+static incept_status evaluate(incept_session *s, const incept_dataset *test, const incept_train_state *t,
+                              int batch, const incept_dist *dist, double *top1, double *top5)
 {
     *top1 = *top5 = NAN;
     if (!test)
         return INCEPT_OK;
-    int averaged = t->average_decay > 0.0f && s->average;
+    int averaged = t->average_decay > 0.0f && s->average, n;
+    incept_dataset_dims(test, &n, NULL, NULL, NULL, NULL);
+    long counts[3] = {0, 0, 0}; /* hits1, hits5, evaluated */
     incept_status st = averaged ? incept_session_use_average(s, 1) : INCEPT_OK;
     if (!st)
-        st = incept_session_evaluate(s, test, batch, top1, top5, NULL);
+        st = incept_evaluate_range(s, test, batch, (int)((long)n * dist->rank / dist->size),
+                                   (int)((long)n * (dist->rank + 1) / dist->size), &counts[0], &counts[1],
+                                   &counts[2]);
+    if (!st && !(st = incept_dist_sum_longs(dist, counts, 3)) && counts[2] > 0)
+        *top1 = (double)counts[0] / counts[2], *top5 = (double)counts[1] / counts[2];
     if (averaged) {
         incept_status back = incept_session_use_average(s, 0);
         st = st ? st : back;
@@ -115,6 +122,9 @@ incept_status incept_train(incept_session *s, const incept_dataset *train,
         return incept_fail(INCEPT_ERR_ARG, "a global batch of %d over %d ranks: each needs a sample",
                            t->batch, dist.size);
     const int leader = dist.rank == 0; /* writes checkpoints and reports */
+    int reporting = o->progress != NULL; /* the leader's say: every rank evaluates with it */
+    if ((st = incept_dist_broadcast_int(&dist, &reporting)))
+        return st;
     incept_loader_options lo = {t->batch, t->shuffle, t->augment, t->crop_pad, 1, t->seed, dist.rank,
                                 dist.size};
     incept_loader *loader;
@@ -176,36 +186,29 @@ incept_status incept_train(incept_session *s, const incept_dataset *train,
          * resumes before this step and reports it again, rather than never */
         const int checkpoint_due = leader && o->checkpoint && (t->step % every == 0 || t->step == total);
         p.end_of_epoch = t->step % per_epoch == 0 || t->step == total;
-        int report = p.end_of_epoch || (o->report_every > 0 && t->step % o->report_every == 0);
-        if (report && !leader) { /* the leader reports; whether it stops, every rank learns */
-            int stop = 0;
-            if ((st = incept_dist_broadcast_int(&dist, &stop)) || stop)
+        const int report = reporting &&
+                           (p.end_of_epoch || (o->report_every > 0 && t->step % o->report_every == 0));
+        int stop = 0;
+        if (report) {
+            p.seconds = t->seconds; /* training time: before the evaluation */
+            p.test_top1 = p.test_top5 = NAN;
+            /* every rank evaluates its share; the leader reports, and whether it stops every
+             * rank learns */
+            if (p.end_of_epoch &&
+                (st = evaluate(s, test, t, eval_batch, &dist, &p.test_top1, &p.test_top5)))
                 break;
-            continue;
+            p.epoch = (int)(step / per_epoch) + 1;
+            p.step = t->step;
+            p.learning_rate = sgd.learning_rate;
+            p.loss = t->epoch_loss_sum / (double)t->epoch_loss_steps;
+            p.images_per_second = step_seconds > 0 ? t->batch / step_seconds : 0.0;
+            p.eta_seconds = step_seconds * (double)(total - t->step);
+            p.bad_images = incept_loader_errors(loader, last_bad, sizeof last_bad);
+            p.last_bad_image = last_bad;
+            stop = leader && o->progress(&p, o->user) != 0;
+            if ((st = incept_dist_broadcast_int(&dist, &stop)))
+                break;
         }
-        if (!report || !o->progress) {
-            int stop = 0;
-            if (report && (st = incept_dist_broadcast_int(&dist, &stop)))
-                break;
-            if (checkpoint_due && (st = incept_checkpoint_save_notes(s, t, o->checkpoint_notes, o->checkpoint)))
-                break;
-            continue;
-        }
-        p.seconds = t->seconds; /* training time: before the evaluation */
-        p.test_top1 = p.test_top5 = NAN;
-        if (p.end_of_epoch && (st = evaluate(s, test, t, eval_batch, &p.test_top1, &p.test_top5)))
-            break;
-        p.epoch = (int)(step / per_epoch) + 1;
-        p.step = t->step;
-        p.learning_rate = sgd.learning_rate;
-        p.loss = t->epoch_loss_sum / (double)t->epoch_loss_steps;
-        p.images_per_second = step_seconds > 0 ? t->batch / step_seconds : 0.0;
-        p.eta_seconds = step_seconds * (double)(total - t->step);
-        p.bad_images = incept_loader_errors(loader, last_bad, sizeof last_bad);
-        p.last_bad_image = last_bad;
-        int stop = o->progress(&p, o->user) != 0;
-        if ((st = incept_dist_broadcast_int(&dist, &stop)))
-            break;
         if (checkpoint_due && (st = incept_checkpoint_save_notes(s, t, o->checkpoint_notes, o->checkpoint)))
             break;
         if (stop)
