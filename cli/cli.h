@@ -22,6 +22,7 @@ typedef struct {
     const char **positional; /* every argument that is not an option, in order */
     int n_positional, crops, top, json, dot;
     int man, words; /* help */
+    long bucket_kb;   /* train under mpirun */
     const char *preset;
 } options;
 

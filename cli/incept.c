@@ -114,6 +114,8 @@ static const opt_spec train_options[] = {
     STRING("--plot", "P.png", plot, NULL, "draw loss and test accuracy per epoch"),
     NUMBER("--average", "D", average, NULL, "0, off", "keep a Polyak average of the weights with "
            "decay D (e.g. 0.999) for evaluation and --out"),
+    INT("--bucket-kb", "K", bucket_kb, 1, 1 << 20, "4096", NULL, "under mpirun: gradients go to the other "
+        "ranks in buckets of K KB as backward finishes them"),
     WEIGHTS, END};
 
 static const opt_spec classify_options[] = {

@@ -254,8 +254,11 @@ static int report(const incept_train_progress *p, void *user)
     if (!isnan(p->test_top1))
         snprintf(accuracy, sizeof accuracy, " test top1 %.2f%% top5 %.2f%%", p->test_top1 * 100,
                  p->test_top5 * 100);
-    fprintf(stderr, "%sepoch %d/%d step %ld loss %.4f%s %.0f img/s %.0f s\n", r->terminal ? "\r" : "",
-            p->epoch, p->epochs, p->step, p->loss, accuracy, p->images_per_second, p->seconds);
+    char waited[64] = ""; /* data-parallel: what communication cost beyond backward */
+    if (p->wait_seconds > 0)
+        snprintf(waited, sizeof waited, " (%.1f s waiting on gradients)", p->wait_seconds);
+    fprintf(stderr, "%sepoch %d/%d step %ld loss %.4f%s %.0f img/s %.0f s%s\n", r->terminal ? "\r" : "",
+            p->epoch, p->epochs, p->step, p->loss, accuracy, p->images_per_second, p->seconds, waited);
     if (r->log) {
         fprintf(r->log, "%d,%ld,%g,%.6f,%.4f,%.4f,%.1f\n", p->epoch, p->step,
                 (double)p->learning_rate, p->loss, p->test_top1, p->test_top5, p->seconds);
@@ -391,6 +394,7 @@ static int train_run(const options *given, int rank, int ranks)
         .progress = leader ? report : NULL,
         .user = &r,
         .distributed = ranks > 1,
+        .bucket_bytes = (size_t)o->bucket_kb << 10,
     };
     r.last_line = cli_now();
     r.train_options = &to;

@@ -420,6 +420,8 @@ typedef struct {
     double seconds;             /* training time so far, earlier runs of a resumed state included
                                    (the evaluations of earlier epochs too, not this one's) */
     double eta_seconds;         /* the steps left at the recent rate */
+    double wait_seconds;        /* data-parallel: time this call waited on the ranks' gradients
+                                   beyond what backward hid (0 in one process) */
     int end_of_epoch;           /* an epoch ended (or the run): test accuracy was measured */
     double test_top1, test_top5; /* then; NaN without test data */
     long bad_images;            /* images of a folder that could not be decoded so far (trained */
@@ -445,6 +447,8 @@ typedef struct {
      * checkpoints and calls `progress`. A rank that fails leaves the others waiting: the
      * program calls MPI_Abort (the command line does). */
     int distributed;
+    size_t bucket_bytes;     /* distributed: gradients go out in buckets of about this many bytes
+                                as backward finishes them (0: 4 MB) */
     incept_train_callback progress;
     void *user;
 } incept_train_options;

@@ -130,7 +130,9 @@ int main(void)
     for (int ranks = 2; ranks <= 3; ranks++) {
         snprintf(out, sizeof out, "/tmp/incept_mpi_%d.w", ranks);
         snprintf(log, sizeof log, "/tmp/incept_mpi_%d.csv", ranks);
-        snprintf(args, sizeof args, "train %s %s --log %s --out %s", model, common, log, out);
+        /* 1 KB buckets: several allreduces in flight while backward goes on */
+        snprintf(args, sizeof args, "train %s %s --log %s --out %s%s", model, common, log, out,
+                 ranks == 3 ? " --bucket-kb 1" : "");
         CHECK_MSG(run(ranks, args) == 0, "%d ranks train", ranks);
         int n = read_losses(log, many, many_top1, 8), same_accuracy = 1;
         double worst = 0.0;

@@ -262,6 +262,10 @@ struct incept_session {
     float *momentum;
     float *average;      /* Polyak average of the parameters, or NULL */
     int nonfinite_param; /* the first parameter the last SGD step made NaN or infinite, or -1 */
+    /* called in a training step after the backward of order position p (descending): the
+     * gradients of parameters no earlier node reads are final (train/distributed.c) */
+    void (*grad_hook)(struct incept_session *s, int p);
+    void *grad_hook_user;
     float average_decay;
     int average_in_use;  /* the model's param_data and average are swapped */
     int *loss_values;

@@ -6,19 +6,26 @@
 incept_status incept_dist_begin(incept_dist *d, int wanted, incept_session *s)
 {
     (void)s;
-    d->rank = 0, d->size = 1;
+    d->rank = 0, d->size = 1, d->wait_seconds = 0.0, d->impl = NULL, d->bucket_bytes = 0;
     if (wanted)
         return incept_fail(INCEPT_ERR_UNSUPPORTED, "data-parallel training needs a build with MPI "
                            "(Debian's libopenmpi-dev, found by CMake)");
     return INCEPT_OK;
 }
 
-incept_status incept_dist_reduce(const incept_dist *d, incept_session *s, int local, int global_count,
-                                 float *loss)
+incept_status incept_dist_step_begin(incept_dist *d, incept_session *s, int local, int global_count)
 {
-    (void)d, (void)s, (void)local, (void)global_count, (void)loss;
+    (void)d, (void)s, (void)local, (void)global_count;
     return INCEPT_OK;
 }
+
+incept_status incept_dist_step_end(incept_dist *d, incept_session *s, float *loss)
+{
+    (void)d, (void)s, (void)loss;
+    return INCEPT_OK;
+}
+
+void incept_dist_end(incept_dist *d) { (void)d; }
 
 incept_status incept_dist_sum_int(const incept_dist *d, int *v)
 {

@@ -146,6 +146,8 @@ incept_status incept_session_train_step(incept_session *s, const float *input, c
             }
             if (s->profiling)
                 s->node_seconds[g->n_nodes + s->order[p]] += incept_now_seconds() - started;
+            if (s->grad_hook)
+                s->grad_hook(s, p);
             continue;
         }
         for (int k = 0; k < n->n_inputs; k++) {
@@ -174,6 +176,8 @@ incept_status incept_session_train_step(incept_session *s, const float *input, c
         n->op->backward(&args);
         if (s->profiling)
             s->node_seconds[g->n_nodes + s->order[p]] += incept_now_seconds() - started;
+        if (s->grad_hook) /* gradients final up to here: data-parallel training sends them */
+            s->grad_hook(s, p);
     }
     incept_train_generic_end(s);
     s->profiled_backward_passes += s->profiling;

@@ -118,6 +118,7 @@ incept_status incept_train(incept_session *s, const incept_dataset *train,
     incept_dist dist; /* one process, or this rank's part of a data-parallel job */
     if ((st = incept_dist_begin(&dist, o->distributed, s)))
         return st;
+    dist.bucket_bytes = o->bucket_bytes;
     if (dist.size > t->batch)
         return incept_fail(INCEPT_ERR_ARG, "a global batch of %d over %d ranks: each needs a sample",
                            t->batch, dist.size);
@@ -154,8 +155,9 @@ incept_status incept_train(incept_session *s, const incept_dataset *train,
         int global = count; /* the samples of the step over every rank */
         loss = 0.0f;
         if ((st = incept_dist_sum_int(&dist, &global)) ||
+            (st = incept_dist_step_begin(&dist, s, count, global)) ||
             (count > 0 && (st = incept_session_train_step(s, images, labels, count, &loss))) ||
-            (st = incept_dist_reduce(&dist, s, count, global, &loss)))
+            (st = incept_dist_step_end(&dist, s, &loss)))
             break;
         if (isnan(first_loss))
             first_loss = loss;
@@ -203,6 +205,7 @@ incept_status incept_train(incept_session *s, const incept_dataset *train,
             p.loss = t->epoch_loss_sum / (double)t->epoch_loss_steps;
             p.images_per_second = step_seconds > 0 ? t->batch / step_seconds : 0.0;
             p.eta_seconds = step_seconds * (double)(total - t->step);
+            p.wait_seconds = dist.wait_seconds;
             p.bad_images = incept_loader_errors(loader, last_bad, sizeof last_bad);
             p.last_bad_image = last_bad;
             stop = leader && o->progress(&p, o->user) != 0;
@@ -214,6 +217,9 @@ incept_status incept_train(incept_session *s, const incept_dataset *train,
         if (stop)
             break;
     }
+    s->grad_hook = NULL; /* a step that failed may have left it */
+    s->grad_hook_user = NULL;
+    incept_dist_end(&dist);
     incept_loader_free(loader);
     return st;
 }
