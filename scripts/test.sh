@@ -30,7 +30,7 @@ echo "== minimal build (gcc, -Werror): no image decoding, dataset files or plott
 CC=gcc cmake -S . -B build-minimal -DCMAKE_BUILD_TYPE=Release -DINCEPT_WERROR=ON -DINCEPT_WITH_IMAGES=OFF \
   -DINCEPT_WITH_DATASETS=OFF -DINCEPT_WITH_PLOT=OFF
 cmake --build build-minimal -j"$jobs"
-echo "test.sh: the minimal build decodes no images and reads no dataset files: test_images and test_data will be SKIPPED there"
+echo "test.sh: the minimal build decodes no images and reads no dataset files: test_images, test_data and test_mpi will be SKIPPED there"
 ctest --test-dir build-minimal --output-on-failure
 
 echo "== thread sanitizer build (clang, TSan, -Werror): test_threads =="

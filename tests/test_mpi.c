@@ -88,6 +88,10 @@ int main(void)
     printf("test_mpi: skipped: this build has no MPI (Debian: libopenmpi-dev)\n");
     return 77;
 #endif
+    if (!INCEPT_WITH_DATASETS) {
+        printf("test_mpi: skipped: this build reads no dataset files (INCEPT_WITH_DATASETS=OFF)\n");
+        return 77;
+    }
     if (system("command -v mpirun > /dev/null 2>&1") != 0) {
         printf("test_mpi: skipped: mpirun is not installed (Debian: openmpi-bin)\n");
         return 77;
