@@ -17,6 +17,24 @@
  * finding but takes long to build under the sanitizers. */
 #define FUZZ_MAX_PARAMS ((size_t)1 << 22)
 
+/* Whether every layer's output is at most FUZZ_MAX_LAYER_ELEMENTS a sample: a description may
+ * describe big activations (a pad of 1010 on every side) whose passes take long under the
+ * sanitizers without being a finding. */
+#define FUZZ_MAX_LAYER_ELEMENTS (1 << 18)
+static inline int fuzz_small_layers(const incept_model *m)
+{
+    for (int i = 0; i < incept_model_layer_count(m); i++) {
+        int rank = 0;
+        long long dims[INCEPT_MAX_RANK], count = 1;
+        if (incept_model_layer(m, i, NULL, NULL, &rank, dims) != INCEPT_OK)
+            return 0;
+        for (int d = 1; d < rank; d++)
+            if (dims[d] > 0 && (count *= dims[d]) > FUZZ_MAX_LAYER_ELEMENTS)
+                return 0;
+    }
+    return 1;
+}
+
 static inline void fuzz_run(incept_model *m)
 {
     int n_in = incept_model_inputs(m);
@@ -41,6 +59,7 @@ static inline void fuzz_run(incept_model *m)
     }
     incept_totals totals = {0, 0, 0, 0};
     incept_session *s = NULL;
+    ok = ok && fuzz_small_layers(m);
     if (ok && incept_model_summary(m, NULL, &totals) == INCEPT_OK && totals.multiply_adds <= FUZZ_MAX_MACS &&
         incept_session_new(m, &s) == INCEPT_OK) {
         incept_tensor out[4];
@@ -64,7 +83,7 @@ static inline void fuzz_train_step(incept_model *m)
     incept_model_output_dims(m, &classes, &oh, &ow);
     incept_totals totals = {0, 0, 0, 0};
     size_t per = (size_t)c * h * w;
-    if (c < 1 || h < 1 || w < 1 || per > FUZZ_MAX_ELEMENTS / 2 || classes < 1 ||
+    if (c < 1 || h < 1 || w < 1 || per > FUZZ_MAX_ELEMENTS / 2 || classes < 1 || !fuzz_small_layers(m) ||
         incept_model_summary(m, NULL, &totals) != INCEPT_OK ||
         totals.multiply_adds + totals.aux_multiply_adds > FUZZ_MAX_MACS / 4)
         return;

@@ -45,6 +45,10 @@ int main(void)
     rejects("input x 3 8 8\nconv c 4 3x3 strides 2\n", INCEPT_ERR_FORMAT, "unexpected 'strides'");
     rejects("input x 3 8 8\nconv c 4 3x3 stride\n", INCEPT_ERR_FORMAT, "'stride' needs a value");
     rejects("input x 3 8 8\nconv c 4 3x3 pad 1,2\n", INCEPT_ERR_FORMAT, "P or T,L,B,R");
+    /* empty fields are not skipped: ",,,9" is no padding of 9 on every side (fuzz_description) */
+    rejects("input x 3 8 8\npad p ,,,9\n", INCEPT_ERR_FORMAT, "P or T,L,B,R");
+    rejects("input x 3 8 8\nconv c 4 3x3 pad 1,,1,1\n", INCEPT_ERR_FORMAT, "P or T,L,B,R");
+    rejects("input x 3 8 8\nconv c 4 3x3 pad 1,1,1,1,\n", INCEPT_ERR_FORMAT, "P or T,L,B,R");
     rejects("input x 3 8 8\nconv c 4 3x3 from nowhere\n", INCEPT_ERR_FORMAT, "'nowhere', which is not defined");
     rejects("input x 3 8 8\nconv c 4 9x9\n", INCEPT_ERR_SHAPE, "bad.incept:2: c (conv): 9x9 kernel does not fit");
     rejects("input x 3 8 8\nconv c 4 3x3\nconv c 4 3x3\n", INCEPT_ERR_FORMAT, "defined twice");

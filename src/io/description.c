@@ -166,12 +166,18 @@ static incept_status positional_kernel(line_ctx *l, int i, int *kh, int *kw)
 static incept_status parse_pad_spec(const line_ctx *l, const char *v, int pad[4])
 {
     char buf[128];
-    snprintf(buf, sizeof buf, "%s", v);
+    if (snprintf(buf, sizeof buf, "%s", v) >= (int)sizeof buf)
+        return syntax(l, "padding is P or T,L,B,R (non-negative integers), got '%.40s...'", v);
     int n = 0;
-    for (char *save, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        if (n == 4 || !parse_int(tok, &pad[n]) || pad[n] < 0)
+    for (char *tok = buf, *comma;; tok = comma + 1) { /* every field, empty ones too (strtok skips them) */
+        comma = strchr(tok, ',');
+        if (comma)
+            *comma = '\0';
+        if (n == 4 || !*tok || !parse_int(tok, &pad[n]) || pad[n] < 0)
             return syntax(l, "padding is P or T,L,B,R (non-negative integers), got '%s'", v);
         n++;
+        if (!comma)
+            break;
     }
     if (n == 1)
         pad[1] = pad[2] = pad[3] = pad[0];
