@@ -103,26 +103,14 @@ incept_status incept_pass_fold_batchnorm(incept_graph *g)
         int out = affine->output, u = incept_pass_resolve(g, affine->inputs[0]);
         users[affine->weight]--;
         /* the norm's output is the conv's now: its name an alias, its readers the conv's */
-        g->values[out].alias = u;
+        if ((st = incept_pass_forward_value(g, out, u)))
+            break;
         readers[u] = readers[out];
-        if (g->output == out) {
-            if (!g->output_name && !(g->output_name = incept_strdup(g->values[out].name)))
-                st = INCEPT_ERR_NOMEM;
-            g->output = u;
-        }
-        for (int k = 0; k < g->n_outputs; k++)
-            if (g->outputs[k] == out)
-                g->outputs[k] = u;
-        g->values[out].producer = -1;
         removed[node] = 1;
         folded++;
     }
-    if (!st && folded) { /* every input through the aliases, then the folded norms dropped */
-        for (int i = 0; i < g->n_nodes; i++)
-            for (int k = 0; k < g->nodes[i].n_inputs; k++)
-                g->nodes[i].inputs[k] = incept_pass_resolve(g, g->nodes[i].inputs[k]);
-        incept_graph_remove_nodes(g, removed);
-    }
+    if (!st && folded)
+        incept_pass_drop_nodes(g, removed);
     for (int i = 0; i < g->n_bn_sources; i++)
         free(g->bn_sources[i].beta), free(g->bn_sources[i].mean_scale);
     free(g->bn_sources);

@@ -58,29 +58,16 @@ incept_status incept_pass_fuse_activations(incept_graph *g)
             secondary |= g->outputs[i] == out;
         if (secondary)
             continue;
-        if (g->output == out && !g->output_name && !(g->output_name = incept_strdup(g->values[out].name))) {
-            st = INCEPT_ERR_NOMEM; /* the model's output keeps the name it had */
+        if ((st = incept_pass_forward_value(g, out, u))) /* the activation's name names the node's value */
             break;
-        }
         g->nodes[p].attrs.relu = 1;
         g->nodes[p].attrs.relu_max = hi;
-        if (g->output == out)
-            g->output = u;
-        for (int i = 0; i < g->n_outputs; i++)
-            if (g->outputs[i] == out)
-                g->outputs[i] = u;
-        g->values[out].alias = u; /* the activation's name now names the node's value */
-        g->values[out].producer = -1;
         readers[u] = readers[out];
         removed[r] = 1;
         fused++;
     }
-    if (!st && fused) { /* every input through the aliases, then the fused nodes dropped */
-        for (int i = 0; i < g->n_nodes; i++)
-            for (int k = 0; k < g->nodes[i].n_inputs; k++)
-                g->nodes[i].inputs[k] = incept_pass_resolve(g, g->nodes[i].inputs[k]);
-        incept_graph_remove_nodes(g, removed);
-    }
+    if (!st && fused)
+        incept_pass_drop_nodes(g, removed);
     free(readers);
     free(removed);
     return st;

@@ -3,6 +3,7 @@
 #ifndef INCEPT_PASSES_H
 #define INCEPT_PASSES_H
 
+#include "core/status.h"
 #include "graph/graph.h"
 
 /* What the passes share: the value a name stands for after earlier rewrites (through aliases),
@@ -23,6 +24,32 @@ static inline int incept_pass_is_graph_value(const incept_graph *g, int v)
         if (g->inputs[i] == v)
             return 1;
     return v == g->input || v == g->output;
+}
+
+/* A node the pass removes leaves its output's name to value u: an alias of u (the name a user
+ * asks for stays valid), computed by nothing, u standing for it among the graph's outputs (the
+ * main output keeping its name). Fails only for want of memory, before changing anything. */
+static inline incept_status incept_pass_forward_value(incept_graph *g, int out, int u)
+{
+    if (g->output == out && !g->output_name && !(g->output_name = incept_strdup(g->values[out].name)))
+        return INCEPT_ERR_NOMEM;
+    if (g->output == out)
+        g->output = u;
+    for (int i = 0; i < g->n_outputs; i++)
+        if (g->outputs[i] == out)
+            g->outputs[i] = u;
+    g->values[out].alias = u;
+    g->values[out].producer = -1;
+    return INCEPT_OK;
+}
+
+/* The nodes a pass removed dropped, every input read through the aliases first. */
+static inline void incept_pass_drop_nodes(incept_graph *g, const unsigned char *removed)
+{
+    for (int i = 0; i < g->n_nodes; i++)
+        for (int k = 0; k < g->nodes[i].n_inputs; k++)
+            g->nodes[i].inputs[k] = incept_pass_resolve(g, g->nodes[i].inputs[k]);
+    incept_graph_remove_nodes(g, removed);
 }
 
 /* ReLU and ReLU6 into the node before: a relu node, or a clip whose lower bound is 0, whose
