@@ -277,14 +277,6 @@ incept_status incept_dist_step_end(incept_dist *d, incept_session *s, float *los
     return INCEPT_OK;
 }
 
-incept_status incept_dist_sum_int(const incept_dist *d, int *v)
-{
-    if (d->size == 1)
-        return INCEPT_OK;
-    int rc = MPI_Allreduce(MPI_IN_PLACE, v, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
-    return rc == MPI_SUCCESS ? INCEPT_OK : mpi_failed(rc, "allreduce");
-}
-
 incept_status incept_dist_sum_longs(const incept_dist *d, long *v, int n)
 {
     if (d->size == 1)

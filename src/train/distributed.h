@@ -29,8 +29,6 @@ incept_status incept_dist_step_begin(incept_dist *d, incept_session *s, int loca
 incept_status incept_dist_step_end(incept_dist *d, incept_session *s, float *loss);
 /* Frees what begin allocated. */
 void incept_dist_end(incept_dist *d);
-/* The sum over ranks of an int (the global batch's size). */
-incept_status incept_dist_sum_int(const incept_dist *d, int *v);
 /* The sums over ranks of n longs (evaluation's hits and counts). */
 incept_status incept_dist_sum_longs(const incept_dist *d, long *v, int n);
 /* Rank 0's value of a flag for all (a stop asked for by rank 0's progress callback). */

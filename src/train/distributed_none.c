@@ -27,12 +27,6 @@ incept_status incept_dist_step_end(incept_dist *d, incept_session *s, float *los
 
 void incept_dist_end(incept_dist *d) { (void)d; }
 
-incept_status incept_dist_sum_int(const incept_dist *d, int *v)
-{
-    (void)d, (void)v;
-    return INCEPT_OK;
-}
-
 incept_status incept_dist_sum_longs(const incept_dist *d, long *v, int n)
 {
     (void)d, (void)v, (void)n;

@@ -132,6 +132,8 @@ incept_status incept_train(incept_session *s, const incept_dataset *train,
     if ((st = incept_loader_new(train, &lo, t->step, &loader)))
         return st;
     const int per_epoch = incept_loader_batches_per_epoch(loader);
+    int n_train;
+    incept_dataset_dims(train, &n_train, NULL, NULL, NULL, NULL);
     if (t->total_steps == 0)
         t->total_steps = (long)(o->epochs > 0 ? o->epochs : 1) * per_epoch;
     const long total = t->total_steps, first_step = t->step;
@@ -152,10 +154,11 @@ incept_status incept_train(incept_session *s, const incept_dataset *train,
             t->epoch_loss_sum = 0.0, t->epoch_loss_steps = 0;
         incept_loader_next(loader, &images, &labels, &count);
         sgd.learning_rate = incept_learning_rate(t, step, per_epoch);
-        int global = count; /* the samples of the step over every rank */
+        /* the step's whole batch over every rank: the last of an epoch may be short */
+        const long first = (step % per_epoch) * (long)t->batch;
+        const int global = n_train - first < t->batch ? (int)(n_train - first) : t->batch;
         loss = 0.0f;
-        if ((st = incept_dist_sum_int(&dist, &global)) ||
-            (st = incept_dist_step_begin(&dist, s, count, global)) ||
+        if ((st = incept_dist_step_begin(&dist, s, count, global)) ||
             (count > 0 && (st = incept_session_train_step(s, images, labels, count, &loss))) ||
             (st = incept_dist_step_end(&dist, s, &loss)))
             break;
