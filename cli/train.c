@@ -10,6 +10,7 @@
 
 #include "cli.h"
 #include "incept.h"
+#include "io/io.h"
 
 #define FASHION_DIR "/usr/share/datasets/fashion-mnist"
 
@@ -129,19 +130,10 @@ static FILE *resume_log(const char *path, int first_epoch, double *loss, double 
         fclose(old);
     if (mem)
         fclose(mem);
-    /* rewritten beside it and renamed over it: a run killed meanwhile leaves the old log whole */
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (f) {
-        fputs(kept && *kept ? kept : "epoch,step,lr,loss,test_top1,test_top5,seconds\n", f);
-        if (fclose(f) != 0 || rename(tmp, path) != 0) {
-            unlink(tmp);
-            f = NULL;
-        } else {
-            f = fopen(path, "a");
-        }
-    }
+    /* rewritten as weights and checkpoints are (a temporary renamed over it): a run killed
+     * meanwhile leaves the old log whole */
+    const char *text = kept && *kept ? kept : "epoch,step,lr,loss,test_top1,test_top5,seconds\n";
+    FILE *f = incept_write_atomically(path, text, strlen(text)) == INCEPT_OK ? fopen(path, "a") : NULL;
     free(kept);
     return f;
 }
