@@ -23,6 +23,8 @@ typedef struct {
     int n_positional, crops, top, json, dot;
     int man, words; /* help */
     long bucket_kb;   /* train under mpirun */
+    int sync_bn;
+    double rank_timeout;
     const char *preset;
 } options;
 

@@ -116,6 +116,10 @@ static const opt_spec train_options[] = {
            "decay D (e.g. 0.999) for evaluation and --out"),
     INT("--bucket-kb", "K", bucket_kb, 1, 1 << 20, "4096", NULL, "under mpirun: gradients go to the other "
         "ranks in buckets of K KB as backward finishes them"),
+    FLAG("--sync-bn", sync_bn, "under mpirun: batch norm's statistics over the global batch (as one "
+         "process computes them) instead of each rank's share"),
+    NUMBER("--rank-timeout", "S", rank_timeout, "300", NULL, "under mpirun: a rank that does not "
+           "answer for S seconds stops the job, named"),
     WEIGHTS, END};
 
 static const opt_spec classify_options[] = {

@@ -387,6 +387,8 @@ static int train_run(const options *given, int rank, int ranks)
         .user = &r,
         .distributed = ranks > 1,
         .bucket_bytes = (size_t)o->bucket_kb << 10,
+        .sync_batch_norm = o->sync_bn,
+        .rank_timeout = o->rank_timeout,
     };
     r.last_line = cli_now();
     r.train_options = &to;

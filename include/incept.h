@@ -443,12 +443,18 @@ typedef struct {
                                      read when each is written, so the callback may change it */
     /* data-parallel over MPI_COMM_WORLD (a build with MPI; the program has called MPI_Init):
      * every rank trains on its share of each global batch (state->batch), gradients averaged
-     * before each SGD step, rank 0's weights the start; rank 0 alone evaluates, writes
-     * checkpoints and calls `progress`. A rank that fails leaves the others waiting: the
-     * program calls MPI_Abort (the command line does). */
+     * before each SGD step, rank 0's weights the start; every rank evaluates its share of the
+     * test set, rank 0 alone writes checkpoints and calls `progress`. A rank that fails or
+     * stops answering makes the others fail within rank_timeout; the program then calls
+     * MPI_Abort (the command line does) so that none is left waiting. */
     int distributed;
     size_t bucket_bytes;     /* distributed: gradients go out in buckets of about this many bytes
                                 as backward finishes them (0: 4 MB) */
+    int sync_batch_norm;     /* distributed: batch norm's statistics over the global batch, as one
+                                process computes them (0: each rank's own shard's, PyTorch DDP's
+                                default) */
+    double rank_timeout;     /* distributed: seconds any wait on the other ranks may take before
+                                the run fails naming the ranks behind (0: 300) */
     incept_train_callback progress;
     void *user;
 } incept_train_options;

@@ -82,6 +82,70 @@ static double weights_difference(const char *model, const char *a, const char *b
     return worst;
 }
 
+/* PATH_images and PATH_labels: n 8x8 idx images of a smooth pattern, 4 classes. */
+static void write_idx(const char *path, int n, int split)
+{
+    unsigned char images[16 + 40 * 64] = {0, 0, 8, 3, 0, 0, 0, (unsigned char)n, 0, 0, 0, 8, 0, 0, 0, 8};
+    unsigned char labels[8 + 40] = {0, 0, 8, 1, 0, 0, 0, (unsigned char)n};
+    for (int i = 0; i < n * 64; i++)
+        images[16 + i] = (unsigned char)(127.5 + 120 * sin(0.37 * i + split));
+    for (int i = 0; i < n; i++)
+        labels[8 + i] = (unsigned char)((i + split) % 4);
+    char name[96];
+    snprintf(name, sizeof name, "%s_images", path);
+    FILE *f = fopen(name, "wb");
+    fwrite(images, 16 + (size_t)n * 64, 1, f);
+    fclose(f);
+    snprintf(name, sizeof name, "%s_labels", path);
+    f = fopen(name, "wb");
+    fwrite(labels, 8 + (size_t)n, 1, f);
+    fclose(f);
+}
+
+/* Synchronized batch norm: 2 and 3 ranks against one process over 21 steps of a model with
+ * batch norm after every convolution (the epoch's short last batch leaving a rank of 3 with
+ * none), and per-rank statistics, which differ. */
+static void batch_norm_ranks(void)
+{
+    const char *model = "/tmp/incept_mpi_bn.incept";
+    FILE *f = fopen(model, "w");
+    fputs("input x 1 8 8\nconv c 6 3x3 pad 1 bn relu\ninception m 2 2 3 1 2 2 bn\nglobalavgpool g\n"
+          "flatten f\nfc out 4\n", f);
+    fclose(f);
+    const char *common = "--train-images /tmp/incept_mpi_bn_images --train-labels /tmp/incept_mpi_bn_labels "
+                         "--test-images /tmp/incept_mpi_test_images --test-labels /tmp/incept_mpi_test_labels "
+                         "--batch 12 --steps 21 --lr 0.05 --seed 3 --threads 1 --crop-pad 1";
+    char args[2048];
+    double one[8], many[8], top1[8];
+    snprintf(args, sizeof args, "train %s %s --log /tmp/incept_mpi_bn1.csv --out /tmp/incept_mpi_bn1.w",
+             model, common);
+    CHECK_MSG(run(1, args) == 0, "%s", "one process trains the batch-norm model");
+    int epochs = read_losses("/tmp/incept_mpi_bn1.csv", one, top1, 8);
+    for (int ranks = 2; ranks <= 3; ranks++) {
+        snprintf(args, sizeof args, "train %s %s --sync-bn --log /tmp/incept_mpi_bn2.csv --out "
+                 "/tmp/incept_mpi_bn2.w", model, common);
+        CHECK_MSG(run(ranks, args) == 0, "%d ranks train with --sync-bn", ranks);
+        int n = read_losses("/tmp/incept_mpi_bn2.csv", many, top1, 8);
+        double worst = 0.0;
+        for (int e = 0; e < n && e < epochs; e++)
+            worst = fmax(worst, fabs(many[e] - one[e]) / fabs(one[e]));
+        double w = weights_difference(model, "/tmp/incept_mpi_bn1.w", "/tmp/incept_mpi_bn2.w");
+        printf("test_mpi: batch norm synchronized over %d ranks against one process over 21 steps: "
+               "losses within %.2g, weights and running statistics within %.2g\n", ranks, worst, w);
+        CHECK_MSG(epochs == 6 && n == epochs && worst < 1e-5, "%d ranks: %d of %d epochs, losses within %g",
+                  ranks, n, epochs, worst);
+        CHECK_MSG(w < 1e-5, "%d ranks, synchronized batch norm: weights within %g", ranks, w);
+    }
+    snprintf(args, sizeof args, "train %s %s --out /tmp/incept_mpi_bn2.w", model, common);
+    CHECK_MSG(run(3, args) == 0, "%s", "3 ranks train with per-rank statistics");
+    double w = weights_difference(model, "/tmp/incept_mpi_bn1.w", "/tmp/incept_mpi_bn2.w");
+    printf("test_mpi: per-rank batch norm statistics over 3 ranks: weights %.2g from one process's\n", w);
+    CHECK_MSG(w > 1e-4, "per-rank statistics are a different computation (%g)", w);
+    unlink(model), unlink("/tmp/incept_mpi_bn1.csv"), unlink("/tmp/incept_mpi_bn2.csv");
+    unlink("/tmp/incept_mpi_bn1.w"), unlink("/tmp/incept_mpi_bn2.w");
+    unlink("/tmp/incept_mpi_bn_images"), unlink("/tmp/incept_mpi_bn_labels");
+}
+
 int main(void)
 {
 #if !INCEPT_WITH_MPI
@@ -101,26 +165,12 @@ int main(void)
     fputs("input x 1 8 8\nconv c 6 3x3 pad 1 relu\ninception m 2 2 3 1 2 2\nglobalavgpool g\n"
           "flatten f\nfc out 4\n", f);
     fclose(f);
-    /* idx files (a train and a test split, 36 and 17 images of 8x8): the test set is evaluated in
-     * shares across the ranks */
-    for (int split = 0; split < 2; split++) {
-        const int n = split ? 17 : 36;
-        unsigned char images[16 + 36 * 64] = {0, 0, 8, 3, 0, 0, 0, (unsigned char)n, 0, 0, 0, 8, 0, 0, 0, 8};
-        unsigned char labels[8 + 36] = {0, 0, 8, 1, 0, 0, 0, (unsigned char)n};
-        for (int i = 0; i < n * 64; i++)
-            images[16 + i] = (unsigned char)(127.5 + 120 * sin(0.37 * i + split));
-        for (int i = 0; i < n; i++)
-            labels[8 + i] = (unsigned char)((i + split) % 4);
-        char path[64];
-        snprintf(path, sizeof path, "/tmp/incept_mpi_%s_images", split ? "test" : "train");
-        f = fopen(path, "wb");
-        fwrite(images, 16 + (size_t)n * 64, 1, f);
-        fclose(f);
-        snprintf(path, sizeof path, "/tmp/incept_mpi_%s_labels", split ? "test" : "train");
-        f = fopen(path, "wb");
-        fwrite(labels, 8 + (size_t)n, 1, f);
-        fclose(f);
-    }
+    /* idx files (a train and a test split, 36 and 17 images of 8x8, and 38 for batch norm: its
+     * last batch of 2 leaves a rank of 3 without samples): the test set is evaluated in shares
+     * across the ranks */
+    write_idx("/tmp/incept_mpi_train", 36, 0);
+    write_idx("/tmp/incept_mpi_test", 17, 1);
+    write_idx("/tmp/incept_mpi_bn", 38, 0);
     const char *common = "--train-images /tmp/incept_mpi_train_images --train-labels /tmp/incept_mpi_train_labels "
                          "--test-images /tmp/incept_mpi_test_images --test-labels /tmp/incept_mpi_test_labels "
                          "--batch 12 --steps 21 --lr 0.1 --seed 5 --threads 1 --crop-pad 1"; /* crops and flips */
@@ -166,6 +216,7 @@ int main(void)
         snprintf(log, sizeof log, "/tmp/incept_mpi_%d.csv", k);
         unlink(out), unlink(log);
     }
+    batch_norm_ranks();
     unlink(model), unlink("/tmp/incept_mpi.out");
     unlink("/tmp/incept_mpi_train_images"), unlink("/tmp/incept_mpi_train_labels");
     unlink("/tmp/incept_mpi_test_images"), unlink("/tmp/incept_mpi_test_labels");

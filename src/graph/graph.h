@@ -223,6 +223,19 @@ struct incept_model {
     int n_metadata;         /* pairs */
 };
 
+/* Batch statistics over every rank of a data-parallel job (synchronized batch norm;
+ * train/distributed.c makes it): gather hands every rank's n doubles, rank after rank, to all
+ * (the same values in the same order everywhere, so every rank computes the same statistics);
+ * it returns NULL when the exchange failed (the step then fails). `share` is this rank's part of
+ * the global batch (its samples over all of them); a rank with no samples in a step (the short
+ * last batch of an epoch) trains on a stand-in sample and gather sends zeros for it. */
+typedef struct incept_stats_sync {
+    const double *(*gather)(const struct incept_stats_sync *sync, const double *mine, int n);
+    int ranks;
+    double share;
+    void *impl;
+} incept_stats_sync;
+
 /* Everything a run of a model needs: the plan for one batch size, arenas, profile, training. */
 struct incept_session {
     incept_model *model;
@@ -266,6 +279,7 @@ struct incept_session {
      * gradients of parameters no earlier node reads are final (train/distributed.c) */
     void (*grad_hook)(struct incept_session *s, int p);
     void *grad_hook_user;
+    const incept_stats_sync *stats_sync; /* training steps: batch statistics over all ranks, or NULL */
     float average_decay;
     int average_in_use;  /* the model's param_data and average are swapped */
     int *loss_values;

@@ -292,6 +292,7 @@ incept_status incept_session_run_forward(incept_session *s, const float *input, 
                 s->node_inputs[k] = s->views[n->inputs[k]];
             incept_op_args args = forward_args(s, n, s->node_inputs, n->n_inputs);
             args.training = training;
+            args.sync = training ? s->stats_sync : NULL;
             args.dropout = training && dropout;
             args.dropout_seed =
                 seed ^ (0x9e3779b97f4a7c15ULL * (unsigned long long)(s->order[p] + 1));

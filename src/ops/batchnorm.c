@@ -9,7 +9,8 @@
  *
  * Parameters: weight = gamma [C], bias = beta [C]; attrs.running_mean and attrs.running_var name
  * two more [C] parameters that are state, not trained (incept_param.frozen). Backward recomputes
- * the batch statistics from the kept input rather than keeping them. */
+ * the batch statistics from the kept input rather than keeping them. In data-parallel training
+ * with synchronized statistics (incept_stats_sync) mean_B and var_B are the global batch's. */
 #include <stdio.h>
 #include <math.h>
 
@@ -129,6 +130,79 @@ static void channel_moments(const incept_view *x, const incept_view *y,
     }
 }
 
+/* ---- synchronized statistics (data-parallel training, incept_stats_sync) ----
+ * Each rank sends, per channel, its count, mean and M2 = sum (x - mean)^2 (and in backward the
+ * share-weighted sum g and sum g (x - mean)); every rank merges them rank after rank (Chan,
+ * Golub & LeVeque's pairwise update), so all hold the same statistics of the global batch. */
+#define SYNC_FORWARD 3  /* doubles per channel: count, mean, M2 */
+#define SYNC_BACKWARD 5 /* and share x sum g, share x sum g (x - mean) */
+
+/* The global count, mean and biased variance of channel ch from every rank's `stride` doubles
+ * per channel; *sum_g and *sum_gx (about the global mean) when the backward's are there. */
+static void merge_channel(const double *all, int ranks, int channels, int stride, int ch,
+                          double *count, double *mean, double *var, double *sum_g, double *sum_gx)
+{
+    double n = 0.0, m = 0.0, m2 = 0.0;
+    for (int r = 0; r < ranks; r++) {
+        const double *v = all + ((size_t)r * channels + ch) * stride;
+        if (v[0] <= 0.0)
+            continue; /* a rank with no samples this step */
+        double total = n + v[0], delta = v[1] - m;
+        m += delta * v[0] / total;
+        m2 += v[2] + delta * delta * n * v[0] / total;
+        n = total;
+    }
+    *count = n, *mean = m, *var = n > 0.0 ? m2 / n : 0.0;
+    if (stride < SYNC_BACKWARD)
+        return;
+    double g = 0.0, gx = 0.0; /* sum g (x - m) = sum g (x - mean_r) + (mean_r - m) sum g */
+    for (int r = 0; r < ranks; r++) {
+        const double *v = all + ((size_t)r * channels + ch) * stride;
+        g += v[3];
+        gx += v[4] + (v[1] - m) * v[3];
+    }
+    *sum_g = g, *sum_gx = gx;
+}
+
+/* The synchronized statistics' doubles: this rank's (up to SYNC_BACKWARD per channel), then
+ * the merged count, mean and variance (3 per channel) and backward's two sums. */
+static size_t batchnorm_workspace(const incept_graph *g, const incept_node *n,
+                                  const incept_run_config *config)
+{
+    const size_t doubles = (SYNC_BACKWARD + 3 + 2) * (size_t)incept_node_input(g, n, 0)->c;
+    return config->training ? 2 * doubles : 0;
+}
+
+/* Every channel's count, mean and biased variance over the global batch into stats (3 per
+ * channel), from this rank's moments: `backward` adds its share-weighted sum g and sum g (x - m)
+ * (to sums, 2 per channel). 0 when the exchange failed (the step then fails). */
+static int synced_moments(const incept_view *x, const incept_view *y, const incept_view *dy,
+                          int relu, const incept_stats_sync *sync, int threads, double *workspace,
+                          double *stats, double *sums)
+{
+    const int stride = dy ? SYNC_BACKWARD : SYNC_FORWARD;
+    const double count = (double)x->n * x->h * x->w, share = sync->share;
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int ch = 0; ch < x->c; ch++) {
+        double mean, var, sum_g = 0.0, sum_gx = 0.0;
+        channel_moments(x, y, dy, relu, ch, &mean, &var, &sum_g, &sum_gx);
+        double *v = workspace + (size_t)ch * stride;
+        v[0] = count, v[1] = mean, v[2] = var * count;
+        if (dy)
+            v[3] = share * sum_g, v[4] = share * sum_gx;
+    }
+    const double *all = sync->gather(sync, workspace, stride * x->c);
+    if (!all)
+        return 0;
+    for (int ch = 0; ch < x->c; ch++) {
+        double unused[2];
+        merge_channel(all, sync->ranks, x->c, stride, ch, &stats[3 * ch], &stats[3 * ch + 1],
+                      &stats[3 * ch + 2], dy ? &sums[2 * ch] : &unused[0],
+                      dy ? &sums[2 * ch + 1] : &unused[1]);
+    }
+    return 1;
+}
+
 static void batchnorm_forward(const incept_op_args *args)
 {
     const incept_node *n = args->node;
@@ -138,19 +212,29 @@ static void batchnorm_forward(const incept_op_args *args)
     float *running_mean = incept_graph_param_data(g, a->running_mean);
     float *running_var = incept_graph_param_data(g, a->running_var);
     const size_t plane = (size_t)in->h * in->w;
-    const double count = (double)in->n * plane;
+    const double *merged = NULL; /* the global batch's (synchronized): count, mean, variance */
+    if (args->training && args->sync) {
+        double *mine = (double *)args->workspace, *stats = mine + SYNC_BACKWARD * (size_t)in->c;
+        if (!synced_moments(in, NULL, NULL, 0, args->sync, args->threads, mine, stats, NULL))
+            return;
+        merged = stats;
+    }
 #pragma omp parallel for num_threads(args->threads) schedule(static)
     for (int ch = 0; ch < in->c; ch++) {
-        double mean, var;
-        if (args->training) {
+        double mean, var, count = (double)in->n * plane;
+        if (merged) {
+            count = merged[3 * ch], mean = merged[3 * ch + 1], var = merged[3 * ch + 2];
+        } else if (args->training) {
             channel_moments(in, NULL, NULL, 0, ch, &mean, &var, NULL, NULL);
+        } else {
+            mean = running_mean[ch];
+            var = running_var[ch];
+        }
+        if (args->training) {
             const float m = a->momentum;
             double unbiased = count > 1.0 ? var * count / (count - 1.0) : var;
             running_mean[ch] = (1.0f - m) * running_mean[ch] + m * (float)mean;
             running_var[ch] = (1.0f - m) * running_var[ch] + m * (float)unbiased;
-        } else {
-            mean = running_mean[ch];
-            var = running_var[ch];
         }
         const float scale = (float)(args->weight[ch] / sqrt(var + a->epsilon));
         const float shift = args->bias[ch] - (float)mean * scale;
@@ -162,7 +246,9 @@ static void batchnorm_forward(const incept_op_args *args)
 
 /* With x^ = (x - mean) / std over the batch and g = dy (masked by the ReLU):
  *   dgamma = sum g x^,  dbeta = sum g,  dx = gamma / std * (g - mean(g) - x^ mean(g x^)),
- * the last written as a * g + b * x + c for one pass over the plane. */
+ * the last written as a * g + b * x + c for one pass over the plane. Synchronized, mean and std
+ * are the global batch's, and so are the means of g and g x^: of the gradient of the global
+ * loss (each rank's g weighted by its share), over this rank's count for its own loss's scale. */
 static void batchnorm_backward(const incept_backward_args *args)
 {
     const incept_node *n = args->node;
@@ -171,18 +257,31 @@ static void batchnorm_backward(const incept_backward_args *args)
     const incept_view *dx = &args->input_grads[0];
     const size_t plane = (size_t)in->h * in->w;
     const double count = (double)in->n * plane;
+    const incept_stats_sync *sync = args->sync;
+    double *mine = (double *)args->workspace, *merged = mine + SYNC_BACKWARD * (size_t)in->c;
+    double *sums = merged + 3 * (size_t)in->c;
+    if (sync && !synced_moments(in, out, dy, a->relu, sync, args->threads, mine, merged, sums))
+        return;
 #pragma omp parallel for num_threads(args->threads) schedule(static)
     for (int ch = 0; ch < in->c; ch++) {
-        double mean, var, sum_g = 0.0, sum_gx = 0.0;
-        channel_moments(in, out, dy, a->relu, ch, &mean, &var, &sum_g, &sum_gx);
+        double mean, var, sum_g = 0.0, sum_gx = 0.0, all_g, all_gx; /* sum_gx: about mean */
+        if (sync) { /* this rank's sums from what it sent (the share taken back out) */
+            const double *v = mine + (size_t)ch * SYNC_BACKWARD, share = sync->share;
+            mean = merged[3 * ch + 1], var = merged[3 * ch + 2];
+            sum_g = share > 0.0 ? v[3] / share : 0.0;
+            sum_gx = share > 0.0 ? v[4] / share + (v[1] - mean) * sum_g : 0.0;
+            all_g = sums[2 * ch], all_gx = sums[2 * ch + 1];
+        } else {
+            channel_moments(in, out, dy, a->relu, ch, &mean, &var, &sum_g, &sum_gx);
+            all_g = sum_g, all_gx = sum_gx;
+        }
         const double inv_std = 1.0 / sqrt(var + a->epsilon);
-        sum_gx *= inv_std; /* sum g x^ */
-        args->weight_grad[ch] += (float)sum_gx;
+        args->weight_grad[ch] += (float)(sum_gx * inv_std); /* sum g x^ */
         args->bias_grad[ch] += (float)sum_g;
         if (!dx->data)
             continue;
-        const double k = args->weight[ch] * inv_std, b = -k * inv_std * sum_gx / count;
-        const float c = (float)(-k * sum_g / count - b * mean);
+        const double k = args->weight[ch] * inv_std, b = -k * inv_std * inv_std * all_gx / count;
+        const float c = (float)(-k * all_g / count - b * mean);
         for (int s = 0; s < in->n; s++)
             plane_input_grad(plane_of(in, s, ch), plane_of(out, s, ch), plane_of(dy, s, ch),
                              (float *)plane_of(dx, s, ch), plane, a->relu, (float)k, (float)b, c);
@@ -289,6 +388,7 @@ INCEPT_ND_OP(batchnorm)
 const incept_op incept_op_batchnorm = {
     .name = "batchnorm", .min_inputs = 1, .max_inputs = 1, .in_place = 1,
     .infer = batchnorm_infer, .forward = batchnorm_forward, .backward = batchnorm_backward,
+    .workspace_floats = batchnorm_workspace, .backward_workspace_floats = batchnorm_workspace,
     .init_params = batchnorm_init_params,
     .label = "batch norm",
     .to_onnx = batchnorm_to_onnx,

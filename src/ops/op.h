@@ -34,6 +34,7 @@ typedef struct {
     int training; /* a training step's forward: batch statistics (batchnorm), dropout if asked */
     int dropout;  /* dropout drops (with the mask of dropout_seed); only when training */
     unsigned long long dropout_seed;
+    const incept_stats_sync *sync; /* training: batch statistics over every rank (NULL: this one's) */
 } incept_op_args;
 
 /* Everything a backward pass of one node sees: the forward tensors, the gradient of the loss
@@ -53,6 +54,7 @@ typedef struct {
     int threads;
     int dropout; /* the forward pass dropped (with the mask of dropout_seed) */
     unsigned long long dropout_seed;
+    const incept_stats_sync *sync; /* as the forward's */
 } incept_backward_args;
 
 typedef struct incept_op {

@@ -1,79 +1,46 @@
 /* distributed.c — data-parallel training over MPI (Open MPI): the ranks of MPI_COMM_WORLD each
- * train on their shard of every global batch and average gradients with MPI_Allreduce before
+ * train on their shard of every global batch and average gradients with MPI_Iallreduce before
  * the SGD step, so that all of them take the same step (what one process would take with the
  * whole batch, up to the order of float sums). Rank 0's weights, momentum and Polyak average
  * are everyone's at the start; batch norm's running statistics, which each rank updates from its
- * own shard (PyTorch DDP's default), are rank 0's after every step; a checksum of the weights is
- * compared across ranks every SYNC_CHECK_EVERY steps; evaluation's hits are summed over the ranks'
- * shares. The program initializes MPI. */
+ * own shard (PyTorch DDP's default), are the last rank's after every step, or, synchronized, come
+ * from the global batch's statistics (an allgather per batch norm, on a communicator of their
+ * own); a checksum of the weights is compared across ranks every SYNC_CHECK_EVERY steps;
+ * evaluation's hits are summed over the ranks' shares.
+ *
+ * No wait is unbounded: every collective is non-blocking and polled, and each rank tells the
+ * others where it is (marks: rank 0 to all, the others to rank 0, on a third communicator), so
+ * that a wait past the timeout fails naming the rank that fell behind (rank 0 names anyone;
+ * the others name rank 0, or wait a grace longer for rank 0 to speak). The program initializes
+ * MPI and calls MPI_Abort when training fails. */
+#define _POSIX_C_SOURCE 200809L /* nanosleep */
 #include <mpi.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <zlib.h>
 
 #include "core/status.h"
 #include "train/distributed.h"
 
 #define SYNC_CHECK_EVERY 50
+#define MARK_TAG 7
 
-static incept_status mpi_failed(int rc, const char *what)
-{
-    char text[MPI_MAX_ERROR_STRING] = "";
-    int len = 0;
-    MPI_Error_string(rc, text, &len);
-    return incept_fail(INCEPT_ERR_IO, "MPI %s failed: %s", what, text);
-}
-
-/* Rank 0's copy of `count` floats for everyone (in pieces: MPI counts are ints). */
-static incept_status broadcast_floats(float *data, size_t count)
-{
-    for (size_t done = 0; done < count;) {
-        int piece = count - done > (1u << 30) ? 1 << 30 : (int)(count - done);
-        int rc = MPI_Bcast(data + done, piece, MPI_FLOAT, 0, MPI_COMM_WORLD);
-        if (rc != MPI_SUCCESS)
-            return mpi_failed(rc, "broadcast of the weights");
-        done += (size_t)piece;
-    }
-    return INCEPT_OK;
-}
-
-incept_status incept_dist_begin(incept_dist *d, int wanted, incept_session *s)
-{
-    d->rank = 0, d->size = 1, d->wait_seconds = 0.0, d->impl = NULL, d->bucket_bytes = 0;
-    if (!wanted)
-        return INCEPT_OK;
-    int initialized = 0;
-    MPI_Initialized(&initialized);
-    if (!initialized)
-        return incept_fail(INCEPT_ERR_ARG, "data-parallel training: MPI is not initialized (the "
-                           "program calls MPI_Init, as `mpirun ... incept train` does)");
-    MPI_Comm_rank(MPI_COMM_WORLD, &d->rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &d->size);
-    if (d->size == 1)
-        return INCEPT_OK;
-    const incept_graph *g = &s->model->graph;
-    /* which of momentum and average rank 0 has: everyone makes the same */
-    int have[2] = {s->momentum != NULL, s->average != NULL};
-    int rc = MPI_Bcast(have, 2, MPI_INT, 0, MPI_COMM_WORLD);
-    if (rc != MPI_SUCCESS)
-        return mpi_failed(rc, "broadcast");
-    if (have[0] && !s->momentum && !(s->momentum = incept_alloc_floats(g->param_floats)))
-        return INCEPT_ERR_NOMEM;
-    if (have[1] && !s->average && !(s->average = incept_alloc_floats(g->param_floats)))
-        return INCEPT_ERR_NOMEM;
-    incept_status st = broadcast_floats(g->param_data, g->param_floats);
-    if (!st && have[0])
-        st = broadcast_floats(s->momentum, g->param_floats);
-    if (!st && have[1])
-        st = broadcast_floats(s->average, g->param_floats);
-    return st;
-}
-
-/* What a step of a data-parallel job keeps: when each parameter's gradient is final (the order
- * position of the first node reading it; backward runs from the last), the parameters waiting
- * for a bucket, and the requests in flight. */
+/* What a data-parallel job keeps: the communicators, where the ranks are, and a step's
+ * schedule: when each parameter's gradient is final (the order position of the first node
+ * reading it; backward runs from the last), the parameters waiting for a bucket, and the
+ * requests in flight. */
 typedef struct {
+    MPI_Comm stats_comm, marks_comm; /* duplicates of MPI_COMM_WORLD */
+    long long own_mark, *heard;      /* marks: step * 3 + stage, -1 before any */
+    double *heard_at;                /* when each rank's last mark came (MPI_Wtime) */
+    long long *send_mark;            /* per destination: the mark in flight */
+    MPI_Request *send_request;
+    incept_stats_sync sync;          /* handed to batch norm in steps (synchronized) */
+    double *gathered, *zeros;        /* the sync's buffers */
+    size_t gathered_cap, zeros_cap;
     int n_order;
     int *ready_start, *ready_params; /* per position p: ready_params[ready_start[p] .. [p + 1]) */
     int *late;                       /* parameters no node of the plan reads (sent at the end) */
@@ -87,18 +54,263 @@ typedef struct {
     incept_status failed;
 } dist_state;
 
+static incept_status mpi_failed(int rc, const char *what)
+{
+    char text[MPI_MAX_ERROR_STRING] = "";
+    int len = 0;
+    MPI_Error_string(rc, text, &len);
+    return incept_fail(INCEPT_ERR_IO, "MPI %s failed: %s", what, text);
+}
+
+/* ---- where the ranks are ---- */
+
+static void describe_mark(long long mark, char *buf, size_t size)
+{
+    static const char *const stage[3] = {"had its batch of step", "had finished the backward of step",
+                                         "had evaluated after step"};
+    if (mark < 0)
+        snprintf(buf, size, "had not begun training");
+    else
+        snprintf(buf, size, "%s %lld", stage[mark % 3], mark / 3);
+}
+
+/* The marks that came in: rank 0 hears everyone, the others rank 0. */
+static void hear_marks(const incept_dist *d)
+{
+    dist_state *m = d->impl;
+    for (;;) {
+        int arrived = 0;
+        MPI_Status status;
+        long long mark;
+        if (MPI_Iprobe(d->rank == 0 ? MPI_ANY_SOURCE : 0, MARK_TAG, m->marks_comm, &arrived, &status) !=
+                MPI_SUCCESS || !arrived)
+            return;
+        if (MPI_Recv(&mark, 1, MPI_LONG_LONG, status.MPI_SOURCE, MARK_TAG, m->marks_comm,
+                     MPI_STATUS_IGNORE) != MPI_SUCCESS)
+            return;
+        if (mark > m->heard[status.MPI_SOURCE])
+            m->heard[status.MPI_SOURCE] = mark, m->heard_at[status.MPI_SOURCE] = MPI_Wtime();
+    }
+}
+
+void incept_dist_mark(incept_dist *d, int stage, long step)
+{
+    dist_state *m = d->impl;
+    if (d->size == 1 || !m)
+        return;
+    m->own_mark = m->heard[d->rank] = (long long)step * 3 + stage;
+    m->heard_at[d->rank] = MPI_Wtime();
+    for (int to = 0; to < d->size; to++) {
+        if (to == d->rank || (d->rank != 0 && to != 0))
+            continue;
+        int done = 1; /* a mark still in flight (its rank is not listening): this one waits */
+        if (m->send_request[to] != MPI_REQUEST_NULL)
+            MPI_Test(&m->send_request[to], &done, MPI_STATUS_IGNORE);
+        if (!done)
+            continue;
+        m->send_mark[to] = m->own_mark;
+        MPI_Isend(&m->send_mark[to], 1, MPI_LONG_LONG, to, MARK_TAG, m->marks_comm, &m->send_request[to]);
+    }
+    hear_marks(d);
+}
+
+/* The failure of a wait on `what` that took `waited` seconds: the ranks behind this one named. */
+static incept_status stalled(const incept_dist *d, const char *what, double waited)
+{
+    const dist_state *m = d->impl;
+    char named[512] = "", where[96];
+    size_t used = 0;
+    int behind = 0;
+    const double now = MPI_Wtime();
+    for (int r = 0; r < d->size; r++) {
+        if (r == d->rank || (d->rank != 0 && r != 0) || m->heard[r] >= m->own_mark)
+            continue;
+        describe_mark(m->heard[r], where, sizeof where);
+        if (behind++ < 4 && used < sizeof named)
+            used += (size_t)snprintf(named + used, sizeof named - used, "%srank %d (it %s, %.0f s ago)",
+                                     behind > 1 ? ", " : "", r, where,
+                                     m->heard[r] < 0 ? waited : now - m->heard_at[r]);
+    }
+    describe_mark(m->own_mark, where, sizeof where);
+    if (behind)
+        return incept_fail(INCEPT_ERR_IO, "rank %d of %d waited %.0f s on %s: %s%s stopped answering "
+                           "(hung or died); stopping the job (this rank %s)", d->rank, d->size, waited,
+                           what, named, behind > 4 ? " and more" : "", where);
+    return incept_fail(INCEPT_ERR_IO, "rank %d of %d waited %.0f s on %s; no rank it hears from is "
+                       "behind it (it %s): the network or a rank rank 0 names stalled; stopping the job",
+                       d->rank, d->size, waited, what, where);
+}
+
+/* Waits for n requests, at most the timeout (a rank other than 0 waits a grace longer unless
+ * rank 0 is the one behind, so that rank 0, which hears everyone, names the rank). */
+static incept_status wait_bounded(const incept_dist *d, int n, MPI_Request *requests, const char *what)
+{
+    const dist_state *m = d->impl;
+    const double limit = d->timeout > 0 ? d->timeout : INCEPT_RANK_TIMEOUT, started = MPI_Wtime();
+    for (;;) {
+        int done = 0, rc = MPI_Testall(n, requests, &done, MPI_STATUSES_IGNORE);
+        if (rc != MPI_SUCCESS)
+            return mpi_failed(rc, what);
+        if (done)
+            return INCEPT_OK;
+        hear_marks(d);
+        const double waited = MPI_Wtime() - started;
+        const int leader_behind = d->rank != 0 && m->heard[0] < m->own_mark;
+        if (waited > (d->rank == 0 || leader_behind ? limit : 1.5 * limit + 5.0))
+            return stalled(d, what, waited);
+        if (waited > 0.002) { /* past a short spin: give the core to the ranks still computing */
+            const struct timespec pause = {0, 100000};
+            nanosleep(&pause, NULL);
+        }
+    }
+}
+
+/* Rank `root`'s copy of `count` floats for everyone (in pieces: MPI counts are ints). */
+static incept_status broadcast_floats(const incept_dist *d, float *data, size_t count, int root)
+{
+    for (size_t done = 0; done < count;) {
+        int piece = count - done > (1u << 30) ? 1 << 30 : (int)(count - done);
+        MPI_Request request;
+        int rc = MPI_Ibcast(data + done, piece, MPI_FLOAT, root, MPI_COMM_WORLD, &request);
+        if (rc != MPI_SUCCESS)
+            return mpi_failed(rc, "broadcast of the weights");
+        incept_status st = wait_bounded(d, 1, &request, "the broadcast of the weights");
+        if (st)
+            return st;
+        done += (size_t)piece;
+    }
+    return INCEPT_OK;
+}
+
+/* ---- synchronized batch statistics ---- */
+
+static const double *gather_stats(const incept_stats_sync *sync, const double *mine, int n)
+{
+    const incept_dist *d = sync->impl;
+    dist_state *m = d->impl;
+    const size_t all = (size_t)n * (size_t)d->size;
+    if (m->failed)
+        return NULL;
+    if (all > m->gathered_cap) {
+        double *grown = realloc(m->gathered, sizeof(double) * all);
+        if (!grown) {
+            m->failed = incept_fail(INCEPT_ERR_NOMEM, "synchronized batch norm: no memory for %zu "
+                                    "statistics", all);
+            return NULL;
+        }
+        m->gathered = grown, m->gathered_cap = all;
+    }
+    if (m->local == 0) { /* a stand-in sample's statistics count for nothing: zeros instead */
+        if ((size_t)n > m->zeros_cap) {
+            double *grown = realloc(m->zeros, sizeof(double) * (size_t)n);
+            if (!grown) {
+                m->failed = INCEPT_ERR_NOMEM;
+                return NULL;
+            }
+            m->zeros = grown, m->zeros_cap = (size_t)n;
+        }
+        memset(m->zeros, 0, sizeof(double) * (size_t)n);
+        mine = m->zeros;
+    }
+    MPI_Request request;
+    int rc = MPI_Iallgather(mine, n, MPI_DOUBLE, m->gathered, n, MPI_DOUBLE, m->stats_comm, &request);
+    incept_status st = rc == MPI_SUCCESS ? wait_bounded(d, 1, &request, "the batch-norm statistics")
+                                         : mpi_failed(rc, "allgather of the batch-norm statistics");
+    if (st) {
+        m->failed = st;
+        return NULL;
+    }
+    return m->gathered;
+}
+
 static void free_state(dist_state *m)
 {
     if (!m)
         return;
     free(m->ready_start), free(m->ready_params), free(m->late), free(m->pending), free(m->requests);
+    free(m->heard), free(m->heard_at), free(m->send_mark), free(m->send_request);
+    free(m->gathered), free(m->zeros);
     free(m);
 }
 
 void incept_dist_end(incept_dist *d)
 {
-    free_state(d->impl);
+    dist_state *m = d->impl;
+    if (m && m->send_request) { /* marks still in flight: their ranks hear them or have ended */
+        for (int r = 0; r < d->size; r++)
+            if (m->send_request[r] != MPI_REQUEST_NULL) {
+                int done = 0;
+                MPI_Test(&m->send_request[r], &done, MPI_STATUS_IGNORE);
+                if (!done)
+                    MPI_Request_free(&m->send_request[r]);
+            }
+        hear_marks(d);
+    }
+    if (m && m->marks_comm != MPI_COMM_NULL)
+        MPI_Comm_free(&m->marks_comm);
+    if (m && m->stats_comm != MPI_COMM_NULL)
+        MPI_Comm_free(&m->stats_comm);
+    free_state(m);
     d->impl = NULL;
+}
+
+incept_status incept_dist_begin(incept_dist *d, const incept_train_options *o, incept_session *s)
+{
+    memset(d, 0, sizeof *d);
+    d->size = 1;
+    if (!o->distributed)
+        return INCEPT_OK;
+    d->bucket_bytes = o->bucket_bytes;
+    d->sync_stats = o->sync_batch_norm != 0;
+    d->timeout = o->rank_timeout;
+    if (!(d->timeout >= 0.0 && d->timeout <= 1e9))
+        return incept_fail(INCEPT_ERR_ARG, "a rank timeout of %g s", d->timeout);
+    int initialized = 0;
+    MPI_Initialized(&initialized);
+    if (!initialized)
+        return incept_fail(INCEPT_ERR_ARG, "data-parallel training: MPI is not initialized (the "
+                           "program calls MPI_Init, as `mpirun ... incept train` does)");
+    MPI_Comm_rank(MPI_COMM_WORLD, &d->rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &d->size);
+    if (d->size == 1)
+        return INCEPT_OK;
+    dist_state *m = d->impl = incept_calloc(1, sizeof *m);
+    if (!m)
+        return INCEPT_ERR_NOMEM;
+    m->stats_comm = m->marks_comm = MPI_COMM_NULL;
+    m->heard = incept_malloc(sizeof(long long) * (size_t)d->size);
+    m->heard_at = incept_calloc((size_t)d->size, sizeof(double));
+    m->send_mark = incept_calloc((size_t)d->size, sizeof(long long));
+    m->send_request = incept_malloc(sizeof(MPI_Request) * (size_t)d->size);
+    if (!m->heard || !m->heard_at || !m->send_mark || !m->send_request)
+        return INCEPT_ERR_NOMEM;
+    for (int r = 0; r < d->size; r++)
+        m->heard[r] = -1, m->send_request[r] = MPI_REQUEST_NULL;
+    m->own_mark = -1;
+    int rc = MPI_Comm_dup(MPI_COMM_WORLD, &m->marks_comm);
+    if (rc == MPI_SUCCESS)
+        rc = MPI_Comm_dup(MPI_COMM_WORLD, &m->stats_comm);
+    if (rc != MPI_SUCCESS)
+        return mpi_failed(rc, "communicator duplication");
+    m->sync = (incept_stats_sync){.gather = gather_stats, .ranks = d->size, .impl = d};
+    const incept_graph *g = &s->model->graph;
+    /* which of momentum and average rank 0 has: everyone makes the same */
+    int have[2] = {s->momentum != NULL, s->average != NULL};
+    MPI_Request request;
+    rc = MPI_Ibcast(have, 2, MPI_INT, 0, MPI_COMM_WORLD, &request);
+    incept_status st = rc == MPI_SUCCESS ? wait_bounded(d, 1, &request, "the start") : mpi_failed(rc, "broadcast");
+    if (st)
+        return st;
+    if (have[0] && !s->momentum && !(s->momentum = incept_alloc_floats(g->param_floats)))
+        return INCEPT_ERR_NOMEM;
+    if (have[1] && !s->average && !(s->average = incept_alloc_floats(g->param_floats)))
+        return INCEPT_ERR_NOMEM;
+    st = broadcast_floats(d, g->param_data, g->param_floats, 0);
+    if (!st && have[0])
+        st = broadcast_floats(d, s->momentum, g->param_floats, 0);
+    if (!st && have[1])
+        st = broadcast_floats(d, s->average, g->param_floats, 0);
+    return st;
 }
 
 /* The schedule of the plan's order: which parameters are final after each position. */
@@ -221,7 +433,8 @@ static void on_grads(incept_session *s, int position)
         MPI_Testall(m->n_requests, m->requests, &done, MPI_STATUSES_IGNORE);
 }
 
-incept_status incept_dist_step_begin(incept_dist *d, incept_session *s, int local, int global_count)
+incept_status incept_dist_step_begin(incept_dist *d, incept_session *s, long step, int local,
+                                     int global_count)
 {
     if (d->size == 1)
         return INCEPT_OK;
@@ -232,10 +445,9 @@ incept_status incept_dist_step_begin(incept_dist *d, incept_session *s, int loca
      * walks the same schedule with zeros */
     incept_status st = s->n_order ? INCEPT_OK : incept_session_plan(s, 1, 1, 1);
     dist_state *m = d->impl;
-    if (!st && (!m || m->n_order != s->n_order)) {
-        free_state(m);
-        if (!(m = d->impl = incept_calloc(1, sizeof *m)))
-            return INCEPT_ERR_NOMEM;
+    if (!st && m->n_order != s->n_order) {
+        free(m->ready_start), free(m->ready_params), free(m->late), free(m->pending);
+        m->ready_start = m->ready_params = m->late = m->pending = NULL;
         st = schedule(s, m);
     }
     if (st)
@@ -245,6 +457,11 @@ incept_status incept_dist_step_begin(incept_dist *d, incept_session *s, int loca
     m->n_pending = 0, m->pending_floats = 0, m->n_requests = 0, m->failed = INCEPT_OK;
     s->grad_hook = on_grads;
     s->grad_hook_user = d;
+    if (d->sync_stats) {
+        m->sync.share = global_count > 0 ? (double)local / (double)global_count : 0.0;
+        s->stats_sync = &m->sync;
+    }
+    incept_dist_mark(d, INCEPT_MARK_BATCH, step);
     return INCEPT_OK;
 }
 
@@ -255,7 +472,9 @@ incept_status incept_dist_step_end(incept_dist *d, incept_session *s, float *los
     dist_state *m = d->impl;
     s->grad_hook = NULL;
     s->grad_hook_user = NULL;
-    if (m->local == 0) /* no backward ran here: the same schedule, all zeros */
+    s->stats_sync = NULL;
+    incept_dist_mark(d, INCEPT_MARK_BACKWARD, (long)m->own_mark / 3);
+    if (m->local == 0 && !d->sync_stats) /* no backward ran here: the same schedule, all zeros */
         for (int p = m->n_order - 1; p >= 0; p--)
             for (int k = m->ready_start[p]; k < m->ready_start[p + 1]; k++)
                 ready(s, m, m->ready_params[k]);
@@ -263,44 +482,60 @@ incept_status incept_dist_step_end(incept_dist *d, incept_session *s, float *los
         ready(s, m, m->late[k]);
     flush(s, m);
     const double started = MPI_Wtime();
-    int rc = m->n_requests ? MPI_Waitall(m->n_requests, m->requests, MPI_STATUSES_IGNORE) : MPI_SUCCESS;
+    incept_status st = m->n_requests ? wait_bounded(d, m->n_requests, m->requests, "the gradients") : INCEPT_OK;
     double weighted = m->local ? (double)*loss * m->share : 0.0;
-    if (rc == MPI_SUCCESS)
-        rc = MPI_Allreduce(MPI_IN_PLACE, &weighted, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+    if (!st) {
+        MPI_Request request;
+        int rc = MPI_Iallreduce(MPI_IN_PLACE, &weighted, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD, &request);
+        st = rc == MPI_SUCCESS ? wait_bounded(d, 1, &request, "the loss") : mpi_failed(rc, "allreduce of the loss");
+    }
     d->wait_seconds += MPI_Wtime() - started;
     m->n_requests = 0;
     if (m->failed)
         return m->failed;
-    if (rc != MPI_SUCCESS)
-        return mpi_failed(rc, "allreduce of the gradients");
+    if (st)
+        return st;
     *loss = (float)weighted;
     return INCEPT_OK;
 }
 
-incept_status incept_dist_sum_longs(const incept_dist *d, long *v, int n)
+/* An allreduce of n values of `type` in place, bounded. */
+static incept_status allreduce(const incept_dist *d, void *v, int n, MPI_Datatype type, MPI_Op op,
+                               const char *what)
+{
+    MPI_Request request;
+    int rc = MPI_Iallreduce(MPI_IN_PLACE, v, n, type, op, MPI_COMM_WORLD, &request);
+    return rc == MPI_SUCCESS ? wait_bounded(d, 1, &request, what) : mpi_failed(rc, what);
+}
+
+incept_status incept_dist_sum_longs(incept_dist *d, long *v, int n)
 {
     if (d->size == 1)
         return INCEPT_OK;
-    int rc = MPI_Allreduce(MPI_IN_PLACE, v, n, MPI_LONG, MPI_SUM, MPI_COMM_WORLD);
-    return rc == MPI_SUCCESS ? INCEPT_OK : mpi_failed(rc, "allreduce");
+    incept_dist_mark(d, INCEPT_MARK_EVALUATED, (long)(((dist_state *)d->impl)->own_mark / 3));
+    return allreduce(d, v, n, MPI_LONG, MPI_SUM, "the evaluation's sums");
 }
 
-incept_status incept_dist_broadcast_int(const incept_dist *d, int *v)
+incept_status incept_dist_broadcast_int(incept_dist *d, int *v)
 {
     if (d->size == 1)
         return INCEPT_OK;
-    int rc = MPI_Bcast(v, 1, MPI_INT, 0, MPI_COMM_WORLD);
-    return rc == MPI_SUCCESS ? INCEPT_OK : mpi_failed(rc, "broadcast");
+    MPI_Request request;
+    int rc = MPI_Ibcast(v, 1, MPI_INT, 0, MPI_COMM_WORLD, &request);
+    return rc == MPI_SUCCESS ? wait_bounded(d, 1, &request, "rank 0's word") : mpi_failed(rc, "broadcast");
 }
 
-incept_status incept_dist_sync(const incept_dist *d, incept_session *s, long step)
+incept_status incept_dist_sync(incept_dist *d, incept_session *s, long step)
 {
     if (d->size == 1)
         return INCEPT_OK;
     const incept_graph *g = &s->model->graph;
-    for (int i = 0; i < g->n_params; i++) { /* running statistics: rank 0's */
+    /* running statistics, each rank's own: the last rank's (it has samples in every step, even
+     * the short last of an epoch); synchronized, they are the same everywhere already */
+    for (int i = 0; i < g->n_params && !d->sync_stats; i++) {
         const incept_param *p = &g->params[i];
-        incept_status st = p->frozen ? broadcast_floats(g->param_data + p->offset, p->count) : INCEPT_OK;
+        incept_status st = p->frozen ? broadcast_floats(d, g->param_data + p->offset, p->count, d->size - 1)
+                                     : INCEPT_OK;
         if (st)
             return st;
     }
@@ -313,15 +548,13 @@ incept_status incept_dist_sync(const incept_dist *d, incept_session *s, long ste
         crc = crc32(crc, (const Bytef *)(g->param_data + done), (uInt)(piece * sizeof(float)));
         done += piece;
     }
-    long long lo = (long long)crc, hi = (long long)crc;
-    int rc = MPI_Allreduce(MPI_IN_PLACE, &lo, 1, MPI_LONG_LONG, MPI_MIN, MPI_COMM_WORLD);
-    if (rc == MPI_SUCCESS)
-        rc = MPI_Allreduce(MPI_IN_PLACE, &hi, 1, MPI_LONG_LONG, MPI_MAX, MPI_COMM_WORLD);
-    if (rc != MPI_SUCCESS)
-        return mpi_failed(rc, "allreduce of the weights' checksum");
-    if (lo != hi)
+    long long range[2] = {-(long long)crc, (long long)crc}; /* -min, max: one allreduce */
+    incept_status st = allreduce(d, range, 2, MPI_LONG_LONG, MPI_MAX, "the weights' checksum");
+    if (st)
+        return st;
+    if (-range[0] != range[1])
         return incept_fail(INCEPT_ERR_ARG, "the ranks' weights differ after step %ld (checksums %llx "
-                           "and %llx): they no longer train one model", step, (unsigned long long)lo,
-                           (unsigned long long)hi);
+                           "and %llx): they no longer train one model", step, (unsigned long long)-range[0],
+                           (unsigned long long)range[1]);
     return INCEPT_OK;
 }

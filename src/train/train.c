@@ -172,6 +172,7 @@ incept_status incept_session_train_step(incept_session *s, const float *input, c
             .threads = s->threads,
             .dropout = !s->dropout_off,
             .dropout_seed = seed ^ (0x9e3779b97f4a7c15ULL * (unsigned long long)(s->order[p] + 1)),
+            .sync = s->stats_sync,
         };
         n->op->backward(&args);
         if (s->profiling)

@@ -6,6 +6,7 @@
 #define _DEFAULT_SOURCE /* M_PI */
 #include <float.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/status.h"
@@ -38,7 +39,7 @@ float incept_learning_rate(const incept_train_state *t, long step, int steps_per
 /* Test accuracy of the weights the run reports: the Polyak average when there is one. */
 /* The test accuracy (of the Polyak average when there is one), each rank evaluating its share. */
 static incept_status evaluate(incept_session *s, const incept_dataset *test, const incept_train_state *t,
-                              int batch, const incept_dist *dist, double *top1, double *top5)
+                              int batch, incept_dist *dist, double *top1, double *top5)
 {
     *top1 = *top5 = NAN;
     if (!test)
@@ -116,21 +117,42 @@ incept_status incept_train(incept_session *s, const incept_dataset *train,
         (st = incept_session_set_averaging(s, t->average_decay)))
         return st;
     incept_dist dist; /* one process, or this rank's part of a data-parallel job */
-    if ((st = incept_dist_begin(&dist, o->distributed, s)))
+    if ((st = incept_dist_begin(&dist, o, s))) {
+        incept_dist_end(&dist);
         return st;
-    dist.bucket_bytes = o->bucket_bytes;
-    if (dist.size > t->batch)
+    }
+    if (dist.size > t->batch) {
+        incept_dist_end(&dist);
         return incept_fail(INCEPT_ERR_ARG, "a global batch of %d over %d ranks: each needs a sample",
                            t->batch, dist.size);
+    }
     const int leader = dist.rank == 0; /* writes checkpoints and reports */
     int reporting = o->progress != NULL; /* the leader's say: every rank evaluates with it */
-    if ((st = incept_dist_broadcast_int(&dist, &reporting)))
+    if ((st = incept_dist_broadcast_int(&dist, &reporting))) {
+        incept_dist_end(&dist);
         return st;
+    }
     incept_loader_options lo = {t->batch, t->shuffle, t->augment, t->crop_pad, 1, t->seed, dist.rank,
                                 dist.size};
     incept_loader *loader;
-    if ((st = incept_loader_new(train, &lo, t->step, &loader)))
+    if ((st = incept_loader_new(train, &lo, t->step, &loader))) {
+        incept_dist_end(&dist);
         return st;
+    }
+    /* synchronized statistics: a rank with no samples in a step (the short last batch of an
+     * epoch) still takes part in every batch norm's exchange, running a zero image that counts
+     * for nothing */
+    float *stand_in = NULL;
+    const int stand_in_label = 0;
+    if (dist.sync_stats && dist.size > 1) {
+        int c, h, w;
+        incept_model_input_dims(s->model, &c, &h, &w);
+        if (!(stand_in = incept_calloc((size_t)c * h * w, sizeof(float)))) {
+            incept_loader_free(loader);
+            incept_dist_end(&dist);
+            return INCEPT_ERR_NOMEM;
+        }
+    }
     const int per_epoch = incept_loader_batches_per_epoch(loader);
     int n_train;
     incept_dataset_dims(train, &n_train, NULL, NULL, NULL, NULL);
@@ -158,8 +180,10 @@ incept_status incept_train(incept_session *s, const incept_dataset *train,
         const long first = (step % per_epoch) * (long)t->batch;
         const int global = n_train - first < t->batch ? (int)(n_train - first) : t->batch;
         loss = 0.0f;
-        if ((st = incept_dist_step_begin(&dist, s, count, global)) ||
+        if ((st = incept_dist_step_begin(&dist, s, step + 1, count, global)) ||
             (count > 0 && (st = incept_session_train_step(s, images, labels, count, &loss))) ||
+            (count == 0 && stand_in &&
+             (st = incept_session_train_step(s, stand_in, &stand_in_label, 1, &loss))) ||
             (st = incept_dist_step_end(&dist, s, &loss)))
             break;
         if (isnan(first_loss))
@@ -220,8 +244,10 @@ incept_status incept_train(incept_session *s, const incept_dataset *train,
         if (stop)
             break;
     }
-    s->grad_hook = NULL; /* a step that failed may have left it */
+    s->grad_hook = NULL; /* a step that failed may have left them */
     s->grad_hook_user = NULL;
+    s->stats_sync = NULL;
+    free(stand_in);
     incept_dist_end(&dist);
     incept_loader_free(loader);
     return st;
