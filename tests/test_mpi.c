@@ -3,11 +3,15 @@
  * norm or dropout: every epoch's loss and the final weights within 1e-5 (float sums differ only
  * in order), the test accuracy (evaluated in shares across the ranks) the same; and a checkpoint
  * of 2 ranks trained on in 3. Skipped, saying why, in a build without MPI or where mpirun is missing. */
+#define _DEFAULT_SOURCE /* usleep, kill */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <signal.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "incept.h"
@@ -146,6 +150,121 @@ static void batch_norm_ranks(void)
     unlink("/tmp/incept_mpi_bn_images"), unlink("/tmp/incept_mpi_bn_labels");
 }
 
+static double now_seconds(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* The process of rank `rank` whose command line holds `marker` (Open MPI tells each its rank in
+ * OMPI_COMM_WORLD_RANK), or -1. */
+static pid_t find_rank(const char *marker, int rank)
+{
+    DIR *proc = opendir("/proc");
+    struct dirent *e;
+    pid_t found = -1;
+    char want[64];
+    int want_len = snprintf(want, sizeof want, "OMPI_COMM_WORLD_RANK=%d", rank) + 1;
+    while (proc && found < 0 && (e = readdir(proc))) {
+        char path[300], text[65536];
+        pid_t pid = (pid_t)atoi(e->d_name);
+        if (pid <= 0)
+            continue;
+        const char *files[2] = {"cmdline", "environ"};
+        size_t len[2] = {0, 0};
+        int match[2] = {0, 0};
+        for (int k = 0; k < 2; k++) {
+            snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, files[k]);
+            FILE *f = fopen(path, "rb");
+            if (!f)
+                break;
+            len[k] = fread(text, 1, sizeof text - 1, f);
+            fclose(f);
+            for (size_t i = 0; i < len[k]; i += strlen(text + i) + 1) /* NUL-separated strings */
+                match[k] |= k == 0 ? strstr(text + i, marker) != NULL && strstr(text, "mpirun") == NULL
+                                   : memcmp(text + i, want, (size_t)want_len) == 0;
+        }
+        if (match[0] && match[1])
+            found = pid;
+    }
+    if (proc)
+        closedir(proc);
+    return found;
+}
+
+/* A job of 3 ranks whose rank 1 is stopped (SIGSTOP: hung) or killed (SIGKILL: died) after the
+ * first checkpoint: the job ends within a bounded time, saying which rank; the checkpoint is
+ * whole and a run resumed from it on 2 ranks finishes. */
+static void rank_failure(const char *model, const char *common, int sig)
+{
+    const char *ckpt = "/tmp/incept_mpi_fail.ckpt";
+    unlink(ckpt);
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "OMPI_MCA_btl_vader_single_copy_mechanism=none exec mpirun %s--oversubscribe "
+             "-np 3 %s train %s %s --steps 1000000 --checkpoint %s --checkpoint-every 20 --rank-timeout 3 "
+             "> /tmp/incept_mpi_fail.out 2>&1 </dev/null", geteuid() == 0 ? "--allow-run-as-root " : "",
+             cli_path(), model, common, ckpt);
+    pid_t job = fork();
+    if (job == 0) {
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    double started = now_seconds();
+    pid_t victim = -1;
+    while (now_seconds() - started < 60 && (access(ckpt, F_OK) != 0 || victim < 0)) {
+        victim = find_rank(ckpt, 1);
+        usleep(20000);
+    }
+    CHECK_MSG(victim > 0, "%s", "found rank 1 after the first checkpoint");
+    if (victim > 0)
+        kill(victim, sig);
+    double signalled = now_seconds();
+    int status = 0;
+    pid_t ended = 0;
+    while ((ended = waitpid(job, &status, WNOHANG)) == 0 && now_seconds() - signalled < 60)
+        usleep(20000);
+    double took = now_seconds() - signalled;
+    if (ended == 0) { /* did not stop: end it, and fail */
+        kill(job, SIGKILL);
+        waitpid(job, &status, 0);
+    }
+    if (victim > 0)
+        kill(victim, SIGKILL); /* the stopped rank, if the job left it */
+    FILE *f = fopen("/tmp/incept_mpi_fail.out", "r");
+    char out[65536] = "";
+    size_t got = f ? fread(out, 1, sizeof out - 1, f) : 0;
+    out[got] = '\0';
+    if (f)
+        fclose(f);
+    const char *says = sig == SIGSTOP ? "rank 1 (it " : "rank 1";
+    printf("test_mpi: rank 1 %s: the job ended %.1f s later, exit status %d\n",
+           sig == SIGSTOP ? "stopped (hung)" : "killed", took, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    CHECK_MSG(ended == job && took < 30 && !(WIFEXITED(status) && WEXITSTATUS(status) == 0),
+              "the job ends, failing, within 30 s of rank 1's %s (%.1f s)", sig == SIGSTOP ? "hang" : "death", took);
+    const char *line = strstr(out, says);
+    CHECK_MSG(line != NULL, "the job's output names rank 1:\n%s", out);
+    while (line && line > out && line[-1] != '\n')
+        line--;
+    if (line)
+        printf("test_mpi: it said: %.*s\n", (int)strcspn(line, "\n"), line);
+    if (sig == SIGSTOP)
+        CHECK_MSG(strstr(out, "stopped answering") != NULL, "%s", "it says rank 1 stopped answering");
+    incept_model *m = NULL;
+    incept_session *s = NULL;
+    incept_train_state t;
+    int whole = incept_checkpoint_load(ckpt, &m, &s, &t) == INCEPT_OK;
+    CHECK_MSG(whole && t.step > 0 && t.step % 20 == 0, "the last checkpoint is whole (step %ld)", whole ? t.step : -1L);
+    incept_session_free(s);
+    incept_model_free(m);
+    if (whole) {
+        char args[512];
+        snprintf(args, sizeof args, "train --resume %s --steps %ld --threads 1", ckpt, t.step + 7);
+        CHECK_MSG(run(2, args) == 0, "%s", "a run resumed from it on 2 ranks finishes");
+    }
+    unlink(ckpt), unlink("/tmp/incept_mpi_fail.out");
+}
+
 int main(void)
 {
 #if !INCEPT_WITH_MPI
@@ -217,6 +336,8 @@ int main(void)
         unlink(out), unlink(log);
     }
     batch_norm_ranks();
+    rank_failure(model, common, SIGSTOP);
+    rank_failure(model, common, SIGKILL);
     unlink(model), unlink("/tmp/incept_mpi.out");
     unlink("/tmp/incept_mpi_train_images"), unlink("/tmp/incept_mpi_train_labels");
     unlink("/tmp/incept_mpi_test_images"), unlink("/tmp/incept_mpi_test_labels");

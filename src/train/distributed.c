@@ -27,6 +27,7 @@
 
 #define SYNC_CHECK_EVERY 50
 #define MARK_TAG 7
+#define HEARTBEAT 0.2 /* of the timeout: how often a waiting rank says it is still there */
 
 /* What a data-parallel job keeps: the communicators, where the ranks are, and a step's
  * schedule: when each parameter's gradient is final (the order position of the first node
@@ -36,6 +37,7 @@ typedef struct {
     MPI_Comm stats_comm, marks_comm; /* duplicates of MPI_COMM_WORLD */
     long long own_mark, *heard;      /* marks: step * 3 + stage, -1 before any */
     double *heard_at;                /* when each rank's last mark came (MPI_Wtime) */
+    double sent_at;                  /* when this rank's went out */
     long long *send_mark;            /* per destination: the mark in flight */
     MPI_Request *send_request;
     incept_stats_sync sync;          /* handed to batch norm in steps (synchronized) */
@@ -88,18 +90,16 @@ static void hear_marks(const incept_dist *d)
         if (MPI_Recv(&mark, 1, MPI_LONG_LONG, status.MPI_SOURCE, MARK_TAG, m->marks_comm,
                      MPI_STATUS_IGNORE) != MPI_SUCCESS)
             return;
-        if (mark > m->heard[status.MPI_SOURCE])
+        if (mark >= m->heard[status.MPI_SOURCE]) /* a heartbeat repeats the mark */
             m->heard[status.MPI_SOURCE] = mark, m->heard_at[status.MPI_SOURCE] = MPI_Wtime();
     }
 }
 
-void incept_dist_mark(incept_dist *d, int stage, long step)
+/* This rank's mark to the others (rank 0 to all, the others to rank 0); also, repeated, the
+ * heartbeat of a rank that waits. */
+static void send_mark(const incept_dist *d)
 {
     dist_state *m = d->impl;
-    if (d->size == 1 || !m)
-        return;
-    m->own_mark = m->heard[d->rank] = (long long)step * 3 + stage;
-    m->heard_at[d->rank] = MPI_Wtime();
     for (int to = 0; to < d->size; to++) {
         if (to == d->rank || (d->rank != 0 && to != 0))
             continue;
@@ -111,41 +111,60 @@ void incept_dist_mark(incept_dist *d, int stage, long step)
         m->send_mark[to] = m->own_mark;
         MPI_Isend(&m->send_mark[to], 1, MPI_LONG_LONG, to, MARK_TAG, m->marks_comm, &m->send_request[to]);
     }
+    m->sent_at = MPI_Wtime();
+}
+
+void incept_dist_mark(incept_dist *d, int stage, long step)
+{
+    dist_state *m = d->impl;
+    if (d->size == 1 || !m)
+        return;
+    m->own_mark = m->heard[d->rank] = (long long)step * 3 + stage;
+    m->heard_at[d->rank] = MPI_Wtime();
+    send_mark(d);
     hear_marks(d);
 }
 
-/* The failure of a wait on `what` that took `waited` seconds: the ranks behind this one named. */
+/* The failure of a wait on `what` that took `waited` seconds, naming the ranks behind this one
+ * (a lower mark) or, when none is, those silent for longer than half the wait (a rank that
+ * waits sends its mark again every HEARTBEAT of the limit: a hung one does not). */
 static incept_status stalled(const incept_dist *d, const char *what, double waited)
 {
     const dist_state *m = d->impl;
     char named[512] = "", where[96];
-    size_t used = 0;
-    int behind = 0;
     const double now = MPI_Wtime();
-    for (int r = 0; r < d->size; r++) {
-        if (r == d->rank || (d->rank != 0 && r != 0) || m->heard[r] >= m->own_mark)
-            continue;
-        describe_mark(m->heard[r], where, sizeof where);
-        if (behind++ < 4 && used < sizeof named)
-            used += (size_t)snprintf(named + used, sizeof named - used, "%srank %d (it %s, %.0f s ago)",
-                                     behind > 1 ? ", " : "", r, where,
-                                     m->heard[r] < 0 ? waited : now - m->heard_at[r]);
+    int behind = 0, silent = 0;
+    for (int pass = 0; pass < 2 && !behind; pass++) {
+        size_t used = 0;
+        for (int r = 0; r < d->size; r++) {
+            if (r == d->rank || (d->rank != 0 && r != 0))
+                continue;
+            const double quiet = m->heard[r] < 0 ? waited : now - m->heard_at[r];
+            if (pass == 0 ? m->heard[r] >= m->own_mark : quiet < 0.5 * waited)
+                continue;
+            describe_mark(m->heard[r], where, sizeof where);
+            int *count = pass == 0 ? &behind : &silent;
+            if ((*count)++ < 4 && used < sizeof named)
+                used += (size_t)snprintf(named + used, sizeof named - used, "%srank %d (it %s, last heard "
+                                         "%.0f s ago)", *count > 1 ? ", " : "", r, where, quiet);
+        }
     }
     describe_mark(m->own_mark, where, sizeof where);
-    if (behind)
+    const int n = behind ? behind : silent;
+    if (n)
         return incept_fail(INCEPT_ERR_IO, "rank %d of %d waited %.0f s on %s: %s%s stopped answering "
                            "(hung or died); stopping the job (this rank %s)", d->rank, d->size, waited,
-                           what, named, behind > 4 ? " and more" : "", where);
-    return incept_fail(INCEPT_ERR_IO, "rank %d of %d waited %.0f s on %s; no rank it hears from is "
-                       "behind it (it %s): the network or a rank rank 0 names stalled; stopping the job",
-                       d->rank, d->size, waited, what, where);
+                           what, named, n > 4 ? " and more" : "", where);
+    return incept_fail(INCEPT_ERR_IO, "rank %d of %d waited %.0f s on %s; every rank it hears from "
+                       "answers (it %s): the network or a rank that rank 0 names stalled; stopping "
+                       "the job", d->rank, d->size, waited, what, where);
 }
 
 /* Waits for n requests, at most the timeout (a rank other than 0 waits a grace longer unless
  * rank 0 is the one behind, so that rank 0, which hears everyone, names the rank). */
 static incept_status wait_bounded(const incept_dist *d, int n, MPI_Request *requests, const char *what)
 {
-    const dist_state *m = d->impl;
+    dist_state *m = d->impl;
     const double limit = d->timeout > 0 ? d->timeout : INCEPT_RANK_TIMEOUT, started = MPI_Wtime();
     for (;;) {
         int done = 0, rc = MPI_Testall(n, requests, &done, MPI_STATUSES_IGNORE);
@@ -154,8 +173,11 @@ static incept_status wait_bounded(const incept_dist *d, int n, MPI_Request *requ
         if (done)
             return INCEPT_OK;
         hear_marks(d);
-        const double waited = MPI_Wtime() - started;
-        const int leader_behind = d->rank != 0 && m->heard[0] < m->own_mark;
+        const double now = MPI_Wtime(), waited = now - started;
+        if (now - m->sent_at > HEARTBEAT * limit)
+            send_mark(d); /* still here */
+        const int leader_behind = d->rank != 0 && (m->heard[0] < m->own_mark ||
+                                                   now - m->heard_at[0] > 0.5 * waited + HEARTBEAT * limit);
         if (waited > (d->rank == 0 || leader_behind ? limit : 1.5 * limit + 5.0))
             return stalled(d, what, waited);
         if (waited > 0.002) { /* past a short spin: give the core to the ranks still computing */
