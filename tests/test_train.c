@@ -280,11 +280,27 @@ done:
 
 /* ---- batch normalization in training against PyTorch -------------------------------------- */
 
+/* Synchronized statistics as a data-parallel job hands them (train/distributed.c), in one
+ * process: rank 0 had no samples (zeros), rank 1 is this one, so the merged statistics must be
+ * this batch's own. */
+static double gathered[2 * 4096];
+static const double *gather_with_empty_rank(const incept_stats_sync *sync, const double *mine, int n)
+{
+    (void)sync;
+    if (2 * (size_t)n > sizeof gathered / sizeof gathered[0])
+        return NULL;
+    memset(gathered, 0, sizeof(double) * (size_t)n);
+    memcpy(gathered + n, mine, sizeof(double) * (size_t)n);
+    return gathered;
+}
+
 /* tests/fixtures/bn_train.*: a small Inception net with every conv batch-normalized, two SGD
  * steps by PyTorch (BatchNorm2d in training mode; make_batchnorm_fixture.py). The losses, every
- * parameter and every running statistic afterwards must match. */
-static void test_batchnorm_fixture(void)
+ * parameter and every running statistic afterwards must match, computed as usual and through
+ * the synchronized path (synced). */
+static void test_batchnorm_fixture(int synced)
 {
+    const incept_stats_sync sync = {.gather = gather_with_empty_rank, .ranks = 2, .share = 1.0};
     const char *dir = "tests/fixtures";
     incept_model *m = NULL, *expect = NULL;
     incept_session *s = NULL;
@@ -301,6 +317,7 @@ static void test_batchnorm_fixture(void)
         goto done;
     int labels[4];
     const incept_sgd sgd = pytorch_setup(s, y, labels, 4);
+    s->stats_sync = synced ? &sync : NULL;
     for (int step = 0; step < 2; step++) {
         float loss;
         CHECK_OK(incept_session_train_step(s, x, labels, 4, &loss));
@@ -322,8 +339,8 @@ static void test_batchnorm_fixture(void)
         if (e > worst)
             worst = e, worst_name = name;
     }
-    printf("batchnorm vs PyTorch after 2 steps: worst parameter/statistic error %.2g (%s)\n",
-           (double)worst, worst_name);
+    printf("batchnorm%s vs PyTorch after 2 steps: worst parameter/statistic error %.2g (%s)\n",
+           synced ? " (synchronized statistics)" : "", (double)worst, worst_name);
     CHECK_MSG(worst < 1e-4f, "batchnorm after 2 steps: %s differs by %g relative", worst_name,
               (double)worst);
 done:
@@ -693,7 +710,8 @@ int main(void)
     else
         printf("test_train: checkpoint resume skipped: this build reads no dataset files "
                "(INCEPT_WITH_DATASETS=OFF)\n");
-    test_batchnorm_fixture();
+    test_batchnorm_fixture(0);
+    test_batchnorm_fixture(1);
     test_imported_constants_stay();
     const char *ref = reference_dir("test_train");
     if (ref) {
