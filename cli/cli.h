@@ -25,6 +25,7 @@ typedef struct {
     long bucket_kb;   /* train under mpirun */
     int sync_bn;
     double rank_timeout;
+    const char *precision, *calib; /* run, bench */
     const char *preset;
 } options;
 
@@ -47,6 +48,11 @@ int cli_read_samples(const char *path, size_t sample_floats, const char *shape, 
                      int *batch);
 /* Writes count floats raw; returns 0 or an exit code after a message. */
 int cli_write_floats(const char *path, const float *data, size_t count);
+/* --precision and --calib for session s of m: int8 calibrates on the --calib file (raw float32
+ * samples of the model's input), else on `fallback` (count samples) saying so; returns 0 or an
+ * exit code after a message. */
+int cli_set_precision(const options *o, incept_model *m, incept_session *s, const float *fallback,
+                      int count);
 double cli_now(void);
 
 /* Whether plotting is there (the module loads): 0, or 1 after a message naming path. */

@@ -41,6 +41,10 @@ int cli_fail(const char *what)
 #define THREADS INT("--threads", "T", threads, 1, 1024, NULL, "the CPU cores", "worker threads")
 #define WEIGHTS STRING("--weights", "W", weights, NULL, "an incept weights file for a description's " \
                        "parameters; without it, He initialization from seed 0")
+#define PRECISION STRING("--precision", "P", precision, "fp32", "fp32, or int8: convolutions in 8 " \
+                         "bits (AVX-512 VNNI), calibrated on --calib"), \
+                  STRING("--calib", "X.bin", calib, "the input itself", "int8: raw float32 NCHW samples " \
+                         "whose activations set the 8-bit ranges (a few hundred representative images)")
 #define EXACT FLAG("--exact", exact, "every convolution computed directly (no Winograd): within " \
                    "1e-5 of PyTorch instead of 1e-4")
 #define PRESET(shown) STRING("--preset", "P", preset, shown, "image normalization: caffe, torchvision or " \
@@ -57,7 +61,7 @@ static const opt_spec run_options[] = {
            "serialized TensorProto per model input"),
     STRING("--output", "OUT", output, NULL, "raw float32 (OUT.bin), or Y.pb[,Z.pb...]: the first "
            "outputs as TensorProtos"),
-    THREADS, WEIGHTS, EXACT, END};
+    THREADS, WEIGHTS, EXACT, PRECISION, END};
 
 static const opt_spec bench_options[] = {
     INT("--batch", "N", batch, 1, 65536, "1", NULL, "images per pass"),
@@ -67,7 +71,7 @@ static const opt_spec bench_options[] = {
     FLAG("--profile", profile, "a table per layer (time, GFLOP/s, share) and the memory in use"),
     EXACT,
     FLAG("--train", train, "time training steps (auxiliary heads, dropout, SGD) instead"),
-    WEIGHTS, END};
+    PRECISION, WEIGHTS, END};
 
 static const opt_spec init_weights_options[] = {
     INT("--seed", "S", seed, 0, 2147483647L, "0", NULL, "the initialization's random seed"), END};
@@ -519,6 +523,34 @@ int cli_session(incept_model *m, int threads, incept_session **s)
     return 0;
 }
 
+int cli_set_precision(const options *o, incept_model *m, incept_session *s, const float *fallback,
+                      int count)
+{
+    if (!o->precision || strcmp(o->precision, "fp32") == 0)
+        return 0;
+    if (strcmp(o->precision, "int8") != 0) {
+        fprintf(stderr, "incept: --precision is fp32 or int8, not %s\n", o->precision);
+        return EXIT_USAGE;
+    }
+    float *samples = NULL;
+    int rc = 0, c, h, w;
+    if (o->calib) {
+        incept_model_input_dims(m, &c, &h, &w);
+        char shape[64];
+        snprintf(shape, sizeof shape, "%dx%dx%d", c, h, w);
+        if ((rc = cli_read_samples(o->calib, (size_t)c * h * w, shape, &samples, &count)))
+            return rc;
+        fallback = samples;
+    } else {
+        fprintf(stderr, "incept: int8 calibrated on the %d input sample(s) themselves (--calib gives "
+                "representative ones)\n", count);
+    }
+    if (incept_session_calibrate(s, fallback, count) || incept_session_set_precision(s, INCEPT_PRECISION_INT8))
+        rc = cli_fail("int8");
+    free(samples);
+    return rc;
+}
+
 int cli_sample_size(const incept_model *m, int output, size_t *sample,
                     long long dims[INCEPT_MAX_RANK])
 {
@@ -645,6 +677,14 @@ static int cmd_bench(const options *o)
     }
     for (int i = 0; i < o->batch; i++)
         labels[i] = (int)((unsigned)(i * 2654435761u) % (unsigned)out_sample);
+    if (o->train && o->precision && strcmp(o->precision, "fp32")) {
+        fprintf(stderr, "incept: bench --train runs in fp32 (training needs it)\n");
+        rc = EXIT_USAGE;
+        goto done;
+    }
+    if (!o->train && (rc = cli_set_precision(o, m, s, input, o->batch)))
+        goto done;
+    rc = 1;
     if ((!incept_model_generic_nodes(m) && incept_model_summary(m, NULL, &totals)) ||
         incept_session_set_exact(s, o->exact) || bench_step(s, o, input, labels, output) ||
         (o->profile && incept_session_set_profiling(s, 1))) {
@@ -672,7 +712,8 @@ static int cmd_bench(const options *o)
            "min_ms=%.2f runs=%d mode=%s\n",
            o->batch, o->threads, median * 1e3, o->batch / median, flops * o->batch / median * 1e-9,
            peak_rss_mb(), times[0] * 1e3, reps,
-           o->train ? "train" : o->exact ? "exact" : "fast");
+           o->train ? "train" : o->precision && !strcmp(o->precision, "int8") ? "int8"
+                                                                                : o->exact ? "exact" : "fast");
     rc = 0;
 done:
     free(input);

@@ -97,6 +97,10 @@ static int run_raw(const options *o, incept_model *m, incept_session *s)
         return rc;
     in.data = data;
     in.dims[0] = batch;
+    if ((rc = cli_set_precision(o, m, s, data, batch))) {
+        free(data);
+        return rc;
+    }
     rc = 1;
     if (incept_session_run(s, 1, NULL, &in, 1, NULL, &out))
         rc = cli_fail("forward");
@@ -133,6 +137,9 @@ int cmd_run(const options *o)
     size_t len = strlen(o->input);
     if (incept_session_set_exact(s, o->exact))
         rc = cli_fail("run");
+    else if (len > 3 && strcmp(o->input + len - 3, ".pb") == 0 && o->precision && strcmp(o->precision, "fp32"))
+        fprintf(stderr, "incept: --precision %s runs raw float32 input (IN.bin), not .pb arrays\n", o->precision),
+            rc = 2;
     else if (len > 3 && strcmp(o->input + len - 3, ".pb") == 0)
         rc = run_tensors(o, m, s);
     else

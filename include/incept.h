@@ -184,6 +184,18 @@ INCEPT_API incept_status incept_session_set_threads(incept_session *session, int
  * computation. Off by default: the fast path stays within 1e-4 of max |logit|. */
 INCEPT_API incept_status incept_session_set_exact(incept_session *session, int exact);
 
+/* Arithmetic of inference: FP32 (the default), or INT8: every convolution runs with 8-bit
+ * weights (a scale per output channel) and 8-bit inputs (one scale and zero point per tensor,
+ * from the ranges the model holds: incept_session_calibrate), summed exactly in 32-bit integers
+ * (AVX-512 VNNI where the CPU has it), its output float again; other layers stay float. Changing
+ * the model's parameters afterwards needs set_precision again. Training needs FP32. */
+typedef enum { INCEPT_PRECISION_FP32 = 0, INCEPT_PRECISION_INT8 = 2 } incept_precision;
+INCEPT_API incept_status incept_session_set_precision(incept_session *session, incept_precision precision);
+/* Records, for int8, the range of every convolution's input over `count` samples (float32
+ * batch-first, C*H*W each), run in float: a few hundred representative images. Ranges already
+ * held widen to cover these. */
+INCEPT_API incept_status incept_session_calibrate(incept_session *session, const float *inputs, int count);
+
 /* Runs inference. inputs[k] is the value named input_names[k] (NULL: the model's inputs in
  * order); outputs[k] receives the value named output_names[k], which may be any layer's output
  * (NULL: the model's outputs in order). An output whose data is NULL is allocated (release it

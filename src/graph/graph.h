@@ -114,6 +114,10 @@ typedef struct {
     incept_dtype declared_dtype;
     int declared_rank;
     long long declared_dims[INCEPT_MAX_RANK];
+    /* the range of values it takes, observed by calibration (incept_session_calibrate) or given
+     * by a quantized model: the 8-bit code of an int8 session's layers that read it */
+    int has_range;
+    float range_lo, range_hi;
 } incept_value;
 
 typedef struct {
@@ -250,6 +254,9 @@ struct incept_session {
     int planned_keep;      /* every activation stays readable after the pass */
     int planned_threads;
     int planned_training;  /* the plan keeps everything backward needs and has gradients */
+    int planned_int8;
+    incept_precision precision; /* INCEPT_PRECISION_INT8: nodes with a quantized form run it */
+    void **quantized;      /* per node: its op's quantized form (op->quantize), or NULL */
     int *order;        /* node indices to run, in order */
     int n_order;
     /* Stacked pointwise convolutions (inference plans): per order position, the position of the
@@ -315,6 +322,8 @@ void incept_session_clear_values(incept_session *s);
 double incept_now_seconds(void);
 /* Frees the plan's memory. */
 void incept_session_drop_plan(incept_session *s);
+/* Frees an int8 session's quantized forms (precision.c). */
+void incept_session_free_precision(incept_session *s);
 /* Builds a fresh model around an already built graph (takes ownership, allocates its
  * parameters if that has not happened yet). */
 incept_status incept_model_wrap(incept_graph *g, incept_model **out);

@@ -102,8 +102,11 @@ static size_t place_blocks(block *blocks, int count)
 incept_status incept_session_plan(incept_session *s, int batch, int training, int keep)
 {
     keep = keep || training;
+    const int int8 = s->precision == INCEPT_PRECISION_INT8;
+    if (training && int8)
+        return incept_fail(INCEPT_ERR_ARG, "an int8 session does not train: set its precision to fp32");
     if (s->planned_batch == batch && s->planned_keep == keep && s->planned_threads == s->threads &&
-        s->planned_training == training)
+        s->planned_training == training && s->planned_int8 == int8)
         return INCEPT_OK;
     incept_session_drop_plan(s);
     const incept_graph *g = &s->model->graph;
@@ -164,12 +167,13 @@ incept_status incept_session_plan(incept_session *s, int batch, int training, in
         if (g->nodes[i].n_inputs > max_inputs)
             max_inputs = g->nodes[i].n_inputs;
     }
-    /* stacks: later pointwise convolutions of a leader's input run with it (and are born there) */
+    /* stacks: later pointwise convolutions of a leader's input run with it (and are born there);
+     * an int8 session's run alone, quantized */
     for (int p = 0; p < s->n_order; p++) {
         s->stack_next[p] = -1;
         runs_at[p] = p;
     }
-    for (int p = 0; p < s->n_order && !training; p++) {
+    for (int p = 0; p < s->n_order && !training && !int8; p++) {
         const incept_node *lead = &g->nodes[s->order[p]];
         if (s->stacked[p] || !lead->op->can_stack || !lead->op->can_stack(lead))
             continue;
@@ -272,7 +276,7 @@ incept_status incept_session_plan(incept_session *s, int batch, int training, in
         block_of[blocks[i].root] = i; /* sorting moved them */
 
     size_t workspace = 0;
-    incept_run_config config = {batch, s->threads, s->exact, training};
+    incept_run_config config = {batch, s->threads, s->exact, training, int8};
     for (int p = 0; p < s->n_order; p++) {
         const incept_node *n = &g->nodes[s->order[p]];
         size_t need = n->op->workspace_floats ? n->op->workspace_floats(g, n, &config) : 0;
@@ -324,6 +328,7 @@ incept_status incept_session_plan(incept_session *s, int batch, int training, in
     s->planned_keep = keep;
     s->planned_threads = s->threads;
     s->planned_training = training;
+    s->planned_int8 = int8;
     st = INCEPT_OK;
 done:
     free(needed);

@@ -34,6 +34,7 @@ void incept_session_free(incept_session *s)
     if (s->average_in_use) /* the model gets its trained weights back */
         incept_session_use_average(s, 0);
     incept_session_drop_plan(s);
+    incept_session_free_precision(s);
     free(s->node_seconds);
     free(s->param_grads);
     free(s->momentum);
@@ -162,6 +163,7 @@ static incept_op_args forward_args(const incept_session *s, const incept_node *n
         .workspace = s->workspace,
         .threads = s->threads,
         .exact = s->exact,
+        .quantized = s->quantized ? s->quantized[n - g->nodes] : NULL,
     };
 }
 

@@ -6,7 +6,9 @@
  * (where a call has enough tiles) unless exact mode asks for direct sums; the rest per sample
  * and group as one SGEMM, out[M, HW] = W[M, K] * col[K, HW], where col is the im2col matrix
  * unfolded panel by panel inside the GEMM (for 1x1 / stride 1 / no pad it is the input itself),
- * with bias and ReLU applied as each tile is stored.
+ * with bias and ReLU applied as each tile is stored. In an int8 session (conv_quantize) a
+ * convolution of one group is that GEMM in 8 bits: weights quantized per output channel, the
+ * input coded while it is unfolded, exact 32-bit sums (kernels/qgemm.h).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -20,6 +22,7 @@
 
 #include "core/status.h"
 #include "kernels/kernels.h"
+#include "kernels/qgemm.h"
 #include "core/window.h"
 #include "io/onnx_writer.h"
 #include "io/onnx_import.h"
@@ -140,10 +143,19 @@ static size_t conv_chunk_floats(const incept_graph *g, const incept_node *n, int
            (size_t)(out->c / a->groups) * columns;
 }
 
+static int conv_has_int8(const incept_attrs *a) { return a->groups == 1; }
+
 static size_t conv_workspace(const incept_graph *g, const incept_node *n, const incept_run_config *cfg)
 {
     const incept_value *in = incept_node_input(g, n, 0), *out = &g->values[n->output];
     const incept_attrs *a = &n->attrs;
+    if (cfg->int8 && conv_has_int8(a) && n->weight >= 0) { /* quantized unless uncalibrated */
+        size_t bytes = incept_qgemm_workspace(out->c, out->h * out->w, in->c * a->kernel_h * a->kernel_w,
+                                              cfg->threads);
+        const incept_run_config fp32 = {cfg->batch, cfg->threads, cfg->exact, cfg->training, 0};
+        size_t floats = conv_workspace(g, n, &fp32);
+        return (bytes + 3) / 4 > floats ? (bytes + 3) / 4 : floats;
+    }
     if (conv_is_depthwise(a, in->c, out->c))
         return 0; /* computed in place, no scratch */
     if (conv_uses_winograd(a, cfg->batch, out->h, out->w, cfg->exact))
@@ -248,11 +260,59 @@ static void depthwise_forward(const incept_op_args *args)
 
 static void conv_forward_dense(const incept_op_args *args);
 
+/* ---- int8 ---- */
+
+/* A convolution's int8 form: its input's code and its quantized weights (one allocation). */
+typedef struct {
+    incept_quant input;
+    incept_qgemm_weights weights;
+} conv_int8;
+
+static incept_status conv_quantize(const incept_graph *g, const incept_node *n, void **state)
+{
+    const incept_value *in = incept_node_input(g, n, 0), *out = &g->values[n->output];
+    const incept_attrs *a = &n->attrs;
+    *state = NULL;
+    if (!conv_has_int8(a) || n->weight < 0)
+        return INCEPT_OK; /* grouped and depthwise convolutions stay in float */
+    const int m = out->c, k = in->c * a->kernel_h * a->kernel_w;
+    const size_t head = 64, floats = ((size_t)2 * m * sizeof(float) + 63) / 64 * 64;
+    float *block = incept_alloc_floats((head + floats + incept_qgemm_weights_bytes(m, k) + 3) / 4);
+    if (!block)
+        return INCEPT_ERR_NOMEM;
+    conv_int8 *q = (conv_int8 *)(void *)block;
+    q->input = incept_quant_range(in->range_lo, in->range_hi);
+    q->weights.scale = block + head / 4;
+    q->weights.bias = q->weights.scale + m;
+    q->weights.data = (signed char *)(block + (head + floats) / 4);
+    incept_qgemm_prepare(m, k, incept_graph_param_data(g, n->weight), k,
+                         n->bias >= 0 ? incept_graph_param_data(g, n->bias) : NULL, q->input, &q->weights);
+    *state = q;
+    return INCEPT_OK;
+}
+
+/* Sample by sample: one int8 GEMM over the im2col matrix, written straight into the output. */
+static void conv_forward_int8(const incept_op_args *args)
+{
+    const conv_int8 *q = args->quantized;
+    const incept_attrs *a = &args->node->attrs;
+    const incept_view *in = &args->inputs[0], *out = &args->output;
+    const int plane = out->h * out->w;
+    for (int s = 0; s < in->n; s++) {
+        incept_im2col geometry = conv_geometry(a, in->data + s * in->batch_stride, in->c, in, out, 1,
+                                               in->batch_stride);
+        incept_qgemm_conv(args->threads, &q->weights, plane, &geometry, q->input,
+                          out->data + s * out->batch_stride, plane, a->relu, args->workspace);
+    }
+}
+
 static void conv_forward(const incept_op_args *args)
 {
     const incept_attrs *a = &args->node->attrs;
     const incept_view *in = &args->inputs[0], *out = &args->output;
-    if (conv_is_depthwise(a, in->c, out->c)) {
+    if (args->quantized) {
+        conv_forward_int8(args);
+    } else if (conv_is_depthwise(a, in->c, out->c)) {
         depthwise_forward(args);
     } else {
         conv_forward_dense(args);
@@ -537,4 +597,5 @@ const incept_op incept_op_conv = {
     .onnx_types = {"Conv"},
     .from_onnx = conv_from_onnx,
     .fuses_activation = 1,
+    .quantize = conv_quantize,
 };

@@ -18,6 +18,7 @@ struct incept_desc_line;       /* io/description.h */
 typedef struct {
     int batch, threads, exact;
     int training; /* forward for a training step: dropout drops, backward follows */
+    int int8;     /* an int8 session: nodes with a quantized form run it */
 } incept_run_config;
 
 /* Everything a forward pass of one node sees. */
@@ -35,6 +36,7 @@ typedef struct {
     int dropout;  /* dropout drops (with the mask of dropout_seed); only when training */
     unsigned long long dropout_seed;
     const incept_stats_sync *sync; /* training: batch statistics over every rank (NULL: this one's) */
+    const void *quantized; /* an int8 session: this node's quantized form (op->quantize), or NULL */
 } incept_op_args;
 
 /* Everything a backward pass of one node sees: the forward tensors, the gradient of the loss
@@ -103,6 +105,10 @@ typedef struct incept_op {
     incept_status (*from_description)(struct incept_desc_line *l, incept_attrs *a);
     int (*can_stack)(const incept_node *n);
     void (*stacked_forward)(const incept_op_args *members, int count);
+    /* Its int8 form for an int8 session (weights quantized, the input's code from the range of
+     * its input value), in one allocation released with free(); *state NULL where the node stays
+     * in float (NULL: the op has none). forward then gets it as args->quantized. */
+    incept_status (*quantize)(const incept_graph *g, const incept_node *n, void **state);
 } incept_op;
 
 const incept_op *incept_op_find(const char *name);
