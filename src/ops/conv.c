@@ -150,8 +150,10 @@ static size_t conv_workspace(const incept_graph *g, const incept_node *n, const 
     const incept_value *in = incept_node_input(g, n, 0), *out = &g->values[n->output];
     const incept_attrs *a = &n->attrs;
     if (cfg->int8 && conv_has_int8(a) && n->weight >= 0) { /* quantized unless uncalibrated */
-        size_t bytes = incept_qgemm_workspace(out->c, out->h * out->w, in->c * a->kernel_h * a->kernel_w,
-                                              cfg->threads);
+        const int k = in->c * a->kernel_h * a->kernel_w, plane = out->h * out->w;
+        size_t bytes = conv_threads_per_sample(cfg->batch, cfg->threads) > 1
+                           ? incept_qgemm_workspace(out->c, plane, k, cfg->threads)
+                           : incept_qgemm_workspace(out->c, plane, k, 1) * (size_t)cfg->threads;
         const incept_run_config fp32 = {cfg->batch, cfg->threads, cfg->exact, cfg->training, 0};
         size_t floats = conv_workspace(g, n, &fp32);
         return (bytes + 3) / 4 > floats ? (bytes + 3) / 4 : floats;
@@ -291,18 +293,38 @@ static incept_status conv_quantize(const incept_graph *g, const incept_node *n, 
     return INCEPT_OK;
 }
 
-/* Sample by sample: one int8 GEMM over the im2col matrix, written straight into the output. */
-static void conv_forward_int8(const incept_op_args *args)
+/* One sample's int8 GEMM over its im2col matrix, written straight into the output. */
+static void conv_sample_int8(const incept_op_args *args, int s, int threads, void *workspace)
 {
     const conv_int8 *q = args->quantized;
     const incept_attrs *a = &args->node->attrs;
     const incept_view *in = &args->inputs[0], *out = &args->output;
-    const int plane = out->h * out->w;
+    incept_im2col geometry = conv_geometry(a, in->data + s * in->batch_stride, in->c, in, out, 1,
+                                           in->batch_stride);
+    incept_qgemm_conv(threads, &q->weights, out->h * out->w, &geometry, q->input,
+                      out->data + s * out->batch_stride, out->h * out->w, a->relu, workspace);
+}
+
+/* Sample by sample, the threads splitting each GEMM or, when the batch covers them, taking
+ * whole samples (each its own workspace; no nested parallel regions). */
+static void conv_forward_int8(const incept_op_args *args)
+{
+    const incept_attrs *a = &args->node->attrs;
+    const incept_view *in = &args->inputs[0], *out = &args->output;
+    if (conv_threads_per_sample(in->n, args->threads) > 1) {
+        for (int s = 0; s < in->n; s++)
+            conv_sample_int8(args, s, args->threads, args->workspace);
+        return;
+    }
+    const size_t per_thread = incept_qgemm_workspace(out->c, out->h * out->w,
+                                                     in->c * a->kernel_h * a->kernel_w, 1);
+#pragma omp parallel for num_threads(args->threads) schedule(dynamic, 1)
     for (int s = 0; s < in->n; s++) {
-        incept_im2col geometry = conv_geometry(a, in->data + s * in->batch_stride, in->c, in, out, 1,
-                                               in->batch_stride);
-        incept_qgemm_conv(args->threads, &q->weights, plane, &geometry, q->input,
-                          out->data + s * out->batch_stride, plane, a->relu, args->workspace);
+        int t = 0;
+#ifdef _OPENMP
+        t = omp_get_thread_num();
+#endif
+        conv_sample_int8(args, s, 1, (char *)args->workspace + per_thread * (size_t)t);
     }
 }
 
