@@ -49,10 +49,10 @@ int cli_read_samples(const char *path, size_t sample_floats, const char *shape, 
 /* Writes count floats raw; returns 0 or an exit code after a message. */
 int cli_write_floats(const char *path, const float *data, size_t count);
 /* --precision and --calib for session s of m: int8 calibrates on the --calib file (raw float32
- * samples of the model's input), else on `fallback` (count samples) saying so; returns 0 or an
- * exit code after a message. */
+ * samples of the model's input), else on `fallback` (count samples; named fallback_name, when
+ * not NULL, in a note); returns 0 or an exit code after a message. */
 int cli_set_precision(const options *o, incept_model *m, incept_session *s, const float *fallback,
-                      int count);
+                      int count, const char *fallback_name);
 double cli_now(void);
 
 /* Whether plotting is there (the module loads): 0, or 1 after a message naming path. */

@@ -148,7 +148,7 @@ static const opt_spec eval_options[] = {
     STRING("--test-dir", "D", test_dir, NULL, "an image folder, one subfolder per class"),
     PRESET("torchvision"),
     INT("--batch", "N", batch, 1, 65536, "256", NULL, "images per evaluation pass"),
-    THREADS, END};
+    THREADS, PRECISION, END};
 
 static const opt_spec no_options[] = {END};
 
@@ -524,7 +524,7 @@ int cli_session(incept_model *m, int threads, incept_session **s)
 }
 
 int cli_set_precision(const options *o, incept_model *m, incept_session *s, const float *fallback,
-                      int count)
+                      int count, const char *fallback_name)
 {
     if (!o->precision || strcmp(o->precision, "fp32") == 0)
         return 0;
@@ -541,9 +541,8 @@ int cli_set_precision(const options *o, incept_model *m, incept_session *s, cons
         if ((rc = cli_read_samples(o->calib, (size_t)c * h * w, shape, &samples, &count)))
             return rc;
         fallback = samples;
-    } else {
-        fprintf(stderr, "incept: int8 calibrated on the %d input sample(s) themselves (--calib gives "
-                "representative ones)\n", count);
+    } else if (fallback_name) {
+        fprintf(stderr, "incept: int8 calibrated on %d %s\n", count, fallback_name);
     }
     if (incept_session_calibrate(s, fallback, count) || incept_session_set_precision(s, INCEPT_PRECISION_INT8))
         rc = cli_fail("int8");
@@ -682,7 +681,8 @@ static int cmd_bench(const options *o)
         rc = EXIT_USAGE;
         goto done;
     }
-    if (!o->train && (rc = cli_set_precision(o, m, s, input, o->batch)))
+    if (!o->train && (rc = cli_set_precision(o, m, s, input, o->batch, "input sample(s) themselves (--calib gives "
+                                                                        "representative ones)")))
         goto done;
     rc = 1;
     if ((!incept_model_generic_nodes(m) && incept_model_summary(m, NULL, &totals)) ||

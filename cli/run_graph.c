@@ -97,7 +97,7 @@ static int run_raw(const options *o, incept_model *m, incept_session *s)
         return rc;
     in.data = data;
     in.dims[0] = batch;
-    if ((rc = cli_set_precision(o, m, s, data, batch))) {
+    if ((rc = cli_set_precision(o, m, s, data, batch, "input sample(s) themselves (--calib gives representative ones)"))) {
         free(data);
         return rc;
     }

@@ -174,7 +174,17 @@ static void test_cli(void)
     snprintf(cmd, sizeof cmd, "%s bench /tmp/incept_int8.incept --seconds 1 --precision fp16 >/dev/null 2>&1", cli);
     int status = system(cmd);
     CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 2, "%s: exit %d", cmd, WEXITSTATUS(status));
+    /* eval: int8 accuracy beside fp32's and how often they agree (labels: raw float32 classes) */
+    f = fopen("/tmp/incept_int8_l.bin", "wb");
+    const float classes[2] = {1.0f, 3.0f};
+    fwrite(classes, sizeof classes, 1, f);
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "%s eval /tmp/incept_int8.incept --inputs /tmp/incept_int8_x.bin --labels "
+             "/tmp/incept_int8_l.bin --precision int8 2>/dev/null | grep -q 'precision=int8 fp32_top1=.* agreement='",
+             cli);
+    CHECK_MSG(system(cmd) == 0, "%s", cmd);
     unlink("/tmp/incept_int8_x.bin"), unlink("/tmp/incept_int8_y.bin"), unlink("/tmp/incept_int8.incept");
+    unlink("/tmp/incept_int8_l.bin");
 }
 
 int main(void)
