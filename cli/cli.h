@@ -25,7 +25,8 @@ typedef struct {
     long bucket_kb;   /* train under mpirun */
     int sync_bn;
     double rank_timeout;
-    const char *precision, *calib; /* run, bench */
+    const char *precision, *calib; /* run, bench, eval, quantize */
+    int calib_count;
     const char *preset;
 } options;
 
@@ -68,5 +69,10 @@ int cmd_classify(const options *o);
 int cmd_run(const options *o);
 int cmd_eval(const options *o);
 int cmd_onnx_test(const options *o);
+int cmd_quantize(const options *o);
+/* The training (test 0) or test split the options name: idx files (Fashion-MNIST's by default,
+ * standardized as training does), raw tensors, or an image folder prepared by --preset; *out
+ * NULL where the options give no such split. */
+incept_status cli_load_split(const options *o, int test, incept_dataset **out, int c, int h, int w);
 
 #endif

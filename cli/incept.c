@@ -150,6 +150,18 @@ static const opt_spec eval_options[] = {
     INT("--batch", "N", batch, 1, 65536, "256", NULL, "images per evaluation pass"),
     THREADS, PRECISION, END};
 
+static const opt_spec quantize_options[] = {
+    STRING("--out", "M.onnx", out, NULL, "the quantized model (ONNX QDQ)"),
+    STRING("--calib", "X.bin", calib, "the training data below", "raw float32 NCHW calibration samples, "
+           "prepared as the model's inputs are"),
+    INT("--calib-count", "N", calib_count, 1, 1000000, "500", NULL, "calibration images taken from the "
+        "training data"),
+    STRING("--train-images", "I", train_images, "Fashion-MNIST's", "calibration images (idx)"),
+    STRING("--train-labels", "L", train_labels, "Fashion-MNIST's", "their labels (idx)"),
+    STRING("--train-dir", "D", train_dir, NULL, "an image folder, one subfolder per class"),
+    PRESET("torchvision"),
+    THREADS, WEIGHTS, END};
+
 static const opt_spec no_options[] = {END};
 
 static const opt_spec help_options[] = {
@@ -191,6 +203,9 @@ const command cli_commands[] = {
      "run ONNX backend node tests (folders with model.onnx and test_data_set_*);\n"
      "last line: N passed, N failed, N skipped (N of them unsupported); an op the engine lacks is\n"
      "unsupported, not failed"},
+    {"quantize", "MODEL", 1, quantize_options, cmd_quantize,
+     "post-training int8 quantization: calibrate on sample images, write an ONNX QDQ model\n"
+     "(int8 in ONNX Runtime, TensorRT and here: run/bench/eval --precision int8)"},
     {"eval", "[MODEL]", 1, eval_options, eval_command,
      "top-1 / top-5 accuracy; last line: eval: top1=... top5=... n=..."},
     {"version", "", 0, no_options, version_command, "the version"},
@@ -534,6 +549,10 @@ int cli_set_precision(const options *o, incept_model *m, incept_session *s, cons
     }
     float *samples = NULL;
     int rc = 0, c, h, w;
+    if (!o->calib && incept_session_set_precision(s, INCEPT_PRECISION_INT8) == INCEPT_OK) {
+        fprintf(stderr, "incept: int8 with the ranges the model holds (a quantized model)\n");
+        return 0;
+    }
     if (o->calib) {
         incept_model_input_dims(m, &c, &h, &w);
         char shape[64];

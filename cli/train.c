@@ -15,7 +15,7 @@
 #define FASHION_DIR "/usr/share/datasets/fashion-mnist"
 
 /* Images of an idx set in [0, 1] are centred to [-1, 1]; raw tensors are taken as they are. */
-static incept_status load_split(const options *o, int test, incept_dataset **out, int c, int h, int w)
+incept_status cli_load_split(const options *o, int test, incept_dataset **out, int c, int h, int w)
 {
     char images[4096], labels[4096];
     const char *dir = test ? o->test_dir : o->train_dir;
@@ -332,7 +332,7 @@ static int train_run(const options *given, int rank, int ranks)
     incept_dataset *train = NULL, *test = NULL;
     reporter r = {.o = o, .terminal = isatty(STDERR_FILENO)};
     rc = 1;
-    if (load_split(o, 0, &train, c, h, w) || load_split(o, 1, &test, c, h, w)) {
+    if (cli_load_split(o, 0, &train, c, h, w) || cli_load_split(o, 1, &test, c, h, w)) {
         rc = cli_fail("loading the data");
         goto done;
     }
@@ -508,7 +508,7 @@ static int eval_int8(const options *o, incept_model *m, incept_session *s, const
     const float *calib = incept_dataset_images(data);
     int count = n;
     const int fashion_default = !o->test_images && !o->test_dir && !o->inputs;
-    if (!o->calib && fashion_default && !load_split(o, 0, &train, c, h, w) && train) {
+    if (!o->calib && fashion_default && !cli_load_split(o, 0, &train, c, h, w) && train) {
         calib = incept_dataset_images(train);
         incept_dataset_dims(train, &count, NULL, NULL, NULL, NULL);
     }
@@ -552,7 +552,7 @@ int cmd_eval(const options *o)
     double top1, top5;
     int n = 0, all = 0;
     incept_status st = o->inputs ? incept_dataset_load_raw(o->inputs, o->labels_file, c, h, w, &data)
-                                 : load_split(o, 1, &data, c, h, w);
+                                 : cli_load_split(o, 1, &data, c, h, w);
     if (!st && !data) {
         fprintf(stderr, "incept: eval needs test data (--test-images/--test-labels, --test-dir or "
                         "--inputs/--labels)\n");

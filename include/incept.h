@@ -493,6 +493,13 @@ INCEPT_API int incept_schedule_valid(const char *name);
  * new opset-11 graph of its inference path (auxiliary heads left out), parameters under their
  * names, the batch axis dynamic. */
 INCEPT_API incept_status incept_model_save_onnx(const incept_model *model, const char *path);
+/* Writes the model as a quantized ONNX file in the QDQ layout (opset 13; ONNX Runtime and
+ * TensorRT run it in int8, and so does this engine's int8 session on loading it): every
+ * convolution of one group reads its input through QuantizeLinear / DequantizeLinear of the
+ * input's range (incept_session_calibrate), its weights as int8 with a scale per output channel
+ * and its bias as int32, each through DequantizeLinear — the codes an int8 session uses. Fails
+ * if such a convolution's input has no range. */
+INCEPT_API incept_status incept_model_save_onnx_int8(const incept_model *model, const char *path);
 
 /* ---- Reporting --------------------------------------------------------------------------- */
 

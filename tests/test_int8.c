@@ -174,6 +174,20 @@ static void test_cli(void)
     snprintf(cmd, sizeof cmd, "%s bench /tmp/incept_int8.incept --seconds 1 --precision fp16 >/dev/null 2>&1", cli);
     int status = system(cmd);
     CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 2, "%s: exit %d", cmd, WEXITSTATUS(status));
+    /* quantize: a QDQ file that runs in int8 on its own ranges, as the session calibrated on
+     * the same samples computes */
+    snprintf(cmd, sizeof cmd, "%s quantize /tmp/incept_int8.incept --calib /tmp/incept_int8_x.bin --out "
+             "/tmp/incept_int8_q.onnx 2>/dev/null && %s run /tmp/incept_int8_q.onnx --input /tmp/incept_int8_x.bin "
+             "--output /tmp/incept_int8_qy.bin --precision int8 2>&1 | grep -q 'ranges the model holds'", cli, cli);
+    CHECK_MSG(system(cmd) == 0, "%s", cmd);
+    float qy[2 * 5] = {0};
+    f = fopen("/tmp/incept_int8_qy.bin", "rb");
+    CHECK(f && fread(qy, sizeof qy, 1, f) == 1);
+    if (f)
+        fclose(f);
+    CHECK_MSG(sqnr_db(want, qy, 10) > 60.0, "quantize then run: %.1f dB from the calibrated session",
+              sqnr_db(want, qy, 10));
+    unlink("/tmp/incept_int8_q.onnx"), unlink("/tmp/incept_int8_qy.bin");
     /* eval: int8 accuracy beside fp32's and how often they agree (labels: raw float32 classes) */
     f = fopen("/tmp/incept_int8_l.bin", "wb");
     const float classes[2] = {1.0f, 3.0f};
@@ -187,8 +201,61 @@ static void test_cli(void)
     unlink("/tmp/incept_int8_l.bin");
 }
 
+/* The QDQ round trip: a calibrated model written as a quantized ONNX file (checked by the onnx
+ * package where python3-onnx is installed), loaded back, runs in int8 without calibrating, as
+ * the model it came from does in int8; a QuantizeLinear read by another op is refused. */
+static void test_qdq(void)
+{
+    incept_model *m = NULL, *back = NULL;
+    incept_session *s = NULL, *t = NULL;
+    enum { BATCH = 6, SAMPLE = 3 * 15 * 15 };
+    float *x = malloc(sizeof(float) * BATCH * SAMPLE), a[BATCH * 5], b[BATCH * 5];
+    fill(x, (size_t)BATCH * SAMPLE, 21);
+    CHECK_OK(incept_model_load("models/tiny.incept", NULL, &m));
+    if (!m || incept_session_new(m, &s))
+        goto done;
+    CHECK(incept_model_save_onnx_int8(m, "/tmp/incept_qdq.onnx") == INCEPT_ERR_ARG); /* no ranges yet */
+    CHECK_OK(incept_session_calibrate(s, x, BATCH));
+    CHECK_OK(incept_session_set_precision(s, INCEPT_PRECISION_INT8));
+    CHECK_OK(incept_session_forward(s, x, BATCH, a));
+    CHECK_OK(incept_model_save_onnx_int8(m, "/tmp/incept_qdq.onnx"));
+    CHECK_OK(incept_model_load("/tmp/incept_qdq.onnx", NULL, &back));
+    if (!back || incept_session_new(back, &t))
+        goto done;
+    CHECK_OK(incept_session_set_precision(t, INCEPT_PRECISION_INT8)); /* its ranges came with it */
+    CHECK_OK(incept_session_forward(t, x, BATCH, b));
+    double db = sqnr_db(a, b, BATCH * 5);
+    printf("QDQ round trip: the loaded int8 model %.1f dB from the int8 session it was written from\n", db);
+    CHECK_MSG(db > 60.0, "%.1f dB", db);
+    if (system("/usr/bin/python3 -c 'import onnx' > /dev/null 2>&1") != 0) {
+        printf("test_int8: skipped the onnx checker and the refusal case: python3-onnx is not installed\n");
+        goto done;
+    }
+    CHECK_MSG(system("/usr/bin/python3 -c \"import onnx; onnx.checker.check_model(onnx.load('/tmp/incept_qdq.onnx'), "
+                     "full_check=True)\"") == 0, "%s", "the QDQ file passes onnx.checker (full_check)");
+    /* QuantizeLinear -> Relu: not a QDQ pair */
+    CHECK(system("/usr/bin/python3 -c \"import onnx, onnx.helper as h, numpy as np; T=onnx.TensorProto; "
+                 "g=h.make_graph([h.make_node('QuantizeLinear',['x','s','z'],['q']),h.make_node('Relu',['q'],['y'])],'g',"
+                 "[h.make_tensor_value_info('x',T.FLOAT,[1,2,3,3])],[h.make_tensor_value_info('y',T.UINT8,[1,2,3,3])],"
+                 "[h.make_tensor('s',T.FLOAT,[],[0.1]),h.make_tensor('z',T.UINT8,[],[128])]); "
+                 "onnx.save(h.make_model(g,opset_imports=[h.make_opsetid('',13)]),'/tmp/incept_q_relu.onnx')\"") == 0);
+    incept_model *bad = NULL;
+    CHECK(incept_model_load("/tmp/incept_q_relu.onnx", NULL, &bad) == INCEPT_ERR_UNSUPPORTED);
+    CHECK_MSG(strstr(incept_last_error(), "QDQ") != NULL, "%s", incept_last_error());
+    incept_model_free(bad);
+    unlink("/tmp/incept_q_relu.onnx");
+done:
+    free(x);
+    incept_session_free(t);
+    incept_model_free(back);
+    incept_session_free(s);
+    incept_model_free(m);
+    unlink("/tmp/incept_qdq.onnx");
+}
+
 int main(void)
 {
+    test_qdq();
     test_cli();
     test_refusals();
     test_small_model();

@@ -23,6 +23,6 @@ incept_status incept_write_atomically(const char *path, const void *data, size_t
 
 /* A model built from a description or in C as a new ONNX (opset 11) file. */
 struct incept_model;
-incept_status incept_onnx_write_graph(const struct incept_model *model, const char *path);
+incept_status incept_onnx_write_graph(const struct incept_model *model, const char *path, int int8);
 
 #endif

@@ -76,12 +76,19 @@ static void set_tensor(Onnx__TensorProto *t, float *data, size_t count)
     t->data_type = ONNX_FLOAT;
 }
 
+incept_status incept_model_save_onnx_int8(const incept_model *m, const char *path)
+{
+    if (!m || !path)
+        return incept_fail(INCEPT_ERR_ARG, "save_onnx_int8 needs a model and a path");
+    return incept_onnx_write_graph(m, path, 1);
+}
+
 incept_status incept_model_save_onnx(const incept_model *m, const char *path)
 {
     if (!m || !path)
         return incept_fail(INCEPT_ERR_ARG, "save_onnx needs a model and a path");
     if (!m->onnx_source)
-        return incept_onnx_write_graph(m, path);
+        return incept_onnx_write_graph(m, path, 0);
     char *file;
     size_t size;
     incept_status st = incept_read_file(m->onnx_source, &file, &size);

@@ -588,6 +588,10 @@ incept_status incept_onnx_import_node(importer *im, const Onnx__NodeProto *n)
         return incept_onnx_import_arithmetic(im, n, 0);
     if (strcmp(op, "BatchNormalization") == 0)
         return incept_onnx_import_batchnorm(im, n);
+    if (strcmp(op, "QuantizeLinear") == 0)
+        return incept_onnx_import_quantize(im, n);
+    if (strcmp(op, "DequantizeLinear") == 0)
+        return incept_onnx_import_dequantize(im, n);
 
     binding *x;
     incept_status st = incept_onnx_activation(im, n, 0, &x);

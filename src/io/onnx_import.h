@@ -146,4 +146,15 @@ incept_status incept_onnx_import_reshape(importer *im, const Onnx__NodeProto *n,
 /* The per-sample dims of an activation as ONNX sees them, when C, H, W hold them in order. */
 int incept_onnx_sample_dims(const importer *im, const binding *x, int dims[3]);
 
+/* ---- onnx_import_qdq.c: the QDQ layout of quantized models ---- */
+
+/* QuantizeLinear of an activation read only by DequantizeLinear of its code: the identity, the
+ * code the value's range. */
+incept_status incept_onnx_import_quantize(importer *im, const Onnx__NodeProto *n);
+/* DequantizeLinear: of a constant, the float constant it stands for; of such a QuantizeLinear,
+ * the value itself. */
+incept_status incept_onnx_import_dequantize(importer *im, const Onnx__NodeProto *n);
+/* Binds `name` to a constant computed at load (onnx_import_generic.c keeps it until the end). */
+incept_status incept_onnx_fold(importer *im, const char *name, const incept_tensor *t);
+
 #endif

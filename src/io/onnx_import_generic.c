@@ -311,7 +311,7 @@ static int run_probes(importer *im, const Onnx__NodeProto *n, incept_nd_fn fn, c
 }
 
 /* A folded result as a TensorProto the fast path reads as it reads a Constant's. */
-static incept_status fold(importer *im, const char *name, const incept_tensor *t)
+incept_status incept_onnx_fold(importer *im, const char *name, const incept_tensor *t)
 {
     Onnx__TensorProto **grown = realloc(im->folded, sizeof *grown * (size_t)(im->n_folded + 1));
     if (!grown)
@@ -387,7 +387,7 @@ static incept_status import_generic(importer *im, const Onnx__NodeProto *n, cons
     if (constant) { /* folded: no node, its outputs are constants */
         for (size_t j = 0; j < n->n_output && !st; j++)
             if (outputs[j])
-                st = fold(im, outputs[j], &probes[j][0]);
+                st = incept_onnx_fold(im, outputs[j], &probes[j][0]);
         goto done;
     }
     int node = -1;
@@ -438,6 +438,8 @@ incept_status incept_onnx_import_any(importer *im, const Onnx__NodeProto *n)
         return incept_onnx_node_error(im, n, INCEPT_ERR_FORMAT, "%s", "a node without outputs");
     /* an op neither path knows is unsupported whatever its inputs are (before they are checked:
      * GRU's and Scan's optional ones are valid ONNX this engine need not understand) */
+    if (strcmp(op, "QuantizeLinear") == 0 || strcmp(op, "DequantizeLinear") == 0)
+        return incept_onnx_import_node(im, n); /* QDQ: no generic form (onnx_import_qdq.c) */
     if (!incept_op_for_onnx(op) && !incept_nd_find_op(op) && strcmp(op, "Constant") != 0)
         return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "op '%s' is not supported", op);
     if (im->force_generic && strcmp(op, "Constant") != 0) {

@@ -236,7 +236,7 @@ int incept_onnx_put_window(writer *w, const incept_attrs *a, int dilations, Onnx
 /* One of our nodes as its op writes it, and the Relu a fused ReLU becomes; `rank` tracks which
  * values ONNX sees as 2-D. */
 static incept_status write_node(writer *w, const incept_graph *g, const incept_node *n, int *rank,
-                                const char *path)
+                                const char *path, int int8)
 {
     const char *out = g->values[n->output].name;
     char pre[1100], relu_name[1100];
@@ -246,7 +246,7 @@ static incept_status write_node(writer *w, const incept_graph *g, const incept_n
     rank[n->output] = 4;
     snprintf(pre, sizeof pre, "%s/pre_relu", out); /* the op writes NAME/pre_relu, a Relu NAME */
     const incept_onnx_export e = {w, g, n, g->values[n->inputs[0]].name, n->attrs.relu ? pre : out,
-                                  rank, path};
+                                  rank, path, int8 ? INCEPT_ONNX_WRITE_OPSET_INT8 : OPSET, int8};
     incept_status st = n->op->to_onnx(&e);
     if (!st && n->attrs.relu && !(n->attrs.relu_max < INFINITY)) {
         const char *ins[] = {pre, NULL};
@@ -269,7 +269,7 @@ static incept_status write_node(writer *w, const incept_graph *g, const incept_n
     return st || w->mem->failed ? (st ? st : INCEPT_ERR_NOMEM) : INCEPT_OK;
 }
 
-incept_status incept_onnx_write_graph(const incept_model *m, const char *path)
+incept_status incept_onnx_write_graph(const incept_model *m, const char *path, int int8)
 {
     const incept_graph *g = &m->graph;
     pool mem = {0};
@@ -293,7 +293,7 @@ incept_status incept_onnx_write_graph(const incept_model *m, const char *path)
     rank[g->input] = 4;
     for (int i = 0; i < g->n_nodes && !st; i++)
         if (needed[i])
-            st = write_node(&w, g, &g->nodes[i], rank, path);
+            st = write_node(&w, g, &g->nodes[i], rank, path, int8);
     if (st)
         goto done;
     const incept_value *in = &g->values[g->input], *out = &g->values[g->output];
@@ -314,7 +314,7 @@ incept_status incept_onnx_write_graph(const incept_model *m, const char *path)
     onnx__model_proto__init(model);
     onnx__operator_set_id_proto__init(opset);
     opset->domain = text(&mem, "");
-    opset->has_version = 1, opset->version = OPSET;
+    opset->has_version = 1, opset->version = int8 ? INCEPT_ONNX_WRITE_OPSET_INT8 : OPSET;
     opsets[0] = opset;
     inputs[0] = input, outputs[0] = output;
     graph->name = text(&mem, "incept");

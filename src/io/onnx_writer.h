@@ -11,7 +11,11 @@
 #include "graph/graph.h"
 
 #define INCEPT_ONNX_WRITE_OPSET 11
+#define INCEPT_ONNX_WRITE_OPSET_INT8 13 /* DequantizeLinear per channel (axis) */
 #define INCEPT_ONNX_FLOAT 1
+#define INCEPT_ONNX_UINT8 2
+#define INCEPT_ONNX_INT8 3
+#define INCEPT_ONNX_INT32 6
 #define INCEPT_ONNX_INT64 7
 
 typedef struct incept_onnx_writer incept_onnx_writer;
@@ -28,6 +32,8 @@ typedef struct incept_onnx_export_s {
     const char *in, *out;
     int *rank;
     const char *path; /* the file being written, for messages */
+    int opset;        /* the file's: INCEPT_ONNX_WRITE_OPSET, or _INT8 for a quantized one */
+    int int8;         /* quantized (QDQ): ops with an int8 form write it (the value's range) */
 } incept_onnx_export;
 
 struct Onnx__AttributeProto *incept_onnx_put_int(incept_onnx_writer *w, const char *name, int64_t v);

@@ -124,6 +124,20 @@ size_t incept_qgemm_weights_bytes(int m, int k)
     return (size_t)panels_of(m) * PANEL_ROWS * quads_of(k) * 4;
 }
 
+float incept_quant_weight_scale(const float *row, int k)
+{
+    float largest = 0.0f;
+    for (int kk = 0; kk < k; kk++)
+        largest = fabsf(row[kk]) > largest ? fabsf(row[kk]) : largest;
+    return largest > 0.0f ? largest / 127.0f : 1.0f;
+}
+
+int incept_quant_weight(float w, float scale)
+{
+    float v = nearbyintf(w / scale);
+    return v > 127.0f ? 127 : v < -127.0f ? -127 : v == v ? (int)v : 0;
+}
+
 void incept_qgemm_prepare(int m, int k, const float *w, int ldw, const float *bias, incept_quant input,
                           incept_qgemm_weights *out)
 {
@@ -134,18 +148,15 @@ void incept_qgemm_prepare(int m, int k, const float *w, int ldw, const float *bi
     memset(out->data, 0, incept_qgemm_weights_bytes(m, k));
     for (int r = 0; r < m; r++) {
         const float *row = w + (size_t)r * ldw;
-        float largest = 0.0f;
+        const float weight_scale = incept_quant_weight_scale(row, k);
         for (int kk = 0; kk < k; kk++)
-            largest = fabsf(row[kk]) > largest ? fabsf(row[kk]) : largest;
-        out->weight_max = largest > out->weight_max ? largest : out->weight_max;
-        const float weight_scale = largest > 0.0f ? largest / 127.0f : 1.0f;
+            out->weight_max = fabsf(row[kk]) > out->weight_max ? fabsf(row[kk]) : out->weight_max;
         /* row r's 4 bytes of quad q: panel r / PANEL_ROWS, then quad, then row within it */
         signed char *dst = out->data + (size_t)(r / PANEL_ROWS) * PANEL_ROWS * quads * 4 +
                            (size_t)(r % PANEL_ROWS) * 4;
         long sum = 0;
         for (int kk = 0; kk < k; kk++) {
-            float v = nearbyintf(row[kk] / weight_scale);
-            int q = v > 127.0f ? 127 : v < -127.0f ? -127 : v == v ? (int)v : 0;
+            int q = incept_quant_weight(row[kk], weight_scale);
             dst[(size_t)(kk / 4) * PANEL_ROWS * 4 + kk % 4] = (signed char)q;
             sum += q;
         }

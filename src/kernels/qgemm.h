@@ -25,6 +25,12 @@ typedef struct {
  * zero_point = round(-lo / scale) in [0, 255]. */
 incept_quant incept_quant_range(float lo, float hi);
 
+/* A weight row's scale (max |w| / 127; 1 for a row of zeros) and a weight's code under it
+ * (nearest, in [-127, 127]; NaN 0): what incept_qgemm_prepare does to every row, and what a
+ * quantized ONNX export writes. */
+float incept_quant_weight_scale(const float *row, int k);
+int incept_quant_weight(float w, float scale);
+
 /* A convolution's weights, quantized and laid out for the micro-kernels (incept_qgemm_prepare):
  * per output channel m, scale[m] = input scale * weight scale of m, and bias[m] the float bias
  * less the input zero point's contribution (zero_point * input scale * weight scale * sum of the

@@ -557,12 +557,87 @@ static void conv_describe(const incept_graph *g, const incept_node *n, int drawi
         snprintf(buf, size, "convolution");
 }
 
-/* Conv with its weight and bias as initializers. */
+/* The QDQ form of a convolution (a quantized export): its input through QuantizeLinear and
+ * DequantizeLinear of the input's code, its weights int8 with a scale per output channel and its
+ * bias int32 (scale: input scale x weight scale), each through DequantizeLinear (axis 0) whose
+ * output takes the parameter's name: the codes an int8 session computes with. */
+static incept_status conv_to_onnx_qdq(const incept_onnx_export *e, const char *weight, const char *bias)
+{
+    const incept_graph *g = e->g;
+    const incept_node *n = e->n;
+    const incept_value *in = incept_node_input(g, n, 0);
+    const incept_param *wp = &g->params[n->weight];
+    const int m = g->values[n->output].c, k = (int)(wp->count / (size_t)m);
+    const incept_quant code = incept_quant_range(in->range_lo, in->range_hi);
+    incept_onnx_writer *w = e->w;
+    char *names = incept_onnx_put_scratch(w, 10 * 1100);
+    signed char *q = incept_onnx_put_scratch(w, wp->count);
+    float *scale = incept_onnx_put_scratch(w, sizeof(float) * 2 * (size_t)m);
+    int32_t *zero = incept_onnx_put_scratch(w, sizeof(int32_t) * (size_t)m);
+    int32_t *qbias = incept_onnx_put_scratch(w, sizeof(int32_t) * (size_t)m);
+    if (!names || !q || !scale || !zero || !qbias)
+        return INCEPT_ERR_NOMEM;
+    char *x_scale = names, *x_zero = names + 1100, *x_q = names + 2200, *x_dq = names + 3300;
+    char *w_q = names + 4400, *w_scale = names + 5500, *w_zero = names + 6600;
+    char *b_q = names + 7700, *b_scale = names + 8800, *b_zero = names + 9900;
+    snprintf(x_scale, 1100, "%s/x_scale", n->name), snprintf(x_zero, 1100, "%s/x_zero_point", n->name);
+    snprintf(x_q, 1100, "%s/x_quantized", n->name), snprintf(x_dq, 1100, "%s/x_dequantized", n->name);
+    snprintf(w_q, 1100, "%s_quantized", weight), snprintf(w_scale, 1100, "%s_scale", weight);
+    snprintf(w_zero, 1100, "%s_zero_point", weight);
+    const float *wd = g->param_data + wp->offset, *bd = bias ? g->param_data + g->params[n->bias].offset : NULL;
+    float *b_scales = scale + m;
+    for (int r = 0; r < m; r++) {
+        scale[r] = incept_quant_weight_scale(wd + (size_t)r * k, k);
+        for (int j = 0; j < k; j++)
+            q[(size_t)r * k + j] = (signed char)incept_quant_weight(wd[(size_t)r * k + j], scale[r]);
+        b_scales[r] = code.scale * scale[r];
+        double v = bd ? nearbyint((double)bd[r] / b_scales[r]) : 0.0;
+        qbias[r] = v > 2147483647.0 ? 2147483647 : v < -2147483647.0 ? -2147483647 : (int32_t)v;
+    }
+    const unsigned char x_zero_value = (unsigned char)code.zero_point;
+    const int64_t none = 0, per_row = m, w_dims[4] = {wp->dims[0], wp->dims[1], wp->dims[2], wp->dims[3]};
+    const char *q_ins[] = {e->in, x_scale, x_zero, NULL}, *dq_ins[] = {x_q, x_scale, x_zero, NULL};
+    const char *w_ins[] = {w_q, w_scale, w_zero, NULL};
+    struct Onnx__AttributeProto *axis0[] = {incept_onnx_put_int(w, "axis", 0), NULL};
+    int ok = axis0[0] &&
+             incept_onnx_put_initializer(w, x_scale, INCEPT_ONNX_FLOAT, &none, 0, &code.scale, sizeof(float)) &&
+             incept_onnx_put_initializer(w, x_zero, INCEPT_ONNX_UINT8, &none, 0, &x_zero_value, 1) &&
+             incept_onnx_put_node(w, "QuantizeLinear", x_q, q_ins, x_q, NULL) &&
+             incept_onnx_put_node(w, "DequantizeLinear", x_dq, dq_ins, x_dq, NULL) &&
+             incept_onnx_put_initializer(w, w_q, INCEPT_ONNX_INT8, w_dims, 4, q, wp->count) &&
+             incept_onnx_put_initializer(w, w_scale, INCEPT_ONNX_FLOAT, &per_row, 1, scale, sizeof(float) * (size_t)m) &&
+             incept_onnx_put_initializer(w, w_zero, INCEPT_ONNX_INT8, &per_row, 1, zero, (size_t)m) &&
+             incept_onnx_put_node(w, "DequantizeLinear", weight, w_ins, weight, axis0);
+    if (ok && bias) {
+        snprintf(b_q, 1100, "%s_quantized", bias), snprintf(b_scale, 1100, "%s_scale", bias);
+        snprintf(b_zero, 1100, "%s_zero_point", bias);
+        const char *b_ins[] = {b_q, b_scale, b_zero, NULL};
+        struct Onnx__AttributeProto *b_axis[] = {incept_onnx_put_int(w, "axis", 0), NULL};
+        ok = b_axis[0] && incept_onnx_put_initializer(w, b_q, INCEPT_ONNX_INT32, &per_row, 1, qbias, 4 * (size_t)m) &&
+             incept_onnx_put_initializer(w, b_scale, INCEPT_ONNX_FLOAT, &per_row, 1, b_scales, 4 * (size_t)m) &&
+             incept_onnx_put_initializer(w, b_zero, INCEPT_ONNX_INT32, &per_row, 1, zero, 4 * (size_t)m) &&
+             incept_onnx_put_node(w, "DequantizeLinear", bias, b_ins, bias, b_axis);
+    }
+    const char *ins[] = {x_dq, weight, bias, NULL};
+    struct Onnx__AttributeProto *attrs[8] = {NULL};
+    int a = incept_onnx_put_window(w, &n->attrs, 1, attrs);
+    attrs[a] = incept_onnx_put_int(w, "group", 1);
+    ok = ok && incept_onnx_put_node(w, "Conv", n->name, ins, e->out, attrs);
+    return ok ? INCEPT_OK : INCEPT_ERR_NOMEM;
+}
+
+/* Conv with its weight and bias as initializers (quantized exports: its QDQ form). */
 static incept_status conv_to_onnx(const incept_onnx_export *e)
 {
     const incept_graph *g = e->g;
     const incept_node *n = e->n;
     const char *ins[] = {e->in, g->params[n->weight].name, n->bias >= 0 ? g->params[n->bias].name : NULL, NULL};
+    if (e->int8 && conv_has_int8(&n->attrs)) {
+        if (!incept_node_input(g, n, 0)->has_range)
+            return incept_fail(INCEPT_ERR_ARG, "%s: node '%s': its input has no range for 8 bits: calibrate "
+                               "the model first", e->path, n->name);
+        return conv_to_onnx_qdq(e, ins[1], ins[2]);
+    }
     struct Onnx__AttributeProto *attrs[8] = {NULL};
     int k = incept_onnx_put_window(e->w, &n->attrs, 1, attrs);
     attrs[k] = incept_onnx_put_int(e->w, "group", n->attrs.groups);

@@ -71,7 +71,10 @@ static void dropout_describe(const incept_graph *g, const incept_node *n, int dr
 static incept_status dropout_to_onnx(const incept_onnx_export *e)
 {
     const char *ins[] = {e->in, NULL};
-    struct Onnx__AttributeProto *attrs[] = {incept_onnx_put_float(e->w, "ratio", e->n->attrs.ratio), NULL};
+    /* opset 12 made the ratio an input; an inference graph never drops, so a newer file leaves
+     * it out */
+    struct Onnx__AttributeProto *attrs[] = {
+        e->opset < 12 ? incept_onnx_put_float(e->w, "ratio", e->n->attrs.ratio) : NULL, NULL};
     e->rank[e->n->output] = e->rank[e->n->inputs[0]];
     return incept_onnx_put_node(e->w, "Dropout", e->n->name, ins, e->out, attrs) ? INCEPT_OK : INCEPT_ERR_NOMEM;
 }

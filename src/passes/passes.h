@@ -28,7 +28,8 @@ static inline int incept_pass_is_graph_value(const incept_graph *g, int v)
 
 /* A node the pass removes leaves its output's name to value u: an alias of u (the name a user
  * asks for stays valid), computed by nothing, u standing for it among the graph's outputs (the
- * main output keeping its name). Fails only for want of memory, before changing anything. */
+ * main output keeping its name), and its range (a quantized model's) u's, which now holds its
+ * values. Fails only for want of memory, before changing anything. */
 static inline incept_status incept_pass_forward_value(incept_graph *g, int out, int u)
 {
     if (g->output == out && !g->output_name && !(g->output_name = incept_strdup(g->values[out].name)))
@@ -40,6 +41,13 @@ static inline incept_status incept_pass_forward_value(incept_graph *g, int out, 
             g->outputs[i] = u;
     g->values[out].alias = u;
     g->values[out].producer = -1;
+    const incept_value *from = &g->values[out];
+    incept_value *to = &g->values[u];
+    if (from->has_range) { /* u holds what out held now (a quantized model's range of it) */
+        to->range_lo = to->has_range && to->range_lo < from->range_lo ? to->range_lo : from->range_lo;
+        to->range_hi = to->has_range && to->range_hi > from->range_hi ? to->range_hi : from->range_hi;
+        to->has_range = 1;
+    }
     return INCEPT_OK;
 }
 

@@ -1,0 +1,77 @@
+/* quantize.c — `incept quantize MODEL --out M.int8.onnx`: post-training quantization. The model
+ * is calibrated (incept_session_calibrate: the range of every convolution's input over the
+ * calibration samples) and written as an ONNX QDQ model (incept_model_save_onnx_int8), which
+ * ONNX Runtime and TensorRT run in int8 and which `run`/`bench`/`eval --precision int8` then
+ * take without calibrating again. Samples: --calib X.bin (raw float32, prepared as the model's
+ * inputs are), else the first --calib-count images of the training data the `train` options
+ * name (idx files, Fashion-MNIST's by default, or an image folder with --preset). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+/* count samples of the training split the options name, prepared as training prepares them. */
+static int training_samples(const options *o, const incept_model *m, float **out, int *count)
+{
+    int c, h, w, n;
+    incept_model_input_dims(m, &c, &h, &w);
+    incept_dataset *data = NULL;
+    if (cli_load_split(o, 0, &data, c, h, w) || !data) {
+        incept_dataset_free(data);
+        return cli_fail("calibration data");
+    }
+    incept_dataset_dims(data, &n, NULL, NULL, NULL, NULL);
+    *count = n < o->calib_count ? n : o->calib_count;
+    const size_t sample = (size_t)c * h * w;
+    float *x = malloc(sizeof(float) * sample * (size_t)(*count > 0 ? *count : 1));
+    int rc = x ? 0 : 1;
+    if (!x)
+        fprintf(stderr, "incept: out of memory for %d calibration samples\n", *count);
+    for (int i = 0; i < *count && !rc; i++)
+        if (incept_dataset_sample(data, i, 0, 0, x + (size_t)i * sample))
+            rc = cli_fail("a calibration sample");
+    incept_dataset_free(data);
+    if (rc) {
+        free(x);
+        return rc;
+    }
+    *out = x;
+    return 0;
+}
+
+int cmd_quantize(const options *o)
+{
+    if (!o->out) {
+        fprintf(stderr, "incept: quantize needs --out M.onnx\n");
+        return 2;
+    }
+    incept_model *m;
+    incept_session *s = NULL;
+    int rc = cli_load(o, &m);
+    if (rc)
+        return rc;
+    float *samples = NULL;
+    int count = 0, c, h, w;
+    incept_model_input_dims(m, &c, &h, &w);
+    if (o->calib) {
+        char shape[64];
+        snprintf(shape, sizeof shape, "%dx%dx%d", c, h, w);
+        rc = cli_read_samples(o->calib, (size_t)c * h * w, shape, &samples, &count);
+    } else {
+        rc = training_samples(o, m, &samples, &count);
+    }
+    if (!rc && !(rc = cli_session(m, o->threads, &s))) {
+        if (incept_session_calibrate(s, samples, count) || incept_session_set_precision(s, INCEPT_PRECISION_INT8))
+            rc = cli_fail("calibration");
+        else if (incept_model_save_onnx_int8(m, o->out))
+            rc = cli_fail("writing the quantized model");
+        else
+            fprintf(stderr, "incept: calibrated on %d sample(s); quantized model (ONNX QDQ, opset 13) "
+                            "written to %s\n", count, o->out);
+    }
+    free(samples);
+    incept_session_free(s);
+    incept_model_free(m);
+    return rc;
+}
