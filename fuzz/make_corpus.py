@@ -3,7 +3,8 @@
 fuzz/corpus/ (small, committed). Images with Pillow: JPEG (baseline, progressive, gray) and PNG
 (RGB, palette, 16-bit gray, RGBA); datasets as fuzz_dataset reads its input (5 bytes of choices,
 then the two files: idx plain and gzip'd, raw float tensors); tensors: the TensorProtos of
-tests/fixtures. The checkpoint seed comes from the fuzz_checkpoint_seed target, the weights seed
+tests/fixtures; a quantized (QDQ) ONNX model for fuzz_onnx, by `build/incept quantize` of
+models/tiny.incept (skipped, saying so, before the CLI is built). The checkpoint seed comes from the fuzz_checkpoint_seed target, the weights seed
 from fuzz_weights_seed. Usage: python3 fuzz/make_corpus.py (from the repository root)."""
 import glob
 import gzip
@@ -11,6 +12,7 @@ import io
 import os
 import shutil
 import struct
+import subprocess
 
 from PIL import Image
 
@@ -73,6 +75,21 @@ def tensors():
         shutil.copy(path, os.path.join(root, "tensor", os.path.basename(path)))
 
 
+def quantized_onnx():
+    cli = os.path.join(os.path.dirname(root), "..", "build", "incept")
+    if not os.path.exists(cli):
+        print("make_corpus.py: no build/incept yet: the QDQ seed of fuzz_onnx is left as it is")
+        return
+    calib = os.path.join(root, "..", "..", "build", "qdq_calib.bin")
+    with open(calib, "wb") as f:  # 4 samples of 3x15x15, a smooth pattern
+        f.write(struct.pack("<%df" % (4 * 675), *[((i * 37) % 101) / 50.0 - 1.0 for i in range(4 * 675)]))
+    tiny = os.path.join(os.path.dirname(root), "..", "models", "tiny.incept")
+    out = os.path.join(root, "onnx", "qdq_tiny.onnx")
+    subprocess.run([cli, "quantize", tiny, "--calib", calib, "--out", out], check=True)
+    os.remove(calib)
+
+
 images()
 datasets()
 tensors()
+quantized_onnx()
