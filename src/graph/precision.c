@@ -2,8 +2,10 @@
  * calibration that gives it its codes (incept_session_calibrate).
  *
  * Calibration runs the model in float over representative samples with every activation kept
- * and records, for each value a node with a quantized form reads (a convolution's input), the
- * smallest and largest value it took: the range its 8-bit code covers (min/max calibration).
+ * and records, for each value a node with a quantized form reads (a convolution's input) or
+ * computes (its output: a quantized ONNX export codes both, as ONNX Runtime's int8 convolutions
+ * want), the smallest and largest value it took: the range its 8-bit code covers (min/max
+ * calibration).
  * The ranges belong to the model (a quantized model carries them); setting INT8 asks each such
  * node's op for its quantized form (conv.c: weights to 8 bits per output channel, the input's
  * scale and zero point from its range), which the session keeps and hands to forward. */
@@ -113,8 +115,10 @@ incept_status incept_session_calibrate(incept_session *s, const float *inputs, i
             break;
         for (int p = 0; p < s->n_order; p++) {
             const incept_node *n = &g->nodes[s->order[p]];
-            if (!n->nd && n->op->quantize && !g->values[n->inputs[0]].generic)
-                observe(&g->values[n->inputs[0]], &s->views[n->inputs[0]]);
+            if (n->nd || !n->op->quantize || g->values[n->inputs[0]].generic)
+                continue;
+            observe(&g->values[n->inputs[0]], &s->views[n->inputs[0]]);
+            observe(&g->values[n->output], &s->views[n->output]); /* for a quantized export */
         }
         incept_session_clear_values(s);
     }

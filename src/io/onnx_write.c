@@ -12,6 +12,7 @@
 #include "graph/graph.h"
 #include "io/io.h"
 #include "io/onnx_writer.h"
+#include "kernels/qgemm.h"
 #include "onnx.pb-c.h"
 #include "ops/op.h"
 
@@ -233,17 +234,46 @@ int incept_onnx_put_window(writer *w, const incept_attrs *a, int dilations, Onnx
     return k;
 }
 
+/* QuantizeLinear and DequantizeLinear of `from` under v's code, into `to`. */
+static incept_status write_output_code(writer *w, const incept_node *n, const incept_value *v,
+                                       const char *from, const char *to)
+{
+    const incept_quant code = incept_quant_range(v->range_lo, v->range_hi);
+    const unsigned char zero = (unsigned char)code.zero_point;
+    const int64_t none = 0;
+    char scale[1100], zero_name[1100], quantized[1100], dequantized[1100];
+    snprintf(scale, sizeof scale, "%s/y_scale", n->name);
+    snprintf(dequantized, sizeof dequantized, "%s/y_dequantized", n->name);
+    snprintf(zero_name, sizeof zero_name, "%s/y_zero_point", n->name);
+    snprintf(quantized, sizeof quantized, "%s/y_quantized", n->name);
+    const char *q_ins[] = {from, scale, zero_name, NULL}, *dq_ins[] = {quantized, scale, zero_name, NULL};
+    int ok = add_initializer(w, scale, ONNX_FLOAT, &none, 0, &code.scale, sizeof(float)) &&
+             add_initializer(w, zero_name, INCEPT_ONNX_UINT8, &none, 0, &zero, 1) &&
+             add_node(w, "QuantizeLinear", quantized, q_ins, quantized, NULL) &&
+             add_node(w, "DequantizeLinear", dequantized, dq_ins, to, NULL);
+    return ok ? INCEPT_OK : INCEPT_ERR_NOMEM;
+}
+
 /* One of our nodes as its op writes it, and the Relu a fused ReLU becomes; `rank` tracks which
  * values ONNX sees as 2-D. */
 static incept_status write_node(writer *w, const incept_graph *g, const incept_node *n, int *rank,
                                 const char *path, int int8)
 {
     const char *out = g->values[n->output].name;
-    char pre[1100], relu_name[1100];
+    char pre[1200], relu_name[1100];
     if (!n->op->to_onnx)
         return incept_fail(INCEPT_ERR_UNSUPPORTED, "%s: node '%s': op '%s' has no ONNX export",
                            path, n->name, n->nd ? n->onnx_op : n->op->name);
     rank[n->output] = 4;
+    /* a quantized export codes the output of a node with an int8 form (after its activation):
+     * the node writes NAME/float, QuantizeLinear and DequantizeLinear of its range make NAME */
+    const incept_value *result = &g->values[n->output];
+    const int coded = int8 && n->op->quantize && !n->aux && result->has_range;
+    char floats[1100];
+    snprintf(floats, sizeof floats, "%s/float", out);
+    const char *final = out;
+    if (coded)
+        out = floats;
     snprintf(pre, sizeof pre, "%s/pre_relu", out); /* the op writes NAME/pre_relu, a Relu NAME */
     const incept_onnx_export e = {w, g, n, g->values[n->inputs[0]].name, n->attrs.relu ? pre : out,
                                   rank, path, int8 ? INCEPT_ONNX_WRITE_OPSET_INT8 : OPSET, int8};
@@ -266,6 +296,8 @@ static incept_status write_node(writer *w, const incept_graph *g, const incept_n
             !add_node(w, "Clip", relu_name, ins, out, NULL))
             st = INCEPT_ERR_NOMEM;
     }
+    if (!st && coded)
+        st = write_output_code(w, n, result, floats, final);
     return st || w->mem->failed ? (st ? st : INCEPT_ERR_NOMEM) : INCEPT_OK;
 }
 
