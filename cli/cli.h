@@ -25,7 +25,7 @@ typedef struct {
     long bucket_kb;   /* train under mpirun */
     int sync_bn;
     double rank_timeout;
-    const char *precision, *calib; /* run, bench, eval, quantize */
+    const char *precision, *calib, *calib_method; /* run, bench, eval, quantize */
     int calib_count;
     const char *preset;
 } options;
@@ -54,6 +54,9 @@ int cli_write_floats(const char *path, const float *data, size_t count);
  * not NULL, in a note); returns 0 or an exit code after a message. */
 int cli_set_precision(const options *o, incept_model *m, incept_session *s, const float *fallback,
                       int count, const char *fallback_name);
+/* Calibrates s on count samples by --calib-method (minmax, percentile or entropy); returns 0 or
+ * an exit code after a message. */
+int cli_calibrate(const options *o, incept_session *s, const float *samples, int count);
 double cli_now(void);
 
 /* Whether plotting is there (the module loads): 0, or 1 after a message naming path. */

@@ -44,7 +44,10 @@ int cli_fail(const char *what)
 #define PRECISION STRING("--precision", "P", precision, "fp32", "fp32, or int8: convolutions in 8 " \
                          "bits (AVX-512 VNNI), calibrated on --calib"), \
                   STRING("--calib", "X.bin", calib, "the input itself", "int8: raw float32 NCHW samples " \
-                         "whose activations set the 8-bit ranges (a few hundred representative images)")
+                         "whose activations set the 8-bit ranges (a few hundred representative images)"), \
+                  CALIB_METHOD
+#define CALIB_METHOD STRING("--calib-method", "M", calib_method, "percentile", "how a range is drawn from " \
+                            "the samples: minmax, percentile (99.99%) or entropy (TensorRT's)")
 #define EXACT FLAG("--exact", exact, "every convolution computed directly (no Winograd): within " \
                    "1e-5 of PyTorch instead of 1e-4")
 #define PRESET(shown) STRING("--preset", "P", preset, shown, "image normalization: caffe, torchvision or " \
@@ -156,6 +159,7 @@ static const opt_spec quantize_options[] = {
            "prepared as the model's inputs are"),
     INT("--calib-count", "N", calib_count, 1, 1000000, "500", NULL, "calibration images taken from the "
         "training data"),
+    CALIB_METHOD,
     STRING("--train-images", "I", train_images, "Fashion-MNIST's", "calibration images (idx)"),
     STRING("--train-labels", "L", train_labels, "Fashion-MNIST's", "their labels (idx)"),
     STRING("--train-dir", "D", train_dir, NULL, "an image folder, one subfolder per class"),
@@ -563,10 +567,23 @@ int cli_set_precision(const options *o, incept_model *m, incept_session *s, cons
     } else if (fallback_name) {
         fprintf(stderr, "incept: int8 calibrated on %d %s\n", count, fallback_name);
     }
-    if (incept_session_calibrate(s, fallback, count) || incept_session_set_precision(s, INCEPT_PRECISION_INT8))
+    if (!(rc = cli_calibrate(o, s, fallback, count)) && incept_session_set_precision(s, INCEPT_PRECISION_INT8))
         rc = cli_fail("int8");
     free(samples);
     return rc;
+}
+
+int cli_calibrate(const options *o, incept_session *s, const float *samples, int count)
+{
+    static const char *const names[] = {"minmax", "percentile", "entropy"};
+    static const incept_calibration methods[] = {INCEPT_CALIBRATE_MINMAX, INCEPT_CALIBRATE_PERCENTILE,
+                                                 INCEPT_CALIBRATE_ENTROPY};
+    const char *name = o->calib_method ? o->calib_method : "percentile";
+    for (int i = 0; i < 3; i++)
+        if (strcmp(name, names[i]) == 0)
+            return incept_session_calibrate_with(s, samples, count, methods[i]) ? cli_fail("calibration") : 0;
+    fprintf(stderr, "incept: --calib-method is minmax, percentile or entropy, not %s\n", name);
+    return EXIT_USAGE;
 }
 
 int cli_sample_size(const incept_model *m, int output, size_t *sample,

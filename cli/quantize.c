@@ -62,13 +62,15 @@ int cmd_quantize(const options *o)
         rc = training_samples(o, m, &samples, &count);
     }
     if (!rc && !(rc = cli_session(m, o->threads, &s))) {
-        if (incept_session_calibrate(s, samples, count) || incept_session_set_precision(s, INCEPT_PRECISION_INT8))
-            rc = cli_fail("calibration");
+        if ((rc = cli_calibrate(o, s, samples, count)))
+            ;
+        else if (incept_session_set_precision(s, INCEPT_PRECISION_INT8))
+            rc = cli_fail("int8");
         else if (incept_model_save_onnx_int8(m, o->out))
             rc = cli_fail("writing the quantized model");
         else
-            fprintf(stderr, "incept: calibrated on %d sample(s); quantized model (ONNX QDQ, opset 13) "
-                            "written to %s\n", count, o->out);
+            fprintf(stderr, "incept: calibrated (%s) on %d sample(s); quantized model (ONNX QDQ, opset 13) "
+                            "written to %s\n", o->calib_method ? o->calib_method : "percentile", count, o->out);
     }
     free(samples);
     incept_session_free(s);

@@ -195,6 +195,14 @@ INCEPT_API incept_status incept_session_set_precision(incept_session *session, i
  * batch-first, C*H*W each), run in float: a few hundred representative images. Ranges already
  * held widen to cover these. */
 INCEPT_API incept_status incept_session_calibrate(incept_session *session, const float *inputs, int count);
+/* The same with a choice of how a range is drawn from what the samples showed: MINMAX (the
+ * above: everything they took), or, for values that are never negative (after a ReLU: most of
+ * an Inception network's), the top clipped at the PERCENTILE (99.99% of the values below it) or
+ * where a 256-level code loses the least information (ENTROPY: TensorRT's Kullback-Leibler
+ * calibration); these replace the ranges held. Values that go negative keep min/max. */
+typedef enum { INCEPT_CALIBRATE_MINMAX, INCEPT_CALIBRATE_PERCENTILE, INCEPT_CALIBRATE_ENTROPY } incept_calibration;
+INCEPT_API incept_status incept_session_calibrate_with(incept_session *session, const float *inputs,
+                                                       int count, incept_calibration method);
 
 /* Runs inference. inputs[k] is the value named input_names[k] (NULL: the model's inputs in
  * order); outputs[k] receives the value named output_names[k], which may be any layer's output

@@ -253,8 +253,53 @@ done:
     unlink("/tmp/incept_qdq.onnx");
 }
 
+/* The three ways of drawing a range: each gives a working int8 model, and the histogram methods
+ * clip non-negative values at or below their maximum (negative ones keep min/max). */
+static void test_calibration_methods(void)
+{
+    static const incept_calibration methods[3] = {INCEPT_CALIBRATE_MINMAX, INCEPT_CALIBRATE_PERCENTILE,
+                                                  INCEPT_CALIBRATE_ENTROPY};
+    static const char *const names[3] = {"minmax", "percentile", "entropy"};
+    enum { BATCH = 8, SAMPLE = 3 * 15 * 15 };
+    float *x = malloc(sizeof(float) * BATCH * SAMPLE), ref[BATCH * 5], got[BATCH * 5];
+    fill(x, (size_t)BATCH * SAMPLE, 31);
+    float top[3] = {0, 0, 0}, bottom[3] = {0, 0, 0};
+    for (int i = 0; i < 3; i++) {
+        incept_model *m = NULL;
+        incept_session *s = NULL;
+        CHECK_OK(incept_model_load("models/tiny.incept", NULL, &m));
+        if (!m || incept_session_new(m, &s)) {
+            incept_model_free(m);
+            break;
+        }
+        CHECK_OK(incept_session_forward(s, x, BATCH, ref));
+        CHECK(incept_session_calibrate_with(s, x, BATCH, (incept_calibration)9) == INCEPT_ERR_ARG);
+        CHECK_OK(incept_session_calibrate_with(s, x, BATCH, methods[i]));
+        CHECK_OK(incept_session_set_precision(s, INCEPT_PRECISION_INT8));
+        CHECK_OK(incept_session_forward(s, x, BATCH, got));
+        const incept_graph *g = &m->graph;
+        for (int v = 0; v < g->n_values; v++) { /* the widest non-negative range, the input's low end */
+            if (g->values[v].has_range && g->values[v].range_lo >= 0.0f && g->values[v].range_hi > top[i])
+                top[i] = g->values[v].range_hi;
+            if (v == g->input)
+                bottom[i] = g->values[v].range_lo;
+        }
+        double db = sqnr_db(ref, got, BATCH * 5);
+        printf("tiny model, int8 calibrated by %s: %.1f dB against fp32\n", names[i], db);
+        CHECK_MSG(db > 25.0, "%s: %.1f dB", names[i], db);
+        incept_session_free(s);
+        incept_model_free(m);
+    }
+    CHECK_MSG(top[1] <= top[0] && top[2] <= top[0] && top[1] > 0.0f && top[2] > 0.0f,
+              "clipped tops %g and %g within min/max's %g", (double)top[1], (double)top[2], (double)top[0]);
+    CHECK_MSG(bottom[0] < 0.0f && bottom[1] == bottom[0] && bottom[2] == bottom[0],
+              "the signed input keeps min/max (%g, %g, %g)", (double)bottom[0], (double)bottom[1], (double)bottom[2]);
+    free(x);
+}
+
 int main(void)
 {
+    test_calibration_methods();
     test_qdq();
     test_cli();
     test_refusals();
