@@ -149,7 +149,7 @@ static void test_cli(void)
           "fc out 5\n", f);
     fclose(f);
     snprintf(cmd, sizeof cmd, "%s run /tmp/incept_int8.incept --input /tmp/incept_int8_x.bin --output "
-             "/tmp/incept_int8_y.bin --precision int8 --calib /tmp/incept_int8_x.bin 2>/dev/null", cli);
+             "/tmp/incept_int8_y.bin --precision int8 --calib /tmp/incept_int8_x.bin --calib-method minmax 2>/dev/null", cli);
     CHECK_MSG(system(cmd) == 0, "%s", cmd);
     /* the same through the library: the file's weights are He's from seed 0 */
     incept_model *m = NULL;
@@ -176,7 +176,7 @@ static void test_cli(void)
     CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 2, "%s: exit %d", cmd, WEXITSTATUS(status));
     /* quantize: a QDQ file that runs in int8 on its own ranges, as the session calibrated on
      * the same samples computes */
-    snprintf(cmd, sizeof cmd, "%s quantize /tmp/incept_int8.incept --calib /tmp/incept_int8_x.bin --out "
+    snprintf(cmd, sizeof cmd, "%s quantize /tmp/incept_int8.incept --calib /tmp/incept_int8_x.bin --calib-method minmax --out "
              "/tmp/incept_int8_q.onnx 2>/dev/null && %s run /tmp/incept_int8_q.onnx --input /tmp/incept_int8_x.bin "
              "--output /tmp/incept_int8_qy.bin --precision int8 2>&1 | grep -q 'ranges the model holds'", cli, cli);
     CHECK_MSG(system(cmd) == 0, "%s", cmd);
