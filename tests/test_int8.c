@@ -244,6 +244,17 @@ static void test_qdq(void)
     CHECK_MSG(strstr(incept_last_error(), "QDQ") != NULL, "%s", incept_last_error());
     incept_model_free(bad);
     unlink("/tmp/incept_q_relu.onnx");
+    /* a DequantizeLinear whose int8 weights claim 2^62 values and hold 4: refused, nothing allocated */
+    CHECK(system("/usr/bin/python3 -c \"import onnx, onnx.helper as h; T=onnx.TensorProto; "
+                 "w=h.make_tensor('w',T.INT8,[1],[1]); w.dims[:]=[2**31,2**31,1,1]; w.raw_data=bytes(4); del w.int32_data[:]; "
+                 "g=h.make_graph([h.make_node('DequantizeLinear',['w','s'],['wf']),h.make_node('Conv',['x','wf'],['y'])],'g',"
+                 "[h.make_tensor_value_info('x',T.FLOAT,[1,1,3,3])],[h.make_tensor_value_info('y',T.FLOAT,[1,1,3,3])],"
+                 "[w,h.make_tensor('s',T.FLOAT,[],[0.1])]); "
+                 "onnx.save(h.make_model(g,opset_imports=[h.make_opsetid('',13)]),'/tmp/incept_dq_huge.onnx')\"") == 0);
+    CHECK(incept_model_load("/tmp/incept_dq_huge.onnx", NULL, &bad) == INCEPT_ERR_FORMAT);
+    CHECK_MSG(strstr(incept_last_error(), "wrong amount of data") != NULL, "%s", incept_last_error());
+    incept_model_free(bad);
+    unlink("/tmp/incept_dq_huge.onnx");
 done:
     free(x);
     incept_session_free(t);

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/checked.h"
 #include "core/status.h"
 #include "io/onnx_import.h"
 
@@ -21,26 +22,46 @@
 #define ONNX_INT8 3
 #define ONNX_INT32 6
 
+/* Where a constant's raw bytes are (NULL: it keeps them as int32_data). */
+static const uint8_t *constant_bytes(importer *im, const Onnx__TensorProto *t, size_t *len)
+{
+    const binding *b = incept_onnx_find_binding(im, t->name ? t->name : "");
+    *len = 0;
+    if (b && b->init && b->init->payload)
+        return *len = b->init->payload_len, b->init->payload;
+    if (t->has_raw_data)
+        return *len = t->raw_data.len, t->raw_data.data;
+    return NULL;
+}
+
+/* Whether constant t of an integer type holds exactly `count` values (checked before anything of
+ * that size is allocated); an error naming the node if not. */
+static incept_status check_ints(importer *im, const Onnx__NodeProto *n, const Onnx__TensorProto *t, size_t count)
+{
+    const int type = t->data_type;
+    if (type != ONNX_INT8 && type != ONNX_UINT8 && type != ONNX_INT32)
+        return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s",
+                                      "a quantized tensor of a type other than int8, uint8 or int32");
+    size_t len, bytes;
+    const uint8_t *raw = constant_bytes(im, t, &len);
+    int fits = raw ? incept_mul_size(count, type == ONNX_INT32 ? 4 : 1, &bytes) && bytes == len
+                   : count != SIZE_MAX && t->n_int32_data == count; /* int8 and uint8 kept as int32s too */
+    return fits ? INCEPT_OK
+                : incept_onnx_node_error(im, n, INCEPT_ERR_FORMAT, "%s",
+                                         "a quantized tensor with the wrong amount of data for its shape");
+}
+
 /* The integers of a constant of type int8, uint8 or int32 (count of them) into dst. */
 static incept_status constant_ints(importer *im, const Onnx__NodeProto *n, const Onnx__TensorProto *t,
                                    size_t count, int32_t *dst)
 {
+    incept_status st = check_ints(im, n, t, count);
+    if (st)
+        return st;
     const int type = t->data_type;
-    const size_t width = type == ONNX_INT32 ? 4 : 1;
-    if (type != ONNX_INT8 && type != ONNX_UINT8 && type != ONNX_INT32)
-        return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s",
-                                      "a quantized tensor of a type other than int8, uint8 or int32");
-    const binding *b = incept_onnx_find_binding(im, t->name ? t->name : "");
-    const uint8_t *raw = NULL;
-    size_t len = 0;
-    if (b && b->init && b->init->payload)
-        raw = b->init->payload, len = b->init->payload_len;
-    else if (t->has_raw_data)
-        raw = t->raw_data.data, len = t->raw_data.len;
+    size_t len;
+    const uint8_t *raw = constant_bytes(im, t, &len);
     if (raw) {
-        if (len != count * width)
-            return incept_onnx_node_error(im, n, INCEPT_ERR_FORMAT, "%s",
-                                          "a quantized tensor with the wrong amount of data for its shape");
         for (size_t i = 0; i < count; i++) {
             if (type == ONNX_INT32)
                 memcpy(&dst[i], raw + 4 * i, 4); /* little-endian host, as on disk */
@@ -49,9 +70,6 @@ static incept_status constant_ints(importer *im, const Onnx__NodeProto *n, const
         }
         return INCEPT_OK;
     }
-    if (t->n_int32_data != count) /* int8 and uint8 are also kept one an int32 */
-        return incept_onnx_node_error(im, n, INCEPT_ERR_FORMAT, "%s",
-                                      "a quantized tensor with the wrong amount of data for its shape");
     for (size_t i = 0; i < count; i++)
         dst[i] = t->int32_data[i];
     return INCEPT_OK;
@@ -104,6 +122,8 @@ static incept_status dequantize_constant(importer *im, const Onnx__NodeProto *n,
         for (int d = (int)axis + 1; !st && d < rank; d++)
             inner *= (size_t)x->dims[d];
     }
+    if (!st)
+        st = check_ints(im, n, x, count); /* before anything of its size is allocated */
     int32_t *q = st ? NULL : incept_malloc(sizeof(int32_t) * (count ? count : 1));
     incept_tensor t = {.dtype = INCEPT_FLOAT32, .rank = rank};
     if (!st && !q)
