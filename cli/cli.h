@@ -73,6 +73,9 @@ int cmd_run(const options *o);
 int cmd_eval(const options *o);
 int cmd_onnx_test(const options *o);
 int cmd_quantize(const options *o);
+/* The first `count` samples of data (decoded, prepared as its loader prepares them) into *out
+ * (malloc'd); returns 0 or 1 after a message. */
+int cli_dataset_samples(const incept_dataset *data, int count, float **out);
 /* The training (test 0) or test split the options name: idx files (Fashion-MNIST's by default,
  * standardized as training does), raw tensors, or an image folder prepared by --preset; *out
  * NULL where the options give no such split. */

@@ -11,7 +11,8 @@
 
 #include "cli.h"
 
-/* count samples of the training split the options name, prepared as training prepares them. */
+/* The first --calib-count samples of the training split the options name, prepared as
+ * training prepares them. */
 static int training_samples(const options *o, const incept_model *m, float **out, int *count)
 {
     int c, h, w, n;
@@ -23,21 +24,9 @@ static int training_samples(const options *o, const incept_model *m, float **out
     }
     incept_dataset_dims(data, &n, NULL, NULL, NULL, NULL);
     *count = n < o->calib_count ? n : o->calib_count;
-    const size_t sample = (size_t)c * h * w;
-    float *x = malloc(sizeof(float) * sample * (size_t)(*count > 0 ? *count : 1));
-    int rc = x ? 0 : 1;
-    if (!x)
-        fprintf(stderr, "incept: out of memory for %d calibration samples\n", *count);
-    for (int i = 0; i < *count && !rc; i++)
-        if (incept_dataset_sample(data, i, 0, 0, x + (size_t)i * sample))
-            rc = cli_fail("a calibration sample");
+    int rc = cli_dataset_samples(data, *count, out);
     incept_dataset_free(data);
-    if (rc) {
-        free(x);
-        return rc;
-    }
-    *out = x;
-    return 0;
+    return rc;
 }
 
 int cmd_quantize(const options *o)

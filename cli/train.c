@@ -463,28 +463,56 @@ int cmd_train(const options *o)
     return train_run(o, 0, 1);
 }
 
-/* The top class of every sample of data under session s, into classes (n of them). */
-static incept_status predict_all(incept_session *s, const incept_dataset *data, int batch, int classes,
-                                 int *predicted)
+int cli_dataset_samples(const incept_dataset *data, int count, float **out)
 {
     int n, c, h, w;
     incept_dataset_dims(data, &n, &c, &h, &w, NULL);
+    count = count < n ? count : n;
     const size_t sample = (size_t)c * h * w;
+    float *x = malloc(sizeof(float) * sample * (size_t)(count > 0 ? count : 1));
+    if (!x) {
+        fprintf(stderr, "incept: out of memory for %d samples\n", count);
+        return 1;
+    }
+    for (int i = 0; i < count; i++)
+        if (incept_dataset_sample(data, i, 0, 0, x + (size_t)i * sample)) {
+            free(x);
+            return cli_fail("a sample");
+        }
+    *out = x;
+    return 0;
+}
+
+/* The top class of every sample of data under session s into predicted (-1 where an image could
+ * not be decoded), the output's values all counting as classes (as evaluation counts them). */
+static incept_status predict_all(incept_session *s, const incept_dataset *data, int batch, int *predicted)
+{
+    int n, c, h, w, classes, oh, ow;
+    incept_dataset_dims(data, &n, &c, &h, &w, NULL);
+    incept_model_output_dims(incept_session_model(s), &classes, &oh, &ow);
+    classes *= oh * ow;
+    const size_t sample = (size_t)c * h * w;
+    const float *images = incept_dataset_images(data); /* NULL: decoded on demand (a folder) */
     float *logits = malloc(sizeof(float) * (size_t)batch * classes);
-    incept_status st = logits ? INCEPT_OK : INCEPT_ERR_NOMEM;
+    float *decoded = images ? NULL : malloc(sizeof(float) * sample * (size_t)batch);
+    incept_status st = logits && (images || decoded) ? INCEPT_OK : INCEPT_ERR_NOMEM;
     for (int at = 0; at < n && !st; at += batch) {
         int count = n - at < batch ? n - at : batch;
-        if ((st = incept_session_forward(s, incept_dataset_images(data) + (size_t)at * sample, count, logits)))
+        for (int i = 0; i < count && !images; i++)
+            if (incept_dataset_sample(data, at + i, 0, 0, decoded + (size_t)i * sample))
+                memset(decoded + (size_t)i * sample, 0, sizeof(float) * sample), predicted[at + i] = -2;
+        if ((st = incept_session_forward(s, images ? images + (size_t)at * sample : decoded, count, logits)))
             break;
         for (int i = 0; i < count; i++) {
             const float *row = logits + (size_t)i * classes;
             int best = 0;
             for (int k = 1; k < classes; k++)
                 best = row[k] > row[best] ? k : best;
-            predicted[at + i] = best;
+            predicted[at + i] = !images && predicted[at + i] == -2 ? -1 : best;
         }
     }
     free(logits);
+    free(decoded);
     return st;
 }
 
@@ -493,43 +521,51 @@ static incept_status predict_all(incept_session *s, const incept_dataset *data, 
  * (saying so); the fp32 accuracy beside it and how often the two predict the same class. */
 static int eval_int8(const options *o, incept_model *m, incept_session *s, const incept_dataset *data)
 {
-    int n, c, h, w, classes, rc = 1;
+    int n, c, h, w, rc = 1;
     incept_dataset_dims(data, &n, &c, &h, &w, NULL);
-    incept_model_output_dims(m, &classes, NULL, NULL);
-    int *fp32 = malloc(sizeof(int) * (size_t)n), *int8 = malloc(sizeof(int) * (size_t)n);
+    int *fp32 = calloc((size_t)n + 1, sizeof(int)), *int8 = calloc((size_t)n + 1, sizeof(int));
     incept_dataset *train = NULL;
+    float *calib = NULL;
     double top1, top5, q1, q5;
-    int evaluated;
+    int evaluated, count = 0;
     if (!fp32 || !int8 || incept_session_evaluate(s, data, o->batch, &top1, &top5, &evaluated) ||
-        predict_all(s, data, o->batch, classes, fp32)) {
+        predict_all(s, data, o->batch, fp32)) {
         rc = cli_fail("evaluation in fp32");
         goto done;
     }
-    const float *calib = incept_dataset_images(data);
-    int count = n;
     const int fashion_default = !o->test_images && !o->test_dir && !o->inputs;
-    if (!o->calib && fashion_default && !cli_load_split(o, 0, &train, c, h, w) && train) {
-        calib = incept_dataset_images(train);
-        incept_dataset_dims(train, &count, NULL, NULL, NULL, NULL);
-    }
-    const char *name = train ? "Fashion-MNIST training images" : "test images themselves (--calib X.bin gives others)";
-    if ((rc = cli_set_precision(o, m, s, calib, count < 500 ? count : 500, name)))
+    if (!o->calib && fashion_default && !cli_load_split(o, 0, &train, c, h, w) && train)
+        rc = cli_dataset_samples(train, 500, &calib);
+    else if (!o->calib)
+        rc = cli_dataset_samples(data, 500, &calib);
+    else
+        rc = 0;
+    if (rc)
         goto done;
+    incept_dataset_dims(train ? train : data, &count, NULL, NULL, NULL, NULL);
+    count = count < 500 ? count : 500;
+    const char *name = train ? "Fashion-MNIST training images" : "test images themselves (--calib X.bin gives others)";
+    if ((rc = cli_set_precision(o, m, s, calib, count, name)))
+        goto done;
+    rc = 1;
     if (incept_session_evaluate(s, data, o->batch, &q1, &q5, &evaluated) ||
-        predict_all(s, data, o->batch, classes, int8)) {
+        predict_all(s, data, o->batch, int8)) {
         rc = cli_fail("evaluation in int8");
         goto done;
     }
-    int same = 0;
+    int same = 0, both = 0;
     for (int i = 0; i < n; i++)
-        same += fp32[i] == int8[i];
+        if (fp32[i] >= 0)
+            both++, same += fp32[i] == int8[i];
+    const double agreement = (double)same / (both > 0 ? both : 1);
     fprintf(stderr, "incept: fp32 top1=%.4f top5=%.4f; int8 agrees with it on %.2f%% of the images\n", top1,
-            top5, 100.0 * same / (n > 0 ? n : 1));
+            top5, 100.0 * agreement);
     printf("eval: top1=%.4f top5=%.4f n=%d precision=int8 fp32_top1=%.4f agreement=%.4f\n", q1, q5, evaluated,
-           top1, (double)same / (n > 0 ? n : 1));
+           top1, agreement);
     rc = 0;
 done:
     incept_dataset_free(train);
+    free(calib);
     free(fp32);
     free(int8);
     return rc;

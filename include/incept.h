@@ -466,7 +466,8 @@ typedef struct {
      * before each SGD step, rank 0's weights the start; every rank evaluates its share of the
      * test set, rank 0 alone writes checkpoints and calls `progress`. A rank that fails or
      * stops answering makes the others fail within rank_timeout; the program then calls
-     * MPI_Abort (the command line does) so that none is left waiting. */
+     * MPI_Abort (the command line does) so that none is left waiting (communication may still
+     * be in flight after a failure: nothing else is done with MPI). */
     int distributed;
     size_t bucket_bytes;     /* distributed: gradients go out in buckets of about this many bytes
                                 as backward finishes them (0: 4 MB) */

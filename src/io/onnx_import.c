@@ -173,8 +173,11 @@ incept_status incept_onnx_tensor_floats(const importer *im, const Onnx__TensorPr
     if (t->has_data_location && t->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL)
         return incept_fail(INCEPT_ERR_UNSUPPORTED, "%s: tensor '%s' keeps its data in an external "
                            "file", im->path, t->name ? t->name : "?");
-    if (t->has_raw_data && t->raw_data.len == count * sizeof(float)) {
-        incept_copy(dst, t->raw_data.data, count * sizeof(float)); /* little-endian host */
+    size_t bytes;
+    if (!incept_mul_size(count, sizeof(float), &bytes))
+        bytes = SIZE_MAX; /* no data holds it */
+    if (t->has_raw_data && t->raw_data.len == bytes) {
+        incept_copy(dst, t->raw_data.data, bytes); /* little-endian host */
         return INCEPT_OK;
     }
     if (!t->has_raw_data && t->n_float_data == count) {
@@ -195,7 +198,8 @@ static incept_status binding_floats(importer *im, const binding *b, float *dst, 
     if (b->tensor->data_type != ONNX_FLOAT)
         return incept_fail(INCEPT_ERR_UNSUPPORTED, "%s: tensor '%s' has data type %d (only float32 "
                            "weights are supported)", im->path, b->name, b->tensor->data_type);
-    if (init->payload_len != count * sizeof(float))
+    size_t bytes;
+    if (!incept_mul_size(count, sizeof(float), &bytes) || init->payload_len != bytes)
         return incept_fail(INCEPT_ERR_FORMAT, "%s: tensor '%s' holds the wrong amount of data for "
                            "its shape", im->path, b->name);
     incept_copy(dst, init->payload, init->payload_len); /* little-endian host, as on disk */
@@ -500,6 +504,13 @@ incept_status incept_onnx_constant_floats(importer *im, const Onnx__NodeProto *n
     if (!b || !b->tensor)
         return INCEPT_OK;
     *count = incept_onnx_tensor_count(b->tensor);
+    size_t bytes = 0; /* checked against the data before anything of that size is allocated */
+    if (b->tensor->data_type != ONNX_FLOAT)
+        return incept_fail(INCEPT_ERR_UNSUPPORTED, "%s: tensor '%s' has data type %d (only float32 "
+                           "weights are supported)", im->path, b->name, b->tensor->data_type);
+    if (!incept_mul_size(*count, sizeof(float), &bytes) || bytes != binding_bytes(b))
+        return incept_fail(INCEPT_ERR_FORMAT, "%s: tensor '%s' holds the wrong amount of data for its "
+                           "shape", im->path, b->name);
     float *v = incept_malloc(sizeof(float) * (*count ? *count : 1));
     if (!v)
         return INCEPT_ERR_NOMEM;

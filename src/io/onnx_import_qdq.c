@@ -22,10 +22,11 @@
 #define ONNX_INT8 3
 #define ONNX_INT32 6
 
-/* Where a constant's raw bytes are (NULL: it keeps them as int32_data). */
-static const uint8_t *constant_bytes(importer *im, const Onnx__TensorProto *t, size_t *len)
+/* Where the raw bytes of constant t, bound to the node input `name`, are (NULL: it keeps them
+ * as int32_data). */
+static const uint8_t *constant_bytes(importer *im, const char *name, const Onnx__TensorProto *t, size_t *len)
 {
-    const binding *b = incept_onnx_find_binding(im, t->name ? t->name : "");
+    const binding *b = incept_onnx_find_binding(im, name);
     *len = 0;
     if (b && b->init && b->init->payload)
         return *len = b->init->payload_len, b->init->payload;
@@ -36,14 +37,15 @@ static const uint8_t *constant_bytes(importer *im, const Onnx__TensorProto *t, s
 
 /* Whether constant t of an integer type holds exactly `count` values (checked before anything of
  * that size is allocated); an error naming the node if not. */
-static incept_status check_ints(importer *im, const Onnx__NodeProto *n, const Onnx__TensorProto *t, size_t count)
+static incept_status check_ints(importer *im, const Onnx__NodeProto *n, size_t input, const Onnx__TensorProto *t,
+                                size_t count)
 {
     const int type = t->data_type;
     if (type != ONNX_INT8 && type != ONNX_UINT8 && type != ONNX_INT32)
         return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s",
                                       "a quantized tensor of a type other than int8, uint8 or int32");
     size_t len, bytes;
-    const uint8_t *raw = constant_bytes(im, t, &len);
+    const uint8_t *raw = constant_bytes(im, n->input[input], t, &len);
     int fits = raw ? incept_mul_size(count, type == ONNX_INT32 ? 4 : 1, &bytes) && bytes == len
                    : count != SIZE_MAX && t->n_int32_data == count; /* int8 and uint8 kept as int32s too */
     return fits ? INCEPT_OK
@@ -51,16 +53,17 @@ static incept_status check_ints(importer *im, const Onnx__NodeProto *n, const On
                                          "a quantized tensor with the wrong amount of data for its shape");
 }
 
-/* The integers of a constant of type int8, uint8 or int32 (count of them) into dst. */
-static incept_status constant_ints(importer *im, const Onnx__NodeProto *n, const Onnx__TensorProto *t,
+/* The integers of constant t, the node's input `input`, of type int8, uint8 or int32 (count of
+ * them) into dst. */
+static incept_status constant_ints(importer *im, const Onnx__NodeProto *n, size_t input, const Onnx__TensorProto *t,
                                    size_t count, int32_t *dst)
 {
-    incept_status st = check_ints(im, n, t, count);
+    incept_status st = check_ints(im, n, input, t, count);
     if (st)
         return st;
     const int type = t->data_type;
     size_t len;
-    const uint8_t *raw = constant_bytes(im, t, &len);
+    const uint8_t *raw = constant_bytes(im, n->input[input], t, &len);
     if (raw) {
         for (size_t i = 0; i < count; i++) {
             if (type == ONNX_INT32)
@@ -99,7 +102,7 @@ static incept_status scale_and_zero(importer *im, const Onnx__NodeProto *n, floa
     if (!z || incept_onnx_tensor_count(z) != count)
         return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s",
                                       "a zero point that is not a constant of the scale's size");
-    return constant_ints(im, n, z, count, *zero);
+    return constant_ints(im, n, 2, z, count, *zero);
 }
 
 /* DequantizeLinear of a constant: the float constant it stands for. */
@@ -123,7 +126,7 @@ static incept_status dequantize_constant(importer *im, const Onnx__NodeProto *n,
             inner *= (size_t)x->dims[d];
     }
     if (!st)
-        st = check_ints(im, n, x, count); /* before anything of its size is allocated */
+        st = check_ints(im, n, 0, x, count); /* before anything of its size is allocated */
     int32_t *q = st ? NULL : incept_malloc(sizeof(int32_t) * (count ? count : 1));
     incept_tensor t = {.dtype = INCEPT_FLOAT32, .rank = rank};
     if (!st && !q)
@@ -131,7 +134,7 @@ static incept_status dequantize_constant(importer *im, const Onnx__NodeProto *n,
     if (!st && rank > INCEPT_MAX_RANK)
         st = incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "a tensor of rank above 8");
     if (!st)
-        st = constant_ints(im, n, x, count, q);
+        st = constant_ints(im, n, 0, x, count, q);
     if (!st && !(t.data = incept_malloc(sizeof(float) * (count ? count : 1))))
         st = INCEPT_ERR_NOMEM;
     if (!st) {
@@ -140,7 +143,7 @@ static incept_status dequantize_constant(importer *im, const Onnx__NodeProto *n,
         float *out = t.data;
         for (size_t i = 0; i < count; i++) {
             size_t c = channels > 1 ? (i / inner) % channels : 0;
-            out[i] = scale[c] * (float)(q[i] - zero[c]);
+            out[i] = scale[c] * (float)((int64_t)q[i] - zero[c]); /* int32 extremes: no overflow */
         }
         st = incept_onnx_fold(im, n->output[0], &t);
     }
@@ -207,6 +210,11 @@ incept_status incept_onnx_import_quantize(importer *im, const Onnx__NodeProto *n
     }
     const Onnx__TensorProto *z = incept_onnx_has_input(n, 2) ? incept_onnx_constant_input(im, n, 2) : NULL;
     const int is_signed = z && z->data_type == ONNX_INT8;
+    if (z && z->data_type != ONNX_INT8 && z->data_type != ONNX_UINT8) {
+        st = incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s",
+                                    "an activation coded other than in 8 bits (its zero point's type)");
+        goto done;
+    }
     /* the values the code can hold: q in [0, 255] (uint8) or [-128, 127] (int8) */
     const float lo = scale[0] * (float)((is_signed ? -128 : 0) - zero[0]);
     const float hi = scale[0] * (float)((is_signed ? 127 : 255) - zero[0]);

@@ -41,6 +41,8 @@ typedef struct {
     long long *send_mark;            /* per destination: the mark in flight */
     MPI_Request *send_request;
     incept_stats_sync sync;          /* handed to batch norm in steps (synchronized) */
+    int marks_ready;                 /* the requests and communicators above are valid */
+    int abandoned;                   /* a wait timed out with operations in flight: kept, not freed */
     double *gathered, *zeros;        /* the sync's buffers */
     size_t gathered_cap, zeros_cap;
     int n_order;
@@ -178,8 +180,10 @@ static incept_status wait_bounded(const incept_dist *d, int n, MPI_Request *requ
             send_mark(d); /* still here */
         const int leader_behind = d->rank != 0 && (m->heard[0] < m->own_mark ||
                                                    now - m->heard_at[0] > 0.5 * waited + HEARTBEAT * limit);
-        if (waited > (d->rank == 0 || leader_behind ? limit : 1.5 * limit + 5.0))
+        if (waited > (d->rank == 0 || leader_behind ? limit : 1.5 * limit + 5.0)) {
+            m->abandoned = 1; /* what the requests write into stays allocated */
             return stalled(d, what, waited);
+        }
         if (waited > 0.002) { /* past a short spin: give the core to the ranks still computing */
             const struct timespec pause = {0, 100000};
             nanosleep(&pause, NULL);
@@ -258,7 +262,11 @@ static void free_state(dist_state *m)
 void incept_dist_end(incept_dist *d)
 {
     dist_state *m = d->impl;
-    if (m && m->send_request) { /* marks still in flight: their ranks hear them or have ended */
+    if (m && m->abandoned) { /* a wait timed out: MPI may still write what it was given */
+        d->impl = NULL;
+        return;
+    }
+    if (m && m->marks_ready) { /* marks still in flight: their ranks hear them or have ended */
         for (int r = 0; r < d->size; r++)
             if (m->send_request[r] != MPI_REQUEST_NULL) {
                 int done = 0;
@@ -314,6 +322,7 @@ incept_status incept_dist_begin(incept_dist *d, const incept_train_options *o, i
         rc = MPI_Comm_dup(MPI_COMM_WORLD, &m->stats_comm);
     if (rc != MPI_SUCCESS)
         return mpi_failed(rc, "communicator duplication");
+    m->marks_ready = 1; /* requests and communicators valid: dist_end may use them */
     m->sync = (incept_stats_sync){.gather = gather_stats, .ranks = d->size, .impl = d};
     const incept_graph *g = &s->model->graph;
     /* which of momentum and average rank 0 has: everyone makes the same */
@@ -440,16 +449,24 @@ static void ready(incept_session *s, dist_state *m, int param)
     m->pending_floats += p->count;
 }
 
+/* Order position p's parameters are final: they wait for a bucket, which goes out once full
+ * (every rank makes the same calls in the same order: a rank without samples walks the same
+ * positions). */
+static void position_ready(const incept_dist *d, incept_session *s, dist_state *m, int position)
+{
+    for (int k = m->ready_start[position]; k < m->ready_start[position + 1]; k++)
+        ready(s, m, m->ready_params[k]);
+    if (m->pending_floats * sizeof(float) >= (d->bucket_bytes ? d->bucket_bytes : INCEPT_BUCKET_BYTES))
+        flush(s, m);
+}
+
 static void on_grads(incept_session *s, int position)
 {
     incept_dist *d = s->grad_hook_user;
     dist_state *m = d->impl;
     if (m->failed || position >= m->n_order)
         return;
-    for (int k = m->ready_start[position]; k < m->ready_start[position + 1]; k++)
-        ready(s, m, m->ready_params[k]);
-    if (m->pending_floats * sizeof(float) >= (d->bucket_bytes ? d->bucket_bytes : INCEPT_BUCKET_BYTES))
-        flush(s, m);
+    position_ready(d, s, m, position);
     int done; /* lets MPI move what is in flight while backward goes on */
     if (m->n_requests)
         MPI_Testall(m->n_requests, m->requests, &done, MPI_STATUSES_IGNORE);
@@ -496,10 +513,9 @@ incept_status incept_dist_step_end(incept_dist *d, incept_session *s, float *los
     s->grad_hook_user = NULL;
     s->stats_sync = NULL;
     incept_dist_mark(d, INCEPT_MARK_BACKWARD, (long)m->own_mark / 3);
-    if (m->local == 0 && !d->sync_stats) /* no backward ran here: the same schedule, all zeros */
-        for (int p = m->n_order - 1; p >= 0; p--)
-            for (int k = m->ready_start[p]; k < m->ready_start[p + 1]; k++)
-                ready(s, m, m->ready_params[k]);
+    if (m->local == 0 && !d->sync_stats) /* no backward ran here: the same buckets, all zeros */
+        for (int p = m->n_order - 1; p >= 0 && !m->failed; p--)
+            position_ready(d, s, m, p);
     for (int k = 0; k < m->n_late; k++)
         ready(s, m, m->late[k]);
     flush(s, m);
