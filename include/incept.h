@@ -191,9 +191,10 @@ INCEPT_API incept_status incept_session_set_exact(incept_session *session, int e
  * the model's parameters afterwards needs set_precision again. Training needs FP32. */
 typedef enum { INCEPT_PRECISION_FP32 = 0, INCEPT_PRECISION_INT8 = 2 } incept_precision;
 INCEPT_API incept_status incept_session_set_precision(incept_session *session, incept_precision precision);
-/* Records, for int8, the range of every convolution's input over `count` samples (float32
- * batch-first, C*H*W each), run in float: a few hundred representative images. Ranges already
- * held widen to cover these. */
+/* Records, for int8, the range of every convolution's input and output over `count` samples
+ * (float32 batch-first, C*H*W each), run in float: a few hundred representative images. Ranges
+ * already held widen to cover these. The ranges are the model's: calibrating writes the model,
+ * so no other session of it may run meanwhile (then set the precision of each again). */
 INCEPT_API incept_status incept_session_calibrate(incept_session *session, const float *inputs, int count);
 /* The same with a choice of how a range is drawn from what the samples showed: MINMAX (the
  * above: everything they took), or, for values that are never negative (after a ReLU: most of
