@@ -136,6 +136,9 @@ static void test_op_gradients(void)
     gradient_check("avgpool p 2x2 stride 2 exclude-pad", 3, 6, 6, 1e-2f);
     gradient_check("lrn n size 5 alpha 0.5 beta 0.75 bias 1.5", 3, 4, 4, 1e-2f);
     gradient_check("lrn n size 3 alpha 0.3 beta 0.6 bias 2", 3, 4, 4, 1e-2f);
+    /* more channels than a window, and a plane of two backward chunks (81 > 64 pixels) */
+    gradient_check("lrn n size 5 alpha 0.5 beta 0.75 bias 1.5", 9, 9, 9, 1e-2f);
+    gradient_check("lrn n size 4 alpha 0.3 beta 0.6 bias 2", 7, 9, 9, 1e-2f);
     gradient_check("globalavgpool g", 3, 5, 4, 1e-2f);
     gradient_check("pad q 1,0,2,1 value 0.5", 3, 4, 4, 1e-2f);
     gradient_check("fc hidden 7", 3, 3, 3, 1e-2f);
