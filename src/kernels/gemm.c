@@ -23,48 +23,24 @@
 #endif
 
 #include "kernels/gemm_kernels.h"
+#include "kernels/isa.h"
 #include "kernels/kernels.h"
 
 #define KC 256 /* depth of a packed block: an A panel and a B panel fit in L1 */
 #define NC 512 /* columns of a packed B block: it stays in L2 */
 
+static const incept_isa_variant variants[] = {
+    {"generic", incept_cpu_any, &incept_gemm_generic},
+#ifdef INCEPT_HAVE_X86_KERNELS
+    {"avx2", incept_cpu_avx2_fma, &incept_gemm_avx2},
+    {"avx512", incept_cpu_avx512, &incept_gemm_avx512},
+#endif
+};
+#define N_VARIANTS ((int)(sizeof variants / sizeof variants[0]))
 static const incept_gemm_isa *detected, *forced;
 static pthread_once_t detect_once = PTHREAD_ONCE_INIT;
 
-static int cpu_has(const char *name)
-{
-#ifdef INCEPT_HAVE_X86_KERNELS
-    __builtin_cpu_init();
-    if (strcmp(name, "avx512") == 0)
-        return __builtin_cpu_supports("avx512f");
-    if (strcmp(name, "avx2") == 0)
-        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#endif
-    return strcmp(name, "generic") == 0;
-}
-
-static const incept_gemm_isa *isa_named(const char *name)
-{
-#ifdef INCEPT_HAVE_X86_KERNELS
-    if (strcmp(name, "avx512") == 0)
-        return &incept_gemm_avx512;
-    if (strcmp(name, "avx2") == 0)
-        return &incept_gemm_avx2;
-#endif
-    return strcmp(name, "generic") == 0 ? &incept_gemm_generic : NULL;
-}
-
-static void detect(void)
-{
-    detected = &incept_gemm_generic;
-    if (cpu_has("avx2"))
-        detected = isa_named("avx2");
-    if (cpu_has("avx512"))
-        detected = isa_named("avx512");
-    const char *env = getenv("INCEPT_ISA");
-    if (env && isa_named(env) && cpu_has(env))
-        detected = isa_named(env);
-}
+static void detect(void) { detected = incept_isa_best(variants, N_VARIANTS, "INCEPT_ISA")->kernels; }
 
 const incept_gemm_isa *incept_gemm_current(void)
 {
@@ -74,13 +50,10 @@ const incept_gemm_isa *incept_gemm_current(void)
 
 int incept_gemm_force_isa(const char *name)
 {
-    if (!name) {
-        forced = NULL;
-        return 1;
-    }
-    if (!isa_named(name) || !cpu_has(name))
+    const incept_isa_variant *v = incept_isa_find(variants, N_VARIANTS, name);
+    if (name && !v)
         return 0;
-    forced = isa_named(name);
+    forced = v ? v->kernels : NULL;
     return 1;
 }
 

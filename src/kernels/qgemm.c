@@ -34,6 +34,7 @@
 #endif
 
 #include "kernels/qgemm.h"
+#include "kernels/isa.h"
 #include "kernels/qgemm_kernels.h"
 
 #define PANEL_ROWS INCEPT_QGEMM_PANEL_ROWS
@@ -41,44 +42,18 @@
 
 /* ---- instruction set ---- */
 
+static const incept_isa_variant variants[] = {
+    {"generic", incept_cpu_any, &incept_qgemm_generic},
+#ifdef INCEPT_HAVE_X86_QKERNELS
+    {"avx2", incept_cpu_avx2, &incept_qgemm_avx2},
+    {"avx512vnni", incept_cpu_avx512_vnni, &incept_qgemm_avx512vnni},
+#endif
+};
+#define N_VARIANTS ((int)(sizeof variants / sizeof variants[0]))
 static const incept_qgemm_kernels *detected, *forced;
 static pthread_once_t detect_once = PTHREAD_ONCE_INIT;
 
-static int cpu_has(const char *name)
-{
-#ifdef INCEPT_HAVE_X86_QKERNELS
-    __builtin_cpu_init();
-    if (strcmp(name, "avx512vnni") == 0)
-        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-               __builtin_cpu_supports("avx512vnni");
-    if (strcmp(name, "avx2") == 0)
-        return __builtin_cpu_supports("avx2");
-#endif
-    return strcmp(name, "generic") == 0;
-}
-
-static const incept_qgemm_kernels *isa_named(const char *name)
-{
-#ifdef INCEPT_HAVE_X86_QKERNELS
-    if (strcmp(name, "avx512vnni") == 0)
-        return &incept_qgemm_avx512vnni;
-    if (strcmp(name, "avx2") == 0)
-        return &incept_qgemm_avx2;
-#endif
-    return strcmp(name, "generic") == 0 ? &incept_qgemm_generic : NULL;
-}
-
-static void detect(void)
-{
-    detected = &incept_qgemm_generic;
-    if (cpu_has("avx2"))
-        detected = isa_named("avx2");
-    if (cpu_has("avx512vnni"))
-        detected = isa_named("avx512vnni");
-    const char *env = getenv("INCEPT_QISA");
-    if (env && isa_named(env) && cpu_has(env))
-        detected = isa_named(env);
-}
+static void detect(void) { detected = incept_isa_best(variants, N_VARIANTS, "INCEPT_QISA")->kernels; }
 
 const incept_qgemm_kernels *incept_qgemm_current(void)
 {
@@ -90,13 +65,10 @@ const char *incept_qgemm_isa(void) { return incept_qgemm_current()->name; }
 
 int incept_qgemm_force_isa(const char *name)
 {
-    if (!name) {
-        forced = NULL;
-        return 1;
-    }
-    if (!isa_named(name) || !cpu_has(name))
+    const incept_isa_variant *v = incept_isa_find(variants, N_VARIANTS, name);
+    if (name && !v)
         return 0;
-    forced = isa_named(name);
+    forced = v ? v->kernels : NULL;
     return 1;
 }
 
