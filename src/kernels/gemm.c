@@ -14,7 +14,6 @@
  * together).
  * Several A's can share one B (incept_gemm_stacked: an Inception module's 1x1 convolutions).
  * Results do not depend on the thread count: every element is summed over k in the same order. */
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,26 +35,11 @@ static const incept_isa_variant variants[] = {
     {"avx512", incept_cpu_avx512, &incept_gemm_avx512},
 #endif
 };
-#define N_VARIANTS ((int)(sizeof variants / sizeof variants[0]))
-static const incept_gemm_isa *detected, *forced;
-static pthread_once_t detect_once = PTHREAD_ONCE_INIT;
+static incept_isa_family family = {variants, (int)(sizeof variants / sizeof variants[0]), "INCEPT_ISA", NULL, NULL};
 
-static void detect(void) { detected = incept_isa_best(variants, N_VARIANTS, "INCEPT_ISA")->kernels; }
+const incept_gemm_isa *incept_gemm_current(void) { return incept_isa_kernels(&family); }
 
-const incept_gemm_isa *incept_gemm_current(void)
-{
-    pthread_once(&detect_once, detect);
-    return forced ? forced : detected;
-}
-
-int incept_gemm_force_isa(const char *name)
-{
-    const incept_isa_variant *v = incept_isa_find(variants, N_VARIANTS, name);
-    if (name && !v)
-        return 0;
-    forced = v ? v->kernels : NULL;
-    return 1;
-}
+int incept_gemm_force_isa(const char *name) { return incept_isa_force(&family, name); }
 
 size_t incept_gemm_workspace(int m, int n, int k, int threads)
 {

@@ -25,19 +25,39 @@ int incept_cpu_avx512(void) { return 0; }
 int incept_cpu_avx512_vnni(void) { return 0; }
 #endif
 
-const incept_isa_variant *incept_isa_find(const incept_isa_variant *variants, int n, const char *name)
+/* The variant named `name` when this CPU supports it, else NULL. */
+static const incept_isa_variant *find(const incept_isa_family *f, const char *name)
 {
-    for (int i = 0; name && i < n; i++)
-        if (strcmp(variants[i].name, name) == 0)
-            return variants[i].supported() ? &variants[i] : NULL;
+    for (int i = 0; name && i < f->n; i++)
+        if (strcmp(f->variants[i].name, name) == 0)
+            return f->variants[i].supported() ? &f->variants[i] : NULL;
     return NULL;
 }
 
-const incept_isa_variant *incept_isa_best(const incept_isa_variant *variants, int n, const char *env)
+static const incept_isa_variant *current(incept_isa_family *f)
 {
-    const incept_isa_variant *chosen = incept_isa_find(variants, n, env ? getenv(env) : NULL);
-    for (int i = n - 1; !chosen && i >= 0; i--)
-        if (variants[i].supported())
-            chosen = &variants[i];
-    return chosen;
+    const incept_isa_variant *v = f->forced;
+    if (v)
+        return v;
+    if (!(v = f->chosen)) {
+        v = find(f, f->env ? getenv(f->env) : NULL);
+        for (int i = f->n - 1; !v && i >= 0; i--)
+            if (f->variants[i].supported())
+                v = &f->variants[i];
+        f->chosen = v;
+    }
+    return v;
+}
+
+const void *incept_isa_kernels(incept_isa_family *f) { return current(f)->kernels; }
+
+const char *incept_isa_name(incept_isa_family *f) { return current(f)->name; }
+
+int incept_isa_force(incept_isa_family *f, const char *name)
+{
+    const incept_isa_variant *v = find(f, name);
+    if (name && !v)
+        return 0;
+    f->forced = v;
+    return 1;
 }

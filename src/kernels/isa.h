@@ -11,10 +11,23 @@ typedef struct {
     const void *kernels;   /* the family's table for it */
 } incept_isa_variant;
 
-/* The variant named `name` when this CPU supports it, else NULL. */
-const incept_isa_variant *incept_isa_find(const incept_isa_variant *variants, int n, const char *name);
-/* The fastest supported, or the one environment variable `env` names (if supported). */
-const incept_isa_variant *incept_isa_best(const incept_isa_variant *variants, int n, const char *env);
+/* A family: its variants, the environment variable that may name one ("INCEPT_ISA"), and the
+ * choice, made on first use (threads racing to make it make the same one). */
+typedef struct {
+    const incept_isa_variant *variants;
+    int n;
+    const char *env;
+    const incept_isa_variant *_Atomic chosen, *_Atomic forced;
+} incept_isa_family;
+
+/* The kernels in use: the forced variant, else the one environment variable `env` names (if
+ * this CPU runs it), else the fastest it runs. */
+const void *incept_isa_kernels(incept_isa_family *f);
+/* Forces variant `name` (tests compare them): 0 if unknown or this CPU lacks it; NULL goes
+ * back to the automatic choice. */
+int incept_isa_force(incept_isa_family *f, const char *name);
+/* The name of the variant in use. */
+const char *incept_isa_name(incept_isa_family *f);
 
 /* CPUID checks the families' tables use (0 on other architectures). */
 int incept_cpu_avx2(void);

@@ -22,7 +22,6 @@
  * little when columns are few. The integer sums do not depend on the order they are taken in,
  * so results are the same for any thread count and kernel. */
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -49,28 +48,13 @@ static const incept_isa_variant variants[] = {
     {"avx512vnni", incept_cpu_avx512_vnni, &incept_qgemm_avx512vnni},
 #endif
 };
-#define N_VARIANTS ((int)(sizeof variants / sizeof variants[0]))
-static const incept_qgemm_kernels *detected, *forced;
-static pthread_once_t detect_once = PTHREAD_ONCE_INIT;
+static incept_isa_family family = {variants, (int)(sizeof variants / sizeof variants[0]), "INCEPT_QISA", NULL, NULL};
 
-static void detect(void) { detected = incept_isa_best(variants, N_VARIANTS, "INCEPT_QISA")->kernels; }
+const incept_qgemm_kernels *incept_qgemm_current(void) { return incept_isa_kernels(&family); }
 
-const incept_qgemm_kernels *incept_qgemm_current(void)
-{
-    pthread_once(&detect_once, detect);
-    return forced ? forced : detected;
-}
+const char *incept_qgemm_isa(void) { return incept_isa_name(&family); }
 
-const char *incept_qgemm_isa(void) { return incept_qgemm_current()->name; }
-
-int incept_qgemm_force_isa(const char *name)
-{
-    const incept_isa_variant *v = incept_isa_find(variants, N_VARIANTS, name);
-    if (name && !v)
-        return 0;
-    forced = v ? v->kernels : NULL;
-    return 1;
-}
+int incept_qgemm_force_isa(const char *name) { return incept_isa_force(&family, name); }
 
 /* ---- quantization and weights ---- */
 
