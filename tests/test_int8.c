@@ -196,7 +196,10 @@ static void test_cli(void)
     snprintf(cmd, sizeof cmd, "%s eval /tmp/incept_int8.incept --inputs /tmp/incept_int8_x.bin --labels "
              "/tmp/incept_int8_l.bin --precision int8 2>/dev/null | grep -q 'precision=int8 fp32_top1=.* agreement='",
              cli);
-    CHECK_MSG(system(cmd) == 0, "%s", cmd);
+    if (INCEPT_WITH_DATASETS)
+        CHECK_MSG(system(cmd) == 0, "%s", cmd);
+    else
+        printf("test_int8: skipped eval --precision int8: this build reads no dataset files (INCEPT_WITH_DATASETS=OFF)\n");
     unlink("/tmp/incept_int8_x.bin"), unlink("/tmp/incept_int8_y.bin"), unlink("/tmp/incept_int8.incept");
     unlink("/tmp/incept_int8_l.bin");
 }
