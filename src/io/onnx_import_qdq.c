@@ -177,6 +177,8 @@ static int same_code(importer *im, const Onnx__NodeProto *a, const Onnx__NodePro
 
 incept_status incept_onnx_import_quantize(importer *im, const Onnx__NodeProto *n)
 {
+    if (!incept_onnx_has_input(n, 0) || !incept_onnx_has_input(n, 1))
+        return incept_onnx_node_error(im, n, INCEPT_ERR_FORMAT, "%s", "it needs an input and a scale");
     binding *x;
     incept_status st = incept_onnx_activation(im, n, 0, &x);
     if (st)
@@ -238,6 +240,8 @@ done:
 
 incept_status incept_onnx_import_dequantize(importer *im, const Onnx__NodeProto *n)
 {
+    if (!incept_onnx_has_input(n, 0) || !incept_onnx_has_input(n, 1))
+        return incept_onnx_node_error(im, n, INCEPT_ERR_FORMAT, "%s", "it needs an input and a scale");
     const Onnx__TensorProto *x = incept_onnx_constant_input(im, n, 0);
     if (x)
         return dequantize_constant(im, n, x);
