@@ -133,6 +133,25 @@ static void multiply_block(const incept_gemm_isa *isa, const incept_gemm_part *p
     }
 }
 
+int incept_gemm_split(int panels, int column_units, int *threads)
+{
+    if (*threads < 1)
+        *threads = 1;
+    const long by_columns = (long)((column_units + *threads - 1) / *threads) * panels;
+    const long by_rows = (long)((panels + *threads - 1) / *threads) * column_units;
+    const int split_columns = 4 * by_rows >= 3 * by_columns;
+    if (*threads > (split_columns ? column_units : panels))
+        *threads = split_columns ? column_units : panels;
+    return split_columns;
+}
+
+void incept_gemm_share(int tid, int nth, int count, int unit, int *lo, int *hi)
+{
+    const int units = (count + unit - 1) / unit, per = (units + nth - 1) / nth * unit;
+    *lo = tid * per < count ? tid * per : count;
+    *hi = *lo + per < count ? *lo + per : count;
+}
+
 /* The parts' rows stacked as one A (each part its own rows, C and bias), times one B. */
 static void gemm_parts(int threads, int n, int k, const incept_gemm_part *parts, int n_parts,
                        const b_source *src, int accumulate, float *workspace)
@@ -150,11 +169,7 @@ static void gemm_parts(int threads, int n, int k, const incept_gemm_part *parts,
      * Measured at 2 threads (1x1 convolutions at 14x14, batch 1): 480 -> 64 0.103 ms by rows,
      * 0.064 by columns; 528 -> 128 0.145 against 0.096 ms; 832 -> 448 0.502 against 0.520. */
     const int unit = nr % 16 == 0 ? 16 : nr, column_units = (n + unit - 1) / unit;
-    const long by_columns = (long)((column_units + threads - 1) / threads) * panels;
-    const long by_rows = (long)((panels + threads - 1) / threads) * column_units;
-    const int split_columns = 4 * by_rows >= 3 * by_columns;
-    if (threads > (split_columns ? column_units : panels))
-        threads = split_columns ? column_units : panels;
+    const int split_columns = incept_gemm_split(panels, column_units, &threads);
 #pragma omp parallel num_threads(threads) if (threads > 1)
     {
         int tid = 0, nth = 1;
@@ -164,8 +179,8 @@ static void gemm_parts(int threads, int n, int k, const incept_gemm_part *parts,
 #endif
         if (split_columns || nth == 1) {
             /* each thread its own columns, packed into its own block */
-            int per = (column_units + nth - 1) / nth * unit;
-            int n0 = tid * per < n ? tid * per : n, n1 = n0 + per < n ? n0 + per : n;
+            int n0, n1;
+            incept_gemm_share(tid, nth, n, unit, &n0, &n1);
             float *b_packed = b_packs + (size_t)tid * KC * NC;
             for (int pc = 0; pc < k && n0 < n1; pc += KC) {
                 int kc = k - pc < KC ? k - pc : KC;
@@ -180,9 +195,8 @@ static void gemm_parts(int threads, int n, int k, const incept_gemm_part *parts,
             /* each thread its own row panels, all of them reading one packed block of B that
              * they pack together (a share of its column panels each), so no thread repeats
              * another's packing: for an im2col B that is most of a small convolution's cost */
-            int per = (panels + nth - 1) / nth;
-            int p0 = tid * per < panels ? tid * per : panels;
-            int p1 = p0 + per < panels ? p0 + per : panels;
+            int p0, p1;
+            incept_gemm_share(tid, nth, panels, 1, &p0, &p1);
             for (int pc = 0; pc < k; pc += KC) {
                 int kc = k - pc < KC ? k - pc : KC;
                 for (int jc = 0; jc < n; jc += NC) {

@@ -71,6 +71,13 @@ void incept_im2col_pack(const incept_im2col *conv, int k0, int kc, int j0, int j
  * at once, single-threaded: B as panels of NR columns (k steps of NR values, panel q at
  * q*NR*k), A row-major with row stride lda (>= k). MR and NR are incept_gemm_tile()'s. For
  * callers that produce B (Winograd's transformed inputs) directly in this layout. */
+/* How a GEMM of `panels` row panels and `column_units` column units splits over *threads (both
+ * GEMMs here, float and int8): by columns unless splitting the row panels leaves the busiest
+ * thread a quarter less work; *threads is cut to what the chosen side can use. Returns 1 for
+ * columns. incept_gemm_share then gives thread `tid` of `nth` its part [*lo, *hi) of `count`
+ * items taken `unit` at a time. */
+int incept_gemm_split(int panels, int column_units, int *threads);
+void incept_gemm_share(int tid, int nth, int count, int unit, int *lo, int *hi);
 void incept_gemm_tile(int *mr, int *nr);
 void incept_gemm_prepacked(int m, int n, int k, const float *a, int lda, const float *b_packed,
                            float *c, int ldc);

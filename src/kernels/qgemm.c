@@ -439,14 +439,7 @@ void incept_qgemm_conv(int threads, const incept_qgemm_weights *w, int n, const 
     const int panels = panels_of(w->m);
     /* columns in units of 16 (a kernel's narrowest full-speed width) or row panels, as gemm.c
      * decides: rows only when that leaves the busiest thread a quarter less work */
-    const int column_units = (n + 15) / 16;
-    if (threads < 1)
-        threads = 1;
-    const long by_columns = (long)((column_units + threads - 1) / threads) * panels;
-    const long by_rows = (long)((panels + threads - 1) / threads) * column_units;
-    const int split_columns = 4 * by_rows >= 3 * by_columns;
-    if (threads > (split_columns ? column_units : panels))
-        threads = split_columns ? column_units : panels;
+    const int split_columns = incept_gemm_split(panels, (n + 15) / 16, &threads);
 #pragma omp parallel num_threads(threads) if (threads > 1)
     {
         int tid = 0, nth = 1;
@@ -455,15 +448,10 @@ void incept_qgemm_conv(int threads, const incept_qgemm_weights *w, int n, const 
         nth = omp_get_num_threads();
 #endif
         int n0 = 0, n1 = n, p0 = 0, p1 = panels;
-        if (split_columns) {
-            int per = (column_units + nth - 1) / nth * 16;
-            n0 = tid * per < n ? tid * per : n;
-            n1 = n0 + per < n ? n0 + per : n;
-        } else {
-            int per = (panels + nth - 1) / nth;
-            p0 = tid * per < panels ? tid * per : panels;
-            p1 = p0 + per < panels ? p0 + per : panels;
-        }
+        if (split_columns)
+            incept_gemm_share(tid, nth, n, 16, &n0, &n1);
+        else
+            incept_gemm_share(tid, nth, panels, 1, &p0, &p1);
         thread_product(&job, n0, n1, p0, p1, (unsigned char *)workspace + (size_t)tid * thread_bytes(w->k));
     }
 }
