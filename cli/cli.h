@@ -54,6 +54,9 @@ int cli_write_floats(const char *path, const float *data, size_t count);
  * not NULL, in a note); returns 0 or an exit code after a message. */
 int cli_set_precision(const options *o, incept_model *m, incept_session *s, const float *fallback,
                       int count, const char *fallback_name);
+/* The --calib file's raw float32 samples of m's input into *samples (malloc'd), *count of
+ * them; returns 0 or an exit code after a message. */
+int cli_read_calibration(const options *o, const incept_model *m, float **samples, int *count);
 /* Calibrates s on count samples by --calib-method (minmax, percentile or entropy); returns 0 or
  * an exit code after a message. */
 int cli_calibrate(const options *o, incept_session *s, const float *samples, int count);

@@ -542,6 +542,15 @@ int cli_session(incept_model *m, int threads, incept_session **s)
     return 0;
 }
 
+int cli_read_calibration(const options *o, const incept_model *m, float **samples, int *count)
+{
+    int c, h, w;
+    incept_model_input_dims(m, &c, &h, &w);
+    char shape[64];
+    snprintf(shape, sizeof shape, "%dx%dx%d", c, h, w);
+    return cli_read_samples(o->calib, (size_t)c * h * w, shape, samples, count);
+}
+
 int cli_set_precision(const options *o, incept_model *m, incept_session *s, const float *fallback,
                       int count, const char *fallback_name)
 {
@@ -552,16 +561,13 @@ int cli_set_precision(const options *o, incept_model *m, incept_session *s, cons
         return EXIT_USAGE;
     }
     float *samples = NULL;
-    int rc = 0, c, h, w;
+    int rc = 0;
     if (!o->calib && incept_session_set_precision(s, INCEPT_PRECISION_INT8) == INCEPT_OK) {
         fprintf(stderr, "incept: int8 with the ranges the model holds (a quantized model)\n");
         return 0;
     }
     if (o->calib) {
-        incept_model_input_dims(m, &c, &h, &w);
-        char shape[64];
-        snprintf(shape, sizeof shape, "%dx%dx%d", c, h, w);
-        if ((rc = cli_read_samples(o->calib, (size_t)c * h * w, shape, &samples, &count)))
+        if ((rc = cli_read_calibration(o, m, &samples, &count)))
             return rc;
         fallback = samples;
     } else if (fallback_name) {

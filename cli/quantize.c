@@ -41,12 +41,9 @@ int cmd_quantize(const options *o)
     if (rc)
         return rc;
     float *samples = NULL;
-    int count = 0, c, h, w;
-    incept_model_input_dims(m, &c, &h, &w);
+    int count = 0;
     if (o->calib) {
-        char shape[64];
-        snprintf(shape, sizeof shape, "%dx%dx%d", c, h, w);
-        rc = cli_read_samples(o->calib, (size_t)c * h * w, shape, &samples, &count);
+        rc = cli_read_calibration(o, m, &samples, &count);
     } else {
         rc = training_samples(o, m, &samples, &count);
     }
