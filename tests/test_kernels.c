@@ -119,8 +119,10 @@ static void test_stacked_gemm(void)
     incept_gemm_force_isa(NULL);
 }
 
+/* accumulate: y starts as a gradient already there and the convolution (bias and ReLU off, as
+ * a backward pass runs it) is added to it. */
 static void winograd_case(int kernel, int batch, int in_c, int h, int w, int out_c, int pad, int relu,
-                          int threads)
+                          int threads, int accumulate)
 {
     int oh = h + 2 * pad - kernel + 1, ow = w + 2 * pad - kernel + 1, taps = kernel * kernel;
     size_t in_n = (size_t)batch * in_c * h * w, out_n = (size_t)batch * out_c * oh * ow;
@@ -132,14 +134,25 @@ static void winograd_case(int kernel, int batch, int in_c, int h, int w, int out
     fill_random(x, in_n, 3);
     fill_random(weight, (size_t)out_c * in_c * taps, 4);
     fill_random(bias, (size_t)out_c, 6);
-    incept_winograd_args args = {x, (size_t)in_c * h * w, batch, in_c, h, w, weight, bias, kernel,
-                                 out_c, pad, pad, relu, y, (size_t)out_c * oh * ow, oh, ow};
+    fill_random(y, out_n, 9);
+    incept_winograd_args args = {x, (size_t)in_c * h * w, batch, in_c, h, w, weight,
+                                 accumulate ? NULL : bias, kernel, out_c, pad, pad, relu, y,
+                                 (size_t)out_c * oh * ow, oh, ow, accumulate};
     incept_winograd_conv(&args, ws, threads);
     naive_window win = {kernel, kernel, 1, 1, pad, pad, pad, pad, 1, 1, 1};
-    naive_conv(x, batch, in_c, h, w, weight, bias, out_c, &win, relu, expect, oh, ow);
+    naive_conv(x, batch, in_c, h, w, weight, accumulate ? NULL : bias, out_c, &win, relu, expect,
+               oh, ow);
+    if (accumulate) {
+        float *before = malloc(out_n * sizeof(float));
+        fill_random(before, out_n, 9);
+        for (size_t i = 0; i < out_n; i++)
+            expect[i] += before[i];
+        free(before);
+    }
     float diff = max_abs_diff(y, expect, out_n), scale = max_abs(expect, out_n);
-    CHECK_MSG(diff <= 1e-5f * scale * 4, "winograd %dx%d %dx%dx%dx%d -> %d pad %d: max diff %g of %g",
-              kernel, kernel, batch, in_c, h, w, out_c, pad, (double)diff, (double)scale);
+    CHECK_MSG(diff <= 1e-5f * scale * 4, "winograd %dx%d %dx%dx%dx%d -> %d pad %d%s: max diff %g of %g",
+              kernel, kernel, batch, in_c, h, w, out_c, pad, accumulate ? " accumulating" : "",
+              (double)diff, (double)scale);
     free(x), free(weight), free(bias), free(y), free(expect), free(ws);
 }
 
@@ -151,13 +164,15 @@ static void test_winograd(void)
             continue;
         for (int kernel = 3; kernel <= 5; kernel += 2) {
             int pad = kernel / 2;
-            winograd_case(kernel, 1, 5, 9, 11, 7, pad, 0, 1);    /* edges: partial tiles */
-            winograd_case(kernel, 3, 17, 14, 14, 33, pad, 1, 2); /* batch, odd channels, ReLU */
-            winograd_case(kernel, 2, 3, 8, 8, 13, 0, 0, 2);      /* no padding */
-            winograd_case(kernel, 1, 16, 28, 28, 24, pad, 1, 3);
-            winograd_case(kernel, 1, 4, kernel, kernel, 2, pad, 0, 1); /* a single tile */
-            winograd_case(kernel, 6, 24, 28, 28, 40, pad, 1, 2); /* two tile blocks (294 tiles) */
-            winograd_case(kernel, 1, 128, 16, 16, 250, pad, 1, 2); /* 21 panels, the last partial */
+            winograd_case(kernel, 1, 5, 9, 11, 7, pad, 0, 1, 0);    /* edges: partial tiles */
+            winograd_case(kernel, 3, 17, 14, 14, 33, pad, 1, 2, 0); /* batch, odd channels, ReLU */
+            winograd_case(kernel, 2, 3, 8, 8, 13, 0, 0, 2, 0);      /* no padding */
+            winograd_case(kernel, 1, 16, 28, 28, 24, pad, 1, 3, 0);
+            winograd_case(kernel, 1, 4, kernel, kernel, 2, pad, 0, 1, 0); /* a single tile */
+            winograd_case(kernel, 6, 24, 28, 28, 40, pad, 1, 2, 0); /* two tile blocks (294 tiles) */
+            winograd_case(kernel, 1, 128, 16, 16, 250, pad, 1, 2, 0); /* 21 panels, the last partial */
+            winograd_case(kernel, 1, 5, 9, 11, 7, pad, 0, 1, 1); /* backward-data: adds, edges */
+            winograd_case(kernel, 4, 24, 7, 7, 40, kernel - 1, 0, 2, 1); /* pad K-1: dX of pad 0 */
         }
     }
     incept_gemm_force_isa(NULL);

@@ -196,6 +196,53 @@ static void test_chunked_backward(void)
     free_session_and_model(session);
 }
 
+/* The fast backward (Winograd for the input gradient of stride-1 3x3 and 5x5 convolutions, and
+ * in the forward) against the exact one (GEMMs), on planes large enough to take it: 3x3 pad 1,
+ * 5x5 pad 2, a 3x3 without padding (its input gradient padded by 2) and one padded unevenly. */
+static void test_fast_backward(void)
+{
+    const char *lines[] = {
+        "conv mid 6 3x3 pad 1 relu\nconv wide 4 5x5 pad 2 relu",
+        "conv mid 7 3x3 relu\nconv wide 9 5x5 pad 1,2,3,2",
+        "conv mid 5 3x3 pad 0,1,2,1 relu bn",
+    };
+    for (size_t l = 0; l < sizeof lines / sizeof lines[0]; l++) {
+        incept_session *fast = probe_model(lines[l], 3, 16, 15), *exact = probe_model(lines[l], 3, 16, 15);
+        CHECK_MSG(fast && exact, "%s builds", lines[l]);
+        if (!fast || !exact) {
+            if (fast)
+                free_session_and_model(fast);
+            if (exact)
+                free_session_and_model(exact);
+            continue;
+        }
+        CHECK_OK(incept_session_set_exact(fast, 0));
+        int labels[6] = {0, 3, 1, 2, 3, 1};
+        size_t count = (size_t)6 * 3 * 16 * 15;
+        float *x = malloc(count * sizeof(float)), loss_fast, loss_exact;
+        fill_random(x, count, 31);
+        CHECK_OK(incept_session_train_step(fast, x, labels, 6, &loss_fast));
+        CHECK_OK(incept_session_train_step(exact, x, labels, 6, &loss_exact));
+        size_t *counts_fast, *counts_exact;
+        float **a = gradient_copies(fast, 1.0f, &counts_fast), **b = gradient_copies(exact, 1.0f, &counts_exact);
+        int n_params = incept_model_param_count(incept_session_model(fast));
+        double worst = 0.0;
+        for (int p = 0; p < n_params; p++) {
+            double scale = max_abs(b[p], counts_exact[p]) + 1e-6;
+            for (size_t i = 0; i < counts_exact[p]; i++)
+                worst = fmax(worst, fabs(a[p][i] - b[p][i]) / scale);
+            free(a[p]);
+            free(b[p]);
+        }
+        CHECK_MSG(worst < 1e-4 && fabsf(loss_fast - loss_exact) < 1e-5f * fabsf(loss_exact),
+                  "%s: fast and exact backward differ by %.3g of the largest gradient (losses %.7g, %.7g)",
+                  lines[l], worst, (double)loss_fast, (double)loss_exact);
+        free(a), free(b), free(counts_fast), free(counts_exact), free(x);
+        free_session_and_model(fast);
+        free_session_and_model(exact);
+    }
+}
+
 /* The settings of the PyTorch comparisons: dropout off, direct convolutions, labels from the
  * reference's float32 class indices, and the reference's SGD (lr 0.05, momentum 0.9, weight
  * decay 5e-4 on every parameter). */
@@ -707,6 +754,7 @@ int main(void)
 {
     test_op_gradients();
     test_chunked_backward();
+    test_fast_backward();
     test_averaging();
     if (INCEPT_WITH_DATASETS) /* it resumes from raw tensors in files */
         test_checkpoint_resume();

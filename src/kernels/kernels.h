@@ -96,6 +96,7 @@ typedef struct {
     float *output; /* batch x out_c x out_h x out_w, samples out_batch_stride apart */
     size_t out_batch_stride;
     int out_h, out_w;
+    int accumulate; /* add into the output instead of writing it (bias and relu must be off) */
 } incept_winograd_args;
 int incept_winograd_tiles(int kernel, int batch, int out_h, int out_w);
 size_t incept_winograd_workspace(int kernel, int in_c, int out_c, int batch, int out_h, int out_w,

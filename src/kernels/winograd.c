@@ -314,6 +314,7 @@ typedef struct {
     size_t out_batch_stride;
     int out_h, out_w, relu;
     const float *bias;
+    int accumulate;
 } output_geometry;
 
 /* Y = A^T m A (+ bias, ReLU) for LANES tiles of output channel o, written into the output. */
@@ -351,14 +352,22 @@ INLINE void transform_outputs(const variant *vr, const output_geometry *og,
         const tile_origin *at = &origins[t0 + l];
         float *corner = og->output + at->sample * og->out_batch_stride +
                         (size_t)o * og->out_h * og->out_w + (size_t)at->y * og->out_w + at->x;
-        if (at->y + tile <= og->out_h && at->x + tile <= og->out_w) {
+        const int rows = og->out_h - at->y < tile ? og->out_h - at->y : tile;
+        const int cols = og->out_w - at->x < tile ? og->out_w - at->x : tile;
+        if (og->accumulate) { /* a gradient: other readers' contributions are already there */
+            for (int i = 0; i < rows; i++)
+                for (int j = 0; j < cols; j++)
+                    corner[(size_t)i * og->out_w + j] += y[i * tile + j][l];
+            continue;
+        }
+        if (rows == tile && cols == tile) {
             for (int i = 0; i < tile; i++)
                 for (int j = 0; j < tile; j++)
                     corner[(size_t)i * og->out_w + j] = y[i * tile + j][l];
             continue;
         }
-        for (int i = 0; i < tile && at->y + i < og->out_h; i++)
-            for (int j = 0; j < tile && at->x + j < og->out_w; j++)
+        for (int i = 0; i < rows; i++)
+            for (int j = 0; j < cols; j++)
                 corner[(size_t)i * og->out_w + j] = y[i * tile + j][l];
     }
 }
@@ -413,7 +422,7 @@ static void run_by_panels(const variant *vr, const variant_code *code,
     const input_geometry ig = {a->input, a->in_batch_stride, in_c, a->in_h, a->in_w, a->pad_top,
                                a->pad_left};
     const output_geometry og = {a->output, a->out_batch_stride, a->out_h, a->out_w, a->relu,
-                                a->bias};
+                                a->bias, a->accumulate};
     int mr, nr;
     incept_gemm_tile(&mr, &nr);
     const size_t v_stride = round_up((size_t)block, (size_t)nr) * in_c;

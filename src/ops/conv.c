@@ -352,7 +352,8 @@ static void conv_forward_dense(const incept_op_args *args)
     if (conv_uses_winograd(a, in->n, out->h, out->w, args->exact)) {
         incept_winograd_args w = {in->data, in->batch_stride, in->n, in->c, in->h, in->w,
                                   args->weight, args->bias, a->kernel_h, out->c, a->pad_top,
-                                  a->pad_left, a->relu, out->data, out->batch_stride, out->h, out->w};
+                                  a->pad_left, a->relu, out->data, out->batch_stride, out->h, out->w,
+                                  0};
         incept_winograd_conv(&w, args->workspace, args->threads);
         return;
     }
@@ -407,11 +408,52 @@ static conv_backward_sizes backward_sizes(const incept_graph *g, const incept_no
     return z;
 }
 
+/* The gradient of a stride-1 convolution's input is itself a convolution: of dY by the filters
+ * turned 180 degrees with input and output channels swapped, padded by kernel - 1 - pad. Where
+ * Winograd would take that convolution (3x3 and 5x5 filters on planes of enough tiles) it runs
+ * there instead of W^T dY and col2im. Measured (Fashion-MNIST net, batch 128, 2 threads): the
+ * input gradient of its 14x14 3x3 convolution 6.5 -> 5.6 ms, of the 7x7 5x5 ones 1.6 -> 1.1 ms. */
+static int conv_backward_data_winograd(const incept_attrs *a, int batch, int in_h, int in_w,
+                                       int exact)
+{
+    return conv_uses_winograd(a, batch, in_h, in_w, exact) && a->pad_top < a->kernel_h &&
+           a->pad_left < a->kernel_w;
+}
+
 static size_t conv_backward_workspace(const incept_graph *g, const incept_node *n,
                                       const incept_run_config *cfg)
 {
     conv_backward_sizes z = backward_sizes(g, n, cfg->batch);
-    return z.k * z.m + (size_t)cfg->threads * z.per_thread;
+    size_t need = z.k * z.m + (size_t)cfg->threads * z.per_thread;
+    const incept_value *in = incept_node_input(g, n, 0), *out = &g->values[n->output];
+    if (conv_backward_data_winograd(&n->attrs, cfg->batch, in->h, in->w, cfg->exact)) {
+        size_t winograd = z.k * z.m + incept_winograd_workspace(n->attrs.kernel_h, out->c, in->c,
+                                                                cfg->batch, in->h, in->w,
+                                                                cfg->threads);
+        need = winograd > need ? winograd : need;
+    }
+    return need;
+}
+
+/* dX += the convolution of dY by the turned, transposed filters (conv_backward_data_winograd). */
+static void conv_backward_data_by_winograd(const incept_backward_args *args, const incept_view *dy)
+{
+    const incept_attrs *a = &args->node->attrs;
+    const incept_view *in = &args->inputs[0], *dx = &args->input_grads[0];
+    const int kernel = a->kernel_h, taps = kernel * kernel, in_c = in->c, out_c = dy->c;
+    float *turned = args->workspace; /* [in_c][out_c][ky][kx] = W[o][c][K-1-ky][K-1-kx] */
+    for (int c = 0; c < in_c; c++)
+        for (int o = 0; o < out_c; o++) {
+            const float *w = args->weight + ((size_t)o * in_c + c) * taps;
+            float *t = turned + ((size_t)c * out_c + o) * taps;
+            for (int k = 0; k < taps; k++)
+                t[k] = w[taps - 1 - k];
+        }
+    incept_winograd_args w = {dy->data, dy->batch_stride, in->n, out_c, dy->h, dy->w,
+                              turned, NULL, kernel, in_c, kernel - 1 - a->pad_top,
+                              kernel - 1 - a->pad_left, 0, dx->data, dx->batch_stride, in->h, in->w,
+                              1};
+    incept_winograd_conv(&w, args->workspace + (size_t)in_c * out_c * taps, args->threads);
 }
 
 static void conv_backward(const incept_backward_args *args)
@@ -427,8 +469,10 @@ static void conv_backward(const incept_backward_args *args)
     const int chunks = (in->n + chunk - 1) / chunk;
     const size_t in_plane = (size_t)in->h * in->w;
     const int pointwise = conv_is_pointwise(a);
+    const int winograd_dx = dx->data && conv_backward_data_winograd(a, in->n, in->h, in->w, args->exact);
+    const int gemm_dx = dx->data && !winograd_dx;
     float *shared_wt = args->workspace;
-    if (dx->data && groups == 1) /* W^T once per call, so the GEMMs read its rows in place */
+    if (gemm_dx && groups == 1) /* W^T once per call, so the GEMMs read its rows in place */
         for (int o = 0; o < cout_g; o++)
             for (int kk = 0; kk < k; kk++)
                 shared_wt[(size_t)kk * cout_g + o] = args->weight[(size_t)o * k + kk];
@@ -473,7 +517,7 @@ static void conv_backward(const incept_backward_args *args)
                 /* dW[M, K] += G[M, N] * col[K, N]^T */
                 incept_gemm_accumulate(1, cout_g, k, columns, g, columns, cols, columns, 1,
                                        dw + (size_t)gi * cout_g * k, k, packing);
-                if (!dx->data)
+                if (!gemm_dx)
                     continue;
                 const float *wt_g = shared_wt;
                 if (groups > 1) { /* this group's W^T */
@@ -504,6 +548,8 @@ static void conv_backward(const incept_backward_args *args)
         for (size_t i = 0; i < z.out_c && args->bias_grad; i++)
             args->bias_grad[i] += db[i];
     }
+    if (winograd_dx) /* after the partial sums: it takes the workspace over */
+        conv_backward_data_by_winograd(args, &dy);
 }
 
 /* Sample s of every member of a stack through one GEMM. */

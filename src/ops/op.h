@@ -54,6 +54,7 @@ typedef struct {
     float *weight_grad, *bias_grad;
     float *workspace; /* at least backward_workspace_floats(...) floats */
     int threads;
+    int exact;   /* as the forward's: no reassociating algorithms */
     int dropout; /* the forward pass dropped (with the mask of dropout_seed) */
     unsigned long long dropout_seed;
     const incept_stats_sync *sync; /* as the forward's */

@@ -170,6 +170,7 @@ incept_status incept_session_train_step(incept_session *s, const float *input, c
             .bias_grad = n->bias >= 0 ? s->param_grads + g->params[n->bias].offset : NULL,
             .workspace = s->workspace,
             .threads = s->threads,
+            .exact = s->exact,
             .dropout = !s->dropout_off,
             .dropout_seed = seed ^ (0x9e3779b97f4a7c15ULL * (unsigned long long)(s->order[p] + 1)),
             .sync = s->stats_sync,
