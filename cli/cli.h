@@ -17,7 +17,9 @@ typedef struct {
     const char *inputs, *labels_file, *out, *log, *schedule, *checkpoint, *resume, *plot;
     int epochs, no_shuffle, no_augment;
     long steps, warmup, checkpoint_every, crop_pad;
-    float lr, momentum, weight_decay, average;
+    float lr, momentum, weight_decay, average, label_smoothing;
+    long holdout;   /* train: the last N training images evaluated instead of the test set */
+    int test_flips; /* train, eval: each image's logits averaged with its mirror's */
     /* classify */
     const char **positional; /* every argument that is not an option, in order */
     int n_positional, crops, top, json, dot;

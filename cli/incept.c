@@ -121,6 +121,13 @@ static const opt_spec train_options[] = {
     STRING("--plot", "P.png", plot, NULL, "draw loss and test accuracy per epoch"),
     NUMBER("--average", "D", average, NULL, "0, off", "keep a Polyak average of the weights with "
            "decay D (e.g. 0.999) for evaluation and --out"),
+    NUMBER("--label-smoothing", "E", label_smoothing, NULL, "0, off", "targets of 1 - E for the "
+           "label plus E / classes for every class"),
+    INT("--holdout", "N", holdout, 1, 1 << 30, NULL, "none", "hold the last N training images out "
+        "and evaluate on them instead of the test set (to choose a recipe)"),
+    FLAG("--test-flips", test_flips, "evaluate each image averaged with its mirror image"),
+    FLAG("--profile", profile, "after each epoch, its time by part: data, forward, backward, "
+         "update, evaluation"),
     INT("--bucket-kb", "K", bucket_kb, 1, 1 << 20, "4096", NULL, "under mpirun: gradients go to the other "
         "ranks in buckets of K KB as backward finishes them"),
     FLAG("--sync-bn", sync_bn, "under mpirun: batch norm's statistics over the global batch (as one "
@@ -151,6 +158,7 @@ static const opt_spec eval_options[] = {
     STRING("--test-dir", "D", test_dir, NULL, "an image folder, one subfolder per class"),
     PRESET("torchvision"),
     INT("--batch", "N", batch, 1, 65536, "256", NULL, "images per evaluation pass"),
+    FLAG("--test-flips", test_flips, "average each image's logits with its mirror image's"),
     THREADS, PRECISION, END};
 
 static const opt_spec quantize_options[] = {

@@ -55,7 +55,7 @@ incept_status cli_load_split(const options *o, int test, incept_dataset **out, i
 
 static char *data_notes(const options *o)
 {
-    size_t size = 1;
+    size_t size = 1 + 32; /* and "--holdout=N" */
 #define SIZE(flag, field) size += o->field ? strlen(flag) + strlen(o->field) + 2 : 0;
     DATA_OPTIONS(SIZE)
     char *notes = calloc(size, 1);
@@ -63,6 +63,8 @@ static char *data_notes(const options *o)
     if (notes && o->field)                                                                       \
         strcat(strcat(strcat(strcat(notes, flag), "="), o->field), "\n");
     DATA_OPTIONS(PUT)
+    if (notes && o->holdout > 0)
+        snprintf(notes + strlen(notes), 32, "--holdout=%ld\n", o->holdout);
     return notes;
 }
 
@@ -72,7 +74,7 @@ static int has_data_options(const options *o)
     int given = 0;
 #define GIVEN(flag, field) given |= o->field != NULL;
     DATA_OPTIONS(GIVEN)
-    return given;
+    return given || o->holdout > 0;
 }
 
 /* The data options back from notes (pointing into them; the values' line ends cut). */
@@ -88,6 +90,8 @@ static void restore_data_options(char *notes, options *o)
     if (!strcmp(line, flag))                                                                     \
         o->field = eq + 1;
             DATA_OPTIONS(TAKE)
+            if (!strcmp(line, "--holdout"))
+                o->holdout = strtol(eq + 1, NULL, 10); /* checked against the data as given */
         }
         line = end ? end + 1 : NULL;
     }
@@ -244,13 +248,20 @@ static int report(const incept_train_progress *p, void *user)
     }
     char accuracy[96] = "";
     if (!isnan(p->test_top1))
-        snprintf(accuracy, sizeof accuracy, " test top1 %.2f%% top5 %.2f%%", p->test_top1 * 100,
+        snprintf(accuracy, sizeof accuracy, " %s top1 %.2f%% top5 %.2f%%", r->o->holdout ? "held-out" : "test", p->test_top1 * 100,
                  p->test_top5 * 100);
     char waited[64] = ""; /* data-parallel: what communication cost beyond backward */
     if (p->wait_seconds > 0)
         snprintf(waited, sizeof waited, " (%.1f s waiting on gradients)", p->wait_seconds);
     fprintf(stderr, "%sepoch %d/%d step %ld loss %.4f%s %.0f img/s %.0f s%s\n", r->terminal ? "\r" : "",
             p->epoch, p->epochs, p->step, p->loss, accuracy, p->images_per_second, p->seconds, waited);
+    if (r->o->profile) {
+        double parts = p->data_seconds + p->forward_seconds + p->backward_seconds +
+                       p->update_seconds + p->eval_seconds;
+        fprintf(stderr, "  epoch %d time: forward %.1f s, backward %.1f s, update %.1f s, data %.1f s, "
+                "evaluation %.1f s (%.1f s in all)\n", p->epoch, p->forward_seconds,
+                p->backward_seconds, p->update_seconds, p->data_seconds, p->eval_seconds, parts);
+    }
     if (r->log) {
         fprintf(r->log, "%d,%ld,%g,%.6f,%.4f,%.4f,%.1f\n", p->epoch, p->step,
                 (double)p->learning_rate, p->loss, p->test_top1, p->test_top5, p->seconds);
@@ -325,6 +336,7 @@ static int train_run(const options *given, int rank, int ranks)
         snprintf(t.schedule, sizeof t.schedule, "%s", o->schedule);
         t.warmup = o->warmup;
         t.average_decay = o->average;
+        t.label_smoothing = o->label_smoothing;
         t.total_steps = o->steps > 0 ? o->steps : 0; /* 0: the trainer counts o->epochs */
     }
     int c, h, w;
@@ -332,12 +344,32 @@ static int train_run(const options *given, int rank, int ranks)
     incept_dataset *train = NULL, *test = NULL;
     reporter r = {.o = o, .terminal = isatty(STDERR_FILENO)};
     rc = 1;
-    if (cli_load_split(o, 0, &train, c, h, w) || cli_load_split(o, 1, &test, c, h, w)) {
+    if (cli_load_split(o, 0, &train, c, h, w) || (!o->holdout && cli_load_split(o, 1, &test, c, h, w))) {
         rc = cli_fail("loading the data");
         goto done;
     }
     int n;
     incept_dataset_dims(train, &n, NULL, NULL, NULL, NULL);
+    if (o->holdout > 0) { /* the last N images evaluate, the others train */
+        incept_dataset *kept = NULL;
+        if (o->holdout >= n) {
+            fprintf(stderr, "incept: --holdout %ld leaves none of the %d training images to train on\n",
+                    o->holdout, n);
+            rc = 2;
+            goto done;
+        }
+        if (incept_dataset_split(train, n - (int)o->holdout, (int)o->holdout, &test) ||
+            incept_dataset_split(train, 0, n - (int)o->holdout, &kept)) {
+            rc = cli_fail("holding out images");
+            goto done;
+        }
+        incept_dataset_free(train);
+        train = kept;
+        n -= (int)o->holdout;
+        if (leader)
+            fprintf(stderr, "incept: the last %ld training images held out: the accuracy below is "
+                    "theirs, not the test set's\n", o->holdout);
+    }
     const int per_epoch = (n + t.batch - 1) / (t.batch > 0 ? t.batch : 1);
     const long total = t.total_steps ? t.total_steps : (long)o->epochs * per_epoch;
     const int epochs = per_epoch > 0 ? (int)(total / per_epoch + (total % per_epoch != 0)) : 0;
@@ -382,6 +414,7 @@ static int train_run(const options *given, int rank, int ranks)
         .checkpoint = o->checkpoint,
         .checkpoint_every = o->checkpoint_every,
         .report_every = 10, /* to a file, at most a line per 10 s (report) */
+        .test_flips = o->test_flips,
         .checkpoint_notes = data,
         .progress = leader ? report : NULL,
         .user = &r,
@@ -528,7 +561,7 @@ static int eval_int8(const options *o, incept_model *m, incept_session *s, const
     float *calib = NULL;
     double top1, top5, q1, q5;
     int evaluated, count = 0;
-    if (!fp32 || !int8 || incept_session_evaluate(s, data, o->batch, &top1, &top5, &evaluated) ||
+    if (!fp32 || !int8 || incept_session_evaluate_flips(s, data, o->batch, o->test_flips, &top1, &top5, &evaluated) ||
         predict_all(s, data, o->batch, fp32)) {
         rc = cli_fail("evaluation in fp32");
         goto done;
@@ -548,7 +581,7 @@ static int eval_int8(const options *o, incept_model *m, incept_session *s, const
     if ((rc = cli_set_precision(o, m, s, calib, count, name)))
         goto done;
     rc = 1;
-    if (incept_session_evaluate(s, data, o->batch, &q1, &q5, &evaluated) ||
+    if (incept_session_evaluate_flips(s, data, o->batch, o->test_flips, &q1, &q5, &evaluated) ||
         predict_all(s, data, o->batch, int8)) {
         rc = cli_fail("evaluation in int8");
         goto done;
@@ -600,13 +633,13 @@ int cmd_eval(const options *o)
         rc = cli_fail("evaluation");
     } else if (int8) {
         rc = eval_int8(o, m, s, data);
-    } else if (incept_session_evaluate(s, data, o->batch, &top1, &top5, &n)) {
+    } else if (incept_session_evaluate_flips(s, data, o->batch, o->test_flips, &top1, &top5, &n)) {
         rc = cli_fail("evaluation");
     } else {
         incept_dataset_dims(data, &all, NULL, NULL, NULL, NULL);
         if (n < all)
             fprintf(stderr, "incept: %d image(s) could not be decoded and were left out\n", all - n);
-        printf("eval: top1=%.4f top5=%.4f n=%d\n", top1, top5, n);
+        printf("eval: top1=%.4f top5=%.4f n=%d%s\n", top1, top5, n, o->test_flips ? " flips=1" : "");
     }
     incept_dataset_free(data);
     incept_session_free(s);

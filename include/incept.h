@@ -264,6 +264,9 @@ INCEPT_API incept_status incept_session_param_grad(const incept_session *session
  * seed: the dropout masks' seed. */
 INCEPT_API incept_status incept_session_set_training(incept_session *session, float aux_weight,
                                                      int dropout, unsigned long long seed);
+/* Label smoothing (Szegedy et al. 2016, PyTorch's cross_entropy label_smoothing): every head's
+ * target is (1 - e) for the true class plus e / classes for each class; e in [0, 1). 0: off. */
+INCEPT_API incept_status incept_session_set_label_smoothing(incept_session *session, float e);
 
 /* SGD with momentum and weight decay in PyTorch's form: v = momentum v + (g + decay w);
  * w -= learning_rate v, on the model's parameters. decay_biases 0 leaves biases (1-D
@@ -354,6 +357,10 @@ INCEPT_API incept_status incept_dataset_sample(const incept_dataset *data, int i
                                                unsigned long long seed, float *out);
 INCEPT_API void incept_dataset_dims(const incept_dataset *data, int *n, int *c, int *h, int *w,
                                     int *classes);
+/* A copy of samples [first, first + count) as a dataset of its own (an image folder's: those
+ * files), e.g. a held-out split of a training set to choose a recipe on. */
+INCEPT_API incept_status incept_dataset_split(const incept_dataset *data, int first, int count,
+                                              incept_dataset **out);
 /* The samples of an in-memory dataset; NULL for an image folder. */
 INCEPT_API const float *incept_dataset_images(const incept_dataset *data);
 INCEPT_API const int *incept_dataset_labels(const incept_dataset *data);
@@ -393,6 +400,12 @@ INCEPT_API long incept_loader_errors(incept_loader *loader, char *last, size_t s
 INCEPT_API incept_status incept_session_evaluate(incept_session *session,
                                                  const incept_dataset *data, int batch,
                                                  double *top1, double *top5, int *evaluated);
+/* The same with test-time flips when `flips` is non-zero: each image's logits averaged with
+ * those of its mirror image (twice the passes). */
+INCEPT_API incept_status incept_session_evaluate_flips(incept_session *session,
+                                                       const incept_dataset *data, int batch,
+                                                       int flips, double *top1, double *top5,
+                                                       int *evaluated);
 
 /* Checkpoints: everything a training run needs to continue exactly where it stopped, in one
  * versioned, CRC-checked file written atomically (temporary file, fsync, rename): the model's
@@ -413,6 +426,7 @@ typedef struct {
     double seconds;           /* training time so far, every earlier run of this state included */
     double epoch_loss_sum;    /* the losses of the current epoch's steps so far, and their count */
     long epoch_loss_steps;
+    float label_smoothing;    /* the targets' share spread over every class (0: one-hot) */
 } incept_train_state;
 /* notes: any text the caller keeps with the checkpoint (at most 64 KB; the command line keeps
  * the data options of a run there), read back by incept_checkpoint_notes (NULL: none). */
@@ -447,6 +461,9 @@ typedef struct {
     double test_top1, test_top5; /* then; NaN without test data */
     long bad_images;            /* images of a folder that could not be decoded so far (trained */
     const char *last_bad_image; /* as zeros), and the last one's message */
+    /* this epoch's time so far by part: waiting for the loader's batch, the training steps'
+     * forward and backward passes, the SGD update (with the ranks' exchanges), the evaluation */
+    double data_seconds, forward_seconds, backward_seconds, update_seconds, eval_seconds;
 } incept_train_progress;
 
 /* Non-zero stops training after this step (incept_train then returns INCEPT_OK, state->step
@@ -460,6 +477,7 @@ typedef struct {
     long checkpoint_every;
     int eval_batch;          /* batch of the per-epoch evaluation (0: 256) */
     long report_every;       /* steps between progress reports (0: only at epoch ends) */
+    int test_flips;          /* the per-epoch evaluation averages each image with its mirror */
     const char *checkpoint_notes; /* kept with every checkpoint (incept_checkpoint_save_notes);
                                      read when each is written, so the callback may change it */
     /* data-parallel over MPI_COMM_WORLD (a build with MPI; the program has called MPI_Init):

@@ -75,6 +75,20 @@ static void test_idx(void)
     CHECK_OK(incept_dataset_load_raw("/tmp/incept_raw_x", "/tmp/incept_raw_y", 2, 2, 2, &d));
     if (d) {
         CHECK(incept_dataset_labels(d)[0] == 2 && incept_dataset_images(d)[23] == 23.0f);
+        incept_dataset *part = NULL; /* a held-out split: samples 1 and 2 */
+        CHECK_OK(incept_dataset_split(d, 1, 2, &part));
+        if (part) {
+            int n, c, h, w;
+            incept_dataset_dims(part, &n, &c, &h, &w, NULL);
+            CHECK(n == 2 && c == 2 && h == 2 && w == 2);
+            CHECK(incept_dataset_labels(part)[0] == 0 && incept_dataset_labels(part)[1] == 1);
+            CHECK(incept_dataset_images(part)[0] == 8.0f && incept_dataset_images(part)[15] == 23.0f);
+            incept_dataset_free(part);
+        }
+        CHECK(incept_dataset_split(d, 2, 2, &part) == INCEPT_ERR_ARG && !part);
+        CHECK(incept_dataset_split(d, -1, 1, &part) == INCEPT_ERR_ARG);
+        CHECK(incept_dataset_split(d, 0, 0, &part) == INCEPT_ERR_ARG);
+        CHECK(incept_dataset_split(d, 3, 2147483647, &part) == INCEPT_ERR_ARG);
         incept_dataset_free(d);
     }
     CHECK(incept_dataset_load_raw("/tmp/incept_raw_x", "/tmp/incept_raw_y", 3, 2, 2, &d) == INCEPT_ERR_SHAPE);

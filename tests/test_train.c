@@ -21,6 +21,8 @@ static void free_session_and_model(incept_session *s)
 /* Builds input [c,h,w] -> conv "first" (3x3, pad 1, 5 channels) -> the op under test (from a
  * description line) -> fc to 4 classes, He-initialized; returns a session of it (its model:
  * incept_session_model). */
+static float probe_smoothing; /* label smoothing of the probes (0: off) */
+
 static incept_session *probe_model(const char *op_line, int c, int h, int w)
 {
     char text[1024];
@@ -38,6 +40,7 @@ static incept_session *probe_model(const char *op_line, int c, int h, int w)
     incept_model_init_weights(m, 3);
     CHECK_OK(incept_session_set_training(s, 0.3f, 0, 1));
     CHECK_OK(incept_session_set_exact(s, 1));
+    CHECK_OK(incept_session_set_label_smoothing(s, probe_smoothing));
     return s;
 }
 
@@ -159,6 +162,10 @@ static void test_op_gradients(void)
     gradient_check("batchnorm n relu", 3, 5, 4, 1e-3f);
     gradient_check("conv mid 4 3x3 pad 1 relu bn", 3, 5, 5, 1e-3f);
     gradient_check("conv a 4 1x1 bn\nconv b 4 3x3 pad 1 bn\nconcat m from a,b", 3, 5, 5, 1e-2f);
+    probe_smoothing = 0.3f; /* the smoothed loss's gradient */
+    gradient_check("fc hidden 7", 3, 3, 3, 1e-2f);
+    gradient_check("conv mid 4 3x3 pad 1 relu bn", 3, 5, 5, 1e-3f);
+    probe_smoothing = 0.0f;
 }
 
 /* Small planes put several samples' columns into one GEMM (3 and 2 of a batch of 5 for 9x9):
@@ -194,6 +201,38 @@ static void test_chunked_backward(void)
     free(batch);
     free(counts);
     free_session_and_model(session);
+}
+
+/* Label smoothing: the loss against PyTorch's definition, -(1 - e) log p_label - (e / K)
+ * sum_j log p_j, from the model's own logits, and its gradient against central differences. */
+static void test_label_smoothing(void)
+{
+    incept_session *s = probe_model("relu r", 2, 3, 3);
+    CHECK_MSG(s != NULL, "the label-smoothing probe builds");
+    if (!s)
+        return;
+    const float e = 0.2f;
+    CHECK(incept_session_set_label_smoothing(s, 1.0f) != INCEPT_OK);
+    CHECK(incept_session_set_label_smoothing(s, -0.1f) != INCEPT_OK);
+    CHECK_OK(incept_session_set_label_smoothing(s, e));
+    int labels[3] = {2, 0, 3};
+    float x[3 * 2 * 3 * 3], logits[3 * 4], loss;
+    fill_random(x, sizeof x / sizeof x[0], 41);
+    CHECK_OK(incept_session_forward(s, x, 3, logits));
+    CHECK_OK(incept_session_train_step(s, x, labels, 3, &loss));
+    double expect = 0.0;
+    for (int i = 0; i < 3; i++) {
+        const float *z = logits + 4 * i;
+        double top = fmax(fmax(z[0], z[1]), fmax(z[2], z[3])), sum = 0.0, all = 0.0;
+        for (int j = 0; j < 4; j++)
+            sum += exp(z[j] - top);
+        for (int j = 0; j < 4; j++)
+            all += z[j] - top - log(sum);
+        expect += (-(1.0 - e) * (z[labels[i]] - top - log(sum)) - e / 4.0 * all) / 3.0;
+    }
+    CHECK_MSG(fabs(loss - expect) < 1e-5 * fabs(expect), "smoothed loss %.7g, expected %.7g",
+              (double)loss, expect);
+    free_session_and_model(s);
 }
 
 /* The fast backward (Winograd for the input gradient of stride-1 3x3 and 5x5 convolutions, and
@@ -755,6 +794,7 @@ int main(void)
     test_op_gradients();
     test_chunked_backward();
     test_fast_backward();
+    test_label_smoothing();
     test_averaging();
     if (INCEPT_WITH_DATASETS) /* it resumes from raw tensors in files */
         test_checkpoint_resume();

@@ -268,6 +268,10 @@ struct incept_session {
     size_t arena_floats;
     float *workspace;
     size_t workspace_floats;
+    /* training plans: what each node's forward keeps for its backward (op->saved_bytes), at
+     * saved_at[node] in saved (SIZE_MAX: nothing) */
+    unsigned char *saved;
+    size_t *saved_at;
     incept_view *node_inputs; /* scratch for one node's input views */
     /* generic values during a run: their tensors (owned: freed after the last reader) */
     incept_tensor *nd_values;
@@ -277,6 +281,12 @@ struct incept_session {
      * parameters (parallel to param_data), SGD momentum, and which values carry a loss. */
     float *grad_arena;
     incept_view *grad_views;
+    /* the gradient arena's blocks (a value and the channel slices written into it), each zeroed
+     * in a step just before the first backward that adds into it: per value its block (-1:
+     * none), per block its floats and whether this step has zeroed it yet */
+    int *grad_block, n_grad_blocks;
+    size_t *grad_block_offset, *grad_block_floats;
+    unsigned char *grad_block_zeroed;
     incept_view *node_input_grads;
     float *param_grads;
     float *momentum;
@@ -298,6 +308,8 @@ struct incept_session {
     incept_tensor *nd_grads;
     unsigned long long train_seed, train_steps;
     float aux_weight;
+    float label_smoothing;
+    double step_forward_seconds, step_backward_seconds; /* of the last training step */
     int dropout_off;
 };
 

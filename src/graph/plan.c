@@ -6,12 +6,15 @@
  *     nobody reads afterwards;
  *  3. one activation arena: each buffer lives from its producer to its last reader, and buffers
  *     whose lifetimes do not overlap share memory (first fit by offset);
- *  4. one workspace, sized to the largest scratch request of any node.
+ *  4. one workspace, sized to the largest scratch request of any node;
+ *  5. training plans: a gradient arena laid out like the activations, and the memory each node's
+ *     forward keeps for its backward (op->saved_bytes).
  * Inference plans also stack nodes of an op that can compute several readers of one input
  * together (the pointwise convolutions of an Inception module: #1x1, #3x3 reduce and #5x5 reduce
  * as one GEMM), run at the first one's place; their outputs are born there. The planner knows
  * ops only by their flags and hooks (in place, inputs as channel slices, stacking).
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,6 +42,18 @@ void incept_session_drop_plan(incept_session *s)
     free(s->arena);
     free(s->workspace);
     free(s->node_inputs);
+    free(s->saved);
+    free(s->saved_at);
+    s->saved = NULL;
+    s->saved_at = NULL;
+    free(s->grad_block);
+    free(s->grad_block_offset);
+    free(s->grad_block_floats);
+    free(s->grad_block_zeroed);
+    s->grad_block = NULL;
+    s->grad_block_offset = s->grad_block_floats = NULL;
+    s->grad_block_zeroed = NULL;
+    s->n_grad_blocks = 0;
     incept_session_clear_values(s);
     free(s->nd_grads);
     s->nd_grads = NULL;
@@ -299,11 +314,39 @@ incept_status incept_session_plan(incept_session *s, int batch, int training, in
     if (!s->arena || !s->workspace || !s->node_inputs)
         goto done;
     if (training) {
+        size_t saved = 0;
+        if (!(s->saved_at = incept_malloc(sizeof(size_t) * (size_t)nn)))
+            goto done;
+        for (int i = 0; i < nn; i++)
+            s->saved_at[i] = SIZE_MAX;
+        for (int p = 0; p < s->n_order; p++) {
+            const incept_node *n = &g->nodes[s->order[p]];
+            size_t bytes = !n->nd && n->op->saved_bytes ? n->op->saved_bytes(g, n, &config) : 0;
+            if (bytes) {
+                s->saved_at[s->order[p]] = saved;
+                saved += (bytes + 63) / 64 * 64;
+            }
+        }
+        if (saved && !(s->saved = incept_malloc(saved)))
+            goto done;
         s->grad_arena = incept_alloc_floats(s->arena_floats);
         s->grad_views = incept_calloc((size_t)nv, sizeof(incept_view));
         s->node_input_grads = incept_malloc(sizeof(incept_view) * (size_t)max_inputs);
-        if (!s->grad_arena || !s->grad_views || !s->node_input_grads)
+        s->grad_block = incept_malloc(sizeof(int) * (size_t)nv);
+        s->grad_block_offset = incept_malloc(sizeof(size_t) * (size_t)(n_blocks + 1));
+        s->grad_block_floats = incept_malloc(sizeof(size_t) * (size_t)(n_blocks + 1));
+        s->grad_block_zeroed = incept_calloc((size_t)n_blocks + 1, 1);
+        if (!s->grad_arena || !s->grad_views || !s->node_input_grads || !s->grad_block ||
+            !s->grad_block_offset || !s->grad_block_floats || !s->grad_block_zeroed)
             goto done;
+        /* every value lives to the end of a training pass, so blocks never share memory */
+        for (int b = 0; b < n_blocks; b++) {
+            s->grad_block_offset[b] = blocks[b].offset;
+            s->grad_block_floats[b] = blocks[b].size;
+        }
+        for (int v = 0; v < nv; v++)
+            s->grad_block[v] = v == g->input || block_of[root[v]] < 0 ? -1 : block_of[root[v]];
+        s->n_grad_blocks = n_blocks;
     }
 
     for (int v = 0; v < nv; v++) {

@@ -298,6 +298,8 @@ incept_status incept_session_run_forward(incept_session *s, const float *input, 
             args.dropout = training && dropout;
             args.dropout_seed =
                 seed ^ (0x9e3779b97f4a7c15ULL * (unsigned long long)(s->order[p] + 1));
+            if (training && s->saved_at && s->saved_at[s->order[p]] != SIZE_MAX)
+                args.saved = s->saved + s->saved_at[s->order[p]];
             n->op->forward(&args);
         }
         if (s->profiling)

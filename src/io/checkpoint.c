@@ -20,7 +20,8 @@
 #include "train/train.h"
 
 static const char magic[8] = {'I', 'N', 'C', 'E', 'P', 'T', 'C', '\0'};
-#define CHECKPOINT_VERSION 3u /* 2: the state has crop_pad; 3: time and the epoch's loss so far */
+#define CHECKPOINT_VERSION 4u /* 2: the state has crop_pad; 3: time and the epoch's loss so far;
+                                 4: label smoothing */
 #define NOTES_MAX (64 << 10)
 
 enum { TAG_DESCRIPTION = 1, TAG_ONNX = 2, TAG_STATE = 3, TAG_PARAMS = 4, TAG_MOMENTUM = 5,
@@ -258,6 +259,7 @@ incept_status incept_checkpoint_load(const char *path, incept_model **out, incep
         memcpy(s->average, average, (size_t)average_len);
     }
     if ((st = incept_session_set_training(s, state->aux_weight, state->dropout, state->seed)) ||
+        (st = incept_session_set_label_smoothing(s, state->label_smoothing)) ||
         (st = incept_session_set_averaging(s, state->average_decay)))
         goto done;
     s->train_steps = (unsigned long long)state->step;

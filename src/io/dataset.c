@@ -58,6 +58,41 @@ void incept_dataset_dims(const incept_dataset *d, int *n, int *c, int *h, int *w
     if (classes) *classes = d->classes;
 }
 
+incept_status incept_dataset_split(const incept_dataset *d, int first, int count, incept_dataset **out)
+{
+    if (!d || !out)
+        return incept_fail(INCEPT_ERR_ARG, "dataset_split needs a dataset and somewhere to put it");
+    *out = NULL;
+    if (first < 0 || count < 1 || first > d->n || count > d->n - first)
+        return incept_fail(INCEPT_ERR_ARG, "samples %d to %d are not a range of the dataset's %d",
+                           first, first + count - 1, d->n);
+    incept_dataset *part = incept_calloc(1, sizeof *part);
+    if (!part)
+        return INCEPT_ERR_NOMEM;
+    part->n = count, part->c = d->c, part->h = d->h, part->w = d->w, part->classes = d->classes;
+    part->preprocess = d->preprocess;
+    const size_t sample = (size_t)d->c * d->h * d->w; /* sizes the source was allocated with */
+    part->labels = incept_malloc(sizeof(int) * (size_t)count);
+    int ok = part->labels != NULL;
+    if (ok)
+        memcpy(part->labels, d->labels + first, sizeof(int) * (size_t)count);
+    if (ok && d->images && (ok = (part->images = incept_alloc_floats(sample * (size_t)count)) != NULL))
+        memcpy(part->images, d->images + sample * (size_t)first, sizeof(float) * sample * (size_t)count);
+    if (ok && d->paths && (ok = (part->paths = incept_calloc((size_t)count, sizeof(char *))) != NULL))
+        for (int i = 0; i < count && ok; i++)
+            ok = (part->paths[i] = strdup(d->paths[first + i])) != NULL;
+    if (ok && d->class_names &&
+        (ok = (part->class_names = incept_calloc((size_t)d->classes, sizeof(char *))) != NULL))
+        for (int k = 0; k < d->classes && ok; k++)
+            ok = (part->class_names[k] = strdup(d->class_names[k])) != NULL;
+    if (!ok) {
+        incept_dataset_free(part);
+        return INCEPT_ERR_NOMEM;
+    }
+    *out = part;
+    return INCEPT_OK;
+}
+
 const float *incept_dataset_images(const incept_dataset *d) { return d->images; }
 const int *incept_dataset_labels(const incept_dataset *d) { return d->labels; }
 

@@ -37,6 +37,7 @@ typedef struct {
     unsigned long long dropout_seed;
     const incept_stats_sync *sync; /* training: batch statistics over every rank (NULL: this one's) */
     const void *quantized; /* an int8 session: this node's quantized form (op->quantize), or NULL */
+    void *saved; /* training: the op's saved_bytes(...) to keep for its backward, or NULL */
 } incept_op_args;
 
 /* Everything a backward pass of one node sees: the forward tensors, the gradient of the loss
@@ -58,6 +59,7 @@ typedef struct {
     int dropout; /* the forward pass dropped (with the mask of dropout_seed) */
     unsigned long long dropout_seed;
     const incept_stats_sync *sync; /* as the forward's */
+    const void *saved; /* what the forward of this step kept there (NULL: the op saves nothing) */
 } incept_backward_args;
 
 typedef struct incept_op {
@@ -81,6 +83,10 @@ typedef struct incept_op {
     size_t (*backward_workspace_floats)(const incept_graph *g, const incept_node *node,
                                         const incept_run_config *config);
     void (*backward)(const incept_backward_args *args); /* NULL: not trainable */
+    /* Bytes a training step's forward keeps for the node's backward (max pool: which input won
+     * each window), in memory of its own through the step (NULL or 0: nothing). */
+    size_t (*saved_bytes)(const incept_graph *g, const incept_node *node,
+                          const incept_run_config *config);
     /* Nodes of this op reading the same input that can be computed together in inference plans
      * (up to INCEPT_STACK_MAX, run at the first one's place): can_stack says which nodes may
      * join, stacked_forward runs them (NULL: the op does not stack). */

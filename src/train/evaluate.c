@@ -1,5 +1,6 @@
 /* evaluate.c — top-1 and top-5 accuracy of a session's model over a dataset (inference mode), or
- * the hits over a range of it (a rank's share of a data-parallel job's evaluation). */
+ * the hits over a range of it (a rank's share of a data-parallel job's evaluation); optionally
+ * with test-time flips: the logits of each image and of its mirror image averaged. */
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -7,8 +8,17 @@
 #include "incept.h"
 #include "train/train.h"
 
+/* Each of `count` samples of c x h x w mirrored left to right, from `from` into `to`. */
+static void mirror(const float *from, float *to, int count, int c, int h, int w)
+{
+    for (size_t row = 0; row < (size_t)count * c * h; row++)
+        for (int x = 0; x < w; x++)
+            to[row * w + x] = from[row * w + (w - 1 - x)];
+}
+
 incept_status incept_evaluate_range(incept_session *session, const incept_dataset *data, int batch,
-                                    int begin, int end, long *hits1_out, long *hits5_out, long *total_out)
+                                    int flips, int begin, int end, long *hits1_out, long *hits5_out,
+                                    long *total_out)
 {
     if (!session || !data || batch < 1)
         return incept_fail(INCEPT_ERR_ARG, "evaluate needs a session, a dataset and batch >= 1");
@@ -21,14 +31,16 @@ incept_status incept_evaluate_range(incept_session *session, const incept_datase
                            "%dx%dx%d", c, h, w, mc, mh, mw);
     incept_model_output_dims(m, &classes, &mh, &mw);
     classes *= mh * mw;
-    float *out = incept_malloc(sizeof(float) * (size_t)batch * classes);
+    float *out = incept_malloc(sizeof(float) * (size_t)batch * classes * (flips ? 2 : 1));
     const size_t sample = (size_t)c * h * w;
     const float *images = incept_dataset_images(data);
     float *decoded = images ? NULL : incept_malloc(sizeof(float) * sample * (size_t)batch);
+    float *mirrored = flips ? incept_malloc(sizeof(float) * sample * (size_t)batch) : NULL;
     int *kept = incept_malloc(sizeof(int) * (size_t)batch);
-    if (!out || (!images && !decoded) || !kept) {
+    if (!out || (!images && !decoded) || (flips && !mirrored) || !kept) {
         free(out);
         free(decoded);
+        free(mirrored);
         free(kept);
         return INCEPT_ERR_NOMEM;
     }
@@ -47,6 +59,13 @@ incept_status incept_evaluate_range(incept_session *session, const incept_datase
         if (!used)
             continue;
         st = incept_session_forward(session, x, used, out);
+        if (!st && flips) {
+            float *second = out + (size_t)batch * classes;
+            mirror(x, mirrored, used, c, h, w);
+            st = incept_session_forward(session, mirrored, used, second);
+            for (size_t i = 0; i < (size_t)used * classes && !st; i++)
+                out[i] = 0.5f * (out[i] + second[i]);
+        }
         total += used;
         for (int s = 0; s < used && !st; s++) {
             const float *z = out + (size_t)s * classes;
@@ -64,6 +83,7 @@ incept_status incept_evaluate_range(incept_session *session, const incept_datase
     }
     free(out);
     free(decoded);
+    free(mirrored);
     free(kept);
     if (st)
         return st;
@@ -74,9 +94,16 @@ incept_status incept_evaluate_range(incept_session *session, const incept_datase
 incept_status incept_session_evaluate(incept_session *session, const incept_dataset *data,
                                       int batch, double *top1, double *top5, int *evaluated)
 {
+    return incept_session_evaluate_flips(session, data, batch, 0, top1, top5, evaluated);
+}
+
+incept_status incept_session_evaluate_flips(incept_session *session, const incept_dataset *data,
+                                            int batch, int flips, double *top1, double *top5,
+                                            int *evaluated)
+{
     long hits1, hits5, total;
-    incept_status st = incept_evaluate_range(session, data, batch, 0, data ? INT32_MAX : 0, &hits1,
-                                             &hits5, &total);
+    incept_status st = incept_evaluate_range(session, data, batch, flips != 0, 0,
+                                             data ? INT32_MAX : 0, &hits1, &hits5, &total);
     if (st)
         return st;
     if (top1) *top1 = total ? (double)hits1 / total : 0.0;

@@ -6,6 +6,7 @@
  * a second arena laid out like the activations, so a branch that wrote its output into a slice
  * of its concat also finds its gradient there. */
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,6 +28,14 @@ incept_status incept_session_set_training(incept_session *s, float aux_weight, i
     s->loss_values = NULL;
     s->loss_weights = NULL;
     s->n_losses = 0;
+    return INCEPT_OK;
+}
+
+incept_status incept_session_set_label_smoothing(incept_session *s, float e)
+{
+    if (!s || !(e >= 0.0f && e < 1.0f))
+        return incept_fail(INCEPT_ERR_ARG, "label smoothing must be in [0, 1)");
+    s->label_smoothing = e;
     return INCEPT_OK;
 }
 
@@ -58,10 +67,24 @@ static incept_status find_losses(incept_session *s)
     return INCEPT_OK;
 }
 
-/* Mean cross-entropy of softmax(logits) against labels, weighted; adds weight * d/dlogits. */
-static double cross_entropy(const incept_view *logits, incept_view *grad, const int *labels,
-                            float weight)
+/* The gradient of value v (and of every value sharing its block) set to zero, unless this step
+ * has done it already: the first backward to add into a block finds it zeroed, and a block no
+ * backward reaches costs nothing. */
+static void zero_gradient(incept_session *s, int v)
 {
+    const int b = v >= 0 ? s->grad_block[v] : -1;
+    if (b < 0 || s->grad_block_zeroed[b])
+        return;
+    memset(s->grad_arena + s->grad_block_offset[b], 0, sizeof(float) * s->grad_block_floats[b]);
+    s->grad_block_zeroed[b] = 1;
+}
+
+/* Mean cross-entropy of softmax(logits) against the labels' targets (one-hot, or smoothed: 1 - e
+ * for the label and e / classes for every class), weighted; adds weight * d/dlogits. */
+static double cross_entropy(const incept_view *logits, incept_view *grad, const int *labels,
+                            float weight, float smoothing)
+{
+    const double spread = (double)smoothing / (logits->c * logits->h * logits->w);
     const int n = logits->n, classes = logits->c * logits->h * logits->w;
     double total = 0.0;
     for (int s = 0; s < n; s++) {
@@ -73,11 +96,14 @@ static double cross_entropy(const incept_view *logits, incept_view *grad, const 
         double sum = 0.0;
         for (int j = 0; j < classes; j++)
             sum += exp((double)z[j] - top);
-        double log_sum = log(sum) + top;
-        total += log_sum - z[labels[s]];
+        double log_sum = log(sum) + top, mean_log_p = 0.0;
+        for (int j = 0; j < classes && spread > 0.0; j++)
+            mean_log_p += (double)z[j] - log_sum;
+        total += (1.0 - smoothing) * (log_sum - z[labels[s]]) - spread * mean_log_p;
         for (int j = 0; j < classes; j++) {
             double p = exp((double)z[j] - log_sum);
-            dz[j] += (float)(weight * (p - (j == labels[s])) / n);
+            double target = (j == labels[s]) * (1.0 - smoothing) + spread;
+            dz[j] += (float)(weight * (p - target) / n);
         }
     }
     return weight * total / n;
@@ -123,10 +149,15 @@ incept_status incept_session_train_step(incept_session *s, const float *input, c
         return INCEPT_ERR_NOMEM;
 
     unsigned long long seed = s->train_seed * 0x2545f4914f6cdd1dULL + s->train_steps;
+    const double began = incept_now_seconds();
     if ((st = incept_session_run_forward(s, input, 1, !s->dropout_off, seed)))
         return st;
-    memset(s->grad_arena, 0, sizeof(float) * s->arena_floats);
+    const double forward_done = incept_now_seconds();
+    s->step_forward_seconds = forward_done - began;
+    memset(s->grad_block_zeroed, 0, (size_t)s->n_grad_blocks);
     memset(s->param_grads, 0, sizeof(float) * g->param_floats);
+    for (int i = 0; i < s->n_losses; i++)
+        zero_gradient(s, s->loss_values[i]);
     if ((st = incept_train_generic_begin(s))) {
         incept_session_clear_values(s);
         return st;
@@ -134,11 +165,15 @@ incept_status incept_session_train_step(incept_session *s, const float *input, c
     double total = 0.0;
     for (int i = 0; i < s->n_losses; i++)
         total += cross_entropy(&s->views[s->loss_values[i]], &s->grad_views[s->loss_values[i]],
-                               labels, s->loss_weights[i]);
+                               labels, s->loss_weights[i], s->label_smoothing);
 
     for (int p = s->n_order - 1; p >= 0; p--) {
         const incept_node *n = &g->nodes[s->order[p]];
         double started = s->profiling ? incept_now_seconds() : 0.0;
+        for (int k = 0; k < incept_node_output_count(n); k++) /* no reader: a zero gradient */
+            zero_gradient(s, incept_node_output_at(n, k));
+        for (int k = 0; k < n->n_inputs; k++)
+            zero_gradient(s, n->inputs[k]);
         if (n->nd) {
             if ((st = incept_train_generic_backward(s, n))) {
                 incept_train_generic_end(s);
@@ -174,6 +209,7 @@ incept_status incept_session_train_step(incept_session *s, const float *input, c
             .dropout = !s->dropout_off,
             .dropout_seed = seed ^ (0x9e3779b97f4a7c15ULL * (unsigned long long)(s->order[p] + 1)),
             .sync = s->stats_sync,
+            .saved = s->saved_at[s->order[p]] != SIZE_MAX ? s->saved + s->saved_at[s->order[p]] : NULL,
         };
         n->op->backward(&args);
         if (s->profiling)
@@ -182,6 +218,7 @@ incept_status incept_session_train_step(incept_session *s, const float *input, c
             s->grad_hook(s, p);
     }
     incept_train_generic_end(s);
+    s->step_backward_seconds = incept_now_seconds() - forward_done;
     s->profiled_backward_passes += s->profiling;
     s->train_steps++;
     if (loss)

@@ -15,7 +15,9 @@ incept_status incept_train_state_check(const incept_train_state *t, const char *
 
 /* Top-1 and top-5 hits over samples [begin, end) of a dataset, and how many were evaluated
  * (evaluate.c; incept_session_evaluate is this over all of them). */
+/* flips: each image's logits averaged with its mirror image's (test-time augmentation). */
 incept_status incept_evaluate_range(incept_session *session, const incept_dataset *data, int batch,
-                                    int begin, int end, long *hits1, long *hits5, long *total);
+                                    int flips, int begin, int end, long *hits1, long *hits5,
+                                    long *total);
 
 #endif

@@ -39,7 +39,7 @@ float incept_learning_rate(const incept_train_state *t, long step, int steps_per
 /* Test accuracy of the weights the run reports: the Polyak average when there is one. */
 /* The test accuracy (of the Polyak average when there is one), each rank evaluating its share. */
 static incept_status evaluate(incept_session *s, const incept_dataset *test, const incept_train_state *t,
-                              int batch, incept_dist *dist, double *top1, double *top5)
+                              int batch, int flips, incept_dist *dist, double *top1, double *top5)
 {
     *top1 = *top5 = NAN;
     if (!test)
@@ -49,9 +49,9 @@ static incept_status evaluate(incept_session *s, const incept_dataset *test, con
     long counts[3] = {0, 0, 0}; /* hits1, hits5, evaluated */
     incept_status st = averaged ? incept_session_use_average(s, 1) : INCEPT_OK;
     if (!st)
-        st = incept_evaluate_range(s, test, batch, (int)((long)n * dist->rank / dist->size),
-                                   (int)((long)n * (dist->rank + 1) / dist->size), &counts[0], &counts[1],
-                                   &counts[2]);
+        st = incept_evaluate_range(s, test, batch, flips, (int)((long)n * dist->rank / dist->size),
+                                   (int)((long)n * (dist->rank + 1) / dist->size), &counts[0],
+                                   &counts[1], &counts[2]);
     if (!st && !(st = incept_dist_sum_longs(dist, counts, 3)) && counts[2] > 0)
         *top1 = (double)counts[0] / counts[2], *top5 = (double)counts[1] / counts[2];
     if (averaged) {
@@ -95,8 +95,9 @@ incept_status incept_train_state_check(const incept_train_state *t, const char *
         why = "a flag other than 0 or 1";
     else if (!within(t->aux_weight, 0, FLT_MAX) || !within(t->sgd.learning_rate, 0, FLT_MAX) ||
              !within(t->sgd.momentum, 0, 1) || !within(t->sgd.weight_decay, 0, FLT_MAX) ||
-             !within(t->average_decay, 0, 1) || t->average_decay == 1.0f || (t->sgd.decay_biases & ~1))
-        why = "a learning rate, momentum, decay or loss weight out of range";
+             !within(t->average_decay, 0, 1) || t->average_decay == 1.0f || (t->sgd.decay_biases & ~1) ||
+             !within(t->label_smoothing, 0, 1) || t->label_smoothing == 1.0f)
+        why = "a learning rate, momentum, decay, loss weight or label smoothing out of range";
     if (!why)
         return INCEPT_OK;
     return incept_fail(st, "%s has %s (batch %d, step %ld of %ld, warm-up %ld, crop padding %d, "
@@ -114,6 +115,7 @@ incept_status incept_train(incept_session *s, const incept_dataset *train,
     const incept_train_options *o = options ? options : &defaults;
     incept_status st = check_state(s, train, t);
     if (st || (st = incept_session_set_training(s, t->aux_weight, t->dropout, t->seed)) ||
+        (st = incept_session_set_label_smoothing(s, t->label_smoothing)) ||
         (st = incept_session_set_averaging(s, t->average_decay)))
         return st;
     incept_dist dist; /* one process, or this rank's part of a data-parallel job */
@@ -172,9 +174,14 @@ incept_status incept_train(incept_session *s, const incept_dataset *train,
         const int *labels;
         int count;
         float loss;
-        if (step % per_epoch == 0) /* a new epoch (a run resumed within one carries on its mean) */
+        if (step % per_epoch == 0) { /* a new epoch (a run resumed within one carries on its mean) */
             t->epoch_loss_sum = 0.0, t->epoch_loss_steps = 0;
+            p.data_seconds = p.forward_seconds = p.backward_seconds = p.update_seconds = 0.0;
+            p.eval_seconds = 0.0;
+        }
+        double mark = incept_now_seconds();
         incept_loader_next(loader, &images, &labels, &count);
+        p.data_seconds += incept_now_seconds() - mark;
         sgd.learning_rate = incept_learning_rate(t, step, per_epoch);
         /* the step's whole batch over every rank: the last of an epoch may be short */
         const long first = (step % per_epoch) * (long)t->batch;
@@ -186,6 +193,9 @@ incept_status incept_train(incept_session *s, const incept_dataset *train,
              (st = incept_session_train_step(s, stand_in, &stand_in_label, 1, &loss))) ||
             (st = incept_dist_step_end(&dist, s, &loss)))
             break;
+        p.forward_seconds += s->step_forward_seconds;
+        p.backward_seconds += s->step_backward_seconds;
+        mark = incept_now_seconds();
         if (isnan(first_loss))
             first_loss = loss;
         if (!isfinite(loss) || loss > 100.0 * first_loss) { /* before the update: the weights stay */
@@ -206,6 +216,7 @@ incept_status incept_train(incept_session *s, const incept_dataset *train,
         t->epoch_loss_sum += loss, t->epoch_loss_steps++;
         t->step = step + 1;
         const double now = incept_now_seconds();
+        p.update_seconds += now - mark;
         t->seconds = before + (now - started);
         /* the rate of the last ~20 steps, for the ETA: a run's early steps (warm-up, caches)
          * and its evaluations say little about the rest */
@@ -223,9 +234,11 @@ incept_status incept_train(incept_session *s, const incept_dataset *train,
             p.test_top1 = p.test_top5 = NAN;
             /* every rank evaluates its share; the leader reports, and whether it stops every
              * rank learns */
+            mark = incept_now_seconds();
             if (p.end_of_epoch &&
-                (st = evaluate(s, test, t, eval_batch, &dist, &p.test_top1, &p.test_top5)))
+                (st = evaluate(s, test, t, eval_batch, o->test_flips, &dist, &p.test_top1, &p.test_top5)))
                 break;
+            p.eval_seconds += incept_now_seconds() - mark;
             p.epoch = (int)(step / per_epoch) + 1;
             p.step = t->step;
             p.learning_rate = sgd.learning_rate;
