@@ -8,9 +8,11 @@
  *   inference: the same with the running statistics: a per-channel scale and shift.
  *
  * Parameters: weight = gamma [C], bias = beta [C]; attrs.running_mean and attrs.running_var name
- * two more [C] parameters that are state, not trained (incept_param.frozen). Backward recomputes
- * the batch statistics from the kept input rather than keeping them. In data-parallel training
- * with synchronized statistics (incept_stats_sync) mean_B and var_B are the global batch's. */
+ * two more [C] parameters that are state, not trained (incept_param.frozen). A training step's
+ * forward keeps each channel's statistics, scale and shift for the backward (op->saved_bytes),
+ * which recomputes the fused ReLU's mask from x instead of reading y. In data-parallel training
+ * with synchronized statistics (incept_stats_sync) mean_B and var_B are the global batch's (the
+ * backward then gathers its sums from every rank). */
 #include <stdio.h>
 #include <math.h>
 
@@ -92,6 +94,50 @@ static void plane_input_grad(const float *restrict x, const float *restrict y,
     const float floor = relu ? 0.0f : -INFINITY;
     for (size_t i = 0; i < n; i++) {
         float g = y[i] > floor ? dy[i] : 0.0f;
+        dx[i] += a * g + b * x[i] + c;
+    }
+}
+
+/* What a training step's forward keeps per channel for the backward. */
+typedef struct {
+    double mean, var;   /* the batch's (biased variance) */
+    float scale, shift; /* y = x * scale + shift before the ReLU */
+} batchnorm_saved;
+
+static size_t batchnorm_saved_bytes(const incept_graph *g, const incept_node *n,
+                                    const incept_run_config *config)
+{
+    (void)config;
+    return sizeof(batchnorm_saved) * (size_t)incept_node_input(g, n, 0)->c;
+}
+
+/* sum g and sum g (x - mean) over one plane, g being dy where the forward's x * scale + shift
+ * was positive (every dy without the ReLU): the mask y > 0 gave, computed the same way, without
+ * reading y. */
+INCEPT_VECTOR_CLONES
+static void plane_grad_sums(const float *restrict x, const float *restrict dy, size_t n,
+                            float scale, float shift, float mean, int relu, float *g1, float *gx)
+{
+    float c = 0.0f, e = 0.0f;
+    const float floor = relu ? 0.0f : -INFINITY;
+#pragma omp simd reduction(+ : c, e)
+    for (size_t i = 0; i < n; i++) {
+        float v = x[i] * scale + shift, g = v > floor ? dy[i] : 0.0f;
+        c += g;
+        e += g * (x[i] - mean);
+    }
+    *g1 = c, *gx = e;
+}
+
+/* dx += a * g + b * x + c with g masked as plane_grad_sums masks it. */
+INCEPT_VECTOR_CLONES
+static void plane_input_grad_kept(const float *restrict x, const float *restrict dy,
+                                  float *restrict dx, size_t n, float scale, float shift, int relu,
+                                  float a, float b, float c)
+{
+    const float floor = relu ? 0.0f : -INFINITY;
+    for (size_t i = 0; i < n; i++) {
+        float v = x[i] * scale + shift, g = v > floor ? dy[i] : 0.0f;
         dx[i] += a * g + b * x[i] + c;
     }
 }
@@ -238,6 +284,8 @@ static void batchnorm_forward(const incept_op_args *args)
         }
         const float scale = (float)(args->weight[ch] / sqrt(var + a->epsilon));
         const float shift = args->bias[ch] - (float)mean * scale;
+        if (args->training && args->saved)
+            ((batchnorm_saved *)args->saved)[ch] = (batchnorm_saved){mean, var, scale, shift};
         for (int s = 0; s < in->n; s++)
             plane_scale_shift(plane_of(in, s, ch), (float *)plane_of(out, s, ch), plane, scale,
                               shift, a->relu);
@@ -262,10 +310,21 @@ static void batchnorm_backward(const incept_backward_args *args)
     double *sums = merged + 3 * (size_t)in->c;
     if (sync && !synced_moments(in, out, dy, a->relu, sync, args->threads, mine, merged, sums))
         return;
+    const batchnorm_saved *kept = sync ? NULL : args->saved;
 #pragma omp parallel for num_threads(args->threads) schedule(static)
     for (int ch = 0; ch < in->c; ch++) {
         double mean, var, sum_g = 0.0, sum_gx = 0.0, all_g, all_gx; /* sum_gx: about mean */
-        if (sync) { /* this rank's sums from what it sent (the share taken back out) */
+        if (kept) { /* the forward's statistics: only the gradient's sums to take */
+            mean = kept[ch].mean, var = kept[ch].var;
+            for (int s = 0; s < in->n; s++) {
+                float g1, gx;
+                plane_grad_sums(plane_of(in, s, ch), plane_of(dy, s, ch), plane, kept[ch].scale,
+                                kept[ch].shift, (float)mean, a->relu, &g1, &gx);
+                sum_g += g1, sum_gx += gx;
+            }
+            sum_gx -= (mean - (float)mean) * sum_g; /* about the mean rather than its float */
+            all_g = sum_g, all_gx = sum_gx;
+        } else if (sync) { /* this rank's sums from what it sent (the share taken back out) */
             const double *v = mine + (size_t)ch * SYNC_BACKWARD, share = sync->share;
             mean = merged[3 * ch + 1], var = merged[3 * ch + 2];
             sum_g = share > 0.0 ? v[3] / share : 0.0;
@@ -282,9 +341,15 @@ static void batchnorm_backward(const incept_backward_args *args)
             continue;
         const double k = args->weight[ch] * inv_std, b = -k * inv_std * inv_std * all_gx / count;
         const float c = (float)(-k * all_g / count - b * mean);
-        for (int s = 0; s < in->n; s++)
-            plane_input_grad(plane_of(in, s, ch), plane_of(out, s, ch), plane_of(dy, s, ch),
-                             (float *)plane_of(dx, s, ch), plane, a->relu, (float)k, (float)b, c);
+        for (int s = 0; s < in->n; s++) {
+            if (kept)
+                plane_input_grad_kept(plane_of(in, s, ch), plane_of(dy, s, ch),
+                                      (float *)plane_of(dx, s, ch), plane, kept[ch].scale,
+                                      kept[ch].shift, a->relu, (float)k, (float)b, c);
+            else
+                plane_input_grad(plane_of(in, s, ch), plane_of(out, s, ch), plane_of(dy, s, ch),
+                                 (float *)plane_of(dx, s, ch), plane, a->relu, (float)k, (float)b, c);
+        }
     }
 }
 
@@ -389,6 +454,7 @@ const incept_op incept_op_batchnorm = {
     .name = "batchnorm", .min_inputs = 1, .max_inputs = 1, .in_place = 1,
     .infer = batchnorm_infer, .forward = batchnorm_forward, .backward = batchnorm_backward,
     .workspace_floats = batchnorm_workspace, .backward_workspace_floats = batchnorm_workspace,
+    .saved_bytes = batchnorm_saved_bytes,
     .init_params = batchnorm_init_params,
     .label = "batch norm",
     .to_onnx = batchnorm_to_onnx,
