@@ -46,6 +46,36 @@ void naive_conv(const float *x, int n, int c, int h, int w, const float *weight,
         }
 }
 
+void naive_conv_backward(const float *x, int n, int c, int h, int w, const float *weight, int m,
+                         const naive_window *win, const float *dy, int oh, int ow, float *dx,
+                         float *dweight, float *dbias)
+{
+    int cg = c / win->groups, mg = m / win->groups;
+    for (int s = 0; s < n; s++)
+        for (int o = 0; o < m; o++) {
+            int g = o / mg;
+            for (int oy = 0; oy < oh; oy++)
+                for (int ox = 0; ox < ow; ox++) {
+                    float d = dy[((s * m + o) * oh + oy) * ow + ox];
+                    if (dbias)
+                        dbias[o] += d;
+                    for (int ci = 0; ci < cg; ci++)
+                        for (int ky = 0; ky < win->kh; ky++)
+                            for (int kx = 0; kx < win->kw; kx++) {
+                                int iy = oy * win->sh - win->pt + ky * win->dh;
+                                int ix = ox * win->sw - win->pl + kx * win->dw;
+                                if (iy < 0 || iy >= h || ix < 0 || ix >= w)
+                                    continue;
+                                size_t xi = ((size_t)(s * c + g * cg + ci) * h + iy) * w + ix;
+                                size_t wi = ((size_t)(o * cg + ci) * win->kh + ky) * win->kw + kx;
+                                dweight[wi] += d * x[xi];
+                                if (dx)
+                                    dx[xi] += d * weight[wi];
+                            }
+                }
+        }
+}
+
 void naive_maxpool(const float *x, int n, int c, int h, int w, const naive_window *win, float *y,
                    int oh, int ow)
 {

@@ -12,6 +12,11 @@ typedef struct {
 int naive_out_size(int in, int k, int s, int pb, int pe, int d, int ceil_mode);
 void naive_conv(const float *x, int n, int c, int h, int w, const float *weight, const float *bias,
                 int m, const naive_window *win, int relu, float *y, int oh, int ow);
+/* Adds the gradients of naive_conv (without its ReLU) to dx (when not NULL), dweight and dbias
+ * (when not NULL), from dy. */
+void naive_conv_backward(const float *x, int n, int c, int h, int w, const float *weight, int m,
+                         const naive_window *win, const float *dy, int oh, int ow, float *dx,
+                         float *dweight, float *dbias);
 void naive_maxpool(const float *x, int n, int c, int h, int w, const naive_window *win, float *y,
                    int oh, int ow);
 /* Adds each output's gradient to the first maximum of its window (PyTorch's choice on ties). */

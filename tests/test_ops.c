@@ -88,6 +88,50 @@ static float *param(single *s, int i)
     return data;
 }
 
+/* The convolution's backward (every path: per-group GEMMs, chunks of samples, Winograd for the
+ * input gradient, the depthwise direct loops) against the naive loops, adding into gradients
+ * that already hold values, in the default (fast) mode. */
+static void conv_backward_check(const char *label, single *s, const naive_window *win, int relu,
+                                int with_bias)
+{
+    const incept_graph *g = &s->model->graph;
+    const incept_node *node = &g->nodes[0];
+    size_t in_count = (size_t)s->n * s->c * s->h * s->w, out_count = (size_t)s->n * s->oc * s->oh * s->ow;
+    size_t w_count = g->params[node->weight].count;
+    float *dy = malloc(out_count * sizeof(float)), *masked = malloc(out_count * sizeof(float));
+    float *dx = malloc(in_count * sizeof(float)), *dx_expect = malloc(in_count * sizeof(float));
+    float *dw = malloc(w_count * sizeof(float)), *dw_expect = malloc(w_count * sizeof(float));
+    float db[256] = {0}, db_expect[256] = {0};
+    fill_random(dy, out_count, 17);
+    fill_random(dx, in_count, 18);
+    fill_random(dw, w_count, 19);
+    memcpy(dx_expect, dx, in_count * sizeof(float));
+    memcpy(dw_expect, dw, w_count * sizeof(float));
+    for (size_t i = 0; i < out_count; i++) /* the fused ReLU lets through where it was open */
+        masked[i] = !relu || (s->output[i] > 0.0f && !(s->output[i] >= node->attrs.relu_max)) ? dy[i] : 0.0f;
+    naive_conv_backward(s->input, s->n, s->c, s->h, s->w, param(s, 0), s->oc, win, masked, s->oh,
+                        s->ow, dx_expect, dw_expect, with_bias ? db_expect : NULL);
+    incept_run_config cfg = {s->n, 2, 0, 1, 0};
+    float *workspace = malloc(sizeof(float) * (incept_op_conv.backward_workspace_floats(g, node, &cfg) + 1));
+    incept_view in = {s->input, s->n, s->c, s->h, s->w, (size_t)s->c * s->h * s->w};
+    incept_view out = {s->output, s->n, s->oc, s->oh, s->ow, (size_t)s->oc * s->oh * s->ow};
+    incept_view grad_out = out, grad_in = in;
+    grad_out.data = dy, grad_in.data = dx;
+    incept_backward_args args = {
+        .graph = g, .node = node, .inputs = &in, .input_grads = &grad_in, .n_inputs = 1,
+        .output = out, .output_grad = grad_out, .weight = param(s, 0),
+        .bias = with_bias ? param(s, 1) : NULL, .weight_grad = dw,
+        .bias_grad = with_bias ? db : NULL, .workspace = workspace, .threads = 2,
+    };
+    incept_op_conv.backward(&args);
+    float scale = 1.0f + max_abs(dx_expect, in_count) + max_abs(dw_expect, w_count);
+    float diff = fmaxf(max_abs_diff(dx, dx_expect, in_count), max_abs_diff(dw, dw_expect, w_count));
+    if (with_bias)
+        diff = fmaxf(diff, max_abs_diff(db, db_expect, (size_t)s->oc));
+    CHECK_MSG(diff < 2e-5f * scale, "%s backward: max diff %g of %g", label, (double)diff, (double)scale);
+    free(dy), free(masked), free(dx), free(dx_expect), free(dw), free(dw_expect), free(workspace);
+}
+
 static void conv_case(const char *label, int n, int c, int h, int w, int m, naive_window win,
                       int relu, int with_bias)
 {
@@ -118,6 +162,7 @@ static void conv_case(const char *label, int n, int c, int h, int w, int m, naiv
         CHECK_MSG(diff < 1e-5f * (1.0f + max_abs(expect, count)), "%s: max diff %g", label,
                   (double)diff);
         free(expect);
+        conv_backward_check(label, &s, &win, relu != 0, with_bias);
     }
     free_single(&s);
 }
@@ -151,6 +196,11 @@ static void test_conv(void)
     conv_case("depthwise 3x3/2 pad 1", 3, 6, 11, 8, 6, dw2, 0, 1);
     naive_window dw3 = {5, 3, 2, 1, 2, 0, 1, 2, 2, 1, 5};
     conv_case("depthwise 5x3 stride (2,1) dilation (2,1), pads (2,0,1,2), no bias", 1, 5, 12, 7, 5, dw3, 0, 0);
+    naive_window dm = {3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 4}; /* channel multiplier 3 */
+    conv_case("depthwise x3 3x3 pad 1 relu", 2, 4, 9, 10, 12, dm, 1, 1);
+    naive_window one = {3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1}; /* a one-channel image's first conv */
+    conv_case("1 -> 9 channels 3x3 pad 1 relu (28x28: Winograd-sized)", 3, 1, 28, 28, 9, one, 1, 1);
+    conv_case("1 -> 5 channels 5x5 pad 2", 2, 1, 13, 11, 5, w5, 0, 1);
 }
 
 static void pool_case(const char *label, const char *op, int n, int c, int h, int w, naive_window win,

@@ -27,6 +27,7 @@
 #include "io/onnx_writer.h"
 #include "io/onnx_import.h"
 #include "ops/op.h"
+#include "ops/conv_depthwise.h"
 
 static incept_status conv_infer(const incept_graph *g, const incept_node *n, int *c, int *h, int *w)
 {
@@ -97,10 +98,11 @@ static int conv_uses_winograd(const incept_attrs *a, int batch, int out_h, int o
            a->groups == 1 && incept_winograd_tiles(a->kernel_h, batch, out_h, out_w) >= 16;
 }
 
-/* One filter per input channel (MobileNet's depthwise convolutions): the direct path. */
+/* One input channel per group: MobileNet's depthwise convolutions (with any channel multiplier)
+ * and the first convolution of a one-channel image take the direct path. */
 static int conv_is_depthwise(const incept_attrs *a, int in_c, int out_c)
 {
-    return a->groups > 1 && a->groups == in_c && out_c == in_c;
+    return a->groups == in_c && out_c % in_c == 0;
 }
 
 /* When the batch covers the threads, each thread takes whole samples (its own im2col buffer);
@@ -206,60 +208,6 @@ static void conv_chunk_forward(const incept_op_args *args, int s0, int count, fl
     }
 }
 
-/* A depthwise convolution (one filter per channel, MobileNet's): a GEMM per group would be
- * [1 x k] times [k x plane], a few multiply-adds per call; the plane is computed directly
- * instead, each output row accumulating one kernel tap at a time over its valid columns (the
- * inner loop runs along the row, unit-stride when the stride is 1). */
-
-static void depthwise_plane(const float *x, int in_h, int in_w, const float *w, float bias,
-                            const incept_attrs *a, float *y, int out_h, int out_w)
-{
-    const int sh = a->stride_h, sw = a->stride_w, dh = a->dilation_h, dw = a->dilation_w;
-    for (int oy = 0; oy < out_h; oy++) {
-        float *row = y + (size_t)oy * out_w;
-        for (int ox = 0; ox < out_w; ox++)
-            row[ox] = bias;
-        for (int ky = 0; ky < a->kernel_h; ky++) {
-            int iy = oy * sh - a->pad_top + ky * dh;
-            if (iy < 0 || iy >= in_h)
-                continue;
-            const float *xrow = x + (size_t)iy * in_w;
-            for (int kx = 0; kx < a->kernel_w; kx++) {
-                const float wk = w[ky * a->kernel_w + kx];
-                int shift = kx * dw - a->pad_left; /* ix = ox * sw + shift */
-                int first = shift >= 0 ? 0 : (-shift + sw - 1) / sw;
-                int last = (in_w - 1 - shift) < 0 ? -1 : (in_w - 1 - shift) / sw;
-                if (last >= out_w)
-                    last = out_w - 1;
-                if (sw == 1)
-                    for (int ox = first; ox <= last; ox++)
-                        row[ox] += wk * xrow[ox + shift];
-                else
-                    for (int ox = first; ox <= last; ox++)
-                        row[ox] += wk * xrow[ox * sw + shift];
-            }
-        }
-        if (a->relu)
-            for (int ox = 0; ox < out_w; ox++)
-                row[ox] = row[ox] > 0.0f ? row[ox] : 0.0f;
-    }
-}
-
-static void depthwise_forward(const incept_op_args *args)
-{
-    const incept_attrs *a = &args->node->attrs;
-    const incept_view *in = &args->inputs[0], *out = &args->output;
-    const int channels = in->c, kernel = a->kernel_h * a->kernel_w;
-    const long tasks = (long)in->n * channels;
-#pragma omp parallel for num_threads(args->threads) schedule(static)
-    for (long t = 0; t < tasks; t++) {
-        int s = (int)(t / channels), c = (int)(t % channels);
-        depthwise_plane(in->data + s * in->batch_stride + (size_t)c * in->h * in->w, in->h, in->w,
-                        args->weight + (size_t)c * kernel, args->bias ? args->bias[c] : 0.0f, a,
-                        out->data + s * out->batch_stride + (size_t)c * out->h * out->w, out->h, out->w);
-    }
-}
-
 static void conv_forward_dense(const incept_op_args *args);
 
 /* ---- int8 ---- */
@@ -335,7 +283,7 @@ static void conv_forward(const incept_op_args *args)
     if (args->quantized) {
         conv_forward_int8(args);
     } else if (conv_is_depthwise(a, in->c, out->c)) {
-        depthwise_forward(args);
+        incept_conv_depthwise_forward(args);
     } else {
         conv_forward_dense(args);
     }
@@ -423,9 +371,12 @@ static int conv_backward_data_winograd(const incept_attrs *a, int batch, int in_
 static size_t conv_backward_workspace(const incept_graph *g, const incept_node *n,
                                       const incept_run_config *cfg)
 {
+    const incept_value *in = incept_node_input(g, n, 0), *out = &g->values[n->output];
+    if (conv_is_depthwise(&n->attrs, in->c, out->c))
+        return incept_conv_depthwise_backward_floats(out->c, n->attrs.kernel_h * n->attrs.kernel_w,
+                                                     cfg->threads);
     conv_backward_sizes z = backward_sizes(g, n, cfg->batch);
     size_t need = z.k * z.m + (size_t)cfg->threads * z.per_thread;
-    const incept_value *in = incept_node_input(g, n, 0), *out = &g->values[n->output];
     if (conv_backward_data_winograd(&n->attrs, cfg->batch, in->h, in->w, cfg->exact)) {
         size_t winograd = z.k * z.m + incept_winograd_workspace(n->attrs.kernel_h, out->c, in->c,
                                                                 cfg->batch, in->h, in->w,
@@ -463,6 +414,10 @@ static void conv_backward(const incept_backward_args *args)
     incept_view dy = args->output_grad;
     if (a->relu)
         incept_activation_mask_grad(&args->output, &dy, a->relu_max);
+    if (conv_is_depthwise(a, in->c, dy.c)) {
+        incept_conv_depthwise_backward(args, &dy);
+        return;
+    }
     const conv_backward_sizes z = backward_sizes(args->graph, args->node, in->n);
     const int groups = a->groups, cin_g = in->c / groups, cout_g = dy.c / groups;
     const int k = (int)z.k, plane = (int)z.plane, chunk = (int)z.chunk;
