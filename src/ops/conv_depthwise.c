@@ -1,7 +1,6 @@
 /* conv_depthwise.c — the direct path of a convolution with one input channel per group:
- * MobileNet's depthwise convolutions (any channel multiplier) and the first convolution of a
- * one-channel image; forward, and backward (the filters', biases' and input's gradients). The
- * rest of the convolution's story is conv.c. */
+ * MobileNet's depthwise convolutions (any channel multiplier); forward, and backward (the
+ * filters', biases' and input's gradients). The rest of the convolution's story is conv.c. */
 #include <stddef.h>
 
 #include "core/cpu.h"
@@ -14,9 +13,7 @@
 /* A depthwise convolution (one input channel per group, MobileNet's): a GEMM per group would be
  * [multiplier x k] times [k x plane], a few multiply-adds per call; the plane is computed
  * directly instead, each output row accumulating one kernel tap at a time over its valid columns
- * (the inner loop runs along the row, unit-stride when the stride is 1). The same for a
- * one-channel image's first convolution (the Fashion-MNIST net's conv1, 1 -> 32 at 28x28, batch
- * 128: 3.0 -> 1.0 ms, where Winograd and the GEMMs have one input channel to reduce over). */
+ * (the inner loop runs along the row, unit-stride when the stride is 1). */
 
 INCEPT_VECTOR_CLONES
 static void depthwise_plane(const float *x, int in_h, int in_w, const float *w, float bias,

@@ -156,87 +156,6 @@ static void maxpool_plane_same3(const float *restrict x, float *restrict y, int 
     }
 }
 
-/* ---- training: the forward keeps which tap of each window won -------------------------------
- * One byte per output: the tap (ky * kernel_w + kx) of the window's maximum, the first of equal
- * maxima in row-major window order (as PyTorch picks), or NO_WINNER for a window of padding
- * only. Backward then sends each gradient straight to its input instead of searching the
- * windows again (which read the input and the output once more). */
-#define NO_WINNER 255
-
-static size_t maxpool_saved_bytes(const incept_graph *g, const incept_node *n,
-                                  const incept_run_config *config)
-{
-    const incept_value *out = &g->values[n->output];
-    if (n->attrs.kernel_h * n->attrs.kernel_w >= NO_WINNER)
-        return 0; /* windows of 255 taps and more: backward searches them */
-    return (size_t)config->batch * out->c * out->h * out->w;
-}
-
-/* One plane's maxima and winners, an output row at a time: for each tap, the row's outputs
- * read that tap's inputs (contiguous when the stride is 1) and take the tap where it is larger,
- * in long branch-free loops. */
-INCEPT_VECTOR_CLONES
-static void maxpool_plane_winners(const float *x, float *y, unsigned char *winners,
-                                  const incept_attrs *a, int in_h, int in_w, int out_h, int out_w)
-{
-    for (int oy = 0; oy < out_h; oy++) {
-        float *restrict best = y + (size_t)oy * out_w;
-        unsigned char *restrict won = winners + (size_t)oy * out_w;
-        for (int ox = 0; ox < out_w; ox++) {
-            best[ox] = -INFINITY;
-            won[ox] = NO_WINNER;
-        }
-        for (int ky = 0; ky < a->kernel_h; ky++) {
-            const int iy = oy * a->stride_h - a->pad_top + ky * a->dilation_h;
-            if (iy < 0 || iy >= in_h)
-                continue;
-            const float *row = x + (size_t)iy * in_w;
-            for (int kx = 0; kx < a->kernel_w; kx++) {
-                const int shift = kx * a->dilation_w - a->pad_left, stride = a->stride_w;
-                const unsigned char tap = (unsigned char)(ky * a->kernel_w + kx);
-                int lo = 0, hi = out_w; /* outputs whose tap lies inside the row */
-                while (lo < out_w && lo * stride + shift < 0)
-                    lo++;
-                while (hi > lo && (hi - 1) * stride + shift >= in_w)
-                    hi--;
-                if (stride == 1) {
-                    const float *restrict r = row + shift;
-                    for (int ox = lo; ox < hi; ox++) {
-                        const int take = r[ox] > best[ox];
-                        best[ox] = take ? r[ox] : best[ox];
-                        won[ox] = take ? tap : won[ox];
-                    }
-                } else {
-                    for (int ox = lo; ox < hi; ox++) {
-                        const float v = row[ox * stride + shift];
-                        const int take = v > best[ox];
-                        best[ox] = take ? v : best[ox];
-                        won[ox] = take ? tap : won[ox];
-                    }
-                }
-            }
-        }
-        for (int ox = 0; ox < out_w; ox++) /* as the inference forward: padding only gives -max */
-            best[ox] = won[ox] == NO_WINNER ? -FLT_MAX : best[ox];
-    }
-}
-
-/* dX[winner] += dY for every output of one plane. */
-static void maxpool_plane_scatter(const unsigned char *winners, const float *g, float *d,
-                                  const incept_attrs *a, int in_w, int out_h, int out_w)
-{
-    int tap_offset[NO_WINNER]; /* a tap's input relative to its window's corner */
-    for (int ky = 0, t = 0; ky < a->kernel_h; ky++)
-        for (int kx = 0; kx < a->kernel_w; kx++, t++)
-            tap_offset[t] = ky * a->dilation_h * in_w + kx * a->dilation_w;
-    for (int oy = 0, i = 0; oy < out_h; oy++) {
-        const int corner_row = (oy * a->stride_h - a->pad_top) * in_w - a->pad_left;
-        for (int ox = 0; ox < out_w; ox++, i++)
-            if (winners[i] != NO_WINNER)
-                d[corner_row + ox * a->stride_w + tap_offset[winners[i]]] += g[i];
-    }
-}
-
 static void maxpool_forward(const incept_op_args *args)
 {
     const incept_attrs *a = &args->node->attrs;
@@ -248,16 +167,12 @@ static void maxpool_forward(const incept_op_args *args)
                 a->pad_top == 1 && a->pad_left == 1 && a->pad_bottom == 1 && a->pad_right == 1 &&
                 a->dilation_h == 1 && a->dilation_w == 1 && out->h == in->h && out->w == in->w &&
                 in->h >= 2 && in->w >= 2 && in->h * in->w <= PLANE_LIMIT;
-    unsigned char *saved = args->saved;
 #pragma omp parallel for num_threads(args->threads) schedule(static)
     for (int p = 0; p < planes; p++) {
         int s = p / in->c, ch = p % in->c;
         const float *x = in->data + s * in->batch_stride + (size_t)ch * in->h * in->w;
         float *y = out->data + s * out->batch_stride + (size_t)ch * out->h * out->w;
-        if (saved)
-            maxpool_plane_winners(x, y, saved + (size_t)p * out->h * out->w, a, in->h, in->w,
-                                  out->h, out->w);
-        else if (same3)
+        if (same3)
             maxpool_plane_same3(x, y, in->h, in->w);
         else if (separable)
             maxpool_plane_separable(x, y, a, in->h, in->w, out->h, out->w);
@@ -401,7 +316,6 @@ static void maxpool_backward(const incept_backward_args *args)
     if (!dx->data)
         return;
     int planes = in->n * in->c;
-    const unsigned char *saved = args->saved;
 #pragma omp parallel for num_threads(args->threads) schedule(static)
     for (int p = 0; p < planes; p++) {
         int s = p / in->c, ch = p % in->c;
@@ -410,10 +324,6 @@ static void maxpool_backward(const incept_backward_args *args)
         float *d = dx->data + s * dx->batch_stride + in_plane;
         const float *y = out->data + s * out->batch_stride + out_plane;
         const float *g = dy->data + s * dy->batch_stride + out_plane;
-        if (saved) { /* the forward kept the winners */
-            maxpool_plane_scatter(saved + (size_t)p * out->h * out->w, g, d, a, in->w, out->h, out->w);
-            continue;
-        }
         const int dilated = a->dilation_h != 1 || a->dilation_w != 1;
         if (!dilated && a->stride_h == 1 && a->stride_w == 1 && out->h == in->h && out->w == in->w &&
             (size_t)in->h * in->w <= PLANE_LIMIT) {
@@ -496,7 +406,7 @@ incept_status incept_pool_from_onnx(importer *im, const Onnx__NodeProto *n)
 const incept_op incept_op_maxpool = {
     .name = "maxpool", .min_inputs = 1, .max_inputs = 1,
     .infer = incept_pool_infer, .forward = maxpool_forward,
-    .backward = maxpool_backward, .saved_bytes = maxpool_saved_bytes,
+    .backward = maxpool_backward,
     .label = "max pool",
     .drawing_color = "#e3f4e1",
     .describe = incept_pool_describe,

@@ -83,8 +83,8 @@ typedef struct incept_op {
     size_t (*backward_workspace_floats)(const incept_graph *g, const incept_node *node,
                                         const incept_run_config *config);
     void (*backward)(const incept_backward_args *args); /* NULL: not trainable */
-    /* Bytes a training step's forward keeps for the node's backward (max pool: which input won
-     * each window), in memory of its own through the step (NULL or 0: nothing). */
+    /* Bytes a training step's forward keeps for the node's backward (batch norm: its statistics
+     * and scale), in memory of its own through the step (NULL or 0: nothing). */
     size_t (*saved_bytes)(const incept_graph *g, const incept_node *node,
                           const incept_run_config *config);
     /* Nodes of this op reading the same input that can be computed together in inference plans
