@@ -30,6 +30,10 @@ typedef struct {
     const char *precision, *calib, *calib_method; /* run, bench, eval, quantize */
     int calib_count;
     const char *preset;
+    /* the knobs of a description's variant (summary, bench, train, eval, export, variants):
+     * NULL / 0 when not given; width and resolution are lists for `variants` */
+    const char *width, *depth, *split, *resolution;
+    int round_to;
 } options;
 
 /* Prints the library's last error after `what`; returns the exit code 1. */
@@ -38,6 +42,16 @@ int cli_fail(const char *what);
  * named; returns 0 or an exit code. */
 int cli_load_or(const options *o, const char *fallback, incept_model **m);
 int cli_load(const options *o, incept_model **m);
+/* Whether any knob (--width, --round, --depth, --resolution, --split) was given. */
+int cli_variant_given(const options *o);
+/* The knobs into *v (one width and one resolution); returns 0 or EXIT_USAGE after a message. */
+int cli_variant_options(const options *o, incept_variant *v);
+/* One --width value (in (0, 16]) or --resolution value ("HxW" or "N", each 1..65536); 1 when
+ * it is one, else 0 after a message. */
+int cli_parse_width(const char *text, float *width);
+int cli_parse_resolution(const char *text, int *h, int *w);
+/* Whether path names an ONNX file (".onnx"); knobs apply to descriptions only. */
+int cli_is_onnx(const char *path);
 /* A session of m running on `threads` threads; returns 0 or an exit code after a message. */
 int cli_session(incept_model *m, int threads, incept_session **s);
 /* For a model's single float32 input (output 0 when `output`) with declared sizes after the
@@ -78,6 +92,8 @@ int cmd_run(const options *o);
 int cmd_eval(const options *o);
 int cmd_onnx_test(const options *o);
 int cmd_quantize(const options *o);
+/* `variants`: parameters and multiply-adds of a description's variants. */
+int cmd_variants(const options *o);
 /* The first `count` samples of data (decoded, prepared as its loader prepares them) into *out
  * (malloc'd); returns 0 or 1 after a message. */
 int cli_dataset_samples(const incept_dataset *data, int count, float **out);

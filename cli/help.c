@@ -63,7 +63,8 @@ int cli_usage(FILE *f)
     fputs("\nMODEL is an .onnx file or a network description (models/*.incept); a description takes\n"
           "its weights from --weights FILE (else He initialization from seed 0). An option a\n"
           "command does not take is an error (exit code 2). incept COMMAND --help (or incept help\n"
-          "COMMAND) lists the command's options with their defaults.\n", f);
+          "COMMAND) lists the command's options with their defaults. --width, --round, --depth,\n"
+          "--resolution and --split make a variant of a description (see incept variants).\n", f);
     return f == stdout ? 0 : EXIT_USAGE;
 }
 
@@ -129,7 +130,11 @@ void cli_man(FILE *f)
     }
     fputs(".SH DESCRIPTION\nMODEL is an .onnx file or a network description (models/*.incept); a "
           "description takes its weights from \\fB\\-\\-weights\\fR FILE (else He initialization "
-          "from seed 0). An option a command does not take is an error.\n.SH COMMANDS\n", f);
+          "from seed 0). An option a command does not take is an error. \\fB\\-\\-width\\fR, "
+          "\\fB\\-\\-round\\fR, \\fB\\-\\-depth\\fR, \\fB\\-\\-resolution\\fR and "
+          "\\fB\\-\\-split\\fR make a variant of a description (a narrower or wider network, "
+          "modules dropped or repeated, another input size, another split between a module's "
+          "branches); \\fBincept variants\\fR lists what variants cost.\n.SH COMMANDS\n", f);
     for (size_t c = 0; c < cli_n_commands; c++) {
         const command *cmd = &cli_commands[c];
         fprintf(f, ".SS \"incept%s%s\"\n", cmd->name[0] ? " " : "", cmd->name);
@@ -160,7 +165,8 @@ void cli_man(FILE *f)
           "the best this CPU runs.\n"
           ".SH EXAMPLES\n.nf\nincept train \\-\\-out fashion.weights\n"
           "incept classify models/fashion.incept shirt.png \\-\\-weights fashion.weights\n"
-          "incept summary googlenet.onnx\nincept bench googlenet.onnx \\-\\-batch 16\n.fi\n"
+          "incept summary googlenet.onnx\nincept bench googlenet.onnx \\-\\-batch 16\n"
+          "incept variants models/googlenet.incept \\-\\-width 0.25,0.5,0.75,1\n.fi\n"
           ".SH SEE ALSO\nThe README of the source distribution: the C API, how it works, measured "
           "performance.\n", f);
 }

@@ -53,11 +53,32 @@ int cli_fail(const char *what)
 #define PRESET(shown) STRING("--preset", "P", preset, shown, "image normalization: caffe, torchvision or " \
                               "fashion (gray)")
 
+/* The knobs of a description's variant (incept_variant); `variants` takes lists of widths and
+ * resolutions. */
+#define KNOBS(width_value, width_help, resolution_value, resolution_help)                          \
+    STRING("--width", width_value, width, "as written", width_help),                            \
+    INT("--round", "N", round_to, 1, 1024, NULL, "8", "the widths --width and --split make, to "  \
+        "multiples of N"),                                                                       \
+    STRING("--depth", "M=N[,...]", depth, "as written", "Inception modules dropped (0) or built N " \
+           "times in sequence (M, M_2, ...): mixed_4b=0,mixed_5a=2"),                             \
+    STRING("--resolution", resolution_value, resolution, "as written", resolution_help),          \
+    STRING("--split", "A:B:C:D[,E:F:G:H]", split, "as written", "the shares of each Inception "    \
+           "module's output taken by its 1x1, 3x3, 5x5 and pool-projection branches; two sets: at " \
+           "the first module and at the last, interpolated between")
+#define VARIANT KNOBS("A", "every filter bank times A, 0 < A <= 16 (the classifier keeps its " \
+                      "classes); the knobs make variants of descriptions, not of ONNX files",      \
+                      "HxW", "the input's height and width")
+
 static const opt_spec demo_options[] = {THREADS, END};
 
 static const opt_spec summary_options[] = {
     FLAG("--dot", dot, "print Graphviz instead, each module drawn as Figure 3 (| dot -Tsvg)"),
-    WEIGHTS, END};
+    WEIGHTS, VARIANT, END};
+
+static const opt_spec variants_options[] = {
+    KNOBS("A[,B...]", "every filter bank times each of these widths, 0 < A <= 16 (the classifier "
+          "keeps its classes)", "HxW[,HxW...]", "each of these input resolutions"),
+    END};
 
 static const opt_spec run_options[] = {
     STRING("--input", "IN", input, NULL, "raw float32 NCHW (IN.bin), or A.pb[,B.pb...]: one "
@@ -74,12 +95,12 @@ static const opt_spec bench_options[] = {
     FLAG("--profile", profile, "a table per layer (time, GFLOP/s, share) and the memory in use"),
     EXACT,
     FLAG("--train", train, "time training steps (auxiliary heads, dropout, SGD) instead"),
-    PRECISION, WEIGHTS, END};
+    PRECISION, WEIGHTS, VARIANT, END};
 
 static const opt_spec init_weights_options[] = {
     INT("--seed", "S", seed, 0, 2147483647L, "0", NULL, "the initialization's random seed"), END};
 
-static const opt_spec export_options[] = {WEIGHTS, END};
+static const opt_spec export_options[] = {WEIGHTS, VARIANT, END};
 
 static const opt_spec train_options[] = {
     INT("--epochs", "E", epochs, 1, 100000, NULL, "11 in the built-in recipe, else 1",
@@ -134,7 +155,7 @@ static const opt_spec train_options[] = {
          "process computes them) instead of each rank's share"),
     NUMBER("--rank-timeout", "S", rank_timeout, "300", NULL, "under mpirun: a rank that does not "
            "answer for S seconds stops the job, named"),
-    WEIGHTS, END};
+    WEIGHTS, VARIANT, END};
 
 static const opt_spec classify_options[] = {
     STRING("--labels", "FILE", labels_file, "ImageNet's for 1000 classes, Fashion-MNIST's for 10 of "
@@ -159,7 +180,7 @@ static const opt_spec eval_options[] = {
     PRESET("torchvision"),
     INT("--batch", "N", batch, 1, 65536, "256", NULL, "images per evaluation pass"),
     FLAG("--test-flips", test_flips, "average each image's logits with its mirror image's"),
-    THREADS, PRECISION, END};
+    THREADS, PRECISION, VARIANT, END};
 
 static const opt_spec quantize_options[] = {
     STRING("--out", "M.onnx", out, NULL, "the quantized model (ONNX QDQ)"),
@@ -201,6 +222,9 @@ const command cli_commands[] = {
     {"run", "MODEL", 1, run_options, cmd_run,
      "inference on raw float32 NCHW (batch from the file size), or on .pb arrays (serialized\n"
      "TensorProtos, as ONNX test data) for any ONNX graph of the supported ops"},
+    {"variants", "MODEL", 1, variants_options, cmd_variants,
+     "parameters and multiply-adds of a description's variants: one line per combination of the\n"
+     "--width and --resolution lists (with --round, --depth, --split), against the model as written"},
     {"bench", "MODEL", 1, bench_options, cmd_bench,
      "time inference (or, --train, SGD steps with the auxiliary heads); the last line sums it up"},
     {"init-weights", "MODEL OUT", 2, init_weights_options, cmd_init_weights,
@@ -516,23 +540,92 @@ int cli_write_floats(const char *path, const float *data, size_t count)
     return 0;
 }
 
+int cli_is_onnx(const char *path)
+{
+    size_t n = path ? strlen(path) : 0;
+    return n > 5 && !strcmp(path + n - 5, ".onnx");
+}
+
+int cli_parse_width(const char *text, float *width)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (errno || end == text || *end || !(v > 0.0 && v <= 16.0)) {
+        fprintf(stderr, "incept: --width expects numbers above 0, at most 16, not '%s'\n", text);
+        return 0;
+    }
+    *width = (float)v;
+    return 1;
+}
+
+int cli_parse_resolution(const char *text, int *h, int *w)
+{
+    char *end;
+    errno = 0;
+    long height = strtol(text, &end, 10), width = height;
+    if (*end == 'x') { /* "HxW"; "N" alone is NxN */
+        const char *second = end + 1;
+        width = strtol(second, &end, 10);
+        width = end == second ? 0 : width;
+    }
+    if (errno || *end || height < 1 || height > 65536 || width < 1 || width > 65536) {
+        fprintf(stderr, "incept: --resolution expects HxW (or N for NxN), each from 1 to 65536, "
+                        "not '%s'\n", text);
+        return 0;
+    }
+    *h = (int)height;
+    *w = (int)width;
+    return 1;
+}
+
+int cli_variant_given(const options *o)
+{
+    return o->width || o->round_to || o->depth || o->split || o->resolution;
+}
+
+int cli_variant_options(const options *o, incept_variant *v)
+{
+    memset(v, 0, sizeof *v);
+    v->round_to = o->round_to;
+    v->depth = o->depth;
+    v->split = o->split;
+    if ((o->width && strchr(o->width, ',')) || (o->resolution && strchr(o->resolution, ','))) {
+        fprintf(stderr, "incept: one --width and one --resolution here (incept variants takes "
+                        "lists)\n");
+        return EXIT_USAGE;
+    }
+    if ((o->width && !cli_parse_width(o->width, &v->width)) ||
+        (o->resolution && !cli_parse_resolution(o->resolution, &v->input_h, &v->input_w)))
+        return EXIT_USAGE;
+    return 0;
+}
+
 int cli_load_or(const options *o, const char *fallback, incept_model **m)
 {
+    incept_variant variant;
+    int knobs = cli_variant_given(o), rc = cli_variant_options(o, &variant);
+    if (rc)
+        return rc;
     if (!o->model && !fallback) {
         fprintf(stderr, "incept: a MODEL is required\n");
         return EXIT_USAGE;
     }
-    if (!o->model) {
-        if (incept_model_parse_description(incept_builtin_description(fallback), fallback, m))
-            return cli_fail("the built-in model");
-        if (o->weights && incept_model_load_weights(*m, o->weights)) {
-            incept_model_free(*m);
-            return cli_fail("loading the weights");
-        }
-        return 0;
+    if (o->model && !knobs)
+        return incept_model_load(o->model, o->weights, m) ? cli_fail("loading the model") : 0;
+    if (o->model && cli_is_onnx(o->model)) {
+        fprintf(stderr, "incept: %s: --width, --round, --depth, --resolution and --split make "
+                        "variants of network descriptions, not of ONNX files\n", o->model);
+        return EXIT_USAGE;
     }
-    if (incept_model_load(o->model, o->weights, m))
-        return cli_fail("loading the model");
+    if (o->model ? incept_model_load_description_variant(o->model, &variant, m)
+                 : incept_model_parse_description_variant(incept_builtin_description(fallback), fallback,
+                                                          knobs ? &variant : NULL, m))
+        return cli_fail(o->model ? "loading the model" : "the built-in model");
+    if (o->weights && incept_model_load_weights(*m, o->weights)) {
+        incept_model_free(*m);
+        return cli_fail("loading the weights");
+    }
     return 0;
 }
 
@@ -779,6 +872,11 @@ done:
 static int train_command(const options *given)
 {
     options o = *given;
+    if (o.resume && cli_variant_given(&o)) {
+        fprintf(stderr, "incept: --resume takes the model from the checkpoint, its variant's knobs "
+                        "included: no --width, --round, --depth, --resolution or --split\n");
+        return EXIT_USAGE;
+    }
     cli_training_defaults(&o);
     if ((o.inputs != NULL) != (o.labels_file != NULL)) {
         fprintf(stderr, "incept: --inputs and --labels go together\n");

@@ -104,6 +104,46 @@ INCEPT_API incept_status incept_model_load_description(const char *path, incept_
 /* Parses a description held in memory; source_name is used in error messages. */
 INCEPT_API incept_status incept_model_parse_description(const char *text, const char *source_name,
                                                         incept_model **out);
+/* Knobs that make a variant of a described network (the same knobs as a description's `variant`
+ * lines; a knob set here replaces the file's, a knob left at 0 / NULL keeps it):
+ *  - width: every filter bank times width, in (0, 16]; 0 or 1 keeps the widths as written. It
+ *    scales every conv, every Inception width, the internal widths of aux heads (not their
+ *    classes) and every fc, except the classifier: the fc or conv whose channels the output
+ *    shows (through dropout, flatten, softmax, pooling and the like) keeps its classes. A scaled
+ *    width is rounded to the nearest multiple of round_to; one that was non-zero stays at least
+ *    round_to, and 0 stays 0.
+ *  - round_to: 1..1024 (0: 8), for scaled and split widths.
+ *  - input_h, input_w: 1..65536 (0: as the description says).
+ *  - depth: "mixed_4b=0,mixed_5a=2": an Inception module of the description dropped (0: the
+ *    next layer reads the layer before it; a layer that names it in `from` fails) or built N
+ *    times in sequence (N up to 16; the copies are named NAME, NAME_2, ..., NAME_N, and a later
+ *    `from NAME` reads the last of them). NULL: as written.
+ *  - split: "A:B:C:D", or "A:B:C:D,E:F:G:H": the shares (non-negative, with a positive sum) of
+ *    a module's output channels taken by its 1x1, 3x3, 5x5 and pool-projection branches, at
+ *    every module (first form) or at the first Inception module and at the last, linearly
+ *    interpolated across the modules built, in order (the paper: the share of 3x3 and 5x5
+ *    should grow with depth). Each module keeps its total output (the sum of its four output
+ *    widths after the width multiplier), each branch rounded to round_to, and each branch keeps
+ *    its reduce-to-output ratio of the description. A 1x1, 3x3 or 5x5 share of 0 leaves that
+ *    branch out; the pool projection's must be above 0 (a module always has its pool branch).
+ *    NULL: as written.
+ * A bad value fails with INCEPT_ERR_ARG naming the knob; a depth entry naming no Inception module
+ * of the description also fails with INCEPT_ERR_ARG. The model's description (for checkpoints)
+ * records the knobs as `variant` lines, so that it rebuilds the variant. */
+typedef struct {
+    float width;
+    int round_to;
+    int input_h, input_w;
+    const char *depth;
+    const char *split;
+} incept_variant;
+/* parse_description and load_description with a variant (NULL: the description as it says). */
+INCEPT_API incept_status incept_model_parse_description_variant(const char *text, const char *source_name,
+                                                                const incept_variant *variant,
+                                                                incept_model **out);
+INCEPT_API incept_status incept_model_load_description_variant(const char *path,
+                                                               const incept_variant *variant,
+                                                               incept_model **out);
 /* Limits on what a file may make the library allocate, checked before anything is allocated
  * (a file that claims more fails naming the file and the limit, never runs the machine out of
  * memory). Defaults keep a file under 1 MB from taking over about 1 GB:

@@ -255,10 +255,10 @@ static int cli(const char *args, char *err, size_t err_size) { return cli_output
  * that are errors now. */
 static void test_cli_product(void)
 {
-    char out[16384], args[256];
+    char out[65536], args[256]; /* the manual page is past 16 KB */
     CHECK(cli_output("help --words", out, sizeof out, 1) == 0 && strstr(out, "train\n") &&
           strstr(out, "classify\n"));
-    char commands[16384];
+    char commands[sizeof out];
     snprintf(commands, sizeof commands, "%s", out);
     int n = 0;
     for (char *c = strtok(commands, "\n"); c; c = strtok(NULL, "\n"), n++) {

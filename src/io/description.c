@@ -19,6 +19,22 @@
  * Each layer reads the previous one unless it says `from NAME[,NAME...]`. The last layer that is
  * not an auxiliary head is the output unless `output NAME` says otherwise. Errors name the file,
  * the line and what was expected.
+ *
+ * Variants: `variant` lines, before the first layer, set knobs (incept_variant in incept.h says
+ * what each does; the caller's variant, where it sets a knob, replaces the file's):
+ *   variant width 0.5 round 8       every filter bank x0.5, to a multiple of 8 (the classifier
+ *                                   keeps its classes, aux heads their classes)
+ *   variant resolution 32x32        the input's height and width
+ *   variant depth mixed_4b=0,mixed_5a=2
+ *                                   an Inception module dropped, or built twice: mixed_5a and
+ *                                   mixed_5a_2 (a later `from mixed_5a` reads mixed_5a_2)
+ *   variant split 0.25:0.5:0.125:0.125,0.2:0.45:0.2:0.15
+ *                                   each module's output split between 1x1, 3x3, 5x5 and pool
+ *                                   projection: these shares at the first module, those at the
+ *                                   last, interpolated between
+ * A line may set several (`variant width 0.5 resolution 32x32`); a knob set twice is an error.
+ * The parse reads the text twice: once for the variant lines and the layers' kinds and names
+ * (which modules there are, which layer is the classifier), then to build.
  */
 #include <errno.h>
 #include <math.h>
@@ -28,6 +44,8 @@
 #include "core/status.h"
 #include "graph/graph.h"
 #include "io/description.h"
+#include "io/io.h"
+#include "io/variant.h"
 #include "nets/layers.h"
 #include "ops/op.h"
 
@@ -227,9 +245,37 @@ incept_status incept_desc_error(const line_ctx *l, const char *message) { return
 
 typedef struct {
     incept_graph *graph;
-    int previous; /* value the next layer reads by default */
-    int output;   /* explicit output, or -1 */
+    const incept_knobs *knobs;
+    int previous;        /* value the next layer reads by default */
+    int output;          /* explicit output, or -1 */
+    int module, modules; /* Inception modules built so far, of how many */
+    int classifier_line; /* the layer that keeps its width under the width knob, or 0 */
 } parse_state;
+
+/* The value `name` in a layer's `from` or `output` (what) names: a module the variant builds
+ * several times is its last copy, and a dropped one is an error that says so. */
+static incept_status find_layer(line_ctx *l, const parse_state *ps, const char *what,
+                                const char *name, int *value)
+{
+    char module[512], last[600], detail[500];
+    snprintf(module, sizeof module, "%s", name);
+    char *slash = strchr(module, '/'); /* a layer inside a module: NAME/3x3 */
+    if (slash)
+        *slash = '\0';
+    if (incept_knobs_copies(ps->knobs, module) == 0) {
+        snprintf(detail, sizeof detail, "'%s' names '%.200s', which the variant drops (depth "
+                 "%.200s=0)", what, name, module);
+        return syntax(l, "%s", detail);
+    }
+    int copies = incept_knobs_copies(ps->knobs, name);
+    if (copies > 1)
+        snprintf(last, sizeof last, "%s_%d", name, copies);
+    *value = incept_graph_find_value(ps->graph, copies > 1 ? last : name);
+    if (*value >= 0)
+        return INCEPT_OK;
+    snprintf(detail, sizeof detail, "'%s' names '%.400s', which is not defined above", what, name);
+    return syntax(l, "%s", detail);
+}
 
 /* Resolves `from A,B` (or the previous layer) into value indices. */
 static incept_status resolve_inputs(line_ctx *l, parse_state *ps, int *inputs, int *n_inputs)
@@ -249,12 +295,34 @@ static incept_status resolve_inputs(line_ctx *l, parse_state *ps, int *inputs, i
     snprintf(buf, sizeof buf, "%s", from);
     *n_inputs = 0;
     for (char *save, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        int v = incept_graph_find_value(ps->graph, tok);
-        if (v < 0)
-            return syntax(l, "'from' names '%s', which is not defined above", tok);
+        int v;
+        if ((st = find_layer(l, ps, "from", tok, &v)))
+            return st;
         if (*n_inputs == MAX_FROM)
             return syntax(l, "%s", "too many inputs in 'from'");
         inputs[(*n_inputs)++] = v;
+    }
+    return INCEPT_OK;
+}
+
+/* An Inception module as the variant builds it: its widths after width and split, built as many
+ * times as depth says, each copy (NAME, NAME_2, ...) reading the one before; dropped, *out is
+ * its input, which the next layer then reads. */
+static incept_status build_module(parse_state *ps, incept_builder *b, const char *name, int input,
+                                  const incept_inception_widths *written, int *out)
+{
+    int copies = incept_knobs_copies(ps->knobs, name);
+    *out = input;
+    for (int copy = 1; copy <= copies; copy++) {
+        char copy_name[600];
+        if (copy == 1)
+            snprintf(copy_name, sizeof copy_name, "%s", name);
+        else
+            snprintf(copy_name, sizeof copy_name, "%s_%d", name, copy);
+        incept_inception_widths w = *written;
+        incept_status st = incept_knobs_module(ps->knobs, copy_name, ps->module++, ps->modules, &w);
+        if (st || (st = incept_build_inception(b, copy_name, *out, &w, out)))
+            return st;
     }
     return INCEPT_OK;
 }
@@ -274,18 +342,15 @@ static incept_status parse_layer(line_ctx *l, parse_state *ps)
         if ((st = positional_int(l, 2, "channels", 1, &c)) || (st = positional_int(l, 3, "height", 1, &h)) ||
             (st = positional_int(l, 4, "width", 1, &w)))
             return st;
+        h = ps->knobs->input_h ? ps->knobs->input_h : h;
+        w = ps->knobs->input_w ? ps->knobs->input_w : w;
         if ((st = incept_graph_set_input(ps->graph, name, c, h, w)))
             return incept_fail_prefix(st, "%s:%d: ", l->source, l->line);
         ps->previous = ps->graph->input;
         return INCEPT_OK;
     }
-    if (strcmp(kind, "output") == 0) {
-        int v = incept_graph_find_value(ps->graph, name);
-        if (v < 0)
-            return syntax(l, "'output' names '%s', which is not defined above", name);
-        ps->output = v;
-        return INCEPT_OK;
-    }
+    if (strcmp(kind, "output") == 0)
+        return find_layer(l, ps, "output", name, &ps->output);
 
     int inputs[MAX_FROM], n_inputs = 0, out = -1;
     if ((st = resolve_inputs(l, ps, inputs, &n_inputs)))
@@ -313,8 +378,11 @@ static incept_status parse_layer(line_ctx *l, parse_state *ps)
             return syntax(l, "%s", "relu-max applies to a conv without bn");
         if (!(relu_max > 0.0f))
             return syntax(l, "%s", "relu-max must be positive");
-        st = incept_build_conv(&b, name, x, channels, kh, kw, stride, pad,
-                               has_flag(l, "relu") || relu_max < INFINITY, INCEPT_ROLE_NONE, &out);
+        if (l->line != ps->classifier_line)
+            st = incept_knobs_scale(ps->knobs, name, channels, &channels);
+        if (!st)
+            st = incept_build_conv(&b, name, x, channels, kh, kw, stride, pad,
+                                   has_flag(l, "relu") || relu_max < INFINITY, INCEPT_ROLE_NONE, &out);
         if (!st && relu_max < INFINITY)
             ps->graph->nodes[ps->graph->values[out].producer].attrs.relu_max = relu_max;
     } else if (strcmp(kind, "maxpool") == 0 || strcmp(kind, "avgpool") == 0) {
@@ -336,17 +404,22 @@ static incept_status parse_layer(line_ctx *l, parse_state *ps)
             if ((st = positional_int(l, 2 + i, what[i], 0, &v[i])))
                 return st;
         incept_inception_widths w = {v[0], v[1], v[2], v[3], v[4], v[5]};
-        st = incept_build_inception(&b, name, x, &w, &out);
+        st = build_module(ps, &b, name, x, &w, &out);
     } else if (strcmp(kind, "aux") == 0) {
-        int classes;
+        int classes, conv_channels, fc_features;
         if ((st = positional_int(l, 2, "number of classes", 1, &classes)))
             return st;
-        st = incept_build_aux_classifier(&b, name, x, classes, &out);
+        if (!(st = incept_knobs_scale(ps->knobs, name, INCEPT_AUX_CONV_CHANNELS, &conv_channels)) &&
+            !(st = incept_knobs_scale(ps->knobs, name, INCEPT_AUX_FC_FEATURES, &fc_features)))
+            st = incept_build_aux_classifier(&b, name, x, conv_channels, fc_features, classes, &out);
     } else if (strcmp(kind, "fc") == 0) {
         int features;
         if ((st = positional_int(l, 2, "output features", 1, &features)))
             return st;
-        st = incept_build_fc(&b, name, x, features, has_flag(l, "relu"), &out);
+        if (l->line != ps->classifier_line)
+            st = incept_knobs_scale(ps->knobs, name, features, &features);
+        if (!st)
+            st = incept_build_fc(&b, name, x, features, has_flag(l, "relu"), &out);
     } else if (strcmp(kind, "batchnorm") == 0) {
         st = incept_build_batchnorm(&b, name, x, has_flag(l, "relu"), NULL, &out);
     } else if ((op = incept_op_find(kind)) && op->from_description) { /* its keyword is its name */
@@ -368,68 +441,259 @@ static incept_status parse_layer(line_ctx *l, parse_state *ps)
     return INCEPT_OK;
 }
 
-static incept_status parse_text(const char *text, const char *source, incept_graph *g)
+/* The next line of the text (cut off in place), or NULL after the last. */
+static char *next_line(char **cursor)
 {
-    parse_state ps = {g, -1, -1};
-    size_t len = strlen(text);
-    char *copy = incept_malloc(len + 1);
-    if (!copy)
+    char *line = *cursor;
+    if (!line)
+        return NULL;
+    char *end = strchr(line, '\n');
+    if (end)
+        *end++ = '\0';
+    *cursor = end;
+    return line;
+}
+
+/* One line's words into l, its comment cut off (in place). */
+static incept_status split_words(char *text, const char *source, int line, line_ctx *l)
+{
+    char *hash = strchr(text, '#');
+    if (hash)
+        *hash = '\0';
+    memset(l, 0, sizeof *l);
+    l->source = source;
+    l->line = line;
+    for (char *save, *tok = strtok_r(text, " \t\r", &save); tok; tok = strtok_r(NULL, " \t\r", &save)) {
+        if (l->n_tokens == MAX_TOKENS)
+            return syntax(l, "%s", "too many words on one line");
+        l->tokens[l->n_tokens++] = tok;
+    }
+    return INCEPT_OK;
+}
+
+/* `variant KNOB VALUE [KNOB VALUE...]` */
+static incept_status variant_line(const line_ctx *l, incept_knobs *k)
+{
+    if (l->n_tokens < 3)
+        return syntax(l, "%s", "expected 'variant KNOB VALUE [KNOB VALUE...]' (knobs: width, round, "
+                               "resolution, depth, split)");
+    for (int i = 1; i < l->n_tokens; i += 2) {
+        if (i + 1 == l->n_tokens)
+            return syntax(l, "variant %s needs a value", l->tokens[i]);
+        incept_status st = incept_knobs_set(k, l->tokens[i], l->tokens[i + 1], l->line);
+        if (st)
+            return incept_fail_prefix(st, "%s:%d: ", l->source, l->line);
+    }
+    return INCEPT_OK;
+}
+
+/* What the first reading keeps of each layer line (pointing into its copy of the text). */
+typedef struct {
+    const char *kind, *name, *from; /* from: its `from` value, or NULL */
+    int line;
+} layer_line;
+
+typedef struct {
+    char *text; /* the copy the words point into */
+    layer_line *layers;
+    int n_layers, capacity;
+} scanned_text;
+
+/* The first reading: the variant lines into k, and each layer's kind, name and `from`. */
+static incept_status scan(const char *text, const char *source, incept_knobs *k, scanned_text *out)
+{
+    if (!(out->text = incept_strdup(text)))
         return INCEPT_ERR_NOMEM;
-    memcpy(copy, text, len + 1);
     incept_status st = INCEPT_OK;
     line_ctx l;
-    char *cursor = copy;
-    for (int line = 1; cursor && !st; line++) {
-        char *next = strchr(cursor, '\n');
-        if (next)
-            *next++ = '\0';
-        char *hash = strchr(cursor, '#');
-        if (hash)
-            *hash = '\0';
-        memset(&l, 0, sizeof l);
-        l.source = source;
-        l.line = line;
-        for (char *save, *tok = strtok_r(cursor, " \t\r", &save); tok; tok = strtok_r(NULL, " \t\r", &save)) {
-            if (l.n_tokens == MAX_TOKENS) {
-                st = syntax(&l, "%s", "too many words on one line");
-                break;
-            }
-            l.tokens[l.n_tokens++] = tok;
+    char *cursor = out->text, *line_text;
+    for (int line = 1; !st && (line_text = next_line(&cursor)); line++) {
+        if ((st = split_words(line_text, source, line, &l)) || !l.n_tokens)
+            continue;
+        if (strcmp(l.tokens[0], "variant") == 0) {
+            st = out->n_layers ? syntax(&l, "%s", "variant lines go at the top, before the first layer")
+                               : variant_line(&l, k);
+            continue;
         }
-        if (!st && l.n_tokens > 0)
-            st = parse_layer(&l, &ps);
-        cursor = next;
+        if ((st = incept_grow((void **)&out->layers, &out->capacity, out->n_layers, sizeof *out->layers)))
+            break;
+        layer_line *layer = &out->layers[out->n_layers++];
+        *layer = (layer_line){l.tokens[0], l.n_tokens > 1 ? l.tokens[1] : "", NULL, line};
+        for (int i = 2; i + 1 < l.n_tokens; i++)
+            if (!strcmp(l.tokens[i], "from"))
+                layer->from = l.tokens[i + 1];
     }
+    return st;
+}
+
+/* Layers whose output has the channels of their input. */
+static int keeps_channels(const char *kind)
+{
+    static const char *const kinds[] = {"relu", "clip", "dropout", "flatten", "softmax", "globalavgpool",
+                                        "avgpool", "maxpool", "lrn", "batchnorm", "pad"};
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+        if (!strcmp(kind, kinds[i]))
+            return 1;
+    return 0;
+}
+
+/* The layer that layers[at] reads (its one `from`, or the layer above that is no auxiliary
+ * head), or -1. */
+static int source_of(const layer_line *layers, int at)
+{
+    const char *from = layers[at].from;
+    if (from && strchr(from, ','))
+        return -1;
+    for (int i = at - 1; i >= 0; i--)
+        if (strcmp(layers[i].kind, "output") != 0 &&
+            (from ? !strcmp(layers[i].name, from) : strcmp(layers[i].kind, "aux") != 0))
+            return i;
+    return -1;
+}
+
+/* The classifier: the fc or conv whose channels the output shows, through layers that keep
+ * channels (and dropped modules, which pass their input on). The width knob leaves it as
+ * written, so the model keeps its classes. Returns its line, or 0 when there is none. */
+static int classifier_line(const layer_line *layers, int n, const incept_knobs *k)
+{
+    int at = -1;
+    const char *output = NULL;
+    for (int i = 0; i < n; i++)
+        if (!strcmp(layers[i].kind, "output"))
+            output = layers[i].name;
+    for (int i = n - 1; i >= 0 && at < 0; i--)
+        if (strcmp(layers[i].kind, "output") != 0 &&
+            (output ? !strcmp(layers[i].name, output) : strcmp(layers[i].kind, "aux") != 0))
+            at = i;
+    for (int steps = 0; at >= 0 && steps < n; steps++) {
+        const char *kind = layers[at].kind;
+        if (!strcmp(kind, "fc") || !strcmp(kind, "conv"))
+            return layers[at].line;
+        int dropped = !strcmp(kind, "inception") && incept_knobs_copies(k, layers[at].name) == 0;
+        if (!dropped && !keeps_channels(kind))
+            return 0;
+        at = source_of(layers, at);
+    }
+    return 0;
+}
+
+/* The knobs against the layers: depth names modules there are; how many modules are built. */
+static incept_status count_modules(const scanned_text *t, const incept_knobs *k, const char *source,
+                                   int *built)
+{
+    const char **modules = incept_malloc(sizeof *modules * (size_t)(t->n_layers + 1));
+    if (!modules)
+        return INCEPT_ERR_NOMEM;
+    int n = 0;
+    *built = 0;
+    for (int i = 0; i < t->n_layers; i++)
+        if (!strcmp(t->layers[i].kind, "inception")) {
+            modules[n++] = t->layers[i].name;
+            *built += incept_knobs_copies(k, t->layers[i].name);
+        }
+    incept_status st = incept_knobs_check_modules(k, modules, n, source);
+    free(modules);
+    return st;
+}
+
+/* The text kept with the model (for checkpoints): as given, or, for a caller's variant, the
+ * knobs in force as variant lines and the text with its own variant lines made comments. */
+static incept_status kept_text(const char *text, const incept_knobs *given, const incept_knobs *knobs,
+                               const incept_graph *g, char **kept)
+{
+    if (!incept_knobs_any(given))
+        return (*kept = incept_strdup(text)) ? INCEPT_OK : INCEPT_ERR_NOMEM;
+    const incept_value *in = &g->values[g->input];
+    char *lines = incept_knobs_lines(knobs, in->h, in->w);
+    incept_bytes b = {0};
+    incept_status st = lines ? incept_bytes_put(&b, lines, strlen(lines)) : INCEPT_ERR_NOMEM;
+    free(lines);
+    for (const char *line = text; !st && *line;) {
+        size_t len = strcspn(line, "\n");
+        const char *word = line + strspn(line, " \t\r");
+        if (!strncmp(word, "variant", 7) && strchr(" \t\r\n#", word[7]))
+            st = incept_bytes_put(&b, "#", 1);
+        if (!st)
+            st = incept_bytes_put(&b, line, len + (line[len] == '\n'));
+        line += len + (line[len] == '\n');
+    }
+    if (!st)
+        st = incept_bytes_put(&b, "", 1);
+    if (st) {
+        free(b.data);
+        return st;
+    }
+    *kept = (char *)b.data;
+    return INCEPT_OK;
+}
+
+static incept_status parse_text(const char *text, const char *source, incept_knobs *given,
+                                incept_graph *g, char **kept)
+{
+    incept_knobs knobs;
+    incept_knobs_init(&knobs);
+    scanned_text scanned = {NULL, NULL, 0, 0};
+    parse_state ps = {g, &knobs, -1, -1, 0, 0, 0};
+    char *copy = NULL;
+    incept_status st = scan(text, source, &knobs, &scanned);
+    if (!st) {
+        incept_knobs_override(&knobs, given);
+        st = count_modules(&scanned, &knobs, source, &ps.modules);
+    }
+    if (!st && !(copy = incept_strdup(text)))
+        st = INCEPT_ERR_NOMEM;
+    ps.classifier_line = st ? 0 : classifier_line(scanned.layers, scanned.n_layers, &knobs);
+    line_ctx l;
+    char *cursor = copy, *line_text;
+    for (int line = 1; !st && (line_text = next_line(&cursor)); line++)
+        if (!(st = split_words(line_text, source, line, &l)) && l.n_tokens > 0 &&
+            strcmp(l.tokens[0], "variant") != 0)
+            st = parse_layer(&l, &ps);
     if (!st && g->input < 0)
         st = incept_fail(INCEPT_ERR_FORMAT, "%s: no 'input' line", source);
     if (!st && ps.previous == g->input)
         st = incept_fail(INCEPT_ERR_FORMAT, "%s: no layers after the input", source);
-    if (!st)
+    if (!st) {
         g->output = ps.output >= 0 ? ps.output : ps.previous;
+        st = kept_text(text, given, &knobs, g, kept);
+    }
     free(copy);
+    free(scanned.text);
+    free(scanned.layers);
+    incept_knobs_free(&knobs);
     return st;
+}
+
+incept_status incept_model_parse_description_variant(const char *text, const char *source_name,
+                                                     const incept_variant *variant, incept_model **out)
+{
+    if (!text || !out)
+        return incept_fail(INCEPT_ERR_ARG, "parse_description needs text and an output handle");
+    *out = NULL;
+    incept_knobs given;
+    incept_knobs_init(&given);
+    incept_graph g;
+    incept_graph_init(&g);
+    char *kept = NULL;
+    incept_status st = incept_knobs_from_variant(&given, variant);
+    if (!st)
+        st = parse_text(text, source_name ? source_name : "<description>", &given, &g, &kept);
+    incept_knobs_free(&given);
+    if (st) {
+        incept_graph_free(&g);
+        return st;
+    }
+    if ((st = incept_model_wrap(&g, out))) {
+        free(kept);
+        return st;
+    }
+    (*out)->description = kept; /* kept for checkpoints */
+    incept_model_init_weights(*out, 0);
+    return INCEPT_OK;
 }
 
 incept_status incept_model_parse_description(const char *text, const char *source_name,
                                              incept_model **out)
 {
-    if (!text || !out)
-        return incept_fail(INCEPT_ERR_ARG, "parse_description needs text and an output handle");
-    *out = NULL;
-    incept_graph g;
-    incept_graph_init(&g);
-    incept_status st = parse_text(text, source_name ? source_name : "<description>", &g);
-    if (st) {
-        incept_graph_free(&g);
-        return st;
-    }
-    if ((st = incept_model_wrap(&g, out)))
-        return st;
-    if (!((*out)->description = incept_strdup(text))) { /* kept for checkpoints */
-        incept_model_free(*out);
-        *out = NULL;
-        return INCEPT_ERR_NOMEM;
-    }
-    incept_model_init_weights(*out, 0);
-    return INCEPT_OK;
+    return incept_model_parse_description_variant(text, source_name, NULL, out);
 }

@@ -74,6 +74,12 @@ incept_status incept_bytes_put(incept_bytes *b, const void *src, size_t n)
 
 incept_status incept_model_load_description(const char *path, incept_model **out)
 {
+    return incept_model_load_description_variant(path, NULL, out);
+}
+
+incept_status incept_model_load_description_variant(const char *path, const incept_variant *variant,
+                                                    incept_model **out)
+{
     if (!path || !out)
         return incept_fail(INCEPT_ERR_ARG, "load_description needs a path and an output handle");
     *out = NULL;
@@ -85,7 +91,7 @@ incept_status incept_model_load_description(const char *path, incept_model **out
     if (strlen(text) != size)
         st = incept_fail(INCEPT_ERR_FORMAT, "%s: not a text file (contains NUL bytes)", path);
     else
-        st = incept_model_parse_description(text, path, out);
+        st = incept_model_parse_description_variant(text, path, variant, out);
     free(text);
     return st;
 }

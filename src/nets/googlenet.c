@@ -48,10 +48,12 @@ incept_status incept_build_googlenet(incept_graph *g, int classes)
         if ((st = incept_build_inception(&b, name, x, &table1[i].widths, &x)))
             return st;
         if (strcmp(name, "inception_4a") == 0 &&
-            (st = incept_build_aux_classifier(&b, "aux1", x, classes, &aux)))
+            (st = incept_build_aux_classifier(&b, "aux1", x, INCEPT_AUX_CONV_CHANNELS,
+                                                 INCEPT_AUX_FC_FEATURES, classes, &aux)))
             return st;
         if (strcmp(name, "inception_4d") == 0 &&
-            (st = incept_build_aux_classifier(&b, "aux2", x, classes, &aux)))
+            (st = incept_build_aux_classifier(&b, "aux2", x, INCEPT_AUX_CONV_CHANNELS,
+                                                 INCEPT_AUX_FC_FEATURES, classes, &aux)))
             return st;
         const char *pool = strcmp(name, "inception_3b") == 0 ? "pool3"
                            : strcmp(name, "inception_4e") == 0 ? "pool4" : NULL;

@@ -70,7 +70,7 @@ incept_status incept_build_inception(incept_builder *b, const char *name, int in
 }
 
 incept_status incept_build_aux_classifier(incept_builder *b, const char *name, int input,
-                                          int classes, int *out)
+                                          int conv_channels, int fc_features, int classes, int *out)
 {
     incept_builder head = {b->graph, name, 1, b->batchnorm};
     char layer[512];
@@ -80,13 +80,14 @@ incept_status incept_build_aux_classifier(incept_builder *b, const char *name, i
     if ((st = incept_build_pool(&head, "avgpool", layer, input, 5, 3, no_pad, 1, INCEPT_ROLE_NONE, &x)))
         return st;
     snprintf(layer, sizeof layer, "%s/conv", name);
-    if ((st = incept_build_conv(&head, layer, x, 128, 1, 1, 1, no_pad, 1, INCEPT_ROLE_NONE, &x)))
+    if ((st = incept_build_conv(&head, layer, x, conv_channels, 1, 1, 1, no_pad, 1, INCEPT_ROLE_NONE,
+                                &x)))
         return st;
     snprintf(layer, sizeof layer, "%s/flatten", name);
     if ((st = incept_build_op(&head, "flatten", layer, &x, 1, NULL, INCEPT_ROLE_NONE, &x)))
         return st;
     snprintf(layer, sizeof layer, "%s/fc", name);
-    if ((st = incept_build_fc(&head, layer, x, 1024, 1, &x)))
+    if ((st = incept_build_fc(&head, layer, x, fc_features, 1, &x)))
         return st;
     incept_attrs drop = incept_attrs_default();
     drop.ratio = 0.7f;

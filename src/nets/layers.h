@@ -46,10 +46,13 @@ typedef struct {
 incept_status incept_build_inception(incept_builder *b, const char *name, int input,
                                      const incept_inception_widths *widths, int *out);
 
-/* The paper's auxiliary classifier: 5x5/3 average pool, 1x1 conv 128, FC 1024, dropout 70%,
- * linear to `classes`. Marked training-only. */
+/* The paper's auxiliary classifier: 5x5/3 average pool, 1x1 conv of conv_channels (the paper:
+ * INCEPT_AUX_CONV_CHANNELS), FC of fc_features (INCEPT_AUX_FC_FEATURES), dropout 70%, linear to
+ * `classes`. Marked training-only. */
+#define INCEPT_AUX_CONV_CHANNELS 128
+#define INCEPT_AUX_FC_FEATURES 1024
 incept_status incept_build_aux_classifier(incept_builder *b, const char *name, int input,
-                                          int classes, int *out);
+                                          int conv_channels, int fc_features, int classes, int *out);
 
 /* GoogLeNet of Table 1 into an empty graph, for 224x224 RGB input. */
 incept_status incept_build_googlenet(incept_graph *g, int classes);
