@@ -19,6 +19,9 @@ typedef struct {
     long steps, warmup, checkpoint_every, crop_pad;
     float lr, momentum, weight_decay, average, label_smoothing;
     long holdout;   /* train: the last N training images evaluated instead of the test set */
+    const char *stages; /* grow */
+    long budget, sample;
+    double threshold;
     int test_flips; /* train, eval: each image's logits averaged with its mirror's */
     /* classify */
     const char **positional; /* every argument that is not an option, in order */
@@ -94,6 +97,7 @@ int cmd_onnx_test(const options *o);
 int cmd_quantize(const options *o);
 /* `variants`: parameters and multiply-adds of a description's variants. */
 int cmd_variants(const options *o);
+int cmd_grow(const options *o);
 /* The first `count` samples of data (decoded, prepared as its loader prepares them) into *out
  * (malloc'd); returns 0 or 1 after a message. */
 int cli_dataset_samples(const incept_dataset *data, int count, float **out);

@@ -195,6 +195,25 @@ static const opt_spec quantize_options[] = {
     PRESET("torchvision"),
     THREADS, WEIGHTS, END};
 
+static const opt_spec grow_options[] = {
+    STRING("--out", "FILE", out, "standard output", "the grown network's description"),
+    STRING("--stages", "N,N...", stages, "1,2", "Inception modules per stage (a max pool 3x3/2 "
+           "between stages)"),
+    INT("--budget", "M", budget, 1, 1L << 40, NULL, "models/fashion.incept's, 11.2 M, with the "
+        "built-in stem; else 3x the stem's", "multiply-adds per image of the whole network"),
+    INT("--sample", "N", sample, 1, 100000, "256", NULL, "images the activations are measured on"),
+    INT("--steps", "S", steps, 1, MAX_STEPS, "400", NULL, "SGD steps (batch 128) before each module"),
+    NUMBER("--lr", "X", lr, "0.1", NULL, "the learning rate of those steps (cosine)"),
+    NUMBER("--threshold", "T", threshold, "0.3", NULL, "units whose activations correlate above T "
+           "(average linkage) form a cluster"),
+    INT("--seed", "S", seed, 0, 2147483647L, "0", NULL, "seed of the initialization, shuffle and "
+        "dropout"),
+    STRING("--train-images", "I", train_images, "Fashion-MNIST's", "training images (idx)"),
+    STRING("--train-labels", "L", train_labels, "Fashion-MNIST's", "training labels (idx)"),
+    STRING("--inputs", "X.bin", inputs, NULL, "raw float32 NCHW training images (with --labels)"),
+    STRING("--labels", "Y.bin", labels_file, NULL, "raw float32 class indices for --inputs"),
+    THREADS, END};
+
 static const opt_spec no_options[] = {END};
 
 static const opt_spec help_options[] = {
@@ -244,6 +263,10 @@ const command cli_commands[] = {
      "(int8 in ONNX Runtime, TensorRT and here: run/bench/eval --precision int8)"},
     {"eval", "[MODEL]", 1, eval_options, eval_command,
      "top-1 / top-5 accuracy; last line: eval: top1=... top5=... n=..."},
+    {"grow", "[STEM]", 1, grow_options, cmd_grow,
+     "grow Inception modules on a stem (a description; default: the built-in Fashion-MNIST net's\n"
+     "conv1 and pool1) from the correlations of their activations on the training data, the\n"
+     "paper's topology construction; writes the grown network as a description"},
     {"version", "", 0, no_options, version_command, "the version"},
     {"help", "[COMMAND]", 1, help_options, help_command,
      "this usage, or a command's options; --man: the manual page"},

@@ -555,6 +555,37 @@ INCEPT_API float incept_learning_rate(const incept_train_state *state, long step
                                       int steps_per_epoch);
 INCEPT_API int incept_schedule_valid(const char *name);
 
+/* ---- Growing a topology ----------------------------------------------------------------- */
+
+/* The paper's topology construction (section 3, after Arora et al.): from a stem, Inception
+ * modules are added one at a time, each shaped by the statistics of the layer below it. For each
+ * module: the network so far (with a pooled linear classifier on top) trains for `steps` SGD
+ * steps from the weights it had; its last layer is measured on `sample` images; its channels
+ * are clustered by correlation (average linkage, merging while clusters correlate above
+ * `threshold`); each cluster's correlation at distance 1 and 2 (the 3x3 and 5x5 windows)
+ * splits it between the 1x1, 3x3 and 5x5 branches; the reductions are as wide as the clusters
+ * they cover, and the module as wide as the multiply-add budget allows. A max pool 3x3/2 ends
+ * each stage but the last. The result is a description with a comment per module saying what
+ * chose its widths; deterministic for a seed and thread count. */
+typedef struct {
+    const char *stem;       /* description text: the input and the layers to grow on */
+    const char *stages;     /* modules per stage, "1,2" (NULL: "1,2", as models/fashion.incept) */
+    long long budget;       /* multiply-adds per sample of the whole network (0: 3x the stem's) */
+    int classes;            /* of the classifier (0: the dataset's) */
+    int sample;             /* images the activations are measured on (0: 256) */
+    long steps;             /* SGD steps (batch 128, cosine) before each module (0: 400) */
+    float learning_rate;    /* 0: 0.1 */
+    double threshold;       /* clustering's |correlation| threshold, in (0, 1) (0: 0.3) */
+    unsigned long long seed;
+    int threads;            /* 0: 1 */
+    void (*progress)(const char *line, void *user); /* what it is doing, a line at a time */
+    void *user;
+} incept_grow_options;
+/* The grown network's description (malloc'd, free() it) into *description. */
+INCEPT_API incept_status incept_grow_network(const incept_dataset *data,
+                                             const incept_grow_options *options,
+                                             char **description);
+
 /* Writes the model as ONNX. A model imported from ONNX is written as that file with every
  * initializer replaced by the model's current parameter of the same name (so weights trained
  * here go back to PyTorch, OpenCV or ncnn under their original names); any other model as a
