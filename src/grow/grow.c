@@ -411,7 +411,7 @@ incept_status incept_grow_network(const incept_dataset *data, const incept_grow_
     if (o.sample <= 0) o.sample = 256;
     if (o.steps <= 0) o.steps = 400;
     if (!(o.learning_rate > 0.0f)) o.learning_rate = 0.1f;
-    if (!(o.threshold > 0.0)) o.threshold = 0.3;
+    if (!(o.threshold > 0.0)) o.threshold = 0.5;
     if (o.threads <= 0) o.threads = 1;
     const char *stages = o.stages ? o.stages : "1,2";
     int per_stage[16], n_stages = 0, modules = 0;
