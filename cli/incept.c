@@ -204,7 +204,7 @@ static const opt_spec grow_options[] = {
     INT("--sample", "N", sample, 1, 100000, "256", NULL, "images the activations are measured on"),
     INT("--steps", "S", steps, 1, MAX_STEPS, "400", NULL, "SGD steps (batch 128) before each module"),
     NUMBER("--lr", "X", lr, "0.1", NULL, "the learning rate of those steps (cosine)"),
-    NUMBER("--threshold", "T", threshold, "0.3", NULL, "units whose activations correlate above T "
+    NUMBER("--threshold", "T", threshold, "0.5", NULL, "units whose activations correlate above T "
            "(average linkage) form a cluster"),
     INT("--seed", "S", seed, 0, 2147483647L, "0", NULL, "seed of the initialization, shuffle and "
         "dropout"),

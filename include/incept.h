@@ -575,7 +575,7 @@ typedef struct {
     int sample;             /* images the activations are measured on (0: 256) */
     long steps;             /* SGD steps (batch 128, cosine) before each module (0: 400) */
     float learning_rate;    /* 0: 0.1 */
-    double threshold;       /* clustering's |correlation| threshold, in (0, 1) (0: 0.3) */
+    double threshold;       /* clustering's |correlation| threshold, in (0, 1) (0: 0.5) */
     unsigned long long seed;
     int threads;            /* 0: 1 */
     void (*progress)(const char *line, void *user); /* what it is doing, a line at a time */
