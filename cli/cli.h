@@ -85,6 +85,9 @@ double cli_now(void);
 int cli_plot_check(const char *path);
 /* Draws loss and test accuracy per epoch into a PNG; returns 0 or 1 (after a message). */
 int cli_plot(const char *path, const double *loss, const double *accuracy, int epochs);
+/* The Pareto plot of models (plot.h's incept_plot_pareto) through the same module. */
+int cli_pareto(const char *path, const char *title, const double *x, const double *y,
+               const int *family, int n, const char *const *names, int families);
 
 /* Fills the training options left unset: the built-in recipe or the plain defaults. */
 void cli_training_defaults(options *o);
@@ -98,6 +101,7 @@ int cmd_quantize(const options *o);
 /* `variants`: parameters and multiply-adds of a description's variants. */
 int cmd_variants(const options *o);
 int cmd_grow(const options *o);
+int cmd_pareto(const options *o);
 /* The first `count` samples of data (decoded, prepared as its loader prepares them) into *out
  * (malloc'd); returns 0 or 1 after a message. */
 int cli_dataset_samples(const incept_dataset *data, int count, float **out);

@@ -2,7 +2,8 @@
  * modules on a stem (a description file, or the built-in Fashion-MNIST net's first convolution
  * and pool) from the correlations of their activations on the training data (incept_grow_network),
  * and writes the grown network as a description, with a comment per module saying what chose
- * its widths. Progress goes to stderr; the description to --out (or stdout). */
+ * its widths. Progress goes to stderr; the description to --out (or stdout). Also `incept
+ * pareto`: the Pareto plot of an experiment's CSV (scripts/grow-experiment.sh). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,5 +100,73 @@ int cmd_grow(const options *o)
     free(grown);
     free(stem);
     incept_dataset_free(data);
+    return rc;
+}
+
+#define PARETO_MAX 4096
+#define PARETO_FAMILIES 8
+
+/* `incept pareto RESULTS.csv --out P.png`: test top-1 against multiply-adds, a colour and a
+ * front per family, from the CSV scripts/grow-experiment.sh writes (a header line, then
+ * family,model,parameters,multiply_adds,ms,top1 per model). */
+int cmd_pareto(const options *o)
+{
+    if (!o->out) {
+        fprintf(stderr, "incept: pareto needs --out P.png\n");
+        return 2;
+    }
+    FILE *f = fopen(o->model, "r");
+    if (!f) {
+        fprintf(stderr, "incept: %s: cannot open the results\n", o->model);
+        return 1;
+    }
+    static double x[PARETO_MAX], y[PARETO_MAX];
+    static int family[PARETO_MAX];
+    char names[PARETO_FAMILIES][64], line[1024];
+    const char *shown[PARETO_FAMILIES];
+    int n = 0, families = 0, number = 0, rc = 0;
+    while (fgets(line, sizeof line, f) && !rc) {
+        number++;
+        char name[64], model[256];
+        long long parameters, madds;
+        double ms, top1;
+        if (number == 1 && strncmp(line, "family,", 7) == 0)
+            continue; /* the header */
+        if (sscanf(line, "%63[^,],%255[^,],%lld,%lld,%lf,%lf", name, model, &parameters, &madds, &ms,
+                   &top1) != 6 || madds <= 0 || !(top1 >= 0.0 && top1 <= 1.0)) {
+            fprintf(stderr, "incept: %s:%d: expected family,model,parameters,multiply_adds,ms,top1 "
+                    "(top1 in [0, 1])\n", o->model, number);
+            rc = 1;
+            break;
+        }
+        int k = 0;
+        while (k < families && strcmp(names[k], name) != 0)
+            k++;
+        if (k == families) {
+            if (families == PARETO_FAMILIES || n == PARETO_MAX) {
+                fprintf(stderr, "incept: %s:%d: at most %d families and %d models\n", o->model,
+                        number, PARETO_FAMILIES, PARETO_MAX);
+                rc = 1;
+                break;
+            }
+            snprintf(names[families], sizeof names[families], "%s", name);
+            shown[families] = names[families];
+            families++;
+        }
+        if (n == PARETO_MAX) {
+            fprintf(stderr, "incept: %s: more than %d models\n", o->model, PARETO_MAX);
+            rc = 1;
+            break;
+        }
+        x[n] = (double)madds, y[n] = top1, family[n] = k, n++;
+    }
+    fclose(f);
+    if (!rc && !n) {
+        fprintf(stderr, "incept: %s: no models\n", o->model);
+        rc = 1;
+    }
+    if (!rc && (rc = cli_pareto(o->out, "test top-1 against multiply-adds", x, y, family, n, shown,
+                                families)) == 0)
+        fprintf(stderr, "incept: %d models of %d families plotted to %s\n", n, families, o->out);
     return rc;
 }

@@ -214,6 +214,9 @@ static const opt_spec grow_options[] = {
     STRING("--labels", "Y.bin", labels_file, NULL, "raw float32 class indices for --inputs"),
     THREADS, END};
 
+static const opt_spec pareto_options[] = {
+    STRING("--out", "P.png", out, NULL, "the plot"), END};
+
 static const opt_spec no_options[] = {END};
 
 static const opt_spec help_options[] = {
@@ -267,6 +270,9 @@ const command cli_commands[] = {
      "grow Inception modules on a stem (a description; default: the built-in Fashion-MNIST net's\n"
      "conv1 and pool1) from the correlations of their activations on the training data, the\n"
      "paper's topology construction; writes the grown network as a description"},
+    {"pareto", "RESULTS.csv", 1, pareto_options, cmd_pareto,
+     "plot test top-1 against multiply-adds per family of networks, with each family's Pareto\n"
+     "front, from scripts/grow-experiment.sh's CSV"},
     {"version", "", 0, no_options, version_command, "the version"},
     {"help", "[COMMAND]", 1, help_options, help_command,
      "this usage, or a command's options; --man: the manual page"},

@@ -20,6 +20,7 @@
 #endif
 
 static incept_plot_fn plot;
+static incept_pareto_fn pareto;
 
 /* dlopen of the module in folder `dir` of the program's own folder ("": that folder). */
 static void *open_module(const char *dir)
@@ -48,7 +49,8 @@ int cli_plot_check(const char *path)
     if (!handle)
         handle = open_module(INCEPT_PLOT_DIR);
     void *symbol = handle ? dlsym(handle, INCEPT_PLOT_SYMBOL) : NULL;
-    if (!symbol) {
+    void *second = handle ? dlsym(handle, INCEPT_PARETO_SYMBOL) : NULL;
+    if (!symbol || !second) {
         fprintf(stderr, "incept: %s: plotting needs %s beside the incept program or in %s from it: "
                 "%s\n", path, INCEPT_PLOT_MODULE, INCEPT_PLOT_DIR, dlerror());
         if (handle)
@@ -56,6 +58,7 @@ int cli_plot_check(const char *path)
         return 1;
     }
     memcpy(&plot, &symbol, sizeof plot); /* (ISO C has no function-pointer cast from void *) */
+    memcpy(&pareto, &second, sizeof pareto);
     return 0;
 }
 
@@ -64,4 +67,12 @@ int cli_plot(const char *path, const double *loss, const double *accuracy, int e
     if (cli_plot_check(path))
         return 1;
     return plot(path, loss, accuracy, epochs);
+}
+
+int cli_pareto(const char *path, const char *title, const double *x, const double *y,
+               const int *family, int n, const char *const *names, int families)
+{
+    if (cli_plot_check(path))
+        return 1;
+    return pareto(path, title, x, y, family, n, names, families);
 }
