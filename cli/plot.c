@@ -47,6 +47,30 @@ static void polyline(cairo_t *cr, const double *v, int n, double lo, double hi, 
     }
 }
 
+/* A white canvas with the plots' font, and the PNG written from it (0, or 1 after a message). */
+static cairo_t *canvas(cairo_surface_t **surface)
+{
+    *surface = cairo_image_surface_create(CAIRO_FORMAT_RGB24, W, H);
+    cairo_t *cr = cairo_create(*surface);
+    cairo_set_source_rgb(cr, 1, 1, 1);
+    cairo_paint(cr);
+    cairo_select_font_face(cr, "sans-serif", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
+    cairo_set_font_size(cr, 12);
+    return cr;
+}
+
+static int write_png(cairo_t *cr, cairo_surface_t *surface, const char *path)
+{
+    cairo_destroy(cr);
+    cairo_status_t status = cairo_surface_write_to_png(surface, path);
+    cairo_surface_destroy(surface);
+    if (status != CAIRO_STATUS_SUCCESS) {
+        fprintf(stderr, "incept: %s: cannot write the plot: %s\n", path, cairo_status_to_string(status));
+        return 1;
+    }
+    return 0;
+}
+
 int incept_plot_training(const char *path, const double *loss, const double *accuracy, int epochs)
 {
     double lo = INFINITY, hi = -INFINITY, alo = INFINITY, ahi = -INFINITY;
@@ -68,12 +92,8 @@ int incept_plot_training(const char *path, const double *loss, const double *acc
     alo = floor(alo * 20) / 20, ahi = fmin(1.0, ceil(ahi * 20) / 20);
     if (ahi <= alo)
         ahi = alo + 0.05;
-    cairo_surface_t *surface = cairo_image_surface_create(CAIRO_FORMAT_RGB24, W, H);
-    cairo_t *cr = cairo_create(surface);
-    cairo_set_source_rgb(cr, 1, 1, 1);
-    cairo_paint(cr);
-    cairo_select_font_face(cr, "sans-serif", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
-    cairo_set_font_size(cr, 12);
+    cairo_surface_t *surface;
+    cairo_t *cr = canvas(&surface);
     char label[64];
     for (int k = 0; k <= 5; k++) { /* grid, loss ticks left, accuracy ticks right */
         double y = H - BOTTOM - k / 5.0 * (H - TOP - BOTTOM);
@@ -110,14 +130,7 @@ int incept_plot_training(const char *path, const double *loss, const double *acc
     cairo_show_text(cr, "test top-1 accuracy");
     polyline(cr, loss, epochs, lo, hi, 0.12, 0.35, 0.75);
     polyline(cr, accuracy, epochs, alo, ahi, 0.85, 0.4, 0.05);
-    cairo_destroy(cr);
-    cairo_status_t status = cairo_surface_write_to_png(surface, path);
-    cairo_surface_destroy(surface);
-    if (status != CAIRO_STATUS_SUCCESS) {
-        fprintf(stderr, "incept: %s: cannot write the plot: %s\n", path, cairo_status_to_string(status));
-        return 1;
-    }
-    return 0;
+    return write_png(cr, surface, path);
 }
 
 static void family_color(int f, double *r, double *g, double *b)
@@ -145,12 +158,8 @@ int incept_plot_pareto(const char *path, const char *title, const double *x, con
     ylo = floor(ylo * 100) / 100, yhi = ceil(yhi * 100) / 100;
     if (yhi <= ylo)
         yhi = ylo + 0.01;
-    cairo_surface_t *surface = cairo_image_surface_create(CAIRO_FORMAT_RGB24, W, H);
-    cairo_t *cr = cairo_create(surface);
-    cairo_set_source_rgb(cr, 1, 1, 1);
-    cairo_paint(cr);
-    cairo_select_font_face(cr, "sans-serif", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
-    cairo_set_font_size(cr, 12);
+    cairo_surface_t *surface;
+    cairo_t *cr = canvas(&surface);
 #define PX(v) (LEFT + ((v) - xlo) / (xhi - xlo) * (W - LEFT - RIGHT))
 #define PY(v) (H - BOTTOM - ((v) - ylo) / (yhi - ylo) * (H - TOP - BOTTOM))
     char label[64];
@@ -222,12 +231,5 @@ int incept_plot_pareto(const char *path, const char *title, const double *x, con
     }
 #undef PX
 #undef PY
-    cairo_destroy(cr);
-    cairo_status_t status = cairo_surface_write_to_png(surface, path);
-    cairo_surface_destroy(surface);
-    if (status != CAIRO_STATUS_SUCCESS) {
-        fprintf(stderr, "incept: %s: cannot write the plot: %s\n", path, cairo_status_to_string(status));
-        return 1;
-    }
-    return 0;
+    return write_png(cr, surface, path);
 }

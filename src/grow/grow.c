@@ -111,30 +111,29 @@ static long long multiply_adds(const char *text)
     return t.multiply_adds;
 }
 
+/* Parameter i of m: its name, data and number of values. */
+static size_t param_at(incept_model *m, int i, const char **name, float **data)
+{
+    int nd, dims[4];
+    incept_model_param(m, i, name, &nd, dims, data);
+    size_t count = 1;
+    for (int k = 0; k < nd; k++)
+        count *= (size_t)dims[k];
+    return count;
+}
+
 /* Copies every parameter of `from` into `to` that has the same name and size. */
 static void carry_weights(incept_model *from, incept_model *to)
 {
     for (int i = 0; from && i < incept_model_param_count(to); i++) {
-        const char *name;
-        int nd, dims[4];
-        float *data;
-        incept_model_param(to, i, &name, &nd, dims, &data);
-        size_t count = 1;
-        for (int k = 0; k < nd; k++)
-            count *= (size_t)dims[k];
-        for (int j = 0; j < incept_model_param_count(from); j++) {
-            const char *other;
-            int ond, odims[4];
-            float *odata;
-            incept_model_param(from, j, &other, &ond, odims, &odata);
-            size_t ocount = 1;
-            for (int k = 0; k < ond; k++)
-                ocount *= (size_t)odims[k];
-            if (strcmp(name, other) == 0 && ocount == count) {
-                memcpy(data, odata, sizeof(float) * count);
+        const char *name, *other;
+        float *data, *source;
+        size_t count = param_at(to, i, &name, &data);
+        for (int j = 0; j < incept_model_param_count(from); j++)
+            if (param_at(from, j, &other, &source) == count && strcmp(name, other) == 0) {
+                memcpy(data, source, sizeof(float) * count);
                 break;
             }
-        }
     }
 }
 
