@@ -99,6 +99,9 @@ static void test_refused(const incept_dataset *d)
     CHECK(incept_grow_network(d, &o, &text) == INCEPT_ERR_ARG && strstr(incept_last_error(), "budget"));
     o = (incept_grow_options){.stem = "input x 1 12 12\nconv c1 8 9x9 pad 0\nconv c2 8 9x9\n"};
     CHECK(incept_grow_network(d, &o, &text) == INCEPT_ERR_ARG && strstr(incept_last_error(), "stem"));
+    o = (incept_grow_options){.stem = "input x 1 12 12\nconv c1 8 3x3 pad 1\nflatten f\nfc h 5\n",
+                              .steps = 2, .threads = 2};
+    CHECK(incept_grow_network(d, &o, &text) == INCEPT_ERR_ARG && strstr(incept_last_error(), "C x H x W"));
     o = (incept_grow_options){.stem = "input x 3 12 12\nconv c1 8 3x3 pad 1\n"}; /* not the data's */
     CHECK(incept_grow_network(d, &o, &text) != INCEPT_OK && !text);
     CHECK(incept_grow_network(d, NULL, &text) == INCEPT_ERR_ARG);

@@ -457,6 +457,11 @@ incept_status incept_grow_network(const incept_dataset *data, const incept_grow_
             snprintf(last_name, sizeof last_name, "%s", last);
             const int in_c = (int)dims[1];
             incept_model_free(bare);
+            if (rank != 4) {
+                st = incept_fail(INCEPT_ERR_ARG, "grow: the network so far must end in a C x H x W "
+                                 "layer for modules to grow on; '%s' is not", last_name);
+                break;
+            }
             activations a;
             say(&g, "module %d: measuring %s on %d images", grown + 1, last_name, o.sample);
             if ((st = measure(&g, data, last_name, o.sample, &a)))
