@@ -194,6 +194,24 @@ static void hostile_files(void)
     /* a checkpoint cut short */
     edited_copy("fuzz/corpus/checkpoint/seed.ckpt", "/tmp/incept_hostile_cut.ckpt", 100, 0, NULL, 0);
     run_on("train --resume %s --steps 1", "/tmp/incept_hostile_cut.ckpt");
+    /* experiment results that are not: a missing field, a top-1 past 1, numbers past 2^63,
+     * nine families, bytes that are no text; and a stem for grow that is no description */
+    const char *results[] = {
+        "family,model,parameters,multiply_adds,ms,top1\nhand,a,1,2,3\n",
+        "hand,a,1,1000,0.5,7\n",
+        "hand,a,99999999999999999999999,99999999999999999999999,1,0.5\n",
+        "a,m,1,9,1,0.5\nb,m,1,9,1,0.5\nc,m,1,9,1,0.5\nd,m,1,9,1,0.5\ne,m,1,9,1,0.5\n"
+        "f,m,1,9,1,0.5\ng,m,1,9,1,0.5\nh,m,1,9,1,0.5\ni,m,1,9,1,0.5\n",
+        "\x01\xff\xfe,\x80,,,,\n",
+    };
+    for (size_t i = 0; i < sizeof results / sizeof results[0]; i++) {
+        write_file("/tmp/incept_hostile_results.csv", results[i], strlen(results[i]));
+        run_on("pareto %s --out /tmp/incept_hostile_pareto.png", "/tmp/incept_hostile_results.csv");
+    }
+    write_file("/tmp/incept_hostile_stem.incept", "\x7f" "ELF\x02\x01", 6);
+    run_on("grow %s --steps 1", "/tmp/incept_hostile_stem.incept");
+    unlink("/tmp/incept_hostile_results.csv"), unlink("/tmp/incept_hostile_pareto.png");
+    unlink("/tmp/incept_hostile_stem.incept");
     unlink("/tmp/incept_hostile_huge.png"), unlink("/tmp/incept_hostile_huge.jpg");
     unlink("/tmp/incept_hostile_bomb.gz"), unlink("/tmp/incept_hostile_labels.idx");
     unlink("/tmp/incept_hostile_wraps.idx"), unlink("/tmp/incept_hostile_cut.onnx");
