@@ -254,7 +254,7 @@ const command cli_commands[] = {
     {"export", "MODEL OUT.onnx", 2, export_options, cmd_export, "write the model as ONNX"},
     {"train", "[MODEL]", 1, train_options, train_command,
      "SGD on Fashion-MNIST (default: the built-in fashion model and its recipe, 11 epochs,\n"
-     "~14 min, 93%; Debian's dataset-fashion-mnist), idx files, raw tensors or image folders"},
+     "~15 min, 93%; Debian's dataset-fashion-mnist), idx files, raw tensors or image folders"},
     {"classify", "MODEL... IMAGE...", -1, classify_options, cmd_classify,
      "top-K labels per JPEG/PNG; several models: an ensemble"},
     {"onnx-test", "DIR...", -1, onnx_test_options, cmd_onnx_test,
