@@ -4,6 +4,7 @@
  * and writes the grown network as a description, with a comment per module saying what chose
  * its widths. Progress goes to stderr; the description to --out (or stdout). Also `incept
  * pareto`: the Pareto plot of an experiment's CSV (scripts/grow-experiment.sh). */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,10 +133,11 @@ int cmd_pareto(const options *o)
         double ms, top1;
         if (number == 1 && strncmp(line, "family,", 7) == 0)
             continue; /* the header */
+        errno = 0; /* a number past what a long long holds sets ERANGE */
         if (sscanf(line, "%63[^,],%255[^,],%lld,%lld,%lf,%lf", name, model, &parameters, &madds, &ms,
-                   &top1) != 6 || madds <= 0 || !(top1 >= 0.0 && top1 <= 1.0)) {
+                   &top1) != 6 || errno == ERANGE || madds <= 0 || !(top1 >= 0.0 && top1 <= 1.0)) {
             fprintf(stderr, "incept: %s:%d: expected family,model,parameters,multiply_adds,ms,top1 "
-                    "(top1 in [0, 1])\n", o->model, number);
+                    "(counts that fit 64 bits, top1 in [0, 1])\n", o->model, number);
             rc = 1;
             break;
         }
@@ -165,8 +167,11 @@ int cmd_pareto(const options *o)
         fprintf(stderr, "incept: %s: no models\n", o->model);
         rc = 1;
     }
-    if (!rc && (rc = cli_pareto(o->out, "test top-1 against multiply-adds", x, y, family, n, shown,
-                                families)) == 0)
+    if (rc)
+        return rc;
+    if ((rc = cli_pareto(o->out, "test top-1 against multiply-adds", x, y, family, n, shown, families)))
+        fprintf(stderr, "incept: %s: the results were read but not plotted\n", o->model);
+    else
         fprintf(stderr, "incept: %d models of %d families plotted to %s\n", n, families, o->out);
     return rc;
 }
