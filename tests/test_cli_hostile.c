@@ -200,8 +200,8 @@ static void hostile_files(void)
         "family,model,parameters,multiply_adds,ms,top1\nhand,a,1,2,3\n",
         "hand,a,1,1000,0.5,7\n",
         "hand,a,99999999999999999999999,99999999999999999999999,1,0.5\n",
-        "a,m,1,9,1,0.5\nb,m,1,9,1,0.5\nc,m,1,9,1,0.5\nd,m,1,9,1,0.5\ne,m,1,9,1,0.5\n"
-        "f,m,1,9,1,0.5\ng,m,1,9,1,0.5\nh,m,1,9,1,0.5\ni,m,1,9,1,0.5\n",
+        ("a,m,1,9,1,0.5\nb,m,1,9,1,0.5\nc,m,1,9,1,0.5\nd,m,1,9,1,0.5\ne,m,1,9,1,0.5\n"
+         "f,m,1,9,1,0.5\ng,m,1,9,1,0.5\nh,m,1,9,1,0.5\ni,m,1,9,1,0.5\n"),
         "\x01\xff\xfe,\x80,,,,\n",
     };
     for (size_t i = 0; i < sizeof results / sizeof results[0]; i++) {
