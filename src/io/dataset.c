@@ -64,8 +64,8 @@ incept_status incept_dataset_split(const incept_dataset *d, int first, int count
         return incept_fail(INCEPT_ERR_ARG, "dataset_split needs a dataset and somewhere to put it");
     *out = NULL;
     if (first < 0 || count < 1 || first > d->n || count > d->n - first)
-        return incept_fail(INCEPT_ERR_ARG, "samples %d to %d are not a range of the dataset's %d",
-                           first, first + count - 1, d->n);
+        return incept_fail(INCEPT_ERR_ARG, "samples %d to %lld are not a range of the dataset's %d",
+                           first, (long long)first + count - 1, d->n);
     incept_dataset *part = incept_calloc(1, sizeof *part);
     if (!part)
         return INCEPT_ERR_NOMEM;
