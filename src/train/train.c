@@ -84,8 +84,8 @@ static void zero_gradient(incept_session *s, int v)
 static double cross_entropy(const incept_view *logits, incept_view *grad, const int *labels,
                             float weight, float smoothing)
 {
-    const double spread = (double)smoothing / (logits->c * logits->h * logits->w);
     const int n = logits->n, classes = logits->c * logits->h * logits->w;
+    const double spread = (double)smoothing / classes;
     double total = 0.0;
     for (int s = 0; s < n; s++) {
         const float *z = logits->data + s * logits->batch_stride;
@@ -96,10 +96,10 @@ static double cross_entropy(const incept_view *logits, incept_view *grad, const 
         double sum = 0.0;
         for (int j = 0; j < classes; j++)
             sum += exp((double)z[j] - top);
-        double log_sum = log(sum) + top, mean_log_p = 0.0;
+        double log_sum = log(sum) + top, sum_log_p = 0.0;
         for (int j = 0; j < classes && spread > 0.0; j++)
-            mean_log_p += (double)z[j] - log_sum;
-        total += (1.0 - smoothing) * (log_sum - z[labels[s]]) - spread * mean_log_p;
+            sum_log_p += (double)z[j] - log_sum;
+        total += (1.0 - smoothing) * (log_sum - z[labels[s]]) - spread * sum_log_p;
         for (int j = 0; j < classes; j++) {
             double p = exp((double)z[j] - log_sum);
             double target = (j == labels[s]) * (1.0 - smoothing) + spread;
