@@ -69,7 +69,9 @@ int cli_fail(const char *what)
                       "classes); the knobs make variants of descriptions, not of ONNX files",      \
                       "HxW", "the input's height and width")
 
-static const opt_spec demo_options[] = {THREADS, END};
+static const opt_spec demo_options[] = {
+    THREADS, KNOBS("A", "every filter bank times A, 0 < A <= 16 (the classifier keeps its classes)",
+                   "HxW", "the input's height and width (down to 79x79)"), END};
 
 static const opt_spec summary_options[] = {
     FLAG("--dot", dot, "print Graphviz instead, each module drawn as Figure 3 (| dot -Tsvg)"),
@@ -470,14 +472,19 @@ static int demo(const options *o)
 {
     incept_model *m;
     incept_session *session;
-    if (incept_model_googlenet(1000, 0, &m))
+    incept_variant variant;
+    int knobs = cli_variant_given(o), rc = cli_variant_options(o, &variant);
+    if (rc)
+        return rc;
+    if (incept_model_googlenet_variant(1000, 0, knobs ? &variant : NULL, &m))
         return cli_fail("building GoogLeNet");
     int threads = o->threads;
     if (cli_session(m, threads, &session)) {
         incept_model_free(m);
         return 1;
     }
-    printf("GoogLeNet (Szegedy et al., 2014), Table 1, built from Inception modules:\n\n");
+    printf("GoogLeNet (Szegedy et al., 2014), Table 1, built from Inception modules%s:\n\n",
+           knobs ? " (a variant)" : "");
     incept_totals totals;
     if (incept_model_summary(m, stdout, &totals)) {
         int rc = cli_fail("summary");

@@ -166,6 +166,15 @@ INCEPT_API size_t incept_set_limit(incept_limit_kind which, size_t value);
  * from the Inception module; weights He-initialized from seed. */
 INCEPT_API incept_status incept_model_googlenet(int classes, unsigned long long seed,
                                                 incept_model **out);
+/* GoogLeNet under a variant's knobs (incept_variant above; NULL: Table 1 itself), applied as they
+ * apply to models/googlenet.incept: the same knobs give the same network from either, layer for
+ * layer and parameter for parameter. The classifier and the aux heads keep `classes`; depth names
+ * the modules inception_3a ... inception_5b (aux1 and aux2 read what comes out where 4a and 4d
+ * stand, dropped or repeated); the final average pool is global, so a resolution down to 79x79
+ * (the aux heads' 5x5 pool must fit) works. A bad knob fails with INCEPT_ERR_ARG naming it. */
+INCEPT_API incept_status incept_model_googlenet_variant(int classes, unsigned long long seed,
+                                                        const incept_variant *variant,
+                                                        incept_model **out);
 INCEPT_API void incept_model_free(incept_model *model);
 /* The text of a description built into the library: "googlenet" (models/googlenet.incept) or
  * "fashion" (models/fashion.incept, for 28x28 images); NULL for other names. */

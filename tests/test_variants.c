@@ -2,7 +2,8 @@
  * description's `variant` lines, the CLI's --width/--round/--depth/--resolution/--split and
  * `incept variants`): the widths each knob gives, worked out here by hand from the rule; what
  * it does to parameters and multiply-adds; module copies and dropped modules; every bad value
- * refused with a message naming it; a variant trains; its description rebuilds it. */
+ * refused with a message naming it; a variant trains; its description rebuilds it; the C
+ * builder's GoogLeNet variants (incept_model_googlenet_variant) equal models/googlenet.incept's. */
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -412,6 +413,97 @@ static void test_cli(void)
           strstr(out, "--resolution HxW[,HxW...]"));
     CHECK(cli("help --man", out, sizeof out) == 0 && strstr(out, "incept variants"));
     CHECK(cli("help summary", out, sizeof out) == 0 && strstr(out, "--split"));
+    /* the demo's GoogLeNet takes the knobs too */
+    CHECK_MSG(cli("--width 0.25 --resolution 96 --threads 1", out, sizeof out) == 0 &&
+              strstr(out, "(a variant)") && strstr(out, "per 96x96x3 input"), "%s", out);
+    CHECK(cli("--depth mixed_4b=0", out, sizeof out) == 1 && strstr(out, "mixed_4b"));
+}
+
+static char *summary_of(incept_model *m)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    CHECK_OK(incept_model_summary(m, f, NULL));
+    fclose(f);
+    return buf;
+}
+
+/* The same knobs through the C builder and through the shipped description: the same layers,
+ * the same parameters (names and shapes, so the same He-initialized values for a seed) and the
+ * same outputs, bit for bit. */
+static void test_googlenet_builder(void)
+{
+    const char *text = incept_builtin_description("googlenet");
+    const incept_variant cases[] = {
+        {.width = 0.25f, .input_h = 96, .input_w = 96},
+        {.width = 0.25f, .input_h = 80, .input_w = 112, .depth = "inception_4a=0,inception_5a=2"},
+        {.width = 0.125f, .round_to = 4, .input_h = 96, .input_w = 96, .depth = "inception_4d=2",
+         .split = "0.25:0.5:0.125:0.125,0.2:0.45:0.2:0.15"},
+    };
+    CHECK(text != NULL);
+    for (size_t i = 0; text && i < sizeof cases / sizeof cases[0]; i++) {
+        incept_model *built = NULL, *described = variant_of(text, &cases[i]);
+        CHECK_MSG(incept_model_googlenet_variant(1000, 5, &cases[i], &built) == INCEPT_OK, "%s",
+                  incept_last_error());
+        if (!built || !described) {
+            incept_model_free(built);
+            incept_model_free(described);
+            continue;
+        }
+        char *a = summary_of(built), *b = summary_of(described);
+        CHECK_MSG(a && b && !strcmp(a, b), "case %zu: the C builder and the description print "
+                  "different summaries:\n%s\n---\n%s", i, a ? a : "", b ? b : "");
+        free(a);
+        free(b);
+        int n = incept_model_param_count(built);
+        CHECK_MSG(n == incept_model_param_count(described), "case %zu: %d against %d parameters", i,
+                  n, incept_model_param_count(described));
+        for (int p = 0; p < n && n == incept_model_param_count(described); p++) {
+            const char *na, *nb;
+            int ra, rb, da[4], db[4];
+            float *va, *vb;
+            incept_model_param(built, p, &na, &ra, da, &va);
+            incept_model_param(described, p, &nb, &rb, db, &vb);
+            CHECK_MSG(!strcmp(na, nb) && ra == rb && !memcmp(da, db, sizeof da), "case %zu: "
+                      "parameter %d is %s in C, %s in the description", i, p, na, nb);
+            if (!strcmp(na, nb) && ra == rb && !memcmp(da, db, sizeof da)) /* same values */
+                memcpy(vb, va, sizeof(float) * (size_t)da[0] * (ra > 1 ? da[1] : 1) *
+                                   (ra > 2 ? da[2] : 1) * (ra > 3 ? da[3] : 1));
+        }
+        int c, h, w;
+        incept_model_input_dims(built, &c, &h, &w);
+        CHECK(c == 3 && h == cases[i].input_h && w == cases[i].input_w);
+        float *x = malloc(sizeof(float) * (size_t)(c * h * w)), ya[1000], yb[1000];
+        for (int j = 0; j < c * h * w; j++)
+            x[j] = (float)((j * 7919) % 255) / 255.0f - 0.5f;
+        incept_session *sa = NULL, *sb = NULL;
+        CHECK_OK(incept_session_new(built, &sa));
+        CHECK_OK(incept_session_new(described, &sb));
+        if (sa && sb) {
+            CHECK_OK(incept_session_forward(sa, x, 1, ya));
+            CHECK_OK(incept_session_forward(sb, x, 1, yb));
+            CHECK_MSG(!memcmp(ya, yb, sizeof ya), "case %zu: outputs differ", i);
+        }
+        incept_session_free(sa);
+        incept_session_free(sb);
+        free(x);
+        incept_model_free(built);
+        incept_model_free(described);
+    }
+    /* the classes stay classes under the width knob; a bad knob names itself */
+    incept_model *m = NULL;
+    incept_variant half = {.width = 0.5f};
+    CHECK_OK(incept_model_googlenet_variant(10, 1, &half, &m));
+    CHECK(channels(m, "classifier") == 10 && channels(m, "conv1") == 32 && channels(m, "inception_3a") == 128);
+    incept_model_free(m);
+    incept_variant bad_depth = {.depth = "mixed_4b=0"}, bad_width = {.width = 20.0f};
+    m = (incept_model *)&m;
+    CHECK(incept_model_googlenet_variant(1000, 1, &bad_depth, &m) == INCEPT_ERR_ARG && m == NULL);
+    CHECK_MSG(strstr(incept_last_error(), "mixed_4b") && strstr(incept_last_error(), "inception_5b"),
+              "%s", incept_last_error());
+    CHECK(incept_model_googlenet_variant(1000, 1, &bad_width, &m) == INCEPT_ERR_ARG &&
+          strstr(incept_last_error(), "width"));
 }
 
 int main(void)
@@ -430,5 +522,6 @@ int main(void)
     test_lines();
     test_train_step();
     test_cli();
+    test_googlenet_builder();
     return test_summary("test_variants");
 }

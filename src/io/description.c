@@ -45,7 +45,7 @@
 #include "graph/graph.h"
 #include "io/description.h"
 #include "io/io.h"
-#include "io/variant.h"
+#include "nets/variant.h"
 #include "nets/layers.h"
 #include "ops/op.h"
 

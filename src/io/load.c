@@ -12,6 +12,7 @@
 #include "graph/graph.h"
 #include "io/io.h"
 #include "nets/layers.h"
+#include "nets/variant.h"
 
 incept_status incept_read_file(const char *path, char **data, size_t *size)
 {
@@ -120,12 +121,23 @@ incept_status incept_model_load(const char *path, const char *weights_path, ince
 
 incept_status incept_model_googlenet(int classes, unsigned long long seed, incept_model **out)
 {
+    return incept_model_googlenet_variant(classes, seed, NULL, out);
+}
+
+incept_status incept_model_googlenet_variant(int classes, unsigned long long seed,
+                                             const incept_variant *variant, incept_model **out)
+{
     if (!out)
         return incept_fail(INCEPT_ERR_ARG, "googlenet needs an output handle");
     *out = NULL;
+    incept_knobs knobs;
+    incept_knobs_init(&knobs);
     incept_graph g;
     incept_graph_init(&g);
-    incept_status st = incept_build_googlenet(&g, classes);
+    incept_status st = incept_knobs_from_variant(&knobs, variant);
+    if (!st)
+        st = incept_build_googlenet(&g, classes, &knobs);
+    incept_knobs_free(&knobs);
     if (st) {
         incept_graph_free(&g);
         return st;

@@ -1,10 +1,14 @@
 /* googlenet.c — GoogLeNet exactly as Table 1 of the paper lays it out (Caffe bvlc_googlenet
  * form: ReLU after every convolution, LRN after pool1 and conv2, max pools in ceil mode, 40%
- * dropout before the classifier, auxiliary classifiers on inception 4a and 4d). */
+ * dropout before the classifier, auxiliary classifiers on inception 4a and 4d, global average
+ * pooling: Table 1's 7x7 average pool at 224x224), or a variant of it under the knobs of
+ * variant.h, applied as the description parser applies them to models/googlenet.incept. */
+#include <stdio.h>
 #include <string.h>
 
 #include "core/status.h"
 #include "nets/layers.h"
+#include "nets/variant.h"
 
 static const struct {
     const char *name;
@@ -21,39 +25,75 @@ static const struct {
     {"inception_5b", {384, 192, 384, 48, 128, 128}},
 };
 
-incept_status incept_build_googlenet(incept_graph *g, int classes)
+#define MODULES (int)(sizeof table1 / sizeof table1[0])
+
+/* conv NAME with `channels` output channels after the width knob. */
+static incept_status conv(incept_builder *b, const incept_knobs *k, const char *name, int x,
+                          int channels, int kernel, int stride, const int pad[4], int *out)
+{
+    incept_status st = incept_knobs_scale(k, name, channels, &channels);
+    return st ? st : incept_build_conv(b, name, x, channels, kernel, kernel, stride, pad, 1,
+                                       INCEPT_ROLE_NONE, out);
+}
+
+/* An auxiliary classifier, its inner widths after the width knob (its classes kept). */
+static incept_status aux_head(incept_builder *b, const incept_knobs *k, const char *name, int x,
+                              int classes)
+{
+    int conv_channels, fc_features, out;
+    incept_status st;
+    if ((st = incept_knobs_scale(k, name, INCEPT_AUX_CONV_CHANNELS, &conv_channels)) ||
+        (st = incept_knobs_scale(k, name, INCEPT_AUX_FC_FEATURES, &fc_features)))
+        return st;
+    return incept_build_aux_classifier(b, name, x, conv_channels, fc_features, classes, &out);
+}
+
+incept_status incept_build_googlenet(incept_graph *g, int classes, const incept_knobs *k)
 {
     static const int none[4] = {0, 0, 0, 0}, one[4] = {1, 1, 1, 1}, three[4] = {3, 3, 3, 3};
     incept_builder b = {g, NULL, 0, 0};
     incept_attrs lrn = incept_attrs_default(); /* size 5, alpha 1e-4, beta 0.75, bias 1 */
     incept_attrs drop = incept_attrs_default();
     drop.ratio = 0.4f;
-    int x, aux;
+    const char *names[MODULES];
+    int x, built = 0, index = 0;
     incept_status st;
     if (classes <= 0)
         return incept_fail(INCEPT_ERR_ARG, "GoogLeNet needs a positive number of classes");
-    if ((st = incept_graph_set_input(g, "data", 3, 224, 224)))
+    for (int i = 0; i < MODULES; i++) {
+        names[i] = table1[i].name;
+        built += incept_knobs_copies(k, names[i]);
+    }
+    if ((st = incept_knobs_check_modules(k, names, MODULES, "GoogLeNet")) ||
+        (st = incept_graph_set_input(g, "data", 3, k->input_h ? k->input_h : 224,
+                                     k->input_w ? k->input_w : 224)))
         return st;
     x = g->input;
-    if ((st = incept_build_conv(&b, "conv1", x, 64, 7, 7, 2, three, 1, INCEPT_ROLE_NONE, &x)) ||
+    if ((st = conv(&b, k, "conv1", x, 64, 7, 2, three, &x)) ||
         (st = incept_build_pool(&b, "maxpool", "pool1", x, 3, 2, none, 1, INCEPT_ROLE_NONE, &x)) ||
         (st = incept_build_op(&b, "lrn", "norm1", &x, 1, &lrn, INCEPT_ROLE_NONE, &x)) ||
-        (st = incept_build_conv(&b, "conv2_reduce", x, 64, 1, 1, 1, none, 1, INCEPT_ROLE_NONE, &x)) ||
-        (st = incept_build_conv(&b, "conv2", x, 192, 3, 3, 1, one, 1, INCEPT_ROLE_NONE, &x)) ||
+        (st = conv(&b, k, "conv2_reduce", x, 64, 1, 1, none, &x)) ||
+        (st = conv(&b, k, "conv2", x, 192, 3, 1, one, &x)) ||
         (st = incept_build_op(&b, "lrn", "norm2", &x, 1, &lrn, INCEPT_ROLE_NONE, &x)) ||
         (st = incept_build_pool(&b, "maxpool", "pool2", x, 3, 2, none, 1, INCEPT_ROLE_NONE, &x)))
         return st;
-    for (size_t i = 0; i < sizeof table1 / sizeof table1[0]; i++) {
+    for (int i = 0; i < MODULES; i++) {
         const char *name = table1[i].name;
-        if ((st = incept_build_inception(&b, name, x, &table1[i].widths, &x)))
+        /* depth: built as many times as it says (the copies NAME, NAME_2, ...), or not at all */
+        for (int copy = 1, copies = incept_knobs_copies(k, name); copy <= copies; copy++) {
+            char copy_name[64];
+            if (copy == 1)
+                snprintf(copy_name, sizeof copy_name, "%s", name);
+            else
+                snprintf(copy_name, sizeof copy_name, "%s_%d", name, copy);
+            incept_inception_widths w = table1[i].widths;
+            if ((st = incept_knobs_module(k, copy_name, index++, built, &w)) ||
+                (st = incept_build_inception(&b, copy_name, x, &w, &x)))
+                return st;
+        }
+        if (strcmp(name, "inception_4a") == 0 && (st = aux_head(&b, k, "aux1", x, classes)))
             return st;
-        if (strcmp(name, "inception_4a") == 0 &&
-            (st = incept_build_aux_classifier(&b, "aux1", x, INCEPT_AUX_CONV_CHANNELS,
-                                                 INCEPT_AUX_FC_FEATURES, classes, &aux)))
-            return st;
-        if (strcmp(name, "inception_4d") == 0 &&
-            (st = incept_build_aux_classifier(&b, "aux2", x, INCEPT_AUX_CONV_CHANNELS,
-                                                 INCEPT_AUX_FC_FEATURES, classes, &aux)))
+        if (strcmp(name, "inception_4d") == 0 && (st = aux_head(&b, k, "aux2", x, classes)))
             return st;
         const char *pool = strcmp(name, "inception_3b") == 0 ? "pool3"
                            : strcmp(name, "inception_4e") == 0 ? "pool4" : NULL;
@@ -61,7 +101,7 @@ incept_status incept_build_googlenet(incept_graph *g, int classes)
                                             INCEPT_ROLE_NONE, &x)))
             return st;
     }
-    if ((st = incept_build_pool(&b, "avgpool", "pool5", x, 7, 1, none, 0, INCEPT_ROLE_NONE, &x)) ||
+    if ((st = incept_build_op(&b, "globalavgpool", "pool5", &x, 1, NULL, INCEPT_ROLE_NONE, &x)) ||
         (st = incept_build_op(&b, "flatten", "flatten", &x, 1, NULL, INCEPT_ROLE_NONE, &x)) ||
         (st = incept_build_op(&b, "dropout", "dropout", &x, 1, &drop, INCEPT_ROLE_NONE, &x)) ||
         (st = incept_build_fc(&b, "classifier", x, classes, 0, &x)))

@@ -54,7 +54,9 @@ incept_status incept_build_inception(incept_builder *b, const char *name, int in
 incept_status incept_build_aux_classifier(incept_builder *b, const char *name, int input,
                                           int conv_channels, int fc_features, int classes, int *out);
 
-/* GoogLeNet of Table 1 into an empty graph, for 224x224 RGB input. */
-incept_status incept_build_googlenet(incept_graph *g, int classes);
+/* GoogLeNet of Table 1 into an empty graph, for 224x224 RGB input, under the knobs k (variant.h;
+ * initialized and unset: Table 1 itself). */
+struct incept_knobs;
+incept_status incept_build_googlenet(incept_graph *g, int classes, const struct incept_knobs *k);
 
 #endif

@@ -1,8 +1,8 @@
 /* variant.h — the knobs that make a variant of a described network (incept_variant in
  * incept.h, a description's `variant` lines): reading and checking them, and the widths and
  * module copies they give the description parser (description.c). Internal to the library. */
-#ifndef INCEPT_IO_VARIANT_H
-#define INCEPT_IO_VARIANT_H
+#ifndef INCEPT_NETS_VARIANT_H
+#define INCEPT_NETS_VARIANT_H
 
 #include "incept.h"
 #include "nets/layers.h"
@@ -22,7 +22,7 @@ typedef struct {
     int copies;   /* 0: dropped; N: built N times in sequence */
 } incept_depth_entry;
 
-typedef struct {
+typedef struct incept_knobs {
     float width;          /* 1: as written */
     int round_to;         /* INCEPT_VARIANT_DEFAULT_ROUND unless set */
     int input_h, input_w; /* 0: as written */

@@ -3,7 +3,7 @@
  * branches): read from the caller's incept_variant or from a description's `variant` lines,
  * checked with a message naming the knob, and turned into the widths each layer is built with.
  * The description parser (description.c) applies them line by line. */
-#include "io/variant.h"
+#include "nets/variant.h"
 
 #include <errno.h>
 #include <math.h>
