@@ -2,10 +2,11 @@
  *
  * Parsing uses protobuf-c code generated at build time from Debian's onnx.proto, on a file split
  * by onnx_file.c so weights are copied once, straight into the parameters. An ONNX node that is
- * one of our ops is imported by that op (its from_onnx hook: conv.c takes Conv, fc.c Gemm and
- * MatMul, ...); the rest are translated here and in onnx_import_ops.c (aliases: Identity, Dropout
- * at inference; Add/Mul/BatchNormalization/Gather/Reshape/Unsqueeze onto several ops). A node the
- * fast path does not take becomes a generic node (onnx_import_generic.c). Weights become
+ * one of our ops is imported by that op's file (its from_onnx hook: conv.c takes Conv, fc.c Gemm
+ * and MatMul, affine.c Add/Sum/Mul, batchnorm.c BatchNormalization, flatten.c Reshape and
+ * Unsqueeze, ...); here are only Constant, Identity (an alias) and the QDQ pairs
+ * (onnx_import_qdq.c). A node the fast path does not take becomes a generic node
+ * (onnx_import_generic.c). Weights become
  * parameters under their initializer names; an op known to neither path is an error naming node
  * and op.
  */
@@ -565,6 +566,23 @@ int incept_onnx_readers_of(const importer *im, const char *name)
     return 0;
 }
 
+/* The per-sample dims of an activation as ONNX sees them (rank - 1 of them), when our C, H, W hold
+ * them in order with trailing 1s; 0 when the layout is another (a Gather's [N, H, W] is stored as
+ * C = 1, H, W) or could be either. */
+int incept_onnx_sample_dims(const importer *im, const binding *x, int dims[3])
+{
+    const incept_value *v = &im->graph->values[x->value];
+    int ours[3] = {v->c, v->h, v->w};
+    if (x->rank < 2 || x->rank > 4 || (x->rank == 3 && v->c == 1))
+        return 0;
+    for (int i = 0; i < 3; i++) {
+        if (i >= x->rank - 1 && ours[i] != 1)
+            return 0;
+        dims[i] = ours[i];
+    }
+    return 1;
+}
+
 incept_status incept_onnx_import_node(importer *im, const Onnx__NodeProto *n)
 {
     const char *op = n->op_type ? n->op_type : "";
@@ -593,12 +611,6 @@ incept_status incept_onnx_import_node(importer *im, const Onnx__NodeProto *n)
     const incept_op *own = incept_op_for_onnx(op); /* an op that is one ONNX op imports itself */
     if (own)
         return own->from_onnx(im, n);
-    if (strcmp(op, "Add") == 0 || strcmp(op, "Sum") == 0)
-        return incept_onnx_import_arithmetic(im, n, 1);
-    if (strcmp(op, "Mul") == 0)
-        return incept_onnx_import_arithmetic(im, n, 0);
-    if (strcmp(op, "BatchNormalization") == 0)
-        return incept_onnx_import_batchnorm(im, n);
     if (strcmp(op, "QuantizeLinear") == 0)
         return incept_onnx_import_quantize(im, n);
     if (strcmp(op, "DequantizeLinear") == 0)
@@ -610,17 +622,6 @@ incept_status incept_onnx_import_node(importer *im, const Onnx__NodeProto *n)
         return st;
     if (strcmp(op, "Identity") == 0)
         return incept_onnx_bind(im, n->output[0], x->value, NULL, x->rank);
-    if (strcmp(op, "Dropout") == 0) {
-        if (n->n_output > 1 && n->output[1][0] && incept_onnx_readers_of(im, n->output[1]) > 0)
-            return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "the mask output");
-        return incept_onnx_bind(im, n->output[0], x->value, NULL, x->rank); /* identity at inference */
-    }
-    if (strcmp(op, "Gather") == 0)
-        return incept_onnx_import_gather(im, n, x);
-    if (strcmp(op, "Unsqueeze") == 0)
-        return incept_onnx_import_unsqueeze(im, n, x);
-    if (strcmp(op, "Reshape") == 0)
-        return incept_onnx_import_reshape(im, n, x);
     return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "op '%s' is not supported", op);
 }
 

@@ -1,8 +1,8 @@
 /* onnx_import.h — what the ONNX importer's files share, and what an op's own ONNX import (its
  * from_onnx hook, ops/op.h) works with: onnx_import.c: bindings, attributes, parameters,
- * emitting nodes, the driver; onnx_import_ops.c: the ONNX ops that become one of several of ours
- * (per-channel arithmetic, batch-norm folding, Gather/Reshape/Unsqueeze); onnx_import_generic.c:
- * generic nodes. Internal to the library. */
+ * emitting nodes, the driver (each op's own file imports the ONNX ops it stands for, through
+ * its from_onnx hook); onnx_import_generic.c: generic nodes; onnx_import_qdq.c: the QDQ layout.
+ * Internal to the library. */
 #ifndef INCEPT_IO_ONNX_IMPORT_H
 #define INCEPT_IO_ONNX_IMPORT_H
 
@@ -136,15 +136,15 @@ incept_status incept_onnx_import_any(importer *im, const Onnx__NodeProto *n);
 incept_status incept_onnx_generic_input(importer *im, const Onnx__NodeProto *n, const char *name,
                                         int *value);
 
-/* ---- onnx_import_ops.c ---- */
-
-incept_status incept_onnx_import_arithmetic(importer *im, const Onnx__NodeProto *n, int add);
-incept_status incept_onnx_import_batchnorm(importer *im, const Onnx__NodeProto *n);
-incept_status incept_onnx_import_gather(importer *im, const Onnx__NodeProto *n, binding *x);
-incept_status incept_onnx_import_unsqueeze(importer *im, const Onnx__NodeProto *n, binding *x);
-incept_status incept_onnx_import_reshape(importer *im, const Onnx__NodeProto *n, binding *x);
 /* The per-sample dims of an activation as ONNX sees them, when C, H, W hold them in order. */
 int incept_onnx_sample_dims(const importer *im, const binding *x, int dims[3]);
+
+/* ---- ops/affine.c, for the ops whose ONNX form lowers to an affine (BatchNormalization) ---- */
+
+/* Emits y = x * scale + shift per channel (n_scale, n_shift: 1 or the channel count), the
+ * parameters "<node>/scale" and "<node>/<shift_name>" made of the values (taken, freed on error). */
+incept_status incept_onnx_emit_affine(importer *im, const Onnx__NodeProto *n, binding *x, float *scale,
+                                      int n_scale, float *shift, int n_shift, const char *shift_name);
 
 /* ---- onnx_import_qdq.c: the QDQ layout of quantized models ---- */
 

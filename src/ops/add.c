@@ -1,4 +1,5 @@
-/* add.c — the elementwise sum of inputs of one shape (ONNX Add and Sum of activations). */
+/* add.c — the elementwise sum of inputs of one shape (ONNX Add and Sum of activations, which
+ * affine.c imports with the Add of a constant). */
 #include "core/status.h"
 #include "ops/op.h"
 

@@ -15,9 +15,11 @@
  * backward then gathers its sums from every rank). */
 #include <stdio.h>
 #include <math.h>
+#include <stdlib.h>
 
 #include "core/cpu.h"
 #include "core/status.h"
+#include "io/onnx_import.h"
 #include "io/onnx_writer.h"
 #include "nd/nd.h"
 #include "ops/op.h"
@@ -450,6 +452,68 @@ INCEPT_ND_OP(batchnorm)
     return INCEPT_OK;
 }
 
+static int is_initializer(importer *im, const char *name)
+{
+    const binding *b = incept_onnx_find_binding(im, name);
+    return b && b->init;
+}
+
+/* ONNX BatchNormalization, at inference: y = (x - mean) / sqrt(var + eps) * gamma + beta per
+ * channel, an affine node (affine.c) that passes/fold_batchnorm.c folds into the convolution
+ * before it where it can (this op is the training form the description's `bn` builds). */
+static incept_status batchnorm_from_onnx(importer *im, const Onnx__NodeProto *n)
+{
+    binding *x;
+    incept_status st = incept_onnx_activation(im, n, 0, &x);
+    if (st)
+        return st;
+    if (incept_onnx_attr_int(n, "training_mode", 0) != 0) /* opset 14: batch statistics and running updates */
+        return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "training_mode = 1 (only inference)");
+    int c = im->graph->values[x->value].c;
+    size_t counts[4];
+    float *v[4] = {NULL, NULL, NULL, NULL}; /* gamma, beta, mean, var */
+    for (int i = 0; i < 4; i++)
+        if ((st = incept_onnx_constant_floats(im, n, (size_t)i + 1, &counts[i], &v[i])) || !v[i] ||
+            counts[i] != (size_t)c) {
+            for (int k = 0; k <= i; k++)
+                free(v[k]);
+            if (st)
+                return st;
+            return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s",
+                              "scale, B, mean and var must be constants with one value per channel");
+        }
+    float eps = incept_onnx_attr_float(n, "epsilon", 1e-5f);
+    for (int ch = 0; ch < c; ch++) { /* scale into v[0], shift into v[1], mean * scale into v[2] */
+        float s = v[0][ch] / sqrtf(v[3][ch] + eps);
+        v[2][ch] *= s;
+        v[1][ch] = v[1][ch] - v[2][ch];
+        v[0][ch] = s;
+    }
+    free(v[3]);
+    /* an affine node, listed for the folding pass (passes/fold_batchnorm.c), which moves it into
+     * the convolution before it where it can; its parameters are named as the folded bias */
+    incept_graph *g = im->graph;
+    incept_bn_source *grown = realloc(g->bn_sources, sizeof *grown * (size_t)(g->n_bn_sources + 1));
+    if (!grown) {
+        free(v[0]), free(v[1]), free(v[2]);
+        return INCEPT_ERR_NOMEM;
+    }
+    g->bn_sources = grown;
+    const char *beta = n->n_input > 2 && is_initializer(im, n->input[2]) &&
+                       incept_onnx_readers_of(im, n->input[2]) == 1 ? n->input[2] : NULL;
+    incept_bn_source *src = &g->bn_sources[g->n_bn_sources];
+    *src = (incept_bn_source){-1, NULL, v[2]};
+    if (beta && !(src->beta = incept_strdup(beta))) {
+        free(v[0]), free(v[1]), free(v[2]);
+        return INCEPT_ERR_NOMEM;
+    }
+    g->n_bn_sources++;
+    st = incept_onnx_emit_affine(im, n, x, v[0], c, v[1], c, "bias");
+    if (!st) /* its output value (node indices change as the importer prunes) */
+        src = &g->bn_sources[g->n_bn_sources - 1], src->value = g->nodes[g->n_nodes - 1].output;
+    return st;
+}
+
 const incept_op incept_op_batchnorm = {
     .name = "batchnorm", .min_inputs = 1, .max_inputs = 1, .in_place = 1,
     .infer = batchnorm_infer, .forward = batchnorm_forward, .backward = batchnorm_backward,
@@ -458,4 +522,6 @@ const incept_op incept_op_batchnorm = {
     .init_params = batchnorm_init_params,
     .label = "batch norm",
     .to_onnx = batchnorm_to_onnx,
+    .onnx_types = {"BatchNormalization"},
+    .from_onnx = batchnorm_from_onnx,
 };

@@ -6,6 +6,7 @@
 #include "core/status.h"
 #include "io/onnx_writer.h"
 #include "io/description.h"
+#include "io/onnx_import.h"
 #include "nd/nd.h"
 #include "ops/op.h"
 
@@ -159,11 +160,25 @@ INCEPT_ND_GRAD(dropout)
     return incept_nd_grad_pass(ctx, in, n_in, out, n_out < 1 ? n_out : 1, dout, din);
 }
 
+/* ONNX Dropout: the identity at inference (its mask output, if read, is not made here). */
+static incept_status dropout_from_onnx(importer *im, const Onnx__NodeProto *n)
+{
+    binding *x;
+    incept_status st = incept_onnx_activation(im, n, 0, &x);
+    if (st)
+        return st;
+    if (n->n_output > 1 && n->output[1][0] && incept_onnx_readers_of(im, n->output[1]) > 0)
+        return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "the mask output");
+    return incept_onnx_bind(im, n->output[0], x->value, NULL, x->rank);
+}
+
 const incept_op incept_op_dropout = {
     .name = "dropout", .min_inputs = 1, .max_inputs = 1, .in_place = 1,
     .infer = dropout_infer, .forward = dropout_forward, .backward = dropout_backward,
     .label = "dropout",
     .describe = dropout_describe,
     .to_onnx = dropout_to_onnx,
+    .onnx_types = {"Dropout"},
+    .from_onnx = dropout_from_onnx,
     .from_description = dropout_from_description,
 };

@@ -158,6 +158,112 @@ INCEPT_ND_GRAD(flatten)
     return incept_nd_grad_pass(ctx, in, n_in, out, n_out, dout, din);
 }
 
+/* A reshape keeping the batch: to `rank` (2 to 4) with per-sample dims `dims` (rank - 1 used). */
+static incept_status emit_reshape(importer *im, const Onnx__NodeProto *n, binding *x, const long *dims,
+                                  int rank)
+{
+    incept_attrs a = incept_attrs_default();
+    if (rank == 2) /* [N, features]: our flatten, or nothing from rank 2 */
+        return x->rank == 2 ? incept_onnx_bind(im, n->output[0], x->value, NULL, 2)
+                            : incept_onnx_emit(im, n, "flatten", &x->value, 1, &a, -1, -1, 2);
+    a.shape[0] = rank;
+    for (int i = 0; i < 3; i++)
+        a.shape[i + 1] = i < rank - 1 ? (int)dims[i] : 1;
+    const incept_value *v = &im->graph->values[x->value];
+    if (a.shape[1] == v->c && a.shape[2] == v->h && a.shape[3] == v->w) /* only the rank changes */
+        return incept_onnx_bind(im, n->output[0], x->value, NULL, rank);
+    return incept_onnx_emit(im, n, "reshape", &x->value, 1, &a, -1, -1, rank);
+}
+
+static incept_status unsqueeze_from_onnx(importer *im, const Onnx__NodeProto *n, binding *x)
+{
+    int64_t axes[4];
+    long count = (long)incept_onnx_attr_ints(n, "axes", axes, 4);
+    if (im->opset >= 13) {
+        const Onnx__TensorProto *t = incept_onnx_constant_input(im, n, 1);
+        count = t ? incept_onnx_tensor_int64s(t, axes, 4) : -1;
+    }
+    for (long i = 0; i < count; i++)
+        if (axes[i] < 0)
+            axes[i] += x->rank + count;
+    if ((x->rank == 3 && count == 1 && axes[0] == 1) ||
+        (x->rank == 2 && count == 2 && axes[0] == 2 && axes[1] == 3))
+        return incept_onnx_bind(im, n->output[0], x->value, NULL, 4);
+    /* otherwise: 1s inserted among the dims after the batch */
+    int in_dims[3], out_rank = x->rank + (int)count;
+    long out_dims[3];
+    if (count < 1 || out_rank > 4 || !incept_onnx_sample_dims(im, x, in_dims))
+        return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "unsqueezing beyond rank 4 or of a "
+                          "tensor not laid out as [N, C, H, W]");
+    int inserted[4] = {0, 0, 0, 0};
+    for (long i = 0; i < count; i++) {
+        if (axes[i] < 1 || axes[i] >= out_rank || inserted[axes[i]])
+            return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "unsqueezing the batch axis (or "
+                              "an axis out of range or repeated)");
+        inserted[axes[i]] = 1;
+    }
+    for (int d = 1, next = 0; d < out_rank; d++)
+        out_dims[d - 1] = inserted[d] ? 1 : in_dims[next++];
+    return emit_reshape(im, n, x, out_dims, out_rank);
+}
+
+/* ONNX Reshape to a shape that keeps the batch: [N, -1] (or [0, -1], or [N, C*H*W]) is a flatten,
+ * the others a reshape. */
+static incept_status reshape_onnx(importer *im, const Onnx__NodeProto *n, binding *x)
+{
+    int64_t shape[8];
+    long count;
+    if (im->opset < 5) { /* the target shape was an attribute */
+        count = (long)incept_onnx_attr_ints(n, "shape", shape, 8);
+    } else {
+        const Onnx__TensorProto *t = incept_onnx_constant_input(im, n, 1);
+        count = t ? incept_onnx_tensor_int64s(t, shape, 8) : -1;
+    }
+    const incept_value *v = &im->graph->values[x->value];
+    long features = (long)v->c * v->h * v->w;
+    for (long i = 0; i < count; i++) /* opset 14: with allowzero a 0 is a zero-sized dim */
+        if (shape[i] == 0 && incept_onnx_attr_int(n, "allowzero", 0) != 0)
+            return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "allowzero = 1 with a zero dimension");
+    /* any shape of rank 2 to 4 that keeps the batch (0 copies a dim, one -1 is inferred) */
+    int in_dims[3];
+    long out_dims[3], known = 1;
+    int infer_at = -1, ok = count >= 2 && count <= 4;
+    for (long i = 1; ok && i < count; i++) {
+        long d = (long)shape[i];
+        if (d == 0) {
+            ok = i < x->rank && incept_onnx_sample_dims(im, x, in_dims);
+            d = ok ? in_dims[i - 1] : 1;
+        } else if (d == -1) {
+            ok = infer_at < 0;
+            infer_at = (int)i - 1;
+            d = 1;
+        } else {
+            ok = d > 0 && d <= features;
+        }
+        out_dims[i - 1] = d, known *= d;
+    }
+    if (ok && infer_at >= 0)
+        ok = known > 0 && features % known == 0 && (out_dims[infer_at] = features / known, 1);
+    else if (ok)
+        ok = known == features;
+    if (ok && shape[0] == -1) /* the batch inferred: it stays N when the rest is one sample */
+        ok = infer_at < 0;
+    if (ok)
+        return emit_reshape(im, n, x, out_dims, (int)count);
+    return incept_onnx_node_error(im, n, INCEPT_ERR_UNSUPPORTED, "%s", "reshaping to other than [N, ...] with the "
+                      "same count per sample (rank 2 to 4)");
+}
+
+/* ONNX Reshape, and Unsqueeze (which only adds 1s to the shape): a reshape keeping the batch. */
+static incept_status reshape_from_onnx(importer *im, const Onnx__NodeProto *n)
+{
+    binding *x;
+    incept_status st = incept_onnx_activation(im, n, 0, &x);
+    if (st)
+        return st;
+    return strcmp(n->op_type, "Unsqueeze") == 0 ? unsqueeze_from_onnx(im, n, x) : reshape_onnx(im, n, x);
+}
+
 const incept_op incept_op_flatten = {
     .name = "flatten", .min_inputs = 1, .max_inputs = 1, .in_place = 1,
     .infer = flatten_infer, .forward = incept_copy_forward,
@@ -173,4 +279,6 @@ const incept_op incept_op_reshape = {
     .infer = reshape_infer, .forward = incept_copy_forward,
     .backward = flatten_backward,
     .to_onnx = reshape_to_onnx,
+    .onnx_types = {"Reshape", "Unsqueeze"},
+    .from_onnx = reshape_from_onnx,
 };

@@ -100,10 +100,10 @@ typedef struct incept_op {
     const char *drawing_color;
     /* Writes the node as ONNX nodes (io/onnx_writer.h); NULL: the op has no ONNX export. */
     incept_status (*to_onnx)(const struct incept_onnx_export_s *e);
-    /* The ONNX op types that are this op, and its import of one such node (io/onnx_import.h:
-     * UNSUPPORTED where it does not take the node, which then runs on the generic path). ONNX
-     * ops that become one of several of ours (Add, Mul, BatchNormalization, Gather, Reshape...)
-     * are translated by the importer itself. */
+    /* The ONNX op types this op's file imports, and its import of one such node (io/onnx_import.h:
+     * UNSUPPORTED where it does not take the node, which then runs on the generic path). An
+     * import may emit other ops' nodes (affine.c's Add of two activations is an add node;
+     * batchnorm.c's inference BatchNormalization an affine); each ONNX type has one importer. */
     const char *onnx_types[3];
     incept_status (*from_onnx)(struct incept_onnx_importer *im, const struct Onnx__NodeProto *n);
     /* Its attributes from a description line whose keyword is its name (io/description.h);
