@@ -293,7 +293,18 @@ static void test_pools(void)
     pool_case("max asymmetric ceil", "maxpool", 1, 3, 9, 10, asym, 1, 0);
     maxpool_backward_case("max 3x3/2 ceil 28", 2, 3, 28, 28, p3s2, 1);
     maxpool_backward_case("max 3x3/2 floor 15", 1, 4, 15, 15, p3s2, 0);
+    /* the phase path of stride (2, 2), outputs 12 wide or more: pads and windows that start
+     * before the plane, odd sizes, a 2x2 window */
+    naive_window p3s2pad = {3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1}, p5s2 = {5, 5, 2, 2, 2, 1, 2, 2, 1, 1, 1};
+    naive_window p2s2 = {2, 2, 2, 2, 0, 0, 0, 0, 1, 1, 1};
+    maxpool_backward_case("max 3x3/2 pad 1 (stride-2 phases)", 2, 3, 13, 24, p3s2pad, 0);
+    maxpool_backward_case("max 5x5/2 pads 2,1,2,2 ceil (stride-2 phases)", 1, 3, 11, 25, p5s2, 1);
+    maxpool_backward_case("max 3x3/2 ceil 28 -> 14 (stride-2 phases)", 2, 4, 28, 28, p3s2, 1);
+    maxpool_backward_case("max 2x2/2 on 9x27 (stride-2 phases)", 1, 2, 9, 27, p2s2, 0);
+    maxpool_backward_case("max 3x3/2 pad 1 on 30x40 (stride-2 phases)", 1, 2, 30, 40, p3s2pad, 1);
     maxpool_backward_case("max 3x3/1 pad 1 (Inception pool branch)", 2, 3, 7, 7, p3s1, 1);
+    /* runs of 20 planes of 14x14 per sample, the last one short */
+    maxpool_backward_case("max 3x3/1 pad 1, 45 channels of 14x14", 2, 45, 14, 14, p3s1, 0);
     maxpool_backward_case("max asymmetric pads and strides", 1, 3, 9, 10, asym, 0);
     maxpool_backward_case("max asymmetric ceil", 2, 3, 9, 10, asym, 1);
     naive_window s21 = {3, 3, 2, 1, 1, 0, 1, 2, 1, 1, 1};

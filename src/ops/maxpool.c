@@ -271,6 +271,101 @@ static void maxpool_strided_backward(const float *x, const float *g, float *d, c
             }
 }
 
+/* Stride 2 both ways (GoogLeNet's and the Fashion net's 3x3/2 pools): the plane is split into
+ * its four phases (even or odd row, even or odd column), each an image of PHASE_LIMIT values or
+ * fewer with NaN around it (176 KB of stack at most); a tap (ky, kx) of every window then reads
+ * one phase at a fixed offset, and the whole plane is one flat loop per tap, unit stride, as the
+ * stride-1 path. The
+ * outputs are laid out with the phases' row width (columns past out_w hold NaN, equal to
+ * nothing), the winner is the first tap equal to the forward output (row-major window order, as
+ * PyTorch), and the gradients gathered per phase are added back into the plane at the end. */
+#define PHASE_LIMIT 4096
+struct phase_geometry {
+    int base_r, base_c; /* where phase row and column 0 of the input sit */
+    int rows, cols;     /* each phase image's size; outputs use the same row width */
+};
+
+static int phase_geometry(const incept_attrs *a, int in_h, int in_w, int out_h, int out_w,
+                          struct phase_geometry *p)
+{
+    /* measured: 1.6-1.9x faster than maxpool_strided_backward from 14-wide outputs on, slower at
+     * 7 (the rows too short for the per-row deinterleaving to pay) */
+    if (out_w < 12 || a->stride_h != 2 || a->stride_w != 2 || a->dilation_h != 1 ||
+        a->dilation_w != 1 || a->pad_top < 0 || a->pad_left < 0 || a->pad_top >= a->kernel_h ||
+        a->pad_left >= a->kernel_w)
+        return 0;
+    p->base_r = (a->pad_top + 1) / 2, p->base_c = (a->pad_left + 1) / 2;
+    /* the furthest tap (kernel - 1 - pad) / 2 past an output, and every input row and column */
+    int below = (a->kernel_h - 1 - a->pad_top) / 2, right = (a->kernel_w - 1 - a->pad_left) / 2;
+    int rows = out_h + below, cols = out_w + right;
+    rows = rows > (in_h + 1) / 2 ? rows : (in_h + 1) / 2;
+    cols = cols > (in_w + 1) / 2 ? cols : (in_w + 1) / 2;
+    p->rows = p->base_r + rows + 1; /* and a row of NaN the flat loops may read into */
+    p->cols = p->base_c + cols + 1;
+    return (long)p->rows * p->cols <= PHASE_LIMIT;
+}
+
+INCEPT_VECTOR_CLONES
+static void maxpool_phase_backward(const float *restrict x, const float *restrict y,
+                                   const float *restrict g, float *restrict d, const incept_attrs *a,
+                                   const struct phase_geometry *p, int in_h, int in_w, int out_h,
+                                   int out_w)
+{
+    const int size = p->rows * p->cols, wp = p->cols, flat = out_h * wp;
+    float phase[4][PHASE_LIMIT], grad[4][PHASE_LIMIT], yp[PHASE_LIMIT], gp[PHASE_LIMIT],
+        open[PHASE_LIMIT];
+    for (int k = 0; k < 4; k++)
+        for (int i = 0; i < size; i++) {
+            phase[k][i] = NAN;
+            grad[k][i] = 0.0f;
+        }
+    for (int iy = 0; iy < in_h; iy++) {
+        const float *xr = x + (size_t)iy * in_w;
+        float *even = phase[(iy & 1) * 2] + (iy / 2 + p->base_r) * wp + p->base_c;
+        float *odd = phase[(iy & 1) * 2 + 1] + (iy / 2 + p->base_r) * wp + p->base_c;
+        for (int j = 0; 2 * j < in_w; j++)
+            even[j] = xr[2 * j];
+        for (int j = 0; 2 * j + 1 < in_w; j++)
+            odd[j] = xr[2 * j + 1];
+    }
+    for (int oy = 0; oy < out_h; oy++) {
+        float *yr = yp + oy * wp, *gr = gp + oy * wp;
+        for (int ox = 0; ox < out_w; ox++) {
+            yr[ox] = y[oy * out_w + ox];
+            gr[ox] = g[oy * out_w + ox];
+        }
+        for (int ox = out_w; ox < wp; ox++) {
+            yr[ox] = NAN;
+            gr[ox] = 0.0f;
+        }
+    }
+    for (int i = 0; i < flat; i++)
+        open[i] = 1.0f;
+    for (int ky = 0; ky < a->kernel_h; ky++)
+        for (int kx = 0; kx < a->kernel_w; kx++) {
+            /* input row 2 oy + r: phase r & 1, phase row oy + floor(r / 2); columns alike */
+            const int r = ky - a->pad_top, c = kx - a->pad_left;
+            const int k = (r & 1) * 2 + (c & 1);
+            const int shift = (p->base_r + (r - (r & 1)) / 2) * wp + p->base_c + (c - (c & 1)) / 2;
+            const float *restrict src = phase[k] + shift;
+            float *restrict dst = grad[k] + shift;
+            for (int i = 0; i < flat; i++) {
+                float win = src[i] == yp[i] ? open[i] : 0.0f;
+                dst[i] += win * gp[i];
+                open[i] -= win;
+            }
+        }
+    for (int iy = 0; iy < in_h; iy++) {
+        float *dr = d + (size_t)iy * in_w;
+        const float *even = grad[(iy & 1) * 2] + (iy / 2 + p->base_r) * wp + p->base_c;
+        const float *odd = grad[(iy & 1) * 2 + 1] + (iy / 2 + p->base_r) * wp + p->base_c;
+        for (int j = 0; 2 * j < in_w; j++)
+            dr[2 * j] += even[j];
+        for (int j = 0; 2 * j + 1 < in_w; j++)
+            dr[2 * j + 1] += odd[j];
+    }
+}
+
 /* The same for a stride-1 window with the output as large as the input (the Inception pool
  * branch: 3x3, pad 1): the plane is one flat vector and each tap a fixed offset into it, with
  * `valid` masking the columns a horizontal shift would wrap into. Long loops: they vectorize
@@ -329,6 +424,11 @@ static void maxpool_backward(const incept_backward_args *args)
             (size_t)in->h * in->w <= PLANE_LIMIT) {
             float open[PLANE_LIMIT], valid[PLANE_LIMIT];
             maxpool_same_backward(x, y, g, d, open, valid, a, in->h, in->w);
+            continue;
+        }
+        struct phase_geometry geometry;
+        if (phase_geometry(a, in->h, in->w, out->h, out->w, &geometry)) {
+            maxpool_phase_backward(x, y, g, d, a, &geometry, in->h, in->w, out->h, out->w);
             continue;
         }
         if (!dilated && out->w <= ROW_LIMIT && a->stride_w == 1) {
