@@ -58,25 +58,6 @@ static void plane_moments(const float *restrict x, size_t n, float k, float *s1,
     *s1 = a, *s2 = b;
 }
 
-/* The same with the gradient g (dy, zero where the fused ReLU was off): sum g, sum g (x - k). */
-INCEPT_VECTOR_CLONES
-static void plane_grad_moments(const float *restrict x, const float *restrict y,
-                               const float *restrict dy, size_t n, float k, int relu, float *s1,
-                               float *s2, float *g1, float *gx)
-{
-    float a = 0.0f, b = 0.0f, c = 0.0f, e = 0.0f;
-    const float floor = relu ? 0.0f : -INFINITY; /* the ReLU let y through: one select */
-#pragma omp simd reduction(+ : a, b, c, e)
-    for (size_t i = 0; i < n; i++) {
-        float d = x[i] - k, g = y[i] > floor ? dy[i] : 0.0f;
-        a += d;
-        b += d * d;
-        c += g;
-        e += g * d;
-    }
-    *s1 = a, *s2 = b, *g1 = c, *gx = e;
-}
-
 INCEPT_VECTOR_CLONES
 static void plane_scale_shift(const float *restrict x, float *y, size_t n, float scale,
                               float shift, int relu)
@@ -84,19 +65,6 @@ static void plane_scale_shift(const float *restrict x, float *y, size_t n, float
     for (size_t i = 0; i < n; i++) { /* y may be x (in place at inference) */
         float v = x[i] * scale + shift;
         y[i] = relu && v < 0.0f ? 0.0f : v;
-    }
-}
-
-/* dx += a * g + b * x + c, g being dy masked by the ReLU. */
-INCEPT_VECTOR_CLONES
-static void plane_input_grad(const float *restrict x, const float *restrict y,
-                             const float *restrict dy, float *restrict dx, size_t n, int relu,
-                             float a, float b, float c)
-{
-    const float floor = relu ? 0.0f : -INFINITY;
-    for (size_t i = 0; i < n; i++) {
-        float g = y[i] > floor ? dy[i] : 0.0f;
-        dx[i] += a * g + b * x[i] + c;
     }
 }
 
@@ -133,7 +101,7 @@ static void plane_grad_sums(const float *restrict x, const float *restrict dy, s
 
 /* dx += a * g + b * x + c with g masked as plane_grad_sums masks it. */
 INCEPT_VECTOR_CLONES
-static void plane_input_grad_kept(const float *restrict x, const float *restrict dy,
+static void plane_input_grad(const float *restrict x, const float *restrict dy,
                                   float *restrict dx, size_t n, float scale, float shift, int relu,
                                   float a, float b, float c)
 {
@@ -149,50 +117,40 @@ static const float *plane_of(const incept_view *t, int s, int ch)
     return t->data + s * t->batch_stride + (size_t)ch * t->h * t->w;
 }
 
-/* Mean and biased variance of channel ch over the batch and the plane; with the gradient given,
- * also sum g and sum g (x - mean) (g = dy masked by the ReLU where `y` is off). */
-static void channel_moments(const incept_view *x, const incept_view *y,
-                            const incept_view *dy, int relu, int ch, double *mean, double *var,
-                            double *sum_g, double *sum_gx)
+/* Mean and biased variance of channel ch over the batch and the plane. */
+static void channel_moments(const incept_view *x, int ch, double *mean, double *var)
 {
     const size_t plane = (size_t)x->h * x->w;
     const float k = plane_of(x, 0, ch)[0];
-    double s1 = 0.0, s2 = 0.0, g1 = 0.0, gx = 0.0;
+    double s1 = 0.0, s2 = 0.0;
     for (int s = 0; s < x->n; s++) {
-        float a, b, c = 0.0f, e = 0.0f;
-        if (dy)
-            plane_grad_moments(plane_of(x, s, ch), plane_of(y, s, ch), plane_of(dy, s, ch), plane,
-                               k, relu, &a, &b, &c, &e);
-        else
-            plane_moments(plane_of(x, s, ch), plane, k, &a, &b);
-        s1 += a, s2 += b, g1 += c, gx += e;
+        float a, b;
+        plane_moments(plane_of(x, s, ch), plane, k, &a, &b);
+        s1 += a, s2 += b;
     }
     const double count = (double)x->n * plane, shifted_mean = s1 / count;
     *mean = k + shifted_mean;
     *var = s2 / count - shifted_mean * shifted_mean;
     if (*var < 0.0)
         *var = 0.0;
-    if (dy) { /* sum g (x - mean) = sum g (x - k) - (mean - k) sum g */
-        *sum_g = g1;
-        *sum_gx = gx - shifted_mean * g1;
-    }
 }
 
 /* ---- synchronized statistics (data-parallel training, incept_stats_sync) ----
- * Each rank sends, per channel, its count, mean and M2 = sum (x - mean)^2 (and in backward the
- * share-weighted sum g and sum g (x - mean)); every rank merges them rank after rank (Chan,
- * Golub & LeVeque's pairwise update), so all hold the same statistics of the global batch. */
+ * Forward: each rank sends, per channel, its count, mean and M2 = sum (x - mean)^2; every rank
+ * merges them rank after rank (Chan, Golub & LeVeque's pairwise update), so all hold the same
+ * statistics of the global batch. Backward: each rank sends its share-weighted sum g and
+ * sum g (x - mean) about that global mean, and every rank adds them up. */
 #define SYNC_FORWARD 3  /* doubles per channel: count, mean, M2 */
-#define SYNC_BACKWARD 5 /* and share x sum g, share x sum g (x - mean) */
+#define SYNC_BACKWARD 2 /* share x sum g, share x sum g (x - mean) */
 
-/* The global count, mean and biased variance of channel ch from every rank's `stride` doubles
- * per channel; *sum_g and *sum_gx (about the global mean) when the backward's are there. */
-static void merge_channel(const double *all, int ranks, int channels, int stride, int ch,
-                          double *count, double *mean, double *var, double *sum_g, double *sum_gx)
+/* The global count, mean and biased variance of channel ch from every rank's SYNC_FORWARD
+ * doubles per channel. */
+static void merge_channel(const double *all, int ranks, int channels, int ch, double *count,
+                          double *mean, double *var)
 {
     double n = 0.0, m = 0.0, m2 = 0.0;
     for (int r = 0; r < ranks; r++) {
-        const double *v = all + ((size_t)r * channels + ch) * stride;
+        const double *v = all + ((size_t)r * channels + ch) * SYNC_FORWARD;
         if (v[0] <= 0.0)
             continue; /* a rank with no samples this step */
         double total = n + v[0], delta = v[1] - m;
@@ -201,53 +159,37 @@ static void merge_channel(const double *all, int ranks, int channels, int stride
         n = total;
     }
     *count = n, *mean = m, *var = n > 0.0 ? m2 / n : 0.0;
-    if (stride < SYNC_BACKWARD)
-        return;
-    double g = 0.0, gx = 0.0; /* sum g (x - m) = sum g (x - mean_r) + (mean_r - m) sum g */
-    for (int r = 0; r < ranks; r++) {
-        const double *v = all + ((size_t)r * channels + ch) * stride;
-        g += v[3];
-        gx += v[4] + (v[1] - m) * v[3];
-    }
-    *sum_g = g, *sum_gx = gx;
 }
 
-/* The synchronized statistics' doubles: this rank's (up to SYNC_BACKWARD per channel), then
- * the merged count, mean and variance (3 per channel) and backward's two sums. */
+/* Doubles of workspace: the forward's SYNC_FORWARD of this rank and 3 merged per channel; the
+ * backward's per-channel statistics (4) and sums (2) and what it sends (SYNC_BACKWARD). */
 static size_t batchnorm_workspace(const incept_graph *g, const incept_node *n,
                                   const incept_run_config *config)
 {
-    const size_t doubles = (SYNC_BACKWARD + 3 + 2) * (size_t)incept_node_input(g, n, 0)->c;
+    const size_t channels = (size_t)incept_node_input(g, n, 0)->c;
+    const size_t doubles = (SYNC_FORWARD + 3 + 4 + 2 + SYNC_BACKWARD) * channels;
     return config->training ? 2 * doubles : 0;
 }
 
 /* Every channel's count, mean and biased variance over the global batch into stats (3 per
- * channel), from this rank's moments: `backward` adds its share-weighted sum g and sum g (x - m)
- * (to sums, 2 per channel). 0 when the exchange failed (the step then fails). */
-static int synced_moments(const incept_view *x, const incept_view *y, const incept_view *dy,
-                          int relu, const incept_stats_sync *sync, int threads, double *workspace,
-                          double *stats, double *sums)
+ * channel), from this rank's moments. 0 when the exchange failed (the step then fails). */
+static int synced_moments(const incept_view *x, const incept_stats_sync *sync, int threads,
+                          double *workspace, double *stats)
 {
-    const int stride = dy ? SYNC_BACKWARD : SYNC_FORWARD;
-    const double count = (double)x->n * x->h * x->w, share = sync->share;
+    const double count = (double)x->n * x->h * x->w;
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int ch = 0; ch < x->c; ch++) {
-        double mean, var, sum_g = 0.0, sum_gx = 0.0;
-        channel_moments(x, y, dy, relu, ch, &mean, &var, &sum_g, &sum_gx);
-        double *v = workspace + (size_t)ch * stride;
+        double mean, var;
+        channel_moments(x, ch, &mean, &var);
+        double *v = workspace + (size_t)ch * SYNC_FORWARD;
         v[0] = count, v[1] = mean, v[2] = var * count;
-        if (dy)
-            v[3] = share * sum_g, v[4] = share * sum_gx;
     }
-    const double *all = sync->gather(sync, workspace, stride * x->c);
+    const double *all = sync->gather(sync, workspace, SYNC_FORWARD * x->c);
     if (!all)
         return 0;
-    for (int ch = 0; ch < x->c; ch++) {
-        double unused[2];
-        merge_channel(all, sync->ranks, x->c, stride, ch, &stats[3 * ch], &stats[3 * ch + 1],
-                      &stats[3 * ch + 2], dy ? &sums[2 * ch] : &unused[0],
-                      dy ? &sums[2 * ch + 1] : &unused[1]);
-    }
+    for (int ch = 0; ch < x->c; ch++)
+        merge_channel(all, sync->ranks, x->c, ch, &stats[3 * ch], &stats[3 * ch + 1],
+                      &stats[3 * ch + 2]);
     return 1;
 }
 
@@ -262,8 +204,8 @@ static void batchnorm_forward(const incept_op_args *args)
     const size_t plane = (size_t)in->h * in->w;
     const double *merged = NULL; /* the global batch's (synchronized): count, mean, variance */
     if (args->training && args->sync) {
-        double *mine = (double *)args->workspace, *stats = mine + SYNC_BACKWARD * (size_t)in->c;
-        if (!synced_moments(in, NULL, NULL, 0, args->sync, args->threads, mine, stats, NULL))
+        double *mine = (double *)args->workspace, *stats = mine + SYNC_FORWARD * (size_t)in->c;
+        if (!synced_moments(in, args->sync, args->threads, mine, stats))
             return;
         merged = stats;
     }
@@ -273,7 +215,7 @@ static void batchnorm_forward(const incept_op_args *args)
         if (merged) {
             count = merged[3 * ch], mean = merged[3 * ch + 1], var = merged[3 * ch + 2];
         } else if (args->training) {
-            channel_moments(in, NULL, NULL, 0, ch, &mean, &var, NULL, NULL);
+            channel_moments(in, ch, &mean, &var);
         } else {
             mean = running_mean[ch];
             var = running_var[ch];
@@ -296,62 +238,77 @@ static void batchnorm_forward(const incept_op_args *args)
 
 /* With x^ = (x - mean) / std over the batch and g = dy (masked by the ReLU):
  *   dgamma = sum g x^,  dbeta = sum g,  dx = gamma / std * (g - mean(g) - x^ mean(g x^)),
- * the last written as a * g + b * x + c for one pass over the plane. Synchronized, mean and std
- * are the global batch's, and so are the means of g and g x^: of the gradient of the global
- * loss (each rank's g weighted by its share), over this rank's count for its own loss's scale. */
+ * the last written as a * g + b * x + c for one pass over the plane. The statistics, scale and
+ * shift are those the forward kept (batchnorm_saved), the ReLU's mask recomputed from x, so two
+ * passes read x and dy and none reads y. Synchronized, mean and std are the global batch's, and
+ * so are the means of g and g x^: of the gradient of the global loss (each rank's g weighted by
+ * its share), over this rank's count for its own loss's scale. */
 static void batchnorm_backward(const incept_backward_args *args)
 {
     const incept_node *n = args->node;
     const incept_attrs *a = &n->attrs;
-    const incept_view *in = &args->inputs[0], *out = &args->output, *dy = &args->output_grad;
+    const incept_view *in = &args->inputs[0], *dy = &args->output_grad;
     const incept_view *dx = &args->input_grads[0];
     const size_t plane = (size_t)in->h * in->w;
     const double count = (double)in->n * plane;
     const incept_stats_sync *sync = args->sync;
-    double *mine = (double *)args->workspace, *merged = mine + SYNC_BACKWARD * (size_t)in->c;
-    double *sums = merged + 3 * (size_t)in->c;
-    if (sync && !synced_moments(in, out, dy, a->relu, sync, args->threads, mine, merged, sums))
-        return;
-    const batchnorm_saved *kept = sync ? NULL : args->saved;
+    const batchnorm_saved *kept = args->saved;
+    /* per channel: mean, var, scale, shift; this rank's sum g and sum g (x - mean) */
+    double *stats = (double *)args->workspace, *sums = stats + 4 * (size_t)in->c;
+    double *sent = sums + 2 * (size_t)in->c;
+    if (!kept && sync)
+        return; /* a training plan always keeps them: the global statistics cannot be redone here */
 #pragma omp parallel for num_threads(args->threads) schedule(static)
     for (int ch = 0; ch < in->c; ch++) {
-        double mean, var, sum_g = 0.0, sum_gx = 0.0, all_g, all_gx; /* sum_gx: about mean */
-        if (kept) { /* the forward's statistics: only the gradient's sums to take */
+        double mean, var, sum_g = 0.0, sum_gx = 0.0;
+        float scale, shift;
+        if (kept) {
             mean = kept[ch].mean, var = kept[ch].var;
-            for (int s = 0; s < in->n; s++) {
-                float g1, gx;
-                plane_grad_sums(plane_of(in, s, ch), plane_of(dy, s, ch), plane, kept[ch].scale,
-                                kept[ch].shift, (float)mean, a->relu, &g1, &gx);
-                sum_g += g1, sum_gx += gx;
-            }
-            sum_gx -= (mean - (float)mean) * sum_g; /* about the mean rather than its float */
-            all_g = sum_g, all_gx = sum_gx;
-        } else if (sync) { /* this rank's sums from what it sent (the share taken back out) */
-            const double *v = mine + (size_t)ch * SYNC_BACKWARD, share = sync->share;
-            mean = merged[3 * ch + 1], var = merged[3 * ch + 2];
-            sum_g = share > 0.0 ? v[3] / share : 0.0;
-            sum_gx = share > 0.0 ? v[4] / share + (v[1] - mean) * sum_g : 0.0;
-            all_g = sums[2 * ch], all_gx = sums[2 * ch + 1];
-        } else {
-            channel_moments(in, out, dy, a->relu, ch, &mean, &var, &sum_g, &sum_gx);
-            all_g = sum_g, all_gx = sum_gx;
+            scale = kept[ch].scale, shift = kept[ch].shift;
+        } else { /* no forward of this step kept them: this batch's, as that forward had them */
+            channel_moments(in, ch, &mean, &var);
+            scale = (float)(args->weight[ch] / sqrt(var + a->epsilon));
+            shift = args->bias[ch] - (float)mean * scale;
         }
-        const double inv_std = 1.0 / sqrt(var + a->epsilon);
+        for (int s = 0; s < in->n; s++) {
+            float g1, gx;
+            plane_grad_sums(plane_of(in, s, ch), plane_of(dy, s, ch), plane, scale, shift,
+                            (float)mean, a->relu, &g1, &gx);
+            sum_g += g1, sum_gx += gx;
+        }
+        sum_gx -= (mean - (float)mean) * sum_g; /* about the mean rather than its float */
+        double *st = stats + 4 * (size_t)ch;
+        st[0] = mean, st[1] = var, st[2] = scale, st[3] = shift;
+        sums[2 * ch] = sum_g, sums[2 * ch + 1] = sum_gx;
+        if (sync)
+            sent[2 * ch] = sync->share * sum_g, sent[2 * ch + 1] = sync->share * sum_gx;
+    }
+    const double *all = NULL; /* every rank's sent sums, rank after rank */
+    if (sync && !(all = sync->gather(sync, sent, SYNC_BACKWARD * in->c)))
+        return;
+#pragma omp parallel for num_threads(args->threads) schedule(static)
+    for (int ch = 0; ch < in->c; ch++) {
+        const double *st = stats + 4 * (size_t)ch;
+        const double mean = st[0], inv_std = 1.0 / sqrt(st[1] + a->epsilon);
+        const double sum_g = sums[2 * ch], sum_gx = sums[2 * ch + 1];
+        double all_g = sum_g, all_gx = sum_gx;
+        if (all) {
+            all_g = all_gx = 0.0;
+            for (int r = 0; r < sync->ranks; r++) {
+                const double *v = all + ((size_t)r * in->c + ch) * SYNC_BACKWARD;
+                all_g += v[0], all_gx += v[1];
+            }
+        }
         args->weight_grad[ch] += (float)(sum_gx * inv_std); /* sum g x^ */
         args->bias_grad[ch] += (float)sum_g;
         if (!dx->data)
             continue;
         const double k = args->weight[ch] * inv_std, b = -k * inv_std * inv_std * all_gx / count;
         const float c = (float)(-k * all_g / count - b * mean);
-        for (int s = 0; s < in->n; s++) {
-            if (kept)
-                plane_input_grad_kept(plane_of(in, s, ch), plane_of(dy, s, ch),
-                                      (float *)plane_of(dx, s, ch), plane, kept[ch].scale,
-                                      kept[ch].shift, a->relu, (float)k, (float)b, c);
-            else
-                plane_input_grad(plane_of(in, s, ch), plane_of(out, s, ch), plane_of(dy, s, ch),
-                                 (float *)plane_of(dx, s, ch), plane, a->relu, (float)k, (float)b, c);
-        }
+        for (int s = 0; s < in->n; s++)
+            plane_input_grad(plane_of(in, s, ch), plane_of(dy, s, ch),
+                                  (float *)plane_of(dx, s, ch), plane, (float)st[2], (float)st[3],
+                                  a->relu, (float)k, (float)b, c);
     }
 }
 
