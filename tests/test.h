@@ -63,6 +63,19 @@ static inline int test_summary(const char *name)
     return test_failed ? 1 : 0;
 }
 
+/* The model's Table 1 summary as text (malloc'd; t, when given, gets its totals). */
+static inline char *summary_text(incept_model *m, incept_totals *t)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f)
+        return NULL;
+    CHECK_OK(incept_model_summary(m, f, t));
+    fclose(f);
+    return buf;
+}
+
 /* Largest |a - b| over n values. */
 static inline float max_abs_diff(const float *a, const float *b, size_t n)
 {

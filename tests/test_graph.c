@@ -9,16 +9,6 @@
 #include "incept.h"
 #include "test.h"
 
-static char *summary_text(incept_model *m, incept_totals *t)
-{
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    CHECK_OK(incept_model_summary(m, f, t));
-    fclose(f);
-    return buf;
-}
-
 static void test_table1(void)
 {
     incept_model *built = NULL, *described = NULL;

@@ -419,16 +419,6 @@ static void test_cli(void)
     CHECK(cli("--depth mixed_4b=0", out, sizeof out) == 1 && strstr(out, "mixed_4b"));
 }
 
-static char *summary_of(incept_model *m)
-{
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    CHECK_OK(incept_model_summary(m, f, NULL));
-    fclose(f);
-    return buf;
-}
-
 /* The same knobs through the C builder and through the shipped description: the same layers,
  * the same parameters (names and shapes, so the same He-initialized values for a seed) and the
  * same outputs, bit for bit. */
@@ -451,7 +441,7 @@ static void test_googlenet_builder(void)
             incept_model_free(described);
             continue;
         }
-        char *a = summary_of(built), *b = summary_of(described);
+        char *a = summary_text(built, NULL), *b = summary_text(described, NULL);
         CHECK_MSG(a && b && !strcmp(a, b), "case %zu: the C builder and the description print "
                   "different summaries:\n%s\n---\n%s", i, a ? a : "", b ? b : "");
         free(a);
