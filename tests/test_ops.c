@@ -260,14 +260,28 @@ static void maxpool_backward_case(const char *label, int n, int c, int h, int w,
     incept_view out = {s.output, n, c, s.oh, s.ow, (size_t)c * s.oh * s.ow};
     incept_view grad_out = out, grad_in = in;
     grad_out.data = dy, grad_in.data = dx;
-    incept_backward_args args = {
-        .graph = &s.model->graph, .node = &s.model->graph.nodes[0], .inputs = &in,
-        .input_grads = &grad_in, .n_inputs = 1, .output = out, .output_grad = grad_out,
-        .threads = 2,
-    };
-    incept_op_maxpool.backward(&args);
-    float diff = max_abs_diff(dx, expect, in_count);
-    CHECK_MSG(diff < 1e-6f, "%s backward: max diff %g", label, (double)diff);
+    /* with the workspace a training plan gives it, and without (where a path needs scratch,
+     * another path takes the plane) */
+    const incept_run_config config = {.batch = n, .threads = 2, .training = 1};
+    size_t scratch = incept_op_maxpool.backward_workspace_floats(&s.model->graph,
+                                                                 &s.model->graph.nodes[0], &config);
+    float *workspace = scratch ? malloc(scratch * sizeof(float)) : NULL;
+    float *start = malloc(in_count * sizeof(float));
+    memcpy(start, dx, in_count * sizeof(float));
+    for (int with = 0; with < 2; with++) {
+        memcpy(dx, start, in_count * sizeof(float));
+        incept_backward_args args = {
+            .graph = &s.model->graph, .node = &s.model->graph.nodes[0], .inputs = &in,
+            .input_grads = &grad_in, .n_inputs = 1, .output = out, .output_grad = grad_out,
+            .threads = 2, .workspace = with ? workspace : NULL,
+        };
+        incept_op_maxpool.backward(&args);
+        float diff = max_abs_diff(dx, expect, in_count);
+        CHECK_MSG(diff < 1e-6f, "%s backward (%s workspace): max diff %g", label,
+                  with ? "with" : "without", (double)diff);
+    }
+    free(workspace);
+    free(start);
     free(dy);
     free(dx);
     free(expect);
@@ -303,7 +317,7 @@ static void test_pools(void)
     maxpool_backward_case("max 2x2/2 on 9x27 (stride-2 phases)", 1, 2, 9, 27, p2s2, 0);
     maxpool_backward_case("max 3x3/2 pad 1 on 30x40 (stride-2 phases)", 1, 2, 30, 40, p3s2pad, 1);
     maxpool_backward_case("max 3x3/1 pad 1 (Inception pool branch)", 2, 3, 7, 7, p3s1, 1);
-    /* runs of 20 planes of 14x14 per sample, the last one short */
+    /* more channels than a few, 14x14 planes (the flat stride-1 path) */
     maxpool_backward_case("max 3x3/1 pad 1, 45 channels of 14x14", 2, 45, 14, 14, p3s1, 0);
     maxpool_backward_case("max asymmetric pads and strides", 1, 3, 9, 10, asym, 0);
     maxpool_backward_case("max asymmetric ceil", 2, 3, 9, 10, asym, 1);

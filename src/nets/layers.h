@@ -54,8 +54,8 @@ incept_status incept_build_inception(incept_builder *b, const char *name, int in
 incept_status incept_build_aux_classifier(incept_builder *b, const char *name, int input,
                                           int conv_channels, int fc_features, int classes, int *out);
 
-/* GoogLeNet of Table 1 into an empty graph, for 224x224 RGB input, under the knobs k (variant.h;
- * initialized and unset: Table 1 itself). */
+/* GoogLeNet of Table 1 into an empty graph (RGB input, 224x224 unless the resolution knob says
+ * otherwise), under the knobs k (variant.h; initialized and unset: Table 1 itself). */
 struct incept_knobs;
 incept_status incept_build_googlenet(incept_graph *g, int classes, const struct incept_knobs *k);
 

@@ -161,8 +161,10 @@ static void merge_channel(const double *all, int ranks, int channels, int ch, do
     *count = n, *mean = m, *var = n > 0.0 ? m2 / n : 0.0;
 }
 
-/* Doubles of workspace: the forward's SYNC_FORWARD of this rank and 3 merged per channel; the
- * backward's per-channel statistics (4) and sums (2) and what it sends (SYNC_BACKWARD). */
+/* Doubles of workspace per channel: the backward's statistics (4), sums (2) and what it sends
+ * (SYNC_BACKWARD), and after them the synchronized statistics' exchange (SYNC_FORWARD of this
+ * rank's, 3 merged), which the forward uses from the start and a backward without the
+ * forward's kept statistics after its own. */
 static size_t batchnorm_workspace(const incept_graph *g, const incept_node *n,
                                   const incept_run_config *config)
 {
@@ -255,9 +257,14 @@ static void batchnorm_backward(const incept_backward_args *args)
     const batchnorm_saved *kept = args->saved;
     /* per channel: mean, var, scale, shift; this rank's sum g and sum g (x - mean) */
     double *stats = (double *)args->workspace, *sums = stats + 4 * (size_t)in->c;
-    double *sent = sums + 2 * (size_t)in->c;
-    if (!kept && sync)
-        return; /* a training plan always keeps them: the global statistics cannot be redone here */
+    double *sent = sums + 2 * (size_t)in->c, *exchange = sent + SYNC_BACKWARD * (size_t)in->c;
+    const double *merged = NULL; /* without kept statistics, synchronized: the global batch's */
+    if (!kept && sync) {
+        double *stats3 = exchange + SYNC_FORWARD * (size_t)in->c;
+        if (!synced_moments(in, sync, args->threads, exchange, stats3))
+            return;
+        merged = stats3;
+    }
 #pragma omp parallel for num_threads(args->threads) schedule(static)
     for (int ch = 0; ch < in->c; ch++) {
         double mean, var, sum_g = 0.0, sum_gx = 0.0;
@@ -265,8 +272,11 @@ static void batchnorm_backward(const incept_backward_args *args)
         if (kept) {
             mean = kept[ch].mean, var = kept[ch].var;
             scale = kept[ch].scale, shift = kept[ch].shift;
-        } else { /* no forward of this step kept them: this batch's, as that forward had them */
-            channel_moments(in, ch, &mean, &var);
+        } else { /* no forward of this step kept them: the batch's, as that forward had them */
+            if (merged)
+                mean = merged[3 * ch + 1], var = merged[3 * ch + 2];
+            else
+                channel_moments(in, ch, &mean, &var);
             scale = (float)(args->weight[ch] / sqrt(var + a->epsilon));
             shift = args->bias[ch] - (float)mean * scale;
         }

@@ -6,6 +6,9 @@
 
 #include <float.h>
 #include <math.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "core/cpu.h"
 #include "core/status.h"
@@ -273,13 +276,14 @@ static void maxpool_strided_backward(const float *x, const float *g, float *d, c
 
 /* Stride 2 both ways (GoogLeNet's and the Fashion net's 3x3/2 pools): the plane is split into
  * its four phases (even or odd row, even or odd column), each an image of PHASE_LIMIT values or
- * fewer with NaN around it (176 KB of stack at most); a tap (ky, kx) of every window then reads
- * one phase at a fixed offset, and the whole plane is one flat loop per tap, unit stride, as the
- * stride-1 path. The
+ * fewer with NaN around it (in the backward workspace, PHASE_BUFFERS images a thread); a tap
+ * (ky, kx) of every window then reads one phase at a fixed offset, and the whole plane is one
+ * flat loop per tap, unit stride, as the stride-1 path. The
  * outputs are laid out with the phases' row width (columns past out_w hold NaN, equal to
  * nothing), the winner is the first tap equal to the forward output (row-major window order, as
  * PyTorch), and the gradients gathered per phase are added back into the plane at the end. */
 #define PHASE_LIMIT 4096
+#define PHASE_BUFFERS 11 /* the phases, their gradients, the outputs, their gradients, open */
 struct phase_geometry {
     int base_r, base_c; /* where phase row and column 0 of the input sit */
     int rows, cols;     /* each phase image's size; outputs use the same row width */
@@ -305,15 +309,19 @@ static int phase_geometry(const incept_attrs *a, int in_h, int in_w, int out_h, 
     return (long)p->rows * p->cols <= PHASE_LIMIT;
 }
 
+/* scratch: PHASE_BUFFERS x rows x cols floats. */
 INCEPT_VECTOR_CLONES
 static void maxpool_phase_backward(const float *restrict x, const float *restrict y,
                                    const float *restrict g, float *restrict d, const incept_attrs *a,
                                    const struct phase_geometry *p, int in_h, int in_w, int out_h,
-                                   int out_w)
+                                   int out_w, float *scratch)
 {
     const int size = p->rows * p->cols, wp = p->cols, flat = out_h * wp;
-    float phase[4][PHASE_LIMIT], grad[4][PHASE_LIMIT], yp[PHASE_LIMIT], gp[PHASE_LIMIT],
-        open[PHASE_LIMIT];
+    float *phase[4], *grad[4];
+    for (int k = 0; k < 4; k++)
+        phase[k] = scratch + (size_t)k * size, grad[k] = scratch + (size_t)(4 + k) * size;
+    float *restrict yp = scratch + (size_t)8 * size, *restrict gp = scratch + (size_t)9 * size,
+                    *restrict open = scratch + (size_t)10 * size;
     for (int k = 0; k < 4; k++)
         for (int i = 0; i < size; i++) {
             phase[k][i] = NAN;
@@ -410,6 +418,10 @@ static void maxpool_backward(const incept_backward_args *args)
     const incept_view *dx = &args->input_grads[0];
     if (!dx->data)
         return;
+    /* the stride-2 phases need their scratch in the workspace (maxpool_backward_workspace) */
+    struct phase_geometry geometry;
+    const int phases = args->workspace && phase_geometry(a, in->h, in->w, out->h, out->w, &geometry);
+    const size_t per_thread = phases ? (size_t)PHASE_BUFFERS * geometry.rows * geometry.cols : 0;
     int planes = in->n * in->c;
 #pragma omp parallel for num_threads(args->threads) schedule(static)
     for (int p = 0; p < planes; p++) {
@@ -426,9 +438,13 @@ static void maxpool_backward(const incept_backward_args *args)
             maxpool_same_backward(x, y, g, d, open, valid, a, in->h, in->w);
             continue;
         }
-        struct phase_geometry geometry;
-        if (phase_geometry(a, in->h, in->w, out->h, out->w, &geometry)) {
-            maxpool_phase_backward(x, y, g, d, a, &geometry, in->h, in->w, out->h, out->w);
+        if (phases) {
+            int t = 0;
+#ifdef _OPENMP
+            t = omp_get_thread_num();
+#endif
+            maxpool_phase_backward(x, y, g, d, a, &geometry, in->h, in->w, out->h, out->w,
+                                   args->workspace + per_thread * (size_t)t);
             continue;
         }
         if (!dilated && out->w <= ROW_LIMIT && a->stride_w == 1) {
@@ -446,6 +462,17 @@ static void maxpool_backward(const incept_backward_args *args)
                     d[best] += g[oy * out->w + ox];
             }
     }
+}
+
+/* Scratch for the stride-2 phases, a share per thread; none for the other paths. */
+static size_t maxpool_backward_workspace(const incept_graph *g, const incept_node *n,
+                                         const incept_run_config *config)
+{
+    const incept_value *in = incept_node_input(g, n, 0), *out = &g->values[n->output];
+    struct phase_geometry p;
+    if (!phase_geometry(&n->attrs, in->h, in->w, out->h, out->w, &p))
+        return 0;
+    return (size_t)(config->threads > 0 ? config->threads : 1) * PHASE_BUFFERS * p.rows * p.cols;
 }
 
 /* "3x3 max pool /2" (and avg pool, avgpool.c) as Figure 3 labels a box. */
@@ -507,6 +534,7 @@ const incept_op incept_op_maxpool = {
     .name = "maxpool", .min_inputs = 1, .max_inputs = 1,
     .infer = incept_pool_infer, .forward = maxpool_forward,
     .backward = maxpool_backward,
+    .backward_workspace_floats = maxpool_backward_workspace,
     .label = "max pool",
     .drawing_color = "#e3f4e1",
     .describe = incept_pool_describe,
