@@ -235,7 +235,8 @@ static void test_graph_shapes(void)
     unlink(TMP);
 }
 
-/* A description whose conv has more parameters than fit in 64 bits. */
+/* Descriptions of sizes past the limits: a conv with more parameters than fit in 64 bits, a
+ * sample of more values than an int counts, a pad past an int's plane. */
 static void test_description_sizes(void)
 {
     incept_model *m = NULL;
@@ -243,6 +244,25 @@ static void test_description_sizes(void)
                                                       "huge.incept", &m);
     CHECK_MSG(st == INCEPT_ERR_SHAPE && strstr(incept_last_error(), "huge.incept"), "status %d: %s", st,
               incept_last_error());
+    incept_model_free(m);
+    /* a layer within the per-sample limit whose weights take more than 64 bits to count */
+    m = NULL;
+    st = incept_model_parse_description("input x 65536 1 1\nconv c 1000000000 30000x30000 pad 15000\n",
+                                        "wide.incept", &m);
+    CHECK_MSG(st == INCEPT_ERR_SHAPE && strstr(incept_last_error(), "wide.incept:2") &&
+              strstr(incept_last_error(), "c.weight"), "status %d: %s", st, incept_last_error());
+    incept_model_free(m);
+    /* more values a sample than an int counts (fuzz_description: an fc's features overflowed) */
+    m = NULL;
+    st = incept_model_parse_description("input x 3 12 121111111\nfc f 5\n", "deep.incept", &m);
+    CHECK_MSG(st == INCEPT_ERR_SHAPE && strstr(incept_last_error(), "deep.incept:1") &&
+              strstr(incept_last_error(), "values a sample"), "status %d: %s", st, incept_last_error());
+    incept_model_free(m);
+    m = NULL;
+    st = incept_model_parse_description("input x 1 200000000 2\npad p 1000000000,0,1000000000,0\n",
+                                        "pad.incept", &m);
+    CHECK_MSG(st == INCEPT_ERR_SHAPE && strstr(incept_last_error(), "pad.incept:2"), "status %d: %s",
+              st, incept_last_error());
     incept_model_free(m);
 }
 

@@ -137,6 +137,12 @@ static incept_status add_value(incept_graph *g, const char *name, int c, int h, 
 {
     if (incept_graph_find_value(g, name) >= 0)
         return incept_fail(INCEPT_ERR_FORMAT, "'%s' is defined twice", name);
+    size_t per_sample = 0; /* NCHW values: their count a sample fits an int everywhere after */
+    if (c > 0 && h > 0 && w > 0 &&
+        (!incept_mul_size((size_t)c, (size_t)h, &per_sample) ||
+         !incept_mul_size(per_sample, (size_t)w, &per_sample) || per_sample > INCEPT_MAX_SAMPLE_VALUES))
+        return incept_fail(INCEPT_ERR_SHAPE, "'%s' would be %dx%dx%d, more than %d values a sample "
+                           "(the limit)", name, c, h, w, INCEPT_MAX_SAMPLE_VALUES);
     if (incept_grow((void **)&g->values, &g->cap_values, g->n_values, sizeof *g->values) ||
         table_reserve(g, &g->value_index, &g->value_slots, g->n_values, value_name))
         return INCEPT_ERR_NOMEM;

@@ -14,6 +14,7 @@
 #ifndef INCEPT_GRAPH_H
 #define INCEPT_GRAPH_H
 
+#include <limits.h>
 #include <stddef.h>
 
 #include "core/rng.h"
@@ -97,6 +98,10 @@ typedef struct {
     char *group;      /* the Inception module or head this node belongs to, or NULL */
     incept_role role;
 } incept_node;
+
+/* The most values one sample of an NCHW value holds (checked as each value is made), so that
+ * c * h * w, and a layer's features, fit an int wherever the ops compute them. */
+#define INCEPT_MAX_SAMPLE_VALUES INT_MAX
 
 typedef struct {
     char *name;

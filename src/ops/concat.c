@@ -2,6 +2,7 @@
  * When the planner has placed a branch's output directly in its slice of the concat output,
  * that input is already in place and is not copied. */
 #include <stdlib.h>
+#include <limits.h>
 #include <stdio.h>
 
 #include <string.h>
@@ -15,15 +16,17 @@
 static incept_status concat_infer(const incept_graph *g, const incept_node *n, int *c, int *h, int *w)
 {
     const incept_value *first = incept_node_input(g, n, 0);
-    int channels = 0;
+    long long channels = 0;
     for (int i = 0; i < n->n_inputs; i++) {
         const incept_value *v = incept_node_input(g, n, i);
         if (v->h != first->h || v->w != first->w)
             return incept_fail(INCEPT_ERR_SHAPE, "input '%s' is %dx%d but '%s' is %dx%d", v->name,
                                v->h, v->w, first->name, first->h, first->w);
         channels += v->c;
+        if (channels > INT_MAX) /* the value's own check (graph.c) then bounds c x h x w */
+            return incept_fail(INCEPT_ERR_SHAPE, "the inputs' channels add up past %d", INT_MAX);
     }
-    *c = channels, *h = first->h, *w = first->w;
+    *c = (int)channels, *h = first->h, *w = first->w;
     return INCEPT_OK;
 }
 

@@ -2,6 +2,7 @@
  * bottom, right rows and columns filled with `value`. */
 #include <string.h>
 #include <stdlib.h>
+#include <limits.h>
 #include <stdio.h>
 #include "core/status.h"
 #include "io/onnx_writer.h"
@@ -16,9 +17,13 @@ static incept_status pad_infer(const incept_graph *g, const incept_node *n, int 
     const incept_attrs *a = &n->attrs;
     if (a->pad_top < 0 || a->pad_left < 0 || a->pad_bottom < 0 || a->pad_right < 0)
         return incept_fail(INCEPT_ERR_UNSUPPORTED, "negative padding (cropping)");
-    *c = in->c;
-    *h = in->h + a->pad_top + a->pad_bottom;
-    *w = in->w + a->pad_left + a->pad_right;
+    const long long oh = (long long)in->h + a->pad_top + a->pad_bottom;
+    const long long ow = (long long)in->w + a->pad_left + a->pad_right;
+    if (oh > INT_MAX || ow > INT_MAX)
+        return incept_fail(INCEPT_ERR_SHAPE, "padding %dx%d by %d,%d,%d,%d makes a plane past %d "
+                           "values a side", in->h, in->w, a->pad_top, a->pad_left, a->pad_bottom,
+                           a->pad_right, INT_MAX);
+    *c = in->c, *h = (int)oh, *w = (int)ow;
     return INCEPT_OK;
 }
 
