@@ -11,7 +11,8 @@ incept_status incept_pool_from_onnx(struct incept_onnx_importer *im, const struc
 
 /* The window of output (oy, ox) clipped to the input, [y0, y1) x [x0, x1), and its divisor. */
 typedef struct {
-    int y0, y1, x0, x1, count;
+    int y0, y1, x0, x1;
+    long long count; /* a padded window may hold more than an int counts (1e5 x 1e5 taps) */
 } window;
 
 static window window_at(const incept_attrs *a, int in_h, int in_w, int oy, int ox)
@@ -21,10 +22,11 @@ static window window_at(const incept_attrs *a, int in_h, int in_w, int oy, int o
     int x0 = ox * a->stride_w - a->pad_left, x1 = x0 + a->kernel_w;
     if (y1 > in_h + a->pad_bottom) y1 = in_h + a->pad_bottom;
     if (x1 > in_w + a->pad_right) x1 = in_w + a->pad_right;
-    int padded = (y1 - y0) * (x1 - x0); /* clipped to the padding, not to the ceil overhang */
+    /* clipped to the padding, not to the ceil overhang */
+    long long padded = (long long)(y1 - y0) * (x1 - x0);
     wd.y0 = y0 < 0 ? 0 : y0, wd.y1 = y1 > in_h ? in_h : y1;
     wd.x0 = x0 < 0 ? 0 : x0, wd.x1 = x1 > in_w ? in_w : x1;
-    wd.count = a->count_include_pad ? padded : (wd.y1 - wd.y0) * (wd.x1 - wd.x0);
+    wd.count = a->count_include_pad ? padded : (long long)(wd.y1 - wd.y0) * (wd.x1 - wd.x0);
     return wd;
 }
 
