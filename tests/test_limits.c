@@ -258,6 +258,18 @@ static void test_description_sizes(void)
     CHECK_MSG(st == INCEPT_ERR_SHAPE && strstr(incept_last_error(), "deep.incept:1") &&
               strstr(incept_last_error(), "values a sample"), "status %d: %s", st, incept_last_error());
     incept_model_free(m);
+    /* within the per-sample limit, but not at a batch of 3: the session says so */
+    m = NULL;
+    CHECK_OK(incept_model_parse_description("input x 1000 1000 1000\nrelu r\n", "batch.incept", &m));
+    incept_session *session = NULL;
+    if (m && incept_session_new(m, &session) == INCEPT_OK) {
+        float one = 0.0f;
+        st = incept_session_forward(session, &one, 3, &one);
+        CHECK_MSG(st == INCEPT_ERR_SHAPE && strstr(incept_last_error(), "at batch 3"), "status %d: %s",
+                  st, incept_last_error());
+    }
+    incept_session_free(session);
+    incept_model_free(m);
     m = NULL;
     st = incept_model_parse_description("input x 1 200000000 2\npad p 1000000000,0,1000000000,0\n",
                                         "pad.incept", &m);

@@ -99,8 +99,9 @@ typedef struct {
     incept_role role;
 } incept_node;
 
-/* The most values one sample of an NCHW value holds (checked as each value is made), so that
- * c * h * w, and a layer's features, fit an int wherever the ops compute them. */
+/* The most values one sample of an NCHW value holds (checked as each value is made), and a
+ * whole batch of it (checked when a session plans a batch), so that c * h * w, a layer's
+ * features and n * c planes fit an int wherever the ops compute them. */
 #define INCEPT_MAX_SAMPLE_VALUES INT_MAX
 
 typedef struct {

@@ -128,6 +128,14 @@ incept_status incept_session_plan(incept_session *s, int batch, int training, in
     int nv = g->n_values, nn = g->n_nodes;
     if (g->output < 0)
         return incept_fail(INCEPT_ERR_ARG, "the model has no output");
+    for (int v = 0; v < nv; v++) { /* the ops count a layer's values at a batch in ints */
+        const incept_value *val = &g->values[v];
+        size_t per_sample = (size_t)val->c * val->h * val->w; /* at most INT_MAX (graph.c) */
+        if (!val->generic && batch > 0 && per_sample > (size_t)INCEPT_MAX_SAMPLE_VALUES / (size_t)batch)
+            return incept_fail(INCEPT_ERR_SHAPE, "at batch %d, '%s' (%dx%dx%d a sample) would hold "
+                               "more than %d values", batch, val->name, val->c, val->h, val->w,
+                               INCEPT_MAX_SAMPLE_VALUES);
+    }
 
     int *needed = incept_calloc((size_t)nn, sizeof(int));
     int *position = incept_malloc(sizeof(int) * (size_t)nn);  /* node -> place in order */
