@@ -317,7 +317,12 @@ static void test_pools(void)
     maxpool_backward_case("max 2x2/2 on 9x27 (stride-2 phases)", 1, 2, 9, 27, p2s2, 0);
     maxpool_backward_case("max 3x3/2 pad 1 on 30x40 (stride-2 phases)", 1, 2, 30, 40, p3s2pad, 1);
     maxpool_backward_case("max 3x3/1 pad 1 (Inception pool branch)", 2, 3, 7, 7, p3s1, 1);
-    /* more channels than a few, 14x14 planes (the flat stride-1 path) */
+    /* the 3x3/1 winner search at the edges of small planes */
+    maxpool_backward_case("max 3x3/1 pad 1 on 1x1", 1, 3, 1, 1, p3s1, 0);
+    maxpool_backward_case("max 3x3/1 pad 1 on 2x9", 2, 3, 2, 9, p3s1, 0);
+    maxpool_backward_case("max 3x3/1 pad 1 on 9x1", 1, 3, 9, 1, p3s1, 0);
+    maxpool_backward_case("max 3x3/1 pad 1 on 1x6", 1, 3, 1, 6, p3s1, 0);
+    /* more channels than a few, 14x14 planes */
     maxpool_backward_case("max 3x3/1 pad 1, 45 channels of 14x14", 2, 45, 14, 14, p3s1, 0);
     maxpool_backward_case("max asymmetric pads and strides", 1, 3, 9, 10, asym, 0);
     maxpool_backward_case("max asymmetric ceil", 2, 3, 9, 10, asym, 1);
