@@ -305,28 +305,6 @@ static incept_status resolve_inputs(line_ctx *l, parse_state *ps, int *inputs, i
     return INCEPT_OK;
 }
 
-/* An Inception module as the variant builds it: its widths after width and split, built as many
- * times as depth says, each copy (NAME, NAME_2, ...) reading the one before; dropped, *out is
- * its input, which the next layer then reads. */
-static incept_status build_module(parse_state *ps, incept_builder *b, const char *name, int input,
-                                  const incept_inception_widths *written, int *out)
-{
-    int copies = incept_knobs_copies(ps->knobs, name);
-    *out = input;
-    for (int copy = 1; copy <= copies; copy++) {
-        char copy_name[600];
-        if (copy == 1)
-            snprintf(copy_name, sizeof copy_name, "%s", name);
-        else
-            snprintf(copy_name, sizeof copy_name, "%s_%d", name, copy);
-        incept_inception_widths w = *written;
-        incept_status st = incept_knobs_module(ps->knobs, copy_name, ps->module++, ps->modules, &w);
-        if (st || (st = incept_build_inception(b, copy_name, *out, &w, out)))
-            return st;
-    }
-    return INCEPT_OK;
-}
-
 static incept_status parse_layer(line_ctx *l, parse_state *ps)
 {
     const char *kind = l->tokens[0];
@@ -404,14 +382,12 @@ static incept_status parse_layer(line_ctx *l, parse_state *ps)
             if ((st = positional_int(l, 2 + i, what[i], 0, &v[i])))
                 return st;
         incept_inception_widths w = {v[0], v[1], v[2], v[3], v[4], v[5]};
-        st = build_module(ps, &b, name, x, &w, &out);
+        st = incept_knobs_build_module(ps->knobs, &b, name, x, &w, &ps->module, ps->modules, &out);
     } else if (strcmp(kind, "aux") == 0) {
-        int classes, conv_channels, fc_features;
+        int classes;
         if ((st = positional_int(l, 2, "number of classes", 1, &classes)))
             return st;
-        if (!(st = incept_knobs_scale(ps->knobs, name, INCEPT_AUX_CONV_CHANNELS, &conv_channels)) &&
-            !(st = incept_knobs_scale(ps->knobs, name, INCEPT_AUX_FC_FEATURES, &fc_features)))
-            st = incept_build_aux_classifier(&b, name, x, conv_channels, fc_features, classes, &out);
+        st = incept_knobs_build_aux(ps->knobs, &b, name, x, classes, &out);
     } else if (strcmp(kind, "fc") == 0) {
         int features;
         if ((st = positional_int(l, 2, "output features", 1, &features)))

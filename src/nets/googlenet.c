@@ -3,7 +3,6 @@
  * dropout before the classifier, auxiliary classifiers on inception 4a and 4d, global average
  * pooling: Table 1's 7x7 average pool at 224x224), or a variant of it under the knobs of
  * variant.h, applied as the description parser applies them to models/googlenet.incept. */
-#include <stdio.h>
 #include <string.h>
 
 #include "core/status.h"
@@ -34,18 +33,6 @@ static incept_status conv(incept_builder *b, const incept_knobs *k, const char *
     incept_status st = incept_knobs_scale(k, name, channels, &channels);
     return st ? st : incept_build_conv(b, name, x, channels, kernel, kernel, stride, pad, 1,
                                        INCEPT_ROLE_NONE, out);
-}
-
-/* An auxiliary classifier, its inner widths after the width knob (its classes kept). */
-static incept_status aux_head(incept_builder *b, const incept_knobs *k, const char *name, int x,
-                              int classes)
-{
-    int conv_channels, fc_features, out;
-    incept_status st;
-    if ((st = incept_knobs_scale(k, name, INCEPT_AUX_CONV_CHANNELS, &conv_channels)) ||
-        (st = incept_knobs_scale(k, name, INCEPT_AUX_FC_FEATURES, &fc_features)))
-        return st;
-    return incept_build_aux_classifier(b, name, x, conv_channels, fc_features, classes, &out);
 }
 
 incept_status incept_build_googlenet(incept_graph *g, int classes, const incept_knobs *k)
@@ -79,21 +66,14 @@ incept_status incept_build_googlenet(incept_graph *g, int classes, const incept_
         return st;
     for (int i = 0; i < MODULES; i++) {
         const char *name = table1[i].name;
-        /* depth: built as many times as it says (the copies NAME, NAME_2, ...), or not at all */
-        for (int copy = 1, copies = incept_knobs_copies(k, name); copy <= copies; copy++) {
-            char copy_name[64];
-            if (copy == 1)
-                snprintf(copy_name, sizeof copy_name, "%s", name);
-            else
-                snprintf(copy_name, sizeof copy_name, "%s_%d", name, copy);
-            incept_inception_widths w = table1[i].widths;
-            if ((st = incept_knobs_module(k, copy_name, index++, built, &w)) ||
-                (st = incept_build_inception(&b, copy_name, x, &w, &x)))
-                return st;
-        }
-        if (strcmp(name, "inception_4a") == 0 && (st = aux_head(&b, k, "aux1", x, classes)))
+        if ((st = incept_knobs_build_module(k, &b, name, x, &table1[i].widths, &index, built, &x)))
             return st;
-        if (strcmp(name, "inception_4d") == 0 && (st = aux_head(&b, k, "aux2", x, classes)))
+        int aux;
+        if (strcmp(name, "inception_4a") == 0 &&
+            (st = incept_knobs_build_aux(k, &b, "aux1", x, classes, &aux)))
+            return st;
+        if (strcmp(name, "inception_4d") == 0 &&
+            (st = incept_knobs_build_aux(k, &b, "aux2", x, classes, &aux)))
             return st;
         const char *pool = strcmp(name, "inception_3b") == 0 ? "pool3"
                            : strcmp(name, "inception_4e") == 0 ? "pool4" : NULL;

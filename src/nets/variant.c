@@ -386,6 +386,36 @@ incept_status incept_knobs_module(const incept_knobs *k, const char *name, int i
     return INCEPT_OK;
 }
 
+incept_status incept_knobs_build_module(const incept_knobs *k, incept_builder *b, const char *name,
+                                        int input, const incept_inception_widths *written,
+                                        int *index, int count, int *out)
+{
+    *out = input;
+    for (int copy = 1, copies = incept_knobs_copies(k, name); copy <= copies; copy++) {
+        char copy_name[600];
+        if (copy == 1)
+            snprintf(copy_name, sizeof copy_name, "%s", name);
+        else
+            snprintf(copy_name, sizeof copy_name, "%s_%d", name, copy);
+        incept_inception_widths w = *written;
+        incept_status st = incept_knobs_module(k, copy_name, (*index)++, count, &w);
+        if (st || (st = incept_build_inception(b, copy_name, *out, &w, out)))
+            return st;
+    }
+    return INCEPT_OK;
+}
+
+incept_status incept_knobs_build_aux(const incept_knobs *k, incept_builder *b, const char *name,
+                                     int input, int classes, int *out)
+{
+    int conv_channels = 0, fc_features = 0;
+    incept_status st;
+    if ((st = incept_knobs_scale(k, name, INCEPT_AUX_CONV_CHANNELS, &conv_channels)) ||
+        (st = incept_knobs_scale(k, name, INCEPT_AUX_FC_FEATURES, &fc_features)))
+        return st;
+    return incept_build_aux_classifier(b, name, input, conv_channels, fc_features, classes, out);
+}
+
 /* Appends printf-formatted text to b. */
 static incept_status put_text(incept_bytes *b, const char *fmt, ...) INCEPT_PRINTF(2, 3);
 static incept_status put_text(incept_bytes *b, const char *fmt, ...)

@@ -1,6 +1,7 @@
 /* variant.h — the knobs that make a variant of a described network (incept_variant in
  * incept.h, a description's `variant` lines): reading and checking them, and the widths and
- * module copies they give the description parser (description.c). Internal to the library. */
+ * module copies they give the description parser (description.c) and the C GoogLeNet builder
+ * (googlenet.c), built by both through the same calls. Internal to the library. */
 #ifndef INCEPT_NETS_VARIANT_H
 #define INCEPT_NETS_VARIANT_H
 
@@ -56,6 +57,16 @@ incept_status incept_knobs_scale(const incept_knobs *k, const char *layer, int c
  * Inception modules built. */
 incept_status incept_knobs_module(const incept_knobs *k, const char *name, int index, int count,
                                   incept_inception_widths *w);
+/* Inception module `name` as the knobs build it: its widths as written after width and split,
+ * built as many times as depth says (copies NAME, NAME_2, ...), each reading the one before;
+ * *index counts the modules built so far, of `count`. Dropped, *out is `input`. */
+incept_status incept_knobs_build_module(const incept_knobs *k, incept_builder *b, const char *name,
+                                        int input, const incept_inception_widths *written,
+                                        int *index, int count, int *out);
+/* An auxiliary classifier on `input`, its 128-channel conv and 1024-feature fc after the width
+ * knob, its classes kept. */
+incept_status incept_knobs_build_aux(const incept_knobs *k, incept_builder *b, const char *name,
+                                     int input, int classes, int *out);
 /* The knobs as description lines ("variant width 0.5 round 8\n..."; the resolution as the input
  * came out, input_h x input_w), malloc'd; NULL when out of memory. */
 char *incept_knobs_lines(const incept_knobs *k, int input_h, int input_w);

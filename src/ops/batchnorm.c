@@ -316,9 +316,8 @@ static void batchnorm_backward(const incept_backward_args *args)
         const double k = args->weight[ch] * inv_std, b = -k * inv_std * inv_std * all_gx / count;
         const float c = (float)(-k * all_g / count - b * mean);
         for (int s = 0; s < in->n; s++)
-            plane_input_grad(plane_of(in, s, ch), plane_of(dy, s, ch),
-                                  (float *)plane_of(dx, s, ch), plane, (float)st[2], (float)st[3],
-                                  a->relu, (float)k, (float)b, c);
+            plane_input_grad(plane_of(in, s, ch), plane_of(dy, s, ch), (float *)plane_of(dx, s, ch),
+                             plane, (float)st[2], (float)st[3], a->relu, (float)k, (float)b, c);
     }
 }
 

@@ -278,10 +278,10 @@ static void maxpool_strided_backward(const float *x, const float *g, float *d, c
  * its four phases (even or odd row, even or odd column), each an image of PHASE_LIMIT values or
  * fewer with NaN around it (in the backward workspace, PHASE_BUFFERS images a thread); a tap
  * (ky, kx) of every window then reads one phase at a fixed offset, and the whole plane is one
- * flat loop per tap, unit stride, as the stride-1 path. The
- * outputs are laid out with the phases' row width (columns past out_w hold NaN, equal to
- * nothing), the winner is the first tap equal to the forward output (row-major window order, as
- * PyTorch), and the gradients gathered per phase are added back into the plane at the end. */
+ * flat loop per tap, unit stride, as the stride-1 path. The outputs are laid out with the
+ * phases' row width (columns past out_w hold NaN, equal to nothing), the winner is the first tap
+ * equal to the forward output (row-major window order, as PyTorch), and the gradients gathered
+ * per phase are added back into the plane at the end. */
 #define PHASE_LIMIT 4096
 #define PHASE_BUFFERS 11 /* the phases, their gradients, the outputs, their gradients, open */
 struct phase_geometry {
