@@ -214,14 +214,14 @@ static void maxpool_plane_backward(const float *x, const float *y, const float *
                     float *restrict dd = dr + shift, *restrict op = open;
                     const float *restrict xx = xr + shift, *restrict yy = yr, *restrict gg = gr;
                     for (int ox = lo; ox < hi; ox++) {
-                        float win = xx[ox] == yy[ox] ? op[ox] : 0.0f;
+                        float win = (float)(xx[ox] == yy[ox]) * op[ox];
                         dd[ox] += win * gg[ox];
                         op[ox] -= win;
                     }
                 } else {
                     for (int ox = lo; ox < hi; ox++) {
                         int ix = ox * a->stride_w + shift;
-                        float win = xr[ix] == yr[ox] ? open[ox] : 0.0f;
+                        float win = (float)(xr[ix] == yr[ox]) * open[ox];
                         dr[ix] += win * gr[ox];
                         open[ox] -= win;
                     }
@@ -358,7 +358,7 @@ static void maxpool_phase_backward(const float *restrict x, const float *restric
             const float *restrict src = phase[k] + shift;
             float *restrict dst = grad[k] + shift;
             for (int i = 0; i < flat; i++) {
-                float win = src[i] == yp[i] ? open[i] : 0.0f;
+                float win = (float)(src[i] == yp[i]) * open[i];
                 dst[i] += win * gp[i];
                 open[i] -= win;
             }
@@ -404,7 +404,7 @@ static void maxpool_same_backward(const float *restrict x, const float *restrict
             if (last > plane - shift)
                 last = plane - shift;
             for (int i = first; i < last; i++) {
-                float win = x[i + shift] == y[i] ? open[i] * column_mask[i] : 0.0f;
+                float win = (float)(x[i + shift] == y[i]) * open[i] * column_mask[i];
                 d[i + shift] += win * g[i];
                 open[i] -= win;
             }
