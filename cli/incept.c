@@ -41,7 +41,8 @@ int cli_fail(const char *what)
 #define THREADS INT("--threads", "T", threads, 1, 1024, NULL, "the CPU cores", "worker threads")
 #define WEIGHTS STRING("--weights", "W", weights, NULL, "an incept weights file for a description's " \
                        "parameters; without it, He initialization from seed 0")
-#define PRECISION STRING("--precision", "P", precision, "fp32", "fp32, or int8: convolutions in 8 " \
+#define PRECISION STRING("--precision", "P", precision, "fp32", "fp32; bf16: convolutions multiply " \
+                         "bfloat16 (AVX-512 BF16), summing in float; or int8: convolutions in 8 " \
                          "bits (AVX-512 VNNI), calibrated on --calib"), \
                   STRING("--calib", "X.bin", calib, "the input itself", "int8: raw float32 NCHW samples " \
                          "whose activations set the 8-bit ranges (a few hundred representative images)"), \
@@ -693,8 +694,16 @@ int cli_set_precision(const options *o, incept_model *m, incept_session *s, cons
 {
     if (!o->precision || strcmp(o->precision, "fp32") == 0)
         return 0;
+    if (strcmp(o->precision, "bf16") == 0) {
+        if (incept_session_set_precision(s, INCEPT_PRECISION_BF16))
+            return cli_fail("bf16");
+        if (strcmp(incept_precision_kernels(INCEPT_PRECISION_BF16), "generic") == 0)
+            fprintf(stderr, "incept: bf16 on the portable kernel: this CPU has no AVX-512 BF16, "
+                            "so it runs slower than fp32\n");
+        return 0;
+    }
     if (strcmp(o->precision, "int8") != 0) {
-        fprintf(stderr, "incept: --precision is fp32 or int8, not %s\n", o->precision);
+        fprintf(stderr, "incept: --precision is fp32, bf16 or int8, not %s\n", o->precision);
         return EXIT_USAGE;
     }
     float *samples = NULL;
@@ -891,8 +900,10 @@ static int cmd_bench(const options *o)
            "min_ms=%.2f runs=%d mode=%s\n",
            o->batch, o->threads, median * 1e3, o->batch / median, flops * o->batch / median * 1e-9,
            peak_rss_mb(), times[0] * 1e3, reps,
-           o->train ? "train" : o->precision && !strcmp(o->precision, "int8") ? "int8"
-                                                                                : o->exact ? "exact" : "fast");
+           o->train                                                          ? "train"
+           : o->precision && strcmp(o->precision, "fp32") ? o->precision
+           : o->exact                                                        ? "exact"
+                                                                             : "fast");
     rc = 0;
 done:
     free(input);

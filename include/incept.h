@@ -233,13 +233,20 @@ INCEPT_API incept_status incept_session_set_threads(incept_session *session, int
  * computation. Off by default: the fast path stays within 1e-4 of max |logit|. */
 INCEPT_API incept_status incept_session_set_exact(incept_session *session, int exact);
 
-/* Arithmetic of inference: FP32 (the default), or INT8: every convolution runs with 8-bit
+/* Arithmetic of inference: FP32 (the default); BF16: every convolution of one group multiplies
+ * bfloat16 weights (rounded once, here) by its input rounded to bfloat16, summing in float
+ * (AVX-512 BF16 where the CPU has it: twice the multiply-adds of float; elsewhere a portable
+ * kernel slower than FP32), Winograd included, every other layer in float; or INT8: every convolution runs with 8-bit
  * weights (a scale per output channel) and 8-bit inputs (one scale and zero point per tensor,
  * from the ranges the model holds: incept_session_calibrate), summed exactly in 32-bit integers
  * (AVX-512 VNNI where the CPU has it), its output float again; other layers stay float. Changing
  * the model's parameters afterwards needs set_precision again. Training needs FP32. */
-typedef enum { INCEPT_PRECISION_FP32 = 0, INCEPT_PRECISION_INT8 = 2 } incept_precision;
+typedef enum { INCEPT_PRECISION_FP32 = 0, INCEPT_PRECISION_BF16 = 1, INCEPT_PRECISION_INT8 = 2 } incept_precision;
 INCEPT_API incept_status incept_session_set_precision(incept_session *session, incept_precision precision);
+/* The micro-kernels a precision's products run on this CPU: for FP32 "avx512", "avx2" or
+ * "generic"; BF16 "avx512bf16" or "generic"; INT8 "avx512vnni", "avx2" or "generic" (NULL for
+ * an unknown precision). "generic" is portable C: for BF16 slower than FP32. */
+INCEPT_API const char *incept_precision_kernels(incept_precision precision);
 /* Records, for int8, the range of every convolution's input and output over `count` samples
  * (float32 batch-first, C*H*W each), run in float: a few hundred representative images. Ranges
  * already held widen to cover these. The ranges are the model's: calibrating writes the model,

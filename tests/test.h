@@ -97,6 +97,25 @@ static inline float max_abs(const float *a, size_t n)
 }
 
 /* Where ../shared/reference/data is, or NULL (and a loud skip line) if absent. */
+/* 10 log10 (sum x^2 / sum (x - y)^2): how far y (a reduced-precision result) is from x. */
+static inline double sqnr_db(const float *x, const float *y, size_t n)
+{
+    double signal = 0.0, noise = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        signal += (double)x[i] * x[i];
+        noise += ((double)x[i] - y[i]) * ((double)x[i] - y[i]);
+    }
+    return noise > 0.0 ? 10.0 * log10(signal / noise) : INFINITY;
+}
+
+static inline int argmax(const float *x, int n)
+{
+    int best = 0;
+    for (int i = 1; i < n; i++)
+        best = x[i] > x[best] ? i : best;
+    return best;
+}
+
 static inline const char *reference_dir(const char *test)
 {
     static char path[4096];

@@ -10,25 +10,6 @@
 #include "incept.h"
 #include "test.h"
 
-/* 10 log10 (sum x^2 / sum (x - y)^2): how far y, the int8 result, is from x. */
-static double sqnr_db(const float *x, const float *y, size_t n)
-{
-    double signal = 0.0, noise = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        signal += (double)x[i] * x[i];
-        noise += ((double)x[i] - y[i]) * ((double)x[i] - y[i]);
-    }
-    return noise > 0.0 ? 10.0 * log10(signal / noise) : INFINITY;
-}
-
-static int argmax(const float *x, int n)
-{
-    int best = 0;
-    for (int i = 1; i < n; i++)
-        best = x[i] > x[best] ? i : best;
-    return best;
-}
-
 static void fill(float *x, size_t n, unsigned seed)
 {
     for (size_t i = 0; i < n; i++) {

@@ -92,7 +92,7 @@ static void stacked_case(int n, int k, int threads)
         fill_random(bias[i], (size_t)rows[i], (unsigned)(30 + i));
         incept_gemm(threads, rows[i], n, k, a[i], lda, b, n, alone[i], ldc, i == 1 ? NULL : bias[i], relu[i],
                     ws);
-        parts[i] = (incept_gemm_part){a[i], lda, rows[i], stacked[i], ldc, i == 1 ? NULL : bias[i], relu[i]};
+        parts[i] = (incept_gemm_part){a[i], lda, rows[i], stacked[i], ldc, i == 1 ? NULL : bias[i], relu[i], NULL};
     }
     incept_gemm_stacked(threads, n, k, parts, 3, b, n, ws);
     for (int i = 0; i < 3; i++) {
@@ -137,7 +137,7 @@ static void winograd_case(int kernel, int batch, int in_c, int h, int w, int out
     fill_random(y, out_n, 9);
     incept_winograd_args args = {x, (size_t)in_c * h * w, batch, in_c, h, w, weight,
                                  accumulate ? NULL : bias, kernel, out_c, pad, pad, relu, y,
-                                 (size_t)out_c * oh * ow, oh, ow, accumulate};
+                                 (size_t)out_c * oh * ow, oh, ow, accumulate, 0, NULL};
     incept_winograd_conv(&args, ws, threads);
     naive_window win = {kernel, kernel, 1, 1, pad, pad, pad, pad, 1, 1, 1};
     naive_conv(x, batch, in_c, h, w, weight, accumulate ? NULL : bias, out_c, &win, relu, expect,

@@ -307,7 +307,7 @@ static void bench_run(const bench_job *b)
     } else if (b->kind == BENCH_FLOAT_BEST && winograd_shape(s)) {
         incept_winograd_args args = {b->in->input, b->in->image_stride, 1, s->channels, s->h, s->w, b->w, NULL,
                                      s->kernel, m, s->pad, s->pad, 1, b->c, (size_t)m * n, b->in->conv.out_h,
-                                     b->in->conv.out_w, 0};
+                                     b->in->conv.out_w, 0, 0, NULL};
         incept_winograd_conv(&args, b->ws, b->threads);
     } else {
         incept_gemm_conv(b->threads, m, n, k, b->w, k, &b->in->conv, b->c, n, NULL, 1, b->ws);

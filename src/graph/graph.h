@@ -260,9 +260,9 @@ struct incept_session {
     int planned_keep;      /* every activation stays readable after the pass */
     int planned_threads;
     int planned_training;  /* the plan keeps everything backward needs and has gradients */
-    int planned_int8;
-    incept_precision precision; /* INCEPT_PRECISION_INT8: nodes with a quantized form run it */
-    void **quantized;      /* per node: its op's quantized form (op->quantize), or NULL */
+    int planned_int8, planned_bf16;
+    incept_precision precision; /* INT8 or BF16: nodes with a form for it run that */
+    void **forms; /* per node: its op's form for the precision (op->quantize, op->to_bf16), or NULL */
     int *order;        /* node indices to run, in order */
     int n_order;
     /* Stacked pointwise convolutions (inference plans): per order position, the position of the
@@ -340,7 +340,7 @@ void incept_session_clear_values(incept_session *s);
 double incept_now_seconds(void);
 /* Frees the plan's memory. */
 void incept_session_drop_plan(incept_session *s);
-/* Frees an int8 session's quantized forms (precision.c). */
+/* Frees an int8 or bf16 session's per-node forms (precision.c). */
 void incept_session_free_precision(incept_session *s);
 /* Builds a fresh model around an already built graph (takes ownership, allocates its
  * parameters if that has not happened yet). */

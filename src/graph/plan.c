@@ -117,11 +117,12 @@ static size_t place_blocks(block *blocks, int count)
 incept_status incept_session_plan(incept_session *s, int batch, int training, int keep)
 {
     keep = keep || training;
-    const int int8 = s->precision == INCEPT_PRECISION_INT8;
-    if (training && int8)
-        return incept_fail(INCEPT_ERR_ARG, "an int8 session does not train: set its precision to fp32");
+    const int int8 = s->precision == INCEPT_PRECISION_INT8, bf16 = s->precision == INCEPT_PRECISION_BF16;
+    if (training && (int8 || bf16))
+        return incept_fail(INCEPT_ERR_ARG, "an %s session does not train: set its precision to fp32",
+                           int8 ? "int8" : "bf16");
     if (s->planned_batch == batch && s->planned_keep == keep && s->planned_threads == s->threads &&
-        s->planned_training == training && s->planned_int8 == int8)
+        s->planned_training == training && s->planned_int8 == int8 && s->planned_bf16 == bf16)
         return INCEPT_OK;
     incept_session_drop_plan(s);
     const incept_graph *g = &s->model->graph;
@@ -205,6 +206,8 @@ incept_status incept_session_plan(incept_session *s, int batch, int training, in
             if (s->stacked[q] || n->op != lead->op || !n->op->can_stack(n) ||
                 n->inputs[0] != lead->inputs[0])
                 continue;
+            if (bf16 && !s->forms[s->order[p]] != !s->forms[s->order[q]])
+                continue; /* one GEMM is all bf16 or all float */
             s->stack_next[last] = q;
             s->stacked[q] = 1;
             runs_at[q] = p;
@@ -299,7 +302,7 @@ incept_status incept_session_plan(incept_session *s, int batch, int training, in
         block_of[blocks[i].root] = i; /* sorting moved them */
 
     size_t workspace = 0;
-    incept_run_config config = {batch, s->threads, s->exact, training, int8};
+    incept_run_config config = {batch, s->threads, s->exact, training, int8, bf16};
     for (int p = 0; p < s->n_order; p++) {
         const incept_node *n = &g->nodes[s->order[p]];
         size_t need = n->op->workspace_floats ? n->op->workspace_floats(g, n, &config) : 0;
@@ -380,6 +383,7 @@ incept_status incept_session_plan(incept_session *s, int batch, int training, in
     s->planned_threads = s->threads;
     s->planned_training = training;
     s->planned_int8 = int8;
+    s->planned_bf16 = bf16;
     st = INCEPT_OK;
 done:
     free(needed);

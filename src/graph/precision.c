@@ -1,5 +1,5 @@
-/* precision.c — a session's arithmetic: int8 inference (incept_session_set_precision) and the
- * calibration that gives it its codes (incept_session_calibrate).
+/* precision.c — a session's arithmetic: bf16 and int8 inference (incept_session_set_precision)
+ * and the calibration that gives int8 its codes (incept_session_calibrate).
  *
  * Calibration runs the model in float over representative samples with every activation kept
  * and records, for each value a node with a quantized form reads (a convolution's input) or
@@ -8,7 +8,8 @@
  * calibration).
  * The ranges belong to the model (a quantized model carries them); setting INT8 asks each such
  * node's op for its quantized form (conv.c: weights to 8 bits per output channel, the input's
- * scale and zero point from its range), which the session keeps and hands to forward. */
+ * scale and zero point from its range), which the session keeps and hands to forward; setting
+ * BF16 likewise keeps each convolution's weights rounded to bf16 (op->to_bf16). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,66 +17,94 @@
 
 #include "core/status.h"
 #include "graph/graph.h"
+#include "kernels/gemm_kernels.h"
+#include "kernels/qgemm.h"
 #include "ops/op.h"
 
-static void free_quantized(incept_session *s)
+static void free_forms(incept_session *s)
 {
-    if (!s->quantized)
+    if (!s->forms)
         return;
     for (int i = 0; i < s->model->graph.n_nodes; i++)
-        free(s->quantized[i]);
-    free(s->quantized);
-    s->quantized = NULL;
+        free(s->forms[i]);
+    free(s->forms);
+    s->forms = NULL;
 }
 
-void incept_session_free_precision(incept_session *s) { free_quantized(s); }
+void incept_session_free_precision(incept_session *s) { free_forms(s); }
+
+/* Each node's form for `precision` from its op (quantize or to_bf16), where it has one. */
+static incept_status make_forms(incept_session *s, incept_precision precision)
+{
+    const incept_graph *g = &s->model->graph;
+    const int int8 = precision == INCEPT_PRECISION_INT8;
+    if (!(s->forms = incept_calloc((size_t)g->n_nodes + 1, sizeof(void *))))
+        return INCEPT_ERR_NOMEM;
+    int made = 0, uncalibrated = -1;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const incept_node *n = &g->nodes[i];
+        incept_status (*form)(const incept_graph *, const incept_node *, void **) =
+            int8 ? n->op->quantize : n->op->to_bf16;
+        if (n->nd || !form || n->aux)
+            continue; /* auxiliary heads: training only, never run in such a session */
+        if (int8 && !g->values[n->inputs[0]].has_range) {
+            if (uncalibrated < 0)
+                uncalibrated = i;
+            continue;
+        }
+        incept_status st = form(g, n, &s->forms[i]);
+        if (st) {
+            char why[256];
+            snprintf(why, sizeof why, "%s", incept_last_error());
+            free_forms(s);
+            return incept_fail(st, "%s node '%s': %s", int8 ? "quantizing" : "rounding to bf16",
+                               n->name, why);
+        }
+        made += s->forms[i] != NULL;
+    }
+    if (uncalibrated >= 0) {
+        const char *name = g->nodes[uncalibrated].name;
+        free_forms(s);
+        return incept_fail(INCEPT_ERR_ARG, "the input of '%s' has no range for 8 bits: calibrate "
+                           "the model first (incept_session_calibrate, `--calib`)", name);
+    }
+    if (!made) {
+        free_forms(s);
+        return incept_fail(INCEPT_ERR_UNSUPPORTED, "the model has no layer with an %s form "
+                           "(convolutions of one group)", int8 ? "int8" : "bf16");
+    }
+    return INCEPT_OK;
+}
 
 incept_status incept_session_set_precision(incept_session *s, incept_precision precision)
 {
     if (!s)
         return incept_fail(INCEPT_ERR_ARG, "no session");
-    if (precision != INCEPT_PRECISION_FP32 && precision != INCEPT_PRECISION_INT8)
+    if (precision != INCEPT_PRECISION_FP32 && precision != INCEPT_PRECISION_INT8 &&
+        precision != INCEPT_PRECISION_BF16)
         return incept_fail(INCEPT_ERR_ARG, "unknown precision %d", (int)precision);
-    free_quantized(s);
+    free_forms(s);
     incept_session_drop_plan(s); /* workspaces and stacking depend on it */
     s->precision = INCEPT_PRECISION_FP32;
     if (precision == INCEPT_PRECISION_FP32)
         return INCEPT_OK;
-    const incept_graph *g = &s->model->graph;
-    if (!(s->quantized = incept_calloc((size_t)g->n_nodes + 1, sizeof(void *))))
-        return INCEPT_ERR_NOMEM;
-    int quantized = 0, uncalibrated = -1;
-    for (int i = 0; i < g->n_nodes; i++) {
-        const incept_node *n = &g->nodes[i];
-        if (n->nd || !n->op->quantize || n->aux)
-            continue; /* auxiliary heads: training only, never run in an int8 session */
-        if (!g->values[n->inputs[0]].has_range) {
-            if (uncalibrated < 0)
-                uncalibrated = i;
-            continue;
-        }
-        incept_status st = n->op->quantize(g, n, &s->quantized[i]);
-        if (st) {
-            char why[256];
-            snprintf(why, sizeof why, "%s", incept_last_error());
-            free_quantized(s);
-            return incept_fail(st, "quantizing node '%s': %s", n->name, why);
-        }
-        quantized += s->quantized[i] != NULL;
+    incept_status st = make_forms(s, precision);
+    if (!st)
+        s->precision = precision;
+    return st;
+}
+
+const char *incept_precision_kernels(incept_precision precision)
+{
+    switch (precision) {
+    case INCEPT_PRECISION_FP32:
+        return incept_gemm_current()->name;
+    case INCEPT_PRECISION_BF16:
+        return incept_gemm_bf16_current()->name;
+    case INCEPT_PRECISION_INT8:
+        return incept_qgemm_isa();
     }
-    if (uncalibrated >= 0) {
-        const char *name = g->nodes[uncalibrated].name;
-        free_quantized(s);
-        return incept_fail(INCEPT_ERR_ARG, "the input of '%s' has no range for 8 bits: calibrate "
-                           "the model first (incept_session_calibrate, `--calib`)", name);
-    }
-    if (!quantized) {
-        free_quantized(s);
-        return incept_fail(INCEPT_ERR_UNSUPPORTED, "the model has no layer with an int8 form "
-                           "(convolutions of one group)");
-    }
-    s->precision = INCEPT_PRECISION_INT8;
-    return INCEPT_OK;
+    return NULL;
 }
 
 /* ---- calibration ---- */

@@ -163,7 +163,8 @@ static incept_op_args forward_args(const incept_session *s, const incept_node *n
         .workspace = s->workspace,
         .threads = s->threads,
         .exact = s->exact,
-        .quantized = s->quantized ? s->quantized[n - g->nodes] : NULL,
+        .quantized = s->forms && s->precision == INCEPT_PRECISION_INT8 ? s->forms[n - g->nodes] : NULL,
+        .bf16 = s->forms && s->precision == INCEPT_PRECISION_BF16 ? s->forms[n - g->nodes] : NULL,
     };
 }
 

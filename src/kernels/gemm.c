@@ -21,6 +21,8 @@
 #include <omp.h>
 #endif
 
+#include "core/cpu.h"
+#include "kernels/bf16.h"
 #include "kernels/gemm_kernels.h"
 #include "kernels/isa.h"
 #include "kernels/kernels.h"
@@ -40,6 +42,29 @@ static incept_isa_family family = {variants, (int)(sizeof variants / sizeof vari
 const incept_gemm_isa *incept_gemm_current(void) { return incept_isa_kernels(&family); }
 
 int incept_gemm_force_isa(const char *name) { return incept_isa_force(&family, name); }
+
+static const incept_isa_variant bf16_variants[] = {
+    {"generic", incept_cpu_any, &incept_gemm_bf16_generic},
+#ifdef INCEPT_HAVE_X86_KERNELS
+    {"avx512bf16", incept_cpu_avx512_bf16, &incept_gemm_bf16_avx512},
+#endif
+};
+static incept_isa_family bf16_family = {bf16_variants, (int)(sizeof bf16_variants / sizeof bf16_variants[0]),
+                                        "INCEPT_BF16_ISA", NULL, NULL};
+
+const incept_gemm_bf16_isa *incept_gemm_bf16_current(void) { return incept_isa_kernels(&bf16_family); }
+
+int incept_gemm_bf16_force_isa(const char *name) { return incept_isa_force(&bf16_family, name); }
+
+void incept_bf16_rows(const float *src, int rows, int k, uint32_t *dst)
+{
+    const int words = incept_bf16_row_length(k) / 2;
+    for (int r = 0; r < rows; r++)
+        for (int p = 0; p < words; p++) {
+            const float *at = src + (size_t)r * k + 2 * p;
+            dst[(size_t)r * words + p] = incept_bf16_pair(at[0], 2 * p + 1 < k ? at[1] : 0.0f);
+        }
+}
 
 size_t incept_gemm_workspace(int m, int n, int k, int threads)
 {
@@ -96,6 +121,56 @@ static void pack_b(const b_source *src, int pc, int kc, int j0, int j1, int nr, 
         pack_b_block(src->b, src->ldb, pc, kc, j0, j1, nr, dst);
 }
 
+/* pack_b_block for a bf16 product: rows pc + 2p and pc + 2p + 1 of a dense B rounded into the
+ * words of step p (kernels/bf16.h), panel q at q * kp * nr words, kp = ceil(kc / 2); the odd
+ * last row paired with zeros, columns past j1 zeros. */
+INCEPT_VECTOR_CLONES
+static void pack_b_block_bf16(const float *b, int ldb, int pc, int kc, int j0, int j1, int nr,
+                              uint32_t *dst)
+{
+    const int kp = (kc + 1) / 2;
+    for (int q = 0; j0 + q * nr < j1; q++) {
+        const int first = j0 + q * nr, count = j1 - first < nr ? j1 - first : nr;
+        uint32_t *panel = dst + (size_t)q * kp * nr;
+        for (int p = 0; p < kp; p++) {
+            const float *even = b + (size_t)(pc + 2 * p) * ldb + first;
+            const float *odd = 2 * p + 1 < kc ? even + ldb : NULL;
+            uint32_t *out = panel + (size_t)p * nr;
+            if (odd && count == nr)
+                for (int j = 0; j < nr; j++)
+                    out[j] = incept_bf16_pair(even[j], odd[j]);
+            else
+                for (int j = 0; j < nr; j++)
+                    out[j] = j >= count ? 0u : incept_bf16_pair(even[j], odd ? odd[j] : 0.0f);
+        }
+    }
+}
+
+/* pack_b for a bf16 product, into pairs of k at dst. A B given transposed (never a bf16
+ * convolution's) is packed as floats into `scratch` (kc x nr floats) a panel at a time first. */
+static void pack_b_bf16(const b_source *src, int pc, int kc, int j0, int j1, int nr, float *scratch,
+                        uint32_t *dst)
+{
+    if (src->conv) {
+        incept_im2col_pack_bf16(src->conv, pc, kc, j0, j1, nr, dst);
+        return;
+    }
+    if (!src->transposed) {
+        pack_b_block_bf16(src->b, src->ldb, pc, kc, j0, j1, nr, dst);
+        return;
+    }
+    const int kp = (kc + 1) / 2;
+    for (int q = 0; j0 + q * nr < j1; q++) {
+        const int first = j0 + q * nr, last = j1 - first < nr ? j1 : first + nr;
+        pack_b(src, pc, kc, first, last, nr, scratch);
+        uint32_t *panel = dst + (size_t)q * kp * nr;
+        for (int p = 0; p < kp; p++)
+            for (int j = 0; j < nr; j++)
+                panel[(size_t)p * nr + j] = incept_bf16_pair(scratch[(size_t)2 * p * nr + j],
+                                                             2 * p + 1 < kc ? scratch[(size_t)(2 * p + 1) * nr + j] : 0.0f);
+    }
+}
+
 /* The row panel p of the stacked parts: which part, and its first row there. */
 static const incept_gemm_part *panel_part(const incept_gemm_part *parts, int n_parts, int mr, int p,
                                           int *row)
@@ -112,23 +187,35 @@ static const incept_gemm_part *panel_part(const incept_gemm_part *parts, int n_p
     return &parts[n_parts - 1];
 }
 
+/* Which kernels a product runs: the float ones, or (parts with a_bf16) the bf16 ones. */
+typedef struct {
+    const incept_gemm_isa *f32;
+    const incept_gemm_bf16_isa *bf16;
+    int mr, nr;
+} kernels;
+
 /* C's row panels [p0, p1) times the packed block of B's columns [jc, j1). */
-static void multiply_block(const incept_gemm_isa *isa, const incept_gemm_part *parts, int n_parts,
-                           int p0, int p1, int jc, int j1, int pc, int kc, int last,
-                           const float *b_packed, int accumulate)
+static void multiply_block(const kernels *ks, const incept_gemm_part *parts, int n_parts, int p0,
+                           int p1, int jc, int j1, int pc, int kc, int last, const float *b_packed,
+                           int accumulate)
 {
-    const int mr = isa->mr, nr = isa->nr;
+    const int mr = ks->mr, nr = ks->nr, kp = (kc + 1) / 2;
     for (int q = 0; jc + q * nr < j1; q++) {
         int col = jc + q * nr, cols = j1 - col < nr ? j1 - col : nr;
         for (int p = p0; p < p1; p++) {
             int row;
             const incept_gemm_part *part = panel_part(parts, n_parts, mr, p, &row);
             int rows = part->rows - row < mr ? part->rows - row : mr;
-            const float *a_rows = part->a + (size_t)row * part->lda + pc;
             float *tile = part->c + (size_t)row * part->ldc + col;
-            isa->kernel(kc, a_rows, part->lda, b_packed + (size_t)q * kc * nr, tile, part->ldc, rows,
-                        cols, pc > 0 || accumulate, last && part->bias ? part->bias + row : NULL,
-                        last && part->relu);
+            const float *bias = last && part->bias ? part->bias + row : NULL;
+            if (ks->bf16)
+                ks->bf16->kernel(kp, part->a_bf16 + (size_t)row * part->lda + pc / 2, part->lda,
+                                 (const uint32_t *)(const void *)b_packed + (size_t)q * kp * nr, tile,
+                                 part->ldc, rows, cols, pc > 0 || accumulate, bias, last && part->relu);
+            else
+                ks->f32->kernel(kc, part->a + (size_t)row * part->lda + pc, part->lda,
+                                b_packed + (size_t)q * kc * nr, tile, part->ldc, rows, cols,
+                                pc > 0 || accumulate, bias, last && part->relu);
         }
     }
 }
@@ -152,12 +239,18 @@ void incept_gemm_share(int tid, int nth, int count, int unit, int *lo, int *hi)
     *hi = *lo + per < count ? *lo + per : count;
 }
 
-/* The parts' rows stacked as one A (each part its own rows, C and bias), times one B. */
+/* The parts' rows stacked as one A (each part its own rows, C and bias), times one B. In a bf16
+ * product each packed block holds pairs (half the floats of a float one), and behind it in the
+ * workspace each thread has a float panel to pack into before rounding. */
 static void gemm_parts(int threads, int n, int k, const incept_gemm_part *parts, int n_parts,
                        const b_source *src, int accumulate, float *workspace)
 {
-    const incept_gemm_isa *isa = incept_gemm_current();
-    const int mr = isa->mr, nr = isa->nr;
+    kernels ks = {NULL, NULL, 0, 0};
+    if (parts[0].a_bf16)
+        ks.bf16 = incept_gemm_bf16_current(), ks.mr = ks.bf16->mr, ks.nr = ks.bf16->nr;
+    else
+        ks.f32 = incept_gemm_current(), ks.mr = ks.f32->mr, ks.nr = ks.f32->nr;
+    const int mr = ks.mr, nr = ks.nr, bf16 = ks.bf16 != NULL;
     int panels = 0;
     for (int i = 0; i < n_parts; i++)
         panels += (parts[i].rows + mr - 1) / mr;
@@ -181,13 +274,16 @@ static void gemm_parts(int threads, int n, int k, const incept_gemm_part *parts,
             /* each thread its own columns, packed into its own block */
             int n0, n1;
             incept_gemm_share(tid, nth, n, unit, &n0, &n1);
-            float *b_packed = b_packs + (size_t)tid * KC * NC;
+            float *b_packed = b_packs + (size_t)tid * KC * NC, *scratch = b_packed + KC * NC / 2;
             for (int pc = 0; pc < k && n0 < n1; pc += KC) {
                 int kc = k - pc < KC ? k - pc : KC;
                 for (int jc = n0; jc < n1; jc += NC) {
                     int j1 = jc + NC < n1 ? jc + NC : n1;
-                    pack_b(src, pc, kc, jc, j1, nr, b_packed);
-                    multiply_block(isa, parts, n_parts, 0, panels, jc, j1, pc, kc, pc + kc == k,
+                    if (bf16)
+                        pack_b_bf16(src, pc, kc, jc, j1, nr, scratch, (uint32_t *)(void *)b_packed);
+                    else
+                        pack_b(src, pc, kc, jc, j1, nr, b_packed);
+                    multiply_block(&ks, parts, n_parts, 0, panels, jc, j1, pc, kc, pc + kc == k,
                                    b_packed, accumulate);
                 }
             }
@@ -197,17 +293,21 @@ static void gemm_parts(int threads, int n, int k, const incept_gemm_part *parts,
              * another's packing: for an im2col B that is most of a small convolution's cost */
             int p0, p1;
             incept_gemm_share(tid, nth, panels, 1, &p0, &p1);
+            float *scratch = b_packs + KC * NC / 2 + (size_t)tid * KC * nr;
             for (int pc = 0; pc < k; pc += KC) {
-                int kc = k - pc < KC ? k - pc : KC;
+                int kc = k - pc < KC ? k - pc : KC, step = bf16 ? (kc + 1) / 2 : kc;
                 for (int jc = 0; jc < n; jc += NC) {
                     int j1 = jc + NC < n ? jc + NC : n, block_panels = (j1 - jc + nr - 1) / nr;
                     int share = (block_panels + nth - 1) / nth, q0 = tid * share;
                     int q1 = q0 + share < block_panels ? q0 + share : block_panels;
-                    if (q0 < q1)
-                        pack_b(src, pc, kc, jc + q0 * nr, q1 * nr + jc < j1 ? jc + q1 * nr : j1, nr,
-                               b_packs + (size_t)q0 * kc * nr);
+                    int first = jc + q0 * nr, last = q1 * nr + jc < j1 ? jc + q1 * nr : j1;
+                    if (q0 < q1 && bf16)
+                        pack_b_bf16(src, pc, kc, first, last, nr, scratch,
+                                    (uint32_t *)(void *)b_packs + (size_t)q0 * step * nr);
+                    else if (q0 < q1)
+                        pack_b(src, pc, kc, first, last, nr, b_packs + (size_t)q0 * kc * nr);
 #pragma omp barrier
-                    multiply_block(isa, parts, n_parts, p0, p1, jc, j1, pc, kc, pc + kc == k, b_packs,
+                    multiply_block(&ks, parts, n_parts, p0, p1, jc, j1, pc, kc, pc + kc == k, b_packs,
                                    accumulate);
 #pragma omp barrier
                 }
@@ -219,8 +319,25 @@ static void gemm_parts(int threads, int n, int k, const incept_gemm_part *parts,
 static void gemm(int threads, int m, int n, int k, const float *a, int lda, const b_source *src,
                  float *c, int ldc, const float *bias, int relu, int accumulate, float *workspace)
 {
-    incept_gemm_part part = {a, lda, m, c, ldc, bias, relu};
+    incept_gemm_part part = {a, lda, m, c, ldc, bias, relu, NULL};
     gemm_parts(threads, n, k, &part, 1, src, accumulate, workspace);
+}
+
+void incept_gemm_bf16(int threads, int m, int n, int k, const uint32_t *a, int lda, const float *b,
+                      int ldb, float *c, int ldc, const float *bias, int relu, float *workspace)
+{
+    b_source src = {b, ldb, 0, NULL};
+    incept_gemm_part part = {NULL, lda, m, c, ldc, bias, relu, a};
+    gemm_parts(threads, n, k, &part, 1, &src, 0, workspace);
+}
+
+void incept_gemm_conv_bf16(int threads, int m, int n, int k, const uint32_t *a, int lda,
+                           const incept_im2col *conv, float *c, int ldc, const float *bias, int relu,
+                           float *workspace)
+{
+    b_source src = {NULL, 0, 0, conv};
+    incept_gemm_part part = {NULL, lda, m, c, ldc, bias, relu, a};
+    gemm_parts(threads, n, k, &part, 1, &src, 0, workspace);
 }
 
 void incept_gemm_stacked(int threads, int n, int k, const incept_gemm_part *parts, int n_parts,
@@ -279,4 +396,26 @@ void incept_gemm_prepacked(int m, int n, int k, const float *a, int lda, const f
                         c + (size_t)p * mr * ldc + q * nr, ldc, rows, cols, 0, NULL, 0);
         }
     }
+}
+
+void incept_gemm_prepacked_bf16(int m, int n, int kp, const uint32_t *a, int lda,
+                                const uint32_t *b_packed, float *c, int ldc)
+{
+    const incept_gemm_bf16_isa *isa = incept_gemm_bf16_current();
+    const int mr = isa->mr, nr = isa->nr;
+    for (int q = 0; q * nr < n; q++) {
+        int cols = n - q * nr < nr ? n - q * nr : nr;
+        for (int p = 0; p * mr < m; p++) {
+            int rows = m - p * mr < mr ? m - p * mr : mr;
+            isa->kernel(kp, a + (size_t)p * mr * lda, lda, b_packed + (size_t)q * nr * kp,
+                        c + (size_t)p * mr * ldc + q * nr, ldc, rows, cols, 0, NULL, 0);
+        }
+    }
+}
+
+void incept_gemm_bf16_tile(int *mr, int *nr)
+{
+    const incept_gemm_bf16_isa *isa = incept_gemm_bf16_current();
+    *mr = isa->mr;
+    *nr = isa->nr;
 }

@@ -12,6 +12,8 @@
 #ifndef INCEPT_KERNELS_GEMM_KERNELS_H
 #define INCEPT_KERNELS_GEMM_KERNELS_H
 
+#include <stdint.h>
+
 typedef void (*incept_gemm_micro_kernel)(int kc, const float *a, int lda, const float *b, float *c,
                                          int ldc, int rows, int cols, int accumulate,
                                          const float *bias, int relu);
@@ -28,6 +30,29 @@ extern const incept_gemm_isa incept_gemm_generic;
 extern const incept_gemm_isa incept_gemm_avx2;
 extern const incept_gemm_isa incept_gemm_avx512;
 #endif
+
+/* The bf16 micro-kernels: the same tile and epilogue, from k taken in pairs (bf16.h):
+ *   a: A itself, row r at a + r * lda words, each word the bf16 pair of k = 2p, 2p + 1
+ *   b: a packed panel, kp steps of NR words (columns of B, each word its pair of k)
+ * so kp = ceil(kc / 2) steps multiply kc values of k (the odd last one paired with a zero). */
+typedef void (*incept_gemm_bf16_micro_kernel)(int kp, const uint32_t *a, int lda, const uint32_t *b,
+                                              float *c, int ldc, int rows, int cols, int accumulate,
+                                              const float *bias, int relu);
+typedef struct {
+    const char *name; /* "avx512bf16", "generic" */
+    int mr, nr;
+    incept_gemm_bf16_micro_kernel kernel;
+} incept_gemm_bf16_isa;
+
+extern const incept_gemm_bf16_isa incept_gemm_bf16_generic;
+#ifdef INCEPT_HAVE_X86_KERNELS
+extern const incept_gemm_bf16_isa incept_gemm_bf16_avx512;
+#endif
+/* The bf16 kernel in use (AVX-512 BF16 where the CPU has it, else the portable one, several
+ * times slower than the float kernels: bench says which), and the forcing of one by name
+ * (environment INCEPT_BF16_ISA at start-up). */
+const incept_gemm_bf16_isa *incept_gemm_bf16_current(void);
+int incept_gemm_bf16_force_isa(const char *name);
 
 /* The kernel in use: the best this CPU supports, unless incept_gemm_force_isa chose another. */
 const incept_gemm_isa *incept_gemm_current(void);

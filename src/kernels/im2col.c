@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/cpu.h"
+#include "kernels/bf16.h"
 #include "kernels/kernels.h"
 
 static int images_of(const incept_im2col *g) { return g->images > 1 ? g->images : 1; }
@@ -99,6 +100,35 @@ void incept_im2col_pack(const incept_im2col *g, int k0, int kc, int j0, int j1, 
             else
                 for (int q = 0; q * nr < padded; q++)
                     memcpy(to + q * panel, row + q * nr, sizeof(float) * nr);
+        }
+    }
+}
+
+INCEPT_VECTOR_CLONES
+void incept_im2col_pack_bf16(const incept_im2col *g, int k0, int kc, int j0, int j1, int nr,
+                             uint32_t *dst)
+{
+    const int taps = g->kernel_h * g->kernel_w, kp = (kc + 1) / 2;
+    float even[CHUNK + 64], odd[CHUNK + 64];
+    for (int c0 = j0; c0 < j1; c0 += CHUNK) {
+        int count = j1 - c0 < CHUNK ? j1 - c0 : CHUNK;
+        int padded = (count + nr - 1) / nr * nr, first_panel = (c0 - j0) / nr;
+        for (int p = 0; p < kp; p++) {
+            for (int half = 0; half < 2; half++) {
+                float *row = half ? odd : even;
+                int k = k0 + 2 * p + half, c = k / taps, tap = k % taps;
+                if (2 * p + half < kc)
+                    unfold_row(g, c, tap / g->kernel_w, tap % g->kernel_w, c0, count, row);
+                else
+                    memset(row, 0, sizeof(float) * count);
+                for (int t = count; t < padded; t++)
+                    row[t] = 0.0f;
+            }
+            uint32_t *to = dst + (size_t)first_panel * kp * nr + (size_t)p * nr;
+            const size_t panel = (size_t)kp * nr;
+            for (int q = 0; q * nr < padded; q++)
+                for (int t = 0; t < nr; t++)
+                    to[q * panel + t] = incept_bf16_pair(even[q * nr + t], odd[q * nr + t]);
         }
     }
 }

@@ -18,7 +18,12 @@ int incept_cpu_avx512_vnni(void)
 {
     return incept_cpu_avx512() && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vnni");
 }
+int incept_cpu_avx512_bf16(void)
+{
+    return incept_cpu_avx512() && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512bf16");
+}
 #else
+int incept_cpu_avx512_bf16(void) { return 0; }
 int incept_cpu_avx2(void) { return 0; }
 int incept_cpu_avx2_fma(void) { return 0; }
 int incept_cpu_avx512(void) { return 0; }

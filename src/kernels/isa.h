@@ -34,6 +34,7 @@ int incept_cpu_avx2(void);
 int incept_cpu_avx2_fma(void);
 int incept_cpu_avx512(void);
 int incept_cpu_avx512_vnni(void);
+int incept_cpu_avx512_bf16(void);
 int incept_cpu_any(void); /* 1: the portable variant */
 
 #endif

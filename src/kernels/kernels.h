@@ -4,6 +4,7 @@
 #define INCEPT_KERNELS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* C[M, N] = A[M, K] * B[K, N], then + bias[row] and ReLU when asked; row-major, any strides.
  * `workspace` holds incept_gemm_workspace(m, n, k, threads) floats. Deterministic for any
@@ -23,6 +24,9 @@ typedef struct {
     int ldc;
     const float *bias;
     int relu;
+    /* or, for a bf16 product (incept_gemm_bf16), A as bf16 pairs of k: row r at a_bf16 + r * lda
+     * words (a unused); every part of one call the same kind */
+    const uint32_t *a_bf16;
 } incept_gemm_part;
 void incept_gemm_stacked(int threads, int n, int k, const incept_gemm_part *parts, int n_parts,
                          const float *b, int ldb, float *workspace);
@@ -66,6 +70,13 @@ __attribute__((visibility("hidden")))
 #endif
 void incept_im2col_pack(const incept_im2col *conv, int k0, int kc, int j0, int j1, int nr,
                         float *dst);
+/* The same for a bf16 product: rows in pairs (k0 even), each panel kp = ceil(kc / 2) steps of nr
+ * words (kernels/bf16.h), the odd last row paired with zeros. */
+#if defined(__GNUC__)
+__attribute__((visibility("hidden")))
+#endif
+void incept_im2col_pack_bf16(const incept_im2col *conv, int k0, int kc, int j0, int j1, int nr,
+                             uint32_t *dst);
 
 /* The same product from a B already in the micro-kernel's packed layout, over the whole depth k
  * at once, single-threaded: B as panels of NR columns (k steps of NR values, panel q at
@@ -82,6 +93,21 @@ void incept_gemm_tile(int *mr, int *nr);
 void incept_gemm_prepacked(int m, int n, int k, const float *a, int lda, const float *b_packed,
                            float *c, int ldc);
 
+/* The same products in bf16 (kernels/bf16.h): A given once as bf16 pairs (incept_bf16_rows:
+ * lda = incept_bf16_row_length(k) / 2 words a row), B rounded to bf16 while it is packed,
+ * products summed in float; bias and ReLU as above. The workspaces are incept_gemm_workspace's. */
+void incept_bf16_rows(const float *src, int rows, int k, uint32_t *dst);
+void incept_gemm_bf16(int threads, int m, int n, int k, const uint32_t *a, int lda, const float *b,
+                      int ldb, float *c, int ldc, const float *bias, int relu, float *workspace);
+void incept_gemm_conv_bf16(int threads, int m, int n, int k, const uint32_t *a, int lda,
+                           const incept_im2col *conv, float *c, int ldc, const float *bias, int relu,
+                           float *workspace);
+/* incept_gemm_prepacked in bf16: kp steps of pairs of k, B as panels of NR words (panel q at
+ * q * NR * kp), A row-major pairs with row stride lda words; MR, NR incept_gemm_bf16_tile's. */
+void incept_gemm_bf16_tile(int *mr, int *nr);
+void incept_gemm_prepacked_bf16(int m, int n, int kp, const uint32_t *a, int lda,
+                                const uint32_t *b_packed, float *c, int ldc);
+
 /* Winograd F(4x4, 3x3) and F(4x4, 5x5): stride-1 convolution by 3x3 filters with 36 multiplies
  * per 16 outputs instead of 9 per output, and by 5x5 filters with 64 instead of 25 per output.
  * Reassociates the sums, so results differ from direct convolution (~1e-6 relative for 3x3,
@@ -97,8 +123,14 @@ typedef struct {
     size_t out_batch_stride;
     int out_h, out_w;
     int accumulate; /* add into the output instead of writing it (bias and relu must be off) */
+    int bf16;       /* transformed filters and inputs rounded to bf16, multiplied by bf16 GEMMs */
+    const uint32_t *filters_bf16; /* bf16: the filters transformed ahead (NULL: on each call) */
 } incept_winograd_args;
 int incept_winograd_tiles(int kernel, int batch, int out_h, int out_w);
+/* A bf16 call's transformed filters, made once for a weight that does not change: the words
+ * they take, and the transform itself (for args.filters_bf16). */
+size_t incept_winograd_bf16_filter_words(int kernel, int in_c, int out_c);
+void incept_winograd_bf16_filters(int kernel, const float *weight, int in_c, int out_c, uint32_t *u);
 size_t incept_winograd_workspace(int kernel, int in_c, int out_c, int batch, int out_h, int out_w,
                                  int threads);
 void incept_winograd_conv(const incept_winograd_args *args, float *workspace, int threads);

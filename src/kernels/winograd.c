@@ -20,6 +20,7 @@
 #include <omp.h>
 #endif
 
+#include "kernels/bf16.h"
 #include "kernels/gemm_kernels.h"
 #include "kernels/kernels.h"
 
@@ -203,8 +204,10 @@ size_t incept_winograd_workspace(int kernel, int in_c, int out_c, int batch, int
     const variant *v = variant_for(kernel);
     int tiles = tile_count(v, batch, out_h, out_w);
     int block = tiles < PANEL_TILES ? tiles : PANEL_TILES;
-    int mr, nr;
+    int mr, nr, mr16, nr16; /* a bf16 call's tile, if larger, needs the room */
     incept_gemm_tile(&mr, &nr);
+    incept_gemm_bf16_tile(&mr16, &nr16);
+    mr = mr16 > mr ? mr16 : mr, nr = nr16 > nr ? nr16 : nr;
     const size_t v_floats = (size_t)v->positions * in_c * round_up((size_t)block, (size_t)nr);
     const size_t per_thread = (size_t)v->positions * mr * ((size_t)in_c + block); /* U and M */
     if (block <= PRIVATE_V_TILES) /* each thread its own V */
@@ -215,10 +218,12 @@ size_t incept_winograd_workspace(int kernel, int in_c, int out_c, int batch, int
 
 /* U[xi] for output channels [0, rows) of `weight` as row-major matrices (row r at r * in_c, one
  * matrix every u_stride floats), the layout the micro-kernel reads A in place: lanes are input
- * channels, so each write is a contiguous run. */
+ * channels, so each write is a contiguous run. For a bf16 call (u16), as bf16 pairs of input
+ * channels instead: row r at r * ceil(in_c / 2) words, a matrix every u_stride words. */
 INLINE void transform_filter_rows(const variant *v, const float *weight, int in_c, int rows,
-                                  float *u, size_t u_stride)
+                                  float *u, uint32_t *u16, size_t u_stride)
 {
+    const int words = (in_c + 1) / 2;
     const int taps = v->taps * v->taps;
     lanes g[MAX_TAPS * MAX_TAPS], t[MAX_POSITIONS];
     for (int r = 0; r < rows; r++)
@@ -235,6 +240,14 @@ INLINE void transform_filter_rows(const variant *v, const float *weight, int in_
                         g[k][l] = l < n ? src[l * taps + k] : 0.0f;
             }
             v->filter(g, t);
+            if (u16) { /* c0 is even: pairs of lanes are pairs of channels */
+                uint32_t *dst = u16 + (size_t)r * words + c0 / 2;
+                for (int xi = 0; xi < v->positions; xi++)
+                    for (int l = 0; l < LANES; l += 2)
+                        if (l < n)
+                            dst[xi * u_stride + l / 2] = incept_bf16_pair(t[xi][l], l + 1 < n ? t[xi][l + 1] : 0.0f);
+                continue;
+            }
             float *dst = u + (size_t)r * in_c + c0;
             for (int xi = 0; xi < v->positions; xi++) {
                 if (n == LANES) /* a fixed size: one vector store */
@@ -268,17 +281,14 @@ typedef struct {
     int in_c, in_h, in_w, pad_top, pad_left;
 } input_geometry;
 
-/* V[xi] for channel c and LANES tiles from t0 (of `count` in the block), written straight into
- * the GEMM's packed-B layout (panels of nr tiles, each channel a step of nr values); lanes past
- * `count` are zeros that pad the last panel. */
-INLINE void transform_inputs(const variant *vr, const input_geometry *ig,
-                             const tile_origin *origins, int c, int t0, int count, int nr,
-                             float *v, size_t v_stride)
+/* B^T d B at every position for channel c and LANES tiles from t0 (of `count` in the block);
+ * lanes past `count` are zeros. */
+INLINE void transform_channel(const variant *vr, const input_geometry *ig,
+                              const tile_origin *origins, int c, int t0, int count, lanes *tr)
 {
     const int patch = vr->patch, in_h = ig->in_h, in_w = ig->in_w;
-    lanes d[MAX_PATCH * MAX_PATCH], tr[MAX_POSITIONS];
+    lanes d[MAX_PATCH * MAX_PATCH];
     int n = count - t0 < LANES ? count - t0 : LANES;
-    float *dst = v + (size_t)(t0 / nr) * nr * ig->in_c + (size_t)c * nr + t0 % nr;
     for (int l = 0; l < LANES; l++) {
         if (l >= n) {
             for (int k = 0; k < patch * patch; k++)
@@ -305,8 +315,38 @@ INLINE void transform_inputs(const variant *vr, const input_geometry *ig,
         }
     }
     vr->input(d, tr);
+}
+
+/* V[xi] for channel c and LANES tiles from t0, written straight into the GEMM's packed-B layout
+ * (panels of nr tiles, each channel a step of nr values); the zero lanes pad the last panel. */
+INLINE void transform_inputs(const variant *vr, const input_geometry *ig,
+                             const tile_origin *origins, int c, int t0, int count, int nr,
+                             float *v, size_t v_stride)
+{
+    lanes tr[MAX_POSITIONS];
+    transform_channel(vr, ig, origins, c, t0, count, tr);
+    float *dst = v + (size_t)(t0 / nr) * nr * ig->in_c + (size_t)c * nr + t0 % nr;
     for (int xi = 0; xi < vr->positions; xi++)
         memcpy(dst + xi * v_stride, tr[xi], sizeof(lanes));
+}
+
+/* The same for a bf16 call: channels 2 * pair and 2 * pair + 1 (zeros past in_c) as one step of
+ * nr words of the bf16 packed-B layout. */
+INLINE void transform_input_pair(const variant *vr, const input_geometry *ig,
+                                 const tile_origin *origins, int pair, int t0, int count, int nr,
+                                 uint32_t *v, size_t v_stride)
+{
+    lanes even[MAX_POSITIONS], odd[MAX_POSITIONS];
+    const int c = 2 * pair, pairs = (ig->in_c + 1) / 2;
+    transform_channel(vr, ig, origins, c, t0, count, even);
+    if (c + 1 < ig->in_c)
+        transform_channel(vr, ig, origins, c + 1, t0, count, odd);
+    else
+        memset(odd, 0, sizeof(lanes) * vr->positions);
+    uint32_t *dst = v + (size_t)(t0 / nr) * nr * pairs + (size_t)pair * nr + t0 % nr;
+    for (int xi = 0; xi < vr->positions; xi++)
+        for (int l = 0; l < LANES; l++)
+            dst[xi * v_stride + l] = incept_bf16_pair(even[xi][l], odd[xi][l]);
 }
 
 typedef struct {
@@ -376,9 +416,14 @@ INLINE void transform_outputs(const variant *vr, const output_geometry *og,
  * compiler outlines before it inlines) every transform still sees a constant variant. */
 #define PER_VARIANT(V)                                                                           \
     static void filter_rows_##V(const float *weight, int in_c, int rows, float *u,               \
-                                size_t u_stride)                                                  \
+                                uint32_t *u16, size_t u_stride)                                   \
     {                                                                                             \
-        transform_filter_rows(&V, weight, in_c, rows, u, u_stride);                               \
+        transform_filter_rows(&V, weight, in_c, rows, u, u16, u_stride);                          \
+    }                                                                                             \
+    static void input_pairs_##V(const input_geometry *ig, const tile_origin *origins, int pair,  \
+                                int t0, int count, int nr, uint32_t *v, size_t v_stride)          \
+    {                                                                                             \
+        transform_input_pair(&V, ig, origins, pair, t0, count, nr, v, v_stride);                  \
     }                                                                                             \
     static void inputs_##V(const input_geometry *ig, const tile_origin *origins, int c, int t0,   \
                            int count, int nr, float *v, size_t v_stride)                          \
@@ -394,15 +439,18 @@ PER_VARIANT(f4_k3)
 PER_VARIANT(f4_k5)
 
 typedef struct {
-    void (*filter_rows)(const float *weight, int in_c, int rows, float *u, size_t u_stride);
+    void (*filter_rows)(const float *weight, int in_c, int rows, float *u, uint32_t *u16,
+                        size_t u_stride);
+    void (*input_pairs)(const input_geometry *ig, const tile_origin *origins, int pair, int t0,
+                        int count, int nr, uint32_t *v, size_t v_stride);
     void (*inputs)(const input_geometry *ig, const tile_origin *origins, int c, int t0, int count,
                    int nr, float *v, size_t v_stride);
     void (*outputs)(const output_geometry *og, const tile_origin *origins, int o, int t0, int count,
                     const float *mm, size_t m_stride, int block);
 } variant_code;
 
-static const variant_code code_f4_k3 = {filter_rows_f4_k3, inputs_f4_k3, outputs_f4_k3};
-static const variant_code code_f4_k5 = {filter_rows_f4_k5, inputs_f4_k5, outputs_f4_k5};
+static const variant_code code_f4_k3 = {filter_rows_f4_k3, input_pairs_f4_k3, inputs_f4_k3, outputs_f4_k3};
+static const variant_code code_f4_k5 = {filter_rows_f4_k5, input_pairs_f4_k5, inputs_f4_k5, outputs_f4_k5};
 
 /* Tiles in blocks of at most PANEL_TILES (one block for a batch-1 layer at 56x56 and below).
  * For each block, the threads transform its inputs into V; then each thread takes panels of mr
@@ -418,15 +466,20 @@ static void run_by_panels(const variant *vr, const variant_code *code,
     const int per_sample = ((a->out_h + vr->tile - 1) / vr->tile) * tiles_w;
     const int tiles = a->batch * per_sample;
     const int positions = vr->positions, block = tiles < PANEL_TILES ? tiles : PANEL_TILES;
-    const int in_c = a->in_c, out_c = a->out_c, taps = vr->taps * vr->taps;
+    const int in_c = a->in_c, out_c = a->out_c, taps = vr->taps * vr->taps, bf16 = a->bf16;
+    const int pairs = (in_c + 1) / 2, depth = bf16 ? pairs : in_c; /* steps of the GEMMs */
     const input_geometry ig = {a->input, a->in_batch_stride, in_c, a->in_h, a->in_w, a->pad_top,
                                a->pad_left};
     const output_geometry og = {a->output, a->out_batch_stride, a->out_h, a->out_w, a->relu,
                                 a->bias, a->accumulate};
     int mr, nr;
-    incept_gemm_tile(&mr, &nr);
-    const size_t v_stride = round_up((size_t)block, (size_t)nr) * in_c;
-    const size_t u_stride = (size_t)mr * in_c, m_stride = (size_t)mr * block;
+    if (bf16)
+        incept_gemm_bf16_tile(&mr, &nr);
+    else
+        incept_gemm_tile(&mr, &nr);
+    /* strides in floats, or words for bf16 (whose U and V are at most as large) */
+    const size_t v_stride = round_up((size_t)block, (size_t)nr) * depth;
+    const size_t u_stride = (size_t)mr * depth, m_stride = (size_t)mr * block;
     const int panels = (out_c + mr - 1) / mr;
     const int private_v = block <= PRIVATE_V_TILES;
     float *shared_v = workspace;
@@ -440,31 +493,47 @@ static void run_by_panels(const variant *vr, const variant_code *code,
 #endif
         float *u = per_thread + (size_t)tid * thread_floats;
         float *mm = u + positions * u_stride, *v = private_v ? mm + positions * m_stride : shared_v;
+        uint32_t *u16 = bf16 ? (uint32_t *)(void *)u : NULL, *v16 = (uint32_t *)(void *)v;
         tile_origin origins[PANEL_TILES];
         for (int first = 0; first < tiles; first += block) {
             const int count = tiles - first < block ? tiles - first : block;
             /* Lanes past `count` in the last group are zeros. A last panel of nr columns with at
              * most LANES of them is multiplied only that wide, so its other lanes are never
-             * written (at 14x14 that was half of V). */
-            const int groups = (count + LANES - 1) / LANES;
+             * written (at 14x14 that was half of V). bf16 transforms channels in pairs. */
+            const int groups = (count + LANES - 1) / LANES, jobs = depth * groups;
             tile_origins(first, count, vr->tile, tiles_w, per_sample, origins);
             if (private_v) {
-                for (int job = 0; job < in_c * groups; job++)
-                    code->inputs(&ig, origins, job / groups, (job % groups) * LANES, count, nr, v,
-                                 v_stride);
+                for (int job = 0; job < jobs; job++)
+                    if (bf16)
+                        code->input_pairs(&ig, origins, job / groups, (job % groups) * LANES, count,
+                                          nr, v16, v_stride);
+                    else
+                        code->inputs(&ig, origins, job / groups, (job % groups) * LANES, count, nr,
+                                     v, v_stride);
             } else {
 #pragma omp for schedule(static)
-                for (int job = 0; job < in_c * groups; job++)
-                    code->inputs(&ig, origins, job / groups, (job % groups) * LANES, count, nr, v,
-                                 v_stride);
+                for (int job = 0; job < jobs; job++)
+                    if (bf16)
+                        code->input_pairs(&ig, origins, job / groups, (job % groups) * LANES, count,
+                                          nr, v16, v_stride);
+                    else
+                        code->inputs(&ig, origins, job / groups, (job % groups) * LANES, count, nr,
+                                     v, v_stride);
             }
 #pragma omp for schedule(dynamic, 1)
             for (int p = 0; p < panels; p++) {
                 const int o0 = p * mr, rows = out_c - o0 < mr ? out_c - o0 : mr;
-                code->filter_rows(a->weight + (size_t)o0 * in_c * taps, in_c, rows, u, u_stride);
+                if (a->filters_bf16) /* transformed once, when the session was set to bf16 */
+                    u16 = (uint32_t *)a->filters_bf16 + (size_t)p * positions * u_stride;
+                else
+                    code->filter_rows(a->weight + (size_t)o0 * in_c * taps, in_c, rows, u, u16, u_stride);
                 for (int xi = 0; xi < positions; xi++)
-                    incept_gemm_prepacked(rows, count, in_c, u + xi * u_stride, in_c,
-                                          v + xi * v_stride, mm + xi * m_stride, count);
+                    if (bf16)
+                        incept_gemm_prepacked_bf16(rows, count, pairs, u16 + xi * u_stride, pairs,
+                                                   v16 + xi * v_stride, mm + xi * m_stride, count);
+                    else
+                        incept_gemm_prepacked(rows, count, in_c, u + xi * u_stride, in_c,
+                                              v + xi * v_stride, mm + xi * m_stride, count);
                 output_geometry panel = og;
                 panel.output += (size_t)o0 * og.out_h * og.out_w;
                 panel.bias = og.bias ? og.bias + o0 : NULL;
@@ -483,6 +552,29 @@ void INCEPT_WINOGRAD_ENTRY(const incept_winograd_args *a, float *workspace, int 
 }
 
 #ifdef INCEPT_WINOGRAD_SHARED
+size_t incept_winograd_bf16_filter_words(int kernel, int in_c, int out_c)
+{
+    int mr, nr;
+    incept_gemm_bf16_tile(&mr, &nr);
+    const size_t panels = (size_t)(out_c + mr - 1) / mr;
+    return panels * variant_for(kernel)->positions * mr * (size_t)((in_c + 1) / 2);
+}
+
+void incept_winograd_bf16_filters(int kernel, const float *weight, int in_c, int out_c, uint32_t *u)
+{
+    const variant *vr = variant_for(kernel);
+    const variant_code *code = kernel == 5 ? &code_f4_k5 : &code_f4_k3;
+    int mr, nr;
+    incept_gemm_bf16_tile(&mr, &nr);
+    const size_t u_stride = (size_t)mr * ((in_c + 1) / 2), taps = (size_t)vr->taps * vr->taps;
+    memset(u, 0, sizeof(uint32_t) * incept_winograd_bf16_filter_words(kernel, in_c, out_c));
+    for (int p = 0; p * mr < out_c; p++) {
+        const int rows = out_c - p * mr < mr ? out_c - p * mr : mr;
+        code->filter_rows(weight + (size_t)p * mr * in_c * taps, in_c, rows, NULL,
+                          u + (size_t)p * vr->positions * u_stride, u_stride);
+    }
+}
+
 void incept_winograd_conv_avx2(const incept_winograd_args *a, float *workspace, int threads);
 void incept_winograd_conv_avx512(const incept_winograd_args *a, float *workspace, int threads);
 

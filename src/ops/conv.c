@@ -21,6 +21,7 @@
 #endif
 
 #include "core/status.h"
+#include "kernels/bf16.h"
 #include "kernels/kernels.h"
 #include "kernels/qgemm.h"
 #include "core/window.h"
@@ -158,7 +159,7 @@ static size_t conv_workspace(const incept_graph *g, const incept_node *n, const 
         size_t bytes = conv_threads_per_sample(cfg->batch, cfg->threads) > 1
                            ? incept_qgemm_workspace(out->c, plane, k, cfg->threads)
                            : incept_qgemm_workspace(out->c, plane, k, 1) * (size_t)cfg->threads;
-        const incept_run_config fp32 = {cfg->batch, cfg->threads, cfg->exact, cfg->training, 0};
+        const incept_run_config fp32 = {cfg->batch, cfg->threads, cfg->exact, cfg->training, 0, 0};
         size_t floats = conv_workspace(g, n, &fp32);
         return (bytes + 3) / 4 > floats ? (bytes + 3) / 4 : floats;
     }
@@ -171,6 +172,46 @@ static size_t conv_workspace(const incept_graph *g, const incept_node *n, const 
         return incept_gemm_workspace(out->c / a->groups, out->h * out->w,
                                      in->c / a->groups * a->kernel_h * a->kernel_w, cfg->threads);
     return conv_chunk_floats(g, n, cfg->batch) * (size_t)cfg->threads;
+}
+
+/* ---- bf16 ---- */
+
+/* A convolution's bf16 form: its weights as bf16 pairs of k, a row of `words` per output channel,
+ * and for one Winograd may run (3x3 and 5x5, stride 1) its transformed filters in bf16, made
+ * here once instead of on every call (at 14x14 that transform cost as much as the products). One
+ * allocation. */
+typedef struct {
+    int words;
+    const uint32_t *winograd; /* or NULL */
+    uint32_t weights[];
+} conv_bf16;
+
+static incept_status conv_to_bf16(const incept_graph *g, const incept_node *n, void **state)
+{
+    *state = NULL;
+    const incept_attrs *a = &n->attrs;
+    if (a->groups != 1 || n->weight < 0)
+        return INCEPT_OK; /* grouped and depthwise convolutions stay float */
+    const incept_param *wp = &g->params[n->weight];
+    const int m = wp->dims[0], k = wp->dims[1] * wp->dims[2] * wp->dims[3];
+    const int words = incept_bf16_row_length(k) / 2;
+    const int winograd = (a->kernel_h == 3 || a->kernel_h == 5) && a->kernel_w == a->kernel_h &&
+                         a->stride_h == 1 && a->stride_w == 1 && a->dilation_h == 1 && a->dilation_w == 1;
+    const size_t transformed = winograd ? incept_winograd_bf16_filter_words(a->kernel_h, wp->dims[1], m) : 0;
+    conv_bf16 *form = incept_malloc(sizeof(conv_bf16) + sizeof(uint32_t) * ((size_t)m * words + transformed));
+    if (!form)
+        return INCEPT_ERR_NOMEM;
+    form->words = words;
+    const float *weight = g->param_data + wp->offset;
+    incept_bf16_rows(weight, m, k, form->weights);
+    form->winograd = NULL;
+    if (winograd) {
+        uint32_t *u = form->weights + (size_t)m * words;
+        incept_winograd_bf16_filters(a->kernel_h, weight, wp->dims[1], m, u);
+        form->winograd = u;
+    }
+    *state = form;
+    return INCEPT_OK;
 }
 
 /* Samples [s0, s0 + count) through one GEMM per group whose B is their im2col matrices side by
@@ -193,20 +234,30 @@ static void conv_chunk_forward(const incept_op_args *args, int s0, int count, fl
         const float *bias = args->bias ? args->bias + (size_t)gi * cout_g : NULL;
         float *yg = y + (size_t)gi * cout_g * plane;
         incept_im2col geometry = conv_geometry(a, xg, cin_g, in, out, count, in->batch_stride);
-        if (count == 1 && conv_is_pointwise(a))
+        const conv_bf16 *half = args->bf16; /* groups 1 */
+        if (half && count == 1 && conv_is_pointwise(a))
+            incept_gemm_bf16(threads, cout_g, plane, k, half->weights, half->words, xg, plane, yg,
+                             plane, bias, a->relu, scratch);
+        else if (half && count == 1)
+            incept_gemm_conv_bf16(threads, cout_g, plane, k, half->weights, half->words, &geometry,
+                                  yg, plane, bias, a->relu, scratch);
+        else if (half)
+            incept_gemm_conv_bf16(threads, cout_g, columns, k, half->weights, half->words, &geometry,
+                                  spread, columns, bias, a->relu, scratch);
+        else if (count == 1 && conv_is_pointwise(a))
             incept_gemm(threads, cout_g, plane, k, weight, k, xg, plane, yg, plane, bias, a->relu,
                         scratch);
         else if (count == 1)
             incept_gemm_conv(threads, cout_g, plane, k, weight, k, &geometry, yg, plane, bias,
                              a->relu, scratch);
-        else {
+        else
             incept_gemm_conv(threads, cout_g, columns, k, weight, k, &geometry, spread, columns,
                              bias, a->relu, scratch);
+        if (count > 1)
             for (int i = 0; i < count; i++)
                 for (int o = 0; o < cout_g; o++)
                     memcpy(yg + i * out->batch_stride + (size_t)o * plane,
                            spread + (size_t)o * columns + (size_t)i * plane, sizeof(float) * plane);
-        }
     }
 }
 
@@ -303,7 +354,8 @@ static void conv_forward_dense(const incept_op_args *args)
         incept_winograd_args w = {in->data, in->batch_stride, in->n, in->c, in->h, in->w,
                                   args->weight, args->bias, a->kernel_h, out->c, a->pad_top,
                                   a->pad_left, a->relu, out->data, out->batch_stride, out->h, out->w,
-                                  0};
+                                  0, args->bf16 != NULL,
+                                  args->bf16 ? ((const conv_bf16 *)args->bf16)->winograd : NULL};
         incept_winograd_conv(&w, args->workspace, args->threads);
         return;
     }
@@ -405,7 +457,7 @@ static void conv_backward_data_by_winograd(const incept_backward_args *args, con
     incept_winograd_args w = {dy->data, dy->batch_stride, in->n, out_c, dy->h, dy->w,
                               turned, NULL, kernel, in_c, kernel - 1 - a->pad_top,
                               kernel - 1 - a->pad_left, 0, dx->data, dx->batch_stride, in->h, in->w,
-                              1};
+                              1, 0, NULL};
     incept_winograd_conv(&w, args->workspace + (size_t)in_c * out_c * taps, args->threads);
 }
 
@@ -517,9 +569,10 @@ static void stacked_sample(const incept_op_args *members, int count, int s, int 
     const int plane = in->h * in->w;
     for (int i = 0; i < count; i++) {
         const incept_op_args *m = &members[i];
-        parts[i] = (incept_gemm_part){m->weight, in->c, m->output.c,
+        const conv_bf16 *half = m->bf16; /* a bf16 session: every member has one */
+        parts[i] = (incept_gemm_part){m->weight, half ? half->words : in->c, m->output.c,
                                       m->output.data + s * m->output.batch_stride, plane, m->bias,
-                                      m->node->attrs.relu};
+                                      m->node->attrs.relu, half ? half->weights : NULL};
     }
     incept_gemm_stacked(threads, plane, in->c, parts, count, in->data + s * in->batch_stride, plane,
                         workspace);
@@ -698,4 +751,5 @@ const incept_op incept_op_conv = {
     .from_onnx = conv_from_onnx,
     .fuses_activation = 1,
     .quantize = conv_quantize,
+    .to_bf16 = conv_to_bf16,
 };

@@ -19,6 +19,7 @@ typedef struct {
     int batch, threads, exact;
     int training; /* forward for a training step: dropout drops, backward follows */
     int int8;     /* an int8 session: nodes with a quantized form run it */
+    int bf16;     /* a bf16 session: nodes with a bf16 form run it */
 } incept_run_config;
 
 /* Everything a forward pass of one node sees. */
@@ -37,6 +38,7 @@ typedef struct {
     unsigned long long dropout_seed;
     const incept_stats_sync *sync; /* training: batch statistics over every rank (NULL: this one's) */
     const void *quantized; /* an int8 session: this node's quantized form (op->quantize), or NULL */
+    const void *bf16;      /* a bf16 session: this node's bf16 form (op->to_bf16), or NULL */
     void *saved; /* training: the op's saved_bytes(...) to keep for its backward, or NULL */
 } incept_op_args;
 
@@ -116,6 +118,9 @@ typedef struct incept_op {
      * its input value), in one allocation released with free(); *state NULL where the node stays
      * in float (NULL: the op has none). forward then gets it as args->quantized. */
     incept_status (*quantize)(const incept_graph *g, const incept_node *n, void **state);
+    /* Its bf16 form for a bf16 session (its weights rounded to bf16 as its kernels read them),
+     * the same way; forward gets it as args->bf16. */
+    incept_status (*to_bf16)(const incept_graph *g, const incept_node *n, void **state);
 } incept_op;
 
 const incept_op *incept_op_find(const char *name);
