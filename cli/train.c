@@ -549,25 +549,30 @@ static incept_status predict_all(incept_session *s, const incept_dataset *data, 
     return st;
 }
 
-/* eval --precision int8: calibrated on --calib, else on up to 500 images of Fashion-MNIST's
- * training split when the test set is its default one, else on the test images themselves
- * (saying so); the fp32 accuracy beside it and how often the two predict the same class. */
-static int eval_int8(const options *o, incept_model *m, incept_session *s, const incept_dataset *data)
+/* eval --precision int8 or bf16: int8 calibrated on --calib, else on up to 500 images of
+ * Fashion-MNIST's training split when the test set is its default one, else on the test images
+ * themselves (saying so); the fp32 accuracy beside it and how often the two predict the same
+ * class. */
+static int eval_reduced(const options *o, incept_model *m, incept_session *s, const incept_dataset *data)
 {
+    const char *precision = o->precision;
+    const int is_int8 = strcmp(precision, "int8") == 0;
     int n, c, h, w, rc = 1;
     incept_dataset_dims(data, &n, &c, &h, &w, NULL);
-    int *fp32 = calloc((size_t)n + 1, sizeof(int)), *int8 = calloc((size_t)n + 1, sizeof(int));
+    int *fp32 = calloc((size_t)n + 1, sizeof(int)), *low = calloc((size_t)n + 1, sizeof(int));
     incept_dataset *train = NULL;
     float *calib = NULL;
     double top1, top5, q1, q5;
     int evaluated, count = 0;
-    if (!fp32 || !int8 || incept_session_evaluate_flips(s, data, o->batch, o->test_flips, &top1, &top5, &evaluated) ||
+    if (!fp32 || !low || incept_session_evaluate_flips(s, data, o->batch, o->test_flips, &top1, &top5, &evaluated) ||
         predict_all(s, data, o->batch, fp32)) {
         rc = cli_fail("evaluation in fp32");
         goto done;
     }
     const int fashion_default = !o->test_images && !o->test_dir && !o->inputs;
-    if (!o->calib && fashion_default && !cli_load_split(o, 0, &train, c, h, w) && train)
+    if (!is_int8)
+        rc = 0; /* bf16 needs no calibration */
+    else if (!o->calib && fashion_default && !cli_load_split(o, 0, &train, c, h, w) && train)
         rc = cli_dataset_samples(train, 500, &calib);
     else if (!o->calib)
         rc = cli_dataset_samples(data, 500, &calib);
@@ -582,25 +587,25 @@ static int eval_int8(const options *o, incept_model *m, incept_session *s, const
         goto done;
     rc = 1;
     if (incept_session_evaluate_flips(s, data, o->batch, o->test_flips, &q1, &q5, &evaluated) ||
-        predict_all(s, data, o->batch, int8)) {
-        rc = cli_fail("evaluation in int8");
+        predict_all(s, data, o->batch, low)) {
+        rc = cli_fail(is_int8 ? "evaluation in int8" : "evaluation in reduced precision");
         goto done;
     }
     int same = 0, both = 0;
     for (int i = 0; i < n; i++)
         if (fp32[i] >= 0)
-            both++, same += fp32[i] == int8[i];
+            both++, same += fp32[i] == low[i];
     const double agreement = (double)same / (both > 0 ? both : 1);
-    fprintf(stderr, "incept: fp32 top1=%.4f top5=%.4f; int8 agrees with it on %.2f%% of the images\n", top1,
-            top5, 100.0 * agreement);
-    printf("eval: top1=%.4f top5=%.4f n=%d precision=int8 fp32_top1=%.4f agreement=%.4f\n", q1, q5, evaluated,
-           top1, agreement);
+    fprintf(stderr, "incept: fp32 top1=%.4f top5=%.4f; %s agrees with it on %.2f%% of the images\n", top1,
+            top5, precision, 100.0 * agreement);
+    printf("eval: top1=%.4f top5=%.4f n=%d precision=%s fp32_top1=%.4f agreement=%.4f\n", q1, q5, evaluated,
+           precision, top1, agreement);
     rc = 0;
 done:
     incept_dataset_free(train);
     free(calib);
     free(fp32);
-    free(int8);
+    free(low);
     return rc;
 }
 
@@ -628,11 +633,11 @@ int cmd_eval(const options *o)
         incept_model_free(m);
         return 2;
     }
-    const int int8 = o->precision && strcmp(o->precision, "fp32") != 0;
+    const int reduced = o->precision && strcmp(o->precision, "fp32") != 0;
     if (st || incept_session_new(m, &s) || incept_session_set_threads(s, o->threads)) {
         rc = cli_fail("evaluation");
-    } else if (int8) {
-        rc = eval_int8(o, m, s, data);
+    } else if (reduced) {
+        rc = eval_reduced(o, m, s, data);
     } else if (incept_session_evaluate_flips(s, data, o->batch, o->test_flips, &top1, &top5, &n)) {
         rc = cli_fail("evaluation");
     } else {

@@ -252,7 +252,47 @@ static void test_cli(void)
     snprintf(cmd, sizeof cmd, "%s bench /tmp/incept_bf16.incept --seconds 1 --train --precision bf16 >/dev/null 2>&1", cli);
     int status = system(cmd);
     CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 2, "%s: exit %d", cmd, WEXITSTATUS(status));
-    unlink("/tmp/incept_bf16.incept");
+    /* run: what the library computes in bf16 (the file's weights are He's from seed 0) */
+    enum { N = 2, SAMPLE = 3 * 32 * 32 };
+    static float x[N * SAMPLE];
+    float want[N * 5], got[N * 5] = {0};
+    fill_random(x, N * SAMPLE, 21);
+    f = fopen("/tmp/incept_bf16_x.bin", "wb");
+    CHECK(f && fwrite(x, sizeof x, 1, f) == 1);
+    if (f)
+        fclose(f);
+    snprintf(cmd, sizeof cmd, "%s run /tmp/incept_bf16.incept --input /tmp/incept_bf16_x.bin --output "
+             "/tmp/incept_bf16_y.bin --precision bf16 2>/dev/null", cli);
+    CHECK_MSG(system(cmd) == 0, "%s", cmd);
+    incept_model *m = NULL;
+    incept_session *s = NULL;
+    CHECK_OK(incept_model_load("/tmp/incept_bf16.incept", NULL, &m));
+    if (m && incept_session_new(m, &s) == INCEPT_OK) {
+        CHECK_OK(incept_session_set_precision(s, INCEPT_PRECISION_BF16));
+        CHECK_OK(incept_session_forward(s, x, N, want));
+        f = fopen("/tmp/incept_bf16_y.bin", "rb");
+        CHECK(f && fread(got, sizeof got, 1, f) == 1);
+        if (f)
+            fclose(f);
+        CHECK_MSG(memcmp(want, got, sizeof got) == 0, "%s", "incept run --precision bf16 computes what the library does");
+    }
+    incept_session_free(s);
+    incept_model_free(m);
+    /* eval: bf16 accuracy beside fp32's and how often they agree (labels: raw float32 classes) */
+    f = fopen("/tmp/incept_bf16_l.bin", "wb");
+    const float classes[N] = {1.0f, 3.0f};
+    CHECK(f && fwrite(classes, sizeof classes, 1, f) == 1);
+    if (f)
+        fclose(f);
+    snprintf(cmd, sizeof cmd, "%s eval /tmp/incept_bf16.incept --inputs /tmp/incept_bf16_x.bin --labels "
+             "/tmp/incept_bf16_l.bin --precision bf16 2>/dev/null | grep -q 'precision=bf16 fp32_top1=.* agreement='",
+             cli);
+    if (INCEPT_WITH_DATASETS)
+        CHECK_MSG(system(cmd) == 0, "%s", cmd);
+    else
+        printf("test_bf16: skipped eval --precision bf16: this build reads no dataset files (INCEPT_WITH_DATASETS=OFF)\n");
+    unlink("/tmp/incept_bf16.incept"), unlink("/tmp/incept_bf16_x.bin"), unlink("/tmp/incept_bf16_y.bin");
+    unlink("/tmp/incept_bf16_l.bin");
 }
 
 static void test_googlenet(const char *ref)

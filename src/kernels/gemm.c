@@ -72,16 +72,17 @@ size_t incept_gemm_workspace(int m, int n, int k, int threads)
     return (size_t)threads * KC * NC;
 }
 
-/* B[pc.., j0..j1) as panels of NR columns: for each k, NR values, zeros past j1. */
+/* B[pc.., j0..j1) as panels of NR columns: for each k, NR values, zeros past j1. Row by row, each
+ * row's stretch read once from start to end and spread over the panels: reading a panel at a
+ * time instead jumps between kc rows (a row apart in memory) every few cache lines. */
 static void pack_b_block(const float *b, int ldb, int pc, int kc, int j0, int j1, int nr, float *dst)
 {
-    for (int q = 0; j0 + q * nr < j1; q++) {
-        int first = j0 + q * nr, count = j1 - first < nr ? j1 - first : nr;
-        float *panel = dst + (size_t)q * kc * nr;
-        for (int kk = 0; kk < kc; kk++) {
-            const float *src = b + (size_t)(pc + kk) * ldb + first;
-            float *out = panel + (size_t)kk * nr;
-            memcpy(out, src, sizeof(float) * count);
+    for (int kk = 0; kk < kc; kk++) {
+        const float *src = b + (size_t)(pc + kk) * ldb;
+        for (int q = 0; j0 + q * nr < j1; q++) {
+            int first = j0 + q * nr, count = j1 - first < nr ? j1 - first : nr;
+            float *out = dst + (size_t)q * kc * nr + (size_t)kk * nr;
+            memcpy(out, src + first, sizeof(float) * count);
             for (int j = count; j < nr; j++)
                 out[j] = 0.0f;
         }
@@ -129,19 +130,18 @@ static void pack_b_block_bf16(const float *b, int ldb, int pc, int kc, int j0, i
                               uint32_t *dst)
 {
     const int kp = (kc + 1) / 2;
-    for (int q = 0; j0 + q * nr < j1; q++) {
-        const int first = j0 + q * nr, count = j1 - first < nr ? j1 - first : nr;
-        uint32_t *panel = dst + (size_t)q * kp * nr;
-        for (int p = 0; p < kp; p++) {
-            const float *even = b + (size_t)(pc + 2 * p) * ldb + first;
-            const float *odd = 2 * p + 1 < kc ? even + ldb : NULL;
-            uint32_t *out = panel + (size_t)p * nr;
+    for (int p = 0; p < kp; p++) { /* a pair of rows at a time, as pack_b_block goes */
+        const float *even = b + (size_t)(pc + 2 * p) * ldb;
+        const float *odd = 2 * p + 1 < kc ? even + ldb : NULL;
+        for (int q = 0; j0 + q * nr < j1; q++) {
+            const int first = j0 + q * nr, count = j1 - first < nr ? j1 - first : nr;
+            uint32_t *out = dst + (size_t)q * kp * nr + (size_t)p * nr;
             if (odd && count == nr)
                 for (int j = 0; j < nr; j++)
-                    out[j] = incept_bf16_pair(even[j], odd[j]);
+                    out[j] = incept_bf16_pair(even[first + j], odd[first + j]);
             else
                 for (int j = 0; j < nr; j++)
-                    out[j] = j >= count ? 0u : incept_bf16_pair(even[j], odd ? odd[j] : 0.0f);
+                    out[j] = j >= count ? 0u : incept_bf16_pair(even[first + j], odd ? odd[first + j] : 0.0f);
         }
     }
 }
