@@ -8,6 +8,39 @@
 #define MR 12
 #define NR 32
 
+#if defined(__GNUC__)
+#define INLINE static inline __attribute__((always_inline))
+#else
+#define INLINE static inline
+#endif
+
+/* The products of the tile's first `used` rows (a compile-time 4, 8 or 12 once inlined, so a
+ * tile of 4 rows does a third of the multiplies of 12, not all of them: 64 output channels are
+ * five panels of 12 and one of 4), one B vector a step (`wide` 0: at most 16 columns) or two.
+ * Row r of A is row[r][k * step] (step 1: A in place; MR: a packed panel). */
+INLINE void multiply(const int used, int kc, const float *const row[MR], int step, const float *b,
+                     int wide, __m512 acc[MR][2])
+{
+    if (wide) {
+        for (int k = 0; k < kc; k++) {
+            __m512 b0 = _mm512_loadu_ps(b + k * NR), b1 = _mm512_loadu_ps(b + k * NR + 16);
+#pragma GCC unroll 12
+            for (int r = 0; r < used; r++) {
+                __m512 ar = _mm512_set1_ps(row[r][(long)k * step]);
+                acc[r][0] = _mm512_fmadd_ps(ar, b0, acc[r][0]);
+                acc[r][1] = _mm512_fmadd_ps(ar, b1, acc[r][1]);
+            }
+        }
+    } else {
+        for (int k = 0; k < kc; k++) {
+            __m512 b0 = _mm512_loadu_ps(b + k * NR);
+#pragma GCC unroll 12
+            for (int r = 0; r < used; r++)
+                acc[r][0] = _mm512_fmadd_ps(_mm512_set1_ps(row[r][(long)k * step]), b0, acc[r][0]);
+        }
+    }
+}
+
 static void kernel_avx512(int kc, const float *a, int lda, const float *b, float *c, int ldc,
                           int rows, int cols, int accumulate, const float *bias, int relu)
 {
@@ -15,47 +48,16 @@ static void kernel_avx512(int kc, const float *a, int lda, const float *b, float
 #pragma GCC unroll 12
     for (int r = 0; r < MR; r++)
         acc[r][0] = acc[r][1] = _mm512_setzero_ps();
-    if (cols <= 16 && lda) {
-        /* a narrow last panel (14x14 images: 196 = 6 x 32 + 4): half the multiplies */
-        const float *row[MR];
-        for (int r = 0; r < MR; r++)
-            row[r] = a + (long)(r < rows ? r : rows - 1) * lda;
-        for (int k = 0; k < kc; k++) {
-            __m512 b0 = _mm512_loadu_ps(b + k * NR);
-#pragma GCC unroll 12
-            for (int r = 0; r < MR; r++)
-                acc[r][0] = _mm512_fmadd_ps(_mm512_set1_ps(row[r][k]), b0, acc[r][0]);
-        }
-    } else if (cols <= 16) {
-        for (int k = 0; k < kc; k++) {
-            __m512 b0 = _mm512_loadu_ps(b + k * NR);
-#pragma GCC unroll 12
-            for (int r = 0; r < MR; r++)
-                acc[r][0] = _mm512_fmadd_ps(_mm512_set1_ps(a[k * MR + r]), b0, acc[r][0]);
-        }
-    } else if (lda) {
-        const float *row[MR]; /* rows past the last repeat it; their results are not stored */
-        for (int r = 0; r < MR; r++)
-            row[r] = a + (long)(r < rows ? r : rows - 1) * lda;
-        for (int k = 0; k < kc; k++) {
-            __m512 b0 = _mm512_loadu_ps(b + k * NR), b1 = _mm512_loadu_ps(b + k * NR + 16);
-#pragma GCC unroll 12
-            for (int r = 0; r < MR; r++) {
-                __m512 ar = _mm512_set1_ps(row[r][k]);
-                acc[r][0] = _mm512_fmadd_ps(ar, b0, acc[r][0]);
-                acc[r][1] = _mm512_fmadd_ps(ar, b1, acc[r][1]);
-            }
-        }
-    }
-    for (int k = 0; k < kc && !lda && cols > 16; k++) {
-        __m512 b0 = _mm512_loadu_ps(b + k * NR), b1 = _mm512_loadu_ps(b + k * NR + 16);
-#pragma GCC unroll 12
-        for (int r = 0; r < MR; r++) {
-            __m512 ar = _mm512_set1_ps(a[k * MR + r]);
-            acc[r][0] = _mm512_fmadd_ps(ar, b0, acc[r][0]);
-            acc[r][1] = _mm512_fmadd_ps(ar, b1, acc[r][1]);
-        }
-    }
+    const float *row[MR]; /* rows past the last repeat it; their results are not stored */
+    for (int r = 0; r < MR; r++)
+        row[r] = lda ? a + (long)(r < rows ? r : rows - 1) * lda : a + r;
+    const int step = lda ? 1 : MR, wide = cols > 16;
+    if (rows <= 4)
+        multiply(4, kc, row, step, b, wide, acc);
+    else if (rows <= 8)
+        multiply(8, kc, row, step, b, wide, acc);
+    else
+        multiply(MR, kc, row, step, b, wide, acc);
     __mmask16 m0 = cols >= 16 ? 0xffff : (__mmask16)((1u << cols) - 1);
     __mmask16 m1 = cols >= 32 ? 0xffff : cols > 16 ? (__mmask16)((1u << (cols - 16)) - 1) : 0;
     for (int r = 0; r < rows; r++) {
