@@ -216,6 +216,42 @@ size_t incept_winograd_workspace(int kernel, int in_c, int out_c, int batch, int
 }
 #endif
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+
+/* dst[l * dst_stride + k] = src[k * src_stride + l] for 16 x 16 floats: four rounds of shuffles
+ * across 16 vectors (pairs of floats, pairs of pairs, 128-bit quarters twice). The transforms
+ * work across tiles (a lane each) but the image holds each tile's values together: turning a
+ * block around lets each tile's rows be read and written whole, not a float at a time. */
+static inline void transpose_16x16(const float *src, size_t src_stride, float *dst, size_t dst_stride)
+{
+    __m512 r[16], u[16];
+    for (int i = 0; i < 16; i++)
+        r[i] = _mm512_loadu_ps(src + i * src_stride);
+    for (int i = 0; i < 16; i += 2) {
+        u[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        u[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {
+        r[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(u[i]), _mm512_castps_pd(u[i + 2])));
+        r[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(u[i]), _mm512_castps_pd(u[i + 2])));
+        r[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(u[i + 1]), _mm512_castps_pd(u[i + 3])));
+        r[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(u[i + 1]), _mm512_castps_pd(u[i + 3])));
+    }
+    for (int i = 0; i < 16; i += 8)
+        for (int j = 0; j < 4; j++) {
+            u[i + j] = _mm512_shuffle_f32x4(r[i + j], r[i + j + 4], 0x88);
+            u[i + j + 4] = _mm512_shuffle_f32x4(r[i + j], r[i + j + 4], 0xdd);
+        }
+    for (int j = 0; j < 8; j++) {
+        r[j] = _mm512_shuffle_f32x4(u[j], u[j + 8], 0x88);
+        r[j + 8] = _mm512_shuffle_f32x4(u[j], u[j + 8], 0xdd);
+    }
+    for (int i = 0; i < 16; i++)
+        _mm512_storeu_ps(dst + i * dst_stride, r[i]);
+}
+#endif
+
 /* U[xi] for output channels [0, rows) of `weight` as row-major matrices (row r at r * in_c, one
  * matrix every u_stride floats), the layout the micro-kernel reads A in place: lanes are input
  * channels, so each write is a contiguous run. For a bf16 call (u16), as bf16 pairs of input
@@ -225,11 +261,20 @@ INLINE void transform_filter_rows(const variant *v, const float *weight, int in_
 {
     const int words = (in_c + 1) / 2;
     const int taps = v->taps * v->taps;
-    lanes g[MAX_TAPS * MAX_TAPS], t[MAX_POSITIONS];
+    lanes g[32], t[MAX_POSITIONS]; /* g: the taps rounded up to whole 16 x 16 blocks */
     for (int r = 0; r < rows; r++)
         for (int c0 = 0; c0 < in_c; c0 += LANES) {
             const int n = in_c - c0 < LANES ? in_c - c0 : LANES;
             const float *src = weight + ((size_t)r * in_c + c0) * taps;
+#if defined(__AVX512F__)
+            if (n == LANES) { /* each channel's taps copied whole, then turned into lanes */
+                float by_lane[LANES][32];
+                for (int l = 0; l < LANES; l++)
+                    memcpy(by_lane[l], src + l * taps, sizeof(float) * taps);
+                for (int k = 0; k < taps; k += 16) /* past taps: unread */
+                    transpose_16x16(by_lane[0] + k, 32, g[k], LANES);
+            } else
+#endif
             if (n == LANES) {
                 for (int k = 0; k < taps; k++)
                     for (int l = 0; l < LANES; l++)
@@ -281,6 +326,7 @@ typedef struct {
     int in_c, in_h, in_w, pad_top, pad_left;
 } input_geometry;
 
+
 /* B^T d B at every position for channel c and LANES tiles from t0 (of `count` in the block);
  * lanes past `count` are zeros. */
 INLINE void transform_channel(const variant *vr, const input_geometry *ig,
@@ -289,6 +335,31 @@ INLINE void transform_channel(const variant *vr, const input_geometry *ig,
     const int patch = vr->patch, in_h = ig->in_h, in_w = ig->in_w;
     lanes d[MAX_PATCH * MAX_PATCH];
     int n = count - t0 < LANES ? count - t0 : LANES;
+#if defined(__AVX512F__)
+    if (n == LANES) { /* each tile's patch rows copied whole, then turned into lanes */
+        float by_lane[LANES][MAX_PATCH * MAX_PATCH];
+        for (int l = 0; l < LANES; l++) {
+            const tile_origin *o = &origins[t0 + l];
+            const int y0 = o->y - ig->pad_top, x0 = o->x - ig->pad_left;
+            const float *plane = ig->input + o->sample * ig->in_batch_stride + (size_t)c * in_h * in_w;
+            if (y0 >= 0 && x0 >= 0 && y0 + patch <= in_h && x0 + patch <= in_w) {
+                for (int i = 0; i < patch; i++)
+                    memcpy(by_lane[l] + i * patch, plane + (size_t)(y0 + i) * in_w + x0, sizeof(float) * patch);
+                continue;
+            }
+            for (int i = 0; i < patch; i++)
+                for (int j = 0; j < patch; j++) {
+                    const int y = y0 + i, x = x0 + j;
+                    by_lane[l][i * patch + j] = y >= 0 && y < in_h && x >= 0 && x < in_w
+                                                    ? plane[(size_t)y * in_w + x] : 0.0f;
+                }
+        }
+        for (int k = 0; k < patch * patch; k += 16) /* past patch^2: unread */
+            transpose_16x16(by_lane[0] + k, MAX_PATCH * MAX_PATCH, d[k], LANES);
+        vr->input(d, tr);
+        return;
+    }
+#endif
     for (int l = 0; l < LANES; l++) {
         if (l >= n) {
             for (int k = 0; k < patch * patch; k++)
@@ -357,6 +428,7 @@ typedef struct {
     int accumulate;
 } output_geometry;
 
+
 /* Y = A^T m A (+ bias, ReLU) for LANES tiles of output channel o, written into the output. */
 INLINE void transform_outputs(const variant *vr, const output_geometry *og,
                               const tile_origin *origins, int o, int t0, int count, const float *mm,
@@ -367,9 +439,8 @@ INLINE void transform_outputs(const variant *vr, const output_geometry *og,
     int n = count - t0 < LANES ? count - t0 : LANES;
     const float *src = mm + (size_t)o * block + t0;
     for (int xi = 0; xi < vr->positions; xi++) {
-        if (n == LANES) {
-            for (int l = 0; l < LANES; l++)
-                m[xi][l] = src[xi * m_stride + l];
+        if (n == LANES) { /* a fixed size: one vector (a loop here became five moves) */
+            memcpy(m[xi], src + xi * m_stride, sizeof(lanes));
         } else {
             for (int l = 0; l < LANES; l++)
                 m[xi][l] = l < n ? src[xi * m_stride + l] : 0.0f;
@@ -388,12 +459,25 @@ INLINE void transform_outputs(const variant *vr, const output_geometry *og,
             for (int l = 0; l < LANES; l++)
                 y[k][l] += b;
     }
+    float (*by_lane)[16] = NULL; /* y turned around: lane l's tile, row by row (4x4 tiles) */
+#if defined(__AVX512F__)
+    float turned[LANES][16];
+    if (tile == 4) {
+        transpose_16x16(y[0], LANES, turned[0], 16);
+        by_lane = turned;
+    }
+#endif
     for (int l = 0; l < n; l++) {
         const tile_origin *at = &origins[t0 + l];
         float *corner = og->output + at->sample * og->out_batch_stride +
                         (size_t)o * og->out_h * og->out_w + (size_t)at->y * og->out_w + at->x;
         const int rows = og->out_h - at->y < tile ? og->out_h - at->y : tile;
         const int cols = og->out_w - at->x < tile ? og->out_w - at->x : tile;
+        if (by_lane && !og->accumulate && rows == 4 && cols == 4) { /* four rows of four */
+            for (int i = 0; i < 4; i++)
+                memcpy(corner + (size_t)i * og->out_w, by_lane[l] + 4 * i, sizeof(float) * 4);
+            continue;
+        }
         if (og->accumulate) { /* a gradient: other readers' contributions are already there */
             for (int i = 0; i < rows; i++)
                 for (int j = 0; j < cols; j++)
