@@ -50,7 +50,7 @@ static void test_gemm(void)
         printf("checking the %s SGEMM kernel\n", incept_gemm_current()->name);
         const int shapes[][3] = {{1, 1, 1},   {5, 7, 3},     {12, 32, 16},  {13, 33, 17},
                                  {37, 70, 300}, {64, 49, 576}, {24, 196, 260}, {100, 3, 513},
-                                 {3, 600, 40}};
+                                 {3, 600, 40}, {20, 56, 40}};
         for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
             for (int threads = 1; threads <= 3; threads += 2)
                 gemm_case(isas[i], shapes[s][0], shapes[s][1], shapes[s][2], threads, s % 2 == 0,

@@ -21,7 +21,25 @@
 INLINE void multiply(const int used, int kc, const float *const row[MR], int step, const float *b,
                      int wide, __m512 acc[MR][2])
 {
-    if (wide) {
+    if (wide == 1) { /* 17-24 columns: the second vector half wide */
+        __m256 half[MR];
+#pragma GCC unroll 12
+        for (int r = 0; r < MR; r++)
+            half[r] = _mm256_setzero_ps();
+        for (int k = 0; k < kc; k++) {
+            __m512 b0 = _mm512_loadu_ps(b + k * NR);
+            __m256 b1 = _mm256_loadu_ps(b + k * NR + 16);
+#pragma GCC unroll 12
+            for (int r = 0; r < used; r++) {
+                const float ak = row[r][(long)k * step];
+                acc[r][0] = _mm512_fmadd_ps(_mm512_set1_ps(ak), b0, acc[r][0]);
+                half[r] = _mm256_fmadd_ps(_mm256_set1_ps(ak), b1, half[r]);
+            }
+        }
+#pragma GCC unroll 12
+        for (int r = 0; r < used; r++)
+            acc[r][1] = _mm512_castpd_ps(_mm512_insertf64x4(_mm512_setzero_pd(), _mm256_castps_pd(half[r]), 0));
+    } else if (wide) {
         for (int k = 0; k < kc; k++) {
             __m512 b0 = _mm512_loadu_ps(b + k * NR), b1 = _mm512_loadu_ps(b + k * NR + 16);
 #pragma GCC unroll 12
@@ -51,7 +69,10 @@ static void kernel_avx512(int kc, const float *a, int lda, const float *b, float
     const float *row[MR]; /* rows past the last repeat it; their results are not stored */
     for (int r = 0; r < MR; r++)
         row[r] = lda ? a + (long)(r < rows ? r : rows - 1) * lda : a + r;
-    const int step = lda ? 1 : MR, wide = cols > 16;
+    /* 0: one vector of B a step, 1: one and a half (on cores that split a 512-bit FMA in two,
+     * Zen 4's, a 256-bit one costs half: 49 columns, a 7x7 plane or 28x28's Winograd tiles,
+     * are panels of 32 and 17), 2: two */
+    const int step = lda ? 1 : MR, wide = cols > 24 ? 2 : cols > 16;
     if (rows <= 4)
         multiply(4, kc, row, step, b, wide, acc);
     else if (rows <= 8)

@@ -3,7 +3,7 @@
  * vdpbf16ps adds a pair of bf16 products to each float lane, so one instruction does the
  * multiply-adds of two FMAs (measured on AMD Zen 4 with scripts/mac-rate.c: 103-113 G against
  * 53-55 G multiply-adds/s on one core). Built with -mavx512bf16; only called when CPUID
- * reports it. */
+ * reports it (with AVX512VL, for the 256-bit half vector). */
 #include <immintrin.h>
 
 #include "kernels/gemm_kernels.h"
@@ -25,7 +25,25 @@ static inline __m512bh as_pairs(__m512i words) { return (__m512bh)words; }
 INLINE void multiply(const int used, int kp, const uint32_t *const row[MR], const uint32_t *b,
                      int wide, __m512 acc[MR][2])
 {
-    if (wide) {
+    if (wide == 1) { /* 17-24 columns: the second vector half wide (gemm_avx512.c says why) */
+        __m256 half[MR];
+#pragma GCC unroll 12
+        for (int r = 0; r < MR; r++)
+            half[r] = _mm256_setzero_ps();
+        for (int k = 0; k < kp; k++) {
+            __m512bh b0 = as_pairs(_mm512_loadu_si512(b + k * NR));
+            __m256bh b1 = (__m256bh)_mm256_loadu_si256((const __m256i *)(b + k * NR + 16));
+#pragma GCC unroll 12
+            for (int r = 0; r < used; r++) {
+                const int ak = (int)row[r][k];
+                acc[r][0] = _mm512_dpbf16_ps(acc[r][0], as_pairs(_mm512_set1_epi32(ak)), b0);
+                half[r] = _mm256_dpbf16_ps(half[r], (__m256bh)_mm256_set1_epi32(ak), b1);
+            }
+        }
+#pragma GCC unroll 12
+        for (int r = 0; r < used; r++)
+            acc[r][1] = _mm512_castpd_ps(_mm512_insertf64x4(_mm512_setzero_pd(), _mm256_castps_pd(half[r]), 0));
+    } else if (wide) {
         for (int k = 0; k < kp; k++) {
             __m512bh b0 = as_pairs(_mm512_loadu_si512(b + k * NR));
             __m512bh b1 = as_pairs(_mm512_loadu_si512(b + k * NR + 16));
@@ -57,7 +75,7 @@ static void kernel_bf16_avx512(int kp, const uint32_t *a, int lda, const uint32_
     const uint32_t *row[MR]; /* rows past the last repeat it; their results are not stored */
     for (int r = 0; r < MR; r++)
         row[r] = a + (long)(r < rows ? r : rows - 1) * lda;
-    const int wide = cols > 16;
+    const int wide = cols > 24 ? 2 : cols > 16;
     if (rows <= 4)
         multiply(4, kp, row, b, wide, acc);
     else if (rows <= 8)

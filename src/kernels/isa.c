@@ -20,7 +20,8 @@ int incept_cpu_avx512_vnni(void)
 }
 int incept_cpu_avx512_bf16(void)
 {
-    return incept_cpu_avx512() && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512bf16");
+    return incept_cpu_avx512() && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+           __builtin_cpu_supports("avx512bf16");
 }
 #else
 int incept_cpu_avx512_bf16(void) { return 0; }
