@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "incept.h"
 
@@ -196,6 +197,118 @@ static inline void fill_random(float *x, size_t n, unsigned seed)
         s = s * 1664525u + 1013904223u;
         x[i] = (float)(s >> 8) / 8388608.0f - 1.0f;
     }
+}
+
+/* Writes (put_file) or reads back (get_file) exactly `bytes` bytes of a file: 1 when it did. */
+static inline int put_file(const char *path, const void *data, size_t bytes)
+{
+    FILE *f = fopen(path, "wb");
+    int ok = f && fwrite(data, 1, bytes, f) == bytes;
+    if (f)
+        ok = fclose(f) == 0 && ok;
+    return ok;
+}
+
+static inline int get_file(const char *path, void *data, size_t bytes)
+{
+    FILE *f = fopen(path, "rb");
+    int ok = f && fread(data, 1, bytes, f) == bytes;
+    if (f)
+        fclose(f);
+    return ok;
+}
+
+/* `incept eval MODEL --inputs INPUTS --precision P` on two samples labelled 1 and 3 (written to
+ * LABELS): it prints P's accuracy beside fp32's and their agreement; skipped (said) in a build
+ * without dataset files. */
+static inline void check_eval_precision(const char *cli, const char *model, const char *inputs,
+                                        const char *labels, const char *precision, const char *test)
+{
+    const float classes[2] = {1.0f, 3.0f};
+    char cmd[2048];
+    CHECK(put_file(labels, classes, sizeof classes));
+    snprintf(cmd, sizeof cmd, "%s eval %s --inputs %s --labels %s --precision %s 2>/dev/null | grep -q "
+             "'precision=%s fp32_top1=.* agreement='", cli, model, inputs, labels, precision, precision);
+    if (INCEPT_WITH_DATASETS)
+        CHECK_MSG(system(cmd) == 0, "%s", cmd);
+    else
+        printf("%s: skipped eval --precision %s: this build reads no dataset files (INCEPT_WITH_DATASETS=OFF)\n",
+               test, precision);
+    unlink(labels);
+}
+
+/* A reduced precision against float on one model: the model `description` (10 outputs, weights
+ * He's from seed 5) on `batch` samples of `sample` values, in float (`exact` mode or not),
+ * then in `precision` (int8 calibrated on the same samples first) on 1 and 2 threads. Checks
+ * that the two thread counts agree bit for bit and that the logits are more than `bound` dB
+ * from float; prints the dB and how many top-1s agree. Returns the session, in `precision` on
+ * 2 threads, for more checks (*m: its model; free both), or NULL. */
+static inline incept_session *precision_case(const char *description, int batch, int sample, int exact,
+                                             incept_precision precision, double bound, incept_model **m,
+                                             float *x, float *ref, float *got)
+{
+    incept_session *s = NULL;
+    const char *name = precision == INCEPT_PRECISION_INT8 ? "int8" : "bf16";
+    *m = NULL;
+    CHECK_OK(incept_model_parse_description(description, "small", m));
+    if (!*m || incept_session_new(*m, &s) != INCEPT_OK) {
+        CHECK_MSG(0, "%s", "the small model and its session");
+        return NULL;
+    }
+    incept_model_init_weights(*m, 5);
+    float *two = malloc(sizeof(float) * batch * 10);
+    fill_random(x, (size_t)batch * sample, 11);
+    CHECK_OK(incept_session_set_exact(s, exact));
+    CHECK_OK(incept_session_forward(s, x, batch, ref));
+    if (precision == INCEPT_PRECISION_INT8)
+        CHECK_OK(incept_session_calibrate(s, x, batch));
+    CHECK_OK(incept_session_set_precision(s, precision));
+    CHECK_OK(incept_session_forward(s, x, batch, got));
+    CHECK_OK(incept_session_set_threads(s, 2));
+    CHECK_OK(incept_session_forward(s, x, batch, two));
+    double db = sqnr_db(ref, got, (size_t)batch * 10);
+    int agree = 0;
+    for (int i = 0; i < batch; i++)
+        agree += argmax(ref + 10 * i, 10) == argmax(got + 10 * i, 10);
+    printf("small Inception model in %s: %.1f dB against fp32, top-1 the same for %d of %d\n", name, db,
+           agree, batch);
+    CHECK_MSG(db > bound, "%s: %.1f dB", name, db);
+    CHECK_MSG(two && memcmp(got, two, sizeof(float) * batch * 10) == 0, "1 and 2 threads give the same %s logits",
+              name);
+    free(two);
+    return s;
+}
+
+/* GoogLeNet (`ref`/googlenet.onnx) on the reference input in `precision` (int8 calibrated on that
+ * input) against float, 2 threads: more than `bound` dB, and both images' top-1 kept. */
+static inline void googlenet_precision_case(const char *ref, incept_precision precision, double bound)
+{
+    const char *name = precision == INCEPT_PRECISION_INT8 ? "int8" : "bf16";
+    incept_model *m = NULL;
+    incept_session *s = NULL;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/googlenet.onnx", ref);
+    CHECK_OK(incept_model_load(path, NULL, &m));
+    float *x = read_floats(ref, "input.bin", (size_t)2 * 3 * 224 * 224);
+    float *fp32 = malloc(sizeof(float) * 2000), *low = malloc(sizeof(float) * 2000);
+    if (!m || !x || !fp32 || !low || incept_session_new(m, &s)) {
+        CHECK_MSG(0, "%s", "GoogLeNet and its reference input load");
+    } else {
+        CHECK_OK(incept_session_set_threads(s, 2));
+        CHECK_OK(incept_session_forward(s, x, 2, fp32));
+        if (precision == INCEPT_PRECISION_INT8)
+            CHECK_OK(incept_session_calibrate(s, x, 2));
+        CHECK_OK(incept_session_set_precision(s, precision));
+        CHECK_OK(incept_session_forward(s, x, 2, low));
+        double db = sqnr_db(fp32, low, 2000);
+        printf("GoogLeNet in %s on the reference input: %.1f dB against fp32; top-1 %d and %d (fp32 %d and %d)\n",
+               name, db, argmax(low, 1000), argmax(low + 1000, 1000), argmax(fp32, 1000), argmax(fp32 + 1000, 1000));
+        CHECK_MSG(db >= bound, "GoogLeNet %s: %.1f dB (at least %.0f)", name, db, bound);
+        CHECK(argmax(low, 1000) == argmax(fp32, 1000) && argmax(low + 1000, 1000) == argmax(fp32 + 1000, 1000));
+    }
+    free(x), free(fp32), free(low);
+    incept_session_free(s);
+    incept_model_free(m);
 }
 
 #endif

@@ -195,29 +195,20 @@ static void test_winograd(void)
  * and im2col, pooling's projection, an fc after), in bf16 against float. */
 static void test_small_model(void)
 {
-    incept_model *m = NULL;
-    incept_session *s = NULL;
-    CHECK_OK(incept_model_parse_description(
+    enum { BATCH = 8, SAMPLE = 3 * 64 * 64 };
+    incept_model *m;
+    float *x = malloc(sizeof(float) * BATCH * SAMPLE), ref[BATCH * 10], got[BATCH * 10];
+    printf("the %s bf16 kernel:\n", incept_precision_kernels(INCEPT_PRECISION_BF16));
+    incept_session *s = precision_case(
         "input x 3 64 64\nconv conv1 16 7x7 stride 2 pad 3 relu\nmaxpool p1 3x3 stride 2 pad 1\n"
         "conv c2 24 3x3 pad 1 relu\ninception m 8 12 16 4 8 8\nmaxpool p2 3x3 stride 2 pad 1\n"
-        "inception n 12 8 24 4 8 8\nglobalavgpool g\nflatten f\nfc out 10\n", "small", &m));
-    if (!m)
+        "inception n 12 8 24 4 8 8\nglobalavgpool g\nflatten f\nfc out 10\n", BATCH, SAMPLE, 0,
+        INCEPT_PRECISION_BF16, 35.0, &m, x, ref, got);
+    if (!s) {
+        free(x);
+        incept_model_free(m);
         return;
-    incept_model_init_weights(m, 5);
-    CHECK_OK(incept_session_new(m, &s));
-    enum { BATCH = 8, SAMPLE = 3 * 64 * 64 };
-    float *x = malloc(sizeof(float) * BATCH * SAMPLE), ref[BATCH * 10], got[BATCH * 10], two[BATCH * 10];
-    fill_random(x, (size_t)BATCH * SAMPLE, 11);
-    CHECK_OK(incept_session_forward(s, x, BATCH, ref));
-    CHECK_OK(incept_session_set_precision(s, INCEPT_PRECISION_BF16));
-    CHECK_OK(incept_session_forward(s, x, BATCH, got));
-    CHECK_OK(incept_session_set_threads(s, 2));
-    CHECK_OK(incept_session_forward(s, x, BATCH, two));
-    double db = sqnr_db(ref, got, BATCH * 10);
-    printf("small Inception model in bf16 (%s kernel): %.1f dB against fp32\n",
-           incept_precision_kernels(INCEPT_PRECISION_BF16), db);
-    CHECK_MSG(db > 35.0, "%.1f dB", db);
-    CHECK_MSG(memcmp(got, two, sizeof got) == 0, "%s", "1 and 2 threads give the same bf16 logits");
+    }
     float one[10];
     CHECK_OK(incept_session_forward(s, x, 1, one)); /* batch 1: other algorithms, same bound */
     CHECK_MSG(sqnr_db(ref, one, 10) > 35.0, "batch 1: %.1f dB", sqnr_db(ref, one, 10));
@@ -238,14 +229,12 @@ static void test_cli(void)
 {
     const char *cli = getenv("INCEPT_CLI") ? getenv("INCEPT_CLI") : "build/incept";
     char cmd[2048];
-    FILE *f = fopen("/tmp/incept_bf16.incept", "w");
-    if (!f) {
+    const char *model = "input x 3 32 32\nconv c 8 3x3 pad 1 relu\ninception m 4 4 8 2 4 4\n"
+                        "globalavgpool g\nflatten f\nfc out 5\n";
+    if (!put_file("/tmp/incept_bf16.incept", model, strlen(model))) {
         CHECK_MSG(0, "%s", "writing /tmp/incept_bf16.incept");
         return;
     }
-    fputs("input x 3 32 32\nconv c 8 3x3 pad 1 relu\ninception m 4 4 8 2 4 4\nglobalavgpool g\nflatten f\n"
-          "fc out 5\n", f);
-    fclose(f);
     snprintf(cmd, sizeof cmd, "%s bench /tmp/incept_bf16.incept --seconds 1 --precision bf16 2>/dev/null | "
              "grep -q mode=bf16", cli);
     CHECK_MSG(system(cmd) == 0, "%s", cmd);
@@ -257,10 +246,7 @@ static void test_cli(void)
     static float x[N * SAMPLE];
     float want[N * 5], got[N * 5] = {0};
     fill_random(x, N * SAMPLE, 21);
-    f = fopen("/tmp/incept_bf16_x.bin", "wb");
-    CHECK(f && fwrite(x, sizeof x, 1, f) == 1);
-    if (f)
-        fclose(f);
+    CHECK(put_file("/tmp/incept_bf16_x.bin", x, sizeof x));
     snprintf(cmd, sizeof cmd, "%s run /tmp/incept_bf16.incept --input /tmp/incept_bf16_x.bin --output "
              "/tmp/incept_bf16_y.bin --precision bf16 2>/dev/null", cli);
     CHECK_MSG(system(cmd) == 0, "%s", cmd);
@@ -270,58 +256,17 @@ static void test_cli(void)
     if (m && incept_session_new(m, &s) == INCEPT_OK) {
         CHECK_OK(incept_session_set_precision(s, INCEPT_PRECISION_BF16));
         CHECK_OK(incept_session_forward(s, x, N, want));
-        f = fopen("/tmp/incept_bf16_y.bin", "rb");
-        CHECK(f && fread(got, sizeof got, 1, f) == 1);
-        if (f)
-            fclose(f);
+        CHECK(get_file("/tmp/incept_bf16_y.bin", got, sizeof got));
         CHECK_MSG(memcmp(want, got, sizeof got) == 0, "%s", "incept run --precision bf16 computes what the library does");
     }
     incept_session_free(s);
     incept_model_free(m);
-    /* eval: bf16 accuracy beside fp32's and how often they agree (labels: raw float32 classes) */
-    f = fopen("/tmp/incept_bf16_l.bin", "wb");
-    const float classes[N] = {1.0f, 3.0f};
-    CHECK(f && fwrite(classes, sizeof classes, 1, f) == 1);
-    if (f)
-        fclose(f);
-    snprintf(cmd, sizeof cmd, "%s eval /tmp/incept_bf16.incept --inputs /tmp/incept_bf16_x.bin --labels "
-             "/tmp/incept_bf16_l.bin --precision bf16 2>/dev/null | grep -q 'precision=bf16 fp32_top1=.* agreement='",
-             cli);
-    if (INCEPT_WITH_DATASETS)
-        CHECK_MSG(system(cmd) == 0, "%s", cmd);
-    else
-        printf("test_bf16: skipped eval --precision bf16: this build reads no dataset files (INCEPT_WITH_DATASETS=OFF)\n");
+    /* eval: bf16 accuracy beside fp32's and how often they agree */
+    check_eval_precision(cli, "/tmp/incept_bf16.incept", "/tmp/incept_bf16_x.bin", "/tmp/incept_bf16_l.bin", "bf16",
+                         "test_bf16");
     unlink("/tmp/incept_bf16.incept"), unlink("/tmp/incept_bf16_x.bin"), unlink("/tmp/incept_bf16_y.bin");
-    unlink("/tmp/incept_bf16_l.bin");
 }
 
-static void test_googlenet(const char *ref)
-{
-    incept_model *m = NULL;
-    incept_session *s = NULL;
-    char path[4200];
-    snprintf(path, sizeof path, "%s/googlenet.onnx", ref);
-    CHECK_OK(incept_model_load(path, NULL, &m));
-    float *x = read_floats(ref, "input.bin", (size_t)2 * 3 * 224 * 224);
-    if (!m || !x || incept_session_new(m, &s)) {
-        CHECK_MSG(0, "%s", "GoogLeNet and its reference input load");
-        goto done;
-    }
-    static float fp32[2 * 1000], bf16[2 * 1000];
-    CHECK_OK(incept_session_set_threads(s, 2));
-    CHECK_OK(incept_session_forward(s, x, 2, fp32));
-    CHECK_OK(incept_session_set_precision(s, INCEPT_PRECISION_BF16));
-    CHECK_OK(incept_session_forward(s, x, 2, bf16));
-    double db = sqnr_db(fp32, bf16, 2000);
-    printf("GoogLeNet in bf16 on the reference input: %.1f dB against fp32; top-1 %d and %d (fp32 %d and %d)\n",
-           db, argmax(bf16, 1000), argmax(bf16 + 1000, 1000), argmax(fp32, 1000), argmax(fp32 + 1000, 1000));
-    CHECK_MSG(db >= 35.0, "GoogLeNet bf16: %.1f dB (at least 35)", db);
-    CHECK(argmax(bf16, 1000) == argmax(fp32, 1000) && argmax(bf16 + 1000, 1000) == argmax(fp32 + 1000, 1000));
-done:
-    free(x);
-    incept_session_free(s);
-    incept_model_free(m);
-}
 
 int main(void)
 {
@@ -337,6 +282,6 @@ int main(void)
     test_cli();
     const char *ref = reference_dir("test_bf16 (GoogLeNet)");
     if (ref)
-        test_googlenet(ref);
+        googlenet_precision_case(ref, INCEPT_PRECISION_BF16, 35.0);
     return test_summary("test_bf16");
 }

@@ -51,68 +51,18 @@ static void test_refusals(void)
  * an fc after), in int8 against float. */
 static void test_small_model(void)
 {
-    incept_model *m = NULL;
-    incept_session *s = NULL;
-    CHECK_OK(incept_model_parse_description(
+    enum { BATCH = 8, SAMPLE = 3 * 32 * 32 };
+    incept_model *m;
+    float *x = malloc(sizeof(float) * BATCH * SAMPLE), ref[BATCH * 10], got[BATCH * 10];
+    incept_session *s = precision_case(
         "input x 3 32 32\nconv conv1 16 7x7 stride 2 pad 3 relu\nmaxpool p1 3x3 stride 2 pad 1\n"
         "conv c2 24 3x3 pad 1 relu\ninception m 8 12 16 4 8 8\ninception n 12 8 24 4 8 8\n"
-        "globalavgpool g\nflatten f\nfc out 10\n", "small", &m));
-    if (!m)
-        return;
-    incept_model_init_weights(m, 5);
-    CHECK_OK(incept_session_new(m, &s));
-    enum { BATCH = 8, SAMPLE = 3 * 32 * 32 };
-    float *x = malloc(sizeof(float) * BATCH * SAMPLE), ref[BATCH * 10], got[BATCH * 10], two[BATCH * 10];
-    fill(x, (size_t)BATCH * SAMPLE, 11);
-    CHECK_OK(incept_session_set_exact(s, 1));
-    CHECK_OK(incept_session_forward(s, x, BATCH, ref));
-    CHECK_OK(incept_session_calibrate(s, x, BATCH));
-    CHECK_OK(incept_session_set_precision(s, INCEPT_PRECISION_INT8));
-    CHECK_OK(incept_session_forward(s, x, BATCH, got));
-    CHECK_OK(incept_session_set_threads(s, 2));
-    CHECK_OK(incept_session_forward(s, x, BATCH, two));
-    double db = sqnr_db(ref, got, BATCH * 10);
-    int agree = 0;
-    for (int i = 0; i < BATCH; i++)
-        agree += argmax(ref + 10 * i, 10) == argmax(got + 10 * i, 10);
-    printf("small Inception model in int8: %.1f dB against fp32, top-1 the same for %d of %d\n", db, agree,
-           BATCH);
-    CHECK_MSG(db > 25.0, "%.1f dB", db);
-    CHECK_MSG(memcmp(got, two, sizeof got) == 0, "%s", "1 and 2 threads give the same int8 logits");
+        "globalavgpool g\nflatten f\nfc out 10\n", BATCH, SAMPLE, 1, INCEPT_PRECISION_INT8, 25.0, &m, x, ref, got);
     free(x);
     incept_session_free(s);
     incept_model_free(m);
 }
 
-static void test_googlenet(const char *ref)
-{
-    incept_model *m = NULL;
-    incept_session *s = NULL;
-    char path[4200];
-    snprintf(path, sizeof path, "%s/googlenet.onnx", ref);
-    CHECK_OK(incept_model_load(path, NULL, &m));
-    float *x = read_floats(ref, "input.bin", (size_t)2 * 3 * 224 * 224);
-    if (!m || !x || incept_session_new(m, &s)) {
-        CHECK_MSG(0, "%s", "GoogLeNet and its reference input load");
-        goto done;
-    }
-    float fp32[2 * 1000], int8[2 * 1000];
-    CHECK_OK(incept_session_set_threads(s, 2));
-    CHECK_OK(incept_session_forward(s, x, 2, fp32));
-    CHECK_OK(incept_session_calibrate(s, x, 2));
-    CHECK_OK(incept_session_set_precision(s, INCEPT_PRECISION_INT8));
-    CHECK_OK(incept_session_forward(s, x, 2, int8));
-    double db = sqnr_db(fp32, int8, 2000);
-    printf("GoogLeNet in int8 on the reference input (calibrated on it): %.1f dB against fp32; top-1 %d "
-           "and %d (fp32 %d and %d)\n", db, argmax(int8, 1000), argmax(int8 + 1000, 1000), argmax(fp32, 1000),
-           argmax(fp32 + 1000, 1000));
-    CHECK_MSG(db >= 25.0, "GoogLeNet int8: %.1f dB (at least 25)", db);
-    CHECK(argmax(int8, 1000) == argmax(fp32, 1000) && argmax(int8 + 1000, 1000) == argmax(fp32 + 1000, 1000));
-done:
-    free(x);
-    incept_session_free(s);
-    incept_model_free(m);
-}
 
 /* The command line: bench and run take --precision int8 (calibrated on --calib or the input),
  * and refuse a precision they do not have, with a usage error. */
@@ -120,15 +70,12 @@ static void test_cli(void)
 {
     const char *cli = getenv("INCEPT_CLI") ? getenv("INCEPT_CLI") : "build/incept";
     char cmd[2048];
-    FILE *f = fopen("/tmp/incept_int8_x.bin", "wb");
     float x[2 * 3 * 32 * 32];
     fill(x, sizeof x / sizeof x[0], 9);
-    fwrite(x, sizeof x, 1, f);
-    fclose(f);
-    f = fopen("/tmp/incept_int8.incept", "w");
-    fputs("input x 3 32 32\nconv c 8 3x3 pad 1 relu\ninception m 4 4 8 2 4 4\nglobalavgpool g\nflatten f\n"
-          "fc out 5\n", f);
-    fclose(f);
+    const char *model = "input x 3 32 32\nconv c 8 3x3 pad 1 relu\ninception m 4 4 8 2 4 4\n"
+                        "globalavgpool g\nflatten f\nfc out 5\n";
+    CHECK(put_file("/tmp/incept_int8_x.bin", x, sizeof x));
+    CHECK(put_file("/tmp/incept_int8.incept", model, strlen(model)));
     snprintf(cmd, sizeof cmd, "%s run /tmp/incept_int8.incept --input /tmp/incept_int8_x.bin --output "
              "/tmp/incept_int8_y.bin --precision int8 --calib /tmp/incept_int8_x.bin --calib-method minmax 2>/dev/null", cli);
     CHECK_MSG(system(cmd) == 0, "%s", cmd);
@@ -141,10 +88,7 @@ static void test_cli(void)
         CHECK_OK(incept_session_calibrate(s, x, 2));
         CHECK_OK(incept_session_set_precision(s, INCEPT_PRECISION_INT8));
         CHECK_OK(incept_session_forward(s, x, 2, want));
-        f = fopen("/tmp/incept_int8_y.bin", "rb");
-        CHECK(f && fread(got, sizeof got, 1, f) == 1);
-        if (f)
-            fclose(f);
+        CHECK(get_file("/tmp/incept_int8_y.bin", got, sizeof got));
         CHECK_MSG(memcmp(want, got, sizeof got) == 0, "%s", "incept run --precision int8 computes what the library does");
     }
     incept_session_free(s);
@@ -162,27 +106,14 @@ static void test_cli(void)
              "--output /tmp/incept_int8_qy.bin --precision int8 2>&1 | grep -q 'ranges the model holds'", cli, cli);
     CHECK_MSG(system(cmd) == 0, "%s", cmd);
     float qy[2 * 5] = {0};
-    f = fopen("/tmp/incept_int8_qy.bin", "rb");
-    CHECK(f && fread(qy, sizeof qy, 1, f) == 1);
-    if (f)
-        fclose(f);
+    CHECK(get_file("/tmp/incept_int8_qy.bin", qy, sizeof qy));
     CHECK_MSG(sqnr_db(want, qy, 10) > 60.0, "quantize then run: %.1f dB from the calibrated session",
               sqnr_db(want, qy, 10));
     unlink("/tmp/incept_int8_q.onnx"), unlink("/tmp/incept_int8_qy.bin");
-    /* eval: int8 accuracy beside fp32's and how often they agree (labels: raw float32 classes) */
-    f = fopen("/tmp/incept_int8_l.bin", "wb");
-    const float classes[2] = {1.0f, 3.0f};
-    fwrite(classes, sizeof classes, 1, f);
-    fclose(f);
-    snprintf(cmd, sizeof cmd, "%s eval /tmp/incept_int8.incept --inputs /tmp/incept_int8_x.bin --labels "
-             "/tmp/incept_int8_l.bin --precision int8 2>/dev/null | grep -q 'precision=int8 fp32_top1=.* agreement='",
-             cli);
-    if (INCEPT_WITH_DATASETS)
-        CHECK_MSG(system(cmd) == 0, "%s", cmd);
-    else
-        printf("test_int8: skipped eval --precision int8: this build reads no dataset files (INCEPT_WITH_DATASETS=OFF)\n");
+    /* eval: int8 accuracy beside fp32's and how often they agree */
+    check_eval_precision(cli, "/tmp/incept_int8.incept", "/tmp/incept_int8_x.bin", "/tmp/incept_int8_l.bin", "int8",
+                         "test_int8");
     unlink("/tmp/incept_int8_x.bin"), unlink("/tmp/incept_int8_y.bin"), unlink("/tmp/incept_int8.incept");
-    unlink("/tmp/incept_int8_l.bin");
 }
 
 /* The QDQ round trip: a calibrated model written as a quantized ONNX file (checked by the onnx
@@ -303,6 +234,6 @@ int main(void)
     test_small_model();
     const char *ref = reference_dir("test_int8 (GoogLeNet)");
     if (ref)
-        test_googlenet(ref);
+        googlenet_precision_case(ref, INCEPT_PRECISION_INT8, 25.0);
     return test_summary("test_int8");
 }

@@ -383,34 +383,27 @@ void incept_gemm_tile(int *mr, int *nr)
     *nr = isa->nr;
 }
 
+/* One part over the whole depth from a B already packed: multiply_block's single block. */
+static void prepacked(const kernels *ks, const incept_gemm_part *part, int n, int k, const float *b_packed)
+{
+    multiply_block(ks, part, 1, 0, (part->rows + ks->mr - 1) / ks->mr, 0, n, 0, k, 1, b_packed, 0);
+}
+
 void incept_gemm_prepacked(int m, int n, int k, const float *a, int lda, const float *b_packed,
                            float *c, int ldc)
 {
-    const incept_gemm_isa *isa = incept_gemm_current();
-    const int mr = isa->mr, nr = isa->nr;
-    for (int q = 0; q * nr < n; q++) {
-        int cols = n - q * nr < nr ? n - q * nr : nr;
-        for (int p = 0; p * mr < m; p++) {
-            int rows = m - p * mr < mr ? m - p * mr : mr;
-            isa->kernel(k, a + (size_t)p * mr * lda, lda, b_packed + (size_t)q * nr * k,
-                        c + (size_t)p * mr * ldc + q * nr, ldc, rows, cols, 0, NULL, 0);
-        }
-    }
+    const kernels ks = {incept_gemm_current(), NULL, incept_gemm_current()->mr, incept_gemm_current()->nr};
+    const incept_gemm_part part = {a, lda, m, c, ldc, NULL, 0, NULL};
+    prepacked(&ks, &part, n, k, b_packed);
 }
 
 void incept_gemm_prepacked_bf16(int m, int n, int kp, const uint32_t *a, int lda,
                                 const uint32_t *b_packed, float *c, int ldc)
 {
     const incept_gemm_bf16_isa *isa = incept_gemm_bf16_current();
-    const int mr = isa->mr, nr = isa->nr;
-    for (int q = 0; q * nr < n; q++) {
-        int cols = n - q * nr < nr ? n - q * nr : nr;
-        for (int p = 0; p * mr < m; p++) {
-            int rows = m - p * mr < mr ? m - p * mr : mr;
-            isa->kernel(kp, a + (size_t)p * mr * lda, lda, b_packed + (size_t)q * nr * kp,
-                        c + (size_t)p * mr * ldc + q * nr, ldc, rows, cols, 0, NULL, 0);
-        }
-    }
+    const kernels ks = {NULL, isa, isa->mr, isa->nr};
+    const incept_gemm_part part = {NULL, lda, m, c, ldc, NULL, 0, a};
+    prepacked(&ks, &part, n, 2 * kp, (const float *)(const void *)b_packed);
 }
 
 void incept_gemm_bf16_tile(int *mr, int *nr)

@@ -7,6 +7,7 @@
 #include <immintrin.h>
 
 #include "kernels/gemm_kernels.h"
+#include "kernels/tile_store_avx512.h"
 
 #define MR 12
 #define NR 32
@@ -82,26 +83,7 @@ static void kernel_bf16_avx512(int kp, const uint32_t *a, int lda, const uint32_
         multiply(8, kp, row, b, wide, acc);
     else
         multiply(MR, kp, row, b, wide, acc);
-    __mmask16 m0 = cols >= 16 ? 0xffff : (__mmask16)((1u << cols) - 1);
-    __mmask16 m1 = cols >= 32 ? 0xffff : cols > 16 ? (__mmask16)((1u << (cols - 16)) - 1) : 0;
-    for (int r = 0; r < rows; r++) {
-        float *out = c + (long)r * ldc;
-        if (accumulate) {
-            acc[r][0] = _mm512_add_ps(acc[r][0], _mm512_maskz_loadu_ps(m0, out));
-            acc[r][1] = _mm512_add_ps(acc[r][1], _mm512_maskz_loadu_ps(m1, out + 16));
-        }
-        if (bias) {
-            const __m512 br = _mm512_set1_ps(bias[r]);
-            acc[r][0] = _mm512_add_ps(acc[r][0], br);
-            acc[r][1] = _mm512_add_ps(acc[r][1], br);
-        }
-        if (relu) { /* max(0, v): a NaN stays NaN, as in the scalar path */
-            acc[r][0] = _mm512_max_ps(_mm512_setzero_ps(), acc[r][0]);
-            acc[r][1] = _mm512_max_ps(_mm512_setzero_ps(), acc[r][1]);
-        }
-        _mm512_mask_storeu_ps(out, m0, acc[r][0]);
-        _mm512_mask_storeu_ps(out + 16, m1, acc[r][1]);
-    }
+    incept_tile_store_avx512(acc, rows, cols, c, ldc, accumulate, bias, relu);
 }
 
 const incept_gemm_bf16_isa incept_gemm_bf16_avx512 = {"avx512bf16", MR, NR, kernel_bf16_avx512};

@@ -25,13 +25,7 @@ static void kernel_bf16_generic(int kp, const uint32_t *a, int lda, const uint32
                 acc[r][j] += even * incept_bf16_float((uint16_t)x);
             }
         }
-    for (int r = 0; r < rows; r++)
-        for (int j = 0; j < cols; j++) {
-            float v = accumulate ? c[(long)r * ldc + j] + acc[r][j] : acc[r][j];
-            if (bias)
-                v += bias[r];
-            c[(long)r * ldc + j] = relu && v < 0.0f ? 0.0f : v;
-        }
+    incept_tile_store(acc[0], NR, rows, cols, c, ldc, accumulate, bias, relu);
 }
 
 const incept_gemm_bf16_isa incept_gemm_bf16_generic = {"generic", MR, NR, kernel_bf16_generic};

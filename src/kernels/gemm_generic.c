@@ -16,13 +16,7 @@ static void kernel_generic(int kc, const float *a, int lda, const float *b, floa
             for (int j = 0; j < NR; j++)
                 acc[r][j] += ar * b[k * NR + j];
         }
-    for (int r = 0; r < rows; r++)
-        for (int j = 0; j < cols; j++) {
-            float v = accumulate ? c[(long)r * ldc + j] + acc[r][j] : acc[r][j];
-            if (bias)
-                v += bias[r];
-            c[(long)r * ldc + j] = relu && v < 0.0f ? 0.0f : v;
-        }
+    incept_tile_store(acc[0], NR, rows, cols, c, ldc, accumulate, bias, relu);
 }
 
 const incept_gemm_isa incept_gemm_generic = {"generic", MR, NR, kernel_generic};

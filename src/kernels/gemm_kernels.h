@@ -31,6 +31,19 @@ extern const incept_gemm_isa incept_gemm_avx2;
 extern const incept_gemm_isa incept_gemm_avx512;
 #endif
 
+/* The portable kernels' epilogue: acc (row r at acc + r * stride) into C as above. */
+static inline void incept_tile_store(const float *acc, int stride, int rows, int cols, float *c, int ldc,
+                                     int accumulate, const float *bias, int relu)
+{
+    for (int r = 0; r < rows; r++)
+        for (int j = 0; j < cols; j++) {
+            float v = accumulate ? c[(long)r * ldc + j] + acc[r * stride + j] : acc[r * stride + j];
+            if (bias)
+                v += bias[r];
+            c[(long)r * ldc + j] = relu && v < 0.0f ? 0.0f : v;
+        }
+}
+
 /* The bf16 micro-kernels: the same tile and epilogue, from k taken in pairs (bf16.h):
  *   a: A itself, row r at a + r * lda words, each word the bf16 pair of k = 2p, 2p + 1
  *   b: a packed panel, kp steps of NR words (columns of B, each word its pair of k)

@@ -536,6 +536,17 @@ typedef struct {
 static const variant_code code_f4_k3 = {filter_rows_f4_k3, input_pairs_f4_k3, inputs_f4_k3, outputs_f4_k3};
 static const variant_code code_f4_k5 = {filter_rows_f4_k5, input_pairs_f4_k5, inputs_f4_k5, outputs_f4_k5};
 
+/* Input job `job` of a block: channel (or, for bf16 with v16, channel pair) job / groups, its
+ * lanes from (job % groups) * LANES. */
+static void input_job(const variant_code *code, const input_geometry *ig, const tile_origin *origins,
+                      int job, int groups, int count, int nr, float *v, uint32_t *v16, size_t v_stride)
+{
+    if (v16)
+        code->input_pairs(ig, origins, job / groups, (job % groups) * LANES, count, nr, v16, v_stride);
+    else
+        code->inputs(ig, origins, job / groups, (job % groups) * LANES, count, nr, v, v_stride);
+}
+
 /* Tiles in blocks of at most PANEL_TILES (one block for a batch-1 layer at 56x56 and below).
  * For each block, the threads transform its inputs into V; then each thread takes panels of mr
  * output channels and, for each, transforms their filters, multiplies them by V at every
@@ -577,7 +588,7 @@ static void run_by_panels(const variant *vr, const variant_code *code,
 #endif
         float *u = per_thread + (size_t)tid * thread_floats;
         float *mm = u + positions * u_stride, *v = private_v ? mm + positions * m_stride : shared_v;
-        uint32_t *u16 = bf16 ? (uint32_t *)(void *)u : NULL, *v16 = (uint32_t *)(void *)v;
+        uint32_t *u16 = bf16 ? (uint32_t *)(void *)u : NULL, *v16 = bf16 ? (uint32_t *)(void *)v : NULL;
         tile_origin origins[PANEL_TILES];
         for (int first = 0; first < tiles; first += block) {
             const int count = tiles - first < block ? tiles - first : block;
@@ -588,21 +599,11 @@ static void run_by_panels(const variant *vr, const variant_code *code,
             tile_origins(first, count, vr->tile, tiles_w, per_sample, origins);
             if (private_v) {
                 for (int job = 0; job < jobs; job++)
-                    if (bf16)
-                        code->input_pairs(&ig, origins, job / groups, (job % groups) * LANES, count,
-                                          nr, v16, v_stride);
-                    else
-                        code->inputs(&ig, origins, job / groups, (job % groups) * LANES, count, nr,
-                                     v, v_stride);
+                    input_job(code, &ig, origins, job, groups, count, nr, v, v16, v_stride);
             } else {
 #pragma omp for schedule(static)
                 for (int job = 0; job < jobs; job++)
-                    if (bf16)
-                        code->input_pairs(&ig, origins, job / groups, (job % groups) * LANES, count,
-                                          nr, v16, v_stride);
-                    else
-                        code->inputs(&ig, origins, job / groups, (job % groups) * LANES, count, nr,
-                                     v, v_stride);
+                    input_job(code, &ig, origins, job, groups, count, nr, v, v16, v_stride);
             }
 #pragma omp for schedule(dynamic, 1)
             for (int p = 0; p < panels; p++) {
