@@ -698,8 +698,8 @@ int cli_set_precision(const options *o, incept_model *m, incept_session *s, cons
         if (incept_session_set_precision(s, INCEPT_PRECISION_BF16))
             return cli_fail("bf16");
         if (strcmp(incept_precision_kernels(INCEPT_PRECISION_BF16), "generic") == 0)
-            fprintf(stderr, "incept: bf16 on the portable kernel: this CPU has no AVX-512 BF16, "
-                            "so it runs slower than fp32\n");
+            fprintf(stderr, "incept: bf16 runs on the portable kernel (this CPU has no AVX-512 BF16, "
+                            "or INCEPT_BF16_ISA chose it): slower than fp32\n");
         return 0;
     }
     if (strcmp(o->precision, "int8") != 0) {
