@@ -97,16 +97,26 @@ typedef struct {
     const incept_im2col *conv;
 } b_source;
 
-/* pack_b_block for a B stored transposed (each column contiguous). */
+/* pack_b_block for a B stored transposed (each column contiguous: a gradient's B, the im2col
+ * matrix seen as col^T). A transpose, done in blocks of 16 values of k: the block's nr source
+ * lines stay in L1 while each packed row is written whole. Column by column, each value was a
+ * store a panel row apart (perf: 7% of a training step, all in that one store). */
+INCEPT_VECTOR_CLONES
 static void pack_bt_block(const float *bt, int ldb, int pc, int kc, int j0, int j1, int nr, float *dst)
 {
     for (int q = 0; j0 + q * nr < j1; q++) {
         int first = j0 + q * nr, count = j1 - first < nr ? j1 - first : nr;
         float *panel = dst + (size_t)q * kc * nr;
-        for (int j = 0; j < nr; j++) {
-            const float *column = bt + (size_t)(first + j) * ldb + pc;
-            for (int kk = 0; kk < kc; kk++)
-                panel[(size_t)kk * nr + j] = j < count ? column[kk] : 0.0f;
+        const float *columns = bt + (size_t)first * ldb + pc;
+        for (int k0 = 0; k0 < kc; k0 += 16) {
+            const int depth = kc - k0 < 16 ? kc - k0 : 16;
+            for (int t = 0; t < depth; t++) {
+                float *out = panel + (size_t)(k0 + t) * nr;
+                for (int j = 0; j < count; j++)
+                    out[j] = columns[(size_t)j * ldb + k0 + t];
+                for (int j = count; j < nr; j++)
+                    out[j] = 0.0f;
+            }
         }
     }
 }

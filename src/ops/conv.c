@@ -405,7 +405,8 @@ static conv_backward_sizes backward_sizes(const incept_graph *g, const incept_no
     size_t dw = incept_gemm_workspace((int)z.m, (int)z.k, columns, 1);
     size_t dc = incept_gemm_workspace((int)z.k, columns, (int)z.m, 1);
     z.gemm = dw > dc ? dw : dc;
-    /* col, dcol, G, this thread's W^T (groups > 1), GEMM packing, partial dW, partial dbias */
+    /* col, dcol, G, this thread's dW^T and W^T (groups > 1), GEMM packing, partial dW, partial
+     * dbias */
     z.per_thread = 2 * z.column + z.gradient + z.k * z.m + z.gemm + z.out_c * z.k + z.out_c;
     return z;
 }
@@ -523,9 +524,14 @@ static void conv_backward(const incept_backward_args *args)
                     incept_im2col_dense(&geometry, col);
                     cols = col;
                 }
-                /* dW[M, K] += G[M, N] * col[K, N]^T */
-                incept_gemm_accumulate(1, cout_g, k, columns, g, columns, cols, columns, 1,
-                                       dw + (size_t)gi * cout_g * k, k, packing);
+                /* dW[M, K] += G[M, N] col[K, N]^T, computed as its transpose col G^T [K, M]: A is
+                 * col read in place and B, packed from G^T, has M values a step instead of K
+                 * (packing col^T was 7% of a Fashion-MNIST training step); added transposed */
+                incept_gemm_bt(1, k, cout_g, columns, cols, columns, g, columns, wt, cout_g, packing);
+                float *dwg = dw + (size_t)gi * cout_g * k;
+                for (int o = 0; o < cout_g; o++)
+                    for (int kk = 0; kk < k; kk++)
+                        dwg[(size_t)o * k + kk] += wt[(size_t)kk * cout_g + o];
                 if (!gemm_dx)
                     continue;
                 const float *wt_g = shared_wt;
