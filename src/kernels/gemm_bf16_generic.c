@@ -1,8 +1,9 @@
 /* gemm_bf16_generic.c — the portable bf16 GEMM micro-kernel: the tile of the AVX-512 BF16 one
  * (so both read the same packed panels), in plain C. Each bf16 pair widens to two floats, whose
  * products are exact in float (8-bit by 8-bit significands), added to the lane's sum odd one
- * first, as vdpbf16ps does. The reference the AVX-512 kernel is tested against, and the kernel
- * on CPUs without AVX-512 BF16 (where a bf16 session is slower than a float one). */
+ * first, as vdpbf16ps does (which also flushes subnormal inputs and results to zero: the two
+ * agree bit for bit on normal values). The reference the AVX-512 kernel is tested against, and
+ * the kernel on CPUs without AVX-512 BF16 (where a bf16 session is slower than a float one). */
 #include "kernels/bf16.h"
 #include "kernels/gemm_kernels.h"
 
