@@ -17,12 +17,26 @@
 
 /* The products of the tile's first `used` rows (a compile-time 4, 8 or 12 once inlined, so a
  * tile of 4 rows does a third of the multiplies of 12, not all of them: 64 output channels are
- * five panels of 12 and one of 4), one B vector a step (`wide` 0: at most 16 columns) or two.
+ * five panels of 12 and one of 4), with `wide` (kernel_avx512 says which) vectors of B a step.
  * Row r of A is row[r][k * step] (step 1: A in place; MR: a packed panel). */
 INLINE void multiply(const int used, int kc, const float *const row[MR], int step, const float *b,
                      int wide, __m512 acc[MR][2])
 {
-    if (wide == 1) { /* 17-24 columns: the second vector half wide */
+    if (wide == 0) { /* at most 8 columns: one 256-bit vector (half the cost of 512 on Zen 4) */
+        __m256 half[MR];
+#pragma GCC unroll 12
+        for (int r = 0; r < MR; r++)
+            half[r] = _mm256_setzero_ps();
+        for (int k = 0; k < kc; k++) {
+            __m256 b0 = _mm256_loadu_ps(b + k * NR);
+#pragma GCC unroll 12
+            for (int r = 0; r < used; r++)
+                half[r] = _mm256_fmadd_ps(_mm256_set1_ps(row[r][(long)k * step]), b0, half[r]);
+        }
+#pragma GCC unroll 12
+        for (int r = 0; r < used; r++)
+            acc[r][0] = _mm512_castpd_ps(_mm512_insertf64x4(_mm512_setzero_pd(), _mm256_castps_pd(half[r]), 0));
+    } else if (wide == 2) { /* 17-24 columns: the second vector half wide */
         __m256 half[MR];
 #pragma GCC unroll 12
         for (int r = 0; r < MR; r++)
@@ -40,7 +54,7 @@ INLINE void multiply(const int used, int kc, const float *const row[MR], int ste
 #pragma GCC unroll 12
         for (int r = 0; r < used; r++)
             acc[r][1] = _mm512_castpd_ps(_mm512_insertf64x4(_mm512_setzero_pd(), _mm256_castps_pd(half[r]), 0));
-    } else if (wide) {
+    } else if (wide == 3) {
         for (int k = 0; k < kc; k++) {
             __m512 b0 = _mm512_loadu_ps(b + k * NR), b1 = _mm512_loadu_ps(b + k * NR + 16);
 #pragma GCC unroll 12
@@ -70,10 +84,10 @@ static void kernel_avx512(int kc, const float *a, int lda, const float *b, float
     const float *row[MR]; /* rows past the last repeat it; their results are not stored */
     for (int r = 0; r < MR; r++)
         row[r] = lda ? a + (long)(r < rows ? r : rows - 1) * lda : a + r;
-    /* 0: one vector of B a step, 1: one and a half (on cores that split a 512-bit FMA in two,
-     * Zen 4's, a 256-bit one costs half: 49 columns, a 7x7 plane or 28x28's Winograd tiles,
-     * are panels of 32 and 17), 2: two */
-    const int step = lda ? 1 : MR, wide = cols > 24 ? 2 : cols > 16;
+    /* Vectors of B a step: 0 half a vector, 1 one, 2 one and a half, 3 two. On cores that split
+     * a 512-bit FMA in two (Zen 4) a 256-bit one costs half: 49 columns (a 7x7 plane, or 28x28's
+     * Winograd tiles) are panels of 32 and 17, 196 (14x14) six of 32 and one of 4. */
+    const int step = lda ? 1 : MR, wide = cols > 24 ? 3 : cols > 16 ? 2 : cols > 8;
     if (rows <= 4)
         multiply(4, kc, row, step, b, wide, acc);
     else if (rows <= 8)
