@@ -269,9 +269,11 @@ INLINE void transform_filter_rows(const variant *v, const float *weight, int in_
 #if defined(__AVX512F__)
             if (n == LANES) { /* each channel's taps copied whole, then turned into lanes */
                 float by_lane[LANES][32];
-                for (int l = 0; l < LANES; l++)
+                for (int l = 0; l < LANES; l++) { /* zeros past taps: turned, never read */
                     memcpy(by_lane[l], src + l * taps, sizeof(float) * taps);
-                for (int k = 0; k < taps; k += 16) /* past taps: unread */
+                    memset(by_lane[l] + taps, 0, sizeof(float) * (32 - taps));
+                }
+                for (int k = 0; k < taps; k += 16)
                     transpose_16x16(by_lane[0] + k, 32, g[k], LANES);
             } else
 #endif
@@ -338,7 +340,9 @@ INLINE void transform_channel(const variant *vr, const input_geometry *ig,
 #if defined(__AVX512F__)
     if (n == LANES) { /* each tile's patch rows copied whole, then turned into lanes */
         float by_lane[LANES][MAX_PATCH * MAX_PATCH];
-        for (int l = 0; l < LANES; l++) {
+        const int blocks = (patch * patch + 15) / 16 * 16; /* what the transposes read */
+        for (int l = 0; l < LANES; l++) { /* zeros past patch^2: turned, never read */
+            memset(by_lane[l] + patch * patch, 0, sizeof(float) * (blocks - patch * patch));
             const tile_origin *o = &origins[t0 + l];
             const int y0 = o->y - ig->pad_top, x0 = o->x - ig->pad_left;
             const float *plane = ig->input + o->sample * ig->in_batch_stride + (size_t)c * in_h * in_w;
@@ -354,7 +358,7 @@ INLINE void transform_channel(const variant *vr, const input_geometry *ig,
                                                     ? plane[(size_t)y * in_w + x] : 0.0f;
                 }
         }
-        for (int k = 0; k < patch * patch; k += 16) /* past patch^2: unread */
+        for (int k = 0; k < patch * patch; k += 16)
             transpose_16x16(by_lane[0] + k, MAX_PATCH * MAX_PATCH, d[k], LANES);
         vr->input(d, tr);
         return;
