@@ -156,29 +156,14 @@ static void pack_b_block_bf16(const float *b, int ldb, int pc, int kc, int j0, i
     }
 }
 
-/* pack_b for a bf16 product, into pairs of k at dst. A B given transposed (never a bf16
- * convolution's) is packed as floats into `scratch` (kc x nr floats) a panel at a time first. */
-static void pack_b_bf16(const b_source *src, int pc, int kc, int j0, int j1, int nr, float *scratch,
-                        uint32_t *dst)
+/* pack_b for a bf16 product, into pairs of k at dst. Its B is dense or an im2col matrix: only
+ * the float gradients' GEMMs give B transposed. */
+static void pack_b_bf16(const b_source *src, int pc, int kc, int j0, int j1, int nr, uint32_t *dst)
 {
-    if (src->conv) {
+    if (src->conv)
         incept_im2col_pack_bf16(src->conv, pc, kc, j0, j1, nr, dst);
-        return;
-    }
-    if (!src->transposed) {
+    else
         pack_b_block_bf16(src->b, src->ldb, pc, kc, j0, j1, nr, dst);
-        return;
-    }
-    const int kp = (kc + 1) / 2;
-    for (int q = 0; j0 + q * nr < j1; q++) {
-        const int first = j0 + q * nr, last = j1 - first < nr ? j1 : first + nr;
-        pack_b(src, pc, kc, first, last, nr, scratch);
-        uint32_t *panel = dst + (size_t)q * kp * nr;
-        for (int p = 0; p < kp; p++)
-            for (int j = 0; j < nr; j++)
-                panel[(size_t)p * nr + j] = incept_bf16_pair(scratch[(size_t)2 * p * nr + j],
-                                                             2 * p + 1 < kc ? scratch[(size_t)(2 * p + 1) * nr + j] : 0.0f);
-    }
 }
 
 /* The row panel p of the stacked parts: which part, and its first row there. */
@@ -203,6 +188,16 @@ typedef struct {
     const incept_gemm_bf16_isa *bf16;
     int mr, nr;
 } kernels;
+
+static kernels kernels_for(int bf16)
+{
+    kernels ks = {NULL, NULL, 0, 0};
+    if (bf16)
+        ks.bf16 = incept_gemm_bf16_current(), ks.mr = ks.bf16->mr, ks.nr = ks.bf16->nr;
+    else
+        ks.f32 = incept_gemm_current(), ks.mr = ks.f32->mr, ks.nr = ks.f32->nr;
+    return ks;
+}
 
 /* C's row panels [p0, p1) times the packed block of B's columns [jc, j1). */
 static void multiply_block(const kernels *ks, const incept_gemm_part *parts, int n_parts, int p0,
@@ -250,16 +245,11 @@ void incept_gemm_share(int tid, int nth, int count, int unit, int *lo, int *hi)
 }
 
 /* The parts' rows stacked as one A (each part its own rows, C and bias), times one B. In a bf16
- * product each packed block holds pairs (half the floats of a float one), and behind it in the
- * workspace each thread has a float panel to pack into before rounding. */
+ * product each packed block holds pairs of k (half the floats of a float one). */
 static void gemm_parts(int threads, int n, int k, const incept_gemm_part *parts, int n_parts,
                        const b_source *src, int accumulate, float *workspace)
 {
-    kernels ks = {NULL, NULL, 0, 0};
-    if (parts[0].a_bf16)
-        ks.bf16 = incept_gemm_bf16_current(), ks.mr = ks.bf16->mr, ks.nr = ks.bf16->nr;
-    else
-        ks.f32 = incept_gemm_current(), ks.mr = ks.f32->mr, ks.nr = ks.f32->nr;
+    const kernels ks = kernels_for(parts[0].a_bf16 != NULL);
     const int mr = ks.mr, nr = ks.nr, bf16 = ks.bf16 != NULL;
     int panels = 0;
     for (int i = 0; i < n_parts; i++)
@@ -284,13 +274,13 @@ static void gemm_parts(int threads, int n, int k, const incept_gemm_part *parts,
             /* each thread its own columns, packed into its own block */
             int n0, n1;
             incept_gemm_share(tid, nth, n, unit, &n0, &n1);
-            float *b_packed = b_packs + (size_t)tid * KC * NC, *scratch = b_packed + KC * NC / 2;
+            float *b_packed = b_packs + (size_t)tid * KC * NC;
             for (int pc = 0; pc < k && n0 < n1; pc += KC) {
                 int kc = k - pc < KC ? k - pc : KC;
                 for (int jc = n0; jc < n1; jc += NC) {
                     int j1 = jc + NC < n1 ? jc + NC : n1;
                     if (bf16)
-                        pack_b_bf16(src, pc, kc, jc, j1, nr, scratch, (uint32_t *)(void *)b_packed);
+                        pack_b_bf16(src, pc, kc, jc, j1, nr, (uint32_t *)(void *)b_packed);
                     else
                         pack_b(src, pc, kc, jc, j1, nr, b_packed);
                     multiply_block(&ks, parts, n_parts, 0, panels, jc, j1, pc, kc, pc + kc == k,
@@ -303,7 +293,6 @@ static void gemm_parts(int threads, int n, int k, const incept_gemm_part *parts,
              * another's packing: for an im2col B that is most of a small convolution's cost */
             int p0, p1;
             incept_gemm_share(tid, nth, panels, 1, &p0, &p1);
-            float *scratch = b_packs + KC * NC / 2 + (size_t)tid * KC * nr;
             for (int pc = 0; pc < k; pc += KC) {
                 int kc = k - pc < KC ? k - pc : KC, step = bf16 ? (kc + 1) / 2 : kc;
                 for (int jc = 0; jc < n; jc += NC) {
@@ -312,7 +301,7 @@ static void gemm_parts(int threads, int n, int k, const incept_gemm_part *parts,
                     int q1 = q0 + share < block_panels ? q0 + share : block_panels;
                     int first = jc + q0 * nr, last = q1 * nr + jc < j1 ? jc + q1 * nr : j1;
                     if (q0 < q1 && bf16)
-                        pack_b_bf16(src, pc, kc, first, last, nr, scratch,
+                        pack_b_bf16(src, pc, kc, first, last, nr,
                                     (uint32_t *)(void *)b_packs + (size_t)q0 * step * nr);
                     else if (q0 < q1)
                         pack_b(src, pc, kc, first, last, nr, b_packs + (size_t)q0 * kc * nr);
@@ -402,7 +391,7 @@ static void prepacked(const kernels *ks, const incept_gemm_part *part, int n, in
 void incept_gemm_prepacked(int m, int n, int k, const float *a, int lda, const float *b_packed,
                            float *c, int ldc)
 {
-    const kernels ks = {incept_gemm_current(), NULL, incept_gemm_current()->mr, incept_gemm_current()->nr};
+    const kernels ks = kernels_for(0);
     const incept_gemm_part part = {a, lda, m, c, ldc, NULL, 0, NULL};
     prepacked(&ks, &part, n, k, b_packed);
 }
@@ -410,8 +399,7 @@ void incept_gemm_prepacked(int m, int n, int k, const float *a, int lda, const f
 void incept_gemm_prepacked_bf16(int m, int n, int kp, const uint32_t *a, int lda,
                                 const uint32_t *b_packed, float *c, int ldc)
 {
-    const incept_gemm_bf16_isa *isa = incept_gemm_bf16_current();
-    const kernels ks = {NULL, isa, isa->mr, isa->nr};
+    const kernels ks = kernels_for(1);
     const incept_gemm_part part = {NULL, lda, m, c, ldc, NULL, 0, a};
     prepacked(&ks, &part, n, 2 * kp, (const float *)(const void *)b_packed);
 }

@@ -1,6 +1,7 @@
 /* gemm_avx512.c — SGEMM micro-kernel for AVX-512F: a 12 x 32 tile of C in 24 zmm accumulators,
- * B read as two vectors per step and A broadcast from memory. Partial tiles at the right edge
- * use masked loads and stores. Built with -mavx512f -mfma; only called when CPUID reports it. */
+ * B read as up to two vectors per step (fewer, or a half, for a narrow last panel) and A
+ * broadcast from memory. Partial tiles at the right edge use masked loads and stores. Built with
+ * -mavx512f -mfma; only called when CPUID reports it. */
 #include <immintrin.h>
 
 #include "kernels/gemm_kernels.h"
@@ -17,7 +18,7 @@
 
 /* The products of the tile's first `used` rows (a compile-time 4, 8 or 12 once inlined, so a
  * tile of 4 rows does a third of the multiplies of 12, not all of them: 64 output channels are
- * five panels of 12 and one of 4), with `wide` (kernel_avx512 says which) vectors of B a step.
+ * five panels of 12 and one of 4), with `wide` (incept_tile_width_avx512) vectors of B a step.
  * Row r of A is row[r][k * step] (step 1: A in place; MR: a packed panel). */
 INLINE void multiply(const int used, int kc, const float *const row[MR], int step, const float *b,
                      int wide, __m512 acc[MR][2])
@@ -35,7 +36,7 @@ INLINE void multiply(const int used, int kc, const float *const row[MR], int ste
         }
 #pragma GCC unroll 12
         for (int r = 0; r < used; r++)
-            acc[r][0] = _mm512_castpd_ps(_mm512_insertf64x4(_mm512_setzero_pd(), _mm256_castps_pd(half[r]), 0));
+            acc[r][0] = incept_widen_avx512(half[r]);
     } else if (wide == 2) { /* 17-24 columns: the second vector half wide */
         __m256 half[MR];
 #pragma GCC unroll 12
@@ -53,7 +54,7 @@ INLINE void multiply(const int used, int kc, const float *const row[MR], int ste
         }
 #pragma GCC unroll 12
         for (int r = 0; r < used; r++)
-            acc[r][1] = _mm512_castpd_ps(_mm512_insertf64x4(_mm512_setzero_pd(), _mm256_castps_pd(half[r]), 0));
+            acc[r][1] = incept_widen_avx512(half[r]);
     } else if (wide == 3) {
         for (int k = 0; k < kc; k++) {
             __m512 b0 = _mm512_loadu_ps(b + k * NR), b1 = _mm512_loadu_ps(b + k * NR + 16);
@@ -84,10 +85,7 @@ static void kernel_avx512(int kc, const float *a, int lda, const float *b, float
     const float *row[MR]; /* rows past the last repeat it; their results are not stored */
     for (int r = 0; r < MR; r++)
         row[r] = lda ? a + (long)(r < rows ? r : rows - 1) * lda : a + r;
-    /* Vectors of B a step: 0 half a vector, 1 one, 2 one and a half, 3 two. On cores that split
-     * a 512-bit FMA in two (Zen 4) a 256-bit one costs half: 49 columns (a 7x7 plane, or 28x28's
-     * Winograd tiles) are panels of 32 and 17, 196 (14x14) six of 32 and one of 4. */
-    const int step = lda ? 1 : MR, wide = cols > 24 ? 3 : cols > 16 ? 2 : cols > 8;
+    const int step = lda ? 1 : MR, wide = incept_tile_width_avx512(cols);
     if (rows <= 4)
         multiply(4, kc, row, step, b, wide, acc);
     else if (rows <= 8)

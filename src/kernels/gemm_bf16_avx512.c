@@ -21,11 +21,11 @@ static inline __m512bh as_pairs(__m512i words) { return (__m512bh)words; }
 #endif
 
 /* The pairs' products of the tile's first `used` rows (4, 8 or 12 once inlined: a panel of 4
- * rows does a third of the work of 12), with `wide` vectors of B a step as in gemm_avx512.c. */
+ * rows does a third of the work of 12), with `wide` (incept_tile_width_avx512) vectors of B a step. */
 INLINE void multiply(const int used, int kp, const uint32_t *const row[MR], const uint32_t *b,
                      int wide, __m512 acc[MR][2])
 {
-    if (wide == 0) { /* at most 8 columns: one 256-bit vector (gemm_avx512.c says why) */
+    if (wide == 0) { /* at most 8 columns: one 256-bit vector (incept_tile_width_avx512 says why) */
         __m256 half[MR];
 #pragma GCC unroll 12
         for (int r = 0; r < MR; r++)
@@ -38,8 +38,8 @@ INLINE void multiply(const int used, int kp, const uint32_t *const row[MR], cons
         }
 #pragma GCC unroll 12
         for (int r = 0; r < used; r++)
-            acc[r][0] = _mm512_castpd_ps(_mm512_insertf64x4(_mm512_setzero_pd(), _mm256_castps_pd(half[r]), 0));
-    } else if (wide == 2) { /* 17-24 columns: the second vector half wide (gemm_avx512.c says why) */
+            acc[r][0] = incept_widen_avx512(half[r]);
+    } else if (wide == 2) { /* 17-24 columns: the second vector half wide */
         __m256 half[MR];
 #pragma GCC unroll 12
         for (int r = 0; r < MR; r++)
@@ -56,7 +56,7 @@ INLINE void multiply(const int used, int kp, const uint32_t *const row[MR], cons
         }
 #pragma GCC unroll 12
         for (int r = 0; r < used; r++)
-            acc[r][1] = _mm512_castpd_ps(_mm512_insertf64x4(_mm512_setzero_pd(), _mm256_castps_pd(half[r]), 0));
+            acc[r][1] = incept_widen_avx512(half[r]);
     } else if (wide == 3) {
         for (int k = 0; k < kp; k++) {
             __m512bh b0 = as_pairs(_mm512_loadu_si512(b + k * NR));
@@ -89,7 +89,7 @@ static void kernel_bf16_avx512(int kp, const uint32_t *a, int lda, const uint32_
     const uint32_t *row[MR]; /* rows past the last repeat it; their results are not stored */
     for (int r = 0; r < MR; r++)
         row[r] = a + (long)(r < rows ? r : rows - 1) * lda;
-    const int wide = cols > 24 ? 3 : cols > 16 ? 2 : cols > 8; /* as in gemm_avx512.c */
+    const int wide = incept_tile_width_avx512(cols);
     if (rows <= 4)
         multiply(4, kp, row, b, wide, acc);
     else if (rows <= 8)

@@ -328,7 +328,6 @@ typedef struct {
     int in_c, in_h, in_w, pad_top, pad_left;
 } input_geometry;
 
-
 /* B^T d B at every position for channel c and LANES tiles from t0 (of `count` in the block);
  * lanes past `count` are zeros. */
 INLINE void transform_channel(const variant *vr, const input_geometry *ig,
@@ -431,7 +430,6 @@ typedef struct {
     const float *bias;
     int accumulate;
 } output_geometry;
-
 
 /* Y = A^T m A (+ bias, ReLU) for LANES tiles of output channel o, written into the output. */
 INLINE void transform_outputs(const variant *vr, const output_geometry *og,
@@ -612,13 +610,14 @@ static void run_by_panels(const variant *vr, const variant_code *code,
 #pragma omp for schedule(dynamic, 1)
             for (int p = 0; p < panels; p++) {
                 const int o0 = p * mr, rows = out_c - o0 < mr ? out_c - o0 : mr;
-                if (a->filters_bf16) /* transformed once, when the session was set to bf16 */
-                    u16 = (uint32_t *)a->filters_bf16 + (size_t)p * positions * u_stride;
-                else
+                /* a bf16 session's filters were transformed once, when it was set to bf16 */
+                const uint32_t *u_pairs =
+                    a->filters_bf16 ? a->filters_bf16 + (size_t)p * positions * u_stride : u16;
+                if (!a->filters_bf16)
                     code->filter_rows(a->weight + (size_t)o0 * in_c * taps, in_c, rows, u, u16, u_stride);
                 for (int xi = 0; xi < positions; xi++)
                     if (bf16)
-                        incept_gemm_prepacked_bf16(rows, count, pairs, u16 + xi * u_stride, pairs,
+                        incept_gemm_prepacked_bf16(rows, count, pairs, u_pairs + xi * u_stride, pairs,
                                                    v16 + xi * v_stride, mm + xi * m_stride, count);
                     else
                         incept_gemm_prepacked(rows, count, in_c, u + xi * u_stride, in_c,
