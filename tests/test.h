@@ -97,7 +97,6 @@ static inline float max_abs(const float *a, size_t n)
     return m;
 }
 
-/* Where ../shared/reference/data is, or NULL (and a loud skip line) if absent. */
 /* 10 log10 (sum x^2 / sum (x - y)^2): how far y (a reduced-precision result) is from x. */
 static inline double sqnr_db(const float *x, const float *y, size_t n)
 {
@@ -117,6 +116,7 @@ static inline int argmax(const float *x, int n)
     return best;
 }
 
+/* Where ../shared/reference/data is, or NULL (and a loud skip line) if absent. */
 static inline const char *reference_dir(const char *test)
 {
     static char path[4096];

@@ -267,7 +267,6 @@ static void test_cli(void)
     unlink("/tmp/incept_bf16.incept"), unlink("/tmp/incept_bf16_x.bin"), unlink("/tmp/incept_bf16_y.bin");
 }
 
-
 int main(void)
 {
     test_rounding();

@@ -63,7 +63,6 @@ static void test_small_model(void)
     incept_model_free(m);
 }
 
-
 /* The command line: bench and run take --precision int8 (calibrated on --calib or the input),
  * and refuse a precision they do not have, with a usage error. */
 static void test_cli(void)

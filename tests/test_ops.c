@@ -111,7 +111,7 @@ static void conv_backward_check(const char *label, single *s, const naive_window
         masked[i] = !relu || (s->output[i] > 0.0f && !(s->output[i] >= node->attrs.relu_max)) ? dy[i] : 0.0f;
     naive_conv_backward(s->input, s->n, s->c, s->h, s->w, param(s, 0), s->oc, win, masked, s->oh,
                         s->ow, dx_expect, dw_expect, with_bias ? db_expect : NULL);
-    incept_run_config cfg = {s->n, 2, 0, 1, 0, 0};
+    incept_run_config cfg = {s->n, 2, 0, 1, 0};
     float *workspace = malloc(sizeof(float) * (incept_op_conv.backward_workspace_floats(g, node, &cfg) + 1));
     incept_view in = {s->input, s->n, s->c, s->h, s->w, (size_t)s->c * s->h * s->w};
     incept_view out = {s->output, s->n, s->oc, s->oh, s->ow, (size_t)s->oc * s->oh * s->ow};

@@ -260,7 +260,7 @@ struct incept_session {
     int planned_keep;      /* every activation stays readable after the pass */
     int planned_threads;
     int planned_training;  /* the plan keeps everything backward needs and has gradients */
-    int planned_int8, planned_bf16;
+    incept_precision planned_precision;
     incept_precision precision; /* INT8 or BF16: nodes with a form for it run that */
     void **forms; /* per node: its op's form for the precision (op->quantize, op->to_bf16), or NULL */
     int *order;        /* node indices to run, in order */

@@ -122,7 +122,7 @@ incept_status incept_session_plan(incept_session *s, int batch, int training, in
         return incept_fail(INCEPT_ERR_ARG, "an %s session does not train: set its precision to fp32",
                            int8 ? "int8" : "bf16");
     if (s->planned_batch == batch && s->planned_keep == keep && s->planned_threads == s->threads &&
-        s->planned_training == training && s->planned_int8 == int8 && s->planned_bf16 == bf16)
+        s->planned_training == training && s->planned_precision == s->precision)
         return INCEPT_OK;
     incept_session_drop_plan(s);
     const incept_graph *g = &s->model->graph;
@@ -302,7 +302,7 @@ incept_status incept_session_plan(incept_session *s, int batch, int training, in
         block_of[blocks[i].root] = i; /* sorting moved them */
 
     size_t workspace = 0;
-    incept_run_config config = {batch, s->threads, s->exact, training, int8, bf16};
+    incept_run_config config = {batch, s->threads, s->exact, training, int8};
     for (int p = 0; p < s->n_order; p++) {
         const incept_node *n = &g->nodes[s->order[p]];
         size_t need = n->op->workspace_floats ? n->op->workspace_floats(g, n, &config) : 0;
@@ -382,8 +382,7 @@ incept_status incept_session_plan(incept_session *s, int batch, int training, in
     s->planned_keep = keep;
     s->planned_threads = s->threads;
     s->planned_training = training;
-    s->planned_int8 = int8;
-    s->planned_bf16 = bf16;
+    s->planned_precision = s->precision;
     st = INCEPT_OK;
 done:
     free(needed);

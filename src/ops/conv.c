@@ -87,6 +87,13 @@ static int conv_can_stack(const incept_node *n)
            n->weight >= 0 && !(n->attrs.relu_max < INFINITY); /* a stack applies ReLU only */
 }
 
+/* A convolution Winograd can compute: 3x3 or 5x5, stride and dilation 1, one group. */
+static int conv_winograd_shape(const incept_attrs *a)
+{
+    return (a->kernel_h == 3 || a->kernel_h == 5) && a->kernel_w == a->kernel_h && a->stride_h == 1 &&
+           a->stride_w == 1 && a->dilation_h == 1 && a->dilation_w == 1 && a->groups == 1;
+}
+
 /* Whether this convolution goes through Winograd F(4x4, 3x3) or F(4x4, 5x5): where a call has at
  * least 16 of its 4x4 tiles (14x14 and larger at batch 1, 7x7 from batch 4). Below that (7x7 at
  * batch 1: 4 tiles, padded to the GEMM's 16 columns) it is slower than im2col + GEMM (5x5
@@ -94,9 +101,7 @@ static int conv_can_stack(const incept_node *n)
  * 0.61 against 0.84 ms, its 5x5 0.16 against 0.31 ms. Never in exact mode. */
 static int conv_uses_winograd(const incept_attrs *a, int batch, int out_h, int out_w, int exact)
 {
-    return !exact && (a->kernel_h == 3 || a->kernel_h == 5) && a->kernel_w == a->kernel_h &&
-           a->stride_h == 1 && a->stride_w == 1 && a->dilation_h == 1 && a->dilation_w == 1 &&
-           a->groups == 1 && incept_winograd_tiles(a->kernel_h, batch, out_h, out_w) >= 16;
+    return !exact && conv_winograd_shape(a) && incept_winograd_tiles(a->kernel_h, batch, out_h, out_w) >= 16;
 }
 
 /* One input channel per group (MobileNet's depthwise convolutions, any channel multiplier): the
@@ -159,7 +164,7 @@ static size_t conv_workspace(const incept_graph *g, const incept_node *n, const 
         size_t bytes = conv_threads_per_sample(cfg->batch, cfg->threads) > 1
                            ? incept_qgemm_workspace(out->c, plane, k, cfg->threads)
                            : incept_qgemm_workspace(out->c, plane, k, 1) * (size_t)cfg->threads;
-        const incept_run_config fp32 = {cfg->batch, cfg->threads, cfg->exact, cfg->training, 0, 0};
+        const incept_run_config fp32 = {cfg->batch, cfg->threads, cfg->exact, cfg->training, 0};
         size_t floats = conv_workspace(g, n, &fp32);
         return (bytes + 3) / 4 > floats ? (bytes + 3) / 4 : floats;
     }
@@ -195,8 +200,7 @@ static incept_status conv_to_bf16(const incept_graph *g, const incept_node *n, v
     const incept_param *wp = &g->params[n->weight];
     const int m = wp->dims[0], k = wp->dims[1] * wp->dims[2] * wp->dims[3];
     const int words = incept_bf16_row_length(k) / 2;
-    const int winograd = (a->kernel_h == 3 || a->kernel_h == 5) && a->kernel_w == a->kernel_h &&
-                         a->stride_h == 1 && a->stride_w == 1 && a->dilation_h == 1 && a->dilation_w == 1;
+    const int winograd = conv_winograd_shape(a); /* at some batch, unless exact */
     const size_t transformed = winograd ? incept_winograd_bf16_filter_words(a->kernel_h, wp->dims[1], m) : 0;
     conv_bf16 *form = incept_malloc(sizeof(conv_bf16) + sizeof(uint32_t) * ((size_t)m * words + transformed));
     if (!form)

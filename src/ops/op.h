@@ -19,7 +19,6 @@ typedef struct {
     int batch, threads, exact;
     int training; /* forward for a training step: dropout drops, backward follows */
     int int8;     /* an int8 session: nodes with a quantized form run it */
-    int bf16;     /* a bf16 session: nodes with a bf16 form run it */
 } incept_run_config;
 
 /* Everything a forward pass of one node sees. */
